@@ -1,0 +1,24 @@
+/** The method registry: adding a method is one file in methods/ plus one line here. */
+import type { Catalog } from "../src/grid/types.js";
+import { globalMagnitude } from "./global-magnitude.js";
+import { layerMagnitude } from "./layer-magnitude.js";
+import { random } from "./random.js";
+import type { PruningMethod } from "./types.js";
+
+export const METHODS: readonly PruningMethod[] = [
+  random,
+  globalMagnitude,
+  layerMagnitude,
+];
+
+export function getMethod(name: string): PruningMethod {
+  const method = METHODS.find((m) => m.name === name);
+  if (!method) throw new Error(`unknown method "${name}"; valid: ${METHODS.map((m) => m.name).join(", ")}`);
+  return method;
+}
+
+export function methodCatalog(): Catalog["methods"] {
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params }]));
+}
+
+export type { PruningMethod, PrunableTensor, ScoreContext } from "./types.js";

@@ -1,0 +1,775 @@
+// prunebench native kernels for the tfjs "native" backend.
+//
+// Plain C N-API (node_api.h, no node-addon-api). Every function receives
+// JS-allocated Float32Arrays (inputs and the output buffer) plus integer
+// parameters and writes the result into the output buffer; nothing native is
+// ever handed to V8. Tensors are NHWC (tfjs layout); filters are HWIO.
+//
+// Convolutions go through libtorch (at::convolution / at::convolution_backward,
+// oneDNN-backed on channels-last views); matmul through oneDNN's dnnl_sgemm;
+// pooling, elementwise, reductions and batch norm are plain loops.
+
+#include <node_api.h>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using i64 = int64_t;
+
+// ---------------------------------------------------------------- N-API glue
+
+struct Args {
+  napi_env env;
+  napi_value argv[24];
+  size_t argc = 24;
+  Args(napi_env e, napi_callback_info info) : env(e) {
+    if (napi_get_cb_info(e, info, &argc, argv, nullptr, nullptr) != napi_ok)
+      throw std::runtime_error("napi_get_cb_info failed");
+  }
+  napi_value at(size_t i) const {
+    if (i >= argc) throw std::runtime_error("missing argument " + std::to_string(i));
+    return argv[i];
+  }
+  float* f32(size_t i, size_t* len = nullptr) const {
+    napi_typedarray_type t;
+    size_t n;
+    void* data;
+    napi_value ab;
+    size_t off;
+    if (napi_get_typedarray_info(env, at(i), &t, &n, &data, &ab, &off) != napi_ok ||
+        t != napi_float32_array)
+      throw std::runtime_error("argument " + std::to_string(i) + " must be a Float32Array");
+    if (len) *len = n;
+    return static_cast<float*>(data);
+  }
+  i64 i(size_t k) const {
+    int64_t v;
+    if (napi_get_value_int64(env, at(k), &v) != napi_ok)
+      throw std::runtime_error("argument " + std::to_string(k) + " must be a number");
+    return v;
+  }
+  double d(size_t k) const {
+    double v;
+    if (napi_get_value_double(env, at(k), &v) != napi_ok)
+      throw std::runtime_error("argument " + std::to_string(k) + " must be a number");
+    return v;
+  }
+  std::vector<i64> ints(size_t k) const {
+    uint32_t n;
+    napi_value arr = at(k);
+    if (napi_get_array_length(env, arr, &n) != napi_ok)
+      throw std::runtime_error("argument " + std::to_string(k) + " must be an array");
+    std::vector<i64> out(n);
+    for (uint32_t j = 0; j < n; ++j) {
+      napi_value el;
+      napi_get_element(env, arr, j, &el);
+      int64_t v;
+      if (napi_get_value_int64(env, el, &v) != napi_ok)
+        throw std::runtime_error("array argument " + std::to_string(k) + " holds a non-number");
+      out[j] = v;
+    }
+    return out;
+  }
+  std::vector<float*> f32list(size_t k) const {
+    uint32_t n;
+    napi_value arr = at(k);
+    if (napi_get_array_length(env, arr, &n) != napi_ok)
+      throw std::runtime_error("argument " + std::to_string(k) + " must be an array");
+    std::vector<float*> out(n);
+    for (uint32_t j = 0; j < n; ++j) {
+      napi_value el;
+      napi_get_element(env, arr, j, &el);
+      napi_typedarray_type t;
+      size_t len;
+      void* data;
+      napi_value ab;
+      size_t off;
+      if (napi_get_typedarray_info(env, el, &t, &len, &data, &ab, &off) != napi_ok ||
+          t != napi_float32_array)
+        throw std::runtime_error("array argument must hold Float32Arrays");
+      out[j] = static_cast<float*>(data);
+    }
+    return out;
+  }
+};
+
+template <typename F>
+napi_value guarded(napi_env env, F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    napi_throw_error(env, nullptr, e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+#define NATIVE_FN(name)                                              \
+  void name##_impl(const Args& a);                                   \
+  napi_value name(napi_env env, napi_callback_info info) {           \
+    return guarded(env, [&] { Args a(env, info); name##_impl(a); }); \
+  }                                                                  \
+  void name##_impl(const Args& a)
+
+// ---------------------------------------------------------------- tensors
+
+const at::TensorOptions kF32 = at::TensorOptions().dtype(at::kFloat);
+
+// NHWC buffer viewed as a logical NCHW tensor in channels-last layout.
+at::Tensor nhwc(float* p, i64 n, i64 h, i64 w, i64 c) {
+  return at::from_blob(p, {n, c, h, w}, {h * w * c, 1, w * c, c}, kF32);
+}
+// HWIO filter viewed as a logical OIHW tensor.
+at::Tensor hwio(float* p, i64 kh, i64 kw, i64 ci, i64 co) {
+  return at::from_blob(p, {co, ci, kh, kw}, {1, co, kw * ci * co, ci * co}, kF32);
+}
+at::Tensor emptyCL(i64 n, i64 c, i64 h, i64 w) {
+  return at::empty({n, c, h, w}, kF32.memory_format(at::MemoryFormat::ChannelsLast));
+}
+
+void check(bool ok, const char* what) {
+  if (!ok) throw std::runtime_error(what);
+}
+
+// ---------------------------------------------------------------- threads
+
+NATIVE_FN(setNumThreads) { at::set_num_threads(static_cast<int>(a.i(0))); }
+
+napi_value getNumThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, at::get_num_threads(), &v);
+  return v;
+}
+
+// ---------------------------------------------------------------- conv2d
+// conv geometry array g = [N, H, W, C, OH, OW, O, KH, KW, sh, sw, pt, pb, pl, pr, dh, dw]
+struct ConvGeom {
+  i64 N, H, W, C, OH, OW, O, KH, KW, sh, sw, pt, pb, pl, pr, dh, dw;
+  explicit ConvGeom(const std::vector<i64>& g) {
+    check(g.size() == 17, "conv geometry needs 17 integers");
+    N = g[0]; H = g[1]; W = g[2]; C = g[3]; OH = g[4]; OW = g[5]; O = g[6];
+    KH = g[7]; KW = g[8]; sh = g[9]; sw = g[10]; pt = g[11]; pb = g[12];
+    pl = g[13]; pr = g[14]; dh = g[15]; dw = g[16];
+  }
+  bool even() const { return pt == pb && pl == pr; }
+};
+
+// conv2d(x, w, out, geom)
+NATIVE_FN(conv2d) {
+  ConvGeom g(a.ints(3));
+  at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
+  at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor out = nhwc(a.f32(2), g.N, g.OH, g.OW, g.O);
+  at::Tensor y;
+  if (g.even()) {
+    y = at::convolution(x, w, c10::nullopt, {g.sh, g.sw}, {g.pt, g.pl}, {g.dh, g.dw}, false, {0, 0}, 1);
+  } else {
+    at::Tensor xp = at::constant_pad_nd(x, {g.pl, g.pr, g.pt, g.pb}, 0.0)
+                        .contiguous(at::MemoryFormat::ChannelsLast);
+    y = at::convolution(xp, w, c10::nullopt, {g.sh, g.sw}, {0, 0}, {g.dh, g.dw}, false, {0, 0}, 1);
+  }
+  check(y.size(2) == g.OH && y.size(3) == g.OW, "conv2d: output shape mismatch");
+  out.copy_(y);
+}
+
+// conv2dBackpropInput(dy, w, dx(out), geom)
+NATIVE_FN(conv2dBackpropInput) {
+  ConvGeom g(a.ints(3));
+  at::Tensor dy = nhwc(a.f32(0), g.N, g.OH, g.OW, g.O);
+  at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor dx = nhwc(a.f32(2), g.N, g.H, g.W, g.C);
+  if (g.even()) {
+    at::Tensor xshape = emptyCL(g.N, g.C, g.H, g.W);
+    auto r = at::convolution_backward(dy, xshape, w, c10::nullopt, {g.sh, g.sw}, {g.pt, g.pl},
+                                      {g.dh, g.dw}, false, {0, 0}, 1, {true, false, false});
+    dx.copy_(std::get<0>(r));
+  } else {
+    i64 Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+    at::Tensor xshape = emptyCL(g.N, g.C, Hp, Wp);
+    auto r = at::convolution_backward(dy, xshape, w, c10::nullopt, {g.sh, g.sw}, {0, 0},
+                                      {g.dh, g.dw}, false, {0, 0}, 1, {true, false, false});
+    dx.copy_(std::get<0>(r).narrow(2, g.pt, g.H).narrow(3, g.pl, g.W));
+  }
+}
+
+// conv2dBackpropFilter(x, dy, dw(out), geom)
+NATIVE_FN(conv2dBackpropFilter) {
+  ConvGeom g(a.ints(3));
+  at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
+  at::Tensor dy = nhwc(a.f32(1), g.N, g.OH, g.OW, g.O);
+  at::Tensor dw = hwio(a.f32(2), g.KH, g.KW, g.C, g.O);
+  at::Tensor wshape = emptyCL(g.O, g.C, g.KH, g.KW);
+  at::Tensor r;
+  if (g.even()) {
+    r = std::get<1>(at::convolution_backward(dy, x, wshape, c10::nullopt, {g.sh, g.sw}, {g.pt, g.pl},
+                                             {g.dh, g.dw}, false, {0, 0}, 1, {false, true, false}));
+  } else {
+    at::Tensor xp = at::constant_pad_nd(x, {g.pl, g.pr, g.pt, g.pb}, 0.0)
+                        .contiguous(at::MemoryFormat::ChannelsLast);
+    r = std::get<1>(at::convolution_backward(dy, xp, wshape, c10::nullopt, {g.sh, g.sw}, {0, 0},
+                                             {g.dh, g.dw}, false, {0, 0}, 1, {false, true, false}));
+  }
+  dw.copy_(r);
+}
+
+// ---------------------------------------------------------------- matmul
+// matmul(a, b, out, batchA, batchB, M, K, N, transA, transB)
+// a: [batchA, M, K] (or [batchA, K, M] when transA), b: [batchB, K, N] (or [.., N, K]).
+// Batches broadcast when one side has batch 1. out: [max(batchA,batchB), M, N].
+NATIVE_FN(matmul) {
+  const float* A = a.f32(0);
+  const float* B = a.f32(1);
+  float* C = a.f32(2);
+  i64 ba = a.i(3), bb = a.i(4), M = a.i(5), K = a.i(6), N = a.i(7);
+  bool ta = a.i(8) != 0, tb = a.i(9) != 0;
+  check(ba == bb || ba == 1 || bb == 1, "matmul: batch dims do not broadcast");
+  i64 batch = std::max(ba, bb);
+  i64 lda = ta ? M : K, ldb = tb ? K : N;
+  for (i64 i = 0; i < batch; ++i) {
+    const float* Ai = A + (ba == 1 ? 0 : i) * M * K;
+    const float* Bi = B + (bb == 1 ? 0 : i) * K * N;
+    float* Ci = C + i * M * N;
+    if (K == 0) {
+      std::fill(Ci, Ci + M * N, 0.f);
+      continue;
+    }
+    dnnl_status_t st = dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, 1.f, Ai, lda, Bi, ldb,
+                                  0.f, Ci, N);
+    check(st == dnnl_success, "dnnl_sgemm failed");
+  }
+}
+
+// ---------------------------------------------------------------- pooling
+// pool geometry p = [N, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw]
+struct PoolGeom {
+  i64 N, H, W, C, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw;
+  explicit PoolGeom(const std::vector<i64>& p) {
+    check(p.size() == 14, "pool geometry needs 14 integers");
+    N = p[0]; H = p[1]; W = p[2]; C = p[3]; OH = p[4]; OW = p[5]; KH = p[6]; KW = p[7];
+    sh = p[8]; sw = p[9]; pt = p[10]; pl = p[11]; dh = p[12]; dw = p[13];
+  }
+};
+
+// maxPool(x, out, geom): first strict maximum wins (tfjs semantics), -inf for empty windows.
+NATIVE_FN(maxPool) {
+  PoolGeom g(a.ints(2));
+  const float* x = a.f32(0);
+  float* y = a.f32(1);
+  const float ninf = -std::numeric_limits<float>::infinity();
+  for (i64 b = 0; b < g.N; ++b) {
+    const float* xb = x + b * g.H * g.W * g.C;
+    for (i64 oy = 0; oy < g.OH; ++oy) {
+      for (i64 ox = 0; ox < g.OW; ++ox) {
+        float* yo = y + ((b * g.OH + oy) * g.OW + ox) * g.C;
+        for (i64 c = 0; c < g.C; ++c) yo[c] = ninf;
+        for (i64 ky = 0; ky < g.KH; ++ky) {
+          i64 iy = oy * g.sh - g.pt + ky * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          for (i64 kx = 0; kx < g.KW; ++kx) {
+            i64 ix = ox * g.sw - g.pl + kx * g.dw;
+            if (ix < 0 || ix >= g.W) continue;
+            const float* xi = xb + (iy * g.W + ix) * g.C;
+            for (i64 c = 0; c < g.C; ++c) yo[c] = xi[c] > yo[c] ? xi[c] : yo[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+// maxPoolGrad(dy, x, dx(out), geom): routes dy to the first strict maximum of each window.
+NATIVE_FN(maxPoolGrad) {
+  PoolGeom g(a.ints(3));
+  const float* dy = a.f32(0);
+  const float* x = a.f32(1);
+  size_t dxLen;
+  float* dx = a.f32(2, &dxLen);
+  std::memset(dx, 0, dxLen * sizeof(float));
+  const float ninf = -std::numeric_limits<float>::infinity();
+  std::vector<float> best(g.C);
+  std::vector<i64> where(g.C);
+  for (i64 b = 0; b < g.N; ++b) {
+    const float* xb = x + b * g.H * g.W * g.C;
+    float* dxb = dx + b * g.H * g.W * g.C;
+    for (i64 oy = 0; oy < g.OH; ++oy) {
+      for (i64 ox = 0; ox < g.OW; ++ox) {
+        const float* dyo = dy + ((b * g.OH + oy) * g.OW + ox) * g.C;
+        for (i64 c = 0; c < g.C; ++c) { best[c] = ninf; where[c] = -1; }
+        for (i64 ky = 0; ky < g.KH; ++ky) {
+          i64 iy = oy * g.sh - g.pt + ky * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          for (i64 kx = 0; kx < g.KW; ++kx) {
+            i64 ix = ox * g.sw - g.pl + kx * g.dw;
+            if (ix < 0 || ix >= g.W) continue;
+            i64 base = (iy * g.W + ix) * g.C;
+            const float* xi = xb + base;
+            for (i64 c = 0; c < g.C; ++c) {
+              bool gt = xi[c] > best[c];
+              best[c] = gt ? xi[c] : best[c];
+              where[c] = gt ? base + c : where[c];
+            }
+          }
+        }
+        for (i64 c = 0; c < g.C; ++c)
+          if (where[c] >= 0) dxb[where[c]] += dyo[c];
+      }
+    }
+  }
+}
+
+// avgPool(x, out, geom): tfjs divides by the number of in-bounds taps.
+NATIVE_FN(avgPool) {
+  PoolGeom g(a.ints(2));
+  const float* x = a.f32(0);
+  float* y = a.f32(1);
+  std::vector<double> acc(g.C);
+  for (i64 b = 0; b < g.N; ++b) {
+    const float* xb = x + b * g.H * g.W * g.C;
+    for (i64 oy = 0; oy < g.OH; ++oy) {
+      for (i64 ox = 0; ox < g.OW; ++ox) {
+        float* yo = y + ((b * g.OH + oy) * g.OW + ox) * g.C;
+        std::fill(acc.begin(), acc.end(), 0.0);
+        i64 count = 0;
+        for (i64 ky = 0; ky < g.KH; ++ky) {
+          i64 iy = oy * g.sh - g.pt + ky * g.dh;
+          if (iy < 0 || iy >= g.H) continue;
+          for (i64 kx = 0; kx < g.KW; ++kx) {
+            i64 ix = ox * g.sw - g.pl + kx * g.dw;
+            if (ix < 0 || ix >= g.W) continue;
+            const float* xi = xb + (iy * g.W + ix) * g.C;
+            for (i64 c = 0; c < g.C; ++c) acc[c] += xi[c];
+            ++count;
+          }
+        }
+        for (i64 c = 0; c < g.C; ++c) yo[c] = static_cast<float>(acc[c] / count);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- elementwise
+
+enum BinOp { ADD = 0, SUB, MUL, DIV, SQDIFF, MAXIMUM, MINIMUM, RELUGRAD, POW };
+
+template <int OP>
+inline float bin(float x, float y) {
+  if constexpr (OP == ADD) return x + y;
+  if constexpr (OP == SUB) return x - y;
+  if constexpr (OP == MUL) return x * y;
+  if constexpr (OP == DIV) return x / y;
+  if constexpr (OP == SQDIFF) { float d = x - y; return d * d; }
+  if constexpr (OP == MAXIMUM) return (x != x || y != y) ? NAN : (x > y ? x : y);
+  if constexpr (OP == MINIMUM) return (x != x || y != y) ? NAN : (x < y ? x : y);
+  // reluGrad(dy, x): dy where x > 0, 0 elsewhere (NaN x propagates like dy*step(x)).
+  if constexpr (OP == RELUGRAD) return y > 0.f ? x : (y != y ? y : 0.f);
+  if constexpr (OP == POW) return std::pow(x, y);
+  return 0.f;
+}
+
+// Merged broadcast description: dims (outer..inner), strides of a and b in elements.
+struct Bcast {
+  std::vector<i64> dims, sa, sb;
+};
+
+Bcast makeBcast(const std::vector<i64>& as, const std::vector<i64>& bs, const std::vector<i64>& os) {
+  size_t r = os.size();
+  std::vector<i64> A(r, 1), B(r, 1);
+  for (size_t k = 0; k < as.size(); ++k) A[r - as.size() + k] = as[k];
+  for (size_t k = 0; k < bs.size(); ++k) B[r - bs.size() + k] = bs[k];
+  std::vector<i64> sa(r), sb(r);
+  i64 ta = 1, tb = 1;
+  for (size_t k = r; k-- > 0;) {
+    sa[k] = A[k] == 1 ? 0 : ta;
+    sb[k] = B[k] == 1 ? 0 : tb;
+    check(A[k] == os[k] || A[k] == 1, "broadcast: a does not match output");
+    check(B[k] == os[k] || B[k] == 1, "broadcast: b does not match output");
+    ta *= A[k];
+    tb *= B[k];
+  }
+  Bcast m;
+  for (size_t k = 0; k < r; ++k) {
+    if (os[k] == 1) continue;
+    if (!m.dims.empty()) {
+      i64 d = m.dims.back();
+      // merge with previous dim if both strides stay consistent
+      if (m.sa.back() == sa[k] * os[k] && m.sb.back() == sb[k] * os[k]) {
+        m.dims.back() = d * os[k];
+        m.sa.back() = sa[k];
+        m.sb.back() = sb[k];
+        continue;
+      }
+    }
+    m.dims.push_back(os[k]);
+    m.sa.push_back(sa[k]);
+    m.sb.push_back(sb[k]);
+  }
+  if (m.dims.empty()) { m.dims.push_back(1); m.sa.push_back(0); m.sb.push_back(0); }
+  return m;
+}
+
+template <int OP>
+void binaryLoop(const float* x, const float* y, float* o, const Bcast& m) {
+  size_t r = m.dims.size();
+  i64 inner = m.dims[r - 1], ia = m.sa[r - 1], ib = m.sb[r - 1];
+  i64 outer = 1;
+  for (size_t k = 0; k + 1 < r; ++k) outer *= m.dims[k];
+  std::vector<i64> idx(r, 0);
+  i64 offA = 0, offB = 0;
+  for (i64 t = 0; t < outer; ++t) {
+    const float* xp = x + offA;
+    const float* yp = y + offB;
+    float* op = o + t * inner;
+    if (ia == 1 && ib == 1) {
+      for (i64 j = 0; j < inner; ++j) op[j] = bin<OP>(xp[j], yp[j]);
+    } else if (ia == 1 && ib == 0) {
+      float v = yp[0];
+      for (i64 j = 0; j < inner; ++j) op[j] = bin<OP>(xp[j], v);
+    } else if (ia == 0 && ib == 1) {
+      float v = xp[0];
+      for (i64 j = 0; j < inner; ++j) op[j] = bin<OP>(v, yp[j]);
+    } else {
+      for (i64 j = 0; j < inner; ++j) op[j] = bin<OP>(xp[j * ia], yp[j * ib]);
+    }
+    // advance the outer multi-index
+    for (size_t k = r - 1; k-- > 0;) {
+      offA += m.sa[k];
+      offB += m.sb[k];
+      if (++idx[k] < m.dims[k]) break;
+      offA -= m.sa[k] * m.dims[k];
+      offB -= m.sb[k] * m.dims[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+// binary(op, a, aShape, b, bShape, out, outShape)
+NATIVE_FN(binary) {
+  int op = static_cast<int>(a.i(0));
+  const float* x = a.f32(1);
+  const float* y = a.f32(3);
+  float* o = a.f32(5);
+  Bcast m = makeBcast(a.ints(2), a.ints(4), a.ints(6));
+  switch (op) {
+    case ADD: binaryLoop<ADD>(x, y, o, m); break;
+    case SUB: binaryLoop<SUB>(x, y, o, m); break;
+    case MUL: binaryLoop<MUL>(x, y, o, m); break;
+    case DIV: binaryLoop<DIV>(x, y, o, m); break;
+    case SQDIFF: binaryLoop<SQDIFF>(x, y, o, m); break;
+    case MAXIMUM: binaryLoop<MAXIMUM>(x, y, o, m); break;
+    case MINIMUM: binaryLoop<MINIMUM>(x, y, o, m); break;
+    case RELUGRAD: binaryLoop<RELUGRAD>(x, y, o, m); break;
+    case POW: binaryLoop<POW>(x, y, o, m); break;
+    default: throw std::runtime_error("binary: unknown op");
+  }
+}
+
+enum UnOp { RELU = 0, NEG, EXP, LOG, SQRT, RSQRT, SQUARE, SIGMOID, TANH, ABS, RELU6, STEP };
+
+template <int OP>
+void unaryLoop(const float* x, float* o, size_t n, float alpha) {
+  for (size_t j = 0; j < n; ++j) {
+    float v = x[j];
+    if constexpr (OP == RELU) o[j] = v < 0.f ? 0.f : v;
+    if constexpr (OP == NEG) o[j] = -v;
+    if constexpr (OP == EXP) o[j] = std::exp(v);
+    if constexpr (OP == LOG) o[j] = std::log(v);
+    if constexpr (OP == SQRT) o[j] = std::sqrt(v);
+    if constexpr (OP == RSQRT) o[j] = 1.f / std::sqrt(v);
+    if constexpr (OP == SQUARE) o[j] = v * v;
+    if constexpr (OP == SIGMOID) o[j] = 1.f / (1.f + std::exp(-v));
+    if constexpr (OP == TANH) o[j] = std::tanh(v);
+    if constexpr (OP == ABS) o[j] = std::fabs(v);
+    if constexpr (OP == RELU6) o[j] = v < 0.f ? 0.f : (v > 6.f ? 6.f : v);
+    if constexpr (OP == STEP) o[j] = v > 0.f ? 1.f : (v != v ? v : alpha);
+  }
+}
+
+// unary(op, x, out, alpha)
+NATIVE_FN(unary) {
+  int op = static_cast<int>(a.i(0));
+  size_t n;
+  const float* x = a.f32(1, &n);
+  float* o = a.f32(2);
+  float alpha = a.argc > 3 ? static_cast<float>(a.d(3)) : 0.f;
+  switch (op) {
+    case RELU: unaryLoop<RELU>(x, o, n, alpha); break;
+    case NEG: unaryLoop<NEG>(x, o, n, alpha); break;
+    case EXP: unaryLoop<EXP>(x, o, n, alpha); break;
+    case LOG: unaryLoop<LOG>(x, o, n, alpha); break;
+    case SQRT: unaryLoop<SQRT>(x, o, n, alpha); break;
+    case RSQRT: unaryLoop<RSQRT>(x, o, n, alpha); break;
+    case SQUARE: unaryLoop<SQUARE>(x, o, n, alpha); break;
+    case SIGMOID: unaryLoop<SIGMOID>(x, o, n, alpha); break;
+    case TANH: unaryLoop<TANH>(x, o, n, alpha); break;
+    case ABS: unaryLoop<ABS>(x, o, n, alpha); break;
+    case RELU6: unaryLoop<RELU6>(x, o, n, alpha); break;
+    case STEP: unaryLoop<STEP>(x, o, n, alpha); break;
+    default: throw std::runtime_error("unary: unknown op");
+  }
+}
+
+// addN(list, out)
+NATIVE_FN(addN) {
+  std::vector<float*> xs = a.f32list(0);
+  size_t n;
+  float* o = a.f32(1, &n);
+  check(!xs.empty(), "addN: no inputs");
+  std::memcpy(o, xs[0], n * sizeof(float));
+  for (size_t k = 1; k < xs.size(); ++k) {
+    const float* x = xs[k];
+    for (size_t j = 0; j < n; ++j) o[j] += x[j];
+  }
+}
+
+// ---------------------------------------------------------------- reductions
+// reduce(op, x, shape, reduceMask(array of 0/1), out); op 0 = sum, 1 = mean, 2 = max, 3 = min
+NATIVE_FN(reduce) {
+  int op = static_cast<int>(a.i(0));
+  const float* x = a.f32(1);
+  std::vector<i64> shape = a.ints(2), mask = a.ints(3);
+  size_t outLen;
+  float* o = a.f32(4, &outLen);
+  check(shape.size() == mask.size(), "reduce: mask rank mismatch");
+  // merge dims into alternating (kept / reduced) blocks
+  std::vector<i64> dims;
+  std::vector<bool> red;
+  for (size_t k = 0; k < shape.size(); ++k) {
+    if (shape[k] == 1) continue;
+    bool r = mask[k] != 0;
+    if (!dims.empty() && red.back() == r) dims.back() *= shape[k];
+    else { dims.push_back(shape[k]); red.push_back(r); }
+  }
+  i64 total = 1, rcount = 1;
+  for (size_t k = 0; k < dims.size(); ++k) { total *= dims[k]; if (red[k]) rcount *= dims[k]; }
+  const bool isMax = op == 2, isMin = op == 3;
+  if (total == 0) {
+    for (size_t j = 0; j < outLen; ++j) o[j] = isMax ? -INFINITY : (isMin ? INFINITY : (op == 1 ? NAN : 0.f));
+    return;
+  }
+  i64 kept = total / rcount;
+  check(static_cast<i64>(outLen) == kept, "reduce: output size mismatch");
+  if (isMax || isMin) {
+    std::vector<float> acc(kept, isMax ? -INFINITY : INFINITY);
+    std::vector<bool> nan(kept, false);
+    // generic walk
+    size_t r = dims.size();
+    std::vector<i64> idx(r, 0), ostride(r, 0);
+    i64 s = 1;
+    for (size_t k = r; k-- > 0;) { if (!red[k]) { ostride[k] = s; s *= dims[k]; } }
+    i64 oi = 0;
+    for (i64 t = 0; t < total; ++t) {
+      float v = x[t];
+      if (v != v) nan[oi] = true;
+      else if (isMax ? v > acc[oi] : v < acc[oi]) acc[oi] = v;
+      for (size_t k = r; k-- > 0;) {
+        oi += ostride[k];
+        if (++idx[k] < dims[k]) break;
+        oi -= ostride[k] * dims[k];
+        idx[k] = 0;
+      }
+    }
+    for (i64 j = 0; j < kept; ++j) o[j] = nan[j] ? NAN : acc[j];
+    return;
+  }
+  // sum / mean accumulate in double (tfjs accumulates in JS numbers)
+  std::vector<double> acc(kept, 0.0);
+  size_t r = dims.size();
+  if (r == 0) {
+    acc[0] = x[0];
+  } else if (!red[r - 1]) {
+    // innermost block is kept: accumulate rows into acc
+    i64 inner = dims[r - 1];
+    i64 rows = total / inner;
+    std::vector<i64> idx(r - 1, 0), ostride(r - 1, 0);
+    i64 s = inner;
+    for (size_t k = r - 1; k-- > 0;) { if (!red[k]) { ostride[k] = s; s *= dims[k]; } }
+    i64 oi = 0;
+    for (i64 t = 0; t < rows; ++t) {
+      const float* xp = x + t * inner;
+      double* ap = acc.data() + oi;
+      for (i64 j = 0; j < inner; ++j) ap[j] += xp[j];
+      for (size_t k = r - 1; k-- > 0;) {
+        oi += ostride[k];
+        if (++idx[k] < dims[k]) break;
+        oi -= ostride[k] * dims[k];
+        idx[k] = 0;
+      }
+    }
+  } else {
+    // innermost block is reduced: dot-reduce contiguous runs
+    i64 inner = dims[r - 1];
+    i64 rows = total / inner;
+    std::vector<i64> idx(r - 1, 0), ostride(r - 1, 0);
+    i64 s = 1;
+    for (size_t k = r - 1; k-- > 0;) { if (!red[k]) { ostride[k] = s; s *= dims[k]; } }
+    i64 oi = 0;
+    for (i64 t = 0; t < rows; ++t) {
+      const float* xp = x + t * inner;
+      double sum = 0.0;
+      for (i64 j = 0; j < inner; ++j) sum += xp[j];
+      acc[oi] += sum;
+      for (size_t k = r - 1; k-- > 0;) {
+        oi += ostride[k];
+        if (++idx[k] < dims[k]) break;
+        oi -= ostride[k] * dims[k];
+        idx[k] = 0;
+      }
+    }
+  }
+  if (op == 1) for (i64 j = 0; j < kept; ++j) o[j] = static_cast<float>(acc[j] / rcount);
+  else for (i64 j = 0; j < kept; ++j) o[j] = static_cast<float>(acc[j]);
+}
+
+// ---------------------------------------------------------------- softmax
+// softmax(logits, out, rows, cols) over the last axis.
+NATIVE_FN(softmax) {
+  const float* x = a.f32(0);
+  float* o = a.f32(1);
+  i64 rows = a.i(2), cols = a.i(3);
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * cols;
+    float* orow = o + r * cols;
+    float m = -INFINITY;
+    for (i64 j = 0; j < cols; ++j) m = xr[j] > m ? xr[j] : m;
+    double s = 0;
+    for (i64 j = 0; j < cols; ++j) { orow[j] = std::exp(xr[j] - m); s += orow[j]; }
+    float inv = static_cast<float>(s);
+    for (i64 j = 0; j < cols; ++j) orow[j] = orow[j] / inv;
+  }
+}
+
+// ---------------------------------------------------------------- batch norm
+// Parameters of size C (last axis) or 1 (broadcast scalar) or absent (null -> default).
+struct ChanParam {
+  const float* p = nullptr;
+  i64 n = 0;
+  float def;
+  explicit ChanParam(float d) : def(d) {}
+  float at(i64 c) const { return p == nullptr ? def : (n == 1 ? p[0] : p[c]); }
+};
+
+ChanParam chanParam(const Args& a, size_t k, float def, i64 C) {
+  ChanParam cp(def);
+  napi_valuetype t;
+  napi_typeof(a.env, a.at(k), &t);
+  if (t == napi_null || t == napi_undefined) return cp;
+  size_t n;
+  cp.p = a.f32(k, &n);
+  cp.n = static_cast<i64>(n);
+  check(cp.n == 1 || cp.n == C, "batchNorm: parameter must have size 1 or C");
+  return cp;
+}
+
+// batchNorm(x, mean, variance, offset|null, scale|null, out, C, eps)
+NATIVE_FN(batchNorm) {
+  size_t n;
+  const float* x = a.f32(0, &n);
+  i64 C = a.i(6);
+  ChanParam mean = chanParam(a, 1, 0.f, C), var = chanParam(a, 2, 1.f, C);
+  ChanParam off = chanParam(a, 3, 0.f, C), sc = chanParam(a, 4, 1.f, C);
+  float* o = a.f32(5);
+  float eps = static_cast<float>(a.d(7));
+  std::vector<float> mul(C), add(C);
+  for (i64 c = 0; c < C; ++c) {
+    mul[c] = static_cast<float>(sc.at(c) / std::sqrt(static_cast<double>(var.at(c)) + eps));
+    add[c] = off.at(c) - mean.at(c) * mul[c];
+  }
+  i64 rows = static_cast<i64>(n) / C;
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * C;
+    float* orow = o + r * C;
+    for (i64 c = 0; c < C; ++c) orow[c] = xr[c] * mul[c] + add[c];
+  }
+}
+
+// batchNormGrad(dy, x, mean, variance, scale|null, C, eps, dx, dmean, dvar, dscale, doffset)
+// Gradients of y = (x - mean) * rsqrt(var + eps) * scale + offset, treating mean and
+// variance as independent inputs (as tfjs' FusedBatchNorm gradient does).
+NATIVE_FN(batchNormGrad) {
+  size_t n;
+  const float* dy = a.f32(0, &n);
+  const float* x = a.f32(1);
+  i64 C = a.i(5);
+  ChanParam mean = chanParam(a, 2, 0.f, C), var = chanParam(a, 3, 1.f, C), sc = chanParam(a, 4, 1.f, C);
+  float eps = static_cast<float>(a.d(6));
+  float* dx = a.f32(7);
+  float* dmean = a.f32(8);
+  float* dvar = a.f32(9);
+  float* dscale = a.f32(10);
+  float* doffset = a.f32(11);
+  std::vector<float> rs(C), m(C), k(C);
+  for (i64 c = 0; c < C; ++c) {
+    rs[c] = 1.f / std::sqrt(var.at(c) + eps);
+    m[c] = mean.at(c);
+    k[c] = rs[c] * sc.at(c);
+  }
+  std::vector<double> sdy(C, 0.0), sdyxm(C, 0.0);
+  i64 rows = static_cast<i64>(n) / C;
+  std::vector<float> rowDy(C), rowDyXm(C);
+  for (i64 r = 0; r < rows; ++r) {
+    const float* dyr = dy + r * C;
+    const float* xr = x + r * C;
+    float* dxr = dx + r * C;
+    for (i64 c = 0; c < C; ++c) {
+      float g = dyr[c];
+      dxr[c] = g * k[c];
+      sdy[c] += g;
+      sdyxm[c] += static_cast<double>(g) * (xr[c] - m[c]);
+    }
+  }
+  for (i64 c = 0; c < C; ++c) {
+    float s = sc.at(c);
+    doffset[c] = static_cast<float>(sdy[c]);
+    dscale[c] = static_cast<float>(sdyxm[c] * rs[c]);
+    dmean[c] = static_cast<float>(-sdy[c] * rs[c] * s);
+    dvar[c] = static_cast<float>(-0.5 * sdyxm[c] * rs[c] * rs[c] * rs[c] * s);
+  }
+}
+
+// ---------------------------------------------------------------- module
+
+napi_value Init(napi_env env, napi_value exports) {
+  at::set_num_threads(1);
+  struct Def { const char* name; napi_callback cb; };
+  const Def defs[] = {
+      {"setNumThreads", setNumThreads},
+      {"getNumThreads", getNumThreads},
+      {"conv2d", conv2d},
+      {"conv2dBackpropInput", conv2dBackpropInput},
+      {"conv2dBackpropFilter", conv2dBackpropFilter},
+      {"matmul", matmul},
+      {"maxPool", maxPool},
+      {"maxPoolGrad", maxPoolGrad},
+      {"avgPool", avgPool},
+      {"binary", binary},
+      {"unary", unary},
+      {"addN", addN},
+      {"reduce", reduce},
+      {"softmax", softmax},
+      {"batchNorm", batchNorm},
+      {"batchNormGrad", batchNormGrad},
+  };
+  for (const Def& d : defs) {
+    napi_value fn;
+    napi_create_function(env, d.name, NAPI_AUTO_LENGTH, d.cb, nullptr, &fn);
+    napi_set_named_property(env, exports, d.name, fn);
+  }
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)

@@ -1,0 +1,496 @@
+/**
+ * Pure aggregation of runs over seeds: mean, sample std, 95% Student-t confidence interval, delta vs the dense
+ * baseline of the same dataset x architecture, and Pareto frontiers. Reports aggregate before plotting, so the
+ * rendered page stays light however many runs the store holds.
+ */
+import type { ReferenceRow } from "../src/grid/types.js";
+import { METRICS } from "../src/metrics/names.js";
+import type { RunRow } from "./model.js";
+import { targetLabel } from "./format.js";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Statistics
+
+/** Summary of one metric over a group's runs (usually one run per seed). */
+export interface Stat {
+  n: number;
+  mean: number;
+  /** Sample standard deviation (n - 1 denominator); null when n < 2. */
+  std: number | null;
+  min: number;
+  max: number;
+  /** Two-sided 95% confidence interval of the mean (Student t, n - 1 degrees of freedom); null when n < 2. */
+  ci95: [number, number] | null;
+}
+
+/** Natural log of the gamma function (Lanczos approximation, g = 7, 9 terms), accurate to ~1e-13 for x > 0. */
+function lnGamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
+  const z = x - 1;
+  let a = c[0];
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction of the incomplete beta function (modified Lentz). */
+function betaContinuedFraction(x: number, a: number, b: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let f = d;
+  for (let m = 1; m <= 500; m++) {
+    const m2 = 2 * m;
+    let num = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + num * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + num / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    f *= d * c;
+    num = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + num * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + num / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const step = d * c;
+    f *= step;
+    if (Math.abs(step - 1) < 1e-15) break;
+  }
+  return f;
+}
+
+/** Regularized incomplete beta function I_x(a, b). */
+export function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const lnFront = lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
+  const front = Math.exp(lnFront);
+  if (x < (a + 1) / (a + b + 2)) return (front * betaContinuedFraction(x, a, b)) / a;
+  return 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
+}
+
+/** CDF of Student's t distribution with `df` degrees of freedom. */
+export function studentTCdf(t: number, df: number): number {
+  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? 1 - tail : tail;
+}
+
+const quantileCache = new Map<string, number>();
+
+/** Quantile of Student's t distribution: the t with P(T <= t) = p. */
+export function studentTQuantile(p: number, df: number): number {
+  if (!(p > 0 && p < 1) || !(df > 0)) throw new RangeError(`studentTQuantile: need 0 < p < 1 and df > 0 (got p=${p}, df=${df})`);
+  const key = `${p}:${df}`;
+  const hit = quantileCache.get(key);
+  if (hit !== undefined) return hit;
+  if (p < 0.5) return -studentTQuantile(1 - p, df);
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-13 * Math.max(1, hi); i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  const q = (lo + hi) / 2;
+  quantileCache.set(key, q);
+  return q;
+}
+
+/** Summarize the finite values of a list; null when there are none. */
+export function summarize(values: ReadonlyArray<number | null | undefined>): Stat | null {
+  let n = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const v of values) {
+    if (v === null || v === undefined || !Number.isFinite(v)) continue;
+    n++;
+    sum += v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (n === 0) return null;
+  const mean = sum / n;
+  if (n < 2) return { n, mean, std: null, min, max, ci95: null };
+  let ss = 0;
+  for (const v of values) {
+    if (v === null || v === undefined || !Number.isFinite(v)) continue;
+    ss += (v - mean) * (v - mean);
+  }
+  const std = Math.sqrt(ss / (n - 1));
+  const half = studentTQuantile(0.975, n - 1) * (std / Math.sqrt(n));
+  return { n, mean, std, min, max, ci95: [mean - half, mean + half] };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Grouping
+
+/** Dimensions a group can be keyed by; "method" means the method label (name plus non-default hyperparameters). */
+export type GroupDim = "dataset" | "arch" | "method" | "target";
+export const GROUP_DIMS: readonly GroupDim[] = ["dataset", "arch", "method", "target"];
+
+/** Panel label of a dataset x architecture pair, as used for chart facets and table blocks. */
+export function panelLabel(dataset: string, arch: string): string {
+  return `${dataset} · ${arch}`;
+}
+
+/** A group of done runs keyed by a subset of the dimensions, with every metric summarized. */
+export interface SummaryGroup {
+  /** Values of the grouped dimensions; dimensions not grouped by are absent. */
+  by: Partial<Record<GroupDim, string>>;
+  /** Present when grouped by "target". */
+  targetKind?: "sparsity" | "compression";
+  targetValue?: number;
+  /** Distinct seeds of the group's runs, ascending. */
+  seeds: number[];
+  runKeys: string[];
+  metrics: Record<string, Stat>;
+}
+
+function dimValue(r: RunRow, d: GroupDim): string {
+  switch (d) {
+    case "dataset":
+      return r.dataset;
+    case "arch":
+      return r.arch;
+    case "method":
+      return r.methodLabel;
+    case "target":
+      return targetLabel(r.targetKind, r.targetValue);
+  }
+}
+
+/** Runs that count for results: status "done". */
+export function doneRuns(runs: readonly RunRow[]): RunRow[] {
+  return runs.filter((r) => r.status === "done");
+}
+
+/** Order of target values inside a kind: sparsity targets before compression targets, each ascending. */
+export function targetOrder(kind: "sparsity" | "compression", value: number): number {
+  return (kind === "sparsity" ? 0 : 1e6) + value;
+}
+
+/**
+ * Group the done runs by `by` (any subset of dataset, arch, method, target, in any order) and summarize every
+ * metric over each group's runs. Groups come back sorted by the dimensions in `by` order (targets numerically).
+ */
+export function summarizeGroups(runs: readonly RunRow[], by: readonly GroupDim[] = GROUP_DIMS): SummaryGroup[] {
+  const dims = GROUP_DIMS.filter((d) => by.includes(d));
+  const order = by.filter((d, i) => GROUP_DIMS.includes(d) && by.indexOf(d) === i);
+  const buckets = new Map<string, RunRow[]>();
+  for (const r of runs) {
+    if (r.status !== "done") continue;
+    const k = dims.map((d) => dimValue(r, d)).join("\u0000");
+    let b = buckets.get(k);
+    if (!b) buckets.set(k, (b = []));
+    b.push(r);
+  }
+  const groups: SummaryGroup[] = [];
+  for (const members of buckets.values()) {
+    const first = members[0];
+    const g: SummaryGroup = { by: {}, seeds: [], runKeys: members.map((r) => r.key), metrics: {} };
+    for (const d of dims) g.by[d] = dimValue(first, d);
+    if (dims.includes("target")) {
+      g.targetKind = first.targetKind;
+      g.targetValue = first.targetValue;
+    }
+    g.seeds = [...new Set(members.map((r) => r.seed))].sort((a, b) => a - b);
+    const names = new Set<string>();
+    for (const r of members) for (const k of Object.keys(r.metrics)) names.add(k);
+    for (const name of names) {
+      const s = summarize(members.map((r) => r.metrics[name]));
+      if (s) g.metrics[name] = s;
+    }
+    groups.push(g);
+  }
+  groups.sort((a, b) => {
+    for (const d of order) {
+      if (d === "target") {
+        const c = targetOrder(a.targetKind!, a.targetValue!) - targetOrder(b.targetKind!, b.targetValue!);
+        if (c !== 0) return c;
+      } else {
+        const c = a.by[d]!.localeCompare(b.by[d]!);
+        if (c !== 0) return c;
+      }
+    }
+    return 0;
+  });
+  return groups;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dense baselines and full groups
+
+/** The dense model of one dataset x architecture, summarized over seeds. */
+export interface Baseline {
+  dataset: string;
+  arch: string;
+  panel: string;
+  /** top1_dense: first averaged per seed (all runs of a seed share the dense model), then over seeds. */
+  top1: Stat;
+  top5: Stat | null;
+  paramsTotal: number | null;
+  macsDense: number | null;
+  latencyDenseMs: Stat | null;
+}
+
+/** Dense baselines of every dataset x architecture with done runs, keyed by panelLabel(dataset, arch). */
+export function denseBaselines(runs: readonly RunRow[]): Map<string, Baseline> {
+  const byPanel = new Map<string, RunRow[]>();
+  for (const r of runs) {
+    if (r.status !== "done") continue;
+    const p = panelLabel(r.dataset, r.arch);
+    let b = byPanel.get(p);
+    if (!b) byPanel.set(p, (b = []));
+    b.push(r);
+  }
+  const out = new Map<string, Baseline>();
+  for (const [panel, members] of byPanel) {
+    const perSeed = (name: string): Stat | null => {
+      const seeds = new Map<number, number[]>();
+      for (const r of members) {
+        const v = r.metrics[name];
+        if (v === null || v === undefined || !Number.isFinite(v)) continue;
+        let l = seeds.get(r.seed);
+        if (!l) seeds.set(r.seed, (l = []));
+        l.push(v);
+      }
+      return summarize([...seeds.values()].map((l) => l.reduce((a, b) => a + b, 0) / l.length));
+    };
+    const top1 = perSeed("top1_dense");
+    if (!top1) continue;
+    out.set(panel, {
+      dataset: members[0].dataset,
+      arch: members[0].arch,
+      panel,
+      top1,
+      top5: perSeed("top5_dense"),
+      paramsTotal: summarize(members.map((r) => r.metrics.params_total))?.mean ?? null,
+      macsDense: summarize(members.map((r) => r.metrics.macs_dense))?.mean ?? null,
+      latencyDenseMs: summarize(members.map((r) => r.metrics.latency_dense_ms)),
+    });
+  }
+  return out;
+}
+
+/** One (dataset, arch, method label, target) group over seeds: the unit every chart and table row shows. */
+export interface GroupAggregate {
+  /** Stable identifier (dataset, arch, method label, target joined). */
+  id: string;
+  dataset: string;
+  arch: string;
+  method: string;
+  methodLabel: string;
+  targetKind: "sparsity" | "compression";
+  targetValue: number;
+  /** targetLabel(targetKind, targetValue). */
+  target: string;
+  panel: string;
+  seeds: number[];
+  runKeys: string[];
+  metrics: Record<string, Stat>;
+  /** top1_dense summary of the same dataset x arch (null when no run recorded it). */
+  baseline: Baseline | null;
+  /** top1_after minus the baseline's mean top-1, per run, summarized (so its std / CI are top1_after's). */
+  deltaTop1: Stat | null;
+}
+
+export function groupId(dataset: string, arch: string, methodLabel: string, kind: string, value: number): string {
+  return `${dataset}|${arch}|${methodLabel}|${kind}|${value}`;
+}
+
+/** Aggregate the done runs into (dataset, arch, method label, target kind, target value) groups over seeds. */
+export function aggregateRuns(runs: readonly RunRow[]): GroupAggregate[] {
+  const baselines = denseBaselines(runs);
+  const byKey = new Map<string, RunRow[]>();
+  for (const r of runs) {
+    if (r.status !== "done") continue;
+    const id = groupId(r.dataset, r.arch, r.methodLabel, r.targetKind, r.targetValue);
+    let b = byKey.get(id);
+    if (!b) byKey.set(id, (b = []));
+    b.push(r);
+  }
+  const out: GroupAggregate[] = [];
+  for (const [id, members] of byKey) {
+    const f = members[0];
+    const metrics: Record<string, Stat> = {};
+    const names = new Set<string>();
+    for (const r of members) for (const k of Object.keys(r.metrics)) names.add(k);
+    for (const name of names) {
+      const s = summarize(members.map((r) => r.metrics[name]));
+      if (s) metrics[name] = s;
+    }
+    const panel = panelLabel(f.dataset, f.arch);
+    const baseline = baselines.get(panel) ?? null;
+    const deltaTop1 = baseline
+      ? summarize(members.map((r) => (r.metrics.top1_after ?? null) === null ? null : (r.metrics.top1_after as number) - baseline.top1.mean))
+      : null;
+    out.push({
+      id,
+      dataset: f.dataset,
+      arch: f.arch,
+      method: f.method,
+      methodLabel: f.methodLabel,
+      targetKind: f.targetKind,
+      targetValue: f.targetValue,
+      target: targetLabel(f.targetKind, f.targetValue),
+      panel,
+      seeds: [...new Set(members.map((r) => r.seed))].sort((a, b) => a - b),
+      runKeys: members.map((r) => r.key),
+      metrics,
+      baseline,
+      deltaTop1,
+    });
+  }
+  out.sort(
+    (a, b) =>
+      a.dataset.localeCompare(b.dataset) ||
+      a.arch.localeCompare(b.arch) ||
+      a.methodLabel.localeCompare(b.methodLabel) ||
+      targetOrder(a.targetKind, a.targetValue) - targetOrder(b.targetKind, b.targetValue),
+  );
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pareto frontier
+
+/**
+ * The points not dominated in (x, y) where larger y is better and x is better when larger ("higher", e.g.
+ * compression, speedup) or smaller ("lower", e.g. latency). A point is dominated when another is at least as good on
+ * both axes and strictly better on one; of exact duplicates only one is kept. Points with a missing or non-finite
+ * coordinate are ignored. The frontier comes back sorted by x ascending.
+ */
+export function paretoFrontier<T>(
+  points: readonly T[],
+  x: (p: T) => number | null | undefined,
+  y: (p: T) => number | null | undefined,
+  xBetter: "higher" | "lower" = "higher",
+): T[] {
+  const pts: { p: T; x: number; y: number }[] = [];
+  for (const p of points) {
+    const px = x(p);
+    const py = y(p);
+    if (px === null || px === undefined || py === null || py === undefined || !Number.isFinite(px) || !Number.isFinite(py)) continue;
+    pts.push({ p, x: px, y: py });
+  }
+  const sign = xBetter === "higher" ? -1 : 1;
+  pts.sort((a, b) => sign * (a.x - b.x) || b.y - a.y);
+  const front: { p: T; x: number; y: number }[] = [];
+  let best = -Infinity;
+  for (const q of pts) {
+    if (q.y > best) {
+      front.push(q);
+      best = q.y;
+    }
+  }
+  front.sort((a, b) => a.x - b.x);
+  return front.map((q) => q.p);
+}
+
+/** Ids of the groups on the (metric mean, top1_after mean) Pareto frontier of their panel. */
+export function paretoIdsByPanel(groups: readonly GroupAggregate[], xMetric: string, xBetter: "higher" | "lower"): Set<string> {
+  const panels = new Map<string, GroupAggregate[]>();
+  for (const g of groups) {
+    let l = panels.get(g.panel);
+    if (!l) panels.set(g.panel, (l = []));
+    l.push(g);
+  }
+  const ids = new Set<string>();
+  for (const l of panels.values()) {
+    for (const g of paretoFrontier(l, (g) => g.metrics[xMetric]?.mean, (g) => g.metrics.top1_after?.mean, xBetter)) ids.add(g.id);
+  }
+  return ids;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reference (published) numbers
+
+/** One published value converted to this harness's unit for the metric where that is possible. */
+export interface ReferenceValue {
+  metric: string;
+  /** As published. */
+  value: number;
+  unit: string;
+  /** In the harness's unit for `metric` (src/metrics/names.ts); null when the units are not convertible. */
+  normalized: number | null;
+  /** How the unit was read, e.g. "percent -> fraction", "FLOPs as 2×MACs"; empty when identical. */
+  conversion: string;
+}
+
+function unitKey(u: string): string {
+  return u.trim().toLowerCase().replace(/×/g, "x");
+}
+
+/** Convert a published value into the harness's unit for `metric`. */
+export function normalizeReferenceValue(metric: string, value: number, unit: string): ReferenceValue {
+  const ours = METRICS.get(metric)?.unit ?? null;
+  const u = unitKey(unit);
+  const base: ReferenceValue = { metric, value, unit, normalized: null, conversion: "" };
+  if (ours === null) return base;
+  const o = unitKey(ours);
+  const flops2x = /flop/.test(u) && /2\s*x|2x|x\s*2/.test(u);
+  if (u === o) return { ...base, normalized: value };
+  if (o === "fraction" && (u === "%" || u === "percent" || u === "pct")) return { ...base, normalized: value / 100, conversion: "percent → fraction" };
+  if (o === "fraction" && u === "fraction") return { ...base, normalized: value };
+  if (o === "macs" && (u === "macs" || u === "mac" || u === "flops (macs)")) return { ...base, normalized: value };
+  if (o === "macs" && flops2x) return { ...base, normalized: value / 2, conversion: "FLOPs as 2×MACs → MACs" };
+  if (o === "x" && (u === "x" || u === "ratio" || /flop.*x|x.*flop/.test(u))) {
+    return { ...base, normalized: value, conversion: flops2x ? "FLOPs as 2×MACs (ratio unchanged)" : u === "x" ? "" : `${unit} read as ratio` };
+  }
+  return base;
+}
+
+/** Whether a reference row describes the same experiment as a group (method compared by name or label). */
+export function referenceMatches(ref: ReferenceRow, g: Pick<GroupAggregate, "dataset" | "arch" | "method" | "methodLabel" | "targetKind" | "targetValue">): boolean {
+  const eq = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+  return (
+    eq(ref.dataset, g.dataset) &&
+    eq(ref.arch, g.arch) &&
+    (eq(ref.method, g.methodLabel) || eq(ref.method, g.method)) &&
+    ref.target.kind === g.targetKind &&
+    Math.abs(ref.target.value - g.targetValue) <= 1e-9 * Math.max(1, Math.abs(g.targetValue))
+  );
+}
+
+/** Every published value of a reference row, normalized where possible. */
+export function referenceValues(ref: ReferenceRow): ReferenceValue[] {
+  return Object.entries(ref.metrics).map(([m, v]) => normalizeReferenceValue(m, v.value, v.unit));
+}
+
+/** Normalized value of one metric of a reference row, or null. */
+export function referenceMetric(ref: ReferenceRow, metric: string): number | null {
+  const v = ref.metrics[metric];
+  return v ? normalizeReferenceValue(metric, v.value, v.unit).normalized : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Comparison of two result sets
+
+export interface ComparedGroup {
+  id: string;
+  a: GroupAggregate | null;
+  b: GroupAggregate | null;
+}
+
+/** Pair the groups of two aggregations on (dataset, arch, method label, target). Order: a's order, then b-only. */
+export function pairGroups(a: readonly GroupAggregate[], b: readonly GroupAggregate[]): ComparedGroup[] {
+  const bm = new Map(b.map((g) => [g.id, g]));
+  const out: ComparedGroup[] = [];
+  const seen = new Set<string>();
+  for (const g of a) {
+    out.push({ id: g.id, a: g, b: bm.get(g.id) ?? null });
+    seen.add(g.id);
+  }
+  for (const g of b) if (!seen.has(g.id)) out.push({ id: g.id, a: null, b: g });
+  return out;
+}

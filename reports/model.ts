@@ -1,0 +1,74 @@
+/**
+ * The plain data a report is rendered from. src/store fills it from SQLite; renderers never touch the database,
+ * so every report section can be tested on a hand-made ReportData.
+ */
+import type { ReferenceRow } from "../src/grid/types.js";
+
+export type RunStatus = "pending" | "running" | "done" | "failed" | "diverged" | "interrupted";
+
+export interface SweepInfo {
+  id: number;
+  name: string;
+  gridFile: string;
+  gridText: string;
+  createdAt: string;
+  codeVersion: string;
+  /** Where the sweep's rows came from when several databases are compared (else the db file). */
+  database: string;
+}
+
+export interface RunRow {
+  key: string;
+  sweepIds: number[];
+  database: string;
+  status: RunStatus;
+  method: string;
+  /** Method name plus non-default hyperparameters, e.g. "random(scope=global)". */
+  methodLabel: string;
+  arch: string;
+  dataset: string;
+  targetKind: "sparsity" | "compression";
+  targetValue: number;
+  seed: number;
+  backend: string | null;
+  tfjsVersion: string | null;
+  error: string | null;
+  startedAt: string | null;
+  finishedAt: string | null;
+  /** Metric name → value (see src/metrics/names.ts for the names and their definitions). */
+  metrics: Record<string, number | null>;
+  config: unknown;
+}
+
+export interface LayerRow {
+  runKey: string;
+  name: string;
+  kind: string;
+  shape: number[];
+  params: number;
+  nonzero: number;
+  macs: number;
+  macsEffective: number;
+  prunable: boolean;
+}
+
+export interface EpochRow {
+  runKey: string;
+  phase: "pretrain" | "finetune";
+  epoch: number;
+  loss: number;
+  trainAcc: number;
+  valAcc: number;
+  lr: number;
+  seconds: number;
+}
+
+export interface ReportData {
+  title: string;
+  generatedAt: string;
+  sweeps: SweepInfo[];
+  runs: RunRow[];
+  layers: LayerRow[];
+  epochs: EpochRow[];
+  references: ReferenceRow[];
+}

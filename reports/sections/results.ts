@@ -1,0 +1,161 @@
+/**
+ * Results table (plain HTML): one block per dataset · arch, one row per method x target with mean ± std over seeds,
+ * 95% CI, delta vs dense, size and speed metrics. The best value of each column within a block is bold. Published
+ * reference numbers sit under the row they correspond to, converted to the harness's units, with the difference.
+ */
+import type { ReferenceRow } from "../../src/grid/types.js";
+import { METRICS } from "../../src/metrics/names.js";
+import { referenceMatches, referenceValues, type GroupAggregate, type ReferenceValue, type Stat } from "../aggregate.js";
+import { escapeHtml, formatMetric, formatSpread, targetLabel } from "../format.js";
+import { note } from "./common.js";
+import type { Section } from "./types.js";
+
+interface Col {
+  header: string;
+  title: string;
+  /** Metric shown (and looked up in reference rows); null for derived columns. */
+  metric: string | null;
+  better: "higher" | "lower" | null;
+  value(g: GroupAggregate): number | null;
+  html(g: GroupAggregate): string;
+}
+
+function pm(name: string, s: Stat | undefined): string {
+  if (!s) return "–";
+  return s.std === null ? formatMetric(name, s.mean) : `${formatMetric(name, s.mean)} <span class="pm">± ${formatSpread(name, s.std)}</span>`;
+}
+
+function metricCol(header: string, metric: string, withStd = false): Col {
+  const hib = METRICS.get(metric)?.higherIsBetter ?? null;
+  return {
+    header,
+    title: `${metric}: ${METRICS.get(metric)?.definition ?? ""}${withStd ? " Mean ± sample std over seeds." : " Mean over seeds."}`,
+    metric,
+    better: hib === null ? null : hib ? "higher" : "lower",
+    value: (g) => g.metrics[metric]?.mean ?? null,
+    html: (g) => (withStd ? pm(metric, g.metrics[metric]) : formatMetric(metric, g.metrics[metric]?.mean)),
+  };
+}
+
+const COLS: Col[] = [
+  metricCol("top-1", "top1_after", true),
+  {
+    header: "95% CI",
+    title: "95% confidence interval of the mean top-1 (Student t, n − 1 degrees of freedom; not clipped to [0, 100]%).",
+    metric: null,
+    better: null,
+    value: () => null,
+    html: (g) => {
+      const ci = g.metrics.top1_after?.ci95;
+      return ci ? `[${(ci[0] * 100).toFixed(2)}, ${(ci[1] * 100).toFixed(2)}]%` : `<span class="muted">n &lt; 2</span>`;
+    },
+  },
+  {
+    header: "Δ vs dense",
+    title: "top1_after − top1_dense of the same dataset × arch (dense averaged over seeds), in percentage points.",
+    metric: null,
+    better: "higher",
+    value: (g) => g.deltaTop1?.mean ?? null,
+    html: (g) => (g.deltaTop1 ? `${g.deltaTop1.mean >= 0 ? "+" : "−"}${Math.abs(g.deltaTop1.mean * 100).toFixed(2)} pp` : "–"),
+  },
+  metricCol("params ≠ 0", "params_nonzero"),
+  metricCol("MACs eff.", "macs_effective"),
+  metricCol("compression", "compression_ratio"),
+  metricCol("theor. speedup", "theoretical_speedup"),
+  metricCol("meas. speedup", "measured_speedup"),
+  metricCol("latency", "latency_pruned_ms"),
+];
+
+function refDelta(metric: string, ours: number | null, rv: ReferenceValue): string {
+  if (rv.normalized === null) return `not comparable (unit “${escapeHtml(rv.unit)}” is not convertible to ${escapeHtml(METRICS.get(metric)?.unit ?? "?")})`;
+  if (ours === null) return "";
+  if (METRICS.get(metric)?.unit === "fraction") {
+    const d = (ours - rv.normalized) * 100;
+    return `ours − paper <b>${d >= 0 ? "+" : "−"}${Math.abs(d).toFixed(2)} pp</b>`;
+  }
+  return rv.normalized !== 0 ? `ours / paper <b>${(ours / rv.normalized).toFixed(2)}</b>` : "";
+}
+
+/** Our value of `metric` for a group (mean over seeds), for the comparison with a published value. */
+function ours(g: GroupAggregate | null, metric: string): number | null {
+  return g?.metrics[metric]?.mean ?? null;
+}
+
+/** One published value: name, value in our units, as published (with unit and conversion), difference to ours. */
+function refItem(g: GroupAggregate | null, rv: ReferenceValue): string {
+  const shown = rv.normalized !== null && METRICS.has(rv.metric) ? formatMetric(rv.metric, rv.normalized) : `${rv.value} ${escapeHtml(rv.unit)}`;
+  const published = `published ${rv.value} ${escapeHtml(rv.unit)}${rv.conversion ? `, ${escapeHtml(rv.conversion)}` : ""}`;
+  const o = ours(g, rv.metric);
+  const d = METRICS.has(rv.metric) ? refDelta(rv.metric, o, rv) : "not a harness metric";
+  const oursTxt = o !== null ? `; ours ${formatMetric(rv.metric, o)}` : "";
+  return `<span class="ritem"><code>${escapeHtml(rv.metric)}</code> ${shown} <span class="muted">(${published}${oursTxt})</span>${d ? ` ${d}` : ""}</span>`;
+}
+
+function refRow(ref: ReferenceRow, g: GroupAggregate | null, colspan: number, prefix = ""): string {
+  const items = referenceValues(ref).map((rv) => refItem(g, rv)).join("");
+  return `<tr class="ref"><td colspan="${colspan}"><div>↳ ${prefix}<b>${escapeHtml(ref.paper)}</b> <span class="muted">${escapeHtml(ref.source)}</span>${
+    ref.note ? ` — <i>${escapeHtml(ref.note)}</i>` : ""
+  }</div><div class="ritems">${items}</div></td></tr>`;
+}
+
+export const resultsSection: Section = {
+  id: "results",
+  title: "Results table",
+  render(ctx) {
+    if (ctx.groups.length === 0) return { html: note("No finished runs yet.") };
+    const usedRefs = new Set<ReferenceRow>();
+    let html = note(
+      "Mean ± sample std over seeds (n = seeds). Best value per column within each block in <b>bold</b> (by the metric's direction). " +
+        "Published numbers (↳ rows) are converted to this harness's units where the unit allows; the difference is stated as ours − paper (percentage points) or ours / paper.",
+    );
+    for (const panel of ctx.panels) {
+      const groups = ctx.groups.filter((g) => g.panel === panel);
+      if (groups.length === 0) continue;
+      const best = COLS.map((c) => {
+        if (!c.better) return null;
+        let b: number | null = null;
+        for (const g of groups) {
+          const v = c.value(g);
+          if (v === null || !Number.isFinite(v)) continue;
+          if (b === null || (c.better === "higher" ? v > b : v < b)) b = v;
+        }
+        return b;
+      });
+      const base = ctx.baselines.get(panel);
+      const head = `<tr><th>method</th><th>target</th><th class="num" title="seeds">n</th>${COLS.map((c) => `<th class="num" title="${escapeHtml(c.title)}">${escapeHtml(c.header)}</th>`).join("")}</tr>`;
+      let body = "";
+      if (base) {
+        const top1 = base.top1;
+        body += `<tr class="dense"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${
+          top1.ci95 ? `[${(top1.ci95[0] * 100).toFixed(2)}, ${(top1.ci95[1] * 100).toFixed(2)}]%` : `<span class="muted">n &lt; 2</span>`
+        }</td><td class="num">0</td><td class="num">${formatMetric("params_total", base.paramsTotal)}</td><td class="num">${formatMetric("macs_dense", base.macsDense)}</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">${formatMetric(
+          "latency_dense_ms",
+          base.latencyDenseMs?.mean,
+        )}</td></tr>`;
+      }
+      for (const g of groups) {
+        const cells = COLS.map((c, i) => {
+          const v = c.value(g);
+          const isBest = best[i] !== null && v !== null && v === best[i];
+          return `<td class="num${isBest ? " best" : ""}">${c.html(g)}</td>`;
+        }).join("");
+        body += `<tr><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
+        for (const ref of ctx.data.references) {
+          if (referenceMatches(ref, g)) {
+            usedRefs.add(ref);
+            body += refRow(ref, g, 3 + COLS.length);
+          }
+        }
+      }
+      html += `<h3>${escapeHtml(panel)}</h3><div class="scroll"><table class="data results"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+    }
+    const unmatched = ctx.data.references.filter((r) => !usedRefs.has(r));
+    if (unmatched.length > 0) {
+      const body = unmatched
+        .map((r) => refRow(r, null, 1, `${escapeHtml(r.dataset)} · ${escapeHtml(r.arch)} · ${escapeHtml(r.method)} · ${escapeHtml(targetLabel(r.target.kind, r.target.value))}: `))
+        .join("");
+      html += `<h3>Published numbers without a reproduced match</h3>${note("No reproduced group has the same dataset, architecture, method and target.")}<div class="scroll"><table class="data results"><tbody>${body}</tbody></table></div>`;
+    }
+    return { html };
+  },
+};

@@ -1,0 +1,75 @@
+import * as tf from "@tensorflow/tfjs-core";
+import { tensorNames, type ConvOptions, type DenseOptions, type Ops } from "./ops.js";
+
+const BN_EPSILON = 1e-5;
+const BN_MOMENTUM = 0.9;
+
+/**
+ * Runs an architecture on tfjs tensors, reading parameters by name. In training mode, batch norm normalizes
+ * with batch statistics and queues running-statistic updates, which the caller applies after the step
+ * (`applyStateUpdates`) so they stay outside the gradient tape.
+ */
+export class TensorOps implements Ops<tf.Tensor> {
+  readonly stateUpdates: Array<[string, tf.Tensor]> = [];
+
+  constructor(
+    private readonly params: ReadonlyMap<string, tf.Tensor>,
+    private readonly training: boolean,
+  ) {}
+
+  private get(name: string): tf.Tensor {
+    const t = this.params.get(name);
+    if (!t) throw new Error(`missing parameter ${name}`);
+    return t;
+  }
+
+  conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
+    const stride = o.stride ?? 1;
+    let input = x as tf.Tensor4D;
+    let pad: "same" | "valid" = "valid";
+    if (o.padding === "same") pad = "same";
+    else if (typeof o.padding === "number" && o.padding > 0) {
+      input = tf.pad(input, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]);
+    }
+    let y = tf.conv2d(input, this.get(tensorNames.kernel(name)) as tf.Tensor4D, stride, pad);
+    if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
+    return y;
+  }
+
+  dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
+    let y = tf.matMul(x as tf.Tensor2D, this.get(tensorNames.kernel(name)) as tf.Tensor2D);
+    if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
+    return y;
+  }
+
+  batchNorm(name: string, x: tf.Tensor): tf.Tensor {
+    const gamma = this.get(tensorNames.gamma(name));
+    const beta = this.get(tensorNames.beta(name));
+    if (!this.training) {
+      return tf.batchNorm(x, this.get(tensorNames.movingMean(name)), this.get(tensorNames.movingVar(name)), beta, gamma, BN_EPSILON);
+    }
+    const axes = x.shape.map((_, i) => i).slice(0, -1);
+    const { mean, variance } = tf.moments(x, axes);
+    const n = x.size / x.shape[x.shape.length - 1];
+    const movingMean = this.get(tensorNames.movingMean(name));
+    const movingVar = this.get(tensorNames.movingVar(name));
+    // Running variance uses the unbiased estimate, as PyTorch does.
+    this.stateUpdates.push(
+      [tensorNames.movingMean(name), tf.keep(tf.add(tf.mul(movingMean, BN_MOMENTUM), tf.mul(mean, 1 - BN_MOMENTUM)))],
+      [tensorNames.movingVar(name), tf.keep(tf.add(tf.mul(movingVar, BN_MOMENTUM), tf.mul(variance, (1 - BN_MOMENTUM) * n / Math.max(1, n - 1))))],
+    );
+    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPSILON))), gamma), beta);
+  }
+
+  relu(x: tf.Tensor): tf.Tensor { return tf.relu(x); }
+
+  maxPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
+    return tf.maxPool(x as tf.Tensor4D, size, stride, "valid");
+  }
+
+  globalAvgPool(x: tf.Tensor): tf.Tensor { return tf.mean(x, [1, 2]); }
+
+  flatten(x: tf.Tensor): tf.Tensor { return tf.reshape(x, [x.shape[0], -1]); }
+
+  add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return tf.add(a, b); }
+}

@@ -1,0 +1,203 @@
+/**
+ * Compute backend choice for tfjs.
+ *
+ * auto order: node (@tensorflow/tfjs-node, backend "tensorflow") → native (./native/, backend "native")
+ * → wasm. The cpu backend is used only when asked for by name: it is 10-100x slower than the others and
+ * a silent fall back to it would make every timing in a report meaningless.
+ */
+import { availableParallelism } from "node:os";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { ensureGradients } from "./gradients.js";
+import { registerWasmKernels } from "./wasm-kernels.js";
+
+export { ensureGradients } from "./gradients.js";
+export { registerWasmKernels } from "./wasm-kernels.js";
+
+export const BACKEND_REQUESTS = ["auto", "node", "native", "wasm", "cpu"] as const;
+export type BackendRequest = (typeof BACKEND_REQUESTS)[number];
+
+export interface BackendInfo {
+  /** The tfjs backend actually active: "tensorflow", "native", "wasm" or "cpu". */
+  name: string;
+  /** What was asked for ("auto" or a backend kind). */
+  requested: string;
+  tfjsVersion: string;
+  threads: number;
+  simd?: boolean;
+  /** Why earlier candidates of "auto" were skipped, or other remarks. */
+  note?: string;
+}
+
+type NativeModule = {
+  registerNativeBackend(): Promise<{ ok: true; threads?: number } | { ok: false; reason: string }>;
+};
+
+const require = createRequire(import.meta.url);
+const cache = new Map<BackendRequest, Promise<BackendInfo>>();
+
+export function isBackendRequest(value: string): value is BackendRequest {
+  return (BACKEND_REQUESTS as readonly string[]).includes(value);
+}
+
+/**
+ * Selects and initialises the tfjs backend. `requested` defaults to env BENCH_BACKEND, then "auto".
+ * Idempotent: a second call with the same request returns the same BackendInfo object (and re-activates
+ * that backend if something switched away from it meanwhile).
+ */
+export async function initBackend(requested?: BackendRequest): Promise<BackendInfo> {
+  const raw = requested ?? (process.env.BENCH_BACKEND?.trim() || "auto");
+  if (!isBackendRequest(raw)) {
+    throw new Error(`Unknown compute backend '${raw}' (from BENCH_BACKEND?); expected one of ${BACKEND_REQUESTS.join(", ")}`);
+  }
+  let promise = cache.get(raw);
+  if (promise == null) {
+    promise = select(raw);
+    cache.set(raw, promise);
+    promise.catch(() => cache.delete(raw));
+  }
+  const info = await promise;
+  if (tf.getBackend() !== info.name) await activate(info.name);
+  return info;
+}
+
+async function select(requested: BackendRequest): Promise<BackendInfo> {
+  switch (requested) {
+    case "node": {
+      const r = await tryNode();
+      if (!r.ok) throw new Error(r.reason);
+      return r.info;
+    }
+    case "native": {
+      const r = await tryNative();
+      if (!r.ok) throw new Error(r.reason);
+      return r.info;
+    }
+    case "wasm":
+      return initWasm("wasm");
+    case "cpu":
+      return initCpu();
+    case "auto": {
+      const skipped: string[] = [];
+      for (const attempt of [tryNode, tryNative]) {
+        const r = await attempt("auto");
+        if (r.ok) return r.info;
+        skipped.push(r.reason);
+      }
+      return initWasm("auto", skipped.join(" | "));
+    }
+  }
+}
+
+type Attempt = { ok: true; info: BackendInfo } | { ok: false; reason: string };
+
+async function activate(name: string): Promise<void> {
+  let ok = false;
+  let why = "";
+  try {
+    ok = await tf.setBackend(name);
+  } catch (e) {
+    why = `: ${(e as Error).message}`;
+  }
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(`tfjs backend '${name}' failed to initialise${why}`);
+  }
+}
+
+function base(name: string, requested: BackendRequest, threads: number): BackendInfo {
+  return { name, requested, tfjsVersion: tf.version_core, threads };
+}
+
+async function tryNode(requested: BackendRequest = "node"): Promise<Attempt> {
+  const spec = "@tensorflow/tfjs-node";
+  try {
+    await import(spec);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === "ERR_MODULE_NOT_FOUND" || err.code === "MODULE_NOT_FOUND"
+        ? `${spec} is not installed`
+        : `${spec} failed to load (${err.message.split("\n")[0]})`;
+    return {
+      ok: false,
+      reason:
+        `node backend unavailable: ${why}. Install it with \`npm install @tensorflow/tfjs-node@${tf.version_core}\` ` +
+        `(downloads libtensorflow at install time; Linux x64, macOS, Windows x64).`,
+    };
+  }
+  try {
+    await activate("tensorflow");
+  } catch (e) {
+    return { ok: false, reason: `node backend unavailable: ${(e as Error).message}` };
+  }
+  await ensureGradients();
+  const intra = Number(process.env.TF_NUM_INTRAOP_THREADS);
+  return { ok: true, info: base("tensorflow", requested, intra > 0 ? intra : availableParallelism()) };
+}
+
+const NATIVE_HINT =
+  ". Build the native addon (see src/backend/native/) with a C/C++ toolchain, or use BENCH_BACKEND=wasm";
+
+async function tryNative(requested: BackendRequest = "native"): Promise<Attempt> {
+  const url = new URL("./native/index.js", import.meta.url).href;
+  let mod: NativeModule;
+  try {
+    mod = (await import(url)) as NativeModule;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === "ERR_MODULE_NOT_FOUND" ? "the native module is not built (dist/src/backend/native/ missing)" : err.message.split("\n")[0];
+    return { ok: false, reason: `native backend unavailable: ${why}${NATIVE_HINT}` };
+  }
+  let result: Awaited<ReturnType<NativeModule["registerNativeBackend"]>>;
+  try {
+    if (typeof mod.registerNativeBackend !== "function") throw new Error("./native/index.js exports no registerNativeBackend()");
+    result = await mod.registerNativeBackend();
+  } catch (e) {
+    return { ok: false, reason: `native backend unavailable: ${(e as Error).message.split("\n")[0]}${NATIVE_HINT}` };
+  }
+  if (!result.ok) return { ok: false, reason: `native backend unavailable: ${result.reason}${NATIVE_HINT}` };
+  try {
+    await activate("native");
+  } catch (e) {
+    return { ok: false, reason: `native backend unavailable: ${(e as Error).message}` };
+  }
+  await ensureGradients();
+  const threads = typeof result.threads === "number" && result.threads > 0 ? result.threads : 1;
+  return { ok: true, info: base("native", requested, threads) };
+}
+
+async function initWasm(requested: BackendRequest, note?: string): Promise<BackendInfo> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  if (tf.findBackend("wasm") == null) {
+    // Point the loader at the package's own dist/ folder, wherever our dist/ lives.
+    const dir = dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
+    try {
+      wasm.setWasmPaths(join(dir, "/"));
+    } catch {
+      // Already initialised through another path: its own locator found the binary.
+    }
+  }
+  registerWasmKernels();
+  try {
+    await activate("wasm");
+  } catch (e) {
+    throw new Error(
+      `${(e as Error).message}. The wasm backend is required when tfjs-node and the native backend are unavailable; ` +
+        `check that @tensorflow/tfjs-backend-wasm is installed with its .wasm files. ` +
+        `(The slow cpu backend is never chosen automatically: pass --backend cpu / BENCH_BACKEND=cpu to use it.)`,
+    );
+  }
+  await ensureGradients();
+  const info = base("wasm", requested, wasm.getThreadsCount());
+  info.simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
+  if (note) info.note = note;
+  return info;
+}
+
+async function initCpu(): Promise<BackendInfo> {
+  await import("@tensorflow/tfjs-backend-cpu");
+  await activate("cpu");
+  await ensureGradients();
+  return { ...base("cpu", "cpu", 1), note: "cpu backend (explicitly requested): slow reference implementation" };
+}

@@ -1,0 +1,96 @@
+// Loading of the compiled N-API addon (native/build/Release/prunebench_native.node).
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Geometry arrays passed to the addon (see native/src/addon.cc). */
+export type ConvGeom = number[]; // [N,H,W,C,OH,OW,O,KH,KW,sh,sw,pt,pb,pl,pr,dh,dw]
+export type PoolGeom = number[]; // [N,H,W,C,OH,OW,KH,KW,sh,sw,pt,pl,dh,dw]
+
+export interface NativeAddon {
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, g: ConvGeom): void;
+  conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, g: ConvGeom): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeom): void;
+  matmul(
+    a: Float32Array, b: Float32Array, out: Float32Array,
+    batchA: number, batchB: number, m: number, k: number, n: number,
+    transA: number, transB: number,
+  ): void;
+  maxPool(x: Float32Array, out: Float32Array, g: PoolGeom): void;
+  maxPoolGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, g: PoolGeom): void;
+  avgPool(x: Float32Array, out: Float32Array, g: PoolGeom): void;
+  binary(
+    op: number, a: Float32Array, aShape: number[], b: Float32Array, bShape: number[],
+    out: Float32Array, outShape: number[],
+  ): void;
+  unary(op: number, x: Float32Array, out: Float32Array, alpha?: number): void;
+  addN(xs: Float32Array[], out: Float32Array): void;
+  reduce(op: number, x: Float32Array, shape: number[], mask: number[], out: Float32Array): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  batchNorm(
+    x: Float32Array, mean: Float32Array, variance: Float32Array,
+    offset: Float32Array | null, scale: Float32Array | null,
+    out: Float32Array, channels: number, eps: number,
+  ): void;
+  batchNormGrad(
+    dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array,
+    scale: Float32Array | null, channels: number, eps: number,
+    dx: Float32Array, dmean: Float32Array, dvar: Float32Array, dscale: Float32Array, doffset: Float32Array,
+  ): void;
+}
+
+export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8 } as const;
+export const UnOp = {
+  relu: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, square: 6, sigmoid: 7, tanh: 8, abs: 9, relu6: 10, step: 11,
+} as const;
+export const ReduceOp = { sum: 0, mean: 1, max: 2, min: 3 } as const;
+
+/** Directory holding the project's package.json, found by walking up from this module. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = up;
+  }
+}
+
+/** Path of the compiled addon; PRUNEBENCH_NATIVE_ADDON overrides it. */
+export function addonPath(): string {
+  const env = process.env.PRUNEBENCH_NATIVE_ADDON;
+  if (env) return resolve(env);
+  return join(packageRoot(), "native", "build", "Release", "prunebench_native.node");
+}
+
+let cached: { addon: NativeAddon } | { error: string } | undefined;
+
+/** Loads the addon once; never throws. */
+export function loadAddon(): { addon: NativeAddon } | { error: string } {
+  if (cached) return cached;
+  let path: string;
+  try {
+    path = addonPath();
+  } catch (e) {
+    return (cached = { error: (e as Error).message });
+  }
+  if (!existsSync(path)) {
+    return (cached = {
+      error: `native addon not built: ${path} is missing (run scripts/build-native.sh)`,
+    });
+  }
+  try {
+    const require = createRequire(import.meta.url);
+    const addon = require(path) as NativeAddon;
+    if (typeof addon.conv2d !== "function" || typeof addon.matmul !== "function") {
+      return (cached = { error: `native addon at ${path} does not export the expected functions` });
+    }
+    return (cached = { addon });
+  } catch (e) {
+    return (cached = { error: `native addon at ${path} failed to load: ${(e as Error).message}` });
+  }
+}

@@ -1,0 +1,341 @@
+// Native kernel implementations for the "native" tfjs backend. Each kernel
+// handles the float32 NHWC cases the addon supports and otherwise defers to the
+// cpu backend's kernel of the same name (passed in as `fallback`).
+
+import * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
+
+type TensorInfo = tf.TensorInfo;
+type KernelArgs = {
+  inputs: tf.NamedTensorInfoMap;
+  backend: unknown;
+  attrs?: tf.NamedAttrMap;
+};
+export type NativeKernelFunc = (args: KernelArgs, fallback: tf.KernelFunc | undefined) => TensorInfo | TensorInfo[];
+
+/** Names of the custom kernels this backend adds (not part of tfjs). */
+export const NativeReluGrad = "PrunebenchNativeReluGrad";
+export const NativeBatchNormGrad = "PrunebenchNativeBatchNormGrad";
+
+const bu = tf.backend_util;
+const size = (shape: number[]): number => tf.util.sizeFromShape(shape);
+
+function f32(backend: MathBackendCPU, t: TensorInfo | undefined): Float32Array | null {
+  if (t == null || t.dtype !== "float32") return null;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Float32Array ? v : null;
+}
+
+function out(backend: MathBackendCPU, shape: number[], values: Float32Array): TensorInfo {
+  return backend.makeTensorInfo(shape, "float32", values);
+}
+
+function fallbackOr(
+  fallback: tf.KernelFunc | undefined, args: KernelArgs, name: string,
+): TensorInfo | TensorInfo[] {
+  if (!fallback) throw new Error(`native backend: no fallback kernel for ${name}`);
+  return fallback(args as Parameters<tf.KernelFunc>[0]);
+}
+
+function convGeom(info: tf.backend_util.Conv2DInfo): number[] {
+  const p = info.padInfo;
+  return [
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.outHeight, info.outWidth, info.outChannels,
+    info.filterHeight, info.filterWidth, info.strideHeight, info.strideWidth,
+    p.top, p.bottom, p.left, p.right, info.dilationHeight, info.dilationWidth,
+  ];
+}
+
+function poolGeom(info: tf.backend_util.Conv2DInfo): number[] {
+  return [
+    info.batchSize, info.inHeight, info.inWidth, info.inChannels,
+    info.outHeight, info.outWidth, info.effectiveFilterHeight, info.effectiveFilterWidth,
+    info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, 1, 1,
+  ];
+}
+
+/** Pads with zeros: tfjs reports negative padding for some 'valid'/'same' corner cases. */
+function padsOk(info: tf.backend_util.Conv2DInfo): boolean {
+  const p = info.padInfo;
+  return p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0;
+}
+
+export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc> {
+  const k: Record<string, NativeKernelFunc> = {};
+
+  // ------------------------------------------------------------ convolution
+  k[tf.Conv2D] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { x, filter } = args.inputs;
+    const a = args.attrs as unknown as tf.Conv2DAttrs;
+    const xv = f32(b, x), wv = f32(b, filter);
+    if (!xv || !wv || a.dataFormat === "NCHW" || x!.shape.length !== 4) return fallbackOr(fb, args, "Conv2D");
+    const info = bu.computeConv2DInfo(
+      x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
+      a.strides, a.dilations, a.pad, a.dimRoundingMode, false, "channelsLast");
+    if (!padsOk(info) || size(info.outShape) === 0) return fallbackOr(fb, args, "Conv2D");
+    const o = new Float32Array(size(info.outShape));
+    addon.conv2d(xv, wv, o, convGeom(info));
+    return out(b, info.outShape, o);
+  };
+
+  k[tf.Conv2DBackpropInput] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { dy, filter } = args.inputs;
+    const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    const dyv = f32(b, dy), wv = f32(b, filter);
+    if (!dyv || !wv || a.dataFormat === "NCHW") return fallbackOr(fb, args, "Conv2DBackpropInput");
+    const info = bu.computeConv2DInfo(
+      a.inputShape as [number, number, number, number], filter!.shape as [number, number, number, number],
+      a.strides, 1, a.pad, a.dimRoundingMode, false, "channelsLast");
+    if (!padsOk(info) || size(a.inputShape) === 0) return fallbackOr(fb, args, "Conv2DBackpropInput");
+    const o = new Float32Array(size(a.inputShape));
+    addon.conv2dBackpropInput(dyv, wv, o, convGeom(info));
+    return out(b, [...a.inputShape], o);
+  };
+
+  k[tf.Conv2DBackpropFilter] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { x, dy } = args.inputs;
+    const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
+    const xv = f32(b, x), dyv = f32(b, dy);
+    if (!xv || !dyv || a.dataFormat === "NCHW") return fallbackOr(fb, args, "Conv2DBackpropFilter");
+    const info = bu.computeConv2DInfo(
+      x!.shape as [number, number, number, number], a.filterShape as [number, number, number, number],
+      a.strides, 1, a.pad, a.dimRoundingMode, false, "channelsLast");
+    if (!padsOk(info) || size(a.filterShape) === 0) return fallbackOr(fb, args, "Conv2DBackpropFilter");
+    const o = new Float32Array(size(a.filterShape));
+    addon.conv2dBackpropFilter(xv, dyv, o, convGeom(info));
+    return out(b, [...a.filterShape], o);
+  };
+
+  // ------------------------------------------------------------ matmul
+  function matmul(
+    b: MathBackendCPU, A: TensorInfo, B: TensorInfo, ta: boolean, tb: boolean,
+  ): TensorInfo | null {
+    const av = f32(b, A), bv = f32(b, B);
+    if (!av || !bv || A.shape.length < 2 || B.shape.length < 2) return null;
+    const ra = A.shape.length, rb = B.shape.length;
+    const M = ta ? A.shape[ra - 1] : A.shape[ra - 2];
+    const K = ta ? A.shape[ra - 2] : A.shape[ra - 1];
+    const K2 = tb ? B.shape[rb - 1] : B.shape[rb - 2];
+    const N = tb ? B.shape[rb - 2] : B.shape[rb - 1];
+    if (K !== K2) return null;
+    const batchShapeA = A.shape.slice(0, -2), batchShapeB = B.shape.slice(0, -2);
+    const batchA = size(batchShapeA), batchB = size(batchShapeB);
+    if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
+    const outBatch = bu.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
+    if (size(outBatch) !== Math.max(batchA, batchB)) return null;
+    const o = new Float32Array(Math.max(batchA, batchB) * M * N);
+    addon.matmul(av, bv, o, batchA, batchB, M, K, N, ta ? 1 : 0, tb ? 1 : 0);
+    return out(b, [...outBatch, M, N], o);
+  }
+
+  k[tf.BatchMatMul] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { a: A, b: B } = args.inputs;
+    const a = args.attrs as unknown as tf.BatchMatMulAttrs;
+    const r = matmul(b, A!, B!, a.transposeA, a.transposeB);
+    return r ?? fallbackOr(fb, args, "BatchMatMul");
+  };
+
+  k[tf._FusedMatMul] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { a: A, b: B, bias, preluActivationWeights } = args.inputs;
+    const a = args.attrs as unknown as tf._FusedMatMulAttrs;
+    if (preluActivationWeights != null || (a.activation !== "linear" && a.activation !== "relu")) {
+      return fallbackOr(fb, args, "_FusedMatMul");
+    }
+    if (bias != null && !f32(b, bias)) return fallbackOr(fb, args, "_FusedMatMul");
+    const r = matmul(b, A!, B!, a.transposeA, a.transposeB);
+    if (!r) return fallbackOr(fb, args, "_FusedMatMul");
+    let vals = b.data.get(r.dataId).values as Float32Array;
+    let shape = r.shape;
+    if (bias != null) {
+      const bshape = bu.assertAndGetBroadcastShape(r.shape, bias.shape);
+      const o = new Float32Array(size(bshape));
+      addon.binary(BinOp.add, vals, r.shape, f32(b, bias)!, bias.shape, o, bshape);
+      vals = o;
+      shape = bshape;
+    }
+    if (a.activation === "relu") addon.unary(UnOp.relu, vals, vals);
+    if (vals === b.data.get(r.dataId).values) return r;
+    b.disposeIntermediateTensorInfo(r);
+    return out(b, shape, vals);
+  };
+
+  // ------------------------------------------------------------ pooling
+  k[tf.MaxPool] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { x } = args.inputs;
+    const a = args.attrs as unknown as tf.MaxPoolAttrs;
+    const xv = f32(b, x);
+    if (!xv || x!.shape.length !== 4) return fallbackOr(fb, args, "MaxPool");
+    const info = bu.computePool2DInfo(
+      x!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const o = new Float32Array(size(info.outShape));
+    addon.maxPool(xv, o, poolGeom(info));
+    return out(b, info.outShape, o);
+  };
+
+  k[tf.MaxPoolGrad] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { dy, input } = args.inputs;
+    const a = args.attrs as unknown as tf.MaxPoolGradAttrs;
+    const dyv = f32(b, dy), xv = f32(b, input);
+    if (!dyv || !xv || input!.shape.length !== 4) return fallbackOr(fb, args, "MaxPoolGrad");
+    const info = bu.computePool2DInfo(
+      input!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const o = new Float32Array(size(input!.shape));
+    addon.maxPoolGrad(dyv, xv, o, poolGeom(info));
+    return out(b, [...input!.shape], o);
+  };
+
+  k[tf.AvgPool] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { x } = args.inputs;
+    const a = args.attrs as unknown as tf.AvgPoolAttrs;
+    const xv = f32(b, x);
+    if (!xv || x!.shape.length !== 4) return fallbackOr(fb, args, "AvgPool");
+    const info = bu.computePool2DInfo(
+      x!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+    const o = new Float32Array(size(info.outShape));
+    addon.avgPool(xv, o, poolGeom(info));
+    return out(b, info.outShape, o);
+  };
+
+  // ------------------------------------------------------------ elementwise
+  const binaries: Array<[string, number]> = [
+    [tf.Add, BinOp.add], [tf.Sub, BinOp.sub], [tf.Multiply, BinOp.mul], [tf.RealDiv, BinOp.div],
+    [tf.SquaredDifference, BinOp.sqdiff], [tf.Maximum, BinOp.maximum], [tf.Minimum, BinOp.minimum],
+  ];
+  for (const [name, op] of binaries) {
+    k[name] = (args, fb) => {
+      const b = args.backend as MathBackendCPU;
+      const { a: A, b: B } = args.inputs;
+      const av = f32(b, A), bv = f32(b, B);
+      if (!av || !bv) return fallbackOr(fb, args, name);
+      const shape = bu.assertAndGetBroadcastShape(A!.shape, B!.shape);
+      const o = new Float32Array(size(shape));
+      if (o.length > 0) addon.binary(op, av, A!.shape, bv, B!.shape, o, shape);
+      return out(b, shape, o);
+    };
+  }
+
+  k[NativeReluGrad] = (args) => {
+    const b = args.backend as MathBackendCPU;
+    const { dy, x } = args.inputs;
+    const dyv = f32(b, dy), xv = f32(b, x);
+    if (!dyv || !xv) throw new Error(`${NativeReluGrad} needs float32 dy and x`);
+    const shape = bu.assertAndGetBroadcastShape(dy!.shape, x!.shape);
+    const o = new Float32Array(size(shape));
+    if (o.length > 0) addon.binary(BinOp.reluGrad, dyv, dy!.shape, xv, x!.shape, o, shape);
+    return out(b, shape, o);
+  };
+
+  const unaries: Array<[string, number]> = [
+    [tf.Relu, UnOp.relu], [tf.Neg, UnOp.neg], [tf.Exp, UnOp.exp], [tf.Log, UnOp.log],
+    [tf.Sqrt, UnOp.sqrt], [tf.Rsqrt, UnOp.rsqrt], [tf.Square, UnOp.square], [tf.Sigmoid, UnOp.sigmoid],
+    [tf.Tanh, UnOp.tanh], [tf.Abs, UnOp.abs], [tf.Relu6, UnOp.relu6], [tf.Step, UnOp.step],
+  ];
+  for (const [name, op] of unaries) {
+    k[name] = (args, fb) => {
+      const b = args.backend as MathBackendCPU;
+      const { x } = args.inputs;
+      const xv = f32(b, x);
+      if (!xv) return fallbackOr(fb, args, name);
+      const o = new Float32Array(xv.length);
+      const alpha = name === tf.Step ? Number((args.attrs as { alpha?: number } | undefined)?.alpha ?? 0) : 0;
+      addon.unary(op, xv, o, alpha);
+      return out(b, [...x!.shape], o);
+    };
+  }
+
+  k[tf.AddN] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const ts = args.inputs as unknown as TensorInfo[];
+    const vs = ts.map((t) => f32(b, t));
+    if (ts.length === 0 || vs.some((v) => v == null)) return fallbackOr(fb, args, "AddN");
+    const o = new Float32Array(vs[0]!.length);
+    addon.addN(vs as Float32Array[], o);
+    return out(b, [...ts[0].shape], o);
+  };
+
+  // ------------------------------------------------------------ reductions
+  function reduction(name: string, op: number, axisAttr: string): NativeKernelFunc {
+    return (args, fb) => {
+      const b = args.backend as MathBackendCPU;
+      const { x } = args.inputs;
+      const xv = f32(b, x);
+      if (!xv) return fallbackOr(fb, args, name);
+      const attrs = (args.attrs ?? {}) as Record<string, unknown>;
+      const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], x!.shape);
+      const [outShape] = bu.computeOutAndReduceShapes(x!.shape, axes);
+      const mask = x!.shape.map((_, i) => (axes.includes(i) ? 1 : 0));
+      const o = new Float32Array(size(outShape));
+      if (xv.length === 0 && (op === ReduceOp.max || op === ReduceOp.min)) return fallbackOr(fb, args, name);
+      addon.reduce(op, xv, x!.shape, mask, o);
+      const shape = attrs.keepDims ? bu.expandShapeToKeepDim(outShape, axes) : outShape;
+      return out(b, shape, o);
+    };
+  }
+  k[tf.Sum] = reduction(tf.Sum, ReduceOp.sum, "axis");
+  k[tf.Mean] = reduction(tf.Mean, ReduceOp.mean, "axis");
+  k[tf.Max] = reduction(tf.Max, ReduceOp.max, "reductionIndices");
+  k[tf.Min] = reduction(tf.Min, ReduceOp.min, "axis");
+
+  k[tf.Softmax] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { logits } = args.inputs;
+    const a = args.attrs as unknown as tf.SoftmaxAttrs;
+    const xv = f32(b, logits);
+    const rank = logits!.shape.length;
+    if (!xv || rank === 0 || (a.dim !== -1 && a.dim !== rank - 1)) return fallbackOr(fb, args, "Softmax");
+    const cols = logits!.shape[rank - 1];
+    const o = new Float32Array(xv.length);
+    if (cols > 0) addon.softmax(xv, o, xv.length / cols, cols);
+    return out(b, [...logits!.shape], o);
+  };
+
+  // ------------------------------------------------------------ batch norm
+  /** Parameter values when its size is 1 or the channel count, else undefined. */
+  function chan(b: MathBackendCPU, t: TensorInfo | undefined, C: number): Float32Array | null | undefined {
+    if (t == null) return null;
+    const v = f32(b, t);
+    if (!v || (v.length !== C && v.length !== 1)) return undefined;
+    return v;
+  }
+
+  k[tf.FusedBatchNorm] = (args, fb) => {
+    const b = args.backend as MathBackendCPU;
+    const { x, mean, variance, offset, scale } = args.inputs;
+    const a = args.attrs as unknown as tf.FusedBatchNormAttrs;
+    const xv = f32(b, x);
+    if (!xv || x!.shape.length === 0) return fallbackOr(fb, args, "FusedBatchNorm");
+    const C = x!.shape[x!.shape.length - 1];
+    const mv = chan(b, mean, C), vv = chan(b, variance, C), ov = chan(b, offset, C), sv = chan(b, scale, C);
+    if (!mv || !vv || ov === undefined || sv === undefined || C === 0) return fallbackOr(fb, args, "FusedBatchNorm");
+    const o = new Float32Array(xv.length);
+    addon.batchNorm(xv, mv, vv, ov, sv, o, C, a.varianceEpsilon ?? 0.001);
+    return out(b, [...x!.shape], o);
+  };
+
+  // outputs: dx, dmean, dvar, dscale, doffset (per-channel ones of shape [C])
+  k[NativeBatchNormGrad] = (args) => {
+    const b = args.backend as MathBackendCPU;
+    const { dy, x, mean, variance, scale } = args.inputs;
+    const eps = Number((args.attrs as { varianceEpsilon?: number }).varianceEpsilon ?? 0.001);
+    const xv = f32(b, x), dyv = f32(b, dy);
+    const C = x!.shape[x!.shape.length - 1];
+    const mv = chan(b, mean, C), vv = chan(b, variance, C), sv = chan(b, scale, C);
+    if (!xv || !dyv || !mv || !vv || sv === undefined) throw new Error(`${NativeBatchNormGrad}: unsupported inputs`);
+    const dx = new Float32Array(xv.length);
+    const dm = new Float32Array(C), dv = new Float32Array(C), ds = new Float32Array(C), doff = new Float32Array(C);
+    addon.batchNormGrad(dyv, xv, mv, vv, sv, C, eps, dx, dm, dv, ds, doff);
+    return [out(b, [...x!.shape], dx), out(b, [C], dm), out(b, [C], dv), out(b, [C], ds), out(b, [C], doff)];
+  };
+
+  return k;
+}

@@ -1,0 +1,25 @@
+import { DATASETS } from "../../datasets/index.js";
+import { ARCHS, layerTable } from "../archs/index.js";
+import { emit, textTable } from "./output.js";
+
+export default function archs(o: { json?: boolean }): number {
+  const shapes = new Map<string, { inputShape: [number, number, number]; numClasses: number; datasets: string[] }>();
+  for (const d of DATASETS) {
+    const k = `${d.inputShape.join("x")}/${d.numClasses}`;
+    const entry = shapes.get(k) ?? { inputShape: d.inputShape, numClasses: d.numClasses, datasets: [] };
+    entry.datasets.push(d.name);
+    shapes.set(k, entry);
+  }
+  const rows = ARCHS.flatMap((a) => [...shapes.values()].map((s) => {
+    const layers = layerTable(a, s.inputShape, s.numClasses);
+    return {
+      arch: a.name, summary: a.summary, inputShape: s.inputShape, numClasses: s.numClasses, datasets: s.datasets,
+      params: layers.reduce((n, l) => n + l.params, 0), macs: layers.reduce((n, l) => n + l.macs, 0), layers: layers.length,
+    };
+  }));
+  if (o.json) emit(JSON.stringify(rows, null, 2));
+  else emit(textTable(["arch", "input", "classes", "params", "MACs", "layers", "datasets"], rows.map((r) => [
+    r.arch, r.inputShape.join("x"), String(r.numClasses), r.params.toLocaleString("en-US"), r.macs.toLocaleString("en-US"), String(r.layers), r.datasets.join(", "),
+  ])) + "MACs = multiply-accumulates of conv and dense layers for one input (FLOPs as most pruning papers count them; Han 2015 counts 2x).\n");
+  return 0;
+}

@@ -1,0 +1,24 @@
+/** One place that maps error types to exit codes and messages: expected user errors vs internal bugs. */
+import { DatasetError } from "../../datasets/types.js";
+import { GridError } from "../grid/types.js";
+import { StoreError } from "../store/store.js";
+import { CheckpointError } from "../runs/checkpoint.js";
+
+export const EXIT = { ok: 0, runsFailed: 3, badInput: 2, internal: 70, interrupted: 130 } as const;
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const expected = (e: unknown): boolean =>
+  e instanceof UsageError || e instanceof GridError || e instanceof DatasetError || e instanceof StoreError || e instanceof CheckpointError ||
+  (e instanceof Error && ["GridErrors", "SweepInputError", "BackendError"].includes(e.name));
+
+export function reportError(e: unknown): number {
+  if (expected(e)) {
+    process.stderr.write(`error: ${(e as Error).message}\n`);
+    return EXIT.badInput;
+  }
+  process.stderr.write(`internal error (a bug in prunebench; please report it with this trace):\n${(e as Error)?.stack ?? String(e)}\n`);
+  return EXIT.internal;
+}

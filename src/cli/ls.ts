@@ -1,0 +1,21 @@
+import { openExisting, sweepFilter } from "./open.js";
+import { emit, textTable } from "./output.js";
+
+export default function ls(o: { db: string; status?: string; sweep?: string; json?: boolean }): number {
+  const store = openExisting(o.db);
+  const runs = store.runs({ status: o.status, sweep: sweepFilter(o.sweep) });
+  store.close();
+  if (o.json) {
+    emit(JSON.stringify(runs.map(({ config: _config, ...r }) => r), null, 2));
+    return 0;
+  }
+  const f = (x: number | null | undefined, digits: number) => (x === null || x === undefined ? "" : x.toFixed(digits));
+  emit(textTable(
+    ["key", "status", "dataset", "arch", "method", "target", "seed", "top1", "dense", "compr", "speedup", "backend"],
+    runs.map((r) => [
+      r.key, r.status, r.dataset, r.arch, r.methodLabel, r.targetKind === "sparsity" ? `s=${r.targetValue}` : `${r.targetValue}x`, String(r.seed),
+      f(r.metrics.top1_after, 4), f(r.metrics.top1_dense, 4), f(r.metrics.compression_ratio, 2), f(r.metrics.theoretical_speedup, 2), r.backend ?? "",
+    ]),
+  ) + `${runs.length} run(s)\n`);
+  return 0;
+}

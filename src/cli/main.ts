@@ -1,0 +1,138 @@
+/** The `bench` command line: declares commands only; each command's code is imported when it runs. */
+import { Command, Option } from "commander";
+import { availableParallelism, homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { PRUNEBENCH_VERSION } from "../version.js";
+import { EXIT, reportError } from "./errors.js";
+
+// `bench ls | head` closes stdout early: that is not an error.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+  if (e.code === "EPIPE") process.exit(0);
+  throw e;
+});
+
+const program = new Command("bench")
+  .description("prunebench: benchmark neural-network pruning methods from a grid file to SQLite results and reports")
+  .version(PRUNEBENCH_VERSION)
+  .showHelpAfterError();
+
+const dbOption = () => new Option("--db <file>", "results database (SQLite)").default("results.db");
+const jsonOption = () => new Option("--json", "print JSON instead of a table");
+
+const defaultCacheDir = () => join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "prunebench");
+
+function action<A extends unknown[]>(load: () => Promise<{ default: (...args: A) => Promise<number | void> | number | void }>) {
+  return async (...args: A) => {
+    try {
+      const code = await (await load()).default(...args);
+      process.exitCode = code ?? EXIT.ok;
+    } catch (e) {
+      process.exitCode = reportError(e);
+    }
+  };
+}
+
+program.command("sweep")
+  .description("run every run of a grid file that is not finished yet; results land in --db")
+  .argument("<grid>", "grid file (benchmarks/*.yaml)")
+  .addOption(dbOption())
+  .option("-j, --jobs <n>", "worker processes", String(Math.max(1, availableParallelism())))
+  .addOption(new Option("--backend <name>", "compute backend").choices(["auto", "node", "native", "wasm", "cpu"]).default(process.env.BENCH_BACKEND ?? "auto"))
+  .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
+  .option("--cache-dir <dir>", "shared cache of dense pretrained models", defaultCacheDir())
+  .option("--artifacts-dir <dir>", "where pruned weights and masks are saved (default: <db>-artifacts beside the database)")
+  .option("--dry-run", "print the plan and exit")
+  .option("--max-runs <n>", "refuse grids that expand to more runs than this, unless --yes", "1000")
+  .option("-y, --yes", "run grids larger than --max-runs")
+  .option("--run-timeout <seconds>", "kill a run that takes longer (0 = no limit)", "0")
+  .option("--plain", "plain progress lines even on a terminal")
+  .action(action(async () => ({
+    default: async (grid: string, o: any) => {
+      const { runSweep } = await import("../exec/sweep.js");
+      const s = await runSweep({
+        gridFile: grid, dbPath: o.db, jobs: positiveInt(o.jobs, "--jobs"), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
+        artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
+        dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: Number(o.runTimeout), plain: o.plain,
+      });
+      if (s.interrupted > 0) return EXIT.interrupted;
+      return s.failed + s.diverged > 0 ? EXIT.runsFailed : EXIT.ok;
+    },
+  })));
+
+program.command("validate")
+  .description("check a grid file and print how many runs it expands to")
+  .argument("<grid>", "grid file")
+  .action(action(() => import("./validate.js")));
+
+program.command("report")
+  .description("write a self-contained HTML report (works offline) from a results database")
+  .addOption(dbOption())
+  .option("--compare <db>", "a second database to compare with, run group by run group")
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("-o, --out <file>", "output HTML file", "report.html")
+  .option("--title <text>", "page title")
+  .action(action(() => import("./report.js")));
+
+program.command("table")
+  .description("print a results table (mean ± std over seeds) for a paper")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "table format").choices(["markdown", "latex", "csv", "json"]).default("markdown"))
+  .option("--group-by <keys>", "comma-separated: dataset,arch,method,target", "dataset,arch,method,target")
+  .option("--metrics <names>", "comma-separated metric names", "top1_after,compression_ratio,theoretical_speedup")
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("-o, --out <file>", "write to a file instead of stdout")
+  .action(action(() => import("./table.js")));
+
+program.command("export")
+  .description("export raw rows: runs (one column per metric), layers or epochs")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "output format").choices(["csv", "json", "jsonl"]).default("csv"))
+  .addOption(new Option("--what <rows>", "which rows").choices(["runs", "layers", "epochs"]).default("runs"))
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("-o, --out <file>", "write to a file instead of stdout")
+  .action(action(() => import("./export.js")));
+
+program.command("ls")
+  .description("list runs with their status and headline metrics")
+  .addOption(dbOption())
+  .option("--status <status>", "only runs with this status (pending, running, done, failed, diverged, interrupted)")
+  .option("--sweep <id>", "only this sweep's runs")
+  .addOption(jsonOption())
+  .action(action(() => import("./ls.js")));
+
+program.command("show")
+  .description("everything recorded about one run (key or unique key prefix)")
+  .argument("<run>", "run key or prefix")
+  .addOption(dbOption())
+  .addOption(jsonOption())
+  .action(action(() => import("./show.js")));
+
+program.command("methods")
+  .description("list pruning methods with their paper and hyperparameters")
+  .addOption(jsonOption())
+  .action(action(() => import("./methods.js")));
+
+program.command("archs")
+  .description("list architectures with params and MACs per dataset input shape")
+  .addOption(jsonOption())
+  .action(action(() => import("./archs.js")));
+
+program.command("datasets")
+  .description("list datasets and where their files are looked up")
+  .addOption(jsonOption())
+  .action(action(() => import("./datasets.js")));
+
+program.command("worker")
+  .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
+  .action(async () => { await import("../exec/worker.js"); });
+
+function positiveInt(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`error: ${flag} must be a positive integer, got "${value}"\n`);
+    process.exit(EXIT.badInput);
+  }
+  return n;
+}
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,40 @@
+import { METRICS } from "../metrics/names.js";
+import { UsageError } from "./errors.js";
+import { openExisting } from "./open.js";
+import { emit, textTable } from "./output.js";
+
+export default function show(run: string, o: { db: string; json?: boolean }): number {
+  const store = openExisting(o.db);
+  const matches = store.runs({ keyPrefix: run });
+  if (matches.length !== 1) {
+    store.close();
+    throw new UsageError(matches.length === 0 ? `no run with key (prefix) "${run}" in ${o.db}` : `"${run}" matches ${matches.length} runs: ${matches.slice(0, 5).map((r) => r.key).join(", ")}…; give more of the key`);
+  }
+  const r = matches[0];
+  const keys = new Set([r.key]);
+  const layers = store.layers(keys);
+  const epochs = store.epochs(keys);
+  const artifacts = store.artifacts(r.key);
+  store.close();
+  if (o.json) {
+    emit(JSON.stringify({ ...r, layers, epochs, artifacts }, null, 2));
+    return 0;
+  }
+  let text = `run ${r.key}  [${r.status}]\n${r.dataset} / ${r.arch} / ${r.methodLabel} / ${r.targetKind} ${r.targetValue} / seed ${r.seed}\n`;
+  text += `backend ${r.backend ?? "?"} (tfjs ${r.tfjsVersion ?? "?"})  started ${r.startedAt ?? "-"}  finished ${r.finishedAt ?? "-"}\n`;
+  if (r.error) text += `error: ${r.error}\n`;
+  text += `\nmetrics\n` + textTable(["name", "value", "unit"], Object.entries(r.metrics).map(([k, v]) => [k, v === null ? "" : String(Number(v.toPrecision(6))), METRICS.get(k)?.unit ?? ""]));
+  if (layers.length) {
+    text += `\nlayers\n` + textTable(["layer", "kind", "shape", "params", "nonzero", "density", "MACs", "MACs eff.", "prunable"], layers.map((l) => [
+      l.name, l.kind, `[${l.shape.join("x")}]`, String(l.params), String(l.nonzero), (l.nonzero / l.params).toFixed(3), String(l.macs), String(Math.round(l.macsEffective)), l.prunable ? "yes" : "no",
+    ]));
+  }
+  if (epochs.length) {
+    text += `\nepochs\n` + textTable(["phase", "epoch", "loss", "train acc", "val acc", "lr", "seconds"], epochs.map((e) => [
+      e.phase, String(e.epoch), e.loss?.toFixed(4) ?? "", e.trainAcc?.toFixed(4) ?? "", e.valAcc?.toFixed(4) ?? "", e.lr.toPrecision(3), e.seconds.toFixed(1),
+    ]));
+  }
+  if (artifacts.length) text += `\nartifacts\n` + textTable(["kind", "path", "bytes", "sha256"], artifacts.map((a) => [a.kind, a.path, String(a.bytes), a.sha256.slice(0, 16)]));
+  emit(text);
+  return 0;
+}

@@ -1,0 +1,112 @@
+/**
+ * A pool of long-lived worker processes. A job whose worker dies (crash, out of memory, SIGKILL) or overruns its
+ * timeout resolves as a failed result naming the cause; the worker is replaced and the pool goes on.
+ */
+import { fork, type ChildProcess } from "node:child_process";
+import { hostname } from "node:os";
+import { fileURLToPath } from "node:url";
+import type { Job, JobResult, WorkerMessage } from "./protocol.js";
+import { PROTOCOL_VERSION } from "./protocol.js";
+
+export interface PoolOptions {
+  size: number;
+  /** Kill a job's worker after this many seconds (0 = no limit). */
+  jobTimeoutSec?: number;
+  onProgress?: (key: string, phase: string, epoch: number, epochs: number) => void;
+  /** Extra environment for workers (e.g. a fault-injection hook in tests). */
+  env?: NodeJS.ProcessEnv;
+}
+
+interface Slot {
+  child: ChildProcess | null;
+  busy: boolean;
+}
+
+const WORKER_SCRIPT = fileURLToPath(new URL("./worker.js", import.meta.url));
+
+export class WorkerPool {
+  private readonly slots: Slot[];
+  private readonly waiting: Array<(slot: Slot) => void> = [];
+  private closed = false;
+
+  constructor(private readonly options: PoolOptions) {
+    this.slots = Array.from({ length: options.size }, () => ({ child: null, busy: false }));
+  }
+
+  get pids(): number[] {
+    return this.slots.flatMap((s) => (s.child?.pid ? [s.child.pid] : []));
+  }
+
+  async run(job: Job): Promise<JobResult> {
+    const slot = await this.acquire();
+    try {
+      return await this.runOn(slot, job);
+    } finally {
+      slot.busy = false;
+      const next = this.waiting.shift();
+      if (next) { slot.busy = true; next(slot); }
+    }
+  }
+
+  private acquire(): Promise<Slot> {
+    if (this.closed) return Promise.reject(new Error("worker pool is closed"));
+    const free = this.slots.find((s) => !s.busy);
+    if (free) { free.busy = true; return Promise.resolve(free); }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private spawn(): ChildProcess {
+    return fork(WORKER_SCRIPT, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...this.options.env }, serialization: "json" });
+  }
+
+  private runOn(slot: Slot, job: Job): Promise<JobResult> {
+    if (!slot.child || slot.child.exitCode !== null || slot.child.signalCode !== null) slot.child = this.spawn();
+    const child = slot.child;
+    const startedAt = new Date().toISOString();
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (result: JobResult) => {
+        clearTimeout(timer);
+        child.off("message", onMessage);
+        child.off("exit", onExit);
+        resolve(result);
+      };
+      const failed = (error: string): JobResult => ({
+        protocol: PROTOCOL_VERSION, kind: job.kind, key: job.key, status: "failed", error, backend: null, metrics: {}, layers: [],
+        epochs: [], artifacts: [], startedAt, finishedAt: new Date().toISOString(), host: hostname(), pid: child.pid ?? -1,
+      });
+      const onMessage = (m: WorkerMessage) => {
+        if (m.type === "progress") this.options.onProgress?.(m.key, m.phase, m.epoch, m.epochs);
+        else if (m.type === "result" && m.result.key === job.key) finish(m.result);
+      };
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        slot.child = null;
+        finish(failed(`worker process ${child.pid} died (${signal ? `signal ${signal}` : `exit code ${code}`}) while running this job`));
+      };
+      child.on("message", onMessage);
+      child.on("exit", onExit);
+      const timeout = this.options.jobTimeoutSec ?? 0;
+      if (timeout > 0) {
+        timer = setTimeout(() => {
+          child.off("exit", onExit);
+          child.kill("SIGKILL");
+          slot.child = null;
+          finish(failed(`run timed out after ${timeout} s (--run-timeout); its worker was killed`));
+        }, timeout * 1000);
+      }
+      child.send({ type: "job", job });
+    });
+  }
+
+  /** Stop all workers: after their current job ("graceful") or at once. */
+  async close(mode: "graceful" | "kill" = "graceful"): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => {
+      const child = slot.child;
+      if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+      child.once("exit", () => resolve());
+      if (mode === "kill") child.kill("SIGKILL");
+      else child.send({ type: "exit" });
+    })));
+  }
+}

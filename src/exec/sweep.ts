@@ -1,0 +1,205 @@
+/**
+ * The sweep coordinator: grid → plan → store, then every run that is not finished goes to the worker pool, dense
+ * models first (each trained once), and each result lands in SQLite as it arrives. The coordinator is the only
+ * database writer. A failed run never stops the sweep; a re-run of the same grid skips finished runs.
+ */
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import pLimit from "p-limit";
+import { getDataset } from "../../datasets/index.js";
+import { catalog } from "../catalog.js";
+import { expandGrid, loadGridFile } from "../grid/index.js";
+import type { Grid } from "../grid/types.js";
+import { denseModels, planRuns } from "../plan/plan.js";
+import { Store, type PlannedRun } from "../store/store.js";
+import { CODE_VERSION } from "../version.js";
+import { WorkerPool } from "./pool.js";
+import { fmt, Progress, type ProgressCounts } from "./progress.js";
+import type { Job, JobResult } from "./protocol.js";
+import { PROTOCOL_VERSION } from "./protocol.js";
+
+export interface SweepOptions {
+  gridFile: string;
+  dbPath: string;
+  jobs: number;
+  backend: string;
+  cacheDir: string;
+  artifactsDir: string;
+  dataDir?: string;
+  dryRun?: boolean;
+  maxRuns?: number;
+  yes?: boolean;
+  runTimeoutSec?: number;
+  out?: NodeJS.WriteStream;
+  plain?: boolean;
+  /** Extra worker environment (tests inject faults through it). */
+  workerEnv?: NodeJS.ProcessEnv;
+}
+
+export interface SweepSummary {
+  sweepId: number | null;
+  planned: number;
+  skipped: number;
+  done: number;
+  failed: number;
+  diverged: number;
+  interrupted: number;
+  heldElsewhere: number;
+  seconds: number;
+}
+
+export class SweepInputError extends Error {
+  override name = "SweepInputError";
+}
+
+const LEASE_MS = 60_000;
+
+export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
+  const cat = catalog();
+  const grid = loadGridFile(options.gridFile, cat);
+  const configs = expandGrid(grid);
+  const fingerprints = new Map<string, string>();
+  for (const name of grid.datasets) fingerprints.set(name, (await getDataset(name).load({ dataDir: options.dataDir })).fingerprint);
+  return { grid, gridText: readFileSync(options.gridFile, "utf8"), planned: planRuns(configs, fingerprints, cat) };
+}
+
+export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
+  const out = options.out ?? process.stdout;
+  const started = Date.now();
+  const maxRuns = options.maxRuns ?? 1000;
+  const { grid, gridText, planned } = await planSweep(options);
+  if (planned.length > maxRuns && !options.yes) {
+    throw new SweepInputError(`${options.gridFile}: the grid expands to ${planned.length} runs, more than --max-runs ${maxRuns}; pass --yes to run them all or raise --max-runs`);
+  }
+  const summary: SweepSummary = { sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, seconds: 0 };
+  if (options.dryRun) {
+    printPlan(out, planned);
+    return summary;
+  }
+
+  const store = new Store(options.dbPath);
+  const owner = `${hostname()}:${process.pid}:${started}`;
+  const pool = new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv });
+  let stopping: "no" | "graceful" | "hard" = "no";
+  // Read through a function: the SIGINT handler changes it between awaits, which flow analysis cannot see.
+  const stopMode = () => stopping;
+  const onSigint = () => {
+    if (stopping === "no") {
+      stopping = "graceful";
+      out.write("\nstopping: letting running runs finish (Ctrl-C again to stop now; unfinished runs are marked interrupted)\n");
+    } else {
+      stopping = "hard";
+      void pool.close("kill");
+    }
+  };
+  process.on("SIGINT", onSigint);
+  process.on("SIGTERM", onSigint);
+  const renew = setInterval(() => store.renewLeases(owner, LEASE_MS), LEASE_MS / 4);
+  try {
+    summary.sweepId = store.createSweep(grid, gridText, CODE_VERSION, planned);
+    store.reclaimDeadOwners(hostname());
+    const statuses = store.statusOf(planned.map((p) => p.key));
+    const todo = planned.filter((p) => !["done", "diverged"].includes(statuses.get(p.key)!));
+    summary.skipped = planned.length - todo.length;
+    const counts: ProgressCounts = { total: planned.length, done: 0, failed: 0, running: 0, skipped: summary.skipped };
+    const progress = new Progress(out, options.jobs, options.plain);
+    out.write(`sweep ${grid.name} (#${summary.sweepId}): ${planned.length} runs planned, ${summary.skipped} already finished, ${todo.length} to run on ${options.jobs} worker(s); results in ${options.dbPath}\n`);
+
+    const limit = pLimit(options.jobs);
+    const jobFor = (p: PlannedRun, kind: Job["kind"]): Job => ({
+      protocol: PROTOCOL_VERSION, kind, key: kind === "dense" ? p.denseKey : p.key, denseKey: p.denseKey, config: p.config, backend: options.backend,
+      paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir },
+    });
+    const dense = new Map<string, Promise<JobResult>>();
+    for (const d of denseModels(todo)) {
+      dense.set(d.denseKey, limit(async () => {
+        if (stopping !== "no") return interruptedResult(d.denseKey);
+        counts.running++;
+        progress.draw(counts, true);
+        const r = await pool.run(jobFor(d, "dense"));
+        counts.running--;
+        if (r.status === "done" && r.metrics.pretrain_seconds > 0) {
+          progress.event(`dense model ${d.config.arch}/${d.config.dataset}/seed ${d.config.seed} pretrained in ${fmt(r.metrics.pretrain_seconds)}`, counts);
+        }
+        return r;
+      }));
+    }
+
+    await Promise.all(todo.map(async (p) => {
+      const denseResult = await dense.get(p.denseKey)!;
+      await limit(async () => {
+        if (stopping !== "no") return;
+        if (denseResult.status !== "done") {
+          if (stopMode() === "no" && store.claim(p.key, owner, LEASE_MS)) {
+            store.markFailed(p.key, "failed", `dense pretraining failed: ${denseResult.error}`);
+            summary.failed++;
+            counts.failed++;
+            progress.event(`FAILED ${describe(p)}: dense pretraining failed`, counts);
+          }
+          return;
+        }
+        if (!store.claim(p.key, owner, LEASE_MS)) {
+          summary.heldElsewhere++;
+          counts.skipped++;
+          return;
+        }
+        counts.running++;
+        progress.draw(counts, true);
+        const result = await pool.run(jobFor(p, "run"));
+        counts.running--;
+        if (stopMode() === "hard" && result.status === "failed") {
+          store.markFailed(p.key, "interrupted", "sweep stopped (Ctrl-C) before this run finished");
+          summary.interrupted++;
+          return;
+        }
+        store.saveResult(result);
+        const seconds = (Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000;
+        if (result.status === "done") {
+          summary.done++;
+          counts.done++;
+          progress.event(`done ${describe(p)}  top-1 ${pct(result.metrics.top1_after)} (dense ${pct(result.metrics.top1_dense)})  ${result.metrics.compression_ratio.toFixed(1)}x  ${fmt(seconds)}`, counts, seconds);
+        } else {
+          if (result.status === "diverged") summary.diverged++;
+          else summary.failed++;
+          counts.failed++;
+          progress.event(`${result.status.toUpperCase()} ${describe(p)}: ${firstLine(result.error)}`, counts, seconds);
+        }
+      });
+    }));
+    progress.finish();
+  } finally {
+    clearInterval(renew);
+    process.off("SIGINT", onSigint);
+    process.off("SIGTERM", onSigint);
+    await pool.close(stopMode() === "hard" ? "kill" : "graceful");
+    summary.interrupted += store.releaseOwned(owner);
+    store.close();
+  }
+  summary.seconds = (Date.now() - started) / 1000;
+  out.write(`sweep finished in ${fmt(summary.seconds)}: ${summary.done} done, ${summary.failed} failed, ${summary.diverged} diverged, ` +
+    `${summary.interrupted} interrupted, ${summary.skipped} skipped (already finished)${summary.heldElsewhere ? `, ${summary.heldElsewhere} run by another sweep` : ""}\n`);
+  return summary;
+}
+
+function interruptedResult(key: string): JobResult {
+  const now = new Date().toISOString();
+  return { protocol: PROTOCOL_VERSION, kind: "dense", key, status: "failed", error: "sweep stopped", backend: null, metrics: {}, layers: [], epochs: [], artifacts: [], startedAt: now, finishedAt: now, host: hostname(), pid: process.pid };
+}
+
+function describe(p: PlannedRun): string {
+  const t = p.config.target;
+  return `${p.config.dataset}/${p.config.arch} ${p.methodLabel} ${t.kind === "sparsity" ? `sparsity ${t.value}` : `${t.value}x`} seed ${p.config.seed} [${p.key}]`;
+}
+
+const pct = (x: number | undefined) => (x === undefined ? "?" : `${(100 * x).toFixed(2)}%`);
+const firstLine = (s: string | null) => (s ?? "").split("\n")[0];
+
+function printPlan(out: NodeJS.WriteStream, planned: readonly PlannedRun[]): void {
+  const dense = denseModels(planned).length;
+  out.write(`${planned.length} runs, ${dense} dense model(s) to pretrain\n`);
+  out.write(`${"key".padEnd(17)}${"dataset".padEnd(20)}${"arch".padEnd(10)}${"method".padEnd(28)}${"target".padEnd(16)}seed  dense\n`);
+  for (const p of planned) {
+    const t = p.config.target;
+    out.write(`${p.key.padEnd(17)}${p.config.dataset.padEnd(20)}${p.config.arch.padEnd(10)}${p.methodLabel.padEnd(28)}${(t.kind === "sparsity" ? `sparsity ${t.value}` : `compress ${t.value}x`).padEnd(16)}${String(p.config.seed).padEnd(6)}${p.denseKey}\n`);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * A worker process: receives jobs, runs them one after another (so start-up is paid once per worker), and sends
+ * back results. Transport: node IPC when forked by the local pool, else JSON lines on stdin/stdout (so any
+ * launcher — a queue consumer, ssh, Slurm — can drive it).
+ */
+import { createInterface } from "node:readline";
+import { executeJob } from "../runs/execute.js";
+import type { CoordinatorMessage, WorkerMessage } from "./protocol.js";
+import { PROTOCOL_VERSION } from "./protocol.js";
+
+// Ctrl-C in a terminal reaches the whole process group: the coordinator decides what stops, not the worker.
+process.on("SIGINT", () => {});
+
+const send: (m: WorkerMessage) => void = process.send
+  ? (m) => process.send!(m)
+  : (m) => process.stdout.write(`${JSON.stringify(m)}\n`);
+
+let queue = Promise.resolve();
+
+function handle(message: CoordinatorMessage): void {
+  if (message.type === "exit") {
+    queue.then(() => process.exit(0));
+    return;
+  }
+  const { job } = message;
+  queue = queue.then(async () => {
+    if (job.protocol !== PROTOCOL_VERSION) throw new Error(`job protocol ${job.protocol}, worker speaks ${PROTOCOL_VERSION}`);
+    const result = await executeJob(job, (phase, epoch, epochs) => send({ type: "progress", key: job.key, phase, epoch, epochs }));
+    send({ type: "result", result });
+  });
+}
+
+if (process.send) {
+  process.on("message", (m) => handle(m as CoordinatorMessage));
+  process.on("disconnect", () => process.exit(0));
+} else {
+  const lines = createInterface({ input: process.stdin });
+  lines.on("line", (line) => { if (line.trim()) handle(JSON.parse(line)); });
+  lines.on("close", () => queue.then(() => process.exit(0)));
+}
+send({ type: "ready", pid: process.pid });

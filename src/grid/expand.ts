@@ -1,0 +1,34 @@
+/** Grid -> the list of runs it asks for. */
+import type { Grid, RunConfig } from "./types.js";
+
+/**
+ * The cartesian product datasets x archs x seeds x methods x targets, in that nesting order (outermost first), so
+ * runs that share a dense model (same dataset, arch, seed) are adjacent. Deterministic; every run gets its own
+ * copies of the settings objects.
+ */
+export function expandGrid(grid: Grid): RunConfig[] {
+  const runs: RunConfig[] = [];
+  for (const dataset of grid.datasets) {
+    for (const arch of grid.archs) {
+      for (const seed of grid.seeds) {
+        for (const method of grid.methods) {
+          for (const target of grid.targets) {
+            runs.push({
+              method: { name: method.name, params: { ...method.params } },
+              arch,
+              dataset,
+              target: { ...target },
+              seed,
+              pretrain: { ...grid.pretrain },
+              finetune: { ...grid.finetune },
+              data: { ...grid.data },
+              prunable: { ...grid.prunable },
+              eval: { ...grid.eval },
+            });
+          }
+        }
+      }
+    }
+  }
+  return runs;
+}

@@ -1,0 +1,33 @@
+/** Human-readable labels for method choices and targets (tables, plot legends, logs). */
+import type { Catalog, HyperValue, MethodChoice, PruneTarget } from "./types.js";
+
+function formatValue(v: HyperValue): string {
+  if (typeof v === "string") return /^[A-Za-z0-9_.+-]+$/.test(v) ? v : JSON.stringify(v);
+  return String(v);
+}
+
+/**
+ * `name` when every hyperparameter has its catalog default, else `name(k=v, ...)` listing only the non-default ones,
+ * in the catalog's declaration order (unknown parameters, if any, follow sorted by name).
+ */
+export function methodLabel(choice: MethodChoice, catalog: Catalog): string {
+  const specs = catalog.methods[choice.name]?.params ?? {};
+  const declared = Object.keys(specs);
+  const extra = Object.keys(choice.params)
+    .filter((k) => !(k in specs))
+    .sort();
+  const parts: string[] = [];
+  for (const k of [...declared, ...extra]) {
+    if (!(k in choice.params)) continue;
+    const v = choice.params[k];
+    const spec = specs[k];
+    if (spec !== undefined && spec.default === v) continue;
+    parts.push(`${k}=${formatValue(v)}`);
+  }
+  return parts.length === 0 ? choice.name : `${choice.name}(${parts.join(", ")})`;
+}
+
+/** `sparsity 0.9` or `compression 8x`. */
+export function targetLabel(target: PruneTarget): string {
+  return target.kind === "sparsity" ? `sparsity ${target.value}` : `compression ${target.value}x`;
+}

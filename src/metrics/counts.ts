@@ -1,0 +1,106 @@
+/**
+ * Parameter, sparsity and MAC accounting. Conventions (README "Metrics", GUIDE section 2):
+ * - params count weights, biases and BN gamma/beta, never BN running statistics;
+ * - MACs are multiply-accumulates of conv and dense layers for one input ("FLOPs (MACs)"); Han 2015 counts 2x;
+ * - effective MACs scale each layer's MACs by its kernel density (unstructured pruning);
+ * - compression ratio = total params / nonzero params (ShrinkBench).
+ */
+import type { LayerInfo } from "../archs/ops.js";
+
+export interface LayerCount {
+  name: string;
+  kind: string;
+  shape: number[];
+  /** All parameters of the layer (kernel + bias, or gamma + beta). */
+  params: number;
+  nonzero: number;
+  macs: number;
+  macsEffective: number;
+  prunable: boolean;
+}
+
+export interface ModelCounts {
+  paramsTotal: number;
+  paramsNonzero: number;
+  paramsPrunable: number;
+  prunableNonzero: number;
+  macsDense: number;
+  macsEffective: number;
+}
+
+export function countNonzero(values: ArrayLike<number>): number {
+  let n = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] !== 0) n++;
+  return n;
+}
+
+/**
+ * Per-layer counts from the layer table and the nonzero count of each layer's kernel (weights) and other
+ * parameters (bias or BN). `kernelNonzero` / `otherNonzero` map a layer name to its current nonzero count.
+ */
+export function layerCounts(
+  layers: readonly LayerInfo[],
+  kernelNonzero: ReadonlyMap<string, number>,
+  otherNonzero: ReadonlyMap<string, number>,
+  prunableLayers: ReadonlySet<string>,
+): LayerCount[] {
+  return layers.map((layer) => {
+    const kernelSize = layer.kind === "batchnorm" ? 0 : layer.weightShape.reduce((a, b) => a * b, 1);
+    const kernelNz = kernelNonzero.get(layer.name) ?? kernelSize;
+    const otherSize = layer.params - kernelSize;
+    const otherNz = otherNonzero.get(layer.name) ?? otherSize;
+    const density = kernelSize > 0 ? kernelNz / kernelSize : 1;
+    return {
+      name: layer.name,
+      kind: layer.kind,
+      shape: layer.weightShape,
+      params: layer.params,
+      nonzero: kernelNz + otherNz,
+      macs: layer.macs,
+      macsEffective: layer.macs * density,
+      prunable: prunableLayers.has(layer.name),
+    };
+  });
+}
+
+/** Model totals; `prunable` sums the size and nonzero count of the tensors the policy lets methods prune. */
+export function modelCounts(rows: readonly LayerCount[], prunable: { size: number; nonzero: number }): ModelCounts {
+  return {
+    paramsTotal: sum(rows.map((r) => r.params)),
+    paramsNonzero: sum(rows.map((r) => r.nonzero)),
+    paramsPrunable: prunable.size,
+    prunableNonzero: prunable.nonzero,
+    macsDense: sum(rows.map((r) => r.macs)),
+    macsEffective: sum(rows.map((r) => r.macsEffective)),
+  };
+}
+
+export const compressionRatio = (paramsTotal: number, paramsNonzero: number): number => paramsTotal / paramsNonzero;
+export const sparsityOf = (prunable: number, prunableNonzero: number): number => (prunable === 0 ? 0 : 1 - prunableNonzero / prunable);
+export const theoreticalSpeedup = (macsDense: number, macsEffective: number): number => macsDense / macsEffective;
+
+/**
+ * ShrinkBench's fraction_to_keep: the fraction of prunable weights to keep so that the whole model reaches
+ * `compression` (total / nonzero), given that non-prunable parameters all stay.
+ */
+export function keepFractionForCompression(compression: number, paramsTotal: number, paramsPrunable: number): number {
+  const nonPrunable = paramsTotal - paramsPrunable;
+  const keep = (paramsTotal / compression - nonPrunable) / paramsPrunable;
+  if (!(keep > 0 && keep <= 1)) {
+    throw new Error(
+      `compression ${compression}x is unreachable: ${nonPrunable} of ${paramsTotal} parameters are not prunable ` +
+        `(max ${(paramsTotal / Math.max(nonPrunable, 1)).toFixed(1)}x)`,
+    );
+  }
+  return keep;
+}
+
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function sum(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0);
+}

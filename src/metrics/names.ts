@@ -1,0 +1,47 @@
+/**
+ * Every metric a run records, with its exact definition. Conventions follow ShrinkBench (Blalock et al. 2020) and
+ * most pruning papers; see README "Metrics". Written once here; stores, reports and exports use these names.
+ */
+export interface MetricDef {
+  name: string;
+  unit: string;
+  /** true = larger is better (used to mark the best value in tables). */
+  higherIsBetter: boolean | null;
+  definition: string;
+}
+
+const defs: MetricDef[] = [
+  { name: "top1_dense", unit: "fraction", higherIsBetter: true, definition: "Top-1 accuracy of the dense pretrained model on the test split." },
+  { name: "top5_dense", unit: "fraction", higherIsBetter: true, definition: "Top-5 accuracy of the dense pretrained model on the test split." },
+  { name: "loss_dense", unit: "nats", higherIsBetter: false, definition: "Mean cross-entropy of the dense model on the test split." },
+  { name: "top1_before", unit: "fraction", higherIsBetter: true, definition: "Top-1 test accuracy right after pruning, before fine-tuning." },
+  { name: "top5_before", unit: "fraction", higherIsBetter: true, definition: "Top-5 test accuracy right after pruning, before fine-tuning." },
+  { name: "loss_before", unit: "nats", higherIsBetter: false, definition: "Test cross-entropy right after pruning, before fine-tuning." },
+  { name: "top1_after", unit: "fraction", higherIsBetter: true, definition: "Top-1 test accuracy of the final (fine-tuned) pruned model; the epoch is chosen on validation only." },
+  { name: "top5_after", unit: "fraction", higherIsBetter: true, definition: "Top-5 test accuracy of the final pruned model." },
+  { name: "loss_after", unit: "nats", higherIsBetter: false, definition: "Test cross-entropy of the final pruned model." },
+  { name: "val_top1_after", unit: "fraction", higherIsBetter: true, definition: "Top-1 accuracy of the final pruned model on the validation split (carved from train)." },
+  { name: "params_total", unit: "count", higherIsBetter: null, definition: "All parameters of the dense model (weights, biases, BN gamma/beta; not BN running statistics)." },
+  { name: "params_nonzero", unit: "count", higherIsBetter: false, definition: "Nonzero parameters after pruning, counted over the same tensors as params_total." },
+  { name: "params_prunable", unit: "count", higherIsBetter: null, definition: "Parameters in the tensors the prunable policy lets a method prune." },
+  { name: "compression_ratio", unit: "x", higherIsBetter: true, definition: "params_total / params_nonzero (ShrinkBench's definition)." },
+  { name: "sparsity", unit: "fraction", higherIsBetter: null, definition: "Fraction of prunable weights that are zero after pruning." },
+  { name: "macs_dense", unit: "MACs", higherIsBetter: null, definition: "Multiply-accumulates of conv and dense layers for one input, dense model (reported as FLOPs (MACs); Han 2015 counts 2x)." },
+  { name: "macs_effective", unit: "MACs", higherIsBetter: false, definition: "Sum over layers of layer MACs x that layer's weight density (unstructured pruning)." },
+  { name: "theoretical_speedup", unit: "x", higherIsBetter: true, definition: "macs_dense / macs_effective." },
+  { name: "latency_dense_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the dense model (batch and threads recorded)." },
+  { name: "latency_pruned_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the pruned model, same backend, batch and threads." },
+  { name: "measured_speedup", unit: "x", higherIsBetter: true, definition: "latency_dense_ms / latency_pruned_ms." },
+  { name: "latency_batch", unit: "images", higherIsBetter: null, definition: "Batch size of the latency measurement." },
+  { name: "latency_threads", unit: "threads", higherIsBetter: null, definition: "Compute threads during the latency measurement." },
+  { name: "pretrain_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of dense pretraining (0 when the cached dense model was reused)." },
+  { name: "finetune_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of pruning plus fine-tuning." },
+  { name: "train_seconds", unit: "s", higherIsBetter: false, definition: "Wall time spent in training steps of this run (fine-tuning; plus pretraining when this run trained the dense model)." },
+  { name: "total_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of the whole run in its worker, loading included." },
+  { name: "train_img_per_s", unit: "img/s", higherIsBetter: true, definition: "Training throughput during fine-tuning (images per second, masks included)." },
+  { name: "peak_rss_mb", unit: "MiB", higherIsBetter: false, definition: "Peak resident memory of the worker process during the run." },
+  { name: "best_epoch", unit: "epoch", higherIsBetter: null, definition: "Fine-tuning epoch whose weights were kept (chosen by validation accuracy)." },
+];
+
+export const METRICS: ReadonlyMap<string, MetricDef> = new Map(defs.map((d) => [d.name, d]));
+export const METRIC_NAMES: readonly string[] = defs.map((d) => d.name);

@@ -1,0 +1,25 @@
+/**
+ * From a grid's runs to a plan: each run gets its key (config + code + data fingerprints) and the key of the dense
+ * model it starts from, so the scheduler trains each dense model once.
+ */
+import type { Catalog, RunConfig } from "../grid/types.js";
+import { methodLabel } from "../grid/index.js";
+import type { PlannedRun } from "../store/store.js";
+import { CODE_VERSION } from "../version.js";
+import { denseKey, runKey } from "./runKey.js";
+
+export function planRuns(configs: readonly RunConfig[], dataFingerprints: ReadonlyMap<string, string>, cat: Catalog): PlannedRun[] {
+  return configs.map((config) => {
+    const data = dataFingerprints.get(config.dataset);
+    if (!data) throw new Error(`no data fingerprint for dataset ${config.dataset}`);
+    const fp = { code: CODE_VERSION, data };
+    return { key: runKey(config, fp), denseKey: denseKey(config, fp), config, methodLabel: methodLabel(config.method, cat), codeVersion: CODE_VERSION, dataFingerprint: data };
+  });
+}
+
+/** Dense models the plan needs, each with the first run that needs it (its config defines the pretraining). */
+export function denseModels(runs: readonly PlannedRun[]): PlannedRun[] {
+  const seen = new Map<string, PlannedRun>();
+  for (const r of runs) if (!seen.has(r.denseKey)) seen.set(r.denseKey, r);
+  return [...seen.values()];
+}

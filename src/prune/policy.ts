@@ -1,0 +1,35 @@
+/**
+ * Which tensors a method may prune. Conv and dense kernels are candidates; the classifier and the first layer can
+ * be excluded; biases and batch-norm gamma/beta are excluded unless the policy says otherwise.
+ */
+import type { LayerInfo } from "../archs/ops.js";
+import { tensorNames } from "../archs/ops.js";
+import type { PrunablePolicy } from "../grid/types.js";
+
+export interface PrunableRef {
+  name: string;
+  layer: string;
+  layerKind: LayerInfo["kind"];
+  role: "kernel" | "bias" | "gamma" | "beta";
+}
+
+export function prunableTensors(layers: readonly LayerInfo[], policy: PrunablePolicy): PrunableRef[] {
+  const weighted = layers.filter((l) => l.kind !== "batchnorm");
+  const first = weighted[0]?.name;
+  const classifier = weighted[weighted.length - 1]?.name;
+  const out: PrunableRef[] = [];
+  for (const layer of layers) {
+    if (layer.kind === "batchnorm") {
+      if (policy.batchNorm) {
+        out.push({ name: tensorNames.gamma(layer.name), layer: layer.name, layerKind: layer.kind, role: "gamma" });
+        out.push({ name: tensorNames.beta(layer.name), layer: layer.name, layerKind: layer.kind, role: "beta" });
+      }
+      continue;
+    }
+    if (layer.name === classifier && !policy.classifier) continue;
+    if (layer.name === first && !policy.firstLayer) continue;
+    out.push({ name: tensorNames.kernel(layer.name), layer: layer.name, layerKind: layer.kind, role: "kernel" });
+    if (layer.hasBias && policy.biases) out.push({ name: tensorNames.bias(layer.name), layer: layer.name, layerKind: layer.kind, role: "bias" });
+  }
+  return out;
+}

@@ -1,0 +1,183 @@
+/**
+ * One run, start to finish, inside a worker: dataset → architecture → dense model (cached) → prune → fine-tune →
+ * metrics. Pure of storage: it returns a JobResult and writes only its own artifacts and the dense cache.
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { getMethod } from "../../methods/index.js";
+import { getDataset } from "../../datasets/index.js";
+import type { LoadedDataset } from "../../datasets/types.js";
+import { getArch } from "../archs/index.js";
+import { initBackend } from "../backend/index.js";
+import type { Artifact, Job, JobResult } from "../exec/protocol.js";
+import { PROTOCOL_VERSION } from "../exec/protocol.js";
+import {
+  compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
+} from "../metrics/counts.js";
+import { allocateMasks } from "../prune/allocate.js";
+import { prunableTensors } from "../prune/policy.js";
+import { prepareData, type PreparedData } from "../train/data.js";
+import type { EpochRecord } from "../train/hooks.js";
+import { DivergedError, evaluate, measureLatency, stage, trainPhase, type StagedSplit } from "../train/loop.js";
+import { MaskSet } from "../train/masks.js";
+import { createModel, disposeModel, type Model } from "../train/model.js";
+import { makeRng } from "../train/rng.js";
+import { writeCheckpoint } from "./checkpoint.js";
+import { ensureDense } from "./dense-cache.js";
+
+export type ProgressFn = (phase: string, epoch: number, epochs: number) => void;
+
+const datasetCache = new Map<string, Promise<LoadedDataset>>();
+const preparedCache = new Map<string, PreparedData>();
+
+export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): Promise<JobResult> {
+  const startedAt = new Date();
+  const base = { protocol: PROTOCOL_VERSION, kind: job.kind, key: job.key, startedAt: startedAt.toISOString(), host: hostname(), pid: process.pid } as const;
+  let backend: JobResult["backend"] = null;
+  try {
+    const info = await initBackend(job.backend as never);
+    backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads: info.threads };
+    const out = await runInScope(job, onProgress, startedAt, info.threads);
+    return { ...base, status: "done", error: null, backend, ...out, finishedAt: new Date().toISOString() };
+  } catch (e) {
+    const err = e as Error;
+    const diverged = e instanceof DivergedError;
+    return {
+      ...base, status: diverged ? "diverged" : "failed", error: diverged ? err.message : (err.stack ?? String(err)), backend,
+      metrics: diverged ? { diverged_epoch: (e as DivergedError).epoch } : {}, layers: [], epochs: [], artifacts: [],
+      finishedAt: new Date().toISOString(),
+    };
+  }
+}
+
+async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, threads: number): Promise<Omit<JobResult, "protocol" | "kind" | "key" | "status" | "error" | "backend" | "startedAt" | "finishedAt" | "host" | "pid">> {
+  const { config } = job;
+  const data = await loadPrepared(job);
+  const arch = getArch(config.arch);
+  const model = createModel(arch, data.inputShape, data.numClasses, config.seed);
+  const train = stage(data.train, data.inputShape);
+  const val = stage(data.val, data.inputShape);
+  const test = stage(data.test, data.inputShape);
+  const masks = new MaskSet();
+  try {
+    const dense = await ensureDense(job.paths.cacheDir, job.denseKey, model, async () => {
+      const r = await trainPhase({
+        phase: "pretrain", model, train, val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false,
+        hooks: { afterEpoch: (e) => onProgress("pretrain", e.epoch + 1, config.pretrain.epochs) },
+      });
+      return { epochs: r.epochs, seconds: r.trainSeconds };
+    });
+    if (job.kind === "dense") {
+      return { metrics: { pretrain_seconds: dense.trainedSeconds }, layers: [], epochs: dense.epochs, artifacts: [] };
+    }
+    return await pruneAndFinetune(job, model, { train, val, test }, masks, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads);
+  } finally {
+    masks.dispose();
+    train.dispose();
+    val.dispose();
+    test.dispose();
+    disposeModel(model);
+  }
+}
+
+async function pruneAndFinetune(
+  job: Job, model: Model, splits: { train: StagedSplit; val: StagedSplit; test: StagedSplit }, masks: MaskSet,
+  pretrainEpochs: EpochRecord[], pretrainSeconds: number, onProgress: ProgressFn, startedAt: Date, threads: number,
+) {
+  const { config } = job;
+  const denseEval = await evaluate(model, splits.test);
+  const latencyDense = await measureLatency(model, splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+
+  const method = getMethod(config.method.name);
+  const refs = prunableTensors(model.layers, config.prunable);
+  const tensors = refs.map((r) => {
+    const v = model.params.get(r.name)!;
+    return { ...r, shape: v.shape, values: v.dataSync() as Float32Array, mask: new Float32Array(v.size).fill(1) };
+  });
+  const paramsTotal = model.layers.reduce((n, l) => n + l.params, 0);
+  const paramsPrunable = tensors.reduce((n, t) => n + t.values.length, 0);
+  const keep = config.target.kind === "sparsity"
+    ? 1 - config.target.value
+    : keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable);
+
+  const pruneStarted = performance.now();
+  const rng = makeRng(config.seed, `method:${method.name}`);
+  const scores = await method.score({ tensors, params: config.method.params, random: rng });
+  const newMasks = allocateMasks(tensors.map((t) => ({ name: t.name, scores: scores.get(t.name)!, mask: t.mask })), keep, method.distribution(config.method.params));
+  for (const t of tensors) masks.set(t.name, newMasks.get(t.name)!, t.shape);
+  masks.apply(model.params);
+  const before = await evaluate(model, splits.test);
+
+  const ft = await trainPhase({
+    phase: "finetune", model, train: splits.train, val: splits.val, config: config.finetune, masks, seed: config.seed,
+    selectBestOnVal: true, hooks: { afterEpoch: (e) => onProgress("finetune", e.epoch + 1, config.finetune.epochs) },
+  });
+  const finetuneSeconds = (performance.now() - pruneStarted) / 1000;
+  const after = await evaluate(model, splits.test);
+  const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val) : { top1: NaN };
+  const latencyPruned = await measureLatency(model, splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+
+  // Counts from the weights as they are now, so they describe exactly what was saved.
+  const weights = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+  const kernelNz = new Map<string, number>();
+  const otherNz = new Map<string, number>();
+  for (const layer of model.layers) {
+    const tensorsOfLayer = [...weights].filter(([n]) => n.startsWith(`${layer.name}/`));
+    for (const [name, values] of tensorsOfLayer) {
+      const target = name.endsWith("/kernel") ? kernelNz : otherNz;
+      target.set(layer.name, (target.get(layer.name) ?? 0) + countNonzero(values));
+    }
+  }
+  const layers = layerCounts(model.layers, kernelNz, otherNz, new Set(refs.map((r) => r.layer)));
+  const prunableNonzero = refs.reduce((n, r) => n + countNonzero(weights.get(r.name)!), 0);
+  const counts = modelCounts(layers, { size: paramsPrunable, nonzero: prunableNonzero });
+
+  const artifacts = saveArtifacts(job, model, weights, masks);
+  const metrics: Record<string, number> = {
+    top1_dense: denseEval.top1, top5_dense: denseEval.top5, loss_dense: denseEval.loss,
+    top1_before: before.top1, top5_before: before.top5, loss_before: before.loss,
+    top1_after: after.top1, top5_after: after.top5, loss_after: after.loss, val_top1_after: valAfter.top1,
+    params_total: counts.paramsTotal, params_nonzero: counts.paramsNonzero, params_prunable: counts.paramsPrunable,
+    compression_ratio: compressionRatio(counts.paramsTotal, counts.paramsNonzero),
+    sparsity: sparsityOf(counts.paramsPrunable, counts.prunableNonzero),
+    macs_dense: counts.macsDense, macs_effective: counts.macsEffective,
+    theoretical_speedup: theoreticalSpeedup(counts.macsDense, counts.macsEffective),
+    latency_dense_ms: latencyDense, latency_pruned_ms: latencyPruned, measured_speedup: latencyDense / latencyPruned,
+    latency_batch: Math.min(config.eval.latencyBatch, splits.test.count), latency_threads: threads,
+    pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: ft.trainSeconds + pretrainSeconds,
+    total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
+  };
+  return { metrics, layers, epochs: [...pretrainEpochs, ...ft.epochs], artifacts };
+}
+
+function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array>, masks: MaskSet): Artifact[] {
+  const dir = join(job.paths.artifactsDir, job.key);
+  mkdirSync(dir, { recursive: true });
+  const out: Artifact[] = [];
+  const write = (kind: string, file: string, tensors: Map<string, { shape: number[]; data: Float32Array }>) => {
+    const path = join(dir, file);
+    const { bytes } = writeCheckpoint(path, { tensors, metadata: { runKey: job.key, kind } });
+    out.push({ kind, path, bytes, sha256: createHash("sha256").update(readFileSync(path)).digest("hex") });
+  };
+  const shape = (name: string) => model.params.get(name)!.shape;
+  const state = new Map([...model.state].map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+  write("pruned-weights", "pruned.safetensors", new Map([...[...weights].map(([n, data]) => [n, { shape: shape(n), data }] as const), ...state]));
+  write("masks", "masks.safetensors", new Map(masks.names().map((n) => [n, { shape: shape(n), data: masks.values(n)! }])));
+  return out;
+}
+
+async function loadPrepared(job: Job): Promise<PreparedData> {
+  const { dataset, data } = job.config;
+  const key = JSON.stringify([dataset, data, job.paths.dataDir ?? ""]);
+  const hit = preparedCache.get(key);
+  if (hit) return hit;
+  const loading = datasetCache.get(dataset) ?? getDataset(dataset).load({ dataDir: job.paths.dataDir });
+  datasetCache.set(dataset, loading);
+  const prepared = prepareData(await loading, data);
+  preparedCache.clear(); // keep one prepared split per worker: memory stays bounded
+  preparedCache.set(key, prepared);
+  return prepared;
+}

@@ -1,0 +1,90 @@
+/**
+ * The schema, as an ordered list of migrations. PRAGMA user_version holds how many have been applied; opening an
+ * older database applies the rest in one transaction. Append only: never edit a migration that has shipped.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: the foundation schema
+  `
+  CREATE TABLE sweeps (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    grid_file TEXT NOT NULL,
+    grid_text TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE TABLE runs (
+    key TEXT PRIMARY KEY,
+    dense_key TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending','running','done','failed','diverged','interrupted')),
+    method TEXT NOT NULL,
+    method_label TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    target_kind TEXT NOT NULL,
+    target_value REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    config_json TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    data_fingerprint TEXT NOT NULL,
+    backend TEXT,
+    tfjs_version TEXT,
+    threads INTEGER,
+    host TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_until INTEGER,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT
+  );
+  CREATE INDEX runs_status ON runs(status);
+  CREATE TABLE sweep_runs (
+    sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    PRIMARY KEY (sweep_id, run_key)
+  );
+  CREATE TABLE metrics (
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    name TEXT NOT NULL,
+    value REAL,
+    PRIMARY KEY (run_key, name)
+  );
+  CREATE TABLE layers (
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    idx INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    params INTEGER NOT NULL,
+    nonzero INTEGER NOT NULL,
+    macs REAL NOT NULL,
+    macs_effective REAL NOT NULL,
+    prunable INTEGER NOT NULL,
+    PRIMARY KEY (run_key, idx)
+  );
+  CREATE TABLE epochs (
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    phase TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    loss REAL, train_acc REAL, val_acc REAL, lr REAL, seconds REAL,
+    PRIMARY KEY (run_key, phase, epoch)
+  );
+  CREATE TABLE artifacts (
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (run_key, kind)
+  );
+  CREATE TABLE references_ (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+    row_json TEXT NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -1,0 +1,235 @@
+/**
+ * The results database (better-sqlite3): WAL, a busy timeout, migrations by PRAGMA user_version. The sweep
+ * coordinator is the only writer; every multi-row write is one transaction, so a kill leaves no partial rows.
+ */
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type { JobResult } from "../exec/protocol.js";
+import type { Grid, ReferenceRow, RunConfig } from "../grid/types.js";
+import type { EpochRow, LayerRow, ReportData, RunRow, RunStatus, SweepInfo } from "../../reports/model.js";
+import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
+
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+export interface PlannedRun {
+  key: string;
+  denseKey: string;
+  config: RunConfig;
+  methodLabel: string;
+  codeVersion: string;
+  dataFingerprint: string;
+}
+
+export class Store {
+  readonly db: Database.Database;
+
+  constructor(readonly path: string, options: { readonly?: boolean } = {}) {
+    if (!options.readonly && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    try {
+      this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+      this.db.pragma("busy_timeout = 10000");
+      if (!options.readonly) {
+        this.db.pragma("journal_mode = WAL");
+        this.db.pragma("synchronous = NORMAL");
+        this.db.pragma("foreign_keys = ON");
+      }
+    } catch (e) {
+      throw new StoreError(`cannot open results database ${path}: ${(e as Error).message}`);
+    }
+    this.migrate(options.readonly ?? false);
+  }
+
+  private migrate(readonly: boolean): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new StoreError(`${this.path} has schema version ${version}, newer than this prunebench (${SCHEMA_VERSION}); upgrade prunebench`);
+    }
+    if (version === SCHEMA_VERSION) return;
+    if (readonly) throw new StoreError(`${this.path} has schema version ${version}; open it once read-write to migrate to ${SCHEMA_VERSION}`);
+    this.db.transaction(() => {
+      for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  createSweep(grid: Grid, gridText: string, codeVersion: string, planned: readonly PlannedRun[]): number {
+    const now = new Date().toISOString();
+    return this.db.transaction(() => {
+      const id = Number(this.db.prepare(`INSERT INTO sweeps (name, grid_file, grid_text, code_version, created_at) VALUES (?, ?, ?, ?, ?)`)
+        .run(grid.name, grid.file, gridText, codeVersion, now).lastInsertRowid);
+      const insertRun = this.db.prepare(`INSERT OR IGNORE INTO runs (key, dense_key, status, method, method_label, arch, dataset, target_kind,
+        target_value, seed, config_json, code_version, data_fingerprint, created_at)
+        VALUES (@key, @denseKey, 'pending', @method, @methodLabel, @arch, @dataset, @targetKind, @targetValue, @seed, @config, @codeVersion, @dataFingerprint, @now)`);
+      const link = this.db.prepare(`INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) VALUES (?, ?)`);
+      for (const p of planned) {
+        insertRun.run({
+          key: p.key, denseKey: p.denseKey, method: p.config.method.name, methodLabel: p.methodLabel, arch: p.config.arch,
+          dataset: p.config.dataset, targetKind: p.config.target.kind, targetValue: p.config.target.value, seed: p.config.seed,
+          config: JSON.stringify(p.config), codeVersion: p.codeVersion, dataFingerprint: p.dataFingerprint, now,
+        });
+        link.run(id, p.key);
+      }
+      const ref = this.db.prepare(`INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
+      for (const r of grid.reference) ref.run(id, JSON.stringify(r));
+      return id;
+    })();
+  }
+
+  statusOf(keys: readonly string[]): Map<string, RunStatus> {
+    const get = this.db.prepare(`SELECT status FROM runs WHERE key = ?`);
+    return new Map(keys.map((k) => [k, (get.get(k) as { status: RunStatus } | undefined)?.status ?? "pending"]));
+  }
+
+  /**
+   * Claim a run for this coordinator: pending, failed or interrupted runs, or running ones whose lease expired
+   * (their coordinator died). Returns false when another live coordinator holds it or it is already done.
+   */
+  claim(key: string, owner: string, leaseMs: number): boolean {
+    const now = Date.now();
+    const r = this.db.prepare(`UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+        started_at = ?, error = NULL
+      WHERE key = ? AND (status IN ('pending', 'failed', 'interrupted') OR (status = 'running' AND (lease_until < ? OR lease_owner = ?)))`)
+      .run(owner, now + leaseMs, new Date(now).toISOString(), key, now, owner);
+    return r.changes === 1;
+  }
+
+  /** Runs left "running" by a coordinator on this host that no longer exists become interrupted (claimable). */
+  reclaimDeadOwners(host: string): number {
+    const rows = this.db.prepare(`SELECT key, lease_owner FROM runs WHERE status = 'running'`).all() as Array<{ key: string; lease_owner: string | null }>;
+    let n = 0;
+    for (const r of rows) {
+      const [ownerHost, pid] = (r.lease_owner ?? "").split(":");
+      if (ownerHost !== host || !pid || processAlive(Number(pid))) continue;
+      this.markFailed(r.key, "interrupted", "its sweep process died before the run finished");
+      n++;
+    }
+    return n;
+  }
+
+  renewLeases(owner: string, leaseMs: number): void {
+    this.db.prepare(`UPDATE runs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?`).run(Date.now() + leaseMs, owner);
+  }
+
+  /** Record a finished job's outcome: all rows of a run in one transaction. */
+  saveResult(result: JobResult): void {
+    this.db.transaction(() => {
+      for (const table of ["metrics", "layers", "epochs", "artifacts"]) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(result.key);
+      this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, host = ?, finished_at = ?,
+          started_at = COALESCE(started_at, ?), lease_owner = NULL, lease_until = NULL WHERE key = ?`)
+        .run(result.status, result.error, result.backend?.name ?? null, result.backend?.tfjsVersion ?? null, result.backend?.threads ?? null,
+          result.host, result.finishedAt, result.startedAt, result.key);
+      const metric = this.db.prepare(`INSERT INTO metrics (run_key, name, value) VALUES (?, ?, ?)`);
+      for (const [name, value] of Object.entries(result.metrics)) metric.run(result.key, name, Number.isFinite(value) ? value : null);
+      const layer = this.db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
+      result.layers.forEach((l, i) => layer.run(result.key, i, l.name, l.kind, JSON.stringify(l.shape), l.params, l.nonzero, l.macs, l.macsEffective, l.prunable ? 1 : 0));
+      const epoch = this.db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds) VALUES (?,?,?,?,?,?,?,?)`);
+      for (const e of result.epochs) epoch.run(result.key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds);
+      const artifact = this.db.prepare(`INSERT INTO artifacts (run_key, kind, path, sha256, bytes) VALUES (?,?,?,?,?)`);
+      for (const a of result.artifacts) artifact.run(result.key, a.kind, a.path, a.sha256, a.bytes);
+    })();
+  }
+
+  /** Mark a run as failed (or interrupted) without a worker result, e.g. when its worker died. */
+  markFailed(key: string, status: "failed" | "interrupted", error: string): void {
+    this.db.prepare(`UPDATE runs SET status = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE key = ?`)
+      .run(status, error, new Date().toISOString(), key);
+  }
+
+  /** Runs this owner still holds as running (e.g. at a graceful stop) become interrupted. */
+  releaseOwned(owner: string): number {
+    return this.db.prepare(`UPDATE runs SET status = 'interrupted', error = 'interrupted before finishing', lease_owner = NULL, lease_until = NULL
+      WHERE status = 'running' AND lease_owner = ?`).run(owner).changes;
+  }
+
+  sweeps(): SweepInfo[] {
+    return (this.db.prepare(`SELECT * FROM sweeps ORDER BY id`).all() as any[]).map((s) => ({
+      id: s.id, name: s.name, gridFile: s.grid_file, gridText: s.grid_text, createdAt: s.created_at, codeVersion: s.code_version, database: this.path,
+    }));
+  }
+
+  /** Runs with their metrics; `where` filters on runs columns (sweep id, status, method, arch, dataset). */
+  runs(filter: { sweep?: number; status?: string; method?: string; arch?: string; dataset?: string; keyPrefix?: string } = {}): RunRow[] {
+    const clauses: string[] = [];
+    const args: unknown[] = [];
+    if (filter.sweep !== undefined) { clauses.push(`key IN (SELECT run_key FROM sweep_runs WHERE sweep_id = ?)`); args.push(filter.sweep); }
+    for (const col of ["status", "method", "arch", "dataset"] as const) {
+      if (filter[col] !== undefined) { clauses.push(`${col} = ?`); args.push(filter[col]); }
+    }
+    if (filter.keyPrefix) { clauses.push(`key LIKE ?`); args.push(`${filter.keyPrefix}%`); }
+    const rows = this.db.prepare(`SELECT * FROM runs ${clauses.length ? `WHERE ${clauses.join(" AND ")}` : ""} ORDER BY dataset, arch, method_label, target_value, seed`).all(...args) as any[];
+    const metrics = new Map<string, Record<string, number | null>>();
+    for (const m of this.db.prepare(`SELECT run_key, name, value FROM metrics`).iterate() as Iterable<any>) {
+      let r = metrics.get(m.run_key);
+      if (!r) metrics.set(m.run_key, (r = {}));
+      r[m.name] = m.value;
+    }
+    const sweepsOf = new Map<string, number[]>();
+    for (const s of this.db.prepare(`SELECT sweep_id, run_key FROM sweep_runs`).iterate() as Iterable<any>) {
+      sweepsOf.set(s.run_key, [...(sweepsOf.get(s.run_key) ?? []), s.sweep_id]);
+    }
+    return rows.map((r) => ({
+      key: r.key, sweepIds: sweepsOf.get(r.key) ?? [], database: this.path, status: r.status, method: r.method, methodLabel: r.method_label,
+      arch: r.arch, dataset: r.dataset, targetKind: r.target_kind, targetValue: r.target_value, seed: r.seed, backend: r.backend,
+      tfjsVersion: r.tfjs_version, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, metrics: metrics.get(r.key) ?? {},
+      config: JSON.parse(r.config_json),
+    }));
+  }
+
+  layers(runKeys?: ReadonlySet<string>): LayerRow[] {
+    const rows = this.db.prepare(`SELECT * FROM layers ORDER BY run_key, idx`).all() as any[];
+    return rows.filter((r) => !runKeys || runKeys.has(r.run_key)).map((r) => ({
+      runKey: r.run_key, name: r.name, kind: r.kind, shape: JSON.parse(r.shape), params: r.params, nonzero: r.nonzero,
+      macs: r.macs, macsEffective: r.macs_effective, prunable: r.prunable === 1,
+    }));
+  }
+
+  epochs(runKeys?: ReadonlySet<string>): EpochRow[] {
+    const rows = this.db.prepare(`SELECT * FROM epochs ORDER BY run_key, phase DESC, epoch`).all() as any[];
+    return rows.filter((r) => !runKeys || runKeys.has(r.run_key)).map((r) => ({
+      runKey: r.run_key, phase: r.phase, epoch: r.epoch, loss: r.loss, trainAcc: r.train_acc, valAcc: r.val_acc, lr: r.lr, seconds: r.seconds,
+    }));
+  }
+
+  artifacts(runKey: string): Array<{ kind: string; path: string; sha256: string; bytes: number }> {
+    return this.db.prepare(`SELECT kind, path, sha256, bytes FROM artifacts WHERE run_key = ?`).all(runKey) as any[];
+  }
+
+  references(sweep?: number): ReferenceRow[] {
+    const rows = (sweep === undefined
+      ? this.db.prepare(`SELECT row_json FROM references_ ORDER BY id`).all()
+      : this.db.prepare(`SELECT row_json FROM references_ WHERE sweep_id = ? ORDER BY id`).all(sweep)) as any[];
+    const seen = new Set<string>();
+    return rows.map((r) => r.row_json as string).filter((j) => !seen.has(j) && seen.add(j)).map((j) => JSON.parse(j));
+  }
+
+  reportData(options: { sweep?: number; title?: string } = {}): ReportData {
+    const runs = this.runs({ sweep: options.sweep });
+    const keys = new Set(runs.map((r) => r.key));
+    const sweeps = this.sweeps().filter((s) => options.sweep === undefined || s.id === options.sweep);
+    return {
+      title: options.title ?? `prunebench report: ${[...new Set(sweeps.map((s) => s.name))].join(", ") || this.path}`,
+      generatedAt: new Date().toISOString(),
+      sweeps, runs, layers: this.layers(keys), epochs: this.epochs(keys), references: this.references(options.sweep),
+    };
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function finite(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}

@@ -1,0 +1,179 @@
+/**
+ * The training loop: a custom loop (not model.fit) so masks apply after every optimizer step, learning rates
+ * change per step, and schedules act through hooks. No per-step host synchronization: loss and accuracy are
+ * summed on the device and read once per epoch.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { TrainConfig } from "../grid/types.js";
+import { median } from "../metrics/counts.js";
+import type { Arrays } from "./data.js";
+import type { EpochRecord, TrainHooks } from "./hooks.js";
+import type { MaskSet } from "./masks.js";
+import { applyStateUpdates, forward, restore, snapshot, type Model } from "./model.js";
+import { learningRate, makeOptimizer } from "./optim.js";
+import { makeRng, shuffleInPlace } from "./rng.js";
+
+export class DivergedError extends Error {
+  override name = "DivergedError";
+  constructor(readonly phase: string, readonly epoch: number, readonly loss: number) {
+    super(`training diverged in ${phase} epoch ${epoch}: loss ${loss}`);
+  }
+}
+
+/** A split staged once as device tensors; batches are gathered from it. */
+export interface StagedSplit {
+  x: tf.Tensor4D;
+  y: tf.Tensor1D;
+  count: number;
+  dispose(): void;
+}
+
+export function stage(arrays: Arrays, inputShape: [number, number, number]): StagedSplit {
+  const x = tf.tensor4d(arrays.x, [arrays.count, ...inputShape]);
+  const y = tf.tensor1d(arrays.y, "int32");
+  return { x, y, count: arrays.count, dispose: () => { x.dispose(); y.dispose(); } };
+}
+
+export interface PhaseOptions {
+  phase: "pretrain" | "finetune";
+  model: Model;
+  train: StagedSplit;
+  val: StagedSplit;
+  config: TrainConfig;
+  masks: MaskSet;
+  seed: number;
+  /** Keep the weights of the epoch with the best validation accuracy (else the last epoch's). */
+  selectBestOnVal: boolean;
+  hooks?: TrainHooks;
+}
+
+export interface PhaseResult {
+  epochs: EpochRecord[];
+  bestEpoch: number;
+  trainSeconds: number;
+  imagesPerSecond: number;
+}
+
+export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
+  const { model, config, masks } = o;
+  const optimizer = makeOptimizer(config);
+  const rng = makeRng(o.seed, `order:${o.phase}`);
+  const stepsPerEpoch = Math.ceil(o.train.count / config.batchSize);
+  const order = new Int32Array(o.train.count).map((_, i) => i);
+  const epochs: EpochRecord[] = [];
+  let best: { epoch: number; valAcc: number; weights: Map<string, Float32Array> | null } = { epoch: -1, valAcc: -1, weights: null };
+  let trainSeconds = 0;
+  let images = 0;
+  masks.apply(model.params);
+  try {
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      const started = performance.now();
+      shuffleInPlace(order, rng);
+      let lossSum: tf.Tensor = tf.scalar(0);
+      let correctSum: tf.Tensor = tf.scalar(0);
+      let lastLr = config.lr;
+      for (let step = 0; step < stepsPerEpoch; step++) {
+        const lr = learningRate(config, epoch + step / stepsPerEpoch);
+        lastLr = lr;
+        const idx = order.subarray(step * config.batchSize, Math.min(o.train.count, (step + 1) * config.batchSize));
+        const batchSize = idx.length;
+        tf.tidy(() => {
+          const indices = tf.tensor1d(idx, "int32");
+          const xb = tf.gather(o.train.x, indices);
+          const labels = tf.gather(o.train.y, indices);
+          const onehot = tf.oneHot(labels, model.numClasses);
+          let correct: tf.Tensor | null = null;
+          let updates: Array<[string, tf.Tensor]> = [];
+          const { value, grads } = tf.variableGrads(() => {
+            const out = forward(model, xb, true);
+            updates = out.stateUpdates;
+            correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
+            return tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
+          }, [...model.params.values()]);
+          masks.maskGradients(grads);
+          optimizer.step(model.params, grads, lr);
+          masks.apply(model.params);
+          applyStateUpdates(model, updates);
+          const newLoss = tf.add(lossSum, tf.mul(value, batchSize));
+          const newCorrect = tf.add(correctSum, correct!);
+          lossSum.dispose();
+          correctSum.dispose();
+          (correct as tf.Tensor | null)?.dispose();
+          lossSum = tf.keep(newLoss);
+          correctSum = tf.keep(newCorrect);
+        });
+        images += batchSize;
+        await o.hooks?.afterStep?.({ phase: o.phase, epoch, step, globalStep: epoch * stepsPerEpoch + step, stepsPerEpoch });
+      }
+      const loss = (await lossSum.data())[0] / o.train.count;
+      const trainAcc = (await correctSum.data())[0] / o.train.count;
+      lossSum.dispose();
+      correctSum.dispose();
+      trainSeconds += (performance.now() - started) / 1000;
+      if (!Number.isFinite(loss)) throw new DivergedError(o.phase, epoch, loss);
+      const valAcc = o.val.count > 0 ? (await evaluate(model, o.val, 512)).top1 : NaN;
+      const record: EpochRecord = { phase: o.phase, epoch, loss, trainAcc, valAcc, lr: lastLr, seconds: (performance.now() - started) / 1000 };
+      epochs.push(record);
+      await o.hooks?.afterEpoch?.(record);
+      if (o.selectBestOnVal && o.val.count > 0 && valAcc > best.valAcc) best = { epoch, valAcc, weights: snapshot(model) };
+    }
+  } finally {
+    optimizer.dispose();
+  }
+  if (o.selectBestOnVal && best.weights && best.epoch !== epochs.length - 1) restore(model, best.weights);
+  return {
+    epochs,
+    bestEpoch: best.weights ? best.epoch : epochs.length - 1,
+    trainSeconds,
+    imagesPerSecond: trainSeconds > 0 ? images / trainSeconds : 0,
+  };
+}
+
+export interface Evaluation {
+  top1: number;
+  top5: number;
+  loss: number;
+}
+
+export async function evaluate(model: Model, split: StagedSplit, batchSize = 512): Promise<Evaluation> {
+  const k = Math.min(5, model.numClasses);
+  const totals = tf.tidy(() => {
+    let top1 = tf.scalar(0), top5 = tf.scalar(0), loss = tf.scalar(0);
+    for (let start = 0; start < split.count; start += batchSize) {
+      const size = Math.min(batchSize, split.count - start);
+      const xb = tf.slice(split.x, [start, 0, 0, 0], [size, -1, -1, -1]);
+      const yb = tf.slice(split.y, [start], [size]);
+      const logits = forward(model, xb, false).logits;
+      const topk = tf.topk(logits, k).indices;
+      const hits = tf.cast(tf.equal(topk, tf.expandDims(yb, 1)), "float32");
+      top1 = tf.add(top1, tf.sum(tf.slice(hits, [0, 0], [-1, 1])));
+      top5 = tf.add(top5, tf.sum(hits));
+      loss = tf.add(loss, tf.mul(tf.losses.softmaxCrossEntropy(tf.oneHot(yb, model.numClasses), logits), size));
+    }
+    return tf.stack([top1, top5, loss]);
+  });
+  const [top1, top5, loss] = await totals.data();
+  totals.dispose();
+  return { top1: top1 / split.count, top5: top5 / split.count, loss: loss / split.count };
+}
+
+/** Median wall time (ms) of one inference batch, after warm-up; synchronizes on every repetition. */
+export async function measureLatency(model: Model, split: StagedSplit, batchSize: number, repeats: number): Promise<number> {
+  const size = Math.min(batchSize, split.count);
+  const xb = tf.slice(split.x, [0, 0, 0, 0], [size, -1, -1, -1]);
+  const once = async () => {
+    const t0 = performance.now();
+    const out = tf.tidy(() => forward(model, xb, false).logits);
+    await out.data();
+    out.dispose();
+    return performance.now() - t0;
+  };
+  try {
+    for (let i = 0; i < 2; i++) await once();
+    const times: number[] = [];
+    for (let i = 0; i < repeats; i++) times.push(await once());
+    return median(times);
+  } finally {
+    xb.dispose();
+  }
+}

@@ -1,0 +1,45 @@
+/** Binary masks on named parameters: a pruned weight is 0 in its mask and stays exactly 0 after every step. */
+import * as tf from "@tensorflow/tfjs-core";
+
+export class MaskSet {
+  private readonly masks = new Map<string, tf.Tensor>();
+
+  /** Set (or replace) the mask of a tensor from 0/1 values. */
+  set(name: string, values: Float32Array, shape: number[]): void {
+    this.masks.get(name)?.dispose();
+    this.masks.set(name, tf.keep(tf.tensor(values, shape)));
+  }
+
+  has(name: string): boolean { return this.masks.has(name); }
+  get(name: string): tf.Tensor | undefined { return this.masks.get(name); }
+  get size(): number { return this.masks.size; }
+  names(): string[] { return [...this.masks.keys()]; }
+
+  /** Multiply each masked variable by its mask: only pruned tensors are touched. */
+  apply(params: ReadonlyMap<string, tf.Variable>): void {
+    for (const [name, mask] of this.masks) {
+      const w = params.get(name);
+      if (!w) throw new Error(`mask for unknown tensor ${name}`);
+      tf.tidy(() => w.assign(tf.mul(w, mask)));
+    }
+  }
+
+  /** Zero the gradient of pruned weights so optimizer state (momentum, Adam moments) never grows there. */
+  maskGradients(grads: Record<string, tf.Tensor>): void {
+    for (const [name, mask] of this.masks) {
+      const g = grads[name];
+      if (!g) continue;
+      grads[name] = tf.mul(g, mask);
+      g.dispose();
+    }
+  }
+
+  values(name: string): Float32Array | undefined {
+    return this.masks.get(name)?.dataSync() as Float32Array | undefined;
+  }
+
+  dispose(): void {
+    for (const m of this.masks.values()) m.dispose();
+    this.masks.clear();
+  }
+}

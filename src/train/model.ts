@@ -1,0 +1,85 @@
+/**
+ * A network as plain named tfjs variables plus the architecture that reads them. Initialization is seeded in JS
+ * (not tfjs) so the same seed gives the same weights on every backend.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { layerTable, type ArchDef, type LayerInfo } from "../archs/index.js";
+import { tensorNames } from "../archs/ops.js";
+import { TensorOps } from "../archs/tensor-ops.js";
+import { makeRng } from "./rng.js";
+
+export interface Model {
+  arch: ArchDef;
+  inputShape: [number, number, number];
+  numClasses: number;
+  layers: LayerInfo[];
+  /** Trainable tensors by name, in layer order. */
+  params: Map<string, tf.Variable>;
+  /** Non-trainable state (BN running statistics). */
+  state: Map<string, tf.Variable>;
+}
+
+export function createModel(arch: ArchDef, inputShape: [number, number, number], numClasses: number, seed: number): Model {
+  const layers = layerTable(arch, inputShape, numClasses);
+  const params = new Map<string, tf.Variable>();
+  const state = new Map<string, tf.Variable>();
+  for (const layer of layers) {
+    if (layer.kind === "batchnorm") {
+      const c = layer.weightShape[0];
+      params.set(tensorNames.gamma(layer.name), tf.variable(tf.ones([c]), true, tensorNames.gamma(layer.name)));
+      params.set(tensorNames.beta(layer.name), tf.variable(tf.zeros([c]), true, tensorNames.beta(layer.name)));
+      state.set(tensorNames.movingMean(layer.name), tf.variable(tf.zeros([c]), false, tensorNames.movingMean(layer.name)));
+      state.set(tensorNames.movingVar(layer.name), tf.variable(tf.ones([c]), false, tensorNames.movingVar(layer.name)));
+      continue;
+    }
+    const shape = layer.weightShape;
+    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
+    // He (Kaiming) uniform for ReLU networks: U(-sqrt(6/fan_in), +sqrt(6/fan_in)).
+    const limit = Math.sqrt(6 / fanIn);
+    const rng = makeRng(seed, `init:${layer.name}`);
+    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < values.length; i++) values[i] = (2 * rng() - 1) * limit;
+    const kernel = tensorNames.kernel(layer.name);
+    params.set(kernel, tf.variable(tf.tensor(values, shape), true, kernel));
+    if (layer.hasBias) {
+      const bias = tensorNames.bias(layer.name);
+      params.set(bias, tf.variable(tf.zeros([shape[shape.length - 1]]), true, bias));
+    }
+  }
+  return { arch, inputShape, numClasses, layers, params, state };
+}
+
+/** Logits for a batch; in training mode also the BN running-statistic updates to apply after the step. */
+export function forward(model: Model, x: tf.Tensor, training: boolean): { logits: tf.Tensor2D; stateUpdates: Array<[string, tf.Tensor]> } {
+  const all = new Map<string, tf.Tensor>([...model.params, ...model.state]);
+  const ops = new TensorOps(all, training);
+  const logits = model.arch.build(ops, x, model.numClasses) as tf.Tensor2D;
+  return { logits, stateUpdates: ops.stateUpdates };
+}
+
+export function applyStateUpdates(model: Model, updates: Array<[string, tf.Tensor]>): void {
+  for (const [name, value] of updates) {
+    model.state.get(name)!.assign(value);
+    value.dispose();
+  }
+}
+
+/** A copy of every tensor's values (params and state), e.g. for checkpoints or the best epoch. */
+export function snapshot(model: Model): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, v] of [...model.params, ...model.state]) out.set(name, v.dataSync() as Float32Array);
+  return out;
+}
+
+export function restore(model: Model, values: ReadonlyMap<string, Float32Array>): void {
+  for (const [name, v] of [...model.params, ...model.state]) {
+    const data = values.get(name);
+    if (!data) throw new Error(`checkpoint lacks tensor ${name}`);
+    if (data.length !== v.size) throw new Error(`checkpoint tensor ${name} has ${data.length} values, model expects ${v.size}`);
+    v.assign(tf.tensor(data, v.shape));
+  }
+}
+
+export function disposeModel(model: Model): void {
+  for (const v of [...model.params.values(), ...model.state.values()]) v.dispose();
+}

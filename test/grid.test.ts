@@ -1,0 +1,478 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  DEFAULT_DATA,
+  DEFAULT_EVAL,
+  DEFAULT_FINETUNE,
+  DEFAULT_PRETRAIN,
+  DEFAULT_PRUNABLE,
+  didYouMean,
+  expandGrid,
+  GridError,
+  GridErrors,
+  loadGridFile,
+  methodLabel,
+  parseGrid,
+  type Catalog,
+  type Grid,
+} from "../src/grid/index.js";
+import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
+
+const FIXTURES = fileURLToPath(new URL("../../test/fixtures/grids/", import.meta.url));
+const FILE = "bench.yaml";
+
+/** A valid minimal grid; tests append or replace lines. Line numbers: name 1, methods 2, archs 3, datasets 4, sparsities 5, seeds 6. */
+const MINIMAL = ["name: t", "methods: [random]", "archs: [mlp]", "datasets: [fashion-mnist]", "sparsities: [0.5]", "seeds: [0]"];
+
+function withLines(replace: Record<number, string | null>, extra: string[] = []): string {
+  const lines = MINIMAL.map((l, i) => (i + 1 in replace ? replace[i + 1] : l)).filter((l): l is string => l !== null);
+  return [...lines, ...extra].join("\n") + "\n";
+}
+
+function errorsOf(text: string, catalog: Catalog = TEST_CATALOG): GridError[] {
+  const r = parseGrid(text, FILE, catalog);
+  if (r.errors.length > 0) assert.equal(r.grid, null, "grid must be null when there are errors");
+  return r.errors;
+}
+
+function parseOk(text: string, catalog: Catalog = TEST_CATALOG): Grid {
+  const r = parseGrid(text, FILE, catalog);
+  assert.deepEqual(
+    r.errors.map((e) => e.message),
+    [],
+  );
+  assert.ok(r.grid);
+  return r.grid;
+}
+
+/** Assert exactly one error, at `line` and `key`, whose problem contains every fragment. */
+function expectOne(text: string, line: number | null, key: string, ...fragments: string[]): GridError {
+  const errs = errorsOf(text);
+  assert.equal(errs.length, 1, `expected one error, got:\n${errs.map((e) => e.message).join("\n")}`);
+  const e = errs[0];
+  assert.ok(e instanceof GridError);
+  assert.equal(e.file, FILE);
+  assert.equal(e.line, line, e.message);
+  assert.equal(e.key, key, e.message);
+  for (const f of fragments) assert.ok(e.problem.includes(f), `problem ${JSON.stringify(e.problem)} lacks ${JSON.stringify(f)}`);
+  return e;
+}
+
+describe("parseGrid: valid grids", () => {
+  test("the full fixture parses to the expected Grid", () => {
+    const path = join(FIXTURES, "valid.yaml");
+    const grid = loadGridFile(path, TEST_CATALOG);
+    const expected: Grid = {
+      name: "full_example-1",
+      description: "Every key of the grid format",
+      file: path,
+      methods: [
+        { name: "random", params: { scope: "layer" } },
+        { name: "global-magnitude", params: {} },
+        { name: "random", params: { scope: "global" } },
+        // rounds from the entry, rate from method_params, rewind from the catalog default
+        { name: "iterative-magnitude", params: { rounds: 5, rate: 0.5, rewind: false } },
+      ],
+      archs: ["mlp", "lenet5"],
+      datasets: ["fashion-mnist-mini"],
+      targets: [
+        { kind: "sparsity", value: 0.5 },
+        { kind: "sparsity", value: 0.8 },
+        { kind: "sparsity", value: 0.9 },
+      ],
+      seeds: [0, 1],
+      pretrain: { ...DEFAULT_PRETRAIN, epochs: 3, batchSize: 64, optimizer: "adam", lr: 0.001 },
+      finetune: { ...DEFAULT_FINETUNE, epochs: 0, schedule: "step", stepEpochs: 2, gamma: 0.5 },
+      data: { valFraction: 0.2, trainSubset: 1000, testSubset: null },
+      prunable: { biases: true, batchNorm: false, classifier: true, firstLayer: false },
+      eval: { latencyBatch: 128, latencyRepeats: 3 },
+      reference: [
+        {
+          paper: "Han et al. 2015, Learning both Weights and Connections",
+          source: "Table 1",
+          dataset: "mnist",
+          arch: "mlp",
+          method: "magnitude-iterative",
+          target: { kind: "compression", value: 12 },
+          metrics: { top1_after: { value: 0.9841, unit: "fraction" } },
+          note: "LeNet-300-100",
+        },
+      ],
+    };
+    assert.deepEqual(grid, expected);
+  });
+
+  test("a minimal grid gets every default", () => {
+    const g = parseOk(withLines({}));
+    assert.equal(g.description, "");
+    assert.deepEqual(g.pretrain, DEFAULT_PRETRAIN);
+    assert.deepEqual(g.finetune, DEFAULT_FINETUNE);
+    assert.deepEqual(g.data, DEFAULT_DATA);
+    assert.deepEqual(g.prunable, DEFAULT_PRUNABLE);
+    assert.deepEqual(g.eval, DEFAULT_EVAL);
+    assert.deepEqual(g.reference, []);
+    assert.deepEqual(g.methods, [{ name: "random", params: { scope: "layer" } }]);
+    assert.deepEqual(g.targets, [{ kind: "sparsity", value: 0.5 }]);
+  });
+
+  test("documented default values", () => {
+    assert.deepEqual(DEFAULT_PRETRAIN, {
+      epochs: 10, batchSize: 128, optimizer: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 0.0005, schedule: "cosine", stepEpochs: 30, gamma: 0.1,
+    });
+    assert.deepEqual(DEFAULT_FINETUNE, { ...DEFAULT_PRETRAIN, epochs: 5, lr: 0.01 });
+    assert.deepEqual(DEFAULT_DATA, { valFraction: 0.1, trainSubset: null, testSubset: null });
+    assert.deepEqual(DEFAULT_PRUNABLE, { biases: false, batchNorm: false, classifier: true, firstLayer: true });
+    assert.deepEqual(DEFAULT_EVAL, { latencyBatch: 128, latencyRepeats: 10 });
+  });
+
+  test("compressions become compression targets; sparsity 0 and compression 1 are allowed", () => {
+    assert.deepEqual(parseOk(withLines({ 5: "compressions: [1, 2, 4.5]" })).targets, [
+      { kind: "compression", value: 1 },
+      { kind: "compression", value: 2 },
+      { kind: "compression", value: 4.5 },
+    ]);
+    assert.deepEqual(parseOk(withLines({ 5: "sparsities: [0, 0.99]" })).targets, [
+      { kind: "sparsity", value: 0 },
+      { kind: "sparsity", value: 0 + 0.99 },
+    ]);
+  });
+
+  test("empty settings blocks read as defaults; test_subset null is allowed", () => {
+    const g = parseOk(withLines({}, ["pretrain:", "data: {test_subset: null, train_subset: 50}"]));
+    assert.deepEqual(g.pretrain, DEFAULT_PRETRAIN);
+    assert.deepEqual(g.data, { ...DEFAULT_DATA, trainSubset: 50 });
+  });
+
+  test("an entry's hyperparameters override method_params, which override catalog defaults", () => {
+    const g = parseOk(
+      withLines({ 2: "methods: [iterative-magnitude, {name: iterative-magnitude, rate: 0.1}]" }, [
+        "method_params:",
+        "  iterative-magnitude: {rate: 0.3, rewind: true}",
+      ]),
+    );
+    assert.deepEqual(g.methods, [
+      { name: "iterative-magnitude", params: { rounds: 3, rate: 0.3, rewind: true } },
+      { name: "iterative-magnitude", params: { rounds: 3, rate: 0.1, rewind: true } },
+    ]);
+  });
+
+  test("YAML anchors and aliases are followed", () => {
+    const g = parseOk(withLines({}, ["pretrain: &t {epochs: 2, lr: 0.1}", "finetune: *t"]));
+    assert.equal(g.finetune.epochs, 2);
+    assert.equal(g.finetune.lr, 0.1);
+    assert.equal(g.finetune.batchSize, DEFAULT_FINETUNE.batchSize);
+  });
+});
+
+describe("parseGrid: errors point at file:line, key and name the bad value", () => {
+  test("malformed YAML gives the parser's line", () => {
+    const errs = errorsOf("name: t\narchs: [mlp]]\nseeds: [0]\n");
+    assert.ok(errs.length >= 1);
+    assert.equal(errs[0].line, 2);
+    assert.equal(errs[0].file, FILE);
+    assert.match(errs[0].problem, /^invalid YAML: /);
+    const tab = errorsOf("name: t\n\tarchs: [mlp]\n");
+    assert.equal(tab[0].line, 2);
+    assert.match(tab[0].problem, /Tabs/);
+    const quote = errorsOf('name: t\ndescription: "open\n');
+    assert.equal(quote[0].line, 3);
+    assert.match(quote[0].problem, /quote/);
+  });
+
+  test("the whole file must be a non-empty mapping", () => {
+    const empty = errorsOf("");
+    assert.equal(empty.length, 1);
+    assert.match(empty[0].problem, /empty/);
+    expectOne("- a\n- b\n", 1, "", "expected a mapping", "got a list");
+    expectOne("# just a comment\n42\n", 2, "", "expected a mapping", "got 42");
+  });
+
+  test("wrong types", () => {
+    expectOne(withLines({ 6: 'seeds: "0"' }), 6, "seeds", "non-empty list", 'got "0"');
+    expectOne(withLines({}, ["pretrain: 5"]), 7, "pretrain", "expected a mapping", "epochs", "got 5");
+    expectOne(withLines({}, ["prunable: {biases: yes}"]), 7, "prunable.biases", "true or false", 'got "yes"');
+    expectOne(withLines({}, ["finetune: {lr: fast}"]), 7, "finetune.lr", "a number > 0", 'got "fast"');
+    expectOne(withLines({}, ["description: [a]"]), 7, "description", "a string", "got a list");
+    expectOne(withLines({ 3: "archs: mlp" }), 3, "archs", "list", 'got "mlp"', "[mlp]");
+    expectOne(withLines({ 5: 'sparsities: ["0.5"]' }), 5, "sparsities[0]", '"0.5"', "remove the quotes");
+    expectOne(withLines({}, ["pretrain:", "  batch_size: 1.5"]), 8, "pretrain.batch_size", "an integer >= 1", "got 1.5");
+  });
+
+  test("missing required keys point at the top of the mapping", () => {
+    expectOne(withLines({ 3: null }), 1, "archs", 'missing required key "archs"', "mlp, lenet5, resnet20");
+    expectOne("# comment\n\n" + withLines({ 6: null }), 3, "seeds", 'missing required key "seeds"');
+    expectOne(withLines({ 1: null }), 1, "name", 'missing required key "name"');
+  });
+
+  test("invalid grid name", () => {
+    expectOne(withLines({ 1: "name: my grid!" }), 1, "name", '"my grid!"', "letters, digits");
+  });
+
+  test("unknown top-level key, with did-you-mean", () => {
+    const e = expectOne(withLines({}, ["sparsity: [0.1]"]), 7, "sparsity", 'unknown key "sparsity"', 'did you mean "sparsities"?', "valid: name,");
+    assert.ok(e.message.startsWith(`${FILE}:7: sparsity: `), e.message);
+  });
+
+  test("unknown nested key, with did-you-mean", () => {
+    expectOne(withLines({}, ["finetune:", "  lr: 0.1", "  epoch: 3"]), 9, "finetune.epoch", 'unknown key "epoch"', 'did you mean "epochs"?', "batch_size");
+    expectOne(withLines({}, ["data: {valfraction: 0.1}"]), 7, "data.valfraction", 'did you mean "val_fraction"?');
+    expectOne(withLines({}, ["pretrain: {sched: step}"]), 7, "pretrain.sched", 'did you mean "schedule"?');
+  });
+
+  test("empty axes", () => {
+    expectOne(withLines({ 3: "archs: []" }), 3, "archs", "non-empty list", "got an empty list");
+    expectOne(withLines({ 2: "methods:" }), 2, "methods", "non-empty list", "got nothing");
+    expectOne(withLines({ 6: "seeds: []" }), 6, "seeds", "non-empty list");
+  });
+
+  test("duplicate axis values", () => {
+    expectOne(withLines({ 3: "archs: [mlp, lenet5, mlp]" }), 3, "archs[2]", 'duplicate arch "mlp"', "archs[0]");
+    expectOne(withLines({ 5: "sparsities: [0.5, 0.50]" }), 5, "sparsities[1]", "duplicate sparsity 0.50", "sparsities[0]");
+    expectOne(withLines({ 6: "seeds:\n  - 1\n  - 2\n  - 1" }), 9, "seeds[2]", "duplicate seed 1");
+    expectOne(withLines({ 4: "datasets: [cifar10, cifar10]", 3: "archs: [resnet20]" }), 4, "datasets[1]", 'duplicate dataset "cifar10"');
+  });
+
+  test("method entries that normalize to the same choice are duplicates", () => {
+    const text = withLines({ 2: "methods:\n  - random\n  - global-magnitude\n  - {name: random, scope: layer}" });
+    expectOne(text, 5, "methods[2]", "duplicate method random", "methods[0]");
+    // via method_params: the plain entry gets scope=global from method_params
+    const viaParams = withLines({ 2: "methods: [{name: random, scope: global}, random]" }, ["method_params: {random: {scope: global}}"]);
+    expectOne(viaParams, 2, "methods[1]", "duplicate method random(scope=global)", "methods[0]");
+    // the same method with different hyperparameters is fine
+    assert.equal(parseOk(withLines({ 2: "methods: [random, {name: random, scope: global}]" })).methods.length, 2);
+  });
+
+  test("unknown method, arch, dataset with did-you-mean and the valid names", () => {
+    expectOne(
+      withLines({ 2: "methods: [random, global-magnitud]" }),
+      2,
+      "methods[1]",
+      'unknown method "global-magnitud"; did you mean "global-magnitude"? valid: random, global-magnitude, layer-magnitude, iterative-magnitude',
+    );
+    expectOne(withLines({ 3: "archs: [lenet]" }), 3, "archs[0]", 'unknown arch "lenet"', 'did you mean "lenet5"?', "valid: mlp, lenet5, resnet20");
+    expectOne(withLines({ 4: "datasets: [fashion_mnist]" }), 4, "datasets[0]", 'unknown dataset "fashion_mnist"', 'did you mean "fashion-mnist"?');
+    const far = expectOne(withLines({ 3: "archs: [transformer]" }), 3, "archs[0]", 'unknown arch "transformer"', "valid: mlp, lenet5, resnet20");
+    assert.ok(!far.problem.includes("did you mean"), far.problem);
+    expectOne(withLines({ 2: "methods: [{name: rndom}]" }), 2, "methods[0].name", 'unknown method "rndom"', 'did you mean "random"?');
+    expectOne(withLines({ 2: "methods: [{scope: global}]" }), 2, "methods[0].name", 'missing required key "name"');
+    expectOne(withLines({}, ["method_params: {randon: {scope: global}}"]), 7, "method_params.randon", 'unknown method "randon"', 'did you mean "random"?');
+  });
+
+  test("case-only mistakes are suggested", () => {
+    expectOne(withLines({}, ["pretrain: {optimizer: SGD}"]), 7, "pretrain.optimizer", 'unknown optimizer "SGD"; did you mean "sgd"? valid: sgd, adam');
+    expectOne(withLines({}, ["finetune: {schedule: cosin}"]), 7, "finetune.schedule", 'did you mean "cosine"?', "valid: constant, step, cosine");
+  });
+
+  test("sparsities outside [0, 1), compressions below 1", () => {
+    expectOne(withLines({ 5: "sparsities: [0.5, 1.0]" }), 5, "sparsities[1]", "[0, 1)", "got 1.0");
+    expectOne(withLines({ 5: "sparsities:\n  - -0.1" }), 6, "sparsities[0]", "[0, 1)", "got -0.1");
+    expectOne(withLines({ 5: "compressions: [0.5]" }), 5, "compressions[0]", "compression ratio >= 1", "got 0.5");
+    expectOne(withLines({ 5: "sparsities: [.nan]" }), 5, "sparsities[0]", "[0, 1)", "got .nan");
+  });
+
+  test("exactly one of sparsities / compressions", () => {
+    expectOne(withLines({}, ["compressions: [2]"]), 7, "compressions", "exactly one of sparsities / compressions", "line 5");
+    expectOne(withLines({ 5: null }), 1, "sparsities", "exactly one of sparsities", "compressions");
+  });
+
+  test("arch/dataset input-shape mismatch names both shapes", () => {
+    expectOne(
+      withLines({ 3: "archs: [mlp, resnet20]" }),
+      3,
+      "archs[1]",
+      'arch "resnet20" expects input shape [32, 32, 3]',
+      'dataset "fashion-mnist"',
+      "[28, 28, 1]",
+    );
+    const catalog: Catalog = {
+      ...TEST_CATALOG,
+      archs: { ...TEST_CATALOG.archs, any: { inputShape: null, numClasses: 100 } },
+    };
+    const errs = errorsOf(withLines({ 3: "archs: [any]" }), catalog);
+    assert.equal(errs.length, 1);
+    assert.equal(errs[0].key, "archs[0]");
+    assert.match(errs[0].problem, /100 output classes.*10 classes/);
+    const free: Catalog = { ...TEST_CATALOG, archs: { any: { inputShape: null, numClasses: null } } };
+    assert.ok(parseGrid(withLines({ 3: "archs: [any]", 4: "datasets: [cifar10, fashion-mnist]" }), FILE, free).grid);
+  });
+
+  test("hyperparameters: out of range, wrong type, unknown, bad choice", () => {
+    expectOne(withLines({ 2: "methods: [{name: iterative-magnitude, rate: 1.5}]" }), 2, "methods[0].rate", "a number in [0, 1]", "got 1.5");
+    expectOne(withLines({ 2: "methods: [{name: iterative-magnitude, rounds: 0}]" }), 2, "methods[0].rounds", "an integer in [1, 20]", "got 0");
+    expectOne(withLines({ 2: "methods: [{name: iterative-magnitude, rounds: 2.5}]" }), 2, "methods[0].rounds", "integer", "got 2.5");
+    expectOne(withLines({ 2: "methods: [{name: iterative-magnitude, rewind: 1}]" }), 2, "methods[0].rewind", "true or false", "got 1");
+    expectOne(withLines({ 2: "methods: [{name: iterative-magnitude, rate: high}]" }), 2, "methods[0].rate", "a number", 'got "high"');
+    expectOne(
+      withLines({ 2: "methods:\n  - name: random\n    scop: global" }),
+      4,
+      "methods[0].scop",
+      'unknown hyperparameter "scop" for method "random"; did you mean "scope"? valid: scope',
+    );
+    expectOne(withLines({ 2: "methods: [{name: random, scope: glbal}]" }), 2, "methods[0].scope", 'unknown scope "glbal"', 'did you mean "global"?', "valid: layer, global");
+    expectOne(withLines({ 2: "methods: [{name: global-magnitude, scope: layer}]" }), 2, "methods[0].scope", 'method "global-magnitude" has no hyperparameters');
+    expectOne(withLines({}, ["method_params:", "  random: {scope: 3}"]), 8, "method_params.random.scope", "layer, global", "got 3");
+  });
+
+  test("settings ranges", () => {
+    const cases: [string, string, string[]][] = [
+      ["pretrain: {epochs: 0}", "pretrain.epochs", ["integer >= 1", "got 0"]],
+      ["finetune: {epochs: -1}", "finetune.epochs", ["integer >= 0", "got -1"]],
+      ["finetune: {lr: 0}", "finetune.lr", ["> 0", "got 0"]],
+      ["finetune: {momentum: 1}", "finetune.momentum", ["[0, 1)", "got 1"]],
+      ["finetune: {weight_decay: -0.1}", "finetune.weight_decay", [">= 0"]],
+      ["finetune: {optimizer: rmsprop}", "finetune.optimizer", ['"rmsprop"', "valid: sgd, adam"]],
+      ["data: {val_fraction: 0.6}", "data.val_fraction", ["[0, 0.5]", "got 0.6"]],
+      ["data: {train_subset: 0}", "data.train_subset", ["null or an integer >= 1", "got 0"]],
+      ["eval: {latency_batch: 0}", "eval.latency_batch", ["integer >= 1"]],
+      ["eval: {latency_repeats: 2.5}", "eval.latency_repeats", ["integer >= 1"]],
+      ["seeds: [-1]", "seeds[0]", ["integer seed >= 0", "got -1"]],
+    ];
+    for (const [line, key, frags] of cases) {
+      const text = key.startsWith("seeds") ? withLines({ 6: line }) : withLines({}, [line]);
+      expectOne(text, key.startsWith("seeds") ? 6 : 7, key, ...frags);
+    }
+  });
+
+  test("duplicate YAML keys are reported with their path", () => {
+    expectOne(withLines({}, ["pretrain:", "  lr: 0.1", "  lr: 0.2"]), 9, "pretrain.lr", 'duplicate key "lr"', "line 8");
+  });
+
+  test("reference rows", () => {
+    const row = (lines: string[]) => withLines({}, ["reference:", ...lines.map((l, i) => (i === 0 ? `  - ${l}` : `    ${l}`))]);
+    const ok = ["paper: P", "source: T1", "dataset: mnist", "arch: lenet-300-100", "method: whatever", "sparsity: 0.9", "metrics: {top1_after: {value: 0.98, unit: fraction}}"];
+    assert.deepEqual(parseOk(row(ok)).reference[0].target, { kind: "sparsity", value: 0.9 });
+    expectOne(row([...ok, "compression: 10"]), 15, "reference[0].compression", "exactly one of sparsity / compression");
+    expectOne(row(ok.filter((l) => !l.startsWith("paper"))), 8, "reference[0].paper", 'missing required key "paper"');
+    expectOne(row([...ok.slice(0, 6), "metrics: {top1_aftr: {value: 0.98, unit: fraction}}"]), 14, "reference[0].metrics.top1_aftr", 'did you mean "top1_after"?');
+    expectOne(row([...ok.slice(0, 6), "metrics: {top1_after: {value: 98, unit: percent}}"]), 14, "reference[0].metrics.top1_after.unit", '"percent"', '"fraction"');
+    expectOne(row([...ok, "pages: 3"]), 15, "reference[0].pages", 'unknown key "pages"');
+  });
+
+  test("all errors of a file are collected, sorted by line", () => {
+    const text = [
+      "name: t",
+      "methods: [randm]",
+      "archs: [mlp]",
+      "datasets: [fashion-mnist]",
+      "sparsities: [1.5]",
+      "seeds: [0]",
+      "pretrain: {optimizer: sdg}",
+      "colour: blue",
+    ].join("\n");
+    const errs = errorsOf(text);
+    assert.deepEqual(
+      errs.map((e) => [e.line, e.key]),
+      [
+        [2, "methods[0]"],
+        [5, "sparsities[0]"],
+        [7, "pretrain.optimizer"],
+        [8, "colour"],
+      ],
+    );
+  });
+
+  test("the bad fixture file: pinned messages", () => {
+    const path = join(FIXTURES, "bad.yaml");
+    let thrown: unknown;
+    try {
+      loadGridFile(path, TEST_CATALOG);
+    } catch (e) {
+      thrown = e;
+    }
+    assert.ok(thrown instanceof GridErrors);
+    assert.ok(thrown instanceof Error);
+    const rel = thrown.errors.map((e) => e.message.slice(path.length));
+    assert.deepEqual(rel, [
+      ':4: methods[0]: unknown method "global-magnitud"; did you mean "global-magnitude"? valid: random, global-magnitude, layer-magnitude, iterative-magnitude',
+      ':5: methods[1].scope: unknown scope "glob"; did you mean "global"? valid: layer, global',
+      ':6: archs[1]: arch "resnet20" expects input shape [32, 32, 3] but dataset "fashion-mnist-mini" (datasets[0]) has input shape [28, 28, 1]',
+      ":8: sparsities[2]: expected a sparsity in [0, 1) (the fraction of prunable weights removed), got 1.0",
+      ':11: finetune.optimizr: unknown key "optimizr"; did you mean "optimizer"? valid: epochs, batch_size, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma',
+    ]);
+    assert.equal(thrown.message, thrown.errors.map((e) => e.message).join("\n"));
+  });
+
+  test("loadGridFile on a missing file throws GridErrors", () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    assert.throws(() => loadGridFile(join(dir, "nope.yaml"), TEST_CATALOG), (e: unknown) => e instanceof GridErrors && /cannot read/.test(e.message));
+    const p = join(dir, "ok.yaml");
+    writeFileSync(p, withLines({}));
+    assert.equal(loadGridFile(p, TEST_CATALOG).file, p);
+  });
+});
+
+describe("expandGrid", () => {
+  test("product in datasets x archs x seeds x methods x targets order", () => {
+    const g = parseOk(
+      withLines({
+        2: "methods: [random, global-magnitude]",
+        3: "archs: [mlp, lenet5]",
+        4: "datasets: [fashion-mnist, fashion-mnist-mini]",
+        5: "compressions: [2, 4, 8]",
+        6: "seeds: [3, 1]",
+      }),
+    );
+    const runs = expandGrid(g);
+    assert.equal(runs.length, 2 * 2 * 2 * 2 * 3);
+    const short = runs.map((r) => `${r.dataset}/${r.arch}/${r.seed}/${r.method.name}/${r.target.value}`);
+    assert.deepEqual(short.slice(0, 7), [
+      "fashion-mnist/mlp/3/random/2",
+      "fashion-mnist/mlp/3/random/4",
+      "fashion-mnist/mlp/3/random/8",
+      "fashion-mnist/mlp/3/global-magnitude/2",
+      "fashion-mnist/mlp/3/global-magnitude/4",
+      "fashion-mnist/mlp/3/global-magnitude/8",
+      "fashion-mnist/mlp/1/random/2",
+    ]);
+    assert.equal(short[12], "fashion-mnist/lenet5/3/random/2");
+    assert.equal(short[24], "fashion-mnist-mini/mlp/3/random/2");
+    assert.equal(new Set(short).size, runs.length);
+    assert.deepEqual(expandGrid(g), runs, "deterministic");
+    assert.deepEqual(runs[0], {
+      method: { name: "random", params: { scope: "layer" } },
+      arch: "mlp",
+      dataset: "fashion-mnist",
+      target: { kind: "compression", value: 2 },
+      seed: 3,
+      pretrain: DEFAULT_PRETRAIN,
+      finetune: DEFAULT_FINETUNE,
+      data: DEFAULT_DATA,
+      prunable: DEFAULT_PRUNABLE,
+      eval: DEFAULT_EVAL,
+    });
+  });
+
+  test("runs do not share mutable settings objects", () => {
+    const g = parseOk(withLines({ 6: "seeds: [0, 1]" }));
+    const [a, b] = expandGrid(g);
+    a.pretrain.lr = 123;
+    a.method.params.scope = "global";
+    assert.equal(b.pretrain.lr, DEFAULT_PRETRAIN.lr);
+    assert.equal(b.method.params.scope, "layer");
+    assert.equal(g.pretrain.lr, DEFAULT_PRETRAIN.lr);
+  });
+});
+
+describe("labels and suggestions", () => {
+  test("methodLabel shows only non-default hyperparameters", () => {
+    assert.equal(methodLabel({ name: "random", params: { scope: "layer" } }, TEST_CATALOG), "random");
+    assert.equal(methodLabel({ name: "random", params: { scope: "global" } }, TEST_CATALOG), "random(scope=global)");
+    assert.equal(methodLabel({ name: "global-magnitude", params: {} }, TEST_CATALOG), "global-magnitude");
+    assert.equal(
+      methodLabel({ name: "iterative-magnitude", params: { rewind: true, rounds: 3, rate: 0.5 } }, TEST_CATALOG),
+      "iterative-magnitude(rate=0.5, rewind=true)",
+    );
+  });
+
+  test("didYouMean", () => {
+    assert.equal(didYouMean("sdg", ["sgd", "adam"]), "sgd");
+    assert.equal(didYouMean("ADAM", ["sgd", "adam"]), "adam");
+    assert.equal(didYouMean("resnet", ["mlp", "lenet5", "resnet20"]), "resnet20");
+    assert.equal(didYouMean("vgg16", ["mlp", "lenet5", "resnet20"]), null);
+    assert.equal(didYouMean("x", ["mlp"]), null);
+  });
+});

@@ -1,0 +1,246 @@
+// The "native" backend against tfjs' cpu backend: every natively implemented
+// kernel (forward and gradient) and whole training-step gradients of a small
+// LeNet-5 and a ResNet block. Skipped when the addon is not built
+// (scripts/build-native.sh).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import { registerNativeBackend, nativeKernelNames } from "../src/backend/native/index.js";
+import { lenet5, loss, randn, resBlockModel, type Model } from "../src/backend/native/models.js";
+
+const reg = await registerNativeBackend();
+const skip = reg.ok ? false : `native backend unavailable: ${reg.reason}`;
+
+let seed = 100;
+type Spec = { shape: number[]; relu?: boolean; positive?: boolean; dtype?: "float32" | "int32" };
+/** Input arrays created once, so both backends see identical values. */
+function inputs(...specs: Spec[]): Array<() => tf.Tensor> {
+  return specs.map((s) => {
+    const n = tf.util.sizeFromShape(s.shape);
+    const v = randn(n, seed++);
+    for (let i = 0; i < n; i++) {
+      if (s.relu) v[i] = Math.max(0, v[i]);
+      if (s.positive) v[i] = Math.abs(v[i]) + 0.5;
+      if (s.dtype === "int32") v[i] = Math.round(v[i] * 3);
+    }
+    return () => tf.tensor(s.dtype === "int32" ? Int32Array.from(v) : v, s.shape, s.dtype ?? "float32");
+  });
+}
+
+function runOn(backend: string, f: () => tf.Tensor | tf.Tensor[]): { shape: number[]; values: Float32Array }[] {
+  assert.ok(tf.setBackend(backend));
+  return tf.tidy(() => {
+    const r = f();
+    return (Array.isArray(r) ? r : [r]).map((t) => ({ shape: t.shape, values: Float32Array.from(t.dataSync()) }));
+  });
+}
+
+/** max |native - cpu| / max |cpu| per output; asserts shapes match and the ratio is within tol. */
+function compare(name: string, f: () => tf.Tensor | tf.Tensor[], tol = 1e-5): number[] {
+  const ref = runOn("cpu", f);
+  const got = runOn("native", f);
+  assert.equal(got.length, ref.length, `${name}: output count`);
+  return ref.map((r, i) => {
+    const g = got[i];
+    assert.deepEqual(g.shape, r.shape, `${name}[${i}]: shape`);
+    let maxRef = 0, maxDiff = 0;
+    for (let j = 0; j < r.values.length; j++) {
+      const a = r.values[j], b = g.values[j];
+      if (Number.isNaN(a) || Number.isNaN(b)) {
+        assert.ok(Number.isNaN(a) && Number.isNaN(b), `${name}[${i}]: NaN mismatch at ${j}`);
+        continue;
+      }
+      maxRef = Math.max(maxRef, Math.abs(a));
+      maxDiff = Math.max(maxDiff, Math.abs(a - b));
+    }
+    const rel = maxRef === 0 ? maxDiff : maxDiff / maxRef;
+    assert.ok(rel <= tol, `${name}[${i}]: relative error ${rel.toExponential(2)} > ${tol} (max |ref| ${maxRef})`);
+    return rel;
+  });
+}
+
+/** Gradients of sum(f(xs) * r) with a fixed random r, so dy is not uniform. */
+function gradsOf(f: (...xs: tf.Tensor[]) => tf.Tensor, makers: Array<() => tf.Tensor>): () => tf.Tensor[] {
+  return () => {
+    const xs = makers.map((m) => m());
+    const probe = f(...xs);
+    const r = tf.tensor(randn(probe.size, 999), probe.shape);
+    const g = tf.grads((...ys: tf.Tensor[]) => tf.sum(tf.mul(f(...ys), r)));
+    return [f(...xs), ...g(xs)];
+  };
+}
+
+test("native backend registers and overrides the hot kernels", { skip }, () => {
+  for (const k of [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.MaxPool,
+    tf.MaxPoolGrad, tf.Relu, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Sum, tf.Mean, tf.FusedBatchNorm]) {
+    assert.ok(nativeKernelNames.includes(k), `${k} is native`);
+    assert.notEqual(tf.getKernel(k, "native")!.kernelFunc, tf.getKernel(k, "cpu")!.kernelFunc);
+  }
+  // every cpu kernel is available under "native"
+  const nat = new Set(tf.getKernelsForBackend("native").map((c) => c.kernelName));
+  for (const c of tf.getKernelsForBackend("cpu")) assert.ok(nat.has(c.kernelName), `${c.kernelName} registered`);
+});
+
+test("registerNativeBackend is idempotent", { skip }, async () => {
+  assert.deepEqual(await registerNativeBackend(), { ok: true });
+});
+
+type ConvCase = { name: string; x: number[]; w: number[]; stride: number; pad: "same" | "valid" | [[number, number], [number, number], [number, number], [number, number]]; dil?: number };
+const convCases: ConvCase[] = [
+  { name: "lenet conv1 5x5 same", x: [8, 28, 28, 1], w: [5, 5, 1, 6], stride: 1, pad: "same" },
+  { name: "lenet conv2 5x5 valid", x: [8, 14, 14, 6], w: [5, 5, 6, 16], stride: 1, pad: "valid" },
+  { name: "resnet 3x3 same 16", x: [4, 32, 32, 16], w: [3, 3, 16, 16], stride: 1, pad: "same" },
+  { name: "resnet 3x3 stride 2 same (uneven pad)", x: [4, 32, 32, 16], w: [3, 3, 16, 32], stride: 2, pad: "same" },
+  { name: "resnet 1x1 stride 2 valid", x: [4, 16, 16, 32], w: [1, 1, 32, 64], stride: 2, pad: "valid" },
+  { name: "resnet 3x3 64ch same", x: [2, 8, 8, 64], w: [3, 3, 64, 64], stride: 1, pad: "same" },
+  { name: "odd size stride 2 same", x: [3, 7, 9, 5], w: [3, 3, 5, 4], stride: 2, pad: "same" },
+  { name: "4x4 stride 2 same (pad 1/2)", x: [2, 10, 10, 3], w: [4, 4, 3, 5], stride: 2, pad: "same" },
+  { name: "explicit uneven pad", x: [2, 9, 8, 3], w: [3, 2, 3, 4], stride: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  { name: "dilation 2", x: [2, 12, 12, 3], w: [3, 3, 3, 4], stride: 1, pad: "same", dil: 2 },
+];
+
+for (const c of convCases) {
+  test(`conv2d forward: ${c.name}`, { skip }, () => {
+    const [x, w] = inputs({ shape: c.x }, { shape: c.w });
+    const [rel] = compare(c.name, () => tf.conv2d(x() as tf.Tensor4D, w() as tf.Tensor4D, c.stride, c.pad, "NHWC", c.dil ?? 1), 1e-6);
+    assert.ok(rel <= 1e-6);
+  });
+  if (c.dil && c.dil > 1) continue; // tfjs has no gradient for dilated conv2d with stride > 1 mixes; keep to dil 1
+  test(`conv2d gradients: ${c.name}`, { skip }, () => {
+    const [x, w] = inputs({ shape: c.x }, { shape: c.w });
+    compare(c.name, gradsOf((a, b) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), [x, w]));
+  });
+}
+
+test("conv2d NCHW falls back to the cpu kernel", { skip }, () => {
+  const [x, w] = inputs({ shape: [2, 3, 6, 6] }, { shape: [3, 3, 3, 4] });
+  compare("nchw", () => tf.conv2d(x() as tf.Tensor4D, w() as tf.Tensor4D, 1, "same", "NCHW"));
+});
+
+test("matMul forward and gradients (dense shapes, transposes, batches)", { skip }, () => {
+  const [a, b] = inputs({ shape: [128, 784] }, { shape: [784, 300] });
+  compare("dense 784x300", gradsOf((p, q) => tf.matMul(p as tf.Tensor2D, q as tf.Tensor2D), [a, b]));
+  const [c, d] = inputs({ shape: [20, 7] }, { shape: [9, 20] });
+  compare("transposeA+B", gradsOf((p, q) => tf.matMul(p, q, true, true), [c, d]));
+  const [e, f] = inputs({ shape: [3, 4, 5] }, { shape: [3, 5, 6] });
+  compare("batched", gradsOf((p, q) => tf.matMul(p, q), [e, f]));
+  const [g, h] = inputs({ shape: [1, 4, 5] }, { shape: [3, 6, 5] });
+  compare("broadcast batch", () => tf.matMul(g(), h(), false, true));
+  const [i, j, k] = inputs({ shape: [16, 12] }, { shape: [12, 8] }, { shape: [8] });
+  compare("fused matMul bias relu", () => tf.fused.matMul({ a: i() as tf.Tensor2D, b: j() as tf.Tensor2D, bias: k(), activation: "relu" }));
+});
+
+test("maxPool forward and gradient (ties after relu, overlapping windows, same padding)", { skip }, () => {
+  const [x] = inputs({ shape: [8, 28, 28, 6], relu: true });
+  compare("2x2/2 valid", gradsOf((a) => tf.maxPool(a as tf.Tensor4D, 2, 2, "valid"), [x]), 0);
+  const [y] = inputs({ shape: [4, 9, 11, 5], relu: true });
+  compare("3x3/2 same", gradsOf((a) => tf.maxPool(a as tf.Tensor4D, 3, 2, "same"), [y]), 1e-6);
+  compare("3x3/1 same", gradsOf((a) => tf.maxPool(a as tf.Tensor4D, 3, 1, "same"), [y]), 1e-6);
+  const [z] = inputs({ shape: [2, 7, 7, 3] });
+  compare("2x2/2 valid odd", gradsOf((a) => tf.maxPool(a as tf.Tensor4D, 2, 2, "valid"), [z]), 0);
+});
+
+test("avgPool forward", { skip }, () => {
+  const [x] = inputs({ shape: [4, 9, 9, 5] });
+  compare("avg 3x3/2 same", () => tf.avgPool(x() as tf.Tensor4D, 3, 2, "same"));
+  compare("avg 2x2/2 valid", () => tf.avgPool(x() as tf.Tensor4D, 2, 2, "valid"));
+});
+
+test("relu forward and gradient", { skip }, () => {
+  const [x] = inputs({ shape: [4, 8, 8, 6] });
+  compare("relu", gradsOf((a) => tf.relu(a), [x]), 0);
+});
+
+test("binary elementwise ops with broadcasting, forward and gradients", { skip }, () => {
+  const shapes: Array<[number[], number[]]> = [
+    [[4, 5, 6, 7], [4, 5, 6, 7]], [[4, 5, 6, 7], [7]], [[4, 1, 6, 1], [4, 5, 6, 7]], [[5, 1], [1, 6]],
+    [[3, 4], []], [[], [3, 4]], [[2, 3, 4], [3, 1]], [[128, 10], [10]],
+  ];
+  const ops: Array<[string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor]> = [
+    ["add", tf.add], ["sub", tf.sub], ["mul", tf.mul], ["div", tf.div],
+    ["squaredDifference", tf.squaredDifference], ["maximum", tf.maximum], ["minimum", tf.minimum],
+  ];
+  for (const [sa, sb] of shapes) {
+    for (const [name, op] of ops) {
+      const [a, b] = inputs({ shape: sa }, { shape: sb, positive: name === "div" });
+      compare(`${name} ${JSON.stringify(sa)} ${JSON.stringify(sb)}`, gradsOf(op, [a, b]));
+    }
+  }
+  const [i, j] = inputs({ shape: [3, 4], dtype: "int32" }, { shape: [4], dtype: "int32" });
+  compare("int32 add falls back", () => tf.add(i(), j()), 0);
+});
+
+test("unary ops", { skip }, () => {
+  const [x] = inputs({ shape: [3, 5, 7] });
+  const [p] = inputs({ shape: [3, 5, 7], positive: true });
+  const cases: Array<[string, () => tf.Tensor]> = [
+    ["neg", () => tf.neg(x())], ["exp", () => tf.exp(x())], ["log", () => tf.log(p())],
+    ["sqrt", () => tf.sqrt(p())], ["rsqrt", () => tf.rsqrt(p())], ["square", () => tf.square(x())],
+    ["sigmoid", () => tf.sigmoid(x())], ["tanh", () => tf.tanh(x())], ["abs", () => tf.abs(x())],
+    ["relu6", () => tf.relu6(tf.mul(x(), 5))], ["step", () => tf.step(x(), 0.3)],
+  ];
+  for (const [name, f] of cases) compare(name, f);
+  compare("unary grads", gradsOf((a) => tf.add(tf.sqrt(a), tf.mul(tf.exp(tf.neg(a)), tf.square(a))), [p]));
+});
+
+test("reductions over axes (sum, mean, max, min; keepDims)", { skip }, () => {
+  const [x] = inputs({ shape: [16, 8, 8, 12] });
+  const axes: Array<number | number[] | undefined> = [undefined, 0, 3, [0, 1, 2], [1, 2], [0, 2], [1, 3]];
+  for (const ax of axes) {
+    for (const keep of [false, true]) {
+      compare(`sum ${ax} ${keep}`, gradsOf((a) => tf.sum(a, ax, keep), [x]));
+      compare(`mean ${ax} ${keep}`, gradsOf((a) => tf.mean(a, ax, keep), [x]));
+      compare(`max ${ax} ${keep}`, () => tf.max(x(), ax, keep), 0);
+      compare(`min ${ax} ${keep}`, () => tf.min(x(), ax, keep), 0);
+    }
+  }
+});
+
+test("addN, softmax, logSoftmax and softmax cross-entropy gradient", { skip }, () => {
+  const [a, b, c] = inputs({ shape: [5, 6] }, { shape: [5, 6] }, { shape: [5, 6] });
+  compare("addN", () => tf.addN([a(), b(), c()]));
+  const [l] = inputs({ shape: [128, 10] });
+  compare("softmax", gradsOf((t) => tf.softmax(t), [l]));
+  compare("logSoftmax", gradsOf((t) => tf.logSoftmax(t), [l]));
+  const labels = tf.oneHot(tf.tensor1d(Array.from({ length: 128 }, (_, i) => i % 10), "int32"), 10);
+  const onehot = Float32Array.from(labels.dataSync());
+  labels.dispose();
+  compare("softmaxCrossEntropy", gradsOf((t) => tf.losses.softmaxCrossEntropy(tf.tensor(onehot, [128, 10]), t), [l]));
+});
+
+test("batch norm (moments + batchNorm) forward and gradients", { skip }, () => {
+  const [x, g, be] = inputs({ shape: [8, 6, 6, 16] }, { shape: [16], positive: true }, { shape: [16] });
+  compare("batchNorm train", gradsOf((a, gamma, beta) => {
+    const { mean, variance } = tf.moments(a, [0, 1, 2]);
+    return tf.batchNorm(a, mean, variance, beta, gamma, 1e-5);
+  }, [x, g, be]));
+  const [m, v] = inputs({ shape: [16] }, { shape: [16], positive: true });
+  compare("batchNorm inference (all inputs)", gradsOf((a, mean, variance, gamma, beta) =>
+    tf.batchNorm(a, mean, variance, beta, gamma, 1e-3), [x, m, v, g, be]));
+  compare("batchNorm without scale/offset", gradsOf((a, mean, variance) => tf.batchNorm(a, mean, variance), [x, m, v]));
+});
+
+function trainingGrads(make: () => Model, batch: number): () => tf.Tensor[] {
+  return () => {
+    const model = make();
+    const n = batch * model.inputShape.reduce((p, q) => p * q, 1);
+    const x = tf.tensor(randn(n, 5), [batch, ...model.inputShape]);
+    const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 3) % 10), "int32");
+    const { value, grads } = tf.variableGrads(() => loss(model, x, labels), model.vars);
+    const out = [value, ...model.vars.map((v) => grads[v.name])];
+    model.vars.forEach((v) => v.dispose());
+    return out;
+  };
+}
+
+test("full training-step gradients: LeNet-5", { skip }, () => {
+  const rels = compare("lenet5 step", trainingGrads(() => lenet5(3), 16));
+  assert.equal(rels.length, 1 + 10);
+});
+
+test("full training-step gradients: ResNet block with batch norm", { skip }, () => {
+  const rels = compare("resblock step", trainingGrads(() => resBlockModel(4), 8));
+  assert.ok(rels.length > 5);
+});

@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { describe, test } from "node:test";
+import { expandGrid, parseGrid, type RunConfig } from "../src/grid/index.js";
+import { canonicalJson } from "../src/plan/canonical.js";
+import { denseKey, runKey } from "../src/plan/runKey.js";
+import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
+
+/** A fixed run. Its keys below are pinned: if this test fails, every stored run would be orphaned. */
+const CONFIG: RunConfig = {
+  method: { name: "random", params: { scope: "global" } },
+  arch: "lenet5",
+  dataset: "fashion-mnist",
+  target: { kind: "sparsity", value: 0.9 },
+  seed: 1,
+  pretrain: { epochs: 10, batchSize: 128, optimizer: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 0.0005, schedule: "cosine", stepEpochs: 30, gamma: 0.1 },
+  finetune: { epochs: 5, batchSize: 128, optimizer: "sgd", lr: 0.01, momentum: 0.9, weightDecay: 0.0005, schedule: "cosine", stepEpochs: 30, gamma: 0.1 },
+  data: { valFraction: 0.1, trainSubset: null, testSubset: 2000 },
+  prunable: { biases: false, batchNorm: false, classifier: true, firstLayer: true },
+  eval: { latencyBatch: 128, latencyRepeats: 10 },
+};
+const FP = { code: "code-v1", data: "data-abc" };
+
+const PINNED_CANONICAL =
+  '{"arch":"lenet5","data":{"testSubset":2000,"trainSubset":null,"valFraction":0.1},"dataset":"fashion-mnist",' +
+  '"eval":{"latencyBatch":128,"latencyRepeats":10},' +
+  '"finetune":{"batchSize":128,"epochs":5,"gamma":0.1,"lr":0.01,"momentum":0.9,"optimizer":"sgd","schedule":"cosine","stepEpochs":30,"weightDecay":0.0005},' +
+  '"method":{"name":"random","params":{"scope":"global"}},' +
+  '"pretrain":{"batchSize":128,"epochs":10,"gamma":0.1,"lr":0.05,"momentum":0.9,"optimizer":"sgd","schedule":"cosine","stepEpochs":30,"weightDecay":0.0005},' +
+  '"prunable":{"batchNorm":false,"biases":false,"classifier":true,"firstLayer":true},' +
+  '"seed":1,"target":{"kind":"sparsity","value":0.9}}';
+const PINNED_RUN_KEY = "752632fa68e6ed10";
+const PINNED_DENSE_KEY = "6146dac07c438fbc";
+
+/** Rebuild a value with every object's keys in reverse insertion order. */
+function reverseKeys<T>(v: T): T {
+  if (Array.isArray(v)) return v.map(reverseKeys) as T;
+  if (v !== null && typeof v === "object") {
+    return Object.fromEntries(
+      Object.entries(v)
+        .reverse()
+        .map(([k, x]) => [k, reverseKeys(x)]),
+    ) as T;
+  }
+  return v;
+}
+
+describe("canonicalJson", () => {
+  test("sorts keys recursively, keeps array order, prints numbers like JSON", () => {
+    assert.equal(canonicalJson({ b: 1, a: { d: [3, 1, { z: true, y: null }], c: "x" } }), '{"a":{"c":"x","d":[3,1,{"y":null,"z":true}]},"b":1}');
+    assert.equal(canonicalJson({ x: 0.1, y: 1e21, z: -0, w: 5e-7 }), '{"w":5e-7,"x":0.1,"y":1e+21,"z":0}');
+    assert.equal(canonicalJson({ a: undefined, b: 2 }), '{"b":2}');
+    assert.equal(canonicalJson('quote " and \u00e9'), JSON.stringify('quote " and \u00e9'));
+  });
+
+  test("rejects values without a faithful JSON form", () => {
+    assert.throws(() => canonicalJson({ a: NaN }), /non-finite/);
+    assert.throws(() => canonicalJson(Infinity), /non-finite/);
+    const cyc: Record<string, unknown> = {};
+    cyc.self = cyc;
+    assert.throws(() => canonicalJson(cyc), /circular/);
+  });
+
+  test("the fixed config's canonical form is pinned", () => {
+    assert.equal(canonicalJson(CONFIG), PINNED_CANONICAL);
+    assert.equal(canonicalJson(reverseKeys(CONFIG)), PINNED_CANONICAL);
+  });
+});
+
+describe("runKey / denseKey", () => {
+  test("pinned keys for a fixed RunConfig", () => {
+    assert.equal(runKey(CONFIG, FP), PINNED_RUN_KEY);
+    assert.equal(denseKey(CONFIG, FP), PINNED_DENSE_KEY);
+  });
+
+  test("runKey is sha256 of canonical {config, code, data}, first 16 hex chars", () => {
+    const expected = createHash("sha256")
+      .update(`{"code":"code-v1","config":${PINNED_CANONICAL},"data":"data-abc"}`)
+      .digest("hex")
+      .slice(0, 16);
+    assert.equal(runKey(CONFIG, FP), expected);
+    assert.match(runKey(CONFIG, FP), /^[0-9a-f]{16}$/);
+    assert.match(denseKey(CONFIG, FP), /^[0-9a-f]{16}$/);
+  });
+
+  test("key order of the input objects does not matter", () => {
+    const rev = reverseKeys(CONFIG);
+    assert.notDeepEqual(Object.keys(rev), Object.keys(CONFIG));
+    assert.equal(runKey(rev, { data: FP.data, code: FP.code }), runKey(CONFIG, FP));
+    assert.equal(denseKey(rev, FP), denseKey(CONFIG, FP));
+  });
+
+  test("what a dense model does not depend on changes runKey but not denseKey", () => {
+    const variants: RunConfig[] = [
+      { ...CONFIG, method: { name: "random", params: { scope: "layer" } } },
+      { ...CONFIG, method: { name: "global-magnitude", params: {} } },
+      { ...CONFIG, target: { kind: "sparsity", value: 0.8 } },
+      { ...CONFIG, target: { kind: "compression", value: 0.9 } },
+      { ...CONFIG, finetune: { ...CONFIG.finetune, epochs: 6 } },
+      { ...CONFIG, prunable: { ...CONFIG.prunable, biases: true } },
+      { ...CONFIG, eval: { ...CONFIG.eval, latencyRepeats: 11 } },
+    ];
+    const keys = new Set(variants.map((v) => runKey(v, FP)));
+    assert.equal(keys.size, variants.length);
+    assert.ok(!keys.has(runKey(CONFIG, FP)));
+    for (const v of variants) assert.equal(denseKey(v, FP), denseKey(CONFIG, FP));
+  });
+
+  test("what a dense model depends on changes both keys", () => {
+    const variants: [RunConfig, { code: string; data: string }][] = [
+      [{ ...CONFIG, arch: "mlp" }, FP],
+      [{ ...CONFIG, dataset: "fashion-mnist-mini" }, FP],
+      [{ ...CONFIG, seed: 2 }, FP],
+      [{ ...CONFIG, pretrain: { ...CONFIG.pretrain, lr: 0.1 } }, FP],
+      [{ ...CONFIG, data: { ...CONFIG.data, trainSubset: 100 } }, FP],
+      [CONFIG, { ...FP, code: "code-v2" }],
+      [CONFIG, { ...FP, data: "data-xyz" }],
+    ];
+    const run = new Set([runKey(CONFIG, FP)]);
+    const dense = new Set([denseKey(CONFIG, FP)]);
+    for (const [c, fp] of variants) {
+      run.add(runKey(c, fp));
+      dense.add(denseKey(c, fp));
+    }
+    assert.equal(run.size, variants.length + 1);
+    assert.equal(dense.size, variants.length + 1);
+  });
+
+  test("filling a default explicitly in YAML gives the same keys as omitting it", () => {
+    const base = "name: k\narchs: [lenet5]\ndatasets: [fashion-mnist]\nsparsities: [0.9]\nseeds: [1]\n";
+    const implicit = base + "methods: [{name: random, scope: global}]\ndata: {test_subset: 2000}\n";
+    const explicit =
+      "seeds: [1]\nsparsities: [0.90]\ndatasets: [fashion-mnist]\nname: k\narchs: [lenet5]\n" +
+      "methods: [random]\nmethod_params: {random: {scope: global}}\n" +
+      "pretrain: {gamma: 0.1, epochs: 10, batch_size: 128, optimizer: sgd, lr: 5e-2, momentum: 0.9, weight_decay: 5.0e-4, schedule: cosine, step_epochs: 30}\n" +
+      "finetune: {epochs: 5, lr: 0.010}\n" +
+      "data: {test_subset: 2000, val_fraction: 0.1, train_subset: null}\n" +
+      "prunable: {first_layer: true, classifier: true, batch_norm: false, biases: false}\n" +
+      "eval: {latency_repeats: 10, latency_batch: 128}\n";
+    const a = parseGrid(implicit, "a.yaml", TEST_CATALOG);
+    const b = parseGrid(explicit, "b.yaml", TEST_CATALOG);
+    assert.deepEqual(a.errors, []);
+    assert.deepEqual(b.errors, []);
+    const ra = expandGrid(a.grid!);
+    const rb = expandGrid(b.grid!);
+    assert.equal(ra.length, 1);
+    assert.equal(runKey(ra[0], FP), runKey(rb[0], FP));
+    assert.equal(denseKey(ra[0], FP), denseKey(rb[0], FP));
+    // and both equal the pinned fixed config
+    assert.equal(runKey(ra[0], FP), PINNED_RUN_KEY);
+  });
+});
