@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { maybeGunzip } from "./idx.js";
+import { maybeGunzip, plain } from "./idx.js";
 import { readTar } from "./tar.js";
 import { DatasetError, type ImageSplit } from "./types.js";
 
@@ -114,7 +114,7 @@ export async function readCifar10Folder(dir: string): Promise<CifarBatchFile[]> 
     CIFAR10_BATCHES.map(async (b) => {
       const path = join(dir, b);
       try {
-        return { name: b, origin: path, bytes: new Uint8Array(await readFile(path)) };
+        return { name: b, origin: path, bytes: plain(await readFile(path)) };
       } catch (err) {
         throw new DatasetError(`${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
       }

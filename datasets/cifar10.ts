@@ -18,6 +18,7 @@ export const CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
 export const CIFAR10_SOURCE: DatasetSource = {
   name: "cifar10",
   title: "CIFAR-10 (binary version)",
+  layoutHint: "or the cifar-10-batches-bin/ folder unpacked from it",
   homepage: "https://www.cs.toronto.edu/~kriz/cifar.html",
   requirements: [
     {

@@ -41,9 +41,10 @@ const TFDS = "widely published (e.g. TensorFlow Datasets, Flux, Keras ports); ma
 export const FASHION_MNIST_SOURCE: DatasetSource = {
   name: "fashion-mnist",
   title: "Fashion-MNIST",
+  layoutHint: "or the same files unpacked with gunzip",
   homepage: "https://github.com/zalandoresearch/fashion-mnist",
   systemDirs: [
-    { dir: "/usr/share/datasets/fashion-mnist", install: "sudo apt-get install -y dataset-fashion-mnist   (Debian/Ubuntu)" },
+    { dir: "/usr/share/datasets/fashion-mnist", install: "on Debian/Ubuntu: sudo apt-get install -y dataset-fashion-mnist" },
   ],
   requirements: idxRequirements({
     baseUrls: [

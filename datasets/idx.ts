@@ -31,13 +31,18 @@ function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join(" ");
 }
 
+/** A plain Uint8Array view of the same bytes (a Buffer is a Uint8Array subclass with different equality/printing). */
+export function plain(bytes: Uint8Array): Uint8Array {
+  return Object.getPrototypeOf(bytes) === Uint8Array.prototype ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export function isGzip(bytes: Uint8Array): boolean {
   return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
 }
 
 /** gunzip with an error that names the file; `bytes` that are not gzip-compressed are returned as they are. */
 export async function maybeGunzip(bytes: Uint8Array, file: string): Promise<Uint8Array> {
-  if (!isGzip(bytes)) return bytes;
+  if (!isGzip(bytes)) return plain(bytes);
   try {
     const out = await gunzipAsync(bytes);
     return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);

@@ -61,6 +61,8 @@ export interface DatasetSource {
   requirements: FileRequirement[];
   systemDirs?: SystemDir[];
   homepage?: string;
+  /** Other accepted layouts, in words, for messages ("or unpacked with gunzip"). */
+  layoutHint?: string;
 }
 
 export interface SearchRoots {
@@ -225,22 +227,30 @@ export async function locateDataset(source: DatasetSource, options: LocateOption
 function notFoundMessage(source: DatasetSource, roots: SearchRoots, probes: Probe[], downloadNote: string): string {
   const lines: string[] = [];
   lines.push(`${source.title} (dataset "${source.name}"): files not found.`);
-  lines.push(`Needed in one folder: ${source.requirements.map((r) => r.alternatives[0].join(" + ")).join(", ")}` +
-    (source.requirements.some((r) => r.alternatives.length > 1) ? " (or their unpacked forms)." : "."));
+  lines.push(
+    `Needed in one folder: ${source.requirements.map((r) => r.alternatives[0].join(" + ")).join(", ")}` +
+      (source.layoutHint ? ` (${source.layoutHint}).` : "."),
+  );
   lines.push("Looked in, in this order:");
   probes.forEach((p, i) => lines.push(`  ${i + 1}. ${p.dir}  [${p.origin}]: ${p.note}`));
   if (roots.dataDirs.length === 0) lines.push("  (no --data-dir given and BENCH_DATA_DIR not set)");
   lines.push(downloadNote);
   lines.push("How to get the files:");
-  for (const s of roots.systemDirs) if (s.install) lines.push(`  - ${s.install}   (installs into ${s.dir})`);
+  let or = "";
+  for (const s of roots.systemDirs) {
+    if (!s.install) continue;
+    lines.push(`  - ${or}${s.install}   (installs the files into ${s.dir})`);
+    or = "or ";
+  }
   const downloads = source.requirements.filter((r) => r.download).map((r) => r.download as RemoteFile);
   if (downloads.length > 0) {
-    lines.push(`  - or download ${downloads.length === 1 ? "this file" : "these files"}:`);
+    lines.push(`  - ${or}download ${downloads.length === 1 ? "this file" : "these files"}:`);
+    or = "or ";
     for (const d of downloads) lines.push(`      ${d.urls[0]}`);
     lines.push(`    into ${join(roots.cacheDir, source.name)}/`);
   }
   lines.push(
-    `  - or put them in a folder of your choice and pass --data-dir <folder> (or set BENCH_DATA_DIR=<folder>); ` +
+    `  - ${or}put them in a folder of your choice and pass --data-dir <folder> (or set BENCH_DATA_DIR=<folder>); ` +
       `the folder may hold the files directly or in a ${source.name}/ subfolder.`,
   );
   if (source.homepage) lines.push(`Dataset home page: ${source.homepage}`);

@@ -11,6 +11,7 @@ const SHA = "widely published (e.g. TensorFlow Datasets); matches the MD5";
 export const MNIST_SOURCE: DatasetSource = {
   name: "mnist",
   title: "MNIST",
+  layoutHint: "or the same files unpacked with gunzip",
   homepage: "http://yann.lecun.com/exdb/mnist/",
   requirements: idxRequirements({
     baseUrls: [

@@ -75,7 +75,7 @@ async function measure(arch: string, backend: string, o: Opts): Promise<Row> {
   const opt = tf.train.momentum(0.01, 0.9);
   const step = (): number => {
     const { value, grads } = tf.variableGrads(() => loss(model, x, labels), model.vars);
-    opt.applyGradients(grads as tf.NamedVariableMap);
+    opt.applyGradients(grads as Parameters<typeof opt.applyGradients>[0]);
     const l = value.dataSync()[0];
     value.dispose();
     tf.dispose(grads);

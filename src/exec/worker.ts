@@ -25,7 +25,11 @@ function handle(message: CoordinatorMessage): void {
   const { job } = message;
   queue = queue.then(async () => {
     if (job.protocol !== PROTOCOL_VERSION) throw new Error(`job protocol ${job.protocol}, worker speaks ${PROTOCOL_VERSION}`);
-    const result = await executeJob(job, (phase, epoch, epochs) => send({ type: "progress", key: job.key, phase, epoch, epochs }));
+    const result = await executeJob(job, (phase, epoch, epochs) => {
+      send({ type: "progress", key: job.key, phase, epoch, epochs });
+      // Fault injection for the reliability tests: die like an OOM kill in the middle of a run's training.
+      if (process.env.BENCH_FAULT_KILL_RUN === job.key && phase === "finetune") process.kill(process.pid, "SIGKILL");
+    });
     send({ type: "result", result });
   });
 }

@@ -23,6 +23,12 @@ export function createModel(arch: ArchDef, inputShape: [number, number, number],
   const layers = layerTable(arch, inputShape, numClasses);
   const params = new Map<string, tf.Variable>();
   const state = new Map<string, tf.Variable>();
+  // Variables survive tidy; their initial-value tensors do not need to.
+  tf.tidy(() => initialize(layers, params, state, seed));
+  return { arch, inputShape, numClasses, layers, params, state };
+}
+
+function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state: Map<string, tf.Variable>, seed: number): void {
   for (const layer of layers) {
     if (layer.kind === "batchnorm") {
       const c = layer.weightShape[0];
@@ -46,7 +52,6 @@ export function createModel(arch: ArchDef, inputShape: [number, number, number],
       params.set(bias, tf.variable(tf.zeros([shape[shape.length - 1]]), true, bias));
     }
   }
-  return { arch, inputShape, numClasses, layers, params, state };
 }
 
 /** Logits for a batch; in training mode also the BN running-statistic updates to apply after the step. */
@@ -76,7 +81,7 @@ export function restore(model: Model, values: ReadonlyMap<string, Float32Array>)
     const data = values.get(name);
     if (!data) throw new Error(`checkpoint lacks tensor ${name}`);
     if (data.length !== v.size) throw new Error(`checkpoint tensor ${name} has ${data.length} values, model expects ${v.size}`);
-    v.assign(tf.tensor(data, v.shape));
+    tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
   }
 }
 

@@ -13,11 +13,101 @@ export type { NativeAddon } from "./addon.js";
 
 export const NATIVE_BACKEND = "native";
 
-/** MathBackendCPU without the "install tfjs-node" banner on first use. */
-class NativeBackend extends MathBackendCPU {
+/** Output buffers at least this long come from the recycling pool. */
+const POOL_MIN_LENGTH = 1024;
+/** Upper bound on memory parked in the pool. */
+const POOL_MAX_BYTES = 512 * 1024 * 1024;
+
+/**
+ * MathBackendCPU (without the "install tfjs-node" banner) plus a pool that
+ * recycles the Float32Arrays native kernels write their outputs into: a fresh
+ * multi-megabyte array costs more in page faults than most kernels cost to run.
+ *
+ * An array is recycled only when (1) the pool allocated it, (2) no live
+ * dataId refers to its ArrayBuffer any more (counted in write/move, so views
+ * made by kernels such as Slice are counted too), and (3) it was never handed
+ * out by readSync/read/bufferSync (dataSync() returns the backing array itself
+ * on this backend, and callers may keep it after disposing the tensor).
+ */
+export class NativeBackend extends MathBackendCPU {
+  private readonly owners = new Map<ArrayBufferLike, number>();
+  private readonly pooled = new WeakSet<ArrayBufferLike>();
+  private readonly free = new Map<number, Float32Array[]>();
+  private freeBytes = 0;
+
   constructor() {
     super();
     (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  /** A Float32Array of `n` elements with unspecified contents (the caller overwrites all of it). */
+  alloc(n: number): Float32Array {
+    if (n < POOL_MIN_LENGTH) return new Float32Array(n);
+    const list = this.free.get(n);
+    const a = list?.pop();
+    if (a) {
+      this.freeBytes -= a.byteLength;
+      return a;
+    }
+    const fresh = new Float32Array(n);
+    this.pooled.add(fresh.buffer);
+    return fresh;
+  }
+
+  private own(values: unknown): void {
+    if (values instanceof Float32Array && this.pooled.has(values.buffer)) {
+      this.owners.set(values.buffer, (this.owners.get(values.buffer) ?? 0) + 1);
+    }
+  }
+
+  private expose(values: unknown): void {
+    if (ArrayBuffer.isView(values) && this.pooled.has(values.buffer)) this.pooled.delete(values.buffer);
+  }
+
+  override write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): object {
+    this.own(values);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(
+    dataId: object, values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType, refCount: number,
+  ): void {
+    this.own(values);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  override readSync(dataId: object): tf.backend_util.BackendValues {
+    this.expose(this.data.get(dataId)?.values);
+    return super.readSync(dataId);
+  }
+
+  override disposeData(dataId: object, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const done = super.disposeData(dataId, force);
+    if (values instanceof Float32Array && !this.data.has(dataId)) {
+      const buf = values.buffer;
+      const n = this.owners.get(buf);
+      if (n != null) {
+        if (n > 1) this.owners.set(buf, n - 1);
+        else {
+          this.owners.delete(buf);
+          if (this.pooled.has(buf) && this.freeBytes + buf.byteLength <= POOL_MAX_BYTES) {
+            const whole = new Float32Array(buf);
+            let list = this.free.get(whole.length);
+            if (!list) this.free.set(whole.length, (list = []));
+            list.push(whole);
+            this.freeBytes += buf.byteLength;
+          }
+        }
+      }
+    }
+    return done;
+  }
+
+  override dispose(): void {
+    this.free.clear();
+    this.freeBytes = 0;
+    super.dispose();
   }
 }
 

@@ -27,6 +27,12 @@ function f32(backend: MathBackendCPU, t: TensorInfo | undefined): Float32Array |
   return v instanceof Float32Array ? v : null;
 }
 
+/** Output buffer: from the backend's pool when it has one (contents unspecified). */
+function alloc(backend: unknown, n: number): Float32Array {
+  const pool = backend as { alloc?: (n: number) => Float32Array };
+  return typeof pool.alloc === "function" ? pool.alloc(n) : new Float32Array(n);
+}
+
 function out(backend: MathBackendCPU, shape: number[], values: Float32Array): TensorInfo {
   return backend.makeTensorInfo(shape, "float32", values);
 }
@@ -76,7 +82,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
       a.strides, a.dilations, a.pad, a.dimRoundingMode, false, "channelsLast");
     if (!padsOk(info) || size(info.outShape) === 0) return fallbackOr(fb, args, "Conv2D");
-    const o = new Float32Array(size(info.outShape));
+    const o = alloc(b, size(info.outShape));
     addon.conv2d(xv, wv, o, convGeom(info));
     return out(b, info.outShape, o);
   };
@@ -91,7 +97,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       a.inputShape as [number, number, number, number], filter!.shape as [number, number, number, number],
       a.strides, 1, a.pad, a.dimRoundingMode, false, "channelsLast");
     if (!padsOk(info) || size(a.inputShape) === 0) return fallbackOr(fb, args, "Conv2DBackpropInput");
-    const o = new Float32Array(size(a.inputShape));
+    const o = alloc(b, size(a.inputShape));
     addon.conv2dBackpropInput(dyv, wv, o, convGeom(info));
     return out(b, [...a.inputShape], o);
   };
@@ -106,7 +112,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       x!.shape as [number, number, number, number], a.filterShape as [number, number, number, number],
       a.strides, 1, a.pad, a.dimRoundingMode, false, "channelsLast");
     if (!padsOk(info) || size(a.filterShape) === 0) return fallbackOr(fb, args, "Conv2DBackpropFilter");
-    const o = new Float32Array(size(a.filterShape));
+    const o = alloc(b, size(a.filterShape));
     addon.conv2dBackpropFilter(xv, dyv, o, convGeom(info));
     return out(b, [...a.filterShape], o);
   };
@@ -128,7 +134,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     if (batchA !== batchB && batchA !== 1 && batchB !== 1) return null;
     const outBatch = bu.assertAndGetBroadcastShape(batchShapeA, batchShapeB);
     if (size(outBatch) !== Math.max(batchA, batchB)) return null;
-    const o = new Float32Array(Math.max(batchA, batchB) * M * N);
+    const o = alloc(b, Math.max(batchA, batchB) * M * N);
     addon.matmul(av, bv, o, batchA, batchB, M, K, N, ta ? 1 : 0, tb ? 1 : 0);
     return out(b, [...outBatch, M, N], o);
   }
@@ -155,7 +161,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     let shape = r.shape;
     if (bias != null) {
       const bshape = bu.assertAndGetBroadcastShape(r.shape, bias.shape);
-      const o = new Float32Array(size(bshape));
+      const o = alloc(b, size(bshape));
       addon.binary(BinOp.add, vals, r.shape, f32(b, bias)!, bias.shape, o, bshape);
       vals = o;
       shape = bshape;
@@ -175,7 +181,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     if (!xv || x!.shape.length !== 4) return fallbackOr(fb, args, "MaxPool");
     const info = bu.computePool2DInfo(
       x!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-    const o = new Float32Array(size(info.outShape));
+    const o = alloc(b, size(info.outShape));
     addon.maxPool(xv, o, poolGeom(info));
     return out(b, info.outShape, o);
   };
@@ -188,7 +194,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     if (!dyv || !xv || input!.shape.length !== 4) return fallbackOr(fb, args, "MaxPoolGrad");
     const info = bu.computePool2DInfo(
       input!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-    const o = new Float32Array(size(input!.shape));
+    const o = alloc(b, size(input!.shape));
     addon.maxPoolGrad(dyv, xv, o, poolGeom(info));
     return out(b, [...input!.shape], o);
   };
@@ -201,7 +207,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     if (!xv || x!.shape.length !== 4) return fallbackOr(fb, args, "AvgPool");
     const info = bu.computePool2DInfo(
       x!.shape as [number, number, number, number], a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
-    const o = new Float32Array(size(info.outShape));
+    const o = alloc(b, size(info.outShape));
     addon.avgPool(xv, o, poolGeom(info));
     return out(b, info.outShape, o);
   };
@@ -218,7 +224,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const av = f32(b, A), bv = f32(b, B);
       if (!av || !bv) return fallbackOr(fb, args, name);
       const shape = bu.assertAndGetBroadcastShape(A!.shape, B!.shape);
-      const o = new Float32Array(size(shape));
+      const o = alloc(b, size(shape));
       if (o.length > 0) addon.binary(op, av, A!.shape, bv, B!.shape, o, shape);
       return out(b, shape, o);
     };
@@ -230,7 +236,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const dyv = f32(b, dy), xv = f32(b, x);
     if (!dyv || !xv) throw new Error(`${NativeReluGrad} needs float32 dy and x`);
     const shape = bu.assertAndGetBroadcastShape(dy!.shape, x!.shape);
-    const o = new Float32Array(size(shape));
+    const o = alloc(b, size(shape));
     if (o.length > 0) addon.binary(BinOp.reluGrad, dyv, dy!.shape, xv, x!.shape, o, shape);
     return out(b, shape, o);
   };
@@ -246,7 +252,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const { x } = args.inputs;
       const xv = f32(b, x);
       if (!xv) return fallbackOr(fb, args, name);
-      const o = new Float32Array(xv.length);
+      const o = alloc(b, xv.length);
       const alpha = name === tf.Step ? Number((args.attrs as { alpha?: number } | undefined)?.alpha ?? 0) : 0;
       addon.unary(op, xv, o, alpha);
       return out(b, [...x!.shape], o);
@@ -258,7 +264,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const ts = args.inputs as unknown as TensorInfo[];
     const vs = ts.map((t) => f32(b, t));
     if (ts.length === 0 || vs.some((v) => v == null)) return fallbackOr(fb, args, "AddN");
-    const o = new Float32Array(vs[0]!.length);
+    const o = alloc(b, vs[0]!.length);
     addon.addN(vs as Float32Array[], o);
     return out(b, [...ts[0].shape], o);
   };
@@ -274,7 +280,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], x!.shape);
       const [outShape] = bu.computeOutAndReduceShapes(x!.shape, axes);
       const mask = x!.shape.map((_, i) => (axes.includes(i) ? 1 : 0));
-      const o = new Float32Array(size(outShape));
+      const o = alloc(b, size(outShape));
       if (xv.length === 0 && (op === ReduceOp.max || op === ReduceOp.min)) return fallbackOr(fb, args, name);
       addon.reduce(op, xv, x!.shape, mask, o);
       const shape = attrs.keepDims ? bu.expandShapeToKeepDim(outShape, axes) : outShape;
@@ -294,7 +300,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const rank = logits!.shape.length;
     if (!xv || rank === 0 || (a.dim !== -1 && a.dim !== rank - 1)) return fallbackOr(fb, args, "Softmax");
     const cols = logits!.shape[rank - 1];
-    const o = new Float32Array(xv.length);
+    const o = alloc(b, xv.length);
     if (cols > 0) addon.softmax(xv, o, xv.length / cols, cols);
     return out(b, [...logits!.shape], o);
   };
@@ -317,7 +323,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const C = x!.shape[x!.shape.length - 1];
     const mv = chan(b, mean, C), vv = chan(b, variance, C), ov = chan(b, offset, C), sv = chan(b, scale, C);
     if (!mv || !vv || ov === undefined || sv === undefined || C === 0) return fallbackOr(fb, args, "FusedBatchNorm");
-    const o = new Float32Array(xv.length);
+    const o = alloc(b, xv.length);
     addon.batchNorm(xv, mv, vv, ov, sv, o, C, a.varianceEpsilon ?? 0.001);
     return out(b, [...x!.shape], o);
   };
@@ -331,7 +337,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const C = x!.shape[x!.shape.length - 1];
     const mv = chan(b, mean, C), vv = chan(b, variance, C), sv = chan(b, scale, C);
     if (!xv || !dyv || !mv || !vv || sv === undefined) throw new Error(`${NativeBatchNormGrad}: unsupported inputs`);
-    const dx = new Float32Array(xv.length);
+    const dx = alloc(b, xv.length);
     const dm = new Float32Array(C), dv = new Float32Array(C), ds = new Float32Array(C), doff = new Float32Array(C);
     addon.batchNormGrad(dyv, xv, mv, vv, sv, C, eps, dx, dm, dv, ds, doff);
     return [out(b, [...x!.shape], dx), out(b, [C], dm), out(b, [C], dv), out(b, [C], ds), out(b, [C], doff)];

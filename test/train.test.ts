@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+import * as tf from "@tensorflow/tfjs-core";
+import { getArch } from "../src/archs/index.js";
+import { DEFAULT_FINETUNE } from "../src/grid/index.js";
+import type { TrainConfig } from "../src/grid/types.js";
+import { initBackend } from "../src/backend/index.js";
+import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
+import { MaskSet } from "../src/train/masks.js";
+import { createModel, disposeModel, snapshot } from "../src/train/model.js";
+import { learningRate } from "../src/train/optim.js";
+import { makeRng } from "../src/train/rng.js";
+
+before(async () => {
+  await initBackend("wasm");
+});
+
+function syntheticSplit(n: number, seed: number): StagedSplit {
+  const rng = makeRng(seed, "data");
+  const x = new Float32Array(n * 28 * 28).map(() => rng() - 0.5);
+  const y = new Int32Array(n).map(() => Math.floor(rng() * 10));
+  return stage({ x, y, count: n }, [28, 28, 1]);
+}
+
+async function trainMasked(arch: string, config: TrainConfig, seed = 0) {
+  const model = createModel(getArch(arch), [28, 28, 1], 10, seed);
+  const masks = new MaskSet();
+  const pruned: Record<string, Float32Array> = {};
+  for (const [name, v] of model.params) {
+    if (!name.endsWith("/kernel")) continue;
+    const rng = makeRng(seed, name);
+    const m = new Float32Array(v.size).map(() => (rng() < 0.7 ? 0 : 1));
+    masks.set(name, m, v.shape);
+    pruned[name] = m;
+  }
+  const train = syntheticSplit(96, 1);
+  const val = syntheticSplit(32, 2);
+  await trainPhase({ phase: "finetune", model, train, val, config, masks, seed, selectBestOnVal: false });
+  const weights = snapshot(model);
+  train.dispose(); val.dispose(); masks.dispose(); disposeModel(model);
+  return { weights, pruned };
+}
+
+for (const optimizer of ["sgd", "adam"] as const) {
+  test(`masked weights are exactly zero after every ${optimizer} step (mlp and lenet5)`, async () => {
+    for (const arch of ["mlp", "lenet5"]) {
+      const config: TrainConfig = { ...DEFAULT_FINETUNE, optimizer, epochs: 2, batchSize: 32, lr: 0.1, weightDecay: 0.01 };
+      const { weights, pruned } = await trainMasked(arch, config);
+      for (const [name, mask] of Object.entries(pruned)) {
+        const w = weights.get(name)!;
+        let zerosWhereMasked = 0, masked = 0, moved = 0;
+        for (let i = 0; i < w.length; i++) {
+          if (mask[i] === 0) { masked++; if (w[i] === 0) zerosWhereMasked++; } else if (w[i] !== 0) moved++;
+        }
+        assert.equal(zerosWhereMasked, masked, `${arch} ${name}: ${masked - zerosWhereMasked} pruned weights became nonzero`);
+        assert.ok(moved > 0, `${arch} ${name}: surviving weights should be nonzero`);
+      }
+    }
+  });
+}
+
+test("training is deterministic: same seed, same weights bit for bit; another seed differs", async () => {
+  const config: TrainConfig = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 32 };
+  const a = await trainMasked("lenet5", config, 3);
+  const b = await trainMasked("lenet5", config, 3);
+  const c = await trainMasked("lenet5", config, 4);
+  for (const [name, w] of a.weights) assert.deepEqual(Buffer.from(w.buffer), Buffer.from(b.weights.get(name)!.buffer), name);
+  assert.notDeepEqual([...a.weights.get("fc1/kernel")!.slice(0, 50)], [...c.weights.get("fc1/kernel")!.slice(0, 50)]);
+});
+
+test("training lowers the loss on a learnable problem", async () => {
+  const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0);
+  // Labels are a function of the input: the class is the index of the largest of the first 10 pixels.
+  const rng = makeRng(5, "x");
+  const n = 256;
+  const x = new Float32Array(n * 784).map(() => rng());
+  const y = new Int32Array(n).map((_, i) => { let best = 0; for (let k = 1; k < 10; k++) if (x[i * 784 + k] > x[i * 784 + best]) best = k; return best; });
+  const train = stage({ x, y, count: n }, [28, 28, 1]);
+  const r = await trainPhase({ phase: "pretrain", model, train, val: train, config: { ...DEFAULT_FINETUNE, epochs: 8, batchSize: 32, lr: 0.05 }, masks: new MaskSet(), seed: 0, selectBestOnVal: false });
+  assert.ok(r.epochs[7].loss < r.epochs[0].loss * 0.8, `loss ${r.epochs[0].loss} -> ${r.epochs[7].loss}`);
+  train.dispose(); disposeModel(model);
+});
+
+test("learning-rate schedules: constant, step (gamma every step_epochs), cosine to zero", () => {
+  const base = { ...DEFAULT_FINETUNE, lr: 0.1, epochs: 10 };
+  assert.equal(learningRate({ ...base, schedule: "constant" }, 7.5), 0.1);
+  assert.equal(learningRate({ ...base, schedule: "step", stepEpochs: 3, gamma: 0.5 }, 6.2), 0.1 * 0.25);
+  assert.equal(learningRate({ ...base, schedule: "cosine" }, 0), 0.1);
+  assert.ok(Math.abs(learningRate({ ...base, schedule: "cosine" }, 5) - 0.05) < 1e-12);
+  assert.ok(learningRate({ ...base, schedule: "cosine" }, 10) < 1e-12);
+});
+
+test("no tensors leak across a training phase", async () => {
+  const config: TrainConfig = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 32 };
+  await trainMasked("mlp", config); // warm-up allocations (kernels, caches)
+  const before = tf.memory().numTensors;
+  await trainMasked("mlp", config);
+  assert.equal(tf.memory().numTensors, before);
+});
