@@ -80,6 +80,9 @@ details { margin: 6px 0; }
 summary { cursor: pointer; color: var(--accent); }
 .chart { margin: 6px 0 10px; min-height: 40px; }
 .chart-error { color:#9b1c1c; font-family: monospace; }
+.controls { font-size: 12.5px; margin: 6px 0 4px; display:flex; gap: 18px; flex-wrap: wrap; align-items: center; }
+.controls .vega-bind { display:inline-block; }
+.controls:empty { display:none; }
 .vega-bindings { font-size: 12.5px; margin: 6px 0; display:flex; gap: 16px; flex-wrap: wrap; }
 .vega-bind-name { color: var(--muted); }
 .vega-bindings select { font: inherit; padding: 2px 4px; }
@@ -91,10 +94,13 @@ const BOOT = `
 (function () {
   var P = JSON.parse(document.getElementById("pb-data").textContent);
   function unpack(t) {
-    var out = new Array(t.r.length);
-    for (var i = 0; i < t.r.length; i++) {
-      var row = t.r[i], o = {};
-      for (var j = 0; j < t.c.length; j++) o[t.c[j]] = row[j];
+    var out = new Array(t.n);
+    for (var i = 0; i < t.n; i++) {
+      var o = {};
+      for (var j = 0; j < t.cols.length; j++) {
+        var c = t.cols[j], x = c.v[i];
+        o[c.name] = c.d && x !== null ? c.d[x] : x;
+      }
       out[i] = o;
     }
     return out;
@@ -108,7 +114,10 @@ const BOOT = `
     var spec = ch.spec, ds = {};
     ch.datasets.forEach(function (n) { ds[n] = unpack(P.data[n]); });
     spec.datasets = ds;
-    vegaEmbed(el, spec, { renderer: "svg", actions: false, mode: "vega-lite", logLevel: vega.Error })
+    var opts = { renderer: "svg", actions: false, mode: "vega-lite", logLevel: vega.Error };
+    var controls = document.getElementById(ch.id + "-controls");
+    if (controls) opts.bind = controls;
+    vegaEmbed(el, spec, opts)
       .then(function () { el.setAttribute("data-rendered", "1"); settle(); })
       .catch(function (err) {
         failed++;

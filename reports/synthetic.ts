@@ -177,7 +177,7 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
             const key = `${dataset}-${arch}-${m.label}-s${target}-seed${s}`;
             const specs = a.layers;
             const sizes = specs.map((l) => layerParams(l).kernel);
-            const prunable = specs.map((_, li) => li > 0);
+            const prunable = specs.map((l, li) => li > 0 || l.kind === "dense"); // first conv kept dense (common default)
             const dens = layerDensities(sizes, prunable, target, m.global);
             const paramsTotal = specs.reduce((acc, l) => acc + layerParams(l).kernel + layerParams(l).bias, 0);
             const prunableTotal = sizes.reduce((acc, n, li) => acc + (prunable[li] ? n : 0), 0);

@@ -13,7 +13,8 @@ import {
 import { exportRows } from "../reports/export.js";
 import { renderHtmlReport } from "../reports/html.js";
 import type { ReportData } from "../reports/model.js";
-import { SECTIONS } from "../reports/sections/index.js";
+import { packRows, unpackRows } from "../reports/sections/common.js";
+import { SECTIONS, type PackedTable } from "../reports/sections/index.js";
 import { syntheticReportData } from "../reports/synthetic.js";
 import { renderTable } from "../reports/table.js";
 import { tinyReportData, tinyRun } from "./fixtures/report/tiny.js";
@@ -203,20 +204,19 @@ describe("HTML report", () => {
   it("inlines chart specs whose datasets and containers exist", () => {
     const m = html.match(/<script type="application\/json" id="pb-data">([\s\S]*?)<\/script>/);
     assert.ok(m);
-    const payload = JSON.parse(m[1]) as { charts: { id: string; spec: Record<string, unknown>; datasets: string[] }[]; data: Record<string, { c: string[]; r: unknown[][] }> };
+    const payload = JSON.parse(m[1]) as { charts: { id: string; spec: Record<string, unknown>; datasets: string[] }[]; data: Record<string, PackedTable> };
     const ids = payload.charts.map((c) => c.id);
     assert.deepEqual(ids.sort(), ["chart-drop", "chart-finetune", "chart-layers", "chart-tradeoff-compression", "chart-tradeoff-latency", "chart-tradeoff-speedup"]);
     for (const c of payload.charts) {
       assert.ok(html.includes(`<div class="chart" id="${c.id}">`));
       for (const d of c.datasets) {
         assert.ok(payload.data[d], `dataset ${d}`);
-        assert.ok(payload.data[d].r.length > 0);
-        for (const row of payload.data[d].r) assert.equal(row.length, payload.data[d].c.length);
+        assert.ok(payload.data[d].n > 0);
+        for (const col of payload.data[d].cols) assert.equal(col.v.length, payload.data[d].n);
       }
     }
     // aggregated, not raw: one trade-off row per group (+ dense + references), far fewer than runs
-    const trade = payload.data.tradeoff;
-    const kinds = trade.r.map((r) => r[trade.c.indexOf("k")]);
+    const kinds = unpackRows(payload.data.tradeoff).map((r) => r.k);
     assert.equal(kinds.filter((k) => k === "g").length, aggregateRuns(data.runs).length);
     assert.equal(kinds.filter((k) => k === "d").length, 4);
     assert.equal(kinds.filter((k) => k === "r").length, 2);
@@ -381,6 +381,22 @@ describe("exportRows", () => {
     const epochs = JSON.parse(exportRows(data, "epochs", "json"));
     assert.equal(epochs[0].valAcc, 0.79);
     assert.equal(exportRows({ ...data, epochs: [] }, "epochs", "jsonl"), "");
+  });
+});
+
+describe("packed chart data", () => {
+  it("round-trips rows, dictionary-encoding repetitive strings", () => {
+    const rows = [
+      { p: "a", x: 1, s: null, b: true },
+      { p: "a", x: 2.5, s: "u" },
+      { p: "b", x: null, s: "u", b: false },
+      { p: "a", x: 4, s: "u", b: true },
+    ];
+    const t = packRows(rows);
+    assert.equal(t.n, 4);
+    assert.deepEqual(t.cols.find((c) => c.name === "p")!.d, ["a", "b"]);
+    assert.deepEqual(t.cols.find((c) => c.name === "p")!.v, [0, 0, 1, 0]);
+    assert.deepEqual(unpackRows(t), rows.map((r) => ({ p: r.p, x: r.x, s: r.s, b: "b" in r ? r.b : null })));
   });
 });
 

@@ -15,6 +15,8 @@
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -362,7 +364,7 @@ NATIVE_FN(avgPool) {
 
 // ---------------------------------------------------------------- elementwise
 
-enum BinOp { ADD = 0, SUB, MUL, DIV, SQDIFF, MAXIMUM, MINIMUM, RELUGRAD, POW };
+enum BinOp { ADD = 0, SUB, MUL, DIV, SQDIFF, MAXIMUM, MINIMUM, RELUGRAD, POW, MUL2 };
 
 template <int OP>
 inline float bin(float x, float y) {
@@ -376,6 +378,8 @@ inline float bin(float x, float y) {
   // reluGrad(dy, x): dy where x > 0, 0 elsewhere (NaN x propagates like dy*step(x)).
   if constexpr (OP == RELUGRAD) return y > 0.f ? x : (y != y ? y : 0.f);
   if constexpr (OP == POW) return std::pow(x, y);
+  // square gradient: dy * (2 * x)
+  if constexpr (OP == MUL2) return x * (y * 2.f);
   return 0.f;
 }
 
@@ -472,6 +476,7 @@ NATIVE_FN(binary) {
     case MINIMUM: binaryLoop<MINIMUM>(x, y, o, m); break;
     case RELUGRAD: binaryLoop<RELUGRAD>(x, y, o, m); break;
     case POW: binaryLoop<POW>(x, y, o, m); break;
+    case MUL2: binaryLoop<MUL2>(x, y, o, m); break;
     default: throw std::runtime_error("binary: unknown op");
   }
 }
@@ -743,6 +748,10 @@ NATIVE_FN(batchNormGrad) {
 
 napi_value Init(napi_env env, napi_value exports) {
   at::set_num_threads(1);
+  // libtorch allocates its multi-megabyte intermediates with malloc; by default glibc
+  // serves those with fresh mmaps (page faults on every call). Keep them in the heap.
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
   struct Def { const char* name; napi_callback cb; };
   const Def defs[] = {
       {"setNumThreads", setNumThreads},

@@ -2,12 +2,39 @@
 import { targetOrder, type GroupAggregate } from "../aggregate.js";
 import type { PackedTable, ReportContext, VlSpec } from "./types.js";
 
-/** Pack an array of flat objects column-wise; columns are the union of the rows' keys (missing values -> null). */
+/**
+ * Pack an array of flat objects column-wise; columns are the union of the rows' keys (missing values -> null).
+ * String columns with repeated values are dictionary-encoded (values become indexes into `d`; null stays null).
+ */
 export function packRows(rows: ReadonlyArray<Record<string, unknown>>): PackedTable {
-  const cols: string[] = [];
+  const names: string[] = [];
   const seen = new Set<string>();
-  for (const row of rows) for (const k of Object.keys(row)) if (!seen.has(k)) { seen.add(k); cols.push(k); }
-  return { c: cols, r: rows.map((row) => cols.map((c) => (row[c] === undefined ? null : row[c]))) };
+  for (const row of rows) for (const k of Object.keys(row)) if (!seen.has(k)) { seen.add(k); names.push(k); }
+  const cols = names.map((name) => {
+    const v = rows.map((row) => (row[name] === undefined ? null : row[name]));
+    const strings = v.every((x) => x === null || typeof x === "string");
+    if (strings) {
+      const dict = new Map<string, number>();
+      for (const x of v) if (x !== null && !dict.has(x as string)) dict.set(x as string, dict.size);
+      if (dict.size * 2 <= v.length) return { name, v: v.map((x) => (x === null ? null : dict.get(x as string)!)), d: [...dict.keys()] };
+    }
+    return { name, v };
+  });
+  return { n: rows.length, cols };
+}
+
+/** Inverse of packRows (the page does the same in its boot script). */
+export function unpackRows(t: PackedTable): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < t.n; i++) {
+    const o: Record<string, unknown> = {};
+    for (const c of t.cols) {
+      const x = c.v[i];
+      o[c.name] = c.d && x !== null ? c.d[x as number] : x;
+    }
+    out.push(o);
+  }
+  return out;
 }
 
 /** Round to 5 significant digits (enough for a chart; shrinks the inlined JSON); null for missing/non-finite. */
@@ -40,7 +67,11 @@ export function defaultColumns(ctx: ReportContext): number {
 }
 
 /** Wrapped facet over dataset · arch panels. */
-export function panelFacet(ctx: ReportContext, inner: VlSpec, opts: { columns?: number; independentY?: boolean; independentX?: boolean } = {}): VlSpec {
+export function panelFacet(
+  ctx: ReportContext,
+  inner: VlSpec,
+  opts: { columns?: number; independentY?: boolean; independentX?: boolean; independentXAxis?: boolean } = {},
+): VlSpec {
   const resolve: Record<string, string> = {};
   if (opts.independentY) resolve.y = "independent";
   if (opts.independentX) resolve.x = "independent";
@@ -49,7 +80,8 @@ export function panelFacet(ctx: ReportContext, inner: VlSpec, opts: { columns?: 
     columns: opts.columns ?? defaultColumns(ctx),
     spec: inner,
   };
-  if (Object.keys(resolve).length > 0) spec.resolve = { scale: resolve, ...(opts.independentX ? { axis: { x: "independent" } } : {}) };
+  const axis = opts.independentX || opts.independentXAxis ? { axis: { x: "independent" } } : {};
+  if (Object.keys(resolve).length > 0 || Object.keys(axis).length > 0) spec.resolve = { ...(Object.keys(resolve).length > 0 ? { scale: resolve } : {}), ...axis };
   return spec;
 }
 

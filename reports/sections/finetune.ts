@@ -82,8 +82,8 @@ export const finetuneSection: Section = {
     };
     return {
       html:
-        note(`Validation top-1 after each fine-tuning epoch (mean over seeds; band: min–max). Pick a target, a method and an architecture below the chart (default target <code>${escapeHtml(def)}</code>).`) +
-        `<div class="chart" id="chart-finetune"></div>`,
+        note(`Validation top-1 after each fine-tuning epoch (mean over seeds; band: min–max). Pick a target, a method and an architecture above the chart (default target <code>${escapeHtml(def)}</code>).`) +
+        `<div class="controls" id="chart-finetune-controls"></div><div class="chart" id="chart-finetune"></div>`,
       charts: [{ id: "chart-finetune", spec, datasets: [DATA] }],
       data: { [DATA]: packRows(rows) },
     };

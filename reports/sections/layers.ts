@@ -53,7 +53,7 @@ export const layerSection: Section = {
           height: { step: 13 },
           mark: { type: "rect", stroke: "#fff", strokeWidth: 0.5 },
           encoding: {
-            x: { field: "m", type: "nominal", title: null, sort: ctx.methods, axis: { labelAngle: -35, labelLimit: 150 } },
+            x: { field: "m", type: "nominal", title: null, sort: ctx.methods, axis: { orient: "top", labelAngle: -35, labelAlign: "left", labelLimit: 150 } },
             y: { field: "l", type: "nominal", title: null, sort: { field: "li", op: "min" }, axis: { labelLimit: 140, labelFontSize: 10 } },
             color: { field: "s", type: "quantitative", title: "layer sparsity", scale: { domain: [0, 1], scheme: "blues" }, legend: { format: ".0%", gradientLength: 160 } },
             tooltip: [
@@ -67,15 +67,15 @@ export const layerSection: Section = {
             ],
           },
         },
-        { independentY: true, columns: Math.max(1, Math.min(ctx.panels.length, Math.floor(1150 / (26 * ctx.methods.length + 170)))) },
+        { independentY: true, independentXAxis: true, columns: Math.max(1, Math.min(ctx.panels.length, Math.floor(1150 / (26 * ctx.methods.length + 170)))) },
       ),
       config: CHART_CONFIG,
     };
     return {
       html:
         note(
-          `Fraction of each layer's parameters that are zero (mean over seeds), per method, at the chosen target (default <code>${escapeHtml(def)}</code>: present for the most methods). Layers are listed input to output.`,
-        ) + `<div class="chart" id="chart-layers"></div>`,
+          `Fraction of each layer's parameters that are zero (mean over seeds), per method, at the chosen target (pick it above the chart; default <code>${escapeHtml(def)}</code>: present for the most methods). Layers are listed input to output.`,
+        ) + `<div class="controls" id="chart-layers-controls"></div><div class="chart" id="chart-layers"></div>`,
       charts: [{ id: "chart-layers", spec, datasets: [DATA] }],
       data: { [DATA]: packRows(rows) },
     };

@@ -8,10 +8,13 @@ import type { ReportData } from "../model.js";
 /** A Vega-Lite spec as plain JSON. */
 export type VlSpec = Record<string, unknown>;
 
-/** Rows packed column-wise ({c: column names, r: rows of values}) to keep the inlined JSON small. */
+/**
+ * Rows packed column-wise to keep the inlined JSON small: n rows; per column its values, or (for repetitive string
+ * columns) indexes into a dictionary `d`. See packRows / unpackRows in sections/common.ts.
+ */
 export interface PackedTable {
-  c: string[];
-  r: unknown[][];
+  n: number;
+  cols: { name: string; v: unknown[]; d?: string[] }[];
 }
 
 /** One chart: rendered by vega-embed into the element with id `id`, with the named datasets attached. */

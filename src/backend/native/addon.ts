@@ -43,7 +43,7 @@ export interface NativeAddon {
   ): void;
 }
 
-export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8 } as const;
+export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8, mul2: 9 } as const;
 export const UnOp = {
   relu: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, square: 6, sigmoid: 7, tanh: 8, abs: 9, relu6: 10, step: 11,
 } as const;

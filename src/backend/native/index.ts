@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { loadAddon, type NativeAddon } from "./addon.js";
-import { makeKernels, NativeBatchNormGrad, NativeReluGrad } from "./kernels.js";
+import { makeKernels, NativeBatchNormGrad, NativeBroadcastDiv, NativeReluGrad, NativeSquareGrad } from "./kernels.js";
 
 export { addonPath, loadAddon } from "./addon.js";
 export type { NativeAddon } from "./addon.js";
@@ -16,7 +16,7 @@ export const NATIVE_BACKEND = "native";
 /** Output buffers at least this long come from the recycling pool. */
 const POOL_MIN_LENGTH = 1024;
 /** Upper bound on memory parked in the pool. */
-const POOL_MAX_BYTES = 512 * 1024 * 1024;
+const POOL_MAX_BYTES = (Number(process.env.PRUNEBENCH_NATIVE_POOL_MB) || 2048) * 1024 * 1024;
 
 /**
  * MathBackendCPU (without the "install tfjs-node" banner) plus a pool that
@@ -158,6 +158,46 @@ function registerGradients(): void {
         if (!isNative() || Array.isArray(dy)) return reluGrad.gradFunc(dy, saved, attrs);
         const [x] = saved;
         return { x: () => tf.engine().runKernel(NativeReluGrad, { dy, x }) as tf.Tensor };
+      },
+    });
+  }
+
+  // Sum / Mean: broadcast dy back over the reduced axes in one pass (tfjs: ones + mul [+ div]).
+  for (const [name, isMean] of [[tf.Sum, false], [tf.Mean, true]] as const) {
+    const orig = tf.getGradient(name);
+    if (!orig) continue;
+    tf.registerGradient({
+      kernelName: name,
+      inputsToSave: ["x"],
+      gradFunc: (dy, saved, attrs) => {
+        const [x] = saved;
+        if (!isNative() || Array.isArray(dy) || dy.dtype !== "float32" || x.dtype !== "float32") {
+          return orig.gradFunc(dy, saved, attrs);
+        }
+        const axes = tf.util.parseAxisParam((attrs as { axis: number | number[] }).axis, x.shape);
+        const expandedShape = x.shape.slice();
+        for (const ax of axes) expandedShape[ax] = 1;
+        const divisor = isMean ? tf.util.sizeFromShape(axes.map((ax) => x.shape[ax])) : 1;
+        return {
+          x: () => tf.engine().runKernel(NativeBroadcastDiv, { dy },
+            { shape: x.shape, expandedShape, divisor } as unknown as tf.NamedAttrMap) as tf.Tensor,
+        };
+      },
+    });
+  }
+
+  // Square: dy * 2x in one pass (tfjs: cast + mul + mul).
+  const squareGrad = tf.getGradient(tf.Square);
+  if (squareGrad) {
+    tf.registerGradient({
+      kernelName: tf.Square,
+      inputsToSave: ["x"],
+      gradFunc: (dy, saved, attrs) => {
+        const [x] = saved;
+        if (!isNative() || Array.isArray(dy) || dy.dtype !== "float32" || x.dtype !== "float32") {
+          return squareGrad.gradFunc(dy, saved, attrs);
+        }
+        return { x: () => tf.engine().runKernel(NativeSquareGrad, { dy, x }) as tf.Tensor };
       },
     });
   }

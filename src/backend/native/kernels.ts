@@ -17,6 +17,10 @@ export type NativeKernelFunc = (args: KernelArgs, fallback: tf.KernelFunc | unde
 /** Names of the custom kernels this backend adds (not part of tfjs). */
 export const NativeReluGrad = "PrunebenchNativeReluGrad";
 export const NativeBatchNormGrad = "PrunebenchNativeBatchNormGrad";
+/** dy reshaped to attrs.expandedShape, broadcast to attrs.shape, divided by attrs.divisor (Sum/Mean gradients). */
+export const NativeBroadcastDiv = "PrunebenchNativeBroadcastDiv";
+/** dy * 2x (Square gradient). */
+export const NativeSquareGrad = "PrunebenchNativeSquareGrad";
 
 const bu = tf.backend_util;
 const size = (shape: number[]): number => tf.util.sizeFromShape(shape);
@@ -239,6 +243,28 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const o = alloc(b, size(shape));
     if (o.length > 0) addon.binary(BinOp.reluGrad, dyv, dy!.shape, xv, x!.shape, o, shape);
     return out(b, shape, o);
+  };
+
+  k[NativeSquareGrad] = (args) => {
+    const b = args.backend as MathBackendCPU;
+    const { dy, x } = args.inputs;
+    const dyv = f32(b, dy), xv = f32(b, x);
+    if (!dyv || !xv) throw new Error(`${NativeSquareGrad} needs float32 dy and x`);
+    const shape = bu.assertAndGetBroadcastShape(dy!.shape, x!.shape);
+    const o = alloc(b, size(shape));
+    if (o.length > 0) addon.binary(BinOp.mul2, dyv, dy!.shape, xv, x!.shape, o, shape);
+    return out(b, shape, o);
+  };
+
+  k[NativeBroadcastDiv] = (args) => {
+    const b = args.backend as MathBackendCPU;
+    const { dy } = args.inputs;
+    const a = args.attrs as unknown as { shape: number[]; expandedShape: number[]; divisor: number };
+    const dyv = f32(b, dy);
+    if (!dyv) throw new Error(`${NativeBroadcastDiv} needs a float32 dy`);
+    const o = alloc(b, size(a.shape));
+    if (o.length > 0) addon.binary(BinOp.div, dyv, a.expandedShape, new Float32Array([a.divisor]), [], o, a.shape);
+    return out(b, [...a.shape], o);
   };
 
   const unaries: Array<[string, number]> = [
