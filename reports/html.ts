@@ -42,7 +42,7 @@ nav.toc { position: sticky; top:0; z-index:5; background:rgba(255,255,255,.96); 
 nav.toc a { color:var(--accent); text-decoration:none; margin-right:16px; white-space:nowrap; }
 nav.toc a:hover { text-decoration:underline; }
 main { padding: 4px 28px 40px; max-width: 1400px; }
-section { padding-top: 10px; border-bottom: 1px solid var(--line); padding-bottom: 18px; }
+section { scroll-margin-top: 36px; padding-top: 10px; border-bottom: 1px solid var(--line); padding-bottom: 18px; }
 section:last-child { border-bottom: none; }
 h2 { font-size:18px; margin: 18px 0 6px; }
 h3 { font-size:14px; margin: 16px 0 6px; color:#333; }
@@ -62,7 +62,7 @@ dl.facts dd { margin:0; }
 .scroll { overflow-x:auto; max-width:100%; }
 table.data { border-collapse: collapse; font-size: 12.5px; font-variant-numeric: tabular-nums; margin: 4px 0 8px; }
 table.data th, table.data td { padding: 3px 9px; border-bottom: 1px solid var(--line); text-align:left; vertical-align: top; }
-table.data th { font-weight:600; background: var(--soft); position: sticky; top: 0; }
+table.data th { font-weight:600; background: var(--soft); }
 table.data th.grp { text-align:center; border-left: 1px solid var(--line); }
 table.data td.num, table.data th.num { text-align:right; white-space: nowrap; }
 table.data tbody tr:hover { background: #f8fafc; }
@@ -72,11 +72,16 @@ table.data tr.ref td { background: #fbf8ef; color:#4a3d17; font-size: 12px; whit
 table.data tr.ref .ritems { display:flex; flex-wrap:wrap; gap: 2px 22px; margin-top: 2px; }
 table.data tr.ref .muted { color: #8a7a4f; }
 table.data tr.unmatched td { color: var(--muted); }
+table.data td.sep, table.data th.sep { border-left: 1px solid var(--line); }
+table.data td.pos { color: #1e6b35; }
+table.data td.neg { color: #9b1c1c; }
+table.data td:first-child { white-space: nowrap; }
 table.data td.err { font: 11.5px/1.35 ui-monospace, Menlo, Consolas, monospace; color:#7a1d1d; max-width: 620px; white-space: pre-wrap; word-break: break-word; }
 table.defs td:first-child { white-space:nowrap; }
 .pm { color: var(--muted); font-weight: normal; }
 .sub { color: #8a7a4f; font-size: 11px; white-space: normal; }
 details { margin: 6px 0; }
+details.panel > summary { font-size: 14px; color: var(--fg); padding: 4px 0; }
 summary { cursor: pointer; color: var(--accent); }
 .chart { margin: 6px 0 10px; min-height: 40px; }
 .chart-error { color:#9b1c1c; font-family: monospace; }

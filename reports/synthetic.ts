@@ -159,7 +159,16 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
   const runs: RunRow[] = [];
   const layers: LayerRow[] = [];
   const epochs: EpochRow[] = [];
-  const failEvery = nRuns >= 10 ? Math.max(1, Math.floor(nRuns / Math.max(2, Math.round(nRuns * 0.01)))) : 0;
+  // ~1% of the runs (at least 2 when nRuns >= 10) fail or diverge, at deterministic pseudo-random positions.
+  const failing = new Map<number, "failed" | "diverged">();
+  if (nRuns >= 10) {
+    const pick = prng(seed * 7919 + 17);
+    const nFail = Math.max(2, Math.round(nRuns * 0.01));
+    while (failing.size < nFail) {
+      const idx = Math.floor(pick() * nRuns);
+      if (!failing.has(idx)) failing.set(idx, failing.size % 2 === 0 ? "failed" : "diverged");
+    }
+  }
   const denseAcc = new Map<string, number>();
   const pretrained = new Set<string>();
   let i = 0;
@@ -206,8 +215,7 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
             const doPretrain = !pretrained.has(dk);
             pretrained.add(dk);
             const pretrainSeconds = doPretrain ? 10 * a.latencyMs * 1.5 : 0;
-            const failedIdx = failEvery > 0 && i % failEvery === Math.floor(failEvery / 2);
-            const status: RunRow["status"] = failedIdx ? (Math.floor(i / failEvery) % 2 === 0 ? "failed" : "diverged") : "done";
+            const status: RunRow["status"] = failing.get(i) ?? "done";
             const startedAt = new Date(t0 + i * 60_000).toISOString();
             const total = pretrainSeconds + finetuneSeconds + 3 + rnd();
             const metrics: Record<string, number | null> =

@@ -55,6 +55,14 @@ async function setupBackend(name: string, threads: number): Promise<string | nul
   } else if (name === "wasm") {
     const wasm = await import("@tensorflow/tfjs-backend-wasm");
     wasm.setThreadsCount(threads);
+    // The project's initBackend also registers the kernels tfjs-wasm lacks (e.g. Conv2DBackpropFilter).
+    try {
+      const url = new URL("../src/backend/index.js", import.meta.url).href;
+      const mod = (await import(url)) as { initBackend?: (r: string) => Promise<unknown> };
+      if (typeof mod.initBackend === "function") await mod.initBackend("wasm");
+    } catch (e) {
+      console.log(`wasm: project initBackend unavailable (${(e as Error).message.split("\n")[0]}); plain tfjs-wasm`);
+    }
   }
   const ok = await tf.setBackend(name);
   return ok ? null : `tf.setBackend("${name}") failed`;
@@ -150,7 +158,13 @@ async function main(): Promise<void> {
       continue;
     }
     for (const arch of o.archs) {
-      const row = await measure(arch, backend, o);
+      let row: Row;
+      try {
+        row = await measure(arch, backend, o);
+      } catch (e) {
+        console.log(`${backend.padEnd(7)} ${arch.padEnd(9)} failed: ${(e as Error).message.split("\n")[0]}`);
+        continue;
+      }
       console.log(`${backend.padEnd(7)} ${arch.padEnd(9)} ${row.imgPerS.toFixed(1).padStart(9)} img/s ` +
         `(${row.msPerStep.toFixed(1)} ms/step, ${row.steps} steps)`);
       rows.push(row);

@@ -1,15 +1,18 @@
 /**
  * Times one LeNet-5 training step (forward, backward, SGD update) on a tfjs backend.
  *
- *   node dist/scripts/bench-wasm-step.js [--backend wasm] [--batch 128] [--steps 30] [--warmup 5] [--profile]
+ *   node dist/scripts/bench-wasm-step.js [--backend wasm] [--batch 128] [--steps 30] [--warmup 5] [--profile] [--original]
  *
  * The network is written with plain tfjs ops (not src/archs) so the number measures the backend only:
  * conv 6@5x5 pad 2 → relu → maxpool 2 → conv 16@5x5 valid → relu → maxpool 2 → dense 120 → 84 → 10,
  * softmax cross-entropy (via logSoftmax), on random 28x28x1 images. --profile prints the kernels that
- * took the most time in one step.
+ * took the most time in one step. --original puts wasm's own Conv2DBackpropInput, BatchMatMul and
+ * MaxPoolGrad back in place of src/backend/wasm-kernels.ts' replacements (Conv2DBackpropFilter stays:
+ * wasm has none), to measure what the replacements gain.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend, isBackendRequest } from "../src/backend/index.js";
+import { restoreWasmKernels } from "../src/backend/wasm-kernels.js";
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -22,8 +25,10 @@ const batch = Number(arg("batch", "128"));
 const steps = Number(arg("steps", "30"));
 const warmup = Number(arg("warmup", "5"));
 const profile = process.argv.includes("--profile");
+const original = process.argv.includes("--original");
 
 const info = await initBackend(requested);
+if (original) restoreWasmKernels();
 
 function glorot(shape: number[], fanIn: number, fanOut: number, seed: number): tf.Variable {
   const limit = Math.sqrt(6 / (fanIn + fanOut));
@@ -77,6 +82,7 @@ const mean = times.reduce((a, b) => a + b, 0) / times.length;
 console.log(
   JSON.stringify({
     backend: info.name,
+    kernels: original ? "wasm-original" : "prunebench",
     simd: info.simd,
     threads: info.threads,
     batch,

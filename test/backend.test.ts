@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { initBackend, type BackendInfo } from "../src/backend/index.js";
-import { registerWasmKernels, restoreWasmKernels } from "../src/backend/wasm-kernels.js";
+import { overriddenKernels, registerWasmKernels, restoreWasmKernels } from "../src/backend/wasm-kernels.js";
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
@@ -57,7 +57,7 @@ type Pad = "same" | "valid" | number | [[number, number], [number, number], [num
 interface ConvCase {
   x: [number, number, number, number];
   filter: [number, number, number, number];
-  stride: number;
+  stride: number | [number, number];
   pad: Pad;
 }
 
@@ -80,10 +80,13 @@ const convCases: ConvCase[] = [
   { x: [2, 8, 8, 3], filter: [3, 3, 3, 4], stride: 2, pad: 1 },
   { x: [2, 8, 8, 3], filter: [3, 3, 3, 4], stride: 2, pad: [[0, 0], [1, 0], [0, 2], [0, 0]] },
   { x: [1, 6, 6, 2], filter: [5, 5, 2, 3], stride: 3, pad: "same" },
+  { x: [2, 7, 8, 3], filter: [3, 3, 3, 4], stride: [1, 2], pad: "same" }, // asymmetric strides
+  { x: [2, 8, 7, 3], filter: [3, 2, 3, 4], stride: [2, 1], pad: "valid" },
+  { x: [2, 9, 9, 2], filter: [3, 3, 2, 3], stride: [3, 2], pad: "same" }, // unequal strides > 1
 ];
 
 function describe(c: ConvCase): string {
-  return `x=[${c.x}] f=[${c.filter}] s=${c.stride} pad=${JSON.stringify(c.pad)}`;
+  return `x=[${c.x}] f=[${c.filter}] s=${JSON.stringify(c.stride)} pad=${JSON.stringify(c.pad)}`;
 }
 
 function convTensors(c: ConvCase, seed: number) {
@@ -182,12 +185,13 @@ test("the overrides agree with wasm's original kernels", async () => {
       return [Array.from(dx.dataSync()), Array.from(mm.dataSync())];
     });
   const ours = run();
-  assert.deepEqual(restoreWasmKernels().sort(), [tf.BatchMatMul, tf.Conv2DBackpropInput].sort());
+  const names = overriddenKernels.map((k) => k.kernelName).sort();
+  assert.deepEqual(restoreWasmKernels().sort(), names);
   let original: number[][];
   try {
     original = run();
   } finally {
-    assert.deepEqual(registerWasmKernels().sort(), [tf.BatchMatMul, tf.Conv2DBackpropInput].sort());
+    assert.deepEqual(registerWasmKernels().sort(), names);
   }
   for (let k = 0; k < ours.length; k++) {
     const scale = Math.max(...original[k].map(Math.abs));
@@ -209,6 +213,7 @@ test("the wasm kernels leak neither tensors nor wasm buffers", async () => {
       tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: tf.ones([2, 8, 8, 8]) }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: [1, 1, 3, 8] });
       tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter: w }, { strides: c.stride, pad: c.pad, dataFormat: "NHWC", inputShape: c.x });
       tf.matMul(tf.ones([6, 4]), tf.ones([6, 5]), true, false);
+      tf.grad((t: tf.Tensor) => tf.maxPool(t as tf.Tensor4D, 2, 2, "same"))(x);
     });
   once();
   const tensors = tf.memory().numTensors;
@@ -218,6 +223,35 @@ test("the wasm kernels leak neither tensors nor wasm buffers", async () => {
   assert.equal(backend.numDataIds(), ids);
   tf.dispose([x, dy, w]);
 });
+
+const poolCases: Array<{ x: [number, number, number, number]; size: number | [number, number]; stride: number | [number, number]; pad: "same" | "valid" | number; round?: boolean }> = [
+  { x: [3, 8, 8, 4], size: 2, stride: 2, pad: "valid" }, // LeNet pooling, negative maxima included
+  { x: [3, 8, 8, 4], size: 2, stride: 2, pad: "valid", round: true }, // many ties: first max wins
+  { x: [2, 7, 7, 3], size: 2, stride: 2, pad: "same" }, // odd input, padded window
+  { x: [2, 9, 9, 3], size: 3, stride: 2, pad: "same", round: true }, // overlapping windows accumulate
+  { x: [2, 6, 6, 2], size: 3, stride: 1, pad: "same" },
+  { x: [2, 9, 8, 5], size: [3, 2], stride: [2, 1], pad: "valid" },
+  { x: [1, 7, 7, 2], size: 3, stride: 2, pad: 1 },
+];
+
+for (const [i, c] of poolCases.entries()) {
+  test(`MaxPoolGrad (override) wasm == cpu, incl. negative maxima: ${JSON.stringify(c)}`, async () => {
+    const xv = randn(tf.util.sizeFromShape(c.x), 500 + i).map((v) => (c.round ? Math.round(v) : v) - 1);
+    const yShape = tf.backend_util.computePool2DInfo(c.x, c.size, c.stride, 1, c.pad).outShape;
+    const dyv = randn(tf.util.sizeFromShape(yShape), 600 + i);
+    await compareWasmCpu(JSON.stringify(c), () => {
+      const x = tf.tensor4d(xv, c.x);
+      const y = tf.maxPool(x, c.size, c.stride, c.pad);
+      const direct = tf.engine().runKernel(tf.MaxPoolGrad, { dy: tf.tensor(dyv, yShape), input: x, output: y }, {
+        filterSize: c.size,
+        strides: c.stride,
+        pad: c.pad,
+      } as unknown as tf.NamedAttrMap) as tf.Tensor;
+      const viaGrads = tf.grad((t: tf.Tensor) => tf.mul(tf.maxPool(t as tf.Tensor4D, c.size, c.stride, c.pad), tf.tensor(dyv, yShape)))(x);
+      return [direct, viaGrads];
+    }, 1e-6);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // whole-model gradients

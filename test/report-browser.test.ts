@@ -87,6 +87,15 @@ describe("HTML report in a browser (offline)", { skip, timeout: 180_000 }, () =>
     assert.deepEqual(external, []);
   });
 
+  it("reference points carry their paper in the tooltip", async () => {
+    const diamond = page.locator('#chart-tradeoff-compression path[aria-label*="published in: Han et al. 2015"]');
+    assert.equal(await diamond.count(), 1);
+    await diamond.hover({ force: true });
+    await page.waitForFunction(() => (document.getElementById("vg-tooltip-element")?.textContent ?? "").includes("Han et al. 2015"), undefined, { timeout: 5000 });
+    const tip = await page.evaluate(() => document.getElementById("vg-tooltip-element")?.textContent ?? "");
+    assert.match(tip, /top-1 \(published\)99\.23%/);
+  });
+
   it("dropdowns re-filter the charts", async () => {
     const select = page.locator("#chart-finetune-controls select").nth(1); // method
     await select.selectOption("random");

@@ -264,7 +264,8 @@ describe("HTML report", () => {
     for (const r of b.runs) if (r.metrics.top1_after !== undefined && r.status === "done") r.metrics.top1_after = (r.metrics.top1_after as number) + 0.02;
     const h = renderHtmlReport(a, { compare: b });
     const cmp = h.slice(h.indexOf('<section id="comparison"'));
-    assert.match(cmp, /80\.00%<\/td><td class="num">82\.00%<\/td><td class="num diff">\+2\.00 pp/);
+    assert.match(cmp, /80\.00%<\/td><td class="num">82\.00%<\/td><td class="num diff pos">\+2\.00 pp/);
+    assert.match(cmp, /10\.00×<\/td><td class="num">10\.00×<\/td><td class="num diff">±0\.00×/);
     assert.match(cmp, /2 in both, 0 only in A, 0 only in B/);
   });
 

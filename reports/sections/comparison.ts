@@ -15,12 +15,17 @@ interface Cmp {
 }
 
 const sign = (v: number) => (v >= 0 ? "+" : "−");
+/** Signed difference with `digits` decimals; the sign follows the rounded value (no "−0.00"). */
+function signed(v: number, digits: number): string {
+  const r = Number(v.toFixed(digits));
+  return `${r === 0 ? "±" : sign(r)}${Math.abs(r).toFixed(digits)}`;
+}
 const CMPS: Cmp[] = [
-  { header: "top-1", metric: "top1_after", diff: (a, b) => `${sign(b - a)}${Math.abs((b - a) * 100).toFixed(2)} pp` },
-  { header: "compression", metric: "compression_ratio", diff: (a, b) => `${sign(b - a)}${Math.abs(b - a).toFixed(2)}×` },
-  { header: "theor. speedup", metric: "theoretical_speedup", diff: (a, b) => `${sign(b - a)}${Math.abs(b - a).toFixed(2)}×` },
-  { header: "meas. speedup", metric: "measured_speedup", diff: (a, b) => `${sign(b - a)}${Math.abs(b - a).toFixed(2)}×` },
-  { header: "latency", metric: "latency_pruned_ms", diff: (a, b) => `${sign(b - a)}${Math.abs(b - a).toFixed(2)} ms (${a !== 0 ? `${((b / a - 1) * 100).toFixed(1)}%` : "–"})` },
+  { header: "top-1", metric: "top1_after", diff: (a, b) => `${signed((b - a) * 100, 2)} pp` },
+  { header: "compression", metric: "compression_ratio", diff: (a, b) => `${signed(b - a, 2)}×` },
+  { header: "theor. speedup", metric: "theoretical_speedup", diff: (a, b) => `${signed(b - a, 2)}×` },
+  { header: "meas. speedup", metric: "measured_speedup", diff: (a, b) => `${signed(b - a, 2)}×` },
+  { header: "latency", metric: "latency_pruned_ms", diff: (a, b) => (a !== 0 ? `${signed((b / a - 1) * 100, 1)}%` : "–") },
 ];
 
 /** Whether the two 95% CIs are disjoint (a conservative sign that the difference is not seed noise). */
@@ -34,8 +39,10 @@ function cells(a: GroupAggregate | null, b: GroupAggregate | null): string {
     const sa = a?.metrics[c.metric];
     const sb = b?.metrics[c.metric];
     const d = sa && sb ? c.diff(sa.mean, sb.mean) : "–";
-    const mark = c.metric === "top1_after" && disjoint(sa, sb);
-    return `<td class="num">${formatMetric(c.metric, sa?.mean)}</td><td class="num">${formatMetric(c.metric, sb?.mean)}</td><td class="num diff${mark ? " best" : ""}">${d}${mark ? " *" : ""}</td>`;
+    const top1 = c.metric === "top1_after";
+    const mark = top1 && disjoint(sa, sb);
+    const dir = top1 && sa && sb ? (sb.mean - sa.mean >= 0.0005 ? " pos" : sb.mean - sa.mean <= -0.0005 ? " neg" : "") : "";
+    return `<td class="num sep">${formatMetric(c.metric, sa?.mean)}</td><td class="num">${formatMetric(c.metric, sb?.mean)}</td><td class="num diff${dir}${mark ? " best" : ""}">${d}${mark ? " *" : ""}</td>`;
   }).join("");
 }
 
@@ -60,12 +67,21 @@ export const comparisonSection: Section = {
         nd++;
       }
     }
-    const head1 = `<tr><th rowspan="2">dataset · arch</th><th rowspan="2">method</th><th rowspan="2">target</th><th rowspan="2" class="num">n A/B</th>${CMPS.map((c) => `<th colspan="3" class="grp">${escapeHtml(c.header)}</th>`).join("")}</tr>`;
-    const head2 = `<tr>${CMPS.map(() => `<th class="num">A</th><th class="num">B</th><th class="num">B − A</th>`).join("")}</tr>`;
-    const body = pairs
-      .map((p) => {
-        const g = (p.a ?? p.b)!;
-        return `<tr${p.a && p.b ? "" : ` class="unmatched"`}><td>${escapeHtml(g.panel)}</td><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${p.a ? p.a.seeds.length : "–"}/${p.b ? p.b.seeds.length : "–"}</td>${cells(p.a, p.b)}</tr>`;
+    const head1 = `<tr><th rowspan="2">method</th><th rowspan="2">target</th><th rowspan="2" class="num" title="seeds in A / in B">n A/B</th>${CMPS.map((c) => `<th colspan="3" class="grp">${escapeHtml(c.header)}</th>`).join("")}</tr>`;
+    const head2 = `<tr>${CMPS.map((c) => `<th class="num sep">A</th><th class="num">B</th><th class="num">${c.metric === "latency_pruned_ms" ? "B / A − 1" : "B − A"}</th>`).join("")}</tr>`;
+    const panels = [...new Set(pairs.map((p) => (p.a ?? p.b)!.panel))];
+    const order = new Map([...ctx.panels, ...ctx.compare.panels].map((p, i) => [p, i] as const));
+    panels.sort((x, y) => (order.get(x) ?? 0) - (order.get(y) ?? 0));
+    const blocks = panels
+      .map((panel) => {
+        const body = pairs
+          .filter((p) => (p.a ?? p.b)!.panel === panel)
+          .map((p) => {
+            const g = (p.a ?? p.b)!;
+            return `<tr${p.a && p.b ? "" : ` class="unmatched"`}><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${p.a ? p.a.seeds.length : "–"}/${p.b ? p.b.seeds.length : "–"}</td>${cells(p.a, p.b)}</tr>`;
+          })
+          .join("");
+        return `<h3>${escapeHtml(panel)}</h3><div class="scroll"><table class="data compare"><thead>${head1}${head2}</thead><tbody>${body}</tbody></table></div>`;
       })
       .join("");
     const html = `
@@ -75,8 +91,8 @@ export const comparisonSection: Section = {
   <dt>Groups</dt><dd>${both.length} in both, ${onlyA} only in A, ${onlyB} only in B</dd>
   <dt>Mean Δ top-1</dt><dd>${nd ? `${sign(meanDiff)}${Math.abs((meanDiff / nd) * 100).toFixed(2)} pp (B − A, over ${nd} matched groups)` : "–"}</dd>
 </dl>
-${note("Groups matched on dataset, architecture, method label and target; values are means over seeds. <b>*</b>: the two 95% CIs of top-1 do not overlap. Greyed rows exist on one side only.")}
-<div class="scroll"><table class="data compare"><thead>${head1}${head2}</thead><tbody>${body}</tbody></table></div>`;
+${note("Groups matched on dataset, architecture, method label and target; values are means over seeds. <b>*</b>: the two 95% CIs of top-1 do not overlap. Greyed rows exist on one side only. Top-1 differences of at least 0.05 pp are coloured (green: B higher).")}
+${blocks}`;
     return { html };
   },
 };

@@ -6,7 +6,8 @@ import { targetLabel } from "../format.js";
 import type { Section } from "./types.js";
 
 const STATUSES: RunStatus[] = ["done", "failed", "diverged", "interrupted", "running", "pending"];
-const MAX_FAILURES = 100;
+const MAX_FAILURES = 500;
+const INLINE_FAILURES = 12;
 
 function distinct(values: Iterable<string | null | undefined>): string[] {
   const s = new Set<string>();
@@ -49,20 +50,37 @@ export const overviewSection: Section = {
       .map((s) => `<details><summary>Grid file of sweep ${s.id} (<code>${escapeHtml(s.gridFile)}</code>)</summary><pre>${escapeHtml(s.gridText)}</pre></details>`)
       .join("");
     const failures = data.runs.filter((r) => r.status === "failed" || r.status === "diverged");
-    const failureRows = failures
-      .slice(0, MAX_FAILURES)
-      .map(
-        (r) =>
-          `<tr><td><span class="badge st-${r.status}">${r.status}</span></td><td>${escapeHtml(r.dataset)}</td><td>${escapeHtml(r.arch)}</td><td>${escapeHtml(r.methodLabel)}</td><td>${escapeHtml(targetLabel(r.targetKind, r.targetValue))}</td><td class="num">${r.seed}</td><td class="err">${escapeHtml(r.error ?? "(no error recorded)")}</td></tr>`,
-      )
-      .join("");
-    const failureBlock =
-      failures.length === 0
-        ? `<p>No failed or diverged runs.</p>`
-        : `<h3>Failed and diverged runs (${failures.length})</h3>
-<div class="scroll"><table class="data"><thead><tr><th>status</th><th>dataset</th><th>arch</th><th>method</th><th>target</th><th>seed</th><th>error</th></tr></thead><tbody>${failureRows}</tbody></table></div>${
-            failures.length > MAX_FAILURES ? `<p class="note">… and ${failures.length - MAX_FAILURES} more (see <code>bench export</code>).</p>` : ""
-          }`;
+    const failureRow = (r: (typeof failures)[number]) =>
+      `<tr><td><span class="badge st-${r.status}">${r.status}</span></td><td>${escapeHtml(r.dataset)}</td><td>${escapeHtml(r.arch)}</td><td>${escapeHtml(r.methodLabel)}</td><td>${escapeHtml(targetLabel(r.targetKind, r.targetValue))}</td><td class="num">${r.seed}</td><td class="err">${escapeHtml(r.error ?? "(no error recorded)")}</td></tr>`;
+    const failureTable = (rows: typeof failures) =>
+      `<div class="scroll"><table class="data"><thead><tr><th>status</th><th>dataset</th><th>arch</th><th>method</th><th>target</th><th>seed</th><th>error</th></tr></thead><tbody>${rows.map(failureRow).join("")}</tbody></table></div>`;
+    let failureBlock: string;
+    if (failures.length === 0) failureBlock = `<p>No failed or diverged runs.</p>`;
+    else if (failures.length <= INLINE_FAILURES) failureBlock = `<h3>Failed and diverged runs (${failures.length})</h3>${failureTable(failures)}`;
+    else {
+      // Many failures: one line per distinct (status, error), then the full list folded away.
+      const kinds = new Map<string, { status: string; error: string; n: number; where: Set<string> }>();
+      for (const r of failures) {
+        const error = r.error ?? "(no error recorded)";
+        const k = `${r.status}\u0000${error}`;
+        let e = kinds.get(k);
+        if (!e) kinds.set(k, (e = { status: r.status, error, n: 0, where: new Set() }));
+        e.n++;
+        e.where.add(`${r.dataset} · ${r.arch}`);
+      }
+      const summary = [...kinds.values()]
+        .sort((a, b) => b.n - a.n)
+        .map(
+          (e) =>
+            `<tr><td><span class="badge st-${escapeHtml(e.status)}">${escapeHtml(e.status)}</span></td><td class="num">${e.n}</td><td class="err">${escapeHtml(e.error)}</td><td>${[...e.where].slice(0, 6).map(escapeHtml).join(", ")}${e.where.size > 6 ? `, … (${e.where.size})` : ""}</td></tr>`,
+        )
+        .join("");
+      failureBlock = `<h3>Failed and diverged runs (${failures.length})</h3>
+<div class="scroll"><table class="data"><thead><tr><th>status</th><th class="num">runs</th><th>error</th><th>where</th></tr></thead><tbody>${summary}</tbody></table></div>
+<details><summary>All ${failures.length} failed and diverged runs${failures.length > MAX_FAILURES ? ` (first ${MAX_FAILURES})` : ""}</summary>${failureTable(failures.slice(0, MAX_FAILURES))}${
+        failures.length > MAX_FAILURES ? `<p class="note">… and ${failures.length - MAX_FAILURES} more (export the runs to see them all).</p>` : ""
+      }</details>`;
+    }
     const usedMetrics = new Set<string>();
     for (const g of ctx.groups) for (const k of Object.keys(g.metrics)) usedMetrics.add(k);
     const defs = [...METRICS.values()]
@@ -73,7 +91,8 @@ export const overviewSection: Section = {
 <dl class="facts">
   <dt>Runs</dt><dd>${data.runs.length} &nbsp; ${statusBadges || `<span class="muted">none</span>`}</dd>
   <dt>Groups</dt><dd>${ctx.groups.length} (dataset × arch × method × target, aggregated over seeds)</dd>
-  <dt>Datasets · archs</dt><dd>${list(distinct(data.runs.map((r) => r.dataset)))} · ${list(distinct(data.runs.map((r) => r.arch)))}</dd>
+  <dt>Datasets</dt><dd>${list(distinct(data.runs.map((r) => r.dataset)))}</dd>
+  <dt>Architectures</dt><dd>${list(distinct(data.runs.map((r) => r.arch)))}</dd>
   <dt>Methods</dt><dd>${list(distinct(data.runs.map((r) => r.methodLabel)))}</dd>
   <dt>Total compute</dt><dd>${formatDuration(compute)} <span class="muted">(sum of <code>total_seconds</code> over ${timed} runs)</span></dd>
   <dt>Backends</dt><dd>${list(distinct(data.runs.map((r) => r.backend)))}</dd>

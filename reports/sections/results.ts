@@ -10,6 +10,9 @@ import { escapeHtml, formatMetric, formatSpread, targetLabel } from "../format.j
 import { note } from "./common.js";
 import type { Section } from "./types.js";
 
+/** Above this many groups, each panel's table starts folded. */
+const FOLD_ABOVE = 150;
+
 interface Col {
   header: string;
   title: string;
@@ -108,6 +111,8 @@ export const resultsSection: Section = {
       "Mean ± sample std over seeds (n = seeds). Best value per column within each block in <b>bold</b> (by the metric's direction). " +
         "Published numbers (↳ rows) are converted to this harness's units where the unit allows; the difference is stated as ours − paper (percentage points) or ours / paper.",
     );
+    const fold = ctx.groups.length > FOLD_ABOVE;
+    if (fold) html += note(`${ctx.groups.length} groups: click a dataset · architecture to unfold its table.`);
     for (const panel of ctx.panels) {
       const groups = ctx.groups.filter((g) => g.panel === panel);
       if (groups.length === 0) continue;
@@ -147,7 +152,11 @@ export const resultsSection: Section = {
           }
         }
       }
-      html += `<h3>${escapeHtml(panel)}</h3><div class="scroll"><table class="data results"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+      const table = `<div class="scroll"><table class="data results"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+      // Large result sets: one folded block per panel so the page stays navigable.
+      html += fold
+        ? `<details class="panel"><summary><b>${escapeHtml(panel)}</b> <span class="muted">(${groups.length} groups)</span></summary>${table}</details>`
+        : `<h3>${escapeHtml(panel)}</h3>${table}`;
     }
     const unmatched = ctx.data.references.filter((r) => !usedRefs.has(r));
     if (unmatched.length > 0) {

@@ -58,7 +58,8 @@ export class TensorOps implements Ops<tf.Tensor> {
       [tensorNames.movingMean(name), tf.keep(tf.add(tf.mul(movingMean, BN_MOMENTUM), tf.mul(mean, 1 - BN_MOMENTUM)))],
       [tensorNames.movingVar(name), tf.keep(tf.add(tf.mul(movingVar, BN_MOMENTUM), tf.mul(variance, (1 - BN_MOMENTUM) * n / Math.max(1, n - 1))))],
     );
-    return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPSILON))), gamma), beta);
+    // One batchNorm op (not sub/div/mul/add) so backends with a fused batch-norm gradient can use it.
+    return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPSILON);
   }
 
   relu(x: tf.Tensor): tf.Tensor { return tf.relu(x); }

@@ -82,7 +82,7 @@ async function select(requested: BackendRequest): Promise<BackendInfo> {
       const skipped: string[] = [];
       for (const attempt of [tryNode, tryNative]) {
         const r = await attempt("auto");
-        if (r.ok) return r.info;
+        if (r.ok) return skipped.length > 0 ? { ...r.info, note: skipped.join(" | ") } : r.info;
         skipped.push(r.reason);
       }
       return initWasm("auto", skipped.join(" | "));
@@ -198,6 +198,9 @@ async function initWasm(requested: BackendRequest, note?: string): Promise<Backe
 async function initCpu(): Promise<BackendInfo> {
   await import("@tensorflow/tfjs-backend-cpu");
   await activate("cpu");
+  // It was asked for by name: skip tfjs' "install tfjs-node" banner on its first tensor.
+  const cpu = tf.backend() as unknown as { firstUse?: boolean };
+  if (typeof cpu.firstUse === "boolean") cpu.firstUse = false;
   await ensureGradients();
   return { ...base("cpu", "cpu", 1), note: "cpu backend (explicitly requested): slow reference implementation" };
 }

@@ -1,19 +1,21 @@
 /**
- * Kernels that @tensorflow/tfjs-backend-wasm 4.22 lacks, or has in a form too slow to train with.
+ * Kernels that @tensorflow/tfjs-backend-wasm 4.22 lacks, or has in a form unfit to train with.
  *
  * Audit (tf.grads on wasm over the ops of MLP, LeNet-5 and ResNet-20: matMul, add, relu, logSoftmax,
  * conv2d 1x1/3x3/5x5 same/valid/numeric pad, stride 1/2, maxPool + MaxPoolGrad, avgPool + AvgPoolGrad,
- * mean, moments, batchNorm (FusedBatchNorm), Step (relu grad), ZerosLike/OnesLike, SGD/Adam ops):
+ * mean, moments, batchNorm (FusedBatchNorm), Step (relu grad), ZerosLike/OnesLike, SGD/Adam ops),
+ * each checked against the cpu backend:
  *
- *  - missing: `Conv2DBackpropFilter` (weight gradient of every conv layer) → added here.
- *  - present but naive loops, 10-20x slower than XNNPACK: `Conv2DBackpropInput` (input gradient of every
- *    conv but the first) and `BatchMatMul` whenever transposeA/transposeB is set (both dense-layer
- *    gradients). Replaced here by formulations on wasm's XNNPACK kernels; cases outside them (NCHW,
- *    batched matmul, pads larger than the filter) still go to the original kernel.
+ *  - missing: `Conv2DBackpropFilter` (weight gradient of every conv layer) → added.
+ *  - wrong: `MaxPoolGrad` loses the gradient of every window whose maximum is ≤ 0 → replaced.
+ *  - naive loops 5-20x slower than XNNPACK: `Conv2DBackpropInput` (input gradient of every conv but the
+ *    first) and `BatchMatMul` with transposeA/transposeB (both dense-layer gradients) → replaced.
+ *    Cases outside the replacements (NCHW, batched matmul, non-float32) go to the original kernel.
+ *  - fine: everything else the three models use (AvgPoolGrad, FusedBatchNorm, reductions, elementwise).
  *
- * Everything is built from wasm's own kernels (Conv2D, BatchMatMul, Transpose, Reverse, PadV2, Slice,
- * StridedSlice, Reshape) called through the kernel registry on the backend, on TensorInfos: no JS loops
- * over data, and intermediates are released as soon as they are consumed.
+ * The convolution kernels are built from wasm's own kernels (Conv2D, BatchMatMul, MaxPool, Transpose,
+ * Slice, Reshape) called through the kernel registry on TensorInfos, releasing intermediates as soon
+ * as they are consumed; JS only touches the (small) filters, and MaxPoolGrad (see there).
  *
  * Conv2DBackpropFilter:
  *   dW[kh,kw,ci,co] = Σ_{n,h,w} x[n, h·s + kh − padTop, w·s + kw − padLeft, ci] · dy[n,h,w,co]
@@ -25,10 +27,12 @@
  * multiple of s), the surplus output is cropped. Unpadded 1x1 filters (ResNet shortcuts) are one matmul
  * xsᵀ·dy over the N·Ho·Wo rows, xs being x subsampled by the stride.
  *
- * Conv2DBackpropInput:
- *   dx = (dy with s−1 zeros inserted between rows/columns) correlated with the filter rotated by 180°
- *   and transposed to [kh, kw, co, ci], with pads (kh−1−padTop, ...) — one XNNPACK convolution.
- *   Unpadded 1x1 filters multiply first and insert the zeros after (s² less work).
+ * Conv2DBackpropInput (sub-pixel form, no zero-insertion):
+ *   dx[n, i·s + a, j·s + b, ci] for each output phase (a, b) is a stride-1 correlation of dy with the
+ *   taps kh ≡ a + padTop (mod s) of the filter, rotated by 180° and with in/out channels swapped. All s²
+ *   phases come out of ONE XNNPACK convolution as channel blocks (the sub-filters, built on the JS side
+ *   from the small filter, are stacked on the output-channel axis), then a transpose interleaves them
+ *   into the [n, H, W, ci] grid. For s = 1 this is the plain "full" correlation with the rotated filter.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { DataId, KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from "@tensorflow/tfjs-core";
@@ -38,6 +42,10 @@ const BACKEND = "wasm";
 /** The part of tfjs-backend-wasm's BackendWasm this module touches. */
 interface WasmBackendLike {
   disposeData(dataId: DataId, force?: boolean): boolean;
+  /** Allocates an output on the wasm heap (uninitialised memory). */
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  /** A view of a tensor's heap memory; invalidated when the heap grows (i.e. by any allocation). */
+  typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
 type KernelArgs = Parameters<KernelFunc>[0];
@@ -146,18 +154,13 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
 
   if (fh === 1 && fw === 1 && top === 0 && left === 0) {
     // 1x1: dW[0,0] = xsᵀ·dy with xs = x[:, ::s, ::s, :] (rows N·Ho·Wo).
-    let xs = x;
-    if (sh !== 1 || sw !== 1 || outH !== inH || outW !== inW) {
-      xs = callKernel(tf.StridedSlice, backend, { x }, {
-        begin: [0, 0, 0, 0],
-        end: [batch, (outH - 1) * sh + 1, (outW - 1) * sw + 1, inC],
-        strides: [1, sh, sw, 1],
-        beginMask: 0,
-        endMask: 0,
-        ellipsisMask: 0,
-        newAxisMask: 0,
-        shrinkAxisMask: 0,
-      });
+    // x[:, ::s, ::s, :] as a 1x1 max pool with stride s (XNNPACK; wasm's StridedSlice is a slow JS loop).
+    const xs =
+      sh === 1 && sw === 1 && outH === inH && outW === inW
+        ? x
+        : callKernel(tf.MaxPool, backend, { x }, { filterSize: [1, 1], strides: [sh, sw], pad: "valid" });
+    if (xs.shape[1] !== outH || xs.shape[2] !== outW) {
+      throw new Error(`prunebench wasm Conv2DBackpropFilter: subsampled x [${xs.shape}] does not match dy [${dy.shape}]`);
     }
     const rows = batch * outH * outW;
     const a = reshape(backend, xs, [rows, inC]);
@@ -206,26 +209,51 @@ function conv2DBackpropFilter(args: KernelArgs): TensorInfo {
 // ---------------------------------------------------------------------------------------------------
 // Conv2DBackpropInput (override of wasm's loop implementation)
 
-/** dy with s−1 zero rows/columns after each row/column: [n, Ho·sh, Wo·sw, c]. */
-function insertZeros(backend: WasmBackendLike, dy: TensorInfo, sh: number, sw: number): TensorInfo {
-  if (sh === 1 && sw === 1) return dy;
-  const [n, h, w, c] = dy.shape;
-  const d6 = reshape(backend, dy, [n, h, 1, w, 1, c]);
-  const padded = callKernel(tf.PadV2, backend, { x: d6 }, {
-    paddings: [
-      [0, 0],
-      [0, 0],
-      [0, sh - 1],
-      [0, 0],
-      [0, sw - 1],
-      [0, 0],
-    ],
-    constantValue: 0,
+/**
+ * The filter of the sub-pixel formulation of dx, built on the JS side (filters are small):
+ * for output phase (a, b) (dx row i·sh + a, column j·sw + b) the taps kh ≡ a + padTop (mod sh) of the
+ * forward filter, rotated by 180° and with in/out channels swapped, placed so that one stride-1
+ * correlation of dy (padded by `pads`) yields all sh·sw phases as channel blocks [(a·sw + b)·ci + c].
+ */
+function subPixelFilter(backend: WasmBackendLike, filter: TensorInfo, sh: number, sw: number, top: number, left: number) {
+  const [fh, fw, ci, co] = filter.shape;
+  const taps = (s: number, pad: number, f: number) => {
+    // per phase: q = ⌊(phase + pad)/s⌋, first tap k0 = (phase + pad) mod s, count of taps k0 + s·m < f
+    const phases = Array.from({ length: s }, (_, a) => {
+      const t = a + pad;
+      const k0 = t % s;
+      return { q: Math.floor(t / s), k0, count: k0 < f ? Math.floor((f - 1 - k0) / s) + 1 : 0 };
+    });
+    const used = phases.filter((p) => p.count > 0);
+    const lead = Math.max(0, ...used.map((p) => p.count - 1 - p.q)); // zero rows of dy needed above
+    const size = Math.max(1, ...used.map((p) => p.q + lead + 1)); // sub-filter extent
+    return { phases, lead, size };
+  };
+  const th = taps(sh, top, fh);
+  const tw = taps(sw, left, fw);
+  const blocks = sh * sw * ci;
+  const out = backend.makeOutput([th.size, tw.size, co, blocks], "float32");
+  const w = backend.typedArrayFromHeap(filter) as Float32Array; // views only after the allocation
+  const o = backend.typedArrayFromHeap(out) as Float32Array;
+  o.fill(0);
+  th.phases.forEach((pa, a) => {
+    for (let m = 0; m < pa.count; m++) {
+      const kh = pa.k0 + sh * m;
+      const u = pa.q + th.lead - m;
+      tw.phases.forEach((pb, b) => {
+        for (let n = 0; n < pb.count; n++) {
+          const kw = pb.k0 + sw * n;
+          const v = pb.q + tw.lead - n;
+          const src = (kh * fw + kw) * ci * co;
+          const dst = (u * tw.size + v) * co * blocks + (a * sw + b) * ci;
+          for (let c = 0; c < ci; c++) {
+            for (let k = 0; k < co; k++) o[dst + k * blocks + c] = w[src + c * co + k];
+          }
+        }
+      });
+    }
   });
-  release(backend, d6);
-  const out = reshape(backend, padded, [n, h * sh, w * sw, c]);
-  release(backend, padded);
-  return out;
+  return { filter: out, leadH: th.lead, leadW: tw.lead };
 }
 
 function conv2DBackpropInput(args: KernelArgs): TensorInfo {
@@ -233,8 +261,6 @@ function conv2DBackpropInput(args: KernelArgs): TensorInfo {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-  const fallback = () => originalKernel(tf.Conv2DBackpropInput)(args) as TensorInfo;
-  if (format !== "channelsLast" || dy.dtype !== "float32" || filter.dtype !== "float32") return fallback();
   const info = tf.backend_util.computeConv2DInfo(
     inputShape,
     filter.shape as [number, number, number, number],
@@ -245,49 +271,101 @@ function conv2DBackpropInput(args: KernelArgs): TensorInfo {
     false,
     format,
   );
-  const [, inH, inW] = inputShape;
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  const { top, left } = info.padInfo;
-  const padTop = fh - 1 - top;
-  const padLeft = fw - 1 - left;
-  if (padTop < 0 || padLeft < 0) return fallback(); // forward pads larger than the filter: rare, leave to wasm
-
-  // Filter rotated by 180° with in/out channels swapped: [fh, fw, co, ci].
-  const rotated = fh === 1 && fw === 1 ? reshape(backend, filter, filter.shape) : callKernel(tf.Reverse, backend, { x: filter }, { dims: [0, 1] });
-  const flipped = permute(backend, rotated, [0, 1, 3, 2]);
-  release(backend, rotated);
-
-  try {
-    if (fh === 1 && fw === 1 && top === 0 && left === 0 && dy.shape[1] * sh >= inH && dy.shape[2] * sw >= inW) {
-      // 1x1: multiply at dy's resolution, then spread the result over the input grid.
-      const small = conv2d(backend, dy, flipped, [1, 1], [
-        [0, 0],
-        [0, 0],
-        [0, 0],
-        [0, 0],
-      ]);
-      const spread = insertZeros(backend, small, sh, sw);
-      if (spread !== small) release(backend, small);
-      return cropHW(backend, spread, inH, inW);
-    }
-    const d = insertZeros(backend, dy, sh, sw);
-    const padBottom = inH + fh - 1 - d.shape[1] - padTop;
-    const padRight = inW + fw - 1 - d.shape[2] - padLeft;
-    let r: TensorInfo;
-    try {
-      r = conv2d(backend, d, flipped, [1, 1], [
-        [0, 0],
-        [padTop, Math.max(padBottom, 0)],
-        [padLeft, Math.max(padRight, 0)],
-        [0, 0],
-      ]);
-    } finally {
-      if (d !== dy) release(backend, d);
-    }
-    return cropHW(backend, r, inH, inW);
-  } finally {
-    release(backend, flipped);
+  const { strideHeight: sh, strideWidth: sw } = info;
+  if (format !== "channelsLast" || dy.dtype !== "float32" || filter.dtype !== "float32") {
+    return originalKernel(tf.Conv2DBackpropInput)(args) as TensorInfo;
   }
+  const [, inH, inW, inC] = inputShape;
+  const [, outH, outW] = dy.shape;
+  const sub = subPixelFilter(backend, filter, sh, sw, info.padInfo.top, info.padInfo.left);
+  const [u, v] = sub.filter.shape;
+  // Rows i of the phase grid: i·sh + a covers [0, inH).
+  const rows = Math.ceil(inH / sh);
+  const cols = Math.ceil(inW / sw);
+  let r: TensorInfo;
+  try {
+    r = conv2d(backend, dy, sub.filter, [1, 1], [
+      [0, 0],
+      [sub.leadH, Math.max(0, rows + u - 1 - outH - sub.leadH)],
+      [sub.leadW, Math.max(0, cols + v - 1 - outW - sub.leadW)],
+      [0, 0],
+    ]); // [n, ≥rows, ≥cols, sh·sw·ci]
+  } finally {
+    release(backend, sub.filter);
+  }
+  if (sh > 1 || sw > 1) {
+    // Interleave the phases: [n, I, J, sh, sw, ci] → [n, I, sh, J, sw, ci] = [n, I·sh, J·sw, ci]
+    // (a transpose: wasm's DepthToSpace does the same 15x slower).
+    const [n, I, J] = r.shape;
+    const r6 = reshape(backend, r, [n, I, J, sh, sw, inC]);
+    release(backend, r);
+    const t = permute(backend, r6, [0, 1, 3, 2, 4, 5]);
+    release(backend, r6);
+    r = reshape(backend, t, [n, I * sh, J * sw, inC]);
+    release(backend, t);
+  }
+  return cropHW(backend, r, inH, inW);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// MaxPoolGrad (override: wasm's kernel is wrong and slow)
+
+/**
+ * wasm 4.22's MaxPoolGrad drops the gradient of every window whose maximum is ≤ 0 (its running max
+ * starts at the smallest positive float, not −∞), so e.g. max-pooling before a ReLU, or of batch-norm
+ * output, trains on wrong gradients. No composition of wasm kernels reproduces argmax routing exactly
+ * (MaxPoolWithArgmax has the same defect), so this is a direct loop over the heap views, with tfjs'
+ * semantics: the first maximum of each window in row-major order (strict >, NaN never selected),
+ * padding excluded, overlapping windows accumulated. It is also ~10x faster than the original.
+ */
+function maxPoolGrad(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+  const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as tf.MaxPoolGradAttrs;
+  if (input.dtype !== "float32" || dy.dtype !== "float32" || input.shape.length !== 4) {
+    return originalKernel(tf.MaxPoolGrad)(args) as TensorInfo;
+  }
+  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const { batchSize: n, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo } = info;
+  const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
+  const { dilationHeight: dh, dilationWidth: dw } = info;
+  const { top, left } = info.padInfo;
+  const out = backend.makeOutput(input.shape, "float32");
+  const x = backend.typedArrayFromHeap(input) as Float32Array; // views only after the allocation
+  const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  const best = new Float32Array(C);
+  const where = new Int32Array(C);
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < Ho; oh++) {
+      const h0 = oh * sh - top;
+      for (let ow = 0; ow < Wo; ow++) {
+        const w0 = ow * sw - left;
+        best.fill(-Infinity);
+        where.fill(-1);
+        for (let kh = 0; kh < fh; kh += dh) {
+          const h = h0 + kh;
+          if (h < 0 || h >= H) continue;
+          for (let kw = 0; kw < fw; kw += dw) {
+            const w = w0 + kw;
+            if (w < 0 || w >= W) continue;
+            const base = ((b * H + h) * W + w) * C;
+            for (let c = 0; c < C; c++) {
+              const v = x[base + c];
+              if (v > best[c]) {
+                best[c] = v;
+                where[c] = base + c;
+              }
+            }
+          }
+        }
+        const gBase = ((b * Ho + oh) * Wo + ow) * C;
+        for (let c = 0; c < C; c++) if (where[c] >= 0) dx[where[c]] += g[gBase + c];
+      }
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -335,6 +413,7 @@ export const addedKernels: readonly KernelConfig[] = [conv2DBackpropFilterConfig
 export const overriddenKernels: readonly { kernelName: string; kernelFunc: KernelFunc }[] = [
   { kernelName: tf.Conv2DBackpropInput, kernelFunc: conv2DBackpropInput as unknown as KernelFunc },
   { kernelName: tf.BatchMatMul, kernelFunc: batchMatMul as unknown as KernelFunc },
+  { kernelName: tf.MaxPoolGrad, kernelFunc: maxPoolGrad as unknown as KernelFunc },
 ];
 
 const OURS = Symbol.for("prunebench.wasmKernel");

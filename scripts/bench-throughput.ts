@@ -1,0 +1,114 @@
+/**
+ * npm run bench:throughput — training and inference images/s of prunebench's own training step (the real loop:
+ * masks applied after every step, 50% of every kernel pruned) per architecture and backend, beside the PyTorch
+ * peer (../shared/peers/torch_throughput.py) measured in the same run with the same batch and thread count.
+ * Prints JSON lines, then a table with the ratios.
+ *
+ *   node dist/scripts/bench-throughput.js [--arch mlp,lenet5,resnet20] [--backends native,wasm] [--batch 128] [--steps 20]
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { getArch } from "../src/archs/index.js";
+import { initBackend, type BackendRequest } from "../src/backend/index.js";
+import { DEFAULT_FINETUNE } from "../src/grid/index.js";
+import { measureLatency, stage, trainPhase } from "../src/train/loop.js";
+import { MaskSet } from "../src/train/masks.js";
+import { createModel, disposeModel } from "../src/train/model.js";
+import { makeRng } from "../src/train/rng.js";
+
+const INPUT: Record<string, [number, number, number]> = { mlp: [28, 28, 1], lenet5: [28, 28, 1], resnet20: [32, 32, 3], resnet56: [32, 32, 3] };
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, "../..");
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+interface Row { who: string; backend: string; arch: string; batch: number; threads: number; train_img_per_s: number; infer_img_per_s: number; peak_rss_mb?: number; note?: string }
+
+async function measureOne(backend: string, arch: string, batch: number, steps: number): Promise<Row> {
+  const info = await initBackend(backend as BackendRequest);
+  const shape = INPUT[arch];
+  const model = createModel(getArch(arch), shape, 10, 0);
+  const masks = new MaskSet();
+  for (const [name, v] of model.params) {
+    if (!name.endsWith("/kernel")) continue;
+    const rng = makeRng(0, name);
+    masks.set(name, new Float32Array(v.size).map(() => (rng() < 0.5 ? 0 : 1)), v.shape);
+  }
+  const rng = makeRng(1, "x");
+  const n = batch * steps;
+  const size = shape[0] * shape[1] * shape[2];
+  const data = { x: new Float32Array(n * size).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n };
+  const train = stage(data, shape);
+  const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, shape);
+  const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: batch, lr: 0.01 };
+  const warm = stage({ x: data.x.subarray(0, 3 * batch * size), y: data.y.subarray(0, 3 * batch), count: 3 * batch }, shape);
+  await trainPhase({ phase: "finetune", model, train: warm, val: empty, config, masks, seed: 0, selectBestOnVal: false });
+  const r = await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false });
+  const ms = await measureLatency(model, train, batch, Math.max(5, steps));
+  train.dispose(); warm.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
+  return {
+    who: "prunebench", backend: info.name, arch, batch, threads: info.threads, train_img_per_s: round(r.imagesPerSecond),
+    infer_img_per_s: round((batch / ms) * 1000), peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
+  };
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
+
+async function main(): Promise<void> {
+  const batch = Number(arg("batch", "128"));
+  const steps = Number(arg("steps", "20"));
+  if (process.argv.includes("--child")) {
+    const row = await measureOne(arg("backend", "wasm"), arg("arch", "lenet5"), batch, steps);
+    process.stdout.write(`${JSON.stringify(row)}\n`);
+    return;
+  }
+  const archs = arg("arch", "mlp,lenet5,resnet20").split(",");
+  const backends = arg("backends", "native,wasm").split(",");
+  const rows: Row[] = [];
+  const peerScript = process.env.TORCH_PEER ?? join(root, "..", "shared", "peers", "torch_throughput.py");
+  if (existsSync("/usr/bin/python3") && existsSync(peerScript)) {
+    const p = spawnSync("/usr/bin/python3", [peerScript, "--threads", "1", "--batch", String(batch), "--steps", String(steps), "--arch", archs.join(",")], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" } });
+    if (p.status === 0) {
+      for (const line of p.stdout.trim().split("\n")) {
+        const j = JSON.parse(line);
+        const row: Row = { who: "pytorch", backend: `torch ${j.torch} (${j.blas})`, arch: j.arch, batch: j.batch, threads: j.threads, train_img_per_s: j.train_img_per_s, infer_img_per_s: j.infer_img_per_s };
+        rows.push(row);
+        process.stdout.write(`${JSON.stringify(row)}\n`);
+      }
+      if (p.stderr.trim()) process.stderr.write(p.stderr);
+    } else {
+      process.stderr.write(`PyTorch peer failed (apt-get install -y python3-torch libopenblas0-serial):\n${p.stderr}\n`);
+    }
+  } else {
+    process.stderr.write(`no PyTorch peer (${peerScript} with /usr/bin/python3): printing prunebench figures only\n`);
+  }
+  for (const backend of backends) {
+    for (const arch of archs) {
+      // One process per measurement: a fresh heap, and peak RSS that belongs to this measurement alone.
+      const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", "--backend", backend, "--arch", arch, "--batch", String(batch), "--steps", String(arch.startsWith("resnet") ? Math.min(steps, 5) : steps)], { encoding: "utf8" });
+      if (c.status !== 0) {
+        process.stderr.write(`${backend}/${arch}: ${c.stderr.split("\n").filter((l) => l.includes("rror")).slice(0, 2).join(" ") || `exit ${c.status}`}\n`);
+        continue;
+      }
+      const row = JSON.parse(c.stdout.trim().split("\n").pop()!) as Row;
+      rows.push(row);
+      process.stdout.write(`${JSON.stringify(row)}\n`);
+    }
+  }
+  const peer = new Map(rows.filter((r) => r.who === "pytorch").map((r) => [r.arch, r]));
+  process.stdout.write(`\n${"arch".padEnd(10)}${"backend".padEnd(34)}${"train img/s".padStart(12)}${"× torch".padStart(9)}${"infer img/s".padStart(13)}${"× torch".padStart(9)}${"RSS MiB".padStart(9)}\n`);
+  for (const r of rows) {
+    const p = peer.get(r.arch);
+    const ratio = (a: number, b?: number) => (b && r.who !== "pytorch" ? (a / b).toFixed(2) : "");
+    process.stdout.write(`${r.arch.padEnd(10)}${r.backend.slice(0, 33).padEnd(34)}${r.train_img_per_s.toFixed(0).padStart(12)}${ratio(r.train_img_per_s, p?.train_img_per_s).padStart(9)}` +
+      `${r.infer_img_per_s.toFixed(0).padStart(13)}${ratio(r.infer_img_per_s, p?.infer_img_per_s).padStart(9)}${(r.peak_rss_mb?.toFixed(0) ?? "").padStart(9)}\n`);
+  }
+  process.stdout.write(`batch ${batch}, 1 thread, ${rows.length} measurements; cores on this machine: ${(await import("node:os")).availableParallelism()}\n`);
+}
+
+await main();
