@@ -462,6 +462,29 @@ export function referenceMatches(ref: ReferenceRow, g: Pick<GroupAggregate, "dat
   );
 }
 
+/** Method names that mean "the unpruned model" in a reference row. */
+const DENSE_NAMES = new Set(["dense", "baseline", "unpruned", "none", "reference", "ref"]);
+
+/** Whether a reference row describes the dense (unpruned) model: method "dense" (or similar), compression 1, sparsity 0. */
+export function isDenseReference(ref: ReferenceRow): boolean {
+  return (
+    DENSE_NAMES.has(ref.method.trim().toLowerCase()) ||
+    (ref.target.kind === "compression" && ref.target.value === 1) ||
+    (ref.target.kind === "sparsity" && ref.target.value === 0)
+  );
+}
+
+/** Same dataset, architecture and target (any method). */
+export function referenceSameTarget(ref: ReferenceRow, g: Pick<GroupAggregate, "dataset" | "arch" | "targetKind" | "targetValue">): boolean {
+  const eq = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
+  return (
+    eq(ref.dataset, g.dataset) &&
+    eq(ref.arch, g.arch) &&
+    ref.target.kind === g.targetKind &&
+    Math.abs(ref.target.value - g.targetValue) <= 1e-9 * Math.max(1, Math.abs(g.targetValue))
+  );
+}
+
 /** Every published value of a reference row, normalized where possible. */
 export function referenceValues(ref: ReferenceRow): ReferenceValue[] {
   return Object.entries(ref.metrics).map(([m, v]) => normalizeReferenceValue(m, v.value, v.unit));

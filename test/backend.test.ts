@@ -3,6 +3,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { initBackend, type BackendInfo } from "../src/backend/index.js";
@@ -384,9 +386,50 @@ test("auto never picks cpu: native when its addon works, else wasm (tfjs-node ab
     assert.match(auto.note ?? "", /native backend unavailable/);
   } else {
     assert.equal(auto.name, "native");
+    assert.match(auto.note ?? "", /tfjs-node is not installed/);
   }
   assert.equal(await initBackend("auto"), auto);
   await initBackend("wasm");
+});
+
+/** Runs initBackend("auto") in a child process whose module loader refuses the given specifiers. */
+async function autoInChild(hidden: string[]): Promise<{ info?: BackendInfo & { active: string }; error?: string }> {
+  const hook =
+    `const hidden = ${JSON.stringify(hidden)};` +
+    `export async function resolve(s, c, next) { if (hidden.some((h) => s.includes(h))) {` +
+    ` const e = new Error("hidden by test: " + s); e.code = "ERR_MODULE_NOT_FOUND"; throw e; } return next(s, c); }`;
+  const script = [
+    `import { register } from "node:module";`,
+    `register("data:text/javascript," + encodeURIComponent(${JSON.stringify(hook)}));`,
+    `const { initBackend } = await import(${JSON.stringify(new URL("../src/backend/index.js", import.meta.url).href)});`,
+    `const tf = await import("@tensorflow/tfjs-core");`,
+    `try { const info = await initBackend("auto"); console.log(JSON.stringify({ info: { ...info, active: tf.getBackend() } })); }`,
+    `catch (e) { console.log(JSON.stringify({ error: e.message })); }`,
+  ].join("\n");
+  const env = { ...process.env };
+  delete env.BENCH_BACKEND;
+  const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], { env });
+  return JSON.parse(stdout.trim().split("\n").pop() ?? "{}");
+}
+
+const noTfjsNode = { skip: (await tfjsNodeInstalled()) && "tfjs-node is installed here" };
+
+test("auto falls back to wasm when neither tfjs-node nor the native addon loads", noTfjsNode, async () => {
+  const { info, error } = await autoInChild(["/backend/native/index.js"]);
+  assert.equal(error, undefined);
+  assert.equal(info?.name, "wasm");
+  assert.equal(info?.active, "wasm");
+  assert.equal(info?.requested, "auto");
+  assert.match(info?.note ?? "", /tfjs-node is not installed/);
+  assert.match(info?.note ?? "", /native backend unavailable: the native module is not built/);
+});
+
+test("auto with no usable backend throws a clear error instead of falling back to cpu", noTfjsNode, async () => {
+  const { info, error } = await autoInChild(["/backend/native/index.js", "@tensorflow/tfjs-backend-wasm"]);
+  assert.equal(info, undefined, `picked ${info?.name}`);
+  assert.match(error ?? "", /wasm backend failed to initialise/);
+  assert.match(error ?? "", /never chosen automatically: use BENCH_BACKEND=cpu/);
+  assert.match(error ?? "", /tfjs-node is not installed/);
 });
 
 test("BENCH_BACKEND sets the default request; bad values are rejected", async () => {

@@ -348,7 +348,9 @@ describe("parseGrid: errors point at file:line, key and name the bad value", () 
     expectOne(row([...ok, "compression: 10"]), 15, "reference[0].compression", "exactly one of sparsity / compression");
     expectOne(row(ok.filter((l) => !l.startsWith("paper"))), 8, "reference[0].paper", 'missing required key "paper"');
     expectOne(row([...ok.slice(0, 6), "metrics: {top1_aftr: {value: 0.98, unit: fraction}}"]), 14, "reference[0].metrics.top1_aftr", 'did you mean "top1_after"?');
-    expectOne(row([...ok.slice(0, 6), "metrics: {top1_after: {value: 98, unit: percent}}"]), 14, "reference[0].metrics.top1_after.unit", '"percent"', '"fraction"');
+    // Papers' own units are kept when they convert (percent → fraction); others are refused with the valid ones.
+    assert.deepEqual(parseOk(row([...ok.slice(0, 6), "metrics: {top1_after: {value: 98, unit: percent}}"])).reference[0].metrics.top1_after, { value: 98, unit: "percent" });
+    expectOne(row([...ok.slice(0, 6), "metrics: {top1_after: {value: 98, unit: permille}}"]), 14, "reference[0].metrics.top1_after.unit", '"permille"', "fraction, percent");
     expectOne(row([...ok, "pages: 3"]), 15, "reference[0].pages", 'unknown key "pages"');
   });
 

@@ -54,3 +54,12 @@ test("compression axis converts to the fraction of prunable weights to keep (Shr
 test("countNonzero counts exact zeros only", () => {
   assert.equal(countNonzero(new Float32Array([0, -0, 1e-30, 2, 0])), 2);
 });
+
+test("published numbers convert to each metric's own unit: percent, 2xMACs", async () => {
+  const { toMetricUnit, acceptedUnits } = await import("../src/metrics/units.js");
+  assert.equal(toMetricUnit("top1_after", 98.41, "percent"), 0.9841);
+  assert.equal(toMetricUnit("macs_effective", 532_000, "2xMACs"), 266_000);
+  assert.equal(toMetricUnit("top1_after", 0.98, "fraction"), 0.98);
+  assert.equal(toMetricUnit("top1_after", 98, "MACs"), null);
+  assert.deepEqual(acceptedUnits("top1_after"), ["fraction", "percent"]);
+});

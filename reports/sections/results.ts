@@ -5,7 +5,17 @@
  */
 import type { ReferenceRow } from "../../src/grid/types.js";
 import { METRICS } from "../../src/metrics/names.js";
-import { referenceMatches, referenceValues, type GroupAggregate, type ReferenceValue, type Stat } from "../aggregate.js";
+import {
+  isDenseReference,
+  referenceMatches,
+  referenceSameTarget,
+  referenceValues,
+  type Baseline,
+  type GroupAggregate,
+  type ReferenceValue,
+  type Stat,
+} from "../aggregate.js";
+import { panelLabel } from "../aggregate.js";
 import { escapeHtml, formatMetric, formatSpread, targetLabel } from "../format.js";
 import { note } from "./common.js";
 import type { Section } from "./types.js";
@@ -79,26 +89,57 @@ function refDelta(metric: string, ours: number | null, rv: ReferenceValue): stri
   return rv.normalized !== 0 ? `ours / paper <b>${(ours / rv.normalized).toFixed(2)}</b>` : "";
 }
 
-/** Our value of `metric` for a group (mean over seeds), for the comparison with a published value. */
-function ours(g: GroupAggregate | null, metric: string): number | null {
-  return g?.metrics[metric]?.mean ?? null;
+/** Our value of a metric for the comparison with a published value (null: nothing to compare with). */
+type Ours = (metric: string) => number | null;
+
+function oursOfGroup(g: GroupAggregate | null): Ours {
+  return (metric) => g?.metrics[metric]?.mean ?? null;
+}
+
+/** The dense model's values, for published dense numbers (top-1 of "the model after" = the dense model). */
+function oursOfBaseline(b: Baseline): Ours {
+  return (metric) => {
+    switch (metric) {
+      case "top1_after":
+      case "top1_dense":
+        return b.top1.mean;
+      case "top5_after":
+      case "top5_dense":
+        return b.top5?.mean ?? null;
+      case "compression_ratio":
+      case "theoretical_speedup":
+      case "measured_speedup":
+        return 1;
+      case "params_total":
+      case "params_nonzero":
+        return b.paramsTotal;
+      case "macs_dense":
+      case "macs_effective":
+        return b.macsDense;
+      case "latency_dense_ms":
+      case "latency_pruned_ms":
+        return b.latencyDenseMs?.mean ?? null;
+      default:
+        return null;
+    }
+  };
 }
 
 /** One published value: name, value in our units, as published (with unit and conversion), difference to ours. */
-function refItem(g: GroupAggregate | null, rv: ReferenceValue): string {
+function refItem(ours: Ours, rv: ReferenceValue): string {
   const shown = rv.normalized !== null && METRICS.has(rv.metric) ? formatMetric(rv.metric, rv.normalized) : `${rv.value} ${escapeHtml(rv.unit)}`;
   const published = `published ${rv.value} ${escapeHtml(rv.unit)}${rv.conversion ? `, ${escapeHtml(rv.conversion)}` : ""}`;
-  const o = ours(g, rv.metric);
+  const o = ours(rv.metric);
   const d = METRICS.has(rv.metric) ? refDelta(rv.metric, o, rv) : "not a harness metric";
   const oursTxt = o !== null ? `; ours ${formatMetric(rv.metric, o)}` : "";
   return `<span class="ritem"><code>${escapeHtml(rv.metric)}</code> ${shown} <span class="muted">(${published}${oursTxt})</span>${d ? ` ${d}` : ""}</span>`;
 }
 
-function refRow(ref: ReferenceRow, g: GroupAggregate | null, colspan: number, prefix = ""): string {
-  const items = referenceValues(ref).map((rv) => refItem(g, rv)).join("");
+function refRow(ref: ReferenceRow, ours: Ours, colspan: number, prefix = "", comparedWith = ""): string {
+  const items = referenceValues(ref).map((rv) => refItem(ours, rv)).join("");
   return `<tr class="ref"><td colspan="${colspan}"><div>↳ ${prefix}<b>${escapeHtml(ref.paper)}</b> <span class="muted">${escapeHtml(ref.source)}</span>${
     ref.note ? ` — <i>${escapeHtml(ref.note)}</i>` : ""
-  }</div><div class="ritems">${items}</div></td></tr>`;
+  }${comparedWith ? ` <span class="muted">· ${comparedWith}</span>` : ""}</div><div class="ritems">${items}</div></td></tr>`;
 }
 
 export const resultsSection: Section = {
@@ -137,6 +178,23 @@ export const resultsSection: Section = {
           "latency_dense_ms",
           base.latencyDenseMs?.mean,
         )}</td></tr>`;
+        for (const ref of ctx.data.references) {
+          if (!isDenseReference(ref) || panelLabel(ref.dataset, ref.arch).toLowerCase() !== panel.toLowerCase()) continue;
+          usedRefs.add(ref);
+          body += refRow(ref, oursOfBaseline(base), 3 + COLS.length, "", "compared with our dense model");
+        }
+      }
+      // Published rows whose method we did not run: shown after the last of our groups at the same target, compared
+      // with our best group (top-1) at that target.
+      const byTargetOnly = new Map<GroupAggregate, ReferenceRow[]>();
+      for (const ref of ctx.data.references) {
+        if (usedRefs.has(ref) || isDenseReference(ref)) continue;
+        const same = groups.filter((g) => referenceSameTarget(ref, g));
+        if (same.length === 0 || same.some((g) => referenceMatches(ref, g))) continue;
+        const last = same[same.length - 1];
+        const l = byTargetOnly.get(last) ?? [];
+        l.push(ref);
+        byTargetOnly.set(last, l);
       }
       for (const g of groups) {
         const cells = COLS.map((c, i) => {
@@ -146,10 +204,23 @@ export const resultsSection: Section = {
         }).join("");
         body += `<tr><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
         for (const ref of ctx.data.references) {
-          if (referenceMatches(ref, g)) {
+          if (!isDenseReference(ref) && referenceMatches(ref, g)) {
             usedRefs.add(ref);
-            body += refRow(ref, g, 3 + COLS.length);
+            body += refRow(ref, oursOfGroup(g), 3 + COLS.length);
           }
+        }
+        for (const ref of byTargetOnly.get(g) ?? []) {
+          const same = groups.filter((x) => referenceSameTarget(ref, x));
+          let bestG = same[0];
+          for (const x of same) if ((x.metrics.top1_after?.mean ?? -Infinity) > (bestG.metrics.top1_after?.mean ?? -Infinity)) bestG = x;
+          usedRefs.add(ref);
+          body += refRow(
+            ref,
+            oursOfGroup(bestG),
+            3 + COLS.length,
+            `<i>${escapeHtml(ref.method)}</i> · `,
+            `method not run here; compared with our best top-1 at ${escapeHtml(g.target)}: <b>${escapeHtml(bestG.methodLabel)}</b>`,
+          );
         }
       }
       const table = `<div class="scroll"><table class="data results"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
@@ -161,9 +232,9 @@ export const resultsSection: Section = {
     const unmatched = ctx.data.references.filter((r) => !usedRefs.has(r));
     if (unmatched.length > 0) {
       const body = unmatched
-        .map((r) => refRow(r, null, 1, `${escapeHtml(r.dataset)} · ${escapeHtml(r.arch)} · ${escapeHtml(r.method)} · ${escapeHtml(targetLabel(r.target.kind, r.target.value))}: `))
+        .map((r) => refRow(r, oursOfGroup(null), 1, `${escapeHtml(r.dataset)} · ${escapeHtml(r.arch)} · ${escapeHtml(r.method)} · ${escapeHtml(targetLabel(r.target.kind, r.target.value))}: `))
         .join("");
-      html += `<h3>Published numbers without a reproduced match</h3>${note("No reproduced group has the same dataset, architecture, method and target.")}<div class="scroll"><table class="data results"><tbody>${body}</tbody></table></div>`;
+      html += `<h3>Published numbers without a reproduced match</h3>${note("No reproduced group has the same dataset, architecture and target.")}<div class="scroll"><table class="data results"><tbody>${body}</tbody></table></div>`;
     }
     return { html };
   },

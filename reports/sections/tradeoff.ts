@@ -3,7 +3,7 @@
  * faceted by dataset · architecture. One line per method (mean over seeds) with a min-max band over seeds, the dense
  * baseline as a dashed rule, the Pareto frontier ringed, published reference numbers as diamonds.
  */
-import { paretoIdsByPanel, panelLabel, referenceMetric, targetOrder } from "../aggregate.js";
+import { isDenseReference, paretoIdsByPanel, panelLabel, referenceMetric, targetOrder } from "../aggregate.js";
 import { targetLabel } from "../format.js";
 import { CHART_CONFIG, methodColor, note, packRows, panelFacet, r5 } from "./common.js";
 import type { ChartSpec, ReportContext, Section, VlSpec } from "./types.js";
@@ -66,8 +66,8 @@ function rows(ctx: ReportContext): Record<string, unknown>[] {
       m: ref.method,
       t: targetLabel(ref.target.kind, ref.target.value),
       y: r5(y),
-      cr: r5(referenceMetric(ref, "compression_ratio") ?? (ref.target.kind === "compression" ? ref.target.value : null)),
-      sp: r5(referenceMetric(ref, "theoretical_speedup")),
+      cr: r5(referenceMetric(ref, "compression_ratio") ?? (ref.target.kind === "compression" ? ref.target.value : isDenseReference(ref) ? 1 : null)),
+      sp: r5(referenceMetric(ref, "theoretical_speedup") ?? (isDenseReference(ref) ? 1 : null)),
       lat: r5(referenceMetric(ref, "latency_pruned_ms")),
       paper: ref.paper,
       src: ref.source + (ref.note ? ` — ${ref.note}` : ""),

@@ -168,24 +168,26 @@ async function tryNative(requested: BackendRequest = "native"): Promise<Attempt>
 }
 
 async function initWasm(requested: BackendRequest, note?: string): Promise<BackendInfo> {
-  const wasm = await import("@tensorflow/tfjs-backend-wasm");
-  if (tf.findBackend("wasm") == null) {
-    // Point the loader at the package's own dist/ folder, wherever our dist/ lives.
-    const dir = dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
-    try {
-      wasm.setWasmPaths(join(dir, "/"));
-    } catch {
-      // Already initialised through another path: its own locator found the binary.
-    }
-  }
-  registerWasmKernels();
+  let wasm: typeof import("@tensorflow/tfjs-backend-wasm");
   try {
+    wasm = await import("@tensorflow/tfjs-backend-wasm");
+    if (tf.findBackend("wasm") == null) {
+      // Point the loader at the package's own dist/ folder, wherever our dist/ lives.
+      const dir = dirname(require.resolve("@tensorflow/tfjs-backend-wasm"));
+      try {
+        wasm.setWasmPaths(join(dir, "/"));
+      } catch {
+        // Already initialised through another path: its own locator found the binary.
+      }
+    }
+    registerWasmKernels();
     await activate("wasm");
   } catch (e) {
     throw new Error(
-      `${(e as Error).message}. The wasm backend is required when tfjs-node and the native backend are unavailable; ` +
-        `check that @tensorflow/tfjs-backend-wasm is installed with its .wasm files. ` +
-        `(The slow cpu backend is never chosen automatically: pass --backend cpu / BENCH_BACKEND=cpu to use it.)`,
+      `wasm backend failed to initialise (${(e as Error).message.split("\n")[0]}). ` +
+        `Check that @tensorflow/tfjs-backend-wasm ${tf.version_core} is installed with its .wasm files. ` +
+        (note ? `Other backends: ${note}. ` : "") +
+        `The slow cpu backend is never chosen automatically: use BENCH_BACKEND=cpu (or --backend cpu) to run on it.`,
     );
   }
   await ensureGradients();

@@ -11,8 +11,29 @@ import { PROTOCOL_VERSION } from "./protocol.js";
 // Ctrl-C in a terminal reaches the whole process group: the coordinator decides what stops, not the worker.
 process.on("SIGINT", () => {});
 
+// A forked worker whose coordinator died (SIGKILL, OOM) must stop at once: its result has nowhere to go, and it
+// must not keep writing artifacts. The IPC "disconnect" event only fires when the event loop polls, which a training
+// loop may not do for a long time, so the parent pid is also checked at every progress point (the orphan is
+// re-parented, so process.ppid changes).
+const parentPid = process.ppid;
+const orphaned = (): boolean => process.send !== undefined && (process.ppid !== parentPid || !process.connected);
+const exitIfOrphaned = (): void => {
+  if (orphaned()) process.exit(0);
+};
+if (process.send) {
+  // A send to a coordinator that just died fails with EPIPE / ERR_IPC_CHANNEL_CLOSED: exit quietly, not with a trace.
+  process.on("error", (e: NodeJS.ErrnoException) => {
+    if (e.code === "EPIPE" || e.code === "ERR_IPC_CHANNEL_CLOSED") process.exit(0);
+    throw e;
+  });
+  setInterval(exitIfOrphaned, 1000).unref();
+}
+
 const send: (m: WorkerMessage) => void = process.send
-  ? (m) => process.send!(m)
+  ? (m) => {
+      exitIfOrphaned();
+      process.send!(m);
+    }
   : (m) => process.stdout.write(`${JSON.stringify(m)}\n`);
 
 let queue = Promise.resolve();
@@ -24,11 +45,14 @@ function handle(message: CoordinatorMessage): void {
   }
   const { job } = message;
   queue = queue.then(async () => {
+    exitIfOrphaned();
     if (job.protocol !== PROTOCOL_VERSION) throw new Error(`job protocol ${job.protocol}, worker speaks ${PROTOCOL_VERSION}`);
     const result = await executeJob(job, (phase, epoch, epochs) => {
       send({ type: "progress", key: job.key, phase, epoch, epochs });
       // Fault injection for the reliability tests: die like an OOM kill in the middle of a run's training.
       if (process.env.BENCH_FAULT_KILL_RUN === job.key && phase === "finetune") process.kill(process.pid, "SIGKILL");
+      // ... and throw like a bug in a method or the training loop would.
+      if (process.env.BENCH_FAULT_THROW_RUN === job.key && phase === "finetune") throw new Error(`injected fault (BENCH_FAULT_THROW_RUN) in ${phase} epoch ${epoch}`);
     });
     send({ type: "result", result });
   });

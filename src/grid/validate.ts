@@ -3,6 +3,7 @@
  * dotted key (YAML spelling, e.g. `pretrain.batch_size`, `methods[2].scope`), the bad value and what would be valid.
  * Validation keeps going after an error wherever the rest of the file can still be read, so one run shows them all.
  */
+import { acceptedUnits } from "../metrics/units.js";
 import { METRICS, METRIC_NAMES } from "../metrics/names.js";
 import { canonicalJson } from "../plan/canonical.js";
 import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE } from "./defaults.js";
@@ -651,8 +652,8 @@ function readReference(c: Checker, node: LNode | undefined): ReferenceRow[] | un
           if (ue === undefined) c.error(e.value.line, join(mp, "unit"), `missing required key "unit" (${metric} is in ${def.unit})`);
           const value = ve === undefined ? undefined : c.number(ve.value, join(mp, "value"));
           const unit = ue === undefined ? undefined : c.string(ue.value, join(mp, "unit"), { nonEmpty: true });
-          if (unit !== undefined && unit !== def.unit) {
-            c.error(ue!.value.line, join(mp, "unit"), `unit "${unit}" does not match metric ${metric}, which is in "${def.unit}"; convert the value to ${def.unit}`);
+          if (unit !== undefined && !acceptedUnits(metric).includes(unit)) {
+            c.error(ue!.value.line, join(mp, "unit"), `unit "${unit}" is not one ${metric} can be given in; valid: ${acceptedUnits(metric).join(", ")}`);
             continue;
           }
           if (value !== undefined && unit !== undefined) metrics[metric] = { value, unit };

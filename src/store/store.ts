@@ -27,8 +27,8 @@ export class Store {
   readonly db: Database.Database;
 
   constructor(readonly path: string, options: { readonly?: boolean } = {}) {
-    if (!options.readonly && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     try {
+      if (!options.readonly && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
       this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
       this.db.pragma("busy_timeout = 10000");
       if (!options.readonly) {
@@ -37,7 +37,9 @@ export class Store {
         this.db.pragma("foreign_keys = ON");
       }
     } catch (e) {
-      throw new StoreError(`cannot open results database ${path}: ${(e as Error).message}`);
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === "EEXIST" || code === "ENOTDIR" ? `${dirname(path)} is not a folder` : (e as Error).message;
+      throw new StoreError(`cannot open results database ${path}: ${why}`);
     }
     this.migrate(options.readonly ?? false);
   }
@@ -49,10 +51,28 @@ export class Store {
     }
     if (version === SCHEMA_VERSION) return;
     if (readonly) throw new StoreError(`${this.path} has schema version ${version}; open it once read-write to migrate to ${SCHEMA_VERSION}`);
-    this.db.transaction(() => {
-      for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+    try {
+      // IMMEDIATE takes the write lock first, and the version is read again under it: two sweeps opening a new
+      // database at once must not both apply the same migration ("table sweeps already exists").
+      this.db.transaction(() => {
+        const current = this.db.pragma("user_version", { simple: true }) as number;
+        for (let v = current; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]);
+        if (current < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }).immediate();
+    } catch (e) {
+      this.db.close();
+      throw new StoreError(`cannot upgrade results database ${this.path} from schema version ${version} to ${SCHEMA_VERSION}: ${(e as Error).message}` +
+        (version === 0 ? " (is it a prunebench results database? give --db a new file name)" : ""));
+    }
+  }
+
+  /** Fail now, with a clear message, when the database cannot be written (read-only file, folder or mount). */
+  checkWritable(): void {
+    try {
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    })();
+    } catch (e) {
+      throw new StoreError(`cannot write to results database ${this.path}: ${(e as Error).message} (is the file, its folder or its file system read-only?)`);
+    }
   }
 
   close(): void {
@@ -107,8 +127,10 @@ export class Store {
     for (const r of rows) {
       const [ownerHost, pid] = (r.lease_owner ?? "").split(":");
       if (ownerHost !== host || !pid || processAlive(Number(pid))) continue;
-      this.markFailed(r.key, "interrupted", "its sweep process died before the run finished");
-      n++;
+      // Only if still held by the dead owner: another sweep may have reclaimed and claimed it since the SELECT.
+      n += this.db.prepare(`UPDATE runs SET status = 'interrupted', error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL
+        WHERE key = ? AND status = 'running' AND lease_owner = ?`)
+        .run("its sweep process died before the run finished", new Date().toISOString(), r.key, r.lease_owner).changes;
     }
     return n;
   }
