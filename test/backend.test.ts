@@ -152,6 +152,23 @@ test("conv2d gradients through tf.grads, wasm == cpu, for every case", async () 
   }
 });
 
+test("conv2dTranspose (Conv2DBackpropInput forward) wasm == cpu, incl. both valid output sizes", async () => {
+  const cases: Array<[number[], number[], number[], number, "same" | "valid"]> = [
+    [[2, 4, 4, 3], [3, 3, 5, 3], [2, 8, 8, 5], 2, "same"],
+    [[2, 4, 4, 3], [3, 3, 5, 3], [2, 7, 7, 5], 2, "same"],
+    [[2, 4, 4, 3], [3, 3, 5, 3], [2, 9, 9, 5], 2, "valid"],
+    [[2, 4, 4, 3], [3, 3, 5, 3], [2, 10, 10, 5], 2, "valid"],
+    [[1, 5, 5, 2], [4, 4, 3, 2], [1, 8, 8, 3], 1, "valid"],
+  ];
+  for (const [i, [xs, fs, os, st, pad]] of cases.entries()) {
+    const xv = randn(tf.util.sizeFromShape(xs), 700 + i);
+    const wv = randn(tf.util.sizeFromShape(fs), 800 + i);
+    await compareWasmCpu(`conv2dTranspose ${xs} ${fs} -> ${os} s=${st} ${pad}`, () =>
+      tf.conv2dTranspose(tf.tensor4d(xv, xs as [number, number, number, number]), tf.tensor4d(wv, fs as [number, number, number, number]), os as [number, number, number, number], st, pad),
+    );
+  }
+});
+
 test("BatchMatMul with transposes (override) wasm == cpu, batched products delegated", async () => {
   const shapes: Array<[number[], number[], boolean, boolean]> = [
     [[7, 5], [5, 3], false, false],

@@ -257,6 +257,30 @@ describe("HTML report", () => {
     assert.match(results, /FLOPs as 2×MACs/);
   });
 
+  it("places published dense rows under our dense row and other methods beside our best group at that target", () => {
+    const tiny = tinyReportData();
+    tiny.references.push(
+      { paper: "Dense paper", source: "T1", dataset: "mnist", arch: "mlp", method: "dense", target: { kind: "compression", value: 1 }, metrics: { top1_after: { value: 0.96, unit: "fraction" } } },
+      { paper: "Iterative paper", source: "T2", dataset: "mnist", arch: "mlp", method: "iterative magnitude", target: { kind: "sparsity", value: 0.9 }, metrics: { top1_after: { value: 0.79, unit: "fraction" } } },
+      { paper: "Elsewhere", source: "T3", dataset: "mnist", arch: "mlp", method: "snip", target: { kind: "sparsity", value: 0.95 }, metrics: { top1_after: { value: 0.9, unit: "fraction" } } },
+    );
+    const h = renderHtmlReport(tiny);
+    const results = h.slice(h.indexOf('<section id="results"'), h.indexOf("</section>", h.indexOf('<section id="results"')));
+    const dense = results.indexOf('<tr class="dense">');
+    const densePaper = results.indexOf("Dense paper");
+    const firstGroup = results.indexOf("<tr><td>magnitude</td>");
+    assert.ok(dense >= 0 && dense < densePaper && densePaper < firstGroup, "dense reference right under the dense row");
+    // ours (dense mean 95.00%) vs 96.00% -> -1.00 pp
+    assert.match(results.slice(densePaper, firstGroup), /ours − paper <b>−1\.00 pp<\/b>/);
+    // iterative magnitude: after the last group at sparsity 0.9 (random), compared with magnitude (best top-1, 80%)
+    const it = results.indexOf("Iterative paper");
+    assert.ok(it > results.indexOf("<tr><td>random</td>"));
+    assert.match(results.slice(it), /compared with our best top-1 at sparsity=0\.9: <b>magnitude<\/b>/);
+    assert.match(results.slice(it), /ours − paper <b>\+1\.00 pp<\/b>/);
+    // no reproduced group at sparsity 0.95: listed apart
+    assert.ok(results.indexOf("Elsewhere") > results.indexOf("Published numbers without a reproduced match"));
+  });
+
   it("comparison section shows both values and the difference", () => {
     const a = tinyReportData();
     const b = tinyReportData();

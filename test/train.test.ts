@@ -97,3 +97,21 @@ test("no tensors leak across a training phase", async () => {
   await trainMasked("mlp", config);
   assert.equal(tf.memory().numTensors, before);
 });
+
+test("meanGradients (the score context's gradients) averages per-batch gradients of the training loss", async () => {
+  const { meanGradients } = await import("../src/runs/execute.js");
+  const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0);
+  const split = syntheticSplit(64, 9);
+  const names = ["fc1/kernel", "fc3/kernel"];
+  const two = await meanGradients(model, split, names, 2, 32, 0);
+  const one = await meanGradients(model, split, names, 1, 32, 0);
+  const all = await meanGradients(model, split, names, 1, 64, 0);
+  // Two half batches averaged = one full batch (mean losses over equal-size batches), up to float rounding.
+  const a = two.get("fc3/kernel")!, b = all.get("fc3/kernel")!;
+  let maxDiff = 0, maxAbs = 0;
+  for (let i = 0; i < a.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i])); maxAbs = Math.max(maxAbs, Math.abs(b[i])); }
+  assert.ok(maxAbs > 0 && maxDiff < 1e-5 * Math.max(1, maxAbs), `diff ${maxDiff}`);
+  assert.notDeepEqual([...one.get("fc3/kernel")!.slice(0, 20)], [...a.slice(0, 20)]);
+  assert.equal(two.get("fc1/kernel")!.length, 784 * 300);
+  split.dispose(); disposeModel(model);
+});

@@ -7,6 +7,7 @@ import type { ReferenceRow } from "../../src/grid/types.js";
 import { METRICS } from "../../src/metrics/names.js";
 import {
   isDenseReference,
+  panelLabel,
   referenceMatches,
   referenceSameTarget,
   referenceValues,
@@ -15,7 +16,6 @@ import {
   type ReferenceValue,
   type Stat,
 } from "../aggregate.js";
-import { panelLabel } from "../aggregate.js";
 import { escapeHtml, formatMetric, formatSpread, targetLabel } from "../format.js";
 import { note } from "./common.js";
 import type { Section } from "./types.js";

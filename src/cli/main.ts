@@ -14,7 +14,9 @@ process.stdout.on("error", (e: NodeJS.ErrnoException) => {
 const program = new Command("bench")
   .description("prunebench: benchmark neural-network pruning methods from a grid file to SQLite results and reports")
   .version(PRUNEBENCH_VERSION)
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // Bad options (--backend bogus, a missing argument, an unknown command) are bad input: exit code 2, as documented.
+  .exitOverride((e) => process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.badInput));
 
 const dbOption = () => new Option("--db <file>", "results database (SQLite)").default("results.db");
 const jsonOption = () => new Option("--json", "print JSON instead of a table");
@@ -52,9 +54,9 @@ program.command("sweep")
       const s = await runSweep({
         gridFile: grid, dbPath: o.db, jobs: positiveInt(o.jobs, "--jobs"), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
-        dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: Number(o.runTimeout), plain: o.plain,
+        dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout"), plain: o.plain,
       });
-      if (s.interrupted > 0) return EXIT.interrupted;
+      if (s.stopped || s.interrupted > 0) return EXIT.interrupted;
       return s.failed + s.diverged > 0 ? EXIT.runsFailed : EXIT.ok;
     },
   })));
@@ -62,7 +64,18 @@ program.command("sweep")
 program.command("validate")
   .description("check a grid file and print how many runs it expands to")
   .argument("<grid>", "grid file")
-  .action(action(() => import("./validate.js")));
+  .action(action(async () => {
+    const [{ default: validate }, { checkTargetsReachable }, { catalog }, { loadGridFile }, { readFileSync }] = await Promise.all([
+      import("./validate.js"), import("../exec/sweep.js"), import("../catalog.js"), import("../grid/index.js"), import("node:fs"),
+    ]);
+    return {
+      default: (file: string) => {
+        // The checks that need the architectures' layer tables (an unreachable compression), then the rest.
+        checkTargetsReachable(loadGridFile(file, catalog()), readFileSync(file, "utf8"));
+        return validate(file);
+      },
+    };
+  }));
 
 program.command("report")
   .description("write a self-contained HTML report (works offline) from a results database")
@@ -130,6 +143,15 @@ function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
     process.stderr.write(`error: ${flag} must be a positive integer, got "${value}"\n`);
+    process.exit(EXIT.badInput);
+  }
+  return n;
+}
+
+function nonNegativeNumber(value: string, flag: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+    process.stderr.write(`error: ${flag} must be a number of seconds >= 0 (0 = no limit), got "${value}"\n`);
     process.exit(EXIT.badInput);
   }
   return n;

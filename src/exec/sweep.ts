@@ -3,13 +3,17 @@
  * models first (each trained once), and each result lands in SQLite as it arrives. The coordinator is the only
  * database writer. A failed run never stops the sweep; a re-run of the same grid skips finished runs.
  */
-import { readFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { getDataset } from "../../datasets/index.js";
+import { getArch, layerTable } from "../archs/index.js";
 import { catalog } from "../catalog.js";
-import { expandGrid, loadGridFile } from "../grid/index.js";
-import type { Grid } from "../grid/types.js";
+import { expandGrid, GridErrors, loadGridFile } from "../grid/index.js";
+import { parseLocated } from "../grid/parse.js";
+import { GridError, type Catalog, type Grid } from "../grid/types.js";
+import { keepFractionForCompression } from "../metrics/counts.js";
+import { prunableTensors } from "../prune/policy.js";
 import { denseModels, planRuns } from "../plan/plan.js";
 import { Store, type PlannedRun } from "../store/store.js";
 import { CODE_VERSION } from "../version.js";
@@ -45,6 +49,10 @@ export interface SweepSummary {
   diverged: number;
   interrupted: number;
   heldElsewhere: number;
+  /** Runs left pending because the sweep was stopped (Ctrl-C / SIGTERM) before launching them. */
+  notStarted: number;
+  /** The sweep was stopped by Ctrl-C / SIGTERM (exit code 130), whether or not a run had to be interrupted. */
+  stopped: boolean;
   seconds: number;
 }
 
@@ -57,10 +65,49 @@ const LEASE_MS = 60_000;
 export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
   const cat = catalog();
   const grid = loadGridFile(options.gridFile, cat);
+  const gridText = readFileSync(options.gridFile, "utf8");
+  checkTargetsReachable(grid, gridText, cat);
   const configs = expandGrid(grid);
   const fingerprints = new Map<string, string>();
   for (const name of grid.datasets) fingerprints.set(name, (await getDataset(name).load({ dataDir: options.dataDir })).fingerprint);
-  return { grid, gridText: readFileSync(options.gridFile, "utf8"), planned: planRuns(configs, fingerprints, cat) };
+  return { grid, gridText, planned: planRuns(configs, fingerprints, cat) };
+}
+
+/**
+ * A compression ratio is reachable only while the parameters a method may not prune stay below the budget
+ * (max = total / non-prunable). Checked before anything runs, with the grid line, instead of failing every run of
+ * that target after its dense model was pretrained.
+ */
+export function checkTargetsReachable(grid: Grid, gridText: string, cat: Catalog = catalog()): void {
+  const compressions = grid.targets.filter((t) => t.kind === "compression");
+  if (compressions.length === 0) return;
+  const root = parseLocated(gridText, grid.file).root;
+  const axis = root?.kind === "map" ? root.entries.find((e) => e.key === "compressions") : undefined;
+  const errors: GridError[] = [];
+  for (const arch of grid.archs) {
+    for (const dataset of grid.datasets) {
+      const ds = cat.datasets[dataset];
+      const layers = layerTable(getArch(arch), ds.inputShape, ds.numClasses);
+      const total = layers.reduce((n, l) => n + l.params, 0);
+      const byLayer = new Map(layers.map((l) => [l.name, l]));
+      const prunable = prunableTensors(layers, grid.prunable).reduce((n, r) => {
+        const l = byLayer.get(r.layer)!;
+        return n + (r.role === "kernel" ? l.weightShape.reduce((a, b) => a * b, 1) : l.weightShape[l.weightShape.length - 1]);
+      }, 0);
+      compressions.forEach((t) => {
+        try {
+          keepFractionForCompression(t.value, total, prunable);
+        } catch (e) {
+          const i = grid.targets.filter((x) => x.kind === "compression").indexOf(t);
+          const item = axis?.value.kind === "seq" ? axis.value.items[i] : undefined;
+          errors.push(new GridError(grid.file, item?.line ?? axis?.keyLine ?? null, `compressions[${i}]`,
+            `${(e as Error).message} for arch "${arch}" on dataset "${dataset}" with this grid's prunable settings; ` +
+            `use a smaller compression, or make more tensors prunable (prunable: biases / batch_norm / classifier / first_layer)`));
+        }
+      });
+    }
+  }
+  if (errors.length > 0) throw new GridErrors(errors);
 }
 
 export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
@@ -71,19 +118,37 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   if (planned.length > maxRuns && !options.yes) {
     throw new SweepInputError(`${options.gridFile}: the grid expands to ${planned.length} runs, more than --max-runs ${maxRuns}; pass --yes to run them all or raise --max-runs`);
   }
-  const summary: SweepSummary = { sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, seconds: 0 };
+  const summary: SweepSummary = {
+    sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, notStarted: 0, stopped: false, seconds: 0,
+  };
   if (options.dryRun) {
     printPlan(out, planned);
     return summary;
   }
 
+  // Every place a sweep writes must be writable before the first run starts, or every run would fail at its end.
+  for (const [dir, what] of [[options.artifactsDir, "--artifacts-dir"], [options.cacheDir, "--cache-dir"]] as const) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      accessSync(dir, constants.W_OK);
+    } catch (e) {
+      throw new SweepInputError(`${what} ${dir} cannot be written: ${(e as Error).message}`);
+    }
+  }
   const store = new Store(options.dbPath);
+  try {
+    store.checkWritable();
+  } catch (e) {
+    store.close();
+    throw e;
+  }
   const owner = `${hostname()}:${process.pid}:${started}`;
   const pool = new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv });
   let stopping: "no" | "graceful" | "hard" = "no";
   // Read through a function: the SIGINT handler changes it between awaits, which flow analysis cannot see.
   const stopMode = () => stopping;
   const onSigint = () => {
+    summary.stopped = true;
     if (stopping === "no") {
       stopping = "graceful";
       out.write("\nstopping: letting running runs finish (Ctrl-C again to stop now; unfinished runs are marked interrupted)\n");
@@ -95,6 +160,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   process.on("SIGINT", onSigint);
   process.on("SIGTERM", onSigint);
   const renew = setInterval(() => store.renewLeases(owner, LEASE_MS), LEASE_MS / 4);
+  let completed = false;
   try {
     summary.sweepId = store.createSweep(grid, gridText, CODE_VERSION, planned);
     store.reclaimDeadOwners(hostname());
@@ -167,17 +233,28 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
     }));
     progress.finish();
+    summary.notStarted = todo.length - summary.done - summary.failed - summary.diverged - summary.interrupted - summary.heldElsewhere;
+    completed = true;
   } finally {
     clearInterval(renew);
     process.off("SIGINT", onSigint);
     process.off("SIGTERM", onSigint);
     await pool.close(stopMode() === "hard" ? "kill" : "graceful");
-    summary.interrupted += store.releaseOwned(owner);
-    store.close();
+    try {
+      const released = store.releaseOwned(owner);
+      summary.interrupted += released;
+      summary.notStarted -= released;
+    } catch (e) {
+      // Never let a failure here hide the error that is already on its way out.
+      if (completed) throw e;
+    } finally {
+      store.close();
+    }
   }
   summary.seconds = (Date.now() - started) / 1000;
-  out.write(`sweep finished in ${fmt(summary.seconds)}: ${summary.done} done, ${summary.failed} failed, ${summary.diverged} diverged, ` +
-    `${summary.interrupted} interrupted, ${summary.skipped} skipped (already finished)${summary.heldElsewhere ? `, ${summary.heldElsewhere} run by another sweep` : ""}\n`);
+  out.write(`sweep ${summary.stopped ? "stopped" : "finished"} in ${fmt(summary.seconds)}: ${summary.done} done, ${summary.failed} failed, ${summary.diverged} diverged, ` +
+    `${summary.interrupted} interrupted, ${summary.skipped} skipped (already finished)${summary.heldElsewhere ? `, ${summary.heldElsewhere} run by another sweep` : ""}` +
+    `${summary.notStarted > 0 ? `, ${summary.notStarted} not started (run the same command again to finish the grid)` : ""}\n`);
   return summary;
 }
 
