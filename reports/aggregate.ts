@@ -3,6 +3,7 @@
  * baseline of the same dataset x architecture, and Pareto frontiers. Reports aggregate before plotting, so the
  * rendered page stays light however many runs the store holds.
  */
+import { toMetricUnit } from "../src/metrics/units.js";
 import type { ReferenceRow } from "../src/grid/types.js";
 import { METRICS } from "../src/metrics/names.js";
 import type { RunRow } from "./model.js";
@@ -434,20 +435,9 @@ function unitKey(u: string): string {
 /** Convert a published value into the harness's unit for `metric`. */
 export function normalizeReferenceValue(metric: string, value: number, unit: string): ReferenceValue {
   const ours = METRICS.get(metric)?.unit ?? null;
-  const u = unitKey(unit);
-  const base: ReferenceValue = { metric, value, unit, normalized: null, conversion: "" };
-  if (ours === null) return base;
-  const o = unitKey(ours);
-  const flops2x = /flop/.test(u) && /2\s*x|2x|x\s*2/.test(u);
-  if (u === o) return { ...base, normalized: value };
-  if (o === "fraction" && (u === "%" || u === "percent" || u === "pct")) return { ...base, normalized: value / 100, conversion: "percent → fraction" };
-  if (o === "fraction" && u === "fraction") return { ...base, normalized: value };
-  if (o === "macs" && (u === "macs" || u === "mac" || u === "flops (macs)")) return { ...base, normalized: value };
-  if (o === "macs" && flops2x) return { ...base, normalized: value / 2, conversion: "FLOPs as 2×MACs → MACs" };
-  if (o === "x" && (u === "x" || u === "ratio" || /flop.*x|x.*flop/.test(u))) {
-    return { ...base, normalized: value, conversion: flops2x ? "FLOPs as 2×MACs (ratio unchanged)" : u === "x" ? "" : `${unit} read as ratio` };
-  }
-  return base;
+  const normalized = toMetricUnit(metric, value, unit);
+  const conversion = normalized === null || unit === ours ? "" : `${unit} → ${ours}${/2xMACs/.test(unit) ? " (FLOPs as 2×MACs)" : ""}`;
+  return { metric, value, unit, normalized, conversion };
 }
 
 /** Whether a reference row describes the same experiment as a group (method compared by name or label). */

@@ -308,7 +308,7 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
       metrics: {
         top1_after: { value: 99.23, unit: "%" },
         compression_ratio: { value: 12, unit: "x" },
-        macs_effective: { value: 2 * 0.31e6, unit: "FLOPs (2xMACs)" },
+        macs_effective: { value: 2 * 0.31e6, unit: "FLOPs(2xMACs)" },
       },
       note: "Their LeNet-5 is larger (431K params); numbers shown for orientation.",
     },

@@ -61,5 +61,5 @@ test("published numbers convert to each metric's own unit: percent, 2xMACs", asy
   assert.equal(toMetricUnit("macs_effective", 532_000, "2xMACs"), 266_000);
   assert.equal(toMetricUnit("top1_after", 0.98, "fraction"), 0.98);
   assert.equal(toMetricUnit("top1_after", 98, "MACs"), null);
-  assert.deepEqual(acceptedUnits("top1_after"), ["fraction", "percent"]);
+  assert.deepEqual(acceptedUnits("top1_after"), ["fraction", "percent", "%"]);
 });

@@ -163,10 +163,10 @@ describe("Pareto frontier", () => {
 describe("reference units", () => {
   it("converts percent, FLOPs as 2xMACs, and refuses unknown units", () => {
     assert.equal(normalizeReferenceValue("top1_after", 91.5, "%").normalized, 0.915);
-    const f = normalizeReferenceValue("macs_effective", 2e6, "FLOPs (2xMACs)");
+    const f = normalizeReferenceValue("macs_effective", 2e6, "FLOPs(2xMACs)");
     assert.equal(f.normalized, 1e6);
     assert.match(f.conversion, /FLOPs as 2×MACs/);
-    assert.equal(normalizeReferenceValue("compression_ratio", 12, "×").normalized, 12);
+    assert.equal(normalizeReferenceValue("compression_ratio", 12, "x").normalized, 12);
     assert.equal(normalizeReferenceValue("top1_after", 3, "furlongs").normalized, null);
   });
 });
@@ -244,7 +244,7 @@ describe("HTML report", () => {
       arch: "mlp",
       method: "magnitude",
       target: { kind: "sparsity", value: 0.9 },
-      metrics: { top1_after: { value: 81, unit: "%" }, macs_effective: { value: 200, unit: "FLOPs (2xMACs)" } },
+      metrics: { top1_after: { value: 81, unit: "%" }, macs_effective: { value: 200, unit: "FLOPs(2xMACs)" } },
     });
     const h = renderHtmlReport(tiny);
     const results = h.slice(h.indexOf('<section id="results"'), h.indexOf("</section>", h.indexOf('<section id="results"')));

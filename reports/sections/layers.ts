@@ -40,6 +40,13 @@ export const layerSection: Section = {
     }
     if (rows.length === 0) return { html: note("No per-layer rows recorded for finished runs.") };
     const present = new Set(rows.map((r) => r.t as string));
+    const layersPerPanel = new Map<string, Set<string>>();
+    for (const r of rows) {
+      let s = layersPerPanel.get(r.p as string);
+      if (!s) layersPerPanel.set(r.p as string, (s = new Set()));
+      s.add(r.l as string);
+    }
+    const maxLayers = Math.max(...[...layersPerPanel.values()].map((s) => s.size));
     const targets = targetsOf(ctx.groups).filter((t) => present.has(t.label)).map((t) => t.label);
     const def = defaultTarget(ctx.groups.filter((g) => present.has(g.target))) ?? targets[0];
     const spec = {
@@ -49,8 +56,8 @@ export const layerSection: Section = {
       ...panelFacet(
         ctx,
         {
-          width: { step: 26 },
-          height: { step: 13 },
+          width: { step: ctx.methods.length <= 4 ? 40 : 26 },
+          height: { step: maxLayers <= 12 ? 20 : 13 },
           mark: { type: "rect", stroke: "#fff", strokeWidth: 0.5 },
           encoding: {
             x: { field: "m", type: "nominal", title: null, sort: ctx.methods, axis: { orient: "top", labelAngle: -35, labelAlign: "left", labelLimit: 150 } },
@@ -67,7 +74,7 @@ export const layerSection: Section = {
             ],
           },
         },
-        { independentY: true, independentXAxis: true, columns: Math.max(1, Math.min(ctx.panels.length, Math.floor(1150 / (26 * ctx.methods.length + 170)))) },
+        { independentY: true, independentXAxis: true, columns: Math.max(1, Math.min(ctx.panels.length, Math.floor(1150 / ((ctx.methods.length <= 4 ? 40 : 26) * ctx.methods.length + 170)))) },
       ),
       config: CHART_CONFIG,
     };

@@ -6,7 +6,7 @@
 import { METRICS } from "./names.js";
 
 const ALTERNATIVES: Record<string, Record<string, (v: number) => number>> = {
-  fraction: { percent: (v) => v / 100 },
+  fraction: { percent: (v) => v / 100, "%": (v) => v / 100 },
   MACs: { "2xMACs": (v) => v / 2, "FLOPs(2xMACs)": (v) => v / 2, "FLOPs(MACs)": (v) => v },
   ms: { s: (v) => v * 1000 },
   s: { ms: (v) => v / 1000, min: (v) => v * 60 },

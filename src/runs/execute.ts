@@ -21,9 +21,9 @@ import { allocateMasks } from "../prune/allocate.js";
 import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
 import type { EpochRecord } from "../train/hooks.js";
-import { DivergedError, evaluate, measureLatency, stage, trainPhase, type StagedSplit } from "../train/loop.js";
+import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
-import { createModel, disposeModel, forward, type Model } from "../train/model.js";
+import { createModel, disposeModel, forward, restore, snapshot, type Model } from "../train/model.js";
 import { makeRng, shuffleInPlace } from "../train/rng.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import { ensureDense } from "./dense-cache.js";
@@ -89,7 +89,7 @@ async function pruneAndFinetune(
 ) {
   const { config } = job;
   const denseEval = await evaluate(model, splits.test);
-  const latencyDense = await measureLatency(model, splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+  const denseWeights = snapshot(model);
 
   const method = getMethod(config.method.name);
   const refs = prunableTensors(model.layers, config.prunable);
@@ -121,7 +121,10 @@ async function pruneAndFinetune(
   const finetuneSeconds = (performance.now() - pruneStarted) / 1000;
   const after = await evaluate(model, splits.test);
   const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val) : { top1: NaN };
-  const latencyPruned = await measureLatency(model, splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+  const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
+  restore(denseModel, denseWeights);
+  const [latencyDense, latencyPruned] = await measureLatencies([denseModel, model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+  disposeModel(denseModel);
 
   // Counts from the weights as they are now, so they describe exactly what was saved.
   const weights = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));

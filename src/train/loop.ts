@@ -9,7 +9,7 @@ import { median } from "../metrics/counts.js";
 import type { Arrays } from "./data.js";
 import type { EpochRecord, TrainHooks } from "./hooks.js";
 import type { MaskSet } from "./masks.js";
-import { applyStateUpdates, forward, restore, snapshot, type Model } from "./model.js";
+import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
 import { makeRng, shuffleInPlace } from "./rng.js";
 
@@ -90,8 +90,9 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
             correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
             return tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
           }, [...model.params.values()]);
-          masks.maskGradients(grads);
-          optimizer.step(model.params, grads, lr);
+          const named = byTensorName(model, grads);
+          masks.maskGradients(named);
+          optimizer.step(model.params, named, lr);
           masks.apply(model.params);
           applyStateUpdates(model, updates);
           const newLoss = tf.add(lossSum, tf.mul(value, batchSize));
@@ -157,11 +158,15 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
   return { top1: top1 / split.count, top5: top5 / split.count, loss: loss / split.count };
 }
 
-/** Median wall time (ms) of one inference batch, after warm-up; synchronizes on every repetition. */
-export async function measureLatency(model: Model, split: StagedSplit, batchSize: number, repeats: number): Promise<number> {
+/**
+ * Median wall time (ms) of one inference batch for each model, after warm-up. Models are timed in alternation,
+ * repetition by repetition, so drift (other processes, allocator and JIT warm-up) hits all of them alike and
+ * their ratio (measured speedup) stays meaningful. Synchronizes on every repetition.
+ */
+export async function measureLatencies(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number): Promise<number[]> {
   const size = Math.min(batchSize, split.count);
   const xb = tf.slice(split.x, [0, 0, 0, 0], [size, -1, -1, -1]);
-  const once = async () => {
+  const once = async (model: Model) => {
     const t0 = performance.now();
     const out = tf.tidy(() => forward(model, xb, false).logits);
     await out.data();
@@ -169,11 +174,15 @@ export async function measureLatency(model: Model, split: StagedSplit, batchSize
     return performance.now() - t0;
   };
   try {
-    for (let i = 0; i < 2; i++) await once();
-    const times: number[] = [];
-    for (let i = 0; i < repeats; i++) times.push(await once());
-    return median(times);
+    for (let i = 0; i < 3; i++) for (const m of models) await once(m);
+    const times: number[][] = models.map(() => []);
+    for (let i = 0; i < repeats; i++) for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
+    return times.map(median);
   } finally {
     xb.dispose();
   }
+}
+
+export async function measureLatency(model: Model, split: StagedSplit, batchSize: number, repeats: number): Promise<number> {
+  return (await measureLatencies([model], split, batchSize, repeats))[0];
 }

@@ -28,14 +28,19 @@ export function createModel(arch: ArchDef, inputShape: [number, number, number],
   return { arch, inputShape, numClasses, layers, params, state };
 }
 
+let modelCount = 0;
+
 function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state: Map<string, tf.Variable>, seed: number): void {
+  // tfjs registers variables by name process-wide: each model's get a unique prefix. Maps stay keyed by tensor name.
+  const prefix = `m${++modelCount}:`;
+  const variable = (init: tf.Tensor, trainable: boolean, name: string) => tf.variable(init, trainable, prefix + name);
   for (const layer of layers) {
     if (layer.kind === "batchnorm") {
       const c = layer.weightShape[0];
-      params.set(tensorNames.gamma(layer.name), tf.variable(tf.ones([c]), true, tensorNames.gamma(layer.name)));
-      params.set(tensorNames.beta(layer.name), tf.variable(tf.zeros([c]), true, tensorNames.beta(layer.name)));
-      state.set(tensorNames.movingMean(layer.name), tf.variable(tf.zeros([c]), false, tensorNames.movingMean(layer.name)));
-      state.set(tensorNames.movingVar(layer.name), tf.variable(tf.ones([c]), false, tensorNames.movingVar(layer.name)));
+      params.set(tensorNames.gamma(layer.name), variable(tf.ones([c]), true, tensorNames.gamma(layer.name)));
+      params.set(tensorNames.beta(layer.name), variable(tf.zeros([c]), true, tensorNames.beta(layer.name)));
+      state.set(tensorNames.movingMean(layer.name), variable(tf.zeros([c]), false, tensorNames.movingMean(layer.name)));
+      state.set(tensorNames.movingVar(layer.name), variable(tf.ones([c]), false, tensorNames.movingVar(layer.name)));
       continue;
     }
     const shape = layer.weightShape;
@@ -46,12 +51,19 @@ function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state
     const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < values.length; i++) values[i] = (2 * rng() - 1) * limit;
     const kernel = tensorNames.kernel(layer.name);
-    params.set(kernel, tf.variable(tf.tensor(values, shape), true, kernel));
+    params.set(kernel, variable(tf.tensor(values, shape), true, kernel));
     if (layer.hasBias) {
       const bias = tensorNames.bias(layer.name);
-      params.set(bias, tf.variable(tf.zeros([shape[shape.length - 1]]), true, bias));
+      params.set(bias, variable(tf.zeros([shape[shape.length - 1]]), true, bias));
     }
   }
+}
+
+/** Gradients from tf.variableGrads re-keyed by the model's tensor names. */
+export function byTensorName(model: Model, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, v] of model.params) if (grads[v.name]) out[name] = grads[v.name];
+  return out;
 }
 
 /** Logits for a batch; in training mode also the BN running-statistic updates to apply after the step. */
