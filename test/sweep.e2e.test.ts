@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { METRIC_NAMES } from "../src/metrics/names.js";
@@ -64,6 +65,23 @@ test("bench sweep: grid → runs → SQLite, every metric filled, re-run skips, 
     // Both methods started from the same cached dense model.
     assert.equal(new Set(runs.map((r) => r.metrics.top1_dense)).size, 1);
     store.close();
+  });
+
+  await t.test("report, table and export read the database", () => {
+    const html = join(dir, "report.html");
+    const r = bench(["report", "--db", db, "-o", html]);
+    assert.equal(r.code, 0, r.stderr);
+    const page = readFileSync(html, "utf8");
+    assert.doesNotMatch(page, /<script[^>]+src=["']https?:/);
+    assert.match(page, /Trade-off curves/);
+    const latex = bench(["table", "--db", db, "--format", "latex"]);
+    assert.match(latex.stdout, /\\begin\{tabular\}[\s\S]*global-magnitude[\s\S]*\\end\{tabular\}/);
+    const csv = bench(["export", "--db", db, "--format", "csv"]).stdout.trim().split("\n");
+    assert.equal(csv.length, 5);
+    assert.match(csv[0], /top1_after/);
+    const missing = bench(["report", "--db", join(dir, "nope.db")]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.db does not exist/);
   });
 
   await t.test("ls and show read the database", () => {
