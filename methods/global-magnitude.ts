@@ -1,4 +1,5 @@
 import type { PruningMethod } from "./types.js";
+import { HAN_2015 } from "./citations.js";
 import { absoluteValues } from "./scores.js";
 
 /**
@@ -10,13 +11,7 @@ import { absoluteValues } from "./scores.js";
 export const globalMagnitude: PruningMethod = {
   name: "global-magnitude",
   summary: "Remove the smallest-|w| weights under one threshold across all layers",
-  paper: {
-    authors: "Han, Pool, Tran, Dally",
-    title: "Learning both Weights and Connections for Efficient Neural Networks",
-    venue: "NeurIPS",
-    year: 2015,
-    url: "https://arxiv.org/abs/1506.02626",
-  },
+  paper: HAN_2015,
   params: {},
   needs: {},
   distribution: () => "global",

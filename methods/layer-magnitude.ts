@@ -1,4 +1,5 @@
 import type { PruningMethod } from "./types.js";
+import { HAN_2015 } from "./citations.js";
 import { absoluteValues } from "./scores.js";
 
 /**
@@ -9,13 +10,7 @@ import { absoluteValues } from "./scores.js";
 export const layerMagnitude: PruningMethod = {
   name: "layer-magnitude",
   summary: "Remove the same fraction of smallest-|w| weights from every layer",
-  paper: {
-    authors: "Han, Pool, Tran, Dally",
-    title: "Learning both Weights and Connections for Efficient Neural Networks",
-    venue: "NeurIPS",
-    year: 2015,
-    url: "https://arxiv.org/abs/1506.02626",
-  },
+  paper: HAN_2015,
   params: {},
   needs: {},
   distribution: () => "layer",

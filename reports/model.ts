@@ -3,6 +3,8 @@
  * so every report section can be tested on a hand-made ReportData.
  */
 import type { ReferenceRow } from "../src/grid/types.js";
+import type { LayerCount } from "../src/metrics/counts.js";
+import type { EpochRecord } from "../src/train/hooks.js";
 
 export type RunStatus = "pending" | "running" | "done" | "failed" | "diverged" | "interrupted";
 
@@ -40,28 +42,11 @@ export interface RunRow {
   config: unknown;
 }
 
-export interface LayerRow {
-  runKey: string;
-  name: string;
-  kind: string;
-  shape: number[];
-  params: number;
-  nonzero: number;
-  macs: number;
-  macsEffective: number;
-  prunable: boolean;
-}
+/** A run's per-layer counts (src/metrics/counts.ts), as stored. */
+export type LayerRow = LayerCount & { runKey: string };
 
-export interface EpochRow {
-  runKey: string;
-  phase: "pretrain" | "finetune";
-  epoch: number;
-  loss: number;
-  trainAcc: number;
-  valAcc: number;
-  lr: number;
-  seconds: number;
-}
+/** A run's per-epoch record (src/train/hooks.ts), as stored. */
+export type EpochRow = EpochRecord & { runKey: string };
 
 export interface ReportData {
   title: string;
