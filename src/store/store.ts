@@ -187,14 +187,16 @@ export class Store {
     if (filter.keyPrefix) { clauses.push(`key LIKE ?`); args.push(`${filter.keyPrefix}%`); }
     const rows = this.db.prepare(`SELECT * FROM runs ${clauses.length ? `WHERE ${clauses.join(" AND ")}` : ""} ORDER BY dataset, arch, method_label, target_value, seed`).all(...args) as any[];
     const metrics = new Map<string, Record<string, number | null>>();
-    for (const m of this.db.prepare(`SELECT run_key, name, value FROM metrics`).iterate() as Iterable<any>) {
-      let r = metrics.get(m.run_key);
-      if (!r) metrics.set(m.run_key, (r = {}));
-      r[m.name] = m.value;
+    // One JSON object per run built inside SQLite: a 10,000-run database has ~300,000 metric rows, and
+    // converting each cell to a JS value costs more than parsing 10,000 small JSON strings.
+    for (const [runKey, json] of this.db.prepare(`SELECT run_key, json_group_object(name, value) FROM metrics GROUP BY run_key`).raw().all() as Array<[string, string]>) {
+      metrics.set(runKey, JSON.parse(json));
     }
     const sweepsOf = new Map<string, number[]>();
-    for (const s of this.db.prepare(`SELECT sweep_id, run_key FROM sweep_runs`).iterate() as Iterable<any>) {
-      sweepsOf.set(s.run_key, [...(sweepsOf.get(s.run_key) ?? []), s.sweep_id]);
+    for (const [sweepId, runKey] of this.db.prepare(`SELECT sweep_id, run_key FROM sweep_runs`).raw().all() as Array<[number, string]>) {
+      const list = sweepsOf.get(runKey);
+      if (list) list.push(sweepId);
+      else sweepsOf.set(runKey, [sweepId]);
     }
     return rows.map((r) => ({
       key: r.key, sweepIds: sweepsOf.get(r.key) ?? [], database: this.path, status: r.status, method: r.method, methodLabel: r.method_label,
@@ -205,18 +207,23 @@ export class Store {
   }
 
   layers(runKeys?: ReadonlySet<string>): LayerRow[] {
-    const rows = this.db.prepare(`SELECT * FROM layers ORDER BY run_key, idx`).all() as any[];
-    return rows.filter((r) => !runKeys || runKeys.has(r.run_key)).map((r) => ({
-      runKey: r.run_key, name: r.name, kind: r.kind, shape: JSON.parse(r.shape), params: r.params, nonzero: r.nonzero,
-      macs: r.macs, macsEffective: r.macs_effective, prunable: r.prunable === 1,
-    }));
+    const rows = this.db.prepare(`SELECT run_key, name, kind, shape, params, nonzero, macs, macs_effective, prunable FROM layers ORDER BY run_key, idx`).raw().all() as any[][];
+    const out: LayerRow[] = [];
+    for (const [runKey, name, kind, shape, params, nonzero, macs, macsEffective, prunable] of rows) {
+      if (runKeys && !runKeys.has(runKey)) continue;
+      // shape is stored as a JSON array of integers, e.g. "[5,5,1,6]".
+      out.push({ runKey, name, kind, shape: shape.length > 2 ? shape.slice(1, -1).split(",").map(Number) : [], params, nonzero, macs, macsEffective, prunable: prunable === 1 });
+    }
+    return out;
   }
 
   epochs(runKeys?: ReadonlySet<string>): EpochRow[] {
-    const rows = this.db.prepare(`SELECT * FROM epochs ORDER BY run_key, phase DESC, epoch`).all() as any[];
-    return rows.filter((r) => !runKeys || runKeys.has(r.run_key)).map((r) => ({
-      runKey: r.run_key, phase: r.phase, epoch: r.epoch, loss: r.loss, trainAcc: r.train_acc, valAcc: r.val_acc, lr: r.lr, seconds: r.seconds,
-    }));
+    const rows = this.db.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds FROM epochs ORDER BY run_key, phase DESC, epoch`).raw().all() as any[][];
+    const out: EpochRow[] = [];
+    for (const [runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds] of rows) {
+      if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds });
+    }
+    return out;
   }
 
   artifacts(runKey: string): Array<{ kind: string; path: string; sha256: string; bytes: number }> {
