@@ -249,3 +249,122 @@ test("full training-step gradients: ResNet block with batch norm", { skip }, () 
   const rels = compare("resblock step", trainingGrads(() => resBlockModel(4), 8));
   assert.ok(rels.length > 5);
 });
+
+test("gather (axis 0 and 1, float32 and int32) and pad (4-d, 2-d, constant) match the cpu kernels", { skip }, () => {
+  const [x, y, s] = inputs({ shape: [10, 7, 3] }, { shape: [12], dtype: "int32" }, { shape: [5, 6] });
+  const idx = () => tf.tensor1d([3, 0, 9, 3, 7], "int32");
+  compare("gather axis 0", () => tf.gather(x(), idx()), 0);
+  compare("gather axis 1", () => tf.gather(x(), tf.tensor1d([6, 1, 1], "int32"), 1), 0);
+  compare("gather int32", () => tf.cast(tf.gather(y(), tf.tensor1d([11, 0, 4], "int32")), "float32"), 0);
+  compare("pad nhwc", () => tf.pad(tf.reshape(x(), [2, 5, 7, 3]), [[0, 0], [2, 2], [1, 2], [0, 0]]), 0);
+  compare("pad lenet input", () => tf.pad(tf.reshape(x(), [10, 7, 3, 1]), [[0, 0], [2, 2], [2, 2], [0, 0]]), 0);
+  compare("pad 2-d constant", () => tf.pad(s(), [[1, 0], [0, 3]], 1.5), 0);
+  assert.ok(nativeKernelNames.includes(tf.GatherV2) && nativeKernelNames.includes(tf.PadV2));
+});
+
+/** Runs `steps` optimizer steps of a fresh optimizer over fixed random weights/gradients/masks; returns weights and states. */
+async function optimizerRun(kind: "sgd" | "adam", fused: boolean, steps: number) {
+  const { sgd, adam } = await import("../src/train/optim.js");
+  const { MaskSet } = await import("../src/train/masks.js");
+  assert.ok(tf.setBackend("native"));
+  const shapes: Record<string, number[]> = { "a/kernel": [40, 30], "b/kernel": [3, 3, 4, 8], "a/bias": [30] };
+  const params = new Map<string, tf.Variable>();
+  const masks = new MaskSet();
+  let s = 500;
+  for (const [name, shape] of Object.entries(shapes)) {
+    const n = tf.util.sizeFromShape(shape);
+    const m = randn(n, s++).map((v) => (v < 0.3 ? 0 : 1));
+    const w = randn(n, s++).map((v, i) => (name.endsWith("kernel") ? v * m[i] : v));
+    params.set(name, tf.tidy(() => tf.variable(tf.tensor(w, shape))));
+    if (name.endsWith("kernel")) masks.set(name, m, shape);
+  }
+  const opt = kind === "sgd" ? sgd(0.9, 0.01, { fused }) : adam(0.01, 0.9, 0.999, 1e-8, { fused });
+  const exposed = new Map<string, Float32Array>();
+  for (let t = 0; t < steps; t++) {
+    tf.tidy(() => {
+      const grads: Record<string, tf.Tensor> = {};
+      for (const [name, w] of params) grads[name] = tf.tensor(randn(w.size, 1000 * t + w.size), w.shape);
+      opt.step(params, grads, 0.05 * (1 + t), masks);
+    });
+    // A snapshot taken mid-training (dataSync hands out the backing array) must not change afterwards.
+    if (t === 1) for (const [name, w] of params) exposed.set(name, w.dataSync() as Float32Array);
+  }
+  const frozen = new Map([...exposed].map(([k, v]) => [k, v.slice()]));
+  const out = new Map<string, { w: Float32Array; state: Float32Array[]; mask?: Float32Array }>();
+  for (const [name, w] of params) out.set(name, { w: Float32Array.from(w.dataSync()), state: opt.state(name), mask: masks.values(name) });
+  for (const [name, v] of exposed) assert.deepEqual(v, frozen.get(name), `${name}: an exposed snapshot was written in place`);
+  opt.dispose(); masks.dispose();
+  for (const w of params.values()) w.dispose();
+  return out;
+}
+
+for (const kind of ["sgd", "adam"] as const) {
+  test(`fused native ${kind} update equals the tf-op update; pruned weights and their state stay exactly 0`, { skip }, async () => {
+    const before = tf.memory().numTensors;
+    const fused = await optimizerRun(kind, true, 5);
+    const ops = await optimizerRun(kind, false, 5);
+    assert.equal(tf.memory().numTensors, before, "no tensors leak");
+    for (const [name, f] of fused) {
+      const o = ops.get(name)!;
+      assert.equal(f.state.length, kind === "sgd" ? 1 : 2);
+      for (const [a, b, what] of [[f.w, o.w, "weights"], ...f.state.map((st, i) => [st, o.state[i], `state ${i}`])] as Array<[Float32Array, Float32Array, string]>) {
+        let maxRef = 0, maxDiff = 0;
+        for (let i = 0; i < a.length; i++) { maxRef = Math.max(maxRef, Math.abs(b[i])); maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i])); }
+        assert.ok(maxDiff <= 1e-6 * maxRef, `${name} ${what}: relative difference ${maxDiff / maxRef}`);
+      }
+      if (!f.mask) continue;
+      let pruned = 0;
+      for (let i = 0; i < f.mask.length; i++) {
+        if (f.mask[i] !== 0) continue;
+        pruned++;
+        assert.ok(f.w[i] === 0, `${name}[${i}] pruned weight ${f.w[i]}`);
+        for (const st of f.state) assert.ok(st[i] === 0, `${name}[${i}] optimizer state of a pruned weight: ${st[i]}`);
+      }
+      assert.ok(pruned > 0);
+    }
+  });
+}
+
+test("trainPhase on the native backend: masked weights exactly 0, bit-identical on repeat, no leaks", { skip }, async () => {
+  const { initBackend } = await import("../src/backend/index.js");
+  const { getArch } = await import("../src/archs/index.js");
+  const { DEFAULT_FINETUNE } = await import("../src/grid/index.js");
+  const { stage, trainPhase } = await import("../src/train/loop.js");
+  const { MaskSet } = await import("../src/train/masks.js");
+  const { createModel, disposeModel, snapshot } = await import("../src/train/model.js");
+  const { makeRng } = await import("../src/train/rng.js");
+  await initBackend("native");
+  const run = async (arch: string, optimizer: "sgd" | "adam") => {
+    const model = createModel(getArch(arch), [28, 28, 1], 10, 0);
+    const masks = new MaskSet();
+    for (const [name, v] of model.params) {
+      if (!name.endsWith("/kernel")) continue;
+      const rng = makeRng(0, name);
+      masks.set(name, new Float32Array(v.size).map(() => (rng() < 0.7 ? 0 : 1)), v.shape);
+    }
+    const rng = makeRng(1, "data");
+    const n = 96;
+    const train = stage({ x: new Float32Array(n * 784).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);
+    const config = { ...DEFAULT_FINETUNE, optimizer, epochs: 2, batchSize: 32, lr: 0.1, weightDecay: 0.01 };
+    await trainPhase({ phase: "finetune", model, train, val: train, config, masks, seed: 0, selectBestOnVal: true });
+    const weights = snapshot(model);
+    const maskValues = new Map(masks.names().map((k) => [k, masks.values(k)!]));
+    train.dispose(); masks.dispose(); disposeModel(model);
+    return { weights, maskValues };
+  };
+  for (const arch of ["mlp", "lenet5"]) {
+    for (const optimizer of ["sgd", "adam"] as const) {
+      await run(arch, optimizer); // warm-up allocations
+      const before = tf.memory().numTensors;
+      const a = await run(arch, optimizer);
+      assert.equal(tf.memory().numTensors, before, `${arch} ${optimizer}: tensors leaked`);
+      const b = await run(arch, optimizer);
+      for (const [name, w] of a.weights) {
+        assert.deepEqual(Buffer.from(w.buffer, w.byteOffset, w.byteLength), Buffer.from(b.weights.get(name)!.buffer, b.weights.get(name)!.byteOffset, w.byteLength), `${arch} ${optimizer} ${name}: not bit-identical`);
+        const m = a.maskValues.get(name);
+        if (!m) continue;
+        for (let i = 0; i < m.length; i++) if (m[i] === 0) assert.ok(w[i] === 0, `${arch} ${optimizer} ${name}[${i}]: ${w[i]}`);
+      }
+    }
+  }
+});

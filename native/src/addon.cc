@@ -744,6 +744,89 @@ NATIVE_FN(batchNormGrad) {
   }
 }
 
+// ---------------------------------------------------------------- optimizer updates
+// One pass per parameter tensor, mirroring the tf-op optimizers of src/train/optim.ts operation by
+// operation (same float32 roundings; no FMA contraction), with the pruning mask folded in:
+//   g' = g * mask + w * wd ;  (the mask product and the decay term are skipped when absent / wd == 0)
+// SGD:  v = v * mom + g' ; w = (w - v * lr) * mask        (no momentum: w = (w - g' * lr) * mask)
+// Adam: m = m * b1 + g' * (1 - b1) ; v = v * b2 + g'^2 * (1 - b2) ;
+//       w = (w - (m * lrc) / (sqrt(v) + eps)) * mask
+// `out` may be `w` itself (in-place update). All constants arrive as float32-rounded numbers.
+
+inline float* optionalF32(const Args& a, size_t k, size_t n) {
+  napi_valuetype t;
+  napi_typeof(a.env, a.at(k), &t);
+  if (t == napi_null || t == napi_undefined) return nullptr;
+  size_t len;
+  float* p = a.f32(k, &len);
+  check(len == n, "optimizer update: tensor sizes differ");
+  return p;
+}
+
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+
+// sgdUpdate(w, g, v|null, mask|null, out, lr, momentum, weightDecay)
+NATIVE_FN(sgdUpdate) {
+  size_t n, gn, on;
+  const float* w = a.f32(0, &n);
+  const float* g = a.f32(1, &gn);
+  check(gn == n, "sgdUpdate: gradient size differs");
+  float* v = optionalF32(a, 2, n);
+  const float* mask = optionalF32(a, 3, n);
+  float* o = a.f32(4, &on);
+  check(on == n, "sgdUpdate: output size differs");
+  const float lr = static_cast<float>(a.d(5)), mom = static_cast<float>(a.d(6)), wd = static_cast<float>(a.d(7));
+  const bool decay = wd > 0.f;
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[i];
+    float gi = g[i];
+    if (mask) gi = gi * mask[i];
+    if (decay) gi = gi + wi * wd;
+    if (v) {
+      const float vi = v[i] * mom + gi;
+      v[i] = vi;
+      gi = vi;
+    }
+    float r = wi - gi * lr;
+    if (mask) r = r * mask[i];
+    o[i] = r;
+  }
+}
+
+// adamUpdate(w, g, m, v, mask|null, out, lrc, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, weightDecay)
+NATIVE_FN(adamUpdate) {
+  size_t n, gn, on, mn, vn;
+  const float* w = a.f32(0, &n);
+  const float* g = a.f32(1, &gn);
+  float* m = a.f32(2, &mn);
+  float* v = a.f32(3, &vn);
+  check(gn == n && mn == n && vn == n, "adamUpdate: tensor sizes differ");
+  const float* mask = optionalF32(a, 4, n);
+  float* o = a.f32(5, &on);
+  check(on == n, "adamUpdate: output size differs");
+  const float lrc = static_cast<float>(a.d(6)), b1 = static_cast<float>(a.d(7)), b2 = static_cast<float>(a.d(8));
+  const float c1 = static_cast<float>(a.d(9)), c2 = static_cast<float>(a.d(10));
+  const float eps = static_cast<float>(a.d(11)), wd = static_cast<float>(a.d(12));
+  const bool decay = wd > 0.f;
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[i];
+    float gi = g[i];
+    if (mask) gi = gi * mask[i];
+    if (decay) gi = gi + wi * wd;
+    const float mi = m[i] * b1 + gi * c1;
+    const float gg = gi * gi;
+    const float vi = v[i] * b2 + gg * c2;
+    m[i] = mi;
+    v[i] = vi;
+    float r = wi - (mi * lrc) / (std::sqrt(vi) + eps);
+    if (mask) r = r * mask[i];
+    o[i] = r;
+  }
+}
+
+#pragma GCC pop_options
+
 // ---------------------------------------------------------------- module
 
 napi_value Init(napi_env env, napi_value exports) {
@@ -770,6 +853,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"softmax", softmax},
       {"batchNorm", batchNorm},
       {"batchNormGrad", batchNormGrad},
+      {"sgdUpdate", sgdUpdate},
+      {"adamUpdate", adamUpdate},
   };
   for (const Def& d : defs) {
     napi_value fn;

@@ -41,6 +41,17 @@ export interface NativeAddon {
     scale: Float32Array | null, channels: number, eps: number,
     dx: Float32Array, dmean: Float32Array, dvar: Float32Array, dscale: Float32Array, doffset: Float32Array,
   ): void;
+  /** SGD (momentum, L2 decay) with the mask folded in; `out` may be `w` (see addon.cc). Optional in older builds. */
+  sgdUpdate?(
+    w: Float32Array, g: Float32Array, v: Float32Array | null, mask: Float32Array | null, out: Float32Array,
+    lr: number, momentum: number, weightDecay: number,
+  ): void;
+  /** Adam (L2 decay) with the mask folded in; `out` may be `w`. */
+  adamUpdate?(
+    w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, mask: Float32Array | null, out: Float32Array,
+    lrCorrected: number, beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number,
+    epsilon: number, weightDecay: number,
+  ): void;
 }
 
 export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8, mul2: 9 } as const;

@@ -84,24 +84,63 @@ export class NativeBackend extends MathBackendCPU {
   override disposeData(dataId: object, force = false): boolean {
     const values = this.data.get(dataId)?.values;
     const done = super.disposeData(dataId, force);
-    if (values instanceof Float32Array && !this.data.has(dataId)) {
-      const buf = values.buffer;
-      const n = this.owners.get(buf);
-      if (n != null) {
-        if (n > 1) this.owners.set(buf, n - 1);
-        else {
-          this.owners.delete(buf);
-          if (this.pooled.has(buf) && this.freeBytes + buf.byteLength <= POOL_MAX_BYTES) {
-            const whole = new Float32Array(buf);
-            let list = this.free.get(whole.length);
-            if (!list) this.free.set(whole.length, (list = []));
-            list.push(whole);
-            this.freeBytes += buf.byteLength;
-          }
-        }
-      }
-    }
+    if (values instanceof Float32Array && !this.data.has(dataId)) this.release(values);
     return done;
+  }
+
+  /** One owner less for the buffer of `values`; back to the pool when it was the last. */
+  private release(values: Float32Array): void {
+    const buf = values.buffer;
+    const n = this.owners.get(buf);
+    if (n == null) return;
+    if (n > 1) {
+      this.owners.set(buf, n - 1);
+      return;
+    }
+    this.owners.delete(buf);
+    if (this.pooled.has(buf) && this.freeBytes + buf.byteLength <= POOL_MAX_BYTES) {
+      const whole = new Float32Array(buf);
+      let list = this.free.get(whole.length);
+      if (!list) this.free.set(whole.length, (list = []));
+      list.push(whole);
+      this.freeBytes += buf.byteLength;
+    }
+  }
+
+  /**
+   * The float32 values of a tensor, read without exposing them (callers must not keep or write them).
+   * null for other dtypes.
+   */
+  peek(dataId: object): Float32Array | null {
+    const v = this.data.get(dataId)?.values;
+    return v instanceof Float32Array ? v : null;
+  }
+
+  /**
+   * Where an in-place update of a variable's values may be written: its own array when nothing else can
+   * observe the write (the pool allocated it, it was never handed out by dataSync()/data(), no other tensor
+   * or view refers to its buffer), else a fresh array to install with `commitValues` (copy on write).
+   * null when another tensor shares the variable's data (its refCount is above 1) or it is not float32:
+   * then the caller must assign a new tensor instead.
+   */
+  updatable(dataId: object): Float32Array | null {
+    const e = this.data.get(dataId);
+    if (!e || e.refCount !== 1 || e.dtype !== "float32" || !(e.values instanceof Float32Array)) return null;
+    const v = e.values;
+    if (this.pooled.has(v.buffer) && this.owners.get(v.buffer) === 1 && v.byteLength === v.buffer.byteLength) return v;
+    return this.alloc(v.length);
+  }
+
+  /** Installs `values` (from `updatable`) as the data of `dataId`, releasing the previous array. */
+  commitValues(dataId: object, values: Float32Array): void {
+    const e = this.data.get(dataId);
+    if (!e) throw new Error("commitValues: unknown tensor data");
+    const old = e.values;
+    if (old === values) return;
+    if (!(old instanceof Float32Array) || values.length !== old.length) throw new Error("commitValues: size mismatch");
+    e.values = values;
+    this.own(values);
+    if (old instanceof Float32Array) this.release(old);
   }
 
   override dispose(): void {
@@ -122,6 +161,13 @@ let nativeAddon: NativeAddon | undefined;
 /** The loaded addon, once registerNativeBackend() succeeded. */
 export function getNativeAddon(): NativeAddon | undefined {
   return nativeAddon;
+}
+
+/** The active backend when it is the native one (for fused updates that work on its arrays). */
+export function activeNativeBackend(): NativeBackend | null {
+  if (!isNative() || !nativeAddon) return null;
+  const b = tf.backend();
+  return b instanceof NativeBackend ? b : null;
 }
 
 /** Names of the kernels the native backend implements natively (others run the cpu kernels). */
