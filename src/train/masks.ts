@@ -24,16 +24,6 @@ export class MaskSet {
     }
   }
 
-  /** Zero the gradient of pruned weights so optimizer state (momentum, Adam moments) never grows there. */
-  maskGradients(grads: Record<string, tf.Tensor>): void {
-    for (const [name, mask] of this.masks) {
-      const g = grads[name];
-      if (!g) continue;
-      grads[name] = tf.mul(g, mask);
-      g.dispose();
-    }
-  }
-
   values(name: string): Float32Array | undefined {
     return this.masks.get(name)?.dataSync() as Float32Array | undefined;
   }
