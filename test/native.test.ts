@@ -9,6 +9,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend, nativeKernelNames } from "../src/backend/native/index.js";
 import { lenet5, loss, randn, resBlockModel, type Model } from "../src/backend/native/models.js";
+import { batchNormTrain, canBatchNormTrain } from "../src/backend/native/batchnorm.js";
+import { NativeBatchNormTrain, NativeBatchNormTrainGrad } from "../src/backend/native/kernels.js";
+import { TensorOps } from "../src/archs/tensor-ops.js";
+import { tensorNames } from "../src/archs/ops.js";
 
 const reg = await registerNativeBackend();
 const skip = reg.ok ? false : `native backend unavailable: ${reg.reason}`;
@@ -225,6 +229,129 @@ test("batch norm (moments + batchNorm) forward and gradients", { skip }, () => {
   // (tfjs cannot differentiate batchNorm without scale or offset on any backend)
   compare("batchNorm forward without offset", () => tf.batchNorm(x(), m(), v(), undefined, g()));
   compare("batchNorm forward without scale/offset", () => tf.batchNorm(x(), m(), v()));
+});
+
+/**
+ * Training batch norm as src/archs/tensor-ops.ts runs it: the fused native op on "native", tf.moments +
+ * tf.batchNorm elsewhere. Returns y, mean, variance (all scope-tracked).
+ */
+function bnTrainEither(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor[] {
+  if (tf.getBackend() === "native") {
+    assert.ok(canBatchNormTrain(x, gamma, beta), "fused batch norm available on native");
+    const r = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, eps);
+    const out = [r.y, r.mean.clone(), r.variance.clone()];
+    r.mean.dispose();
+    r.variance.dispose();
+    return out;
+  }
+  const { mean, variance } = tf.moments(x, x.shape.map((_, i) => i).slice(0, -1));
+  return [tf.batchNorm(x, mean, variance, beta, gamma, eps), mean, variance];
+}
+
+test("fused training batch norm (native) matches tf.moments + tf.batchNorm on cpu: forward, statistics, gradients", { skip }, async () => {
+  for (const shape of [[8, 6, 6, 16], [4, 5, 5, 7], [16, 8, 8, 32], [4, 4, 4, 64], [32, 10]]) {
+    const C = shape[shape.length - 1];
+    const [x, g, be] = inputs({ shape }, { shape: [C], positive: true }, { shape: [C] });
+    // shift and scale x per element so the statistics are far from 0 / 1
+    const xs = () => tf.add(tf.mul(x(), 3), 1.5);
+    compare(`bn train forward ${shape}`, () => bnTrainEither(xs(), g(), be()), 1e-5);
+    compare(`bn train gradients ${shape}`, gradsOf((a, gamma, beta) => bnTrainEither(a, gamma, beta)[0], [xs, g, be]), 1e-4);
+  }
+  // the native run really used the two fused kernels (and no moments / batchNorm kernels)
+  tf.setBackend("native");
+  const [x, g, be] = inputs({ shape: [4, 4, 4, 16] }, { shape: [16], positive: true }, { shape: [16] });
+  const info = await tf.profile(() => {
+    const xs = x(), gs = g(), bs = be();
+    return tf.grads((a: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.sum(bnTrainEither(a, gamma, beta)[0]))([xs, gs, bs]);
+  });
+  assert.ok(info.kernelNames.includes(NativeBatchNormTrain), `kernels: ${info.kernelNames}`);
+  assert.ok(info.kernelNames.includes(NativeBatchNormTrainGrad), `kernels: ${info.kernelNames}`);
+  assert.ok(!info.kernelNames.includes(tf.FusedBatchNorm) && !info.kernelNames.includes(tf.SquaredDifference), `kernels: ${info.kernelNames}`);
+  // other backends keep the tf path
+  tf.setBackend("cpu");
+  assert.equal(canBatchNormTrain(x(), g(), be()), false);
+});
+
+/**
+ * A ResNet basic block with a projection shortcut (conv/bn/relu/conv/bn + conv1x1-stride-2/bn, add, relu) run
+ * through TensorOps in training mode, as ResNet-20 runs: returns the loss, the gradients of x and every
+ * parameter, and the queued running-statistic updates.
+ */
+function resnetBlockViaTensorOps(batch: number): () => tf.Tensor[] {
+  const cin = 16, cout = 32;
+  const shapes: Record<string, number[]> = {
+    "b/conv1/kernel": [3, 3, cin, cout], "b/conv2/kernel": [3, 3, cout, cout], "b/convsc/kernel": [1, 1, cin, cout],
+  };
+  for (const bn of ["b/bn1", "b/bn2", "b/bnsc"]) {
+    shapes[tensorNames.gamma(bn)] = [cout];
+    shapes[tensorNames.beta(bn)] = [cout];
+  }
+  const names = Object.keys(shapes);
+  const makers = inputs({ shape: [batch, 8, 8, cin] }, ...names.map((n) => ({ shape: shapes[n], positive: n.endsWith("gamma") })));
+  const probe = randn(batch * 4 * 4 * cout, 4242);
+  return () => {
+    const xs = makers.map((m) => m());
+    const scaled = xs.map((t, i) => (i > 0 && names[i - 1].endsWith("kernel") ? tf.mul(t, 0.2) : t));
+    let updates: Array<[string, tf.Tensor]> = [];
+    const f = (...ts: tf.Tensor[]) => {
+      const params = new Map<string, tf.Tensor>(names.map((n, i) => [n, ts[i + 1]]));
+      for (const bn of ["b/bn1", "b/bn2", "b/bnsc"]) {
+        params.set(tensorNames.movingMean(bn), tf.fill([cout], 0.25));
+        params.set(tensorNames.movingVar(bn), tf.fill([cout], 2));
+      }
+      const ops = new TensorOps(params, true);
+      const h = ops.relu(ops.batchNorm("b/bn1", ops.conv("b/conv1", ts[0], { filters: cout, kernel: 3, stride: 2, padding: "same", bias: false })));
+      const y = ops.batchNorm("b/bn2", ops.conv("b/conv2", h, { filters: cout, kernel: 3, padding: "same", bias: false }));
+      const sc = ops.batchNorm("b/bnsc", ops.conv("b/convsc", ts[0], { filters: cout, kernel: 1, stride: 2, padding: "valid", bias: false }));
+      const out = ops.relu(ops.add(y, sc));
+      updates = ops.stateUpdates;
+      return tf.sum(tf.mul(out, tf.tensor(probe, out.shape)));
+    };
+    const { value, grads } = tf.valueAndGrads(f)(scaled);
+    const stats = updates.map(([, t]) => { const c = t.clone(); t.dispose(); return c; });
+    assert.equal(stats.length, 6);
+    return [value, ...grads, ...stats];
+  };
+}
+
+test("full ResNet block (TensorOps, training batch norm) gradients and running statistics: native vs cpu", { skip }, () => {
+  const ref = runOn("cpu", resnetBlockViaTensorOps(8));
+  const run = resnetBlockViaTensorOps(8);
+  const rels = compare("resnet block via TensorOps", run, 1e-4);
+  assert.equal(rels.length, ref.length);
+  // the running statistics (last six outputs) within 1e-5
+  const stats = compare("resnet block running stats", () => run().slice(-6), 1e-5);
+  assert.equal(stats.length, 6);
+});
+
+test("trainPhase on the native backend with ResNet-20 (fused batch norm): no leaks, running stats updated", { skip }, async () => {
+  const { initBackend } = await import("../src/backend/index.js");
+  const { getArch } = await import("../src/archs/index.js");
+  const { DEFAULT_FINETUNE } = await import("../src/grid/index.js");
+  const { stage, trainPhase } = await import("../src/train/loop.js");
+  const { MaskSet } = await import("../src/train/masks.js");
+  const { createModel, disposeModel } = await import("../src/train/model.js");
+  const { makeRng } = await import("../src/train/rng.js");
+  await initBackend("native");
+  const run = async () => {
+    const model = createModel(getArch("resnet20"), [32, 32, 3], 10, 0);
+    const rng = makeRng(1, "data");
+    const n = 16;
+    const train = stage({ x: new Float32Array(n * 3072).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n }, [32, 32, 3]);
+    const masks = new MaskSet();
+    const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 8, lr: 0.05 };
+    await trainPhase({ phase: "finetune", model, train, val: train, config, masks, seed: 0, selectBestOnVal: false });
+    const mean = Float32Array.from(model.state.get(tensorNames.movingMean("bn0"))!.dataSync());
+    const variance = Float32Array.from(model.state.get(tensorNames.movingVar("bn0"))!.dataSync());
+    train.dispose(); masks.dispose(); disposeModel(model);
+    return { mean, variance };
+  };
+  await run();
+  const before = tf.memory().numTensors;
+  const { mean, variance } = await run();
+  assert.equal(tf.memory().numTensors, before, "resnet20: tensors leaked");
+  assert.ok(mean.some((v) => v !== 0) && variance.some((v) => v !== 1), "running statistics updated");
+  assert.ok(variance.every((v) => Number.isFinite(v) && v > 0), "running variance positive");
 });
 
 function trainingGrads(make: () => Model, batch: number): () => tf.Tensor[] {

@@ -292,6 +292,49 @@ NATIVE_FN(maxPool) {
   }
 }
 
+inline uint32_t fbits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+inline float bitsf(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+inline float fsel(uint32_t mask, float a, float b) { return bitsf((fbits(a) & mask) | (fbits(b) & ~mask)); }
+
+// Non-overlapping, fully in-bounds 2x2 / stride 2 windows (see maxPoolGrad); CC > 0 fixes the channel count.
+template <int CC>
+void maxPoolGrad2x2(const float* __restrict__ dy, const float* __restrict__ x, float* __restrict__ dx,
+                    const PoolGeom& g) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const i64 C = CC > 0 ? CC : g.C, rs = g.W * C;
+  for (i64 b = 0; b < g.N; ++b) {
+    for (i64 oy = 0; oy < g.OH; ++oy) {
+      const float* __restrict__ x0 = x + (b * g.H + 2 * oy) * rs;
+      const float* __restrict__ x1 = x0 + rs;
+      float* __restrict__ d0 = dx + (b * g.H + 2 * oy) * rs;
+      float* __restrict__ d1 = d0 + rs;
+      const float* __restrict__ dyr = dy + (b * g.OH + oy) * g.OW * C;
+      for (i64 ox = 0; ox < g.OW; ++ox) {
+        const i64 o = 2 * ox * C;
+        const float* __restrict__ dyo = dyr + ox * C;
+        for (i64 c = 0; c < C; ++c) {
+          const float a0 = x0[o + c], a1 = x0[o + C + c], a2 = x1[o + c], a3 = x1[o + C + c];
+          // first strict maximum in scan order, starting from -inf (NaN never wins); all selections are
+          // bit masks so the loop has no data-dependent branches (random maxima mispredict badly)
+          const uint32_t m0 = 0u - static_cast<uint32_t>(a0 > ninf);
+          const float b0 = fsel(m0, a0, ninf);
+          const uint32_t m1 = 0u - static_cast<uint32_t>(a1 > b0);
+          const float b1 = fsel(m1, a1, b0);
+          const uint32_t m2 = 0u - static_cast<uint32_t>(a2 > b1);
+          const float b2 = fsel(m2, a2, b1);
+          const uint32_t m3 = 0u - static_cast<uint32_t>(a3 > b2);
+          const uint32_t w3 = m3, w2 = m2 & ~m3, w1 = m1 & ~m2 & ~m3, w0 = m0 & ~m1 & ~m2 & ~m3;
+          const uint32_t v = fbits(0.f + dyo[c]);
+          d0[o + c] = bitsf(v & w0);
+          d0[o + C + c] = bitsf(v & w1);
+          d1[o + c] = bitsf(v & w2);
+          d1[o + C + c] = bitsf(v & w3);
+        }
+      }
+    }
+  }
+}
+
 // maxPoolGrad(dy, x, dx(out), geom): routes dy to the first strict maximum of each window.
 NATIVE_FN(maxPoolGrad) {
   PoolGeom g(a.ints(3));
@@ -299,8 +342,23 @@ NATIVE_FN(maxPoolGrad) {
   const float* x = a.f32(1);
   size_t dxLen;
   float* dx = a.f32(2, &dxLen);
-  std::memset(dx, 0, dxLen * sizeof(float));
   const float ninf = -std::numeric_limits<float>::infinity();
+  check(static_cast<i64>(dxLen) == g.N * g.H * g.W * g.C, "maxPoolGrad: dx size mismatch");
+  if (g.KH == 2 && g.KW == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 && g.dh == 1 && g.dw == 1 &&
+      2 * g.OH <= g.H && 2 * g.OW <= g.W) {
+    // Non-overlapping, fully in-bounds 2x2 windows (LeNet-5's pools): each input position belongs to at
+    // most one window, so every window writes its four dx values directly (no zero fill of covered
+    // positions, no scatter-add, no per-window state). Same rule as below: the first strict maximum in
+    // scan order (row-major within the window) starting from -inf gets 0 + dy; NaN / all -inf: nothing.
+    if (2 * g.OH != g.H || 2 * g.OW != g.W) std::memset(dx, 0, dxLen * sizeof(float));
+    switch (g.C) {
+      case 6: maxPoolGrad2x2<6>(dy, x, dx, g); break;
+      case 16: maxPoolGrad2x2<16>(dy, x, dx, g); break;
+      default: maxPoolGrad2x2<0>(dy, x, dx, g); break;
+    }
+    return;
+  }
+  std::memset(dx, 0, dxLen * sizeof(float));
   std::vector<float> best(g.C);
   std::vector<i64> where(g.C);
   for (i64 b = 0; b < g.N; ++b) {
@@ -744,6 +802,147 @@ NATIVE_FN(batchNormGrad) {
   }
 }
 
+// ---------------------------------------------------------------- training batch norm (fused)
+// Training-mode batch norm over NHWC data with per-channel statistics over all other axes (rows = N*H*W).
+// Forward: one call for the batch mean, the biased batch variance and y; backward: one call for dx, dscale,
+// doffset, with the gradient flowing through the batch statistics:
+//   xhat = (x - mean) * rstd,  dscale = sum(dy * xhat),  doffset = sum(dy),
+//   dx = scale * rstd / N * (N * dy - sum(dy) - xhat * sum(dy * xhat)).
+// Per-channel sums accumulate in double; the statistics are rounded like tfjs' moments (mean in double ->
+// float; variance = mean of float (x - mean)^2) and y like the batchNorm kernel above.
+
+template <int CC>
+void channelSums(const float* x, i64 rows, i64 C, double* s) {
+  const i64 c = CC > 0 ? CC : C;
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    for (i64 j = 0; j < c; ++j) s[j] += xr[j];
+  }
+}
+
+template <int CC>
+void channelSqDiff(const float* x, const float* m, i64 rows, i64 C, double* s) {
+  const i64 c = CC > 0 ? CC : C;
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    for (i64 j = 0; j < c; ++j) {
+      float d = xr[j] - m[j];
+      s[j] += static_cast<double>(d * d);
+    }
+  }
+}
+
+template <int CC>
+void channelAffine(const float* x, const float* mul, const float* add, i64 rows, i64 C, float* y) {
+  const i64 c = CC > 0 ? CC : C;
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * c;
+    float* yr = y + r * c;
+    for (i64 j = 0; j < c; ++j) yr[j] = xr[j] * mul[j] + add[j];
+  }
+}
+
+template <int CC>
+void channelGradSums(const float* dy, const float* x, const float* m, i64 rows, i64 C, double* sdy, double* sdyxm) {
+  const i64 c = CC > 0 ? CC : C;
+  for (i64 r = 0; r < rows; ++r) {
+    const float* dyr = dy + r * c;
+    const float* xr = x + r * c;
+    for (i64 j = 0; j < c; ++j) {
+      float g = dyr[j];
+      sdy[j] += g;
+      sdyxm[j] += static_cast<double>(g * (xr[j] - m[j]));
+    }
+  }
+}
+
+template <int CC>
+void channelGradDx(const float* dy, const float* x, const float* m, const float* ka, const float* kb,
+                   const float* kc, i64 rows, i64 C, float* dx) {
+  const i64 c = CC > 0 ? CC : C;
+  for (i64 r = 0; r < rows; ++r) {
+    const float* dyr = dy + r * c;
+    const float* xr = x + r * c;
+    float* dxr = dx + r * c;
+    for (i64 j = 0; j < c; ++j) dxr[j] = ka[j] * dyr[j] + kb[j] * (xr[j] - m[j]) + kc[j];
+  }
+}
+
+// Dispatch on the channel count so the common widths get fixed-length inner loops.
+#define BN_DISPATCH(FN, C, ...)                        \
+  switch (C) {                                         \
+    case 16: FN<16>(__VA_ARGS__); break;               \
+    case 32: FN<32>(__VA_ARGS__); break;               \
+    case 64: FN<64>(__VA_ARGS__); break;               \
+    default: FN<0>(__VA_ARGS__); break;                \
+  }
+
+// batchNormTrain(x, scale, offset, C, eps, y(out), mean(out), variance(out))
+NATIVE_FN(batchNormTrain) {
+  size_t n, ns, no, ny, nm, nv;
+  const float* x = a.f32(0, &n);
+  const float* sc = a.f32(1, &ns);
+  const float* off = a.f32(2, &no);
+  i64 C = a.i(3);
+  float eps = static_cast<float>(a.d(4));
+  float* y = a.f32(5, &ny);
+  float* mean = a.f32(6, &nm);
+  float* var = a.f32(7, &nv);
+  check(C > 0 && n % C == 0 && n > 0, "batchNormTrain: size is not a positive multiple of the channel count");
+  check(static_cast<i64>(ns) == C && static_cast<i64>(no) == C && static_cast<i64>(nm) == C &&
+            static_cast<i64>(nv) == C && ny == n,
+        "batchNormTrain: buffer sizes do not match");
+  i64 rows = static_cast<i64>(n) / C;
+  std::vector<double> s(C, 0.0);
+  BN_DISPATCH(channelSums, C, x, rows, C, s.data());
+  for (i64 c = 0; c < C; ++c) mean[c] = static_cast<float>(s[c] / rows);
+  std::fill(s.begin(), s.end(), 0.0);
+  BN_DISPATCH(channelSqDiff, C, x, mean, rows, C, s.data());
+  std::vector<float> mul(C), add(C);
+  for (i64 c = 0; c < C; ++c) {
+    var[c] = static_cast<float>(s[c] / rows);
+    mul[c] = static_cast<float>(sc[c] / std::sqrt(static_cast<double>(var[c]) + eps));
+    add[c] = off[c] - mean[c] * mul[c];
+  }
+  BN_DISPATCH(channelAffine, C, x, mul.data(), add.data(), rows, C, y);
+}
+
+// batchNormTrainGrad(dy, x, mean, variance, scale, C, eps, dx(out), dscale(out), doffset(out))
+NATIVE_FN(batchNormTrainGrad) {
+  size_t n, nx, nm, nv, ns, ndx, nds, ndo;
+  const float* dy = a.f32(0, &n);
+  const float* x = a.f32(1, &nx);
+  const float* mean = a.f32(2, &nm);
+  const float* var = a.f32(3, &nv);
+  const float* sc = a.f32(4, &ns);
+  i64 C = a.i(5);
+  float eps = static_cast<float>(a.d(6));
+  float* dx = a.f32(7, &ndx);
+  float* dscale = a.f32(8, &nds);
+  float* doffset = a.f32(9, &ndo);
+  check(C > 0 && n % C == 0 && n > 0, "batchNormTrainGrad: size is not a positive multiple of the channel count");
+  check(nx == n && ndx == n && static_cast<i64>(nm) == C && static_cast<i64>(nv) == C &&
+            static_cast<i64>(ns) == C && static_cast<i64>(nds) == C && static_cast<i64>(ndo) == C,
+        "batchNormTrainGrad: buffer sizes do not match");
+  i64 rows = static_cast<i64>(n) / C;
+  std::vector<double> sdy(C, 0.0), sdyxm(C, 0.0);
+  BN_DISPATCH(channelGradSums, C, dy, x, mean, rows, C, sdy.data(), sdyxm.data());
+  std::vector<float> ka(C), kb(C), kc(C);
+  const double N = static_cast<double>(rows);
+  for (i64 c = 0; c < C; ++c) {
+    double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + eps);
+    double g = sc[c];
+    doffset[c] = static_cast<float>(sdy[c]);
+    dscale[c] = static_cast<float>(sdyxm[c] * rstd);
+    ka[c] = static_cast<float>(g * rstd);
+    kb[c] = static_cast<float>(-g * rstd * rstd * rstd * sdyxm[c] / N);
+    kc[c] = static_cast<float>(-g * rstd * sdy[c] / N);
+  }
+  BN_DISPATCH(channelGradDx, C, dy, x, mean, ka.data(), kb.data(), kc.data(), rows, C, dx);
+}
+
+#undef BN_DISPATCH
+
 // ---------------------------------------------------------------- optimizer updates
 // One pass per parameter tensor, mirroring the tf-op optimizers of src/train/optim.ts operation by
 // operation (same float32 roundings; no FMA contraction), with the pruning mask folded in:
@@ -853,6 +1052,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"softmax", softmax},
       {"batchNorm", batchNorm},
       {"batchNormGrad", batchNormGrad},
+      {"batchNormTrain", batchNormTrain},
+      {"batchNormTrainGrad", batchNormTrainGrad},
       {"sgdUpdate", sgdUpdate},
       {"adamUpdate", adamUpdate},
   };

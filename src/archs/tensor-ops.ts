@@ -1,4 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
+import { batchNormTrain, canBatchNormTrain } from "../backend/native/batchnorm.js";
 import { tensorNames, type ConvOptions, type DenseOptions, type Ops } from "./ops.js";
 
 const BN_EPSILON = 1e-5;
@@ -48,8 +49,26 @@ export class TensorOps implements Ops<tf.Tensor> {
     if (!this.training) {
       return tf.batchNorm(x, this.get(tensorNames.movingMean(name)), this.get(tensorNames.movingVar(name)), beta, gamma, BN_EPSILON);
     }
+    if (tf.getBackend() === "native" && canBatchNormTrain(x, gamma, beta)) {
+      // Native backend: one fused kernel forward (y + batch statistics) and one backward.
+      const { y, mean, variance } = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, BN_EPSILON);
+      try {
+        this.queueRunningStats(name, x, mean, variance);
+      } finally {
+        mean.dispose();
+        variance.dispose();
+      }
+      return y;
+    }
     const axes = x.shape.map((_, i) => i).slice(0, -1);
     const { mean, variance } = tf.moments(x, axes);
+    this.queueRunningStats(name, x, mean, variance);
+    // One batchNorm op (not sub/div/mul/add) so backends with a fused batch-norm gradient can use it.
+    return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPSILON);
+  }
+
+  /** Queues the running-statistic updates from the batch mean and (biased) variance of x. */
+  private queueRunningStats(name: string, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor): void {
     const n = x.size / x.shape[x.shape.length - 1];
     const movingMean = this.get(tensorNames.movingMean(name));
     const movingVar = this.get(tensorNames.movingVar(name));
@@ -58,8 +77,6 @@ export class TensorOps implements Ops<tf.Tensor> {
       [tensorNames.movingMean(name), tf.keep(tf.add(tf.mul(movingMean, BN_MOMENTUM), tf.mul(mean, 1 - BN_MOMENTUM)))],
       [tensorNames.movingVar(name), tf.keep(tf.add(tf.mul(movingVar, BN_MOMENTUM), tf.mul(variance, (1 - BN_MOMENTUM) * n / Math.max(1, n - 1))))],
     );
-    // One batchNorm op (not sub/div/mul/add) so backends with a fused batch-norm gradient can use it.
-    return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPSILON);
   }
 
   relu(x: tf.Tensor): tf.Tensor { return tf.relu(x); }

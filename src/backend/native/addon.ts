@@ -41,6 +41,16 @@ export interface NativeAddon {
     scale: Float32Array | null, channels: number, eps: number,
     dx: Float32Array, dmean: Float32Array, dvar: Float32Array, dscale: Float32Array, doffset: Float32Array,
   ): void;
+  /** Training batch norm: y plus the batch mean and biased variance per channel (last axis). */
+  batchNormTrain?(
+    x: Float32Array, scale: Float32Array, offset: Float32Array, channels: number, eps: number,
+    y: Float32Array, mean: Float32Array, variance: Float32Array,
+  ): void;
+  /** Its gradient, through the batch statistics: dx, dscale, doffset. */
+  batchNormTrainGrad?(
+    dy: Float32Array, x: Float32Array, mean: Float32Array, variance: Float32Array, scale: Float32Array,
+    channels: number, eps: number, dx: Float32Array, dscale: Float32Array, doffset: Float32Array,
+  ): void;
   /** SGD (momentum, L2 decay) with the mask folded in; `out` may be `w` (see addon.cc). Optional in older builds. */
   sgdUpdate?(
     w: Float32Array, g: Float32Array, v: Float32Array | null, mask: Float32Array | null, out: Float32Array,

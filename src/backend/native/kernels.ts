@@ -17,6 +17,13 @@ export type NativeKernelFunc = (args: KernelArgs, fallback: tf.KernelFunc | unde
 /** Names of the custom kernels this backend adds (not part of tfjs). */
 export const NativeReluGrad = "PrunebenchNativeReluGrad";
 export const NativeBatchNormGrad = "PrunebenchNativeBatchNormGrad";
+/**
+ * Training-mode batch norm (inputs x, scale, offset; attrs varianceEpsilon): outputs y, the batch mean and
+ * the biased batch variance over every axis but the last. Used by `batchNormTrain` (./batchnorm.ts).
+ */
+export const NativeBatchNormTrain = "PrunebenchNativeBatchNormTrain";
+/** Its gradient (inputs dy, x, mean, variance, scale): outputs dx, dscale, doffset. */
+export const NativeBatchNormTrainGrad = "PrunebenchNativeBatchNormTrainGrad";
 /** dy reshaped to attrs.expandedShape, broadcast to attrs.shape, divided by attrs.divisor (Sum/Mean gradients). */
 export const NativeBroadcastDiv = "PrunebenchNativeBroadcastDiv";
 /** dy * 2x (Square gradient). */
@@ -450,6 +457,37 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     addon.batchNormGrad(dyv, xv, mv, vv, sv, C, eps, dx, dm, dv, ds, doff);
     return [out(b, [...x!.shape], dx), out(b, [C], dm), out(b, [C], dv), out(b, [C], ds), out(b, [C], doff)];
   };
+
+  // Fused training batch norm (registered only when the addon exports it).
+  const bnTrain = addon.batchNormTrain, bnTrainGrad = addon.batchNormTrainGrad;
+  if (bnTrain && bnTrainGrad) {
+    k[NativeBatchNormTrain] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x, scale, offset } = args.inputs;
+      const eps = Number((args.attrs as { varianceEpsilon?: number } | undefined)?.varianceEpsilon ?? 0.001);
+      const xv = f32(b, x), sv = f32(b, scale), ov = f32(b, offset);
+      const C = x!.shape[x!.shape.length - 1];
+      if (!xv || !sv || !ov || sv.length !== C || ov.length !== C || xv.length === 0) {
+        throw new Error(`${NativeBatchNormTrain}: unsupported inputs`);
+      }
+      const y = alloc(b, xv.length), mean = new Float32Array(C), variance = new Float32Array(C);
+      bnTrain.call(addon, xv, sv, ov, C, eps, y, mean, variance);
+      return [out(b, [...x!.shape], y), out(b, [C], mean), out(b, [C], variance)];
+    };
+    k[NativeBatchNormTrainGrad] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { dy, x, mean, variance, scale } = args.inputs;
+      const eps = Number((args.attrs as { varianceEpsilon?: number } | undefined)?.varianceEpsilon ?? 0.001);
+      const dyv = f32(b, dy), xv = f32(b, x), mv = f32(b, mean), vv = f32(b, variance), sv = f32(b, scale);
+      if (!dyv || !xv || !mv || !vv || !sv || dyv.length !== xv.length) {
+        throw new Error(`${NativeBatchNormTrainGrad}: unsupported inputs`);
+      }
+      const C = x!.shape[x!.shape.length - 1];
+      const dx = alloc(b, xv.length), dscale = new Float32Array(C), doffset = new Float32Array(C);
+      bnTrainGrad.call(addon, dyv, xv, mv, vv, sv, C, eps, dx, dscale, doffset);
+      return [out(b, [...x!.shape], dx), out(b, [...scale!.shape], dscale), out(b, [C], doffset)];
+    };
+  }
 
   return k;
 }
