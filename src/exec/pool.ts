@@ -56,7 +56,13 @@ export class WorkerPool {
   }
 
   private spawn(): ChildProcess {
-    return fork(WORKER_SCRIPT, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...this.options.env }, serialization: "json" });
+    // detached: a process group of its own, so Ctrl-C in a terminal (SIGINT to the foreground group) reaches only the
+    // coordinator, which decides what stops. The worker's own SIGINT handler is installed only after its imports load
+    // (seconds), and a worker started just before a Ctrl-C would otherwise die with its run. Workers still end with
+    // the coordinator: they exit when their IPC channel closes or their parent is gone (worker.ts).
+    return fork(WORKER_SCRIPT, [], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...this.options.env }, serialization: "json", detached: true,
+    });
   }
 
   private runOn(slot: Slot, job: Job): Promise<JobResult> {

@@ -8,7 +8,8 @@ import { executeJob } from "../runs/execute.js";
 import type { CoordinatorMessage, WorkerMessage } from "./protocol.js";
 import { PROTOCOL_VERSION } from "./protocol.js";
 
-// Ctrl-C in a terminal reaches the whole process group: the coordinator decides what stops, not the worker.
+// The coordinator decides what stops, not the worker. Forked workers have a process group of their own (pool.ts), so a
+// terminal's Ctrl-C does not reach them; this covers launchers that signal a whole group anyway.
 process.on("SIGINT", () => {});
 
 // A forked worker whose coordinator died (SIGKILL, OOM) must stop at once: its result has nowhere to go, and it
@@ -37,6 +38,9 @@ const send: (m: WorkerMessage) => void = process.send
   : (m) => process.stdout.write(`${JSON.stringify(m)}\n`);
 
 let queue = Promise.resolve();
+// Fault injection for the reliability tests: a slow machine (every epoch takes this much longer), so that a test can
+// act while a run is surely mid-training however fast the backend is.
+const epochDelayMs = Number(process.env.BENCH_FAULT_EPOCH_DELAY_MS ?? 0);
 
 function handle(message: CoordinatorMessage): void {
   if (message.type === "exit") {
@@ -49,6 +53,7 @@ function handle(message: CoordinatorMessage): void {
     if (job.protocol !== PROTOCOL_VERSION) throw new Error(`job protocol ${job.protocol}, worker speaks ${PROTOCOL_VERSION}`);
     const result = await executeJob(job, (phase, epoch, epochs) => {
       send({ type: "progress", key: job.key, phase, epoch, epochs });
+      if (epochDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, epochDelayMs);
       // Fault injection for the reliability tests: die like an OOM kill in the middle of a run's training.
       if (process.env.BENCH_FAULT_KILL_RUN === job.key && phase === "finetune") process.kill(process.pid, "SIGKILL");
       // ... and throw like a bug in a method or the training loop would.

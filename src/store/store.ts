@@ -32,7 +32,7 @@ export class Store {
       this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
       this.db.pragma("busy_timeout = 10000");
       if (!options.readonly) {
-        this.db.pragma("journal_mode = WAL");
+        walMode(this.db);
         this.db.pragma("synchronous = NORMAL");
         this.db.pragma("foreign_keys = ON");
       }
@@ -247,6 +247,24 @@ export class Store {
       generatedAt: new Date().toISOString(),
       sweeps, runs, layers: this.layers(keys), epochs: this.epochs(keys), references: this.references(options.sweep),
     };
+  }
+}
+
+/**
+ * Switch to WAL. The switch needs an exclusive lock taken while holding a shared one, which SQLite refuses at once
+ * (SQLITE_BUSY, no busy handler: it could deadlock) when another process is opening the same new database; so wait
+ * and retry here, as the busy timeout would.
+ */
+function walMode(db: Database.Database): void {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      db.pragma("journal_mode = WAL");
+      return;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "SQLITE_BUSY" || Date.now() > deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + Math.random() * 30);
+    }
   }
 }
 
