@@ -105,3 +105,19 @@ test("bench sweep refuses bad grids with file:line, and oversize grids without -
   assert.equal(big.code, 2);
   assert.match(big.stderr, /expands to 4 runs, more than --max-runs 3; pass --yes/);
 });
+
+test("--worker-max-rss replaces a worker that grew past the bound, and its runs still finish", () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  const db = join(dir, "results.db");
+  // 1 MiB: every worker is over the bound after its first job, so each job gets a fresh worker.
+  const r = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--jobs", "1", "--plain", "--worker-max-rss", "1"]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const store = new Store(db);
+  const runs = store.runs();
+  const pids = store.db.prepare("SELECT DISTINCT worker_pid FROM runs").all();
+  store.close();
+  assert.deepEqual(runs.map((x) => x.status), ["done", "done", "done", "done"]);
+  // One worker slot (--jobs 1), yet every run ran in a fresh process.
+  assert.equal(pids.length, 4);
+});

@@ -47,6 +47,7 @@ program.command("sweep")
   .option("--max-runs <n>", "refuse grids that expand to more runs than this, unless --yes", "1000")
   .option("-y, --yes", "run grids larger than --max-runs")
   .option("--run-timeout <seconds>", "kill a run that takes longer (0 = no limit)", "0")
+  .option("--worker-max-rss <MiB>", "replace a worker whose memory exceeds this after a run (0 = never)", "8192")
   .option("--plain", "plain progress lines even on a terminal")
   .action(action(async () => ({
     default: async (grid: string, o: any) => {
@@ -55,6 +56,7 @@ program.command("sweep")
         gridFile: grid, dbPath: o.db, jobs: positiveInt(o.jobs, "--jobs"), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
         dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout"), plain: o.plain,
+        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss"),
       });
       if (s.stopped || s.interrupted > 0) return EXIT.interrupted;
       return s.failed + s.diverged > 0 ? EXIT.runsFailed : EXIT.ok;

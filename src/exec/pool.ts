@@ -15,6 +15,8 @@ export interface PoolOptions {
   onProgress?: (key: string, phase: string, epoch: number, epochs: number) => void;
   /** Extra environment for workers (e.g. a fault-injection hook in tests). */
   env?: NodeJS.ProcessEnv;
+  /** Replace a worker whose resident memory exceeds this after a job (0 = never): bounds memory per worker. */
+  maxWorkerRssMb?: number;
 }
 
 interface Slot {
@@ -83,7 +85,16 @@ export class WorkerPool {
       });
       const onMessage = (m: WorkerMessage) => {
         if (m.type === "progress") this.options.onProgress?.(m.key, m.phase, m.epoch, m.epochs);
-        else if (m.type === "result" && m.result.key === job.key) finish(m.result);
+        else if (m.type === "result" && m.result.key === job.key) {
+          const limit = this.options.maxWorkerRssMb ?? 0;
+          if (limit > 0 && (m.rssMb ?? 0) > limit) {
+            // Retire it after this job; the slot forks a fresh worker for the next one.
+            child.off("exit", onExit);
+            child.send({ type: "exit" });
+            slot.child = null;
+          }
+          finish(m.result);
+        }
       };
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
         slot.child = null;

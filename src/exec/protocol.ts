@@ -65,6 +65,7 @@ export interface JobResult {
 export type WorkerMessage =
   | { type: "ready"; pid: number }
   | { type: "progress"; key: string; phase: string; epoch: number; epochs: number }
-  | { type: "result"; result: JobResult };
+  /** rssMb: the worker's resident memory after the job, so a pool can recycle workers that grew too large. */
+  | { type: "result"; result: JobResult; rssMb?: number };
 
 export type CoordinatorMessage = { type: "job"; job: Job } | { type: "exit" };

@@ -36,6 +36,8 @@ export interface SweepOptions {
   runTimeoutSec?: number;
   out?: NodeJS.WriteStream;
   plain?: boolean;
+  /** Recycle a worker whose resident memory exceeds this many MiB after a run (0 = never). */
+  maxWorkerRssMb?: number;
   /** Extra worker environment (tests inject faults through it). */
   workerEnv?: NodeJS.ProcessEnv;
 }
@@ -143,7 +145,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     throw e;
   }
   const owner = `${hostname()}:${process.pid}:${started}`;
-  const pool = new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv });
+  const pool = new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv, maxWorkerRssMb: options.maxWorkerRssMb });
   let stopping: "no" | "graceful" | "hard" = "no";
   // Read through a function: the SIGINT handler changes it between awaits, which flow analysis cannot see.
   const stopMode = () => stopping;

@@ -59,7 +59,7 @@ function handle(message: CoordinatorMessage): void {
       // ... and throw like a bug in a method or the training loop would.
       if (process.env.BENCH_FAULT_THROW_RUN === job.key && phase === "finetune") throw new Error(`injected fault (BENCH_FAULT_THROW_RUN) in ${phase} epoch ${epoch}`);
     });
-    send({ type: "result", result });
+    send({ type: "result", result, rssMb: process.memoryUsage().rss / 2 ** 20 });
   });
 }
 

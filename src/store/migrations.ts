@@ -85,6 +85,8 @@ export const MIGRATIONS: readonly string[] = [
     row_json TEXT NOT NULL
   );
   `,
+  // 2: which worker process ran a run (with host), for diagnosing crashes and memory recycling
+  `ALTER TABLE runs ADD COLUMN worker_pid INTEGER;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

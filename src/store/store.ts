@@ -143,10 +143,10 @@ export class Store {
   saveResult(result: JobResult): void {
     this.db.transaction(() => {
       for (const table of ["metrics", "layers", "epochs", "artifacts"]) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(result.key);
-      this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, host = ?, finished_at = ?,
+      this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, host = ?, worker_pid = ?, finished_at = ?,
           started_at = COALESCE(started_at, ?), lease_owner = NULL, lease_until = NULL WHERE key = ?`)
         .run(result.status, result.error, result.backend?.name ?? null, result.backend?.tfjsVersion ?? null, result.backend?.threads ?? null,
-          result.host, result.finishedAt, result.startedAt, result.key);
+          result.host, result.pid, result.finishedAt, result.startedAt, result.key);
       const metric = this.db.prepare(`INSERT INTO metrics (run_key, name, value) VALUES (?, ?, ?)`);
       for (const [name, value] of Object.entries(result.metrics)) metric.run(result.key, name, Number.isFinite(value) ? value : null);
       const layer = this.db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
