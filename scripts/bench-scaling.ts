@@ -5,7 +5,7 @@
  *
  *   node dist/scripts/bench-scaling.js [grid=benchmarks/quickstart.yaml] [--jobs 2]
  */
-import { fork, spawnSync } from "node:child_process";
+import { fork, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -43,6 +43,27 @@ async function workerStartup(): Promise<{ forkToReadyMs: number; backendInitMs: 
   return { forkToReadyMs: ready, backendInitMs: Number(init.stdout.trim().split("\n").pop()) };
 }
 
+/**
+ * The machine's own ceiling: training img/s of two identical training processes side by side vs one alone. Cores
+ * that share caches, memory bandwidth or a physical core (cloud vCPUs) give less than 2x whatever the scheduler does.
+ */
+async function hardwareCeiling(): Promise<{ alone: number; together: number }> {
+  const script = join(root, "dist", "scripts", "bench-throughput.js");
+  const args = [script, "--child", "--backend", "auto", "--arch", "lenet5", "--steps", "100"];
+  const imgPerS = (out: string) => JSON.parse(out.trim().split("\n").pop()!).train_img_per_s as number;
+  const once = () => new Promise<number>((res, rej) => {
+    const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    c.stdout.on("data", (d) => (out += d));
+    c.on("exit", (code) => (code === 0 ? res(imgPerS(out)) : rej(new Error(`throughput child exited ${code}`))));
+  });
+  const alone = await once();
+  const pair = await Promise.all(Array.from({ length: maxJobs }, once));
+  return { alone, together: pair.reduce((a, b) => a + b, 0) };
+}
+
+const ceiling = await hardwareCeiling();
+console.log(JSON.stringify({ measure: "hardware-ceiling", arch: "lenet5", alone_img_per_s: Math.round(ceiling.alone), together_img_per_s: Math.round(ceiling.together), processes: maxJobs, ratio: Number((ceiling.together / ceiling.alone).toFixed(2)) }));
 const startup = await workerStartup();
 console.log(JSON.stringify({ measure: "worker-startup", fork_to_ready_ms: Math.round(startup.forkToReadyMs), backend_init_ms: Math.round(startup.backendInitMs) }));
 const one = sweep(1);
@@ -50,4 +71,5 @@ console.log(JSON.stringify({ measure: "sweep", jobs: 1, runs: one.runs, seconds:
 const many = sweep(maxJobs);
 console.log(JSON.stringify({ measure: "sweep", jobs: maxJobs, runs: many.runs, seconds: Math.round(many.seconds), runs_per_hour: Math.round((many.runs / many.seconds) * 3600), worker_peak_rss_mb: Math.round(many.rssMb) }));
 console.log(`\n${grid}: --jobs 1 ${one.seconds.toFixed(0)} s, --jobs ${maxJobs} ${many.seconds.toFixed(0)} s → ${(one.seconds / many.seconds).toFixed(2)}x runs/hour on ${availableParallelism()} cores` +
-  `; worker start-up ${startup.forkToReadyMs.toFixed(0)} ms + backend init ${startup.backendInitMs.toFixed(0)} ms (paid once per worker, not per run); peak worker RSS ${many.rssMb.toFixed(0)} MiB`);
+  `; worker start-up ${startup.forkToReadyMs.toFixed(0)} ms + backend init ${startup.backendInitMs.toFixed(0)} ms (paid once per worker, not per run); peak worker RSS ${many.rssMb.toFixed(0)} MiB` +
+  `\nceiling of this machine: ${maxJobs} training processes side by side reach ${(ceiling.together / ceiling.alone).toFixed(2)}x the img/s of one alone`);
