@@ -63,3 +63,12 @@ test("published numbers convert to each metric's own unit: percent, 2xMACs", asy
   assert.equal(toMetricUnit("top1_after", 98, "MACs"), null);
   assert.deepEqual(acceptedUnits("top1_after"), ["fraction", "percent", "%"]);
 });
+
+test("prunable policy: kernels by default; biases, classifier and first layer as configured", async () => {
+  const { prunableParamCount } = await import("../src/prune/policy.js");
+  const { layers } = totals("lenet5", [28, 28, 1]);
+  const base = { biases: false, batchNorm: false, classifier: true, firstLayer: true };
+  assert.equal(prunableParamCount(layers, base), 61_706 - (6 + 16 + 120 + 84 + 10));
+  assert.equal(prunableParamCount(layers, { ...base, biases: true }), 61_706);
+  assert.equal(prunableParamCount(layers, { ...base, classifier: false, firstLayer: false }), 61_706 - 236 - 84 * 10 - 150);
+});

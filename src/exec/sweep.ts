@@ -13,7 +13,7 @@ import { expandGrid, GridErrors, loadGridFile } from "../grid/index.js";
 import { parseLocated } from "../grid/parse.js";
 import { GridError, type Catalog, type Grid } from "../grid/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
-import { prunableTensors } from "../prune/policy.js";
+import { prunableParamCount } from "../prune/policy.js";
 import { denseModels, planRuns } from "../plan/plan.js";
 import { Store, type PlannedRun } from "../store/store.js";
 import { CODE_VERSION } from "../version.js";
@@ -91,11 +91,7 @@ export function checkTargetsReachable(grid: Grid, gridText: string, cat: Catalog
       const ds = cat.datasets[dataset];
       const layers = layerTable(getArch(arch), ds.inputShape, ds.numClasses);
       const total = layers.reduce((n, l) => n + l.params, 0);
-      const byLayer = new Map(layers.map((l) => [l.name, l]));
-      const prunable = prunableTensors(layers, grid.prunable).reduce((n, r) => {
-        const l = byLayer.get(r.layer)!;
-        return n + (r.role === "kernel" ? l.weightShape.reduce((a, b) => a * b, 1) : l.weightShape[l.weightShape.length - 1]);
-      }, 0);
+      const prunable = prunableParamCount(layers, grid.prunable);
       compressions.forEach((t) => {
         try {
           keepFractionForCompression(t.value, total, prunable);

@@ -33,3 +33,13 @@ export function prunableTensors(layers: readonly LayerInfo[], policy: PrunablePo
   }
   return out;
 }
+
+/** Number of weights in the tensors the policy lets methods prune (the denominator of sparsity). */
+export function prunableParamCount(layers: readonly LayerInfo[], policy: PrunablePolicy): number {
+  const byLayer = new Map(layers.map((l) => [l.name, l]));
+  return prunableTensors(layers, policy).reduce((n, r) => {
+    const shape = byLayer.get(r.layer)!.weightShape;
+    // Kernels have the layer's weight shape; biases and BN gamma/beta have one value per output channel.
+    return n + (r.role === "kernel" ? shape.reduce((a, b) => a * b, 1) : shape[shape.length - 1]);
+  }, 0);
+}
