@@ -14,7 +14,7 @@ import { getArch } from "../src/archs/index.js";
 import { initBackend, type BackendRequest } from "../src/backend/index.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import { measureLatency, stage, trainPhase } from "../src/train/loop.js";
-import { MaskSet } from "../src/train/masks.js";
+import { randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel } from "../src/train/model.js";
 import { makeRng } from "../src/train/rng.js";
 
@@ -33,12 +33,7 @@ async function measureOne(backend: string, arch: string, batch: number, steps: n
   const info = await initBackend(backend as BackendRequest);
   const shape = INPUT[arch];
   const model = createModel(getArch(arch), shape, 10, 0);
-  const masks = new MaskSet();
-  for (const [name, v] of model.params) {
-    if (!name.endsWith("/kernel")) continue;
-    const rng = makeRng(0, name);
-    masks.set(name, new Float32Array(v.size).map(() => (rng() < 0.5 ? 0 : 1)), v.shape);
-  }
+  const masks = randomKernelMasks(model.params, 0.5, 0);
   const rng = makeRng(1, "x");
   const n = batch * steps;
   const size = shape[0] * shape[1] * shape[2];

@@ -457,18 +457,13 @@ test("trainPhase on the native backend: masked weights exactly 0, bit-identical 
   const { getArch } = await import("../src/archs/index.js");
   const { DEFAULT_FINETUNE } = await import("../src/grid/index.js");
   const { stage, trainPhase } = await import("../src/train/loop.js");
-  const { MaskSet } = await import("../src/train/masks.js");
+  const { randomKernelMasks } = await import("../src/train/masks.js");
   const { createModel, disposeModel, snapshot } = await import("../src/train/model.js");
   const { makeRng } = await import("../src/train/rng.js");
   await initBackend("native");
   const run = async (arch: string, optimizer: "sgd" | "adam") => {
     const model = createModel(getArch(arch), [28, 28, 1], 10, 0);
-    const masks = new MaskSet();
-    for (const [name, v] of model.params) {
-      if (!name.endsWith("/kernel")) continue;
-      const rng = makeRng(0, name);
-      masks.set(name, new Float32Array(v.size).map(() => (rng() < 0.7 ? 0 : 1)), v.shape);
-    }
+    const masks = randomKernelMasks(model.params, 0.7, 0);
     const rng = makeRng(1, "data");
     const n = 96;
     const train = stage({ x: new Float32Array(n * 784).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);

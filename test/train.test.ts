@@ -6,7 +6,7 @@ import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import type { TrainConfig } from "../src/grid/types.js";
 import { initBackend } from "../src/backend/index.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
-import { MaskSet } from "../src/train/masks.js";
+import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot } from "../src/train/model.js";
 import { learningRate } from "../src/train/optim.js";
 import { makeRng } from "../src/train/rng.js";
@@ -24,15 +24,8 @@ function syntheticSplit(n: number, seed: number): StagedSplit {
 
 async function trainMasked(arch: string, config: TrainConfig, seed = 0) {
   const model = createModel(getArch(arch), [28, 28, 1], 10, seed);
-  const masks = new MaskSet();
-  const pruned: Record<string, Float32Array> = {};
-  for (const [name, v] of model.params) {
-    if (!name.endsWith("/kernel")) continue;
-    const rng = makeRng(seed, name);
-    const m = new Float32Array(v.size).map(() => (rng() < 0.7 ? 0 : 1));
-    masks.set(name, m, v.shape);
-    pruned[name] = m;
-  }
+  const masks = randomKernelMasks(model.params, 0.7, seed);
+  const pruned = Object.fromEntries(masks.names().map((name) => [name, masks.values(name)!]));
   const train = syntheticSplit(96, 1);
   const val = syntheticSplit(32, 2);
   await trainPhase({ phase: "finetune", model, train, val, config, masks, seed, selectBestOnVal: false });

@@ -1,5 +1,6 @@
 /** Binary masks on named parameters: a pruned weight is 0 in its mask and stays exactly 0 after every step. */
 import * as tf from "@tensorflow/tfjs-core";
+import { makeRng } from "./rng.js";
 
 export class MaskSet {
   private readonly masks = new Map<string, tf.Tensor>();
@@ -32,4 +33,15 @@ export class MaskSet {
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
   }
+}
+
+/** Seeded random masks removing a fraction `pruned` of every kernel: a fixture for tests and benchmarks of the masked step. */
+export function randomKernelMasks(params: ReadonlyMap<string, tf.Variable>, pruned: number, seed: number): MaskSet {
+  const masks = new MaskSet();
+  for (const [name, v] of params) {
+    if (!name.endsWith("/kernel")) continue;
+    const rng = makeRng(seed, name);
+    masks.set(name, new Float32Array(v.size).map(() => (rng() < pruned ? 0 : 1)), v.shape);
+  }
+  return masks;
 }
