@@ -5,15 +5,29 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { BENCH, tempDir } from "./helpers/cli.js";
+import { BENCH, bench, tempDir } from "./helpers/cli.js";
+
+/** Bad inputs tried across this file, printed at the end. */
+let triedInputs = 0;
+
+async function tfjsNodeInstalled(): Promise<boolean> {
+  try {
+    await import("@tensorflow/tfjs-node" as string);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** `bench …` without blocking, so the cases run side by side. */
-function benchAsync(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function benchAsync(args: string[], cwd?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BENCH, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [BENCH, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => (stdout += d));
@@ -165,6 +179,7 @@ test("bad grids: validate and sweep both exit 2 naming file:line, key, value and
     const db = join(caseDir, "r.db");
     const [v, s] = await Promise.all([benchAsync(["validate", file]), benchAsync(["sweep", file, "--db", db, "--cache-dir", join(caseDir, "cache")])]);
     tried++;
+    triedInputs += 2;
     for (const [cmd, r] of [["validate", v], ["sweep", s]] as const) {
       assert.equal(r.code, 2, `${cmd}: ${r.stdout}${r.stderr}`);
       assert.doesNotMatch(r.stderr, /internal error|\n\s+at /, `${cmd} must not print a stack trace`);
@@ -190,7 +205,7 @@ test("bad command lines exit 2 with the flag, the bad value and what is valid", 
   const grid = join(dir, "g.yaml");
   writeFileSync(grid, GOOD);
   // Each case its own database path (they run side by side), none of which may come to exist.
-  const dbs = Array.from({ length: 12 }, (_, i) => join(dir, `r${i}.db`));
+  const dbs = Array.from({ length: 24 }, (_, i) => join(dir, `r${i}.db`));
   let n = 0;
   const next = () => dbs[n++];
   const db = next();
@@ -207,9 +222,24 @@ test("bad command lines exit 2 with the flag, the bad value and what is valid", 
     ["a missing argument", ["sweep"], /missing required argument 'grid'/],
     ["a grid file that does not exist", ["sweep", join(dir, "nope.yaml"), "--db", next()], /nope\.yaml: cannot read grid file: ENOENT/],
     ["a database that does not exist (reading commands)", ["ls", "--db", next()], /results database .*r\d+\.db does not exist \(run `bench sweep <grid> --db .*r\d+\.db` first, or pass --db\)/],
+    // SQLite opens "" as a temporary database: the sweep would say "2 done" and keep nothing.
+    ["--db \"\"", ["sweep", grid, "--db", ""], /option '--db <file>' argument '' is invalid\. give a file name, e\.g\. results\.db/],
+    ["--jobs 1000", ["sweep", grid, "--db", next(), "--jobs", "1000"], /--jobs 1000 is more than \d+ \(4 per CPU, \d+ CPUs here\).*use at most \d+/],
+    ["--jobs 1e3", ["sweep", grid, "--db", next(), "--jobs", "1e3"], /--jobs must be a positive integer, got "1e3"/],
+    ["--max-runs 0x10", ["sweep", grid, "--db", next(), "--max-runs", "0x10"], /--max-runs must be a positive integer, got "0x10"/],
+    ["--worker-max-rss lots", ["sweep", grid, "--db", next(), "--worker-max-rss", "lots"], /--worker-max-rss must be a number of MiB >= 0 \(0 = no limit\), got "lots"/],
+    // mkdir -p under /proc waits forever: these hung before they were checked.
+    ["--db under /proc", ["sweep", grid, "--db", "/proc/x.db"], /--db \/proc\/x\.db: its folder \/proc is on the kernel's proc pseudo file system; give a folder on a disk/],
+    ["--artifacts-dir under /proc", ["sweep", grid, "--db", next(), "--artifacts-dir", "/proc/self/x"], /--artifacts-dir \/proc\/self\/x is on the kernel's proc pseudo file system/],
+    ["--cache-dir under /proc", ["sweep", grid, "--db", next(), "--cache-dir", "/proc/1/x"], /--cache-dir \/proc\/1\/x is on the kernel's proc pseudo file system/],
+    ["--db a folder", ["sweep", grid, "--db", dir], /--db .* exists and is not a regular file \(it is a folder\)/],
+    ["--cache-dir a file", ["sweep", grid, "--db", next(), "--cache-dir", grid], /--cache-dir .*g\.yaml exists and is not a folder/],
+    ["--backend node, not installed", ["sweep", grid, "--db", next(), "--backend", "node"], /--backend node: node backend unavailable: @tensorflow\/tfjs-node is not installed\..*or pass --backend wasm/],
   ];
+  if (await tfjsNodeInstalled()) cases.pop();
   await Promise.all(cases.map(([name, args, re]) => t.test(name, async () => {
     const r = await benchAsync(args);
+    triedInputs++;
     assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
     assert.match(r.stderr, re);
     assert.doesNotMatch(r.stderr, /internal error/);
@@ -232,4 +262,94 @@ test("a grid larger than --max-runs is refused without --yes, and accepted with 
   assert.match(accepted.stdout, /^12 runs, 3 dense model\(s\) to pretrain/);
   const atLimit = await benchAsync(["sweep", grid, "--db", db, "--max-runs", "12", "--dry-run"]);
   assert.equal(atLimit.code, 0, atLimit.stderr);
+});
+
+const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
+
+test("reading commands never write over a database or someone else's file, and refuse bad options with the valid choices", { concurrency: 4 }, async (t) => {
+  const dir = tempDir();
+  const grid = join(dir, "g.yaml");
+  writeFileSync(grid, GOOD.replace("sparsities: [0.5, 0.9]", "sparsities: [0.5]"));
+  // The default database name, in the working directory: `bench report -o results.db` once destroyed it.
+  const db = join(dir, "results.db");
+  const made = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--plain"]);
+  assert.equal(made.code, 0, made.stdout + made.stderr);
+  const dbHash = sha256(db);
+  const notes = join(dir, "notes.yaml");
+  writeFileSync(notes, "my: notes\n");
+  const oldReport = join(dir, "old.html");
+  writeFileSync(oldReport, "<!DOCTYPE html><p>an earlier report</p>\n");
+  const cases: Array<[string, string[], RegExp]> = [
+    ["report -o the default database", ["report", "-o", "results.db"], /-o results\.db is the results database this command reads; give the output another name/],
+    ["report -o its --db, even with --force", ["report", "--db", db, "-o", db, "--force"], /is the results database this command reads/],
+    ["export -o its --db", ["export", "--db", db, "-o", db], /is the results database this command reads/],
+    ["table -o its --db", ["table", "--db", db, "-o", db], /is the results database this command reads/],
+    ["report -o a file that is not HTML", ["report", "--db", db, "-o", notes], /-o .*notes\.yaml already exists and it is not an HTML file: refusing to overwrite it; give another name, or pass --force to replace it/],
+    ["export -o a file of another kind", ["export", "--db", db, "-o", notes], /already exists and its extension \.yaml is not one of csv's \(\.csv, \.tsv, \.txt\)/],
+    ["report -o a folder", ["report", "--db", db, "-o", dir], /-o .* is a folder; give a file name, e\.g\. .*report\.html/],
+    ["report -o in a missing folder", ["report", "--db", db, "-o", join(dir, "nope", "r.html")], /folder .*nope does not exist; create it first/],
+    ["report -o under /proc", ["report", "--db", db, "-o", "/proc/x.html"], /its folder \/proc is on the kernel's proc pseudo file system/],
+    ["export -o under /proc/self", ["export", "--db", db, "-o", "/proc/self/x.csv"], /its folder \/proc\/self is on the kernel's proc pseudo file system/],
+    ["table -o a device", ["table", "--db", db, "-o", "/dev/null"], /-o \/dev\/null exists and is not a regular file \(a device or pipe\); write to a file, or leave out -o to print to stdout/],
+    ["table --group-by with a typo", ["table", "--db", db, "--group-by", "dataset,archh"], /--group-by: unknown value "archh"; did you mean "arch"\? valid: dataset, arch, method, target/],
+    ["table --group-by twice", ["table", "--db", db, "--group-by", "arch,arch"], /--group-by lists "arch" twice/],
+    ["table --metrics with a typo", ["table", "--db", db, "--metrics", "top1_aftr"], /--metrics: unknown value "top1_aftr"; did you mean "top1_after"\? valid: top1_dense, /],
+    ["table --metrics empty", ["table", "--db", db, "--metrics", ""], /--metrics is empty; give one or more of: top1_dense, /],
+    ["ls --status with a typo", ["ls", "--db", db, "--status", "dnoe"], /--status: unknown value "dnoe"; did you mean "done"\? valid: pending, running, done, failed, diverged, interrupted/],
+    ["ls --sweep that does not exist", ["ls", "--db", db, "--sweep", "999"], /--sweep 999: no such sweep; sweeps in .*results\.db: 1/],
+    ["report --compare-sweep that does not exist", ["report", "--db", db, "-o", join(dir, "c.html"), "--compare-sweep", "99"], /--compare-sweep 99: no such sweep; sweeps in .*: 1/],
+    ["export --sweep -1", ["export", "--db", db, "--sweep", "-1"], /--sweep must be a sweep id \(a positive integer\), got "-1"; sweeps in .*: 1/],
+    ["show with LIKE wildcards", ["show", "--db", db, "________________"], /"________________" is not a run key: keys are 16 hex characters/],
+    ["show with a 100,000-character key", ["show", "--db", db, "a".repeat(100_000)], /"a{40}…" is not a run key/],
+  ];
+  await Promise.all(cases.map(([name, args, re]) => t.test(name, async () => {
+    const r = await benchAsync(args, dir);
+    triedInputs++;
+    assert.equal(r.code, 2, `${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /internal error|\n\s+at /);
+  })));
+  assert.equal(sha256(db), dbHash, "the database is untouched");
+  assert.equal(readFileSync(notes, "utf8"), "my: notes\n", "a foreign file is untouched");
+  assert.ok(!existsSync(join(dir, "c.html")), "a refused report writes nothing");
+
+  // Control: a previous report is replaced; a foreign file only with --force; nothing temporary is left.
+  const again = bench(["report", "--db", db, "-o", oldReport]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(readFileSync(oldReport, "utf8"), /^<!DOCTYPE html>/i);
+  assert.doesNotMatch(readFileSync(oldReport, "utf8"), /an earlier report/);
+  const forced = bench(["report", "--db", db, "-o", notes, "--force"]);
+  assert.equal(forced.code, 0, forced.stderr);
+  assert.match(readFileSync(notes, "utf8"), /^<!DOCTYPE html>/i);
+  assert.deepEqual(readdirSync(dir).filter((f) => f.includes(".tmp-")), [], "no temporary files left");
+});
+
+test("an output that does not fit on its disk fails cleanly: the previous file stays whole, no temporary file is left", { skip: process.getuid?.() !== 0 && "needs root to mount a small tmpfs" }, () => {
+  const dir = tempDir();
+  const grid = join(dir, "g.yaml");
+  writeFileSync(grid, GOOD.replace("sparsities: [0.5, 0.9]", "sparsities: [0.5]"));
+  const db = join(dir, "r.db");
+  const made = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--plain"]);
+  assert.equal(made.code, 0, made.stdout + made.stderr);
+  const small = join(dir, "small");
+  mkdirSync(small);
+  // A report inlines Vega (about 850 KiB): 256 KiB cannot hold it.
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small]);
+  try {
+    const out = join(small, "report.html");
+    writeFileSync(out, "<!DOCTYPE html><p>the report of yesterday</p>\n");
+    const r = bench(["report", "--db", db, "-o", out]);
+    triedInputs++;
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /cannot write .*report\.html: no space left on the device/);
+    assert.equal(readFileSync(out, "utf8"), "<!DOCTYPE html><p>the report of yesterday</p>\n");
+    assert.deepEqual(readdirSync(small), ["report.html"]);
+  } finally {
+    execFileSync("umount", [small]);
+  }
+});
+
+test("bad-input tally", (t) => {
+  t.diagnostic(`bad inputs: ${triedInputs} tried, each refused with exit 2 and a message naming what was wrong`);
+  assert.ok(triedInputs > 0);
 });

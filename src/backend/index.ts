@@ -5,6 +5,7 @@
  * → wasm. The cpu backend is used only when asked for by name: it is 10-100x slower than the others and
  * a silent fall back to it would make every timing in a report meaningless.
  */
+import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -36,6 +37,21 @@ type NativeModule = {
 
 const require = createRequire(import.meta.url);
 const cache = new Map<BackendRequest, Promise<BackendInfo>>();
+
+/** A backend that was asked for by name cannot run here: bad input (exit 2), told before anything is planned. */
+export class BackendError extends Error {
+  override name = "BackendError";
+}
+
+/**
+ * Fail now when a backend asked for by name (node, native) cannot start in this installation: otherwise every run of
+ * a sweep fails, one by one, with the same message. auto, wasm and cpu need nothing beyond the npm install.
+ */
+export async function checkBackendAvailable(requested: string): Promise<void> {
+  if (requested !== "node" && requested !== "native") return;
+  const r = requested === "node" ? await tryNode() : await tryNative();
+  if (!r.ok) throw new BackendError(`--backend ${requested}: ${r.reason}`);
+}
 
 export function isBackendRequest(value: string): value is BackendRequest {
   return (BACKEND_REQUESTS as readonly string[]).includes(value);
@@ -123,7 +139,7 @@ async function tryNode(requested: BackendRequest = "node"): Promise<Attempt> {
       ok: false,
       reason:
         `node backend unavailable: ${why}. Install it with \`npm install @tensorflow/tfjs-node@${tf.version_core}\` ` +
-        `(downloads libtensorflow at install time; Linux x64, macOS, Windows x64).`,
+        `(downloads libtensorflow at install time; Linux x64, macOS, Windows x64), or pass --backend wasm (or auto).`,
     };
   }
   try {
@@ -137,7 +153,7 @@ async function tryNode(requested: BackendRequest = "node"): Promise<Attempt> {
 }
 
 const NATIVE_HINT =
-  ". Build the native addon (see src/backend/native/) with a C/C++ toolchain, or use BENCH_BACKEND=wasm";
+  ". Build it with \`apt-get install -y libtorch-dev libdnnl-dev && npm run build:native\`, or pass --backend wasm (or auto)";
 
 async function tryNative(requested: BackendRequest = "native"): Promise<Attempt> {
   const url = new URL("./native/index.js", import.meta.url).href;
@@ -183,6 +199,8 @@ async function initWasm(requested: BackendRequest, note?: string): Promise<Backe
     registerWasmKernels();
     await activate("wasm");
   } catch (e) {
+    const oom = wasmOutOfMemory();
+    if (oom) throw new Error(oom);
     throw new Error(
       `wasm backend failed to initialise (${(e as Error).message.split("\n")[0]}). ` +
         `Check that @tensorflow/tfjs-backend-wasm ${tf.version_core} is installed with its .wasm files. ` +
@@ -195,6 +213,28 @@ async function initWasm(requested: BackendRequest, note?: string): Promise<Backe
   info.simd = Boolean(await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT"));
   if (note) info.note = note;
   return info;
+}
+
+/**
+ * WebAssembly reserves gigabytes of address space per memory, so under `ulimit -v` the wasm backend fails to start
+ * with a generic error although it is installed: find out whether that is why, and say so.
+ */
+function wasmOutOfMemory(): string | null {
+  try {
+    new WebAssembly.Memory({ initial: 1 });
+    return null;
+  } catch {
+    let limit = "";
+    try {
+      const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max address space"));
+      const bytes = Number(line?.trim().split(/\s+/)[3]);
+      if (Number.isFinite(bytes)) limit = ` (this process may use ${(bytes / 2 ** 30).toFixed(1)} GiB of address space: ulimit -v ${bytes / 1024})`;
+    } catch {
+      // Not Linux: no /proc to read the limit from.
+    }
+    return `out of memory: the wasm backend could not reserve its memory${limit}. WebAssembly reserves about 10 GiB of ` +
+      `virtual address space per instance: raise or remove the limit (\`ulimit -v unlimited\`), or use --backend native.`;
+  }
 }
 
 async function initCpu(): Promise<BackendInfo> {

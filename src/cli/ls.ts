@@ -1,10 +1,19 @@
-import { openExisting, sweepFilter } from "./open.js";
+import type { RunStatus } from "../../reports/model.js";
+import { existingSweep, oneOf } from "./choices.js";
+import { openExisting } from "./open.js";
 import { emit, textTable } from "./output.js";
 
+export const RUN_STATUSES: readonly RunStatus[] = ["pending", "running", "done", "failed", "diverged", "interrupted"];
+
 export default function ls(o: { db: string; status?: string; sweep?: string; json?: boolean }): number {
+  const status = o.status === undefined ? undefined : oneOf("--status", o.status, RUN_STATUSES);
   const store = openExisting(o.db);
-  const runs = store.runs({ status: o.status, sweep: sweepFilter(o.sweep) });
-  store.close();
+  let runs;
+  try {
+    runs = store.runs({ status, sweep: existingSweep(store, "--sweep", o.sweep) });
+  } finally {
+    store.close();
+  }
   if (o.json) {
     emit(JSON.stringify(runs.map(({ config: _config, ...r }) => r), null, 2));
     return 0;

@@ -1,5 +1,5 @@
 /** The `bench` command line: declares commands only; each command's code is imported when it runs. */
-import { Command, Option } from "commander";
+import { Command, InvalidArgumentError, Option } from "commander";
 import { availableParallelism, homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { PRUNEBENCH_VERSION } from "../version.js";
@@ -18,8 +18,17 @@ const program = new Command("bench")
   // Bad options (--backend bogus, a missing argument, an unknown command) are bad input: exit code 2, as documented.
   .exitOverride((e) => process.exit(e.exitCode === 0 ? EXIT.ok : EXIT.badInput));
 
-const dbOption = () => new Option("--db <file>", "results database (SQLite)").default("results.db");
+const dbOption = () => new Option("--db <file>", "results database (SQLite)").default("results.db").argParser((v: string) => {
+  // SQLite opens "" as a temporary database: a sweep would report "done" and keep nothing.
+  if (v.trim() === "") throw new InvalidArgumentError("give a file name, e.g. results.db (an empty name would keep nothing)");
+  return v;
+});
+const forceOption = () => new Option("--force", "replace an existing output file even if it is not a previous output of this command");
 const jsonOption = () => new Option("--json", "print JSON instead of a table");
+
+// Each worker is a process training a model: beyond a few per CPU they only contend for cores and memory.
+const JOBS_PER_CPU = 4;
+const MAX_JOBS = JOBS_PER_CPU * Math.max(1, availableParallelism());
 
 const defaultCacheDir = () => join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "prunebench");
 
@@ -38,7 +47,7 @@ program.command("sweep")
   .description("run every run of a grid file that is not finished yet; results land in --db")
   .argument("<grid>", "grid file (benchmarks/*.yaml)")
   .addOption(dbOption())
-  .option("-j, --jobs <n>", "worker processes", String(Math.max(1, availableParallelism())))
+  .option("-j, --jobs <n>", `worker processes (at most ${MAX_JOBS}: ${JOBS_PER_CPU} per CPU)`, String(Math.max(1, availableParallelism())))
   .addOption(new Option("--backend <name>", "compute backend").choices(["auto", "node", "native", "wasm", "cpu"]).default(process.env.BENCH_BACKEND ?? "auto"))
   .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
   .option("--cache-dir <dir>", "shared cache of dense pretrained models", defaultCacheDir())
@@ -53,10 +62,10 @@ program.command("sweep")
     default: async (grid: string, o: any) => {
       const { runSweep } = await import("../exec/sweep.js");
       const s = await runSweep({
-        gridFile: grid, dbPath: o.db, jobs: positiveInt(o.jobs, "--jobs"), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
+        gridFile: grid, dbPath: o.db, jobs: jobCount(o.jobs), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
-        dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout"), plain: o.plain,
-        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss"),
+        dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout", "seconds"), plain: o.plain,
+        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"),
       });
       if (s.stopped || s.interrupted > 0) return EXIT.interrupted;
       return s.failed + s.diverged > 0 ? EXIT.runsFailed : EXIT.ok;
@@ -86,6 +95,7 @@ program.command("report")
   .option("--compare-sweep <id>", "compare with this sweep (of --compare, or of --db itself)")
   .option("--sweep <id>", "only this sweep's runs")
   .option("-o, --out <file>", "output HTML file", "report.html")
+  .addOption(forceOption())
   .option("--title <text>", "page title")
   .action(action(() => import("./report.js")));
 
@@ -97,6 +107,7 @@ program.command("table")
   .option("--metrics <names>", "comma-separated metric names", "top1_after,compression_ratio,theoretical_speedup")
   .option("--sweep <id>", "only this sweep's runs")
   .option("-o, --out <file>", "write to a file instead of stdout")
+  .addOption(forceOption())
   .action(action(() => import("./table.js")));
 
 program.command("export")
@@ -106,6 +117,7 @@ program.command("export")
   .addOption(new Option("--what <rows>", "which rows").choices(["runs", "layers", "epochs"]).default("runs"))
   .option("--sweep <id>", "only this sweep's runs")
   .option("-o, --out <file>", "write to a file instead of stdout")
+  .addOption(forceOption())
   .action(action(() => import("./export.js")));
 
 program.command("ls")
@@ -142,21 +154,29 @@ program.command("worker")
   .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
   .action(async () => { await import("../exec/worker.js"); });
 
+function badOption(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(EXIT.badInput);
+}
+
+/** Digits only: "1e3", "0x10" or "1.0" are not what anyone means by a count. */
 function positiveInt(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) {
-    process.stderr.write(`error: ${flag} must be a positive integer, got "${value}"\n`);
-    process.exit(EXIT.badInput);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) badOption(`${flag} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+function jobCount(value: string): number {
+  const n = positiveInt(value, "--jobs");
+  if (n > MAX_JOBS) {
+    badOption(`--jobs ${value} is more than ${MAX_JOBS} (${JOBS_PER_CPU} per CPU, ${availableParallelism()} CPUs here): each worker is a process training a model; use at most ${MAX_JOBS}`);
   }
   return n;
 }
 
-function nonNegativeNumber(value: string, flag: string): number {
+function nonNegativeNumber(value: string, flag: string, unit: string): number {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
-    process.stderr.write(`error: ${flag} must be a number of seconds >= 0 (0 = no limit), got "${value}"\n`);
-    process.exit(EXIT.badInput);
-  }
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0) badOption(`${flag} must be a number of ${unit} >= 0 (0 = no limit), got "${value}"`);
   return n;
 }
 

@@ -1,8 +1,9 @@
-import { writeFileSync } from "node:fs";
+import { writeOutput, type OutputOptions } from "../io/paths.js";
 
-export function emit(text: string, out?: string): void {
-  if (out) {
-    writeFileSync(out, text);
+/** Print to stdout, or (with `out`) write a file safely: see writeOutput for what is refused. */
+export function emit(text: string, out?: string, options?: OutputOptions): void {
+  if (out !== undefined) {
+    writeOutput(out, text, options ?? { kind: "markdown" });
     process.stderr.write(`wrote ${out}\n`);
   } else {
     process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);

@@ -1,9 +1,14 @@
 import { METRICS } from "../metrics/names.js";
+import { KEY_HEX_CHARS } from "../plan/runKey.js";
 import { UsageError } from "./errors.js";
 import { openExisting } from "./open.js";
 import { emit, textTable } from "./output.js";
 
 export default function show(run: string, o: { db: string; json?: boolean }): number {
+  // Keys are lowercase hex: anything else (a pasted path, `%` or `_`, a 100,000-character string) matches no run.
+  if (!new RegExp(`^[0-9a-f]{1,${KEY_HEX_CHARS}}$`).test(run)) {
+    throw new UsageError(`"${run.length > 40 ? `${run.slice(0, 40)}…` : run}" is not a run key: keys are ${KEY_HEX_CHARS} hex characters (0-9, a-f; see \`bench ls\`); give a key or a prefix of one`);
+  }
   const store = openExisting(o.db);
   const matches = store.runs({ keyPrefix: run });
   if (matches.length !== 1) {

@@ -13,6 +13,7 @@ import { expandGrid, GridErrors, loadGridFile } from "../grid/index.js";
 import { parseLocated } from "../grid/parse.js";
 import { GridError, type Catalog, type Grid } from "../grid/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
+import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
 import { prunableParamCount } from "../prune/policy.js";
 import { denseModels, planRuns } from "../plan/plan.js";
 import { Store, type PlannedRun } from "../store/store.js";
@@ -112,6 +113,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   const out = options.out ?? process.stdout;
   const started = Date.now();
   const maxRuns = options.maxRuns ?? 1000;
+  // A backend asked for by name that cannot start here would fail every run, one by one: say so before planning.
+  if (options.backend === "node" || options.backend === "native") await (await import("../backend/index.js")).checkBackendAvailable(options.backend);
   const { grid, gridText, planned } = await planSweep(options);
   if (planned.length > maxRuns && !options.yes) {
     throw new SweepInputError(`${options.gridFile}: the grid expands to ${planned.length} runs, more than --max-runs ${maxRuns}; pass --yes to run them all or raise --max-runs`);
@@ -124,18 +127,23 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     return summary;
   }
 
-  // Every place a sweep writes must be writable before the first run starts, or every run would fail at its end.
-  for (const [dir, what] of [[options.artifactsDir, "--artifacts-dir"], [options.cacheDir, "--cache-dir"]] as const) {
-    try {
-      mkdirSync(dir, { recursive: true });
-      accessSync(dir, constants.W_OK);
-    } catch (e) {
-      throw new SweepInputError(`${what} ${dir} cannot be written: ${(e as Error).message}`);
-    }
-  }
+  // Every place a sweep writes must be writable before the first run starts, or every run would fail at its end;
+  // checked before anything is created (mkdir -p under /proc would wait forever), the database opened first so
+  // that a database that cannot be used leaves no folders behind.
+  checkWritableFile(options.dbPath, "--db");
+  const folders = [[options.artifactsDir, "--artifacts-dir"], [options.cacheDir, "--cache-dir"]] as const;
+  for (const [dir, what] of folders) checkWritableFolder(dir, what);
   const store = new Store(options.dbPath);
   try {
     store.checkWritable();
+    for (const [dir, what] of folders) {
+      try {
+        mkdirSync(dir, { recursive: true });
+        accessSync(dir, constants.W_OK);
+      } catch (e) {
+        throw new SweepInputError(`${what} ${dir} cannot be written: ${(e as Error).message}`);
+      }
+    }
   } catch (e) {
     store.close();
     throw e;

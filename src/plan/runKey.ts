@@ -14,7 +14,7 @@ export interface Fingerprint {
   data: string;
 }
 
-const KEY_HEX_CHARS = 16;
+export const KEY_HEX_CHARS = 16;
 
 function hashKey(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value), "utf8").digest("hex").slice(0, KEY_HEX_CHARS);
