@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -349,7 +349,51 @@ test("an output that does not fit on its disk fails cleanly: the previous file s
   }
 });
 
+test("a named backend that cannot start, or a --db that is not a results database, is refused before anything is created", async () => {
+  const dir = tempDir();
+  const grid = join(dir, "g.yaml");
+  writeFileSync(grid, GOOD);
+  const env = { ...process.env, PRUNEBENCH_NATIVE_ADDON: join(dir, "missing.node") };
+  const native = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [BENCH, "sweep", grid, "--db", join(dir, "n.db"), "--cache-dir", join(dir, "cache"), "--backend", "native"], { env, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+  triedInputs++;
+  assert.equal(native.code, 2, native.stderr);
+  assert.match(native.stderr, /--backend native: native backend unavailable: native addon not built: .*missing\.node is missing.*apt-get install -y libtorch-dev libdnnl-dev && npm run build:native`, or pass --backend wasm/);
+  assert.deepEqual(readdirSync(dir).sort(), ["g.yaml"], "no database, cache or artifacts folder");
+
+  // Someone else's file as --db: the database check comes before any folder is made.
+  const foreign = join(dir, "notes.txt");
+  writeFileSync(foreign, "not a database\n");
+  const r = await benchAsync(["sweep", grid, "--db", foreign, "--cache-dir", join(dir, "cache")]);
+  triedInputs++;
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /notes\.txt/);
+  assert.equal(readFileSync(foreign, "utf8"), "not a database\n");
+  assert.deepEqual(readdirSync(dir).sort(), ["g.yaml", "notes.txt"], "no cache or artifacts folder");
+});
+
+test("under `ulimit -v` the runs fail as out of memory, not as a missing install", { skip: process.platform !== "linux" && "reads /proc/self/limits" }, () => {
+  const dir = tempDir();
+  const grid = join(dir, "g.yaml");
+  writeFileSync(grid, GOOD.replace("sparsities: [0.5, 0.9]", "sparsities: [0.5]").replace("methods: [random, global-magnitude]", "methods: [random]"));
+  const db = join(dir, "r.db");
+  // 6 GB of address space is plenty for Node, not for WebAssembly's reservation.
+  const r = spawnSync("bash", ["-c", `ulimit -v 6000000 && exec "${process.execPath}" "${BENCH}" sweep "${grid}" --db "${db}" --cache-dir "${join(dir, "cache")}" --backend wasm --plain`], { encoding: "utf8" });
+  triedInputs++;
+  assert.equal(r.status, 3, r.stdout + r.stderr);
+  const shown = bench(["ls", "--db", db, "--json"]);
+  const runs = JSON.parse(shown.stdout) as Array<{ status: string; error: string }>;
+  assert.equal(runs.length, 1);
+  assert.equal(runs[0].status, "failed");
+  assert.match(runs[0].error, /out of memory: the wasm backend could not reserve its memory \(this process may use 5\.7 GiB of address space: ulimit -v 6000000\)\..*raise or remove the limit/);
+  assert.doesNotMatch(runs[0].error, /Check that .* is installed/);
+});
+
 test("bad-input tally", (t) => {
-  t.diagnostic(`bad inputs: ${triedInputs} tried, each refused with exit 2 and a message naming what was wrong`);
+  t.diagnostic(`bad inputs: ${triedInputs} tried, each ended with a message naming what was wrong and its documented exit code`);
   assert.ok(triedInputs > 0);
 });
