@@ -264,16 +264,22 @@ test("a grid larger than --max-runs is refused without --yes, and accepted with 
   assert.equal(atLimit.code, 0, atLimit.stderr);
 });
 
+/** A results database in `dir` holding one finished sweep of two runs. */
+function finishedDatabase(dir: string, name: string): string {
+  const grid = join(dir, "g.yaml");
+  writeFileSync(grid, GOOD.replace("sparsities: [0.5, 0.9]", "sparsities: [0.5]"));
+  const db = join(dir, name);
+  const made = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--plain"]);
+  assert.equal(made.code, 0, made.stdout + made.stderr);
+  return db;
+}
+
 const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 test("reading commands never write over a database or someone else's file, and refuse bad options with the valid choices", { concurrency: 4 }, async (t) => {
   const dir = tempDir();
-  const grid = join(dir, "g.yaml");
-  writeFileSync(grid, GOOD.replace("sparsities: [0.5, 0.9]", "sparsities: [0.5]"));
   // The default database name, in the working directory: `bench report -o results.db` once destroyed it.
-  const db = join(dir, "results.db");
-  const made = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--plain"]);
-  assert.equal(made.code, 0, made.stdout + made.stderr);
+  const db = finishedDatabase(dir, "results.db");
   const dbHash = sha256(db);
   const notes = join(dir, "notes.yaml");
   writeFileSync(notes, "my: notes\n");
@@ -326,11 +332,7 @@ test("reading commands never write over a database or someone else's file, and r
 
 test("an output that does not fit on its disk fails cleanly: the previous file stays whole, no temporary file is left", { skip: process.getuid?.() !== 0 && "needs root to mount a small tmpfs" }, () => {
   const dir = tempDir();
-  const grid = join(dir, "g.yaml");
-  writeFileSync(grid, GOOD.replace("sparsities: [0.5, 0.9]", "sparsities: [0.5]"));
-  const db = join(dir, "r.db");
-  const made = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--plain"]);
-  assert.equal(made.code, 0, made.stdout + made.stderr);
+  const db = finishedDatabase(dir, "r.db");
   const small = join(dir, "small");
   mkdirSync(small);
   // A report inlines Vega (about 850 KiB): 256 KiB cannot hold it.

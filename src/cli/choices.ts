@@ -1,7 +1,9 @@
 /** Option values checked against what exists, with the valid choices and a did-you-mean: bad input exits 2. */
 import { didYouMean } from "../grid/suggest.js";
+import type { ReportData } from "../../reports/model.js";
 import type { Store } from "../store/store.js";
 import { UsageError } from "./errors.js";
+import { openExisting } from "./open.js";
 
 /** `value` must be one of `valid`; the message names the option, the value, a near miss and every choice. */
 export function oneOf<T extends string>(flag: string, value: string, valid: readonly T[]): T {
@@ -35,4 +37,14 @@ export function existingSweep(store: Store, flag: string, value: string | undefi
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a sweep id (a positive integer), got "${value}"; ${valid}`);
   if (!ids.includes(n)) throw new UsageError(`${flag} ${value}: no such sweep; ${valid}`);
   return n;
+}
+
+/** Everything a report, table or export reads: the runs of one existing sweep (`--sweep`) or of all. */
+export function readReportData(dbPath: string, sweepOption: string | undefined, title?: string): ReportData {
+  const store = openExisting(dbPath);
+  try {
+    return store.reportData({ sweep: existingSweep(store, "--sweep", sweepOption), title });
+  } finally {
+    store.close();
+  }
 }
