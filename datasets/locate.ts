@@ -13,8 +13,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
-import { get as httpGet, type IncomingMessage } from "node:http";
-import { get as httpsGet } from "node:https";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { DatasetError, type LoadOptions } from "./types.js";
@@ -323,46 +321,39 @@ export async function downloadFile(
   throw new DatasetError(`could not download ${remote.name}:\n  ${errors.join("\n  ")}`);
 }
 
-const MAX_REDIRECTS = 5;
-const TIMEOUT_MS = 60_000;
+/** A download that neither answers nor sends a byte for this long is abandoned (a whole download may take longer). */
+const STALL_MS = 60_000;
 
-/** Plain node:http(s) GET that follows redirects and fails on anything but 200. */
-export const defaultFetcher: Fetcher = (url) =>
-  new Promise<AsyncIterable<Uint8Array>>((resolvePromise, reject) => {
-    const go = (current: string, redirects: number): void => {
-      let parsed: URL;
-      try {
-        parsed = new URL(current);
-      } catch {
-        reject(new Error(`invalid URL ${current}`));
-        return;
+/**
+ * GET with the platform's fetch (redirects followed), refusing anything but 200. An idle timer, restarted by every
+ * chunk, aborts a server that stops answering: AbortSignal.timeout alone would also cut a slow but healthy download.
+ */
+export const defaultFetcher: Fetcher = async (url) => {
+  const controller = new AbortController();
+  let timer = setTimeout(() => controller.abort(new Error(`${url}: no response in ${STALL_MS / 1000} s`)), STALL_MS);
+  let res: Response;
+  try {
+    res = await fetch(url, { headers: { "user-agent": "prunebench" }, redirect: "follow", signal: controller.signal });
+  } catch (e) {
+    clearTimeout(timer);
+    const cause = (e as { cause?: Error }).cause;
+    throw new Error(`${url}: ${cause?.message ?? (e as Error).message}`);
+  }
+  if (res.status !== 200 || !res.body) {
+    clearTimeout(timer);
+    await res.body?.cancel();
+    throw new Error(`${res.url || url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+  }
+  const body = res.body;
+  return (async function* () {
+    try {
+      for await (const chunk of body) {
+        clearTimeout(timer);
+        timer = setTimeout(() => controller.abort(new Error(`${url}: no data for ${STALL_MS / 1000} s`)), STALL_MS);
+        yield chunk;
       }
-      const getter = parsed.protocol === "https:" ? httpsGet : parsed.protocol === "http:" ? httpGet : undefined;
-      if (!getter) {
-        reject(new Error(`unsupported URL scheme in ${current}`));
-        return;
-      }
-      const req = getter(parsed, { headers: { "user-agent": "prunebench" } }, (res: IncomingMessage) => {
-        const status = res.statusCode ?? 0;
-        if (status >= 300 && status < 400 && res.headers.location) {
-          res.resume();
-          if (redirects >= MAX_REDIRECTS) {
-            reject(new Error(`${url}: too many redirects`));
-            return;
-          }
-          go(new URL(res.headers.location, current).toString(), redirects + 1);
-          return;
-        }
-        if (status !== 200) {
-          res.resume();
-          reject(new Error(`${current}: HTTP ${status}${res.statusMessage ? ` ${res.statusMessage}` : ""}`));
-          return;
-        }
-        res.setTimeout(TIMEOUT_MS, () => res.destroy(new Error(`${current}: no data for ${TIMEOUT_MS / 1000} s`)));
-        resolvePromise(res);
-      });
-      req.setTimeout(TIMEOUT_MS, () => req.destroy(new Error(`${current}: no response in ${TIMEOUT_MS / 1000} s`)));
-      req.on("error", (err) => reject(err));
-    };
-    go(url, 0);
-  });
+    } finally {
+      clearTimeout(timer);
+    }
+  })();
+};
