@@ -3,10 +3,13 @@
  * `test_batch.bin`. Each record is 1 label byte followed by 3072 pixel bytes: the 32x32 red plane, then green, then
  * blue (CHW, rows top to bottom). Records are converted to NHWC.
  */
-import { readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { maybeGunzip, plain } from "./idx.js";
-import { readTar } from "./tar.js";
+import { pipeline } from "node:stream/promises";
+import { createGunzip } from "node:zlib";
+import tarStream from "tar-stream";
+import { isGzip, plain } from "./idx.js";
 import { DatasetError, type ImageSplit } from "./types.js";
 
 export const CIFAR_SIDE = 32;
@@ -78,34 +81,81 @@ export interface CifarBatchFile {
   bytes: Uint8Array;
 }
 
-/** The six batch files' bytes, in CIFAR10_BATCHES order, from the .tar.gz (or an uncompressed .tar). */
+/**
+ * The six batch files' bytes, in CIFAR10_BATCHES order, from the .tar.gz (or an uncompressed .tar), streamed: the
+ * archive is read, gunzipped and unpacked chunk by chunk, and only the six batches are kept (about 184 MB for the real
+ * archive), never the 170 MB archive or its 180 MB tar beside them.
+ */
 export async function readCifar10Archive(archive: string): Promise<CifarBatchFile[]> {
-  let raw: Uint8Array;
+  const byBase = new Map<string, { name: string; bytes: Uint8Array }>();
+  const seen: string[] = [];
+  let current: { name: string; size: number; received: number } | null = null;
+  const extract = tarStream.extract();
+  const unpack = (async () => {
+    for await (const entry of extract) {
+      const { name, size = 0, type } = entry.header;
+      const base = name.split("/").pop() ?? name;
+      const wanted = type === "file" && CIFAR10_BATCHES.includes(base);
+      if (type === "file") seen.push(name);
+      current = { name, size, received: 0 };
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry as AsyncIterable<Buffer>) {
+        current.received += chunk.length;
+        if (wanted) chunks.push(chunk);
+      }
+      // A batch under cifar-10-batches-bin/ wins over a same-named file elsewhere in the archive.
+      if (wanted && (!byBase.has(base) || name === `${CIFAR10_FOLDER}/${base}`)) byBase.set(base, { name, bytes: plain(Buffer.concat(chunks)) });
+      current = null;
+    }
+  })();
+  const source = createReadStream(archive);
+  const head = await firstBytes(archive, 2);
   try {
-    raw = await readFile(archive);
+    await Promise.all([isGzip(head) ? pipeline(source, createGunzip(), extract) : pipeline(source, extract), unpack]);
   } catch (err) {
-    throw new DatasetError(`${archive}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const tar = await maybeGunzip(raw, archive);
-  const entries = readTar(tar, archive).filter((e) => e.type === "file");
-  const byBase = new Map<string, (typeof entries)[number]>();
-  for (const e of entries) {
-    const base = e.name.split("/").pop() ?? e.name;
-    const preferred = e.name === `${CIFAR10_FOLDER}/${base}`;
-    if (!byBase.has(base) || preferred) byBase.set(base, e);
+    throw archiveError(archive, err as NodeJS.ErrnoException, current);
   }
   const missing = CIFAR10_BATCHES.filter((b) => !byBase.has(b));
   if (missing.length > 0) {
-    const found = entries.map((e) => e.name).slice(0, 12);
+    const found = seen.slice(0, 12);
     throw new DatasetError(
       `${archive}: not a CIFAR-10 binary archive: missing ${missing.map((m) => `${CIFAR10_FOLDER}/${m}`).join(", ")}; ` +
-        `found ${found.length === 0 ? "no files" : found.join(", ")}${entries.length > found.length ? ", ..." : ""}`,
+        `found ${found.length === 0 ? "no files" : found.join(", ")}${seen.length > found.length ? ", ..." : ""}`,
     );
   }
   return CIFAR10_BATCHES.map((b) => {
     const e = byBase.get(b)!;
-    return { name: b, origin: `${archive}:${e.name}`, bytes: e.data };
+    return { name: b, origin: `${archive}:${e.name}`, bytes: e.bytes };
   });
+}
+
+async function firstBytes(path: string, n: number): Promise<Uint8Array> {
+  try {
+    const fh = await open(path, "r");
+    try {
+      const buf = Buffer.alloc(n);
+      const { bytesRead } = await fh.read(buf, 0, n, 0);
+      return buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    throw new DatasetError(`${path}: cannot read: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** What went wrong while streaming the archive, in words: a bad gzip stream, a bad tar header, or a cut member. */
+function archiveError(archive: string, err: NodeJS.ErrnoException, inMember: { name: string; size: number; received: number } | null): DatasetError {
+  if (err instanceof DatasetError) return err;
+  // zlib's errors carry Z_* codes (Z_BUF_ERROR: the stream ends early; Z_DATA_ERROR: bad bytes).
+  if (err.code?.startsWith("Z_")) return new DatasetError(`${archive}: gunzip failed (${err.message}): the file is truncated or corrupted. Delete it and get it again.`);
+  if (err.code === "ENOENT" || err.code === "EACCES" || err.code === "EISDIR") return new DatasetError(`${archive}: cannot read: ${err.message}`);
+  if (inMember && inMember.received < inMember.size) {
+    return new DatasetError(
+      `${archive}: truncated tar archive: member "${inMember.name}" declares ${inMember.size} bytes, the archive ends after ${inMember.received}. Delete it and get it again.`,
+    );
+  }
+  return new DatasetError(`${archive}: corrupted tar archive (${err.message}). Delete it and get it again.`);
 }
 
 /** The six batch files from an unpacked folder (the one holding data_batch_1.bin ...). */

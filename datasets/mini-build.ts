@@ -3,9 +3,9 @@
  *
  * For each split, the image indices 0..N-1 are shuffled (Fisher-Yates driven by a 32-bit LCG seeded with a fixed
  * seed), then walked in shuffled order keeping the first `perClass` images of each class. The kept images stay in that
- * shuffled order (classes interleaved). Files are IDX, gzip-compressed by the deterministic encoder in deflate.ts.
+ * shuffled order (classes interleaved). The result is the IDX content of each file: the dataset's fingerprint is taken
+ * over that content, so the committed .gz files may come from any gzip encoder.
  */
-import { gzipDeterministic } from "./deflate.js";
 import { encodeIdx } from "./idx.js";
 import type { ImageSplit } from "./types.js";
 
@@ -43,7 +43,7 @@ export function balancedSubset(labels: Uint8Array, numClasses: number, perClass:
   return out;
 }
 
-/** The selected images and labels of `split`, as gzip-compressed IDX files. */
+/** The selected images and labels of `split`, as IDX file contents. */
 export function subsetFiles(
   split: ImageSplit,
   indices: number[],
@@ -58,12 +58,12 @@ export function subsetFiles(
     labels[k] = split.labels[src];
   });
   return {
-    images: gzipDeterministic(encodeIdx([indices.length, height, width], pixels)),
-    labels: gzipDeterministic(encodeIdx([indices.length], labels)),
+    images: encodeIdx([indices.length, height, width], pixels),
+    labels: encodeIdx([indices.length], labels),
   };
 }
 
-/** The four mini files (by file name) made from the full train and test splits. */
+/** The four mini files' IDX contents (by IDX name, without .gz) made from the full train and test splits. */
 export function buildMiniFiles(
   full: { train: ImageSplit; test: ImageSplit },
   opts: { numClasses: number; trainPerClass: number; testPerClass: number; seeds: { train: number; test: number } },
@@ -71,9 +71,9 @@ export function buildMiniFiles(
   const train = subsetFiles(full.train, balancedSubset(full.train.labels, opts.numClasses, opts.trainPerClass, opts.seeds.train), 28, 28);
   const test = subsetFiles(full.test, balancedSubset(full.test.labels, opts.numClasses, opts.testPerClass, opts.seeds.test), 28, 28);
   return new Map([
-    ["train-images-idx3-ubyte.gz", train.images],
-    ["train-labels-idx1-ubyte.gz", train.labels],
-    ["t10k-images-idx3-ubyte.gz", test.images],
-    ["t10k-labels-idx1-ubyte.gz", test.labels],
+    ["train-images-idx3-ubyte", train.images],
+    ["train-labels-idx1-ubyte", train.labels],
+    ["t10k-images-idx3-ubyte", test.images],
+    ["t10k-labels-idx1-ubyte", test.labels],
   ]);
 }
