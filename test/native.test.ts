@@ -1,6 +1,6 @@
 // The "native" backend against tfjs' cpu backend: every natively implemented
-// kernel (forward and gradient) and whole training-step gradients of a small
-// LeNet-5 and a ResNet block. Skipped when the addon is not built
+// kernel (forward and gradient) and whole training-step gradients of the real
+// LeNet-5 and ResNet-20 (src/archs). Skipped when the addon is not built
 // (scripts/build-native.sh).
 
 import { test } from "node:test";
@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend, nativeKernelNames } from "../src/backend/native/index.js";
-import { lenet5, loss, randn, resBlockModel, type Model } from "../src/backend/native/models.js";
+import { getArch } from "../src/archs/index.js";
+import { createModel, disposeModel, forward } from "../src/train/model.js";
+import { makeRng, normal } from "../src/train/rng.js";
 import { batchNormTrain, canBatchNormTrain } from "../src/backend/native/batchnorm.js";
 import { NativeBatchNormTrain, NativeBatchNormTrainGrad } from "../src/backend/native/kernels.js";
 import { TensorOps } from "../src/archs/tensor-ops.js";
@@ -354,26 +356,37 @@ test("trainPhase on the native backend with ResNet-20 (fused batch norm): no lea
   assert.ok(variance.every((v) => Number.isFinite(v) && v > 0), "running variance positive");
 });
 
-function trainingGrads(make: () => Model, batch: number): () => tf.Tensor[] {
+/** Standard normal values from the project's one generator, so both backends see identical inputs. */
+function randn(n: number, seed: number): Float32Array {
+  const rng = makeRng(seed, "native-test");
+  return Float32Array.from({ length: n }, () => normal(rng));
+}
+
+/** The loss and every parameter's gradient of one training step (batch norm in training mode) of a real arch. */
+function trainingGrads(arch: string, inputShape: [number, number, number], seed: number, batch: number): () => tf.Tensor[] {
   return () => {
-    const model = make();
-    const n = batch * model.inputShape.reduce((p, q) => p * q, 1);
-    const x = tf.tensor(randn(n, 5), [batch, ...model.inputShape]);
-    const labels = tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 3) % 10), "int32");
-    const { value, grads } = tf.variableGrads(() => loss(model, x, labels), model.vars);
-    const out = [value, ...model.vars.map((v) => grads[v.name])];
-    model.vars.forEach((v) => v.dispose());
+    const model = createModel(getArch(arch), inputShape, 10, seed);
+    const x = tf.tensor(randn(batch * inputShape.reduce((p, q) => p * q, 1), 5), [batch, ...inputShape]);
+    const labels = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => (i * 3) % 10), "int32"), 10);
+    const vars = [...model.params.values()];
+    const { value, grads } = tf.variableGrads(() => {
+      const { logits, stateUpdates } = forward(model, x, true);
+      stateUpdates.forEach(([, t]) => t.dispose());
+      return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+    }, vars);
+    const out = [value, ...vars.map((v) => grads[v.name])];
+    disposeModel(model);
     return out;
   };
 }
 
 test("full training-step gradients: LeNet-5", { skip }, () => {
-  const rels = compare("lenet5 step", trainingGrads(() => lenet5(3), 16));
+  const rels = compare("lenet5 step", trainingGrads("lenet5", [28, 28, 1], 3, 16));
   assert.equal(rels.length, 1 + 10);
 });
 
-test("full training-step gradients: ResNet block with batch norm", { skip }, () => {
-  const rels = compare("resblock step", trainingGrads(() => resBlockModel(4), 8));
+test("full training-step gradients: ResNet-20 with batch norm", { skip }, () => {
+  const rels = compare("resnet20 step", trainingGrads("resnet20", [8, 8, 3], 4, 8));
   assert.ok(rels.length > 5);
 });
 
