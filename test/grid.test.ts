@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -10,17 +11,21 @@ import {
   DEFAULT_FINETUNE,
   DEFAULT_PRETRAIN,
   DEFAULT_PRUNABLE,
+  countRuns,
   didYouMean,
   expandGrid,
   GridError,
   GridErrors,
+  loadGrid,
   loadGridFile,
+  MAX_GRID_FILE_BYTES,
   methodLabel,
   parseGrid,
   type Catalog,
   type Grid,
 } from "../src/grid/index.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
+import { BENCH } from "./helpers/cli.js";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/grids/", import.meta.url));
 const FILE = "bench.yaml";
@@ -476,5 +481,116 @@ describe("labels and suggestions", () => {
     assert.equal(didYouMean("resnet", ["mlp", "lenet5", "resnet20"]), "resnet20");
     assert.equal(didYouMean("vgg16", ["mlp", "lenet5", "resnet20"]), null);
     assert.equal(didYouMean("x", ["mlp"]), null);
+  });
+});
+
+/** `bench …` in a child process, timed; asynchronous so a slow command cannot stall the test runner's timers. */
+function benchTimed(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BENCH, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+  });
+}
+
+/** A grid of sparsities.length x seeds runs on one method, arch and dataset. */
+function hugeGrid(sparsities: number, seeds: number, dataset = "fashion-mnist-mini"): string {
+  const sp = Array.from({ length: sparsities }, (_, i) => String(i / sparsities)).join(", ");
+  const sd = Array.from({ length: seeds }, (_, i) => String(i)).join(", ");
+  return `name: huge\nmethods: [random]\narchs: [mlp]\ndatasets: [${dataset}]\nsparsities: [${sp}]\nseeds: [${sd}]\n`;
+}
+
+describe("grid files are read once, bounded, and counted without expanding", () => {
+  const expectRefused = (path: string, ...fragments: string[]) => {
+    assert.throws(
+      () => loadGridFile(path, TEST_CATALOG),
+      (e: unknown) => {
+        assert.ok(e instanceof GridErrors);
+        assert.equal(e.errors.length, 1);
+        assert.ok(e.message.startsWith(`${path}: cannot read grid file: `), e.message);
+        for (const f of fragments) assert.ok(e.message.includes(f), `${e.message} lacks ${f}`);
+        return true;
+      },
+    );
+  };
+
+  test("devices, folders and FIFOs are refused without reading them (/dev/zero would never end)", () => {
+    expectRefused("/dev/zero", "a character device, not a regular file");
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    expectRefused(dir, "a directory, not a regular file");
+    const fifo = join(dir, "grid.fifo");
+    const made = spawnSync("mkfifo", [fifo]);
+    if (made.status === 0) expectRefused(fifo, "a FIFO (named pipe), not a regular file");
+    else assert.fail(`mkfifo unavailable: ${made.error ?? made.stderr}`);
+  });
+
+  test("a file over the size limit is refused; one at the limit is read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const grid = withLines({});
+    const atLimit = join(dir, "at-limit.yaml");
+    writeFileSync(atLimit, grid + "#".repeat(MAX_GRID_FILE_BYTES - Buffer.byteLength(grid)));
+    assert.equal(loadGridFile(atLimit, TEST_CATALOG).name, "t");
+    const over = join(dir, "over.yaml");
+    writeFileSync(over, grid + "#".repeat(MAX_GRID_FILE_BYTES + 1 - Buffer.byteLength(grid)));
+    expectRefused(over, `${MAX_GRID_FILE_BYTES + 1} bytes, over the 1 MiB limit`);
+  });
+
+  test("loadGrid returns the text it validated and the line of every target", () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const p = join(dir, "g.yaml");
+    const text = withLines({ 5: "compressions:\n  - 2\n  - 4" });
+    writeFileSync(p, text);
+    const loaded = loadGrid(p, TEST_CATALOG);
+    assert.equal(loaded.text, text);
+    assert.deepEqual(loaded.grid.targets.map((t) => t.value), [2, 4]);
+    assert.deepEqual(loaded.lines.targets, [6, 7]);
+  });
+
+  test("countRuns is the length of expandGrid", () => {
+    const g = parseOk(withLines({ 2: "methods: [random, global-magnitude]", 3: "archs: [mlp, lenet5]", 4: "datasets: [fashion-mnist, fashion-mnist-mini]", 5: "compressions: [2, 4, 8]", 6: "seeds: [3, 1]" }));
+    assert.equal(countRuns(g), 48);
+    assert.equal(countRuns(g), expandGrid(g).length);
+  });
+
+  test("bench validate counts a 10^7-run grid without expanding it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const file = join(dir, "huge.yaml");
+    writeFileSync(file, hugeGrid(1000, 10_000));
+    const r = await benchTimed(["validate", file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /: ok — 10000000 runs = 1 dataset\(s\) × 1 arch\(s\) × 10000 seed\(s\) × 1 method\(s\) × 1000 target\(s\)/);
+    // Expanding took minutes and ran out of memory; counting is start-up plus parsing. A loose bound for a busy machine.
+    assert.ok(r.seconds < 30, `validate took ${r.seconds} s`);
+  });
+
+  test("bench sweep refuses a 10^6-run grid over --max-runs before reading a dataset or creating the database", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const file = join(dir, "huge.yaml");
+    // mnist is nowhere to be found offline with empty data and cache folders: reading it first would fail differently.
+    writeFileSync(file, hugeGrid(1000, 1000, "mnist"));
+    const empty = join(dir, "empty");
+    mkdirSync(empty);
+    const db = join(dir, "r.db");
+    const env = { BENCH_OFFLINE: "1", BENCH_DATA_DIR: empty, XDG_CACHE_HOME: empty };
+    const r = await benchTimed(["sweep", file, "--db", db, "--cache-dir", join(dir, "cache"), "--data-dir", empty], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: ${file}: the grid expands to 1000000 runs, more than --max-runs 1000; pass --yes to run them all or raise --max-runs\n`);
+    assert.ok(!existsSync(db), "no database");
+    assert.ok(!existsSync(join(dir, "cache")), "no cache");
+    assert.ok(r.seconds < 30, `sweep took ${r.seconds} s to refuse`);
+  });
+
+  test("bench validate and sweep refuse /dev/zero at once with exit code 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    for (const args of [["validate", "/dev/zero"], ["sweep", "/dev/zero", "--db", join(dir, "r.db"), "--cache-dir", join(dir, "cache")]]) {
+      const r = await benchTimed(args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, "error: /dev/zero: cannot read grid file: it is a character device, not a regular file (a grid file is YAML text)\n");
+    }
+    assert.ok(!existsSync(join(dir, "r.db")));
   });
 });

@@ -76,6 +76,12 @@ function quotedNumberHint(node: LNode): string {
     : "";
 }
 
+/** Where things sit in the file, for checks made after validation (an unreachable compression) to point at. */
+export interface GridLines {
+  /** Line of each entry of grid.targets, in the same order. */
+  targets: number[];
+}
+
 type Reader<T> = (node: LNode, path: string) => T | undefined;
 
 class Checker {
@@ -271,7 +277,7 @@ function shapeText(s: readonly number[]): string {
 }
 
 /** Validate a located document against the grid schema and the catalog. */
-export function validateGrid(root: LNode | null, file: string, catalog: Catalog): { grid: Grid | null; errors: GridError[] } {
+export function validateGrid(root: LNode | null, file: string, catalog: Catalog): { grid: Grid | null; errors: GridError[]; lines?: GridLines } {
   const c = new Checker(file, catalog);
   if (root === null) {
     c.error(1, "", `the grid file is empty; expected a mapping with keys ${TOP_LEVEL_KEYS.join(", ")}`);
@@ -451,6 +457,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
 
   // --- targets
   const targets: PruneTarget[] = [];
+  const targetLines: number[] = [];
   let targetsOk = true;
   const spNode = top.get("sparsities");
   const crNode = top.get("compressions");
@@ -488,6 +495,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
       }
       seen.set(v, i);
       targets.push({ kind, value: v });
+      targetLines.push(item.line);
     });
   }
 
@@ -576,6 +584,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
       reference: reference!,
     },
     errors: [],
+    lines: { targets: targetLines },
   };
 }
 
