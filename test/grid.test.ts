@@ -147,9 +147,9 @@ describe("parseGrid: valid grids", () => {
   });
 
   test("empty settings blocks read as defaults; test_subset null is allowed", () => {
-    const g = parseOk(withLines({}, ["pretrain:", "data: {test_subset: null, train_subset: 50}"]));
+    const g = parseOk(withLines({}, ["pretrain:", "data: {test_subset: null, train_subset: 100}"]));
     assert.deepEqual(g.pretrain, DEFAULT_PRETRAIN);
-    assert.deepEqual(g.data, { ...DEFAULT_DATA, trainSubset: 50 });
+    assert.deepEqual(g.data, { ...DEFAULT_DATA, trainSubset: 100 });
   });
 
   test("an entry's hyperparameters override method_params, which override catalog defaults", () => {
@@ -592,5 +592,80 @@ describe("grid files are read once, bounded, and counted without expanding", () 
       assert.equal(r.stderr, "error: /dev/zero: cannot read grid file: it is a character device, not a regular file (a grid file is YAML text)\n");
     }
     assert.ok(!existsSync(join(dir, "r.db")));
+  });
+});
+
+describe("reference rows and data subsets are checked like the rest of the grid", () => {
+  const row = (fields: Record<string, string>) => {
+    const base: Record<string, string> = {
+      paper: "P", source: "T1", dataset: "fashion-mnist", arch: "mlp", method: "global-magnitude", sparsity: "0.9",
+      metrics: "{top1_after: {value: 0.98, unit: fraction}}",
+    };
+    const lines = Object.entries({ ...base, ...fields }).filter(([, v]) => v !== "").map(([k, v]) => `${k}: ${v}`);
+    // Line 7 is "reference:", the row's keys are on lines 8.. in the order above.
+    return withLines({}, ["reference:", ...lines.map((l, i) => (i === 0 ? `  - ${l}` : `    ${l}`))]);
+  };
+
+  test("names a typo away from ours are refused with a did-you-mean; a paper's own names are kept", () => {
+    expectOne(row({ arch: "mpl" }), 11, "reference[0].arch", 'unknown arch "mpl"; did you mean "mlp"?', "valid: mlp, lenet5, resnet20");
+    expectOne(row({ method: "globl-magnitude" }), 12, "reference[0].method", 'did you mean "global-magnitude"?', "dense");
+    expectOne(row({ method: "dens" }), 12, "reference[0].method", 'did you mean "dense"?');
+    expectOne(row({ dataset: "fashoin-mnist" }), 10, "reference[0].dataset", 'did you mean "fashion-mnist"?');
+    for (const [k, v] of [["method", "snip"], ["method", "dense"], ["method", "iterative magnitude (Han 2015)"], ["arch", "lenet-300-100"], ["arch", "MLP"], ["dataset", "imagenet"]]) {
+      assert.equal(parseOk(row({ [k]: v })).reference.length, 1, `${k}: ${v}`);
+    }
+  });
+
+  test("values outside what their unit allows are refused; the paper's unit is kept", () => {
+    const metric = (value: string, unit: string, name = "top1_after") => row({ metrics: `{${name}: {value: ${value}, unit: ${unit}}}` });
+    expectOne(metric("98.36", "fraction"), 14, "reference[0].metrics.top1_after.value", "expected a value in [0, 1] for top1_after in fraction, got 98.36", "write unit: percent");
+    expectOne(metric("983.6", "percent"), 14, "reference[0].metrics.top1_after.value", "expected a value in [0, 100] for top1_after in percent, got 983.6");
+    expectOne(metric("-5", "percent"), 14, "reference[0].metrics.top1_after.value", "got -5");
+    expectOne(metric("-1", "count", "params_nonzero"), 14, "reference[0].metrics.params_nonzero.value", "expected a value >= 0 for params_nonzero in count, got -1");
+    expectOne(metric("1", "percent", "top1_aftr"), 14, "reference[0].metrics.top1_aftr", 'did you mean "top1_after"?');
+    for (const [v, u] of [["0", "fraction"], ["1", "fraction"], ["100", "percent"], ["98.36", '"%"']]) {
+      assert.deepEqual(parseOk(metric(v, u)).reference[0].metrics.top1_after, { value: Number(v), unit: u.replace(/"/g, "") });
+    }
+    assert.deepEqual(parseOk(metric("1.3e6", "2xMACs", "macs_effective")).reference[0].metrics.macs_effective, { value: 1.3e6, unit: "2xMACs" });
+    expectOne(row({ sparsity: "1.5" }), 13, "reference[0].sparsity", "expected a sparsity in [0, 1)");
+    expectOne(row({ sparsity: "", compression: "0.5" }), 14, "reference[0].compression", "expected a compression ratio >= 1");
+  });
+
+  const SIZED: Catalog = {
+    ...TEST_CATALOG,
+    datasets: {
+      ...TEST_CATALOG.datasets,
+      "fashion-mnist-mini": { ...TEST_CATALOG.datasets["fashion-mnist-mini"], splitSizes: { train: 6000, test: 2000 } },
+      "fashion-mnist": { ...TEST_CATALOG.datasets["fashion-mnist"], splitSizes: { train: 60000, test: 10000 } },
+    },
+  };
+  const data = (block: string, datasets = "[fashion-mnist]") => withLines({ 4: `datasets: ${datasets}` }, [`data: ${block}`]);
+  const subsetError = (text: string) => {
+    const errs = errorsOf(text, SIZED);
+    assert.equal(errs.length, 1, errs.map((e) => e.message).join("\n"));
+    assert.equal(errs[0].line, 7);
+    return errs[0];
+  };
+
+  test("subsets below 10 images per class are refused (3 training images, 1 test image)", () => {
+    const e = subsetError(data("{train_subset: 3}"));
+    assert.equal(e.key, "data.train_subset");
+    assert.equal(e.problem, 'data.train_subset: 3 is too few images: at least 10 images per class (100 for the 10 classes of "fashion-mnist"); valid: null (all images) or an integer in [100, 54000]'.slice("data.train_subset: ".length));
+    assert.match(subsetError(data("{test_subset: 1}")).message, /^bench\.yaml:7: data\.test_subset: 1 is too few images: .*valid: null \(all images\) or an integer in \[100, 10000\]$/);
+    // The type check comes first and keeps its message.
+    assert.match(subsetError(data("{train_subset: 0}")).problem, /expected null or an integer >= 1 \(number of images\), got 0/);
+  });
+
+  test("subsets larger than the split are refused, naming the smallest dataset and what val_fraction holds out", () => {
+    const e = subsetError(data("{train_subset: 1e9}"));
+    assert.equal(e.problem, '1e9 is more images than there are: dataset "fashion-mnist" has 54000 training images once val_fraction 0.1 holds out 6000 of its 60000 for validation; valid: null (all images) or an integer in [100, 54000]');
+    assert.match(subsetError(data("{val_fraction: 0.2, train_subset: 5000}", "[fashion-mnist, fashion-mnist-mini]")).problem, /dataset "fashion-mnist-mini" has 4800 training images once val_fraction 0\.2 holds out 1200 of its 6000/);
+    assert.match(subsetError(data("{test_subset: 2001}", "[fashion-mnist-mini]")).problem, /^2001 is more images than there are: dataset "fashion-mnist-mini" has 2000 test images; valid: .*\[100, 2000\]$/);
+    // The bounds themselves are valid, and so is null (all images).
+    assert.deepEqual(parseOk(data("{train_subset: 5400, test_subset: 2000}", "[fashion-mnist-mini]"), SIZED).data, { valFraction: 0.1, trainSubset: 5400, testSubset: 2000 });
+    assert.deepEqual(parseOk(data("{train_subset: 100, test_subset: 100}", "[fashion-mnist-mini]"), SIZED).data, { valFraction: 0.1, trainSubset: 100, testSubset: 100 });
+    assert.equal(parseOk(data("{train_subset: null}"), SIZED).data.trainSubset, null);
+    // A dataset whose size the catalog does not know is only held to the minimum.
+    assert.equal(parseOk(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {train_subset: 1000000}"]), SIZED).data.trainSubset, 1000000);
   });
 });
