@@ -94,6 +94,7 @@ export const cifar10: DatasetEntry = {
   license: "No formal license; the authors ask that the technical report be cited (Krizhevsky 2009)",
   inputShape: [32, 32, 3],
   numClasses: 10,
+  splitSizes: { train: 50_000, test: 10_000 },
   load: loadCifar10,
   fingerprint: fingerprintCifar10,
 };

@@ -65,6 +65,7 @@ export const fashionMnistMini: DatasetEntry = {
   license: "MIT (Copyright (c) 2017 Zalando SE); subset made by prunebench, see datasets/data/fashion-mnist-mini/README.md",
   inputShape: [28, 28, 1],
   numClasses: 10,
+  splitSizes: { train: 6_000, test: 2_000 },
   load: loadFashionMnistMini,
   fingerprint: async () => {
     const fp = await fingerprintIdxPaths(MINI_NAME, miniPaths());

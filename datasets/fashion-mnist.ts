@@ -97,6 +97,7 @@ export const fashionMnist: DatasetEntry = {
   license: FASHION_MNIST_LICENSE,
   inputShape: [28, 28, 1],
   numClasses: 10,
+  splitSizes: { train: 60_000, test: 10_000 },
   load: loadFashionMnist,
   fingerprint: (options?: LocateOptions) => fingerprintIdxDataset(SPEC, FASHION_MNIST_SOURCE, options),
 };

@@ -67,6 +67,7 @@ export const mnist: DatasetEntry = {
   license: "No license stated by the authors (Yann LeCun, Corinna Cortes, Christopher J.C. Burges); commonly redistributed as CC BY-SA 3.0",
   inputShape: [28, 28, 1],
   numClasses: 10,
+  splitSizes: { train: 60_000, test: 10_000 },
   load: loadMnist,
   fingerprint: (options?: LocateOptions) => fingerprintIdxDataset(SPEC, MNIST_SOURCE, options),
 };

@@ -38,6 +38,8 @@ export interface DatasetEntry {
   license: string;
   inputShape: [number, number, number];
   numClasses: number;
+  /** Images in the published train and test splits, so a grid's data subsets are checked before anything loads. */
+  splitSizes: { train: number; test: number };
   load(options?: LoadOptions): Promise<LoadedDataset>;
   /** The same fingerprint load() reports, without decoding the images (reads and hashes the files; cached in-process). */
   fingerprint?(options?: LoadOptions): Promise<string>;

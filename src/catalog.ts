@@ -1,13 +1,15 @@
 /** What the grid validator may name: the three plug-in shelves, seen through their registries. */
-import { datasetCatalog } from "../datasets/index.js";
+import { DATASETS, datasetCatalog } from "../datasets/index.js";
 import { methodCatalog } from "../methods/index.js";
 import { ARCHS } from "./archs/index.js";
 import type { Catalog } from "./grid/types.js";
 
 export function catalog(): Catalog {
+  const datasets: Catalog["datasets"] = datasetCatalog();
+  for (const d of DATASETS) datasets[d.name] = { ...datasets[d.name], splitSizes: { ...d.splitSizes } };
   return {
     methods: methodCatalog(),
     archs: Object.fromEntries(ARCHS.map((a) => [a.name, { inputShape: a.inputShape, numClasses: a.numClasses }])),
-    datasets: datasetCatalog(),
+    datasets,
   };
 }

@@ -166,6 +166,51 @@ const CASES: Case[] = [
       line(8, `finetune\\.optimizer: unknown optimizer "adamw"; did you mean "adam"\\? valid: sgd, adam`),
     ],
   },
+  {
+    name: "data subsets: one clamped silently (1e9), two too small to mean anything (3 training, 1 test image)",
+    text: sub("data: {train_subset: 600, test_subset: 400}", "data: {train_subset: 1e9, test_subset: 1}"),
+    errors: [
+      line(9, `data\\.train_subset: 1e9 is more images than there are: dataset "fashion-mnist-mini" has 5400 training images once val_fraction 0\\.1 holds out 600 of its 6000 for validation; valid: null \\(all images\\) or an integer in \\[100, 5400\\]`),
+      line(9, `data\\.test_subset: 1 is too few images: at least 10 images per class \\(100 for the 10 classes of "fashion-mnist-mini"\\); valid: null \\(all images\\) or an integer in \\[100, 2000\\]`),
+    ],
+  },
+  {
+    name: "data subsets: 3 training images",
+    text: sub("train_subset: 600", "train_subset: 3"),
+    errors: [line(9, "data\\.train_subset: 3 is too few images: at least 10 images per class .*\\[100, 5400\\]")],
+  },
+  {
+    name: "reference rows: a misspelt arch and method, a percent given as a fraction, percents out of range",
+    text: GOOD + `reference:
+  - {paper: P, source: T1, dataset: fashion-mnist-mini, arch: mpl, method: globl-magnitude, sparsity: 0.5,
+     metrics: {top1_after: {value: 98.36, unit: fraction}}}
+  - {paper: P, source: T1, dataset: fashion-mnist-mini, arch: mlp, method: dense, sparsity: 0, metrics: {top1_after: {value: 983.6, unit: percent}}}
+  - {paper: P, source: T1, dataset: fashion-mnist-mini, arch: mlp, method: snip, sparsity: 0.9, metrics: {top1_after: {value: -5, unit: percent}}}
+`,
+    errors: [
+      line(11, `reference\\[0\\]\\.arch: unknown arch "mpl"; did you mean "mlp"\\? valid: mlp, lenet5, resnet20, resnet56`),
+      line(11, `reference\\[0\\]\\.method: unknown method "globl-magnitude"; did you mean "global-magnitude"\\? valid: random, global-magnitude, layer-magnitude, dense`),
+      line(12, "reference\\[0\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 1\\] for top1_after in fraction, got 98\\.36 \\(for 98\\.36 %, write unit: percent\\)"),
+      line(13, "reference\\[1\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 100\\] for top1_after in percent, got 983\\.6"),
+      line(14, "reference\\[2\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 100\\] for top1_after in percent, got -5"),
+    ],
+  },
+  {
+    name: "reference rows: an unknown unit and metric, a target out of range",
+    text: GOOD + `reference:
+  - {paper: P, source: T1, dataset: fashion-mnist-mini, arch: mlp, method: random, sparsity: 1.5, metrics: {top1_after: {value: 98, unit: percnt}, top1_aftr: {value: 0.9, unit: fraction}}}
+`,
+    errors: [
+      line(11, "reference\\[0\\]\\.sparsity: expected a sparsity in \\[0, 1\\)"),
+      line(11, `reference\\[0\\]\\.metrics\\.top1_after\\.unit: unit "percnt" is not one top1_after can be given in; valid: fraction, percent, %`),
+      line(11, `reference\\[0\\]\\.metrics\\.top1_aftr: unknown metric "top1_aftr"; did you mean "top1_after"\\?`),
+    ],
+  },
+  {
+    name: "a grid file over 1 MiB",
+    text: GOOD + "#".repeat(1024 * 1024),
+    errors: [/g\.yaml: cannot read grid file: it is \d+ bytes, over the 1 MiB limit for grid files/],
+  },
 ];
 
 test("bad grids: validate and sweep both exit 2 naming file:line, key, value and what is valid; sweep writes nothing", { concurrency: 4 }, async (t) => {

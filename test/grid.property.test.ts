@@ -51,8 +51,8 @@ const SETTINGS = {
   data: fc.record(
     {
       val_fraction: frac(0, 50, 100),
-      train_subset: fc.option(fc.integer({ min: 1, max: 60000 })),
-      test_subset: fc.option(fc.integer({ min: 1, max: 10000 })),
+      train_subset: fc.option(fc.integer({ min: 100, max: 60000 })),
+      test_subset: fc.option(fc.integer({ min: 100, max: 10000 })),
     },
     { requiredKeys: [] },
   ),

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -10,17 +11,21 @@ import {
   DEFAULT_FINETUNE,
   DEFAULT_PRETRAIN,
   DEFAULT_PRUNABLE,
+  countRuns,
   didYouMean,
   expandGrid,
   GridError,
   GridErrors,
+  loadGrid,
   loadGridFile,
+  MAX_GRID_FILE_BYTES,
   methodLabel,
   parseGrid,
   type Catalog,
   type Grid,
 } from "../src/grid/index.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
+import { BENCH } from "./helpers/cli.js";
 
 const FIXTURES = fileURLToPath(new URL("../../test/fixtures/grids/", import.meta.url));
 const FILE = "bench.yaml";
@@ -142,9 +147,9 @@ describe("parseGrid: valid grids", () => {
   });
 
   test("empty settings blocks read as defaults; test_subset null is allowed", () => {
-    const g = parseOk(withLines({}, ["pretrain:", "data: {test_subset: null, train_subset: 50}"]));
+    const g = parseOk(withLines({}, ["pretrain:", "data: {test_subset: null, train_subset: 100}"]));
     assert.deepEqual(g.pretrain, DEFAULT_PRETRAIN);
-    assert.deepEqual(g.data, { ...DEFAULT_DATA, trainSubset: 50 });
+    assert.deepEqual(g.data, { ...DEFAULT_DATA, trainSubset: 100 });
   });
 
   test("an entry's hyperparameters override method_params, which override catalog defaults", () => {
@@ -476,5 +481,191 @@ describe("labels and suggestions", () => {
     assert.equal(didYouMean("resnet", ["mlp", "lenet5", "resnet20"]), "resnet20");
     assert.equal(didYouMean("vgg16", ["mlp", "lenet5", "resnet20"]), null);
     assert.equal(didYouMean("x", ["mlp"]), null);
+  });
+});
+
+/** `bench …` in a child process, timed; asynchronous so a slow command cannot stall the test runner's timers. */
+function benchTimed(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; seconds: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BENCH, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr, seconds: (Date.now() - started) / 1000 }));
+  });
+}
+
+/** A grid of sparsities.length x seeds runs on one method, arch and dataset. */
+function hugeGrid(sparsities: number, seeds: number, dataset = "fashion-mnist-mini"): string {
+  const sp = Array.from({ length: sparsities }, (_, i) => String(i / sparsities)).join(", ");
+  const sd = Array.from({ length: seeds }, (_, i) => String(i)).join(", ");
+  return `name: huge\nmethods: [random]\narchs: [mlp]\ndatasets: [${dataset}]\nsparsities: [${sp}]\nseeds: [${sd}]\n`;
+}
+
+describe("grid files are read once, bounded, and counted without expanding", () => {
+  const expectRefused = (path: string, ...fragments: string[]) => {
+    assert.throws(
+      () => loadGridFile(path, TEST_CATALOG),
+      (e: unknown) => {
+        assert.ok(e instanceof GridErrors);
+        assert.equal(e.errors.length, 1);
+        assert.ok(e.message.startsWith(`${path}: cannot read grid file: `), e.message);
+        for (const f of fragments) assert.ok(e.message.includes(f), `${e.message} lacks ${f}`);
+        return true;
+      },
+    );
+  };
+
+  test("devices, folders and FIFOs are refused without reading them (/dev/zero would never end)", () => {
+    expectRefused("/dev/zero", "a character device, not a regular file");
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    expectRefused(dir, "a directory, not a regular file");
+    const fifo = join(dir, "grid.fifo");
+    const made = spawnSync("mkfifo", [fifo]);
+    if (made.status === 0) expectRefused(fifo, "a FIFO (named pipe), not a regular file");
+    else assert.fail(`mkfifo unavailable: ${made.error ?? made.stderr}`);
+  });
+
+  test("a file over the size limit is refused; one at the limit is read", () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const grid = withLines({});
+    const atLimit = join(dir, "at-limit.yaml");
+    writeFileSync(atLimit, grid + "#".repeat(MAX_GRID_FILE_BYTES - Buffer.byteLength(grid)));
+    assert.equal(loadGridFile(atLimit, TEST_CATALOG).name, "t");
+    const over = join(dir, "over.yaml");
+    writeFileSync(over, grid + "#".repeat(MAX_GRID_FILE_BYTES + 1 - Buffer.byteLength(grid)));
+    expectRefused(over, `${MAX_GRID_FILE_BYTES + 1} bytes, over the 1 MiB limit`);
+  });
+
+  test("loadGrid returns the text it validated and the line of every target", () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const p = join(dir, "g.yaml");
+    const text = withLines({ 5: "compressions:\n  - 2\n  - 4" });
+    writeFileSync(p, text);
+    const loaded = loadGrid(p, TEST_CATALOG);
+    assert.equal(loaded.text, text);
+    assert.deepEqual(loaded.grid.targets.map((t) => t.value), [2, 4]);
+    assert.deepEqual(loaded.lines.targets, [6, 7]);
+  });
+
+  test("countRuns is the length of expandGrid", () => {
+    const g = parseOk(withLines({ 2: "methods: [random, global-magnitude]", 3: "archs: [mlp, lenet5]", 4: "datasets: [fashion-mnist, fashion-mnist-mini]", 5: "compressions: [2, 4, 8]", 6: "seeds: [3, 1]" }));
+    assert.equal(countRuns(g), 48);
+    assert.equal(countRuns(g), expandGrid(g).length);
+  });
+
+  test("bench validate counts a 10^7-run grid without expanding it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const file = join(dir, "huge.yaml");
+    writeFileSync(file, hugeGrid(1000, 10_000));
+    const r = await benchTimed(["validate", file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /: ok — 10000000 runs = 1 dataset\(s\) × 1 arch\(s\) × 10000 seed\(s\) × 1 method\(s\) × 1000 target\(s\)/);
+    // Expanding took minutes and ran out of memory; counting is start-up plus parsing. A loose bound for a busy machine.
+    assert.ok(r.seconds < 30, `validate took ${r.seconds} s`);
+  });
+
+  test("bench sweep refuses a 10^6-run grid over --max-runs before reading a dataset or creating the database", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    const file = join(dir, "huge.yaml");
+    // mnist is nowhere to be found offline with empty data and cache folders: reading it first would fail differently.
+    writeFileSync(file, hugeGrid(1000, 1000, "mnist"));
+    const empty = join(dir, "empty");
+    mkdirSync(empty);
+    const db = join(dir, "r.db");
+    const env = { BENCH_OFFLINE: "1", BENCH_DATA_DIR: empty, XDG_CACHE_HOME: empty };
+    const r = await benchTimed(["sweep", file, "--db", db, "--cache-dir", join(dir, "cache"), "--data-dir", empty], env);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr, `error: ${file}: the grid expands to 1000000 runs, more than --max-runs 1000; pass --yes to run them all or raise --max-runs\n`);
+    assert.ok(!existsSync(db), "no database");
+    assert.ok(!existsSync(join(dir, "cache")), "no cache");
+    assert.ok(r.seconds < 30, `sweep took ${r.seconds} s to refuse`);
+  });
+
+  test("bench validate and sweep refuse /dev/zero at once with exit code 2", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "grid-"));
+    for (const args of [["validate", "/dev/zero"], ["sweep", "/dev/zero", "--db", join(dir, "r.db"), "--cache-dir", join(dir, "cache")]]) {
+      const r = await benchTimed(args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, "error: /dev/zero: cannot read grid file: it is a character device, not a regular file (a grid file is YAML text)\n");
+    }
+    assert.ok(!existsSync(join(dir, "r.db")));
+  });
+});
+
+describe("reference rows and data subsets are checked like the rest of the grid", () => {
+  const row = (fields: Record<string, string>) => {
+    const base: Record<string, string> = {
+      paper: "P", source: "T1", dataset: "fashion-mnist", arch: "mlp", method: "global-magnitude", sparsity: "0.9",
+      metrics: "{top1_after: {value: 0.98, unit: fraction}}",
+    };
+    const lines = Object.entries({ ...base, ...fields }).filter(([, v]) => v !== "").map(([k, v]) => `${k}: ${v}`);
+    // Line 7 is "reference:", the row's keys are on lines 8.. in the order above.
+    return withLines({}, ["reference:", ...lines.map((l, i) => (i === 0 ? `  - ${l}` : `    ${l}`))]);
+  };
+
+  test("names a typo away from ours are refused with a did-you-mean; a paper's own names are kept", () => {
+    expectOne(row({ arch: "mpl" }), 11, "reference[0].arch", 'unknown arch "mpl"; did you mean "mlp"?', "valid: mlp, lenet5, resnet20");
+    expectOne(row({ method: "globl-magnitude" }), 12, "reference[0].method", 'did you mean "global-magnitude"?', "dense");
+    expectOne(row({ method: "dens" }), 12, "reference[0].method", 'did you mean "dense"?');
+    expectOne(row({ dataset: "fashoin-mnist" }), 10, "reference[0].dataset", 'did you mean "fashion-mnist"?');
+    for (const [k, v] of [["method", "snip"], ["method", "dense"], ["method", "iterative magnitude (Han 2015)"], ["arch", "lenet-300-100"], ["arch", "MLP"], ["dataset", "imagenet"]]) {
+      assert.equal(parseOk(row({ [k]: v })).reference.length, 1, `${k}: ${v}`);
+    }
+  });
+
+  test("values outside what their unit allows are refused; the paper's unit is kept", () => {
+    const metric = (value: string, unit: string, name = "top1_after") => row({ metrics: `{${name}: {value: ${value}, unit: ${unit}}}` });
+    expectOne(metric("98.36", "fraction"), 14, "reference[0].metrics.top1_after.value", "expected a value in [0, 1] for top1_after in fraction, got 98.36", "write unit: percent");
+    expectOne(metric("983.6", "percent"), 14, "reference[0].metrics.top1_after.value", "expected a value in [0, 100] for top1_after in percent, got 983.6");
+    expectOne(metric("-5", "percent"), 14, "reference[0].metrics.top1_after.value", "got -5");
+    expectOne(metric("-1", "count", "params_nonzero"), 14, "reference[0].metrics.params_nonzero.value", "expected a value >= 0 for params_nonzero in count, got -1");
+    expectOne(metric("1", "percent", "top1_aftr"), 14, "reference[0].metrics.top1_aftr", 'did you mean "top1_after"?');
+    for (const [v, u] of [["0", "fraction"], ["1", "fraction"], ["100", "percent"], ["98.36", '"%"']]) {
+      assert.deepEqual(parseOk(metric(v, u)).reference[0].metrics.top1_after, { value: Number(v), unit: u.replace(/"/g, "") });
+    }
+    assert.deepEqual(parseOk(metric("1.3e6", "2xMACs", "macs_effective")).reference[0].metrics.macs_effective, { value: 1.3e6, unit: "2xMACs" });
+    expectOne(row({ sparsity: "1.5" }), 13, "reference[0].sparsity", "expected a sparsity in [0, 1)");
+    expectOne(row({ sparsity: "", compression: "0.5" }), 14, "reference[0].compression", "expected a compression ratio >= 1");
+  });
+
+  const SIZED: Catalog = {
+    ...TEST_CATALOG,
+    datasets: {
+      ...TEST_CATALOG.datasets,
+      "fashion-mnist-mini": { ...TEST_CATALOG.datasets["fashion-mnist-mini"], splitSizes: { train: 6000, test: 2000 } },
+      "fashion-mnist": { ...TEST_CATALOG.datasets["fashion-mnist"], splitSizes: { train: 60000, test: 10000 } },
+    },
+  };
+  const data = (block: string, datasets = "[fashion-mnist]") => withLines({ 4: `datasets: ${datasets}` }, [`data: ${block}`]);
+  const subsetError = (text: string) => {
+    const errs = errorsOf(text, SIZED);
+    assert.equal(errs.length, 1, errs.map((e) => e.message).join("\n"));
+    assert.equal(errs[0].line, 7);
+    return errs[0];
+  };
+
+  test("subsets below 10 images per class are refused (3 training images, 1 test image)", () => {
+    const e = subsetError(data("{train_subset: 3}"));
+    assert.equal(e.key, "data.train_subset");
+    assert.equal(e.problem, 'data.train_subset: 3 is too few images: at least 10 images per class (100 for the 10 classes of "fashion-mnist"); valid: null (all images) or an integer in [100, 54000]'.slice("data.train_subset: ".length));
+    assert.match(subsetError(data("{test_subset: 1}")).message, /^bench\.yaml:7: data\.test_subset: 1 is too few images: .*valid: null \(all images\) or an integer in \[100, 10000\]$/);
+    // The type check comes first and keeps its message.
+    assert.match(subsetError(data("{train_subset: 0}")).problem, /expected null or an integer >= 1 \(number of images\), got 0/);
+  });
+
+  test("subsets larger than the split are refused, naming the smallest dataset and what val_fraction holds out", () => {
+    const e = subsetError(data("{train_subset: 1e9}"));
+    assert.equal(e.problem, '1e9 is more images than there are: dataset "fashion-mnist" has 54000 training images once val_fraction 0.1 holds out 6000 of its 60000 for validation; valid: null (all images) or an integer in [100, 54000]');
+    assert.match(subsetError(data("{val_fraction: 0.2, train_subset: 5000}", "[fashion-mnist, fashion-mnist-mini]")).problem, /dataset "fashion-mnist-mini" has 4800 training images once val_fraction 0\.2 holds out 1200 of its 6000/);
+    assert.match(subsetError(data("{test_subset: 2001}", "[fashion-mnist-mini]")).problem, /^2001 is more images than there are: dataset "fashion-mnist-mini" has 2000 test images; valid: .*\[100, 2000\]$/);
+    // The bounds themselves are valid, and so is null (all images).
+    assert.deepEqual(parseOk(data("{train_subset: 5400, test_subset: 2000}", "[fashion-mnist-mini]"), SIZED).data, { valFraction: 0.1, trainSubset: 5400, testSubset: 2000 });
+    assert.deepEqual(parseOk(data("{train_subset: 100, test_subset: 100}", "[fashion-mnist-mini]"), SIZED).data, { valFraction: 0.1, trainSubset: 100, testSubset: 100 });
+    assert.equal(parseOk(data("{train_subset: null}"), SIZED).data.trainSubset, null);
+    // A dataset whose size the catalog does not know is only held to the minimum.
+    assert.equal(parseOk(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {train_subset: 1000000}"]), SIZED).data.trainSubset, 1000000);
   });
 });

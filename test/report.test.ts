@@ -314,7 +314,7 @@ describe("tables", () => {
   it("markdown: every row has as many cells as the header", () => {
     const md = renderTable(data, { format: "markdown", metrics: ["top1_after", "compression_ratio", "theoretical_speedup", "params_nonzero"] });
     const lines = md.trim().split("\n");
-    assert.equal(lines.length, 2 + nGroups);
+    assert.equal(lines.length, 2 + nGroups + data.references.length, "every published row is shown once");
     const n = cells(lines[0]);
     assert.equal(n, 4 + 1 + 4);
     for (const l of lines) assert.equal(cells(l), n, l);
@@ -341,7 +341,7 @@ describe("tables", () => {
     const spec = tex.match(/\\begin\{tabular\}\{([lrc]+)\}/)![1];
     const body = tex.slice(tex.indexOf("\\toprule"), tex.indexOf("\\bottomrule"));
     const rows = body.split("\n").map((l) => l.trim()).filter((l) => l.endsWith("\\\\"));
-    assert.equal(rows.length, 1 + nGroups);
+    assert.equal(rows.length, 1 + nGroups + d.references.length, "every published row is shown once");
     for (const row of rows) assert.equal(row.split(/(?<!\\)&/).length, spec.length, row);
     assert.ok(tex.includes("rand\\_om 50\\% \\& \\#1 \\$x\\$ \\{y\\} \\textasciitilde{}\\textasciicircum{}\\textbackslash{}"));
     // every $ that is not escaped opens/closes math in pairs on each row
@@ -369,6 +369,56 @@ describe("tables", () => {
     assert.equal(json[0].targetValue, 0.5);
     assert.equal(typeof json[0].metrics.top1_after.mean, "number");
     assert.equal(json[0].metrics.top1_after.ci95.length, 2);
+  });
+
+  it("published rows sit under their group in every format, in our unit, marked with their paper and source", () => {
+    const tiny = tinyReportData();
+    tiny.references.push(
+      { paper: "Mag paper", source: "Table 2", dataset: "mnist", arch: "mlp", method: "magnitude", target: { kind: "sparsity", value: 0.9 }, metrics: { top1_after: { value: 81, unit: "%" } }, note: "their MLP" },
+      { paper: "Snip paper", source: "Fig. 3", dataset: "MNIST", arch: "mlp", method: "snip", target: { kind: "sparsity", value: 0.9 }, metrics: { top1_after: { value: 0.7, unit: "fraction" }, compression_ratio: { value: 12, unit: "x" } } },
+      { paper: "Dense paper", source: "T1", dataset: "mnist", arch: "mlp", method: "dense", target: { kind: "compression", value: 1 }, metrics: { top1_after: { value: 0.96, unit: "fraction" } } },
+    );
+    const metrics = ["top1_after", "compression_ratio"];
+    const md = renderTable(tiny, { format: "markdown", metrics }).trim().split("\n");
+    // header, rule, magnitude, its reference, random, the snip row (same target, method not run), the dense row last
+    assert.equal(md.length, 7, md.join("\n"));
+    assert.match(md[2], /^\| mnist .*\| magnitude .*\|\s+3 \| \*\*80\.00\*\* ± 10\.00 \|/);
+    assert.match(md[3], /^\| ↳ mnist .*\| magnitude \[Mag paper, Table 2\] .*\|\s+ref \|\s+81\.00 \|\s+– \|$/);
+    assert.match(md[4], /\| random /);
+    assert.match(md[5], /^\| ↳ MNIST .*\| snip \[Snip paper, Fig\. 3\] .*\| sparsity=0\.9 .*\|\s+ref \|\s+70\.00 \|\s+12\.00 \|$/);
+    assert.match(md[6], /^\| ↳ mnist .*\| dense \[Dense paper, T1\] .*\| compression=1x .*\|\s+ref \|\s+96\.00 \|/);
+    // published numbers never take the bold "best" mark from ours
+    assert.ok(!md.slice(3).some((l) => l.includes("**") && l.includes("ref")));
+
+    const tex = renderTable(tiny, { format: "latex", metrics });
+    const texRows = tex.split("\n").filter((l) => l.includes("$\\hookrightarrow$"));
+    assert.equal(texRows.length, 3);
+    assert.match(texRows[0], /\\textit\{\$\\hookrightarrow\$ mnist\} & .*\\textit\{magnitude \[Mag paper, Table 2\]\} & .* & ref\. & \$\\mathit\{81\.00\}\$ & -- \\\\$/);
+    for (const row of texRows) assert.equal(row.split(/(?<!\\)&/).length, 4 + 1 + metrics.length, row);
+    assert.match(tex, /published numbers \(italic, ref\.\) converted to our units/);
+
+    const csv = parseCsv(renderTable(tiny, { format: "csv", metrics: ["top1_after"] }));
+    assert.deepEqual(csv[0].slice(-3), ["reference_paper", "reference_source", "reference_note"]);
+    const col = (name: string) => csv[0].indexOf(name);
+    const magRef = csv.find((r) => r[col("reference_paper")] === "Mag paper")!;
+    assert.equal(Number(magRef[col("top1_after_mean")]), 0.81, "csv keeps raw numbers in our unit (fraction)");
+    assert.equal(magRef[col("method")], "magnitude");
+    assert.equal(magRef[col("reference_note")], "their MLP");
+    assert.equal(magRef[col("n")], "");
+    assert.equal(csv.indexOf(magRef), 2, "right under the magnitude group");
+    assert.equal(csv.filter((r) => r[col("reference_paper")] === "").length, 2, "our two groups have no paper");
+
+    const json = JSON.parse(renderTable(tiny, { format: "json", metrics }));
+    assert.equal(json.length, 5);
+    assert.deepEqual(json[1].reference, { paper: "Mag paper", source: "Table 2", note: "their MLP" });
+    assert.deepEqual(json[1].metrics.top1_after, { value: 0.81, published: { value: 81, unit: "%" } });
+    assert.equal(json[1].metrics.compression_ratio, null);
+    assert.equal(json[1].method, "magnitude");
+    assert.equal(json[0].reference, undefined);
+
+    // Grouped without dataset, arch or target, a published row describes no row of the table: none is shown.
+    assert.equal(renderTable(tiny, { format: "markdown", groupBy: ["method"], metrics }).trim().split("\n").length, 4);
+    assert.deepEqual(parseCsv(renderTable(tiny, { format: "csv", groupBy: ["arch", "method"], metrics }))[0].includes("reference_paper"), false);
   });
 
   it("rejects unknown dimensions and metrics", () => {

@@ -3,14 +3,13 @@
  * models first (each trained once), and each result lands in SQLite as it arrives. The coordinator is the only
  * database writer. A failed run never stops the sweep; a re-run of the same grid skips finished runs.
  */
-import { accessSync, constants, mkdirSync, readFileSync } from "node:fs";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { getDataset } from "../../datasets/index.js";
 import { getArch, layerTable } from "../archs/index.js";
 import { catalog } from "../catalog.js";
-import { expandGrid, GridErrors, loadGridFile } from "../grid/index.js";
-import { parseLocated } from "../grid/parse.js";
+import { countRuns, expandGrid, GridErrors, loadGrid, type GridLines } from "../grid/index.js";
 import { GridError, type Catalog, type Grid } from "../grid/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
@@ -65,11 +64,16 @@ export class SweepInputError extends Error {
 
 const LEASE_MS = 60_000;
 
-export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
+export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir" | "maxRuns" | "yes">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
   const cat = catalog();
-  const grid = loadGridFile(options.gridFile, cat);
-  const gridText = readFileSync(options.gridFile, "utf8");
-  checkTargetsReachable(grid, gridText, cat);
+  const { grid, text: gridText, lines } = loadGrid(options.gridFile, cat);
+  checkTargetsReachable(grid, lines, cat);
+  // Counted, not expanded: a 10^6-run grid must be refused before it costs a gigabyte and the datasets are read.
+  const runCount = countRuns(grid);
+  const maxRuns = options.maxRuns ?? 1000;
+  if (runCount > maxRuns && !options.yes) {
+    throw new SweepInputError(`${options.gridFile}: the grid expands to ${runCount} runs, more than --max-runs ${maxRuns}; pass --yes to run them all or raise --max-runs`);
+  }
   const configs = expandGrid(grid);
   const fingerprints = new Map<string, string>();
   for (const name of grid.datasets) fingerprints.set(name, (await getDataset(name).load({ dataDir: options.dataDir })).fingerprint);
@@ -81,11 +85,9 @@ export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDi
  * (max = total / non-prunable). Checked before anything runs, with the grid line, instead of failing every run of
  * that target after its dense model was pretrained.
  */
-export function checkTargetsReachable(grid: Grid, gridText: string, cat: Catalog = catalog()): void {
+export function checkTargetsReachable(grid: Grid, lines: GridLines, cat: Catalog = catalog()): void {
   const compressions = grid.targets.filter((t) => t.kind === "compression");
   if (compressions.length === 0) return;
-  const root = parseLocated(gridText, grid.file).root;
-  const axis = root?.kind === "map" ? root.entries.find((e) => e.key === "compressions") : undefined;
   const errors: GridError[] = [];
   for (const arch of grid.archs) {
     for (const dataset of grid.datasets) {
@@ -97,9 +99,8 @@ export function checkTargetsReachable(grid: Grid, gridText: string, cat: Catalog
         try {
           keepFractionForCompression(t.value, total, prunable);
         } catch (e) {
-          const i = grid.targets.filter((x) => x.kind === "compression").indexOf(t);
-          const item = axis?.value.kind === "seq" ? axis.value.items[i] : undefined;
-          errors.push(new GridError(grid.file, item?.line ?? axis?.keyLine ?? null, `compressions[${i}]`,
+          const i = compressions.indexOf(t);
+          errors.push(new GridError(grid.file, lines.targets[grid.targets.indexOf(t)] ?? null, `compressions[${i}]`,
             `${(e as Error).message} for arch "${arch}" on dataset "${dataset}" with this grid's prunable settings; ` +
             `use a smaller compression, or make more tensors prunable (prunable: biases / batch_norm / classifier / first_layer)`));
         }
@@ -112,13 +113,9 @@ export function checkTargetsReachable(grid: Grid, gridText: string, cat: Catalog
 export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   const out = options.out ?? process.stdout;
   const started = Date.now();
-  const maxRuns = options.maxRuns ?? 1000;
   // A backend asked for by name that cannot start here would fail every run, one by one: say so before planning.
   if (options.backend === "node" || options.backend === "native") await (await import("../backend/index.js")).checkBackendAvailable(options.backend);
   const { grid, gridText, planned } = await planSweep(options);
-  if (planned.length > maxRuns && !options.yes) {
-    throw new SweepInputError(`${options.gridFile}: the grid expands to ${planned.length} runs, more than --max-runs ${maxRuns}; pass --yes to run them all or raise --max-runs`);
-  }
   const summary: SweepSummary = {
     sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, notStarted: 0, stopped: false, seconds: 0,
   };

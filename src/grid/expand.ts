@@ -2,6 +2,14 @@
 import type { Grid, RunConfig } from "./types.js";
 
 /**
+ * How many runs expandGrid would return, without building them: callers refuse or report huge grids (10^7 runs)
+ * before spending memory on them.
+ */
+export function countRuns(grid: Pick<Grid, "datasets" | "archs" | "seeds" | "methods" | "targets">): number {
+  return grid.datasets.length * grid.archs.length * grid.seeds.length * grid.methods.length * grid.targets.length;
+}
+
+/**
  * The cartesian product datasets x archs x seeds x methods x targets, in that nesting order (outermost first), so
  * runs that share a dense model (same dataset, arch, seed) are adjacent. Deterministic; every run gets its own
  * copies of the settings objects.

@@ -115,7 +115,8 @@ export interface Catalog {
   methods: Record<string, { params: Record<string, HyperParamSpec> }>;
   /** inputShape [h, w, c] of each architecture's expected input, null = any image shape. */
   archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null }>;
-  datasets: Record<string, { inputShape: [number, number, number]; numClasses: number }>;
+  /** `splitSizes`: images in the train and test split; absent = unknown, so subsets are not checked against it. */
+  datasets: Record<string, { inputShape: [number, number, number]; numClasses: number; splitSizes?: { train: number; test: number } }>;
 }
 
 /** A grid or input error, pointing at the place a user must edit. */

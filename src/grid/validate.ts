@@ -9,7 +9,7 @@ import { canonicalJson } from "../plan/canonical.js";
 import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE } from "./defaults.js";
 import { methodLabel } from "./label.js";
 import { describe, type LEntry, type LNode } from "./parse.js";
-import { unknownNameMessage } from "./suggest.js";
+import { didYouMean, unknownNameMessage } from "./suggest.js";
 import {
   GridError,
   type Catalog,
@@ -74,6 +74,12 @@ function quotedNumberHint(node: LNode): string {
   return node.kind === "scalar" && typeof node.value === "string" && node.value.trim() !== "" && Number.isFinite(Number(node.value))
     ? " (a quoted string; remove the quotes)"
     : "";
+}
+
+/** Where things sit in the file, for checks made after validation (an unreachable compression) to point at. */
+export interface GridLines {
+  /** Line of each entry of grid.targets, in the same order. */
+  targets: number[];
 }
 
 type Reader<T> = (node: LNode, path: string) => T | undefined;
@@ -271,7 +277,7 @@ function shapeText(s: readonly number[]): string {
 }
 
 /** Validate a located document against the grid schema and the catalog. */
-export function validateGrid(root: LNode | null, file: string, catalog: Catalog): { grid: Grid | null; errors: GridError[] } {
+export function validateGrid(root: LNode | null, file: string, catalog: Catalog): { grid: Grid | null; errors: GridError[]; lines?: GridLines } {
   const c = new Checker(file, catalog);
   if (root === null) {
     c.error(1, "", `the grid file is empty; expected a mapping with keys ${TOP_LEVEL_KEYS.join(", ")}`);
@@ -451,6 +457,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
 
   // --- targets
   const targets: PruneTarget[] = [];
+  const targetLines: number[] = [];
   let targetsOk = true;
   const spNode = top.get("sparsities");
   const crNode = top.get("compressions");
@@ -488,6 +495,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
       }
       seen.set(v, i);
       targets.push({ kind, value: v });
+      targetLines.push(item.line);
     });
   }
 
@@ -532,6 +540,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
     train_subset: ["trainSubset", subset],
     test_subset: ["testSubset", subset],
   });
+  if (datasets !== undefined) checkSubsets(c, get("data"), data, datasets.names);
   const boolean: Reader<boolean> = (n, p) => c.bool(n, p);
   const prunable = c.block<PrunablePolicy>(get("prunable"), "prunable", DEFAULT_PRUNABLE, {
     biases: ["biases", boolean],
@@ -576,7 +585,74 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
       reference: reference!,
     },
     errors: [],
+    lines: { targets: targetLines },
   };
+}
+
+/**
+ * Published rows may name what we do not run (SNIP, "iterative magnitude (Han 2015)", LeNet-300-100): those names are
+ * kept as the paper's own. A name a typo away from one of ours is refused instead, or the row would silently match
+ * nothing in the report.
+ */
+const REFERENCE_NAME_RULE = "a paper's own name is kept only when it is not a near miss of one of ours";
+
+/** Why a published value cannot be right for its metric and unit, or null when it can. */
+function referenceValueProblem(metric: string, ownUnit: string, value: number, unit: string, shown: string): string | null {
+  if (ownUnit === "fraction") {
+    const max = unit === "fraction" ? 1 : 100;
+    if (value >= 0 && value <= max) return null;
+    const hint = unit === "fraction" && value > 1 && value <= 100 ? ` (for ${shown} %, write unit: percent)` : "";
+    return `expected a value in [0, ${max}] for ${metric} in ${unit}, got ${shown}${hint}`;
+  }
+  // Counts, ratios, losses, times, throughputs: none of them is negative.
+  return value >= 0 ? null : `expected a value >= 0 for ${metric} in ${unit}, got ${shown}`;
+}
+
+/**
+ * Data subsets smaller than this many images per class say nothing: a classifier trained on fewer than 10 examples of a
+ * class is not worth pruning, and a top-1 measured on fewer moves in steps of more than one percentage point per
+ * image (100 test images for 10 classes: 1 % per image).
+ */
+export const MIN_SUBSET_PER_CLASS = 10;
+
+/**
+ * train_subset / test_subset within what every dataset of the grid can give: at least MIN_SUBSET_PER_CLASS per class,
+ * at most the training images left once val_fraction is held out (data.ts takes the subset after that) or the test
+ * split. A larger value would be clamped without a word.
+ */
+function checkSubsets(c: Checker, dataNode: LNode | undefined, data: DataConfig, datasetNames: string[]): void {
+  if (dataNode?.kind !== "map") return;
+  for (const [key, value, split] of [
+    ["train_subset", data.trainSubset, "train"],
+    ["test_subset", data.testSubset, "test"],
+  ] as const) {
+    const entry = dataNode.entries.find((e) => e.key === key);
+    if (value === null || entry === undefined) continue;
+    let min = 0;
+    let minWhy = "";
+    let max = Infinity;
+    let maxWhy = "";
+    for (const name of datasetNames) {
+      const ds = c.catalog.datasets[name];
+      if (MIN_SUBSET_PER_CLASS * ds.numClasses > min) {
+        min = MIN_SUBSET_PER_CLASS * ds.numClasses;
+        minWhy = `at least ${MIN_SUBSET_PER_CLASS} images per class (${min} for the ${ds.numClasses} classes of "${name}")`;
+      }
+      if (ds.splitSizes === undefined) continue;
+      const total = ds.splitSizes[split];
+      const available = split === "train" ? total - Math.round(total * data.valFraction) : total;
+      if (available < max) {
+        max = available;
+        maxWhy =
+          split === "train"
+            ? `dataset "${name}" has ${available} training images once val_fraction ${data.valFraction} holds out ${total - available} of its ${total} for validation`
+            : `dataset "${name}" has ${total} test images`;
+      }
+    }
+    const valid = `valid: null (all images) or an integer in [${min}, ${Number.isFinite(max) ? max : "∞"}]`;
+    if (value < min) c.error(entry.value.line, `data.${key}`, `${describe(entry.value)} is too few images: ${minWhy}; ${valid}`);
+    else if (value > max) c.error(entry.value.line, `data.${key}`, `${describe(entry.value)} is more images than there are: ${maxWhy}; ${valid}`);
+  }
 }
 
 const REFERENCE_KEYS = ["paper", "source", "dataset", "arch", "method", "sparsity", "compression", "metrics", "note"];
@@ -610,6 +686,14 @@ function readReference(c: Checker, node: LNode | undefined): ReferenceRow[] | un
     const dataset = text("dataset");
     const arch = text("arch");
     const method = text("method");
+    const notANearMiss = (k: string, what: string, value: string | undefined, valid: string[]) => {
+      if (value === undefined || valid.some((v) => v.toLowerCase() === value.trim().toLowerCase())) return;
+      if (didYouMean(value.trim(), valid) === null) return;
+      c.error(m.get(k)!.value.line, join(p, k), `${unknownNameMessage(what, value, valid)} (${REFERENCE_NAME_RULE})`);
+    };
+    notANearMiss("dataset", "dataset", dataset, Object.keys(c.catalog.datasets));
+    notANearMiss("arch", "arch", arch, Object.keys(c.catalog.archs));
+    notANearMiss("method", "method", method, [...Object.keys(c.catalog.methods), "dense"]);
     let note: string | undefined;
     const noteEntry = m.get("note");
     if (noteEntry !== undefined && !(noteEntry.value.kind === "scalar" && noteEntry.value.value === null)) {
@@ -656,7 +740,14 @@ function readReference(c: Checker, node: LNode | undefined): ReferenceRow[] | un
             c.error(ue!.value.line, join(mp, "unit"), `unit "${unit}" is not one ${metric} can be given in; valid: ${acceptedUnits(metric).join(", ")}`);
             continue;
           }
-          if (value !== undefined && unit !== undefined) metrics[metric] = { value, unit };
+          if (value !== undefined && unit !== undefined) {
+            const problem = referenceValueProblem(metric, def.unit, value, unit, describe(ve!.value));
+            if (problem !== null) {
+              c.error(ve!.value.line, join(mp, "value"), problem);
+              continue;
+            }
+            metrics[metric] = { value, unit };
+          }
         }
       }
     }
