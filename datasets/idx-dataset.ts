@@ -1,6 +1,6 @@
 /** Loading an MNIST-style dataset: four IDX files (train/test images and labels), 28x28 grayscale, 10 classes. */
 import { cachedFingerprint, channelStats, contentFingerprint, filesIdentity, rememberFingerprint } from "./common.js";
-import { readIdxFile, maybeGunzip, type IdxFile } from "./idx.js";
+import { decodeIdx, readIdxFile, maybeGunzip, type IdxFile } from "./idx.js";
 import { locateDataset, type Checksum, type DatasetSource, type FileRequirement, type LocateOptions } from "./locate.js";
 import { readFile } from "node:fs/promises";
 import { DatasetError, type ImageSplit, type LoadedDataset } from "./types.js";
@@ -95,12 +95,19 @@ export async function loadIdxPaths(spec: IdxDatasetSpec, paths: string[], source
   };
 }
 
-/** The fingerprint of the four files at `paths`, without decoding them (cached in-process). */
+/**
+ * The fingerprint of the four files at `paths` without decoding the images (cached in-process). Each file's IDX
+ * header is still checked against its size, so a truncated file is refused here, before a sweep starts.
+ */
 export async function fingerprintIdxPaths(name: string, paths: string[]): Promise<string> {
   const identity = await filesIdentity(name, paths);
   const hit = cachedFingerprint(identity);
   if (hit !== undefined) return hit;
-  const contents = await Promise.all(paths.map(async (p) => maybeGunzip(await readFile(p), p)));
+  const contents = await Promise.all(paths.map(async (p) => {
+    const content = await maybeGunzip(await readFile(p), p);
+    decodeIdx(content, p);
+    return content;
+  }));
   const fp = contentFingerprint(name, contents.map((bytes, i) => ({ name: IDX_FILES[i], bytes })));
   rememberFingerprint(identity, fp);
   return fp;

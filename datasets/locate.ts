@@ -15,7 +15,7 @@ import { statSync } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import { DatasetError, type LoadOptions } from "./types.js";
+import { DatasetError, DatasetNotFoundError, type LoadOptions } from "./types.js";
 
 export type HashAlgorithm = "sha256" | "md5";
 
@@ -219,7 +219,7 @@ export async function locateDataset(source: DatasetSource, options: LocateOption
       ? `Download not attempted: BENCH_OFFLINE=${env.BENCH_OFFLINE} (unset it to let prunebench download the files).`
       : "Download not attempted: downloading is disabled for this run.";
   }
-  throw new DatasetError(notFoundMessage(source, roots, probes, downloadNote));
+  throw new DatasetNotFoundError(notFoundMessage(source, roots, probes, downloadNote));
 }
 
 function notFoundMessage(source: DatasetSource, roots: SearchRoots, probes: Probe[], downloadNote: string): string {

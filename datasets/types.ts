@@ -42,9 +42,12 @@ export interface DatasetEntry {
   splitSizes: { train: number; test: number };
   load(options?: LoadOptions): Promise<LoadedDataset>;
   /** The same fingerprint load() reports, without decoding the images (reads and hashes the files; cached in-process). */
-  fingerprint?(options?: LoadOptions): Promise<string>;
+  fingerprint(options?: LoadOptions): Promise<string>;
 }
 
 export class DatasetError extends Error {
   override name = "DatasetError";
 }
+
+/** The files are nowhere on this machine and were not downloaded (downloading disabled, offline, or it failed). */
+export class DatasetNotFoundError extends DatasetError {}

@@ -7,7 +7,7 @@ import { toMetricUnit } from "../src/metrics/units.js";
 import type { ReferenceRow } from "../src/grid/types.js";
 import { METRICS } from "../src/metrics/names.js";
 import type { RunRow } from "./model.js";
-import { targetLabel } from "./format.js";
+import { targetLabel } from "../src/grid/label.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Statistics
@@ -166,7 +166,7 @@ function dimValue(r: RunRow, d: GroupDim): string {
     case "method":
       return r.methodLabel;
     case "target":
-      return targetLabel(r.targetKind, r.targetValue);
+      return targetLabel({ kind: r.targetKind, value: r.targetValue });
   }
 }
 
@@ -343,7 +343,7 @@ export function aggregateRuns(runs: readonly RunRow[]): GroupAggregate[] {
       methodLabel: f.methodLabel,
       targetKind: f.targetKind,
       targetValue: f.targetValue,
-      target: targetLabel(f.targetKind, f.targetValue),
+      target: targetLabel({ kind: f.targetKind, value: f.targetValue }),
       panel,
       seeds: [...new Set(members.map((r) => r.seed))].sort((a, b) => a - b),
       runKeys: members.map((r) => r.key),

@@ -18,10 +18,6 @@ export function jsonForScript(value: unknown): string {
     .replace(/\u2029/g, "\\u2029");
 }
 
-/** "sparsity=0.9" / "compression=8x": a short, unambiguous label for a pruning target. */
-export function targetLabel(kind: "sparsity" | "compression", value: number): string {
-  return kind === "sparsity" ? `sparsity=${trimNum(value)}` : `compression=${trimNum(value)}x`;
-}
 
 /** A number without trailing zeros, at most `digits` decimals. */
 export function trimNum(v: number, digits = 4): string {

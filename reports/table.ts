@@ -6,7 +6,8 @@ import { stringify } from "csv-stringify/sync";
 import { METRICS } from "../src/metrics/names.js";
 import type { ReferenceRow } from "../src/grid/types.js";
 import { GROUP_DIMS, referenceMatches, referenceMetric, referenceSameTarget, summarizeGroups, type GroupDim, type Stat, type SummaryGroup } from "./aggregate.js";
-import { compactCount, targetLabel, trimNum } from "./format.js";
+import { targetLabel } from "../src/grid/label.js";
+import { compactCount, trimNum } from "./format.js";
 import type { ReportData } from "./model.js";
 
 export type TableFormat = "markdown" | "latex" | "csv" | "json";
@@ -183,7 +184,7 @@ function tableRows(groups: SummaryGroup[], dims: GroupDim[], references: readonl
 }
 
 function referenceDimValue(ref: ReferenceRow, d: GroupDim): string {
-  return d === "dataset" ? ref.dataset : d === "arch" ? ref.arch : d === "method" ? ref.method : targetLabel(ref.target.kind, ref.target.value);
+  return d === "dataset" ? ref.dataset : d === "arch" ? ref.arch : d === "method" ? ref.method : targetLabel(ref.target);
 }
 
 /** A published row's cell for each grouped dimension; the first is marked ↳ and the method (or target) cites the paper. */

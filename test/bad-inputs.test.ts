@@ -440,6 +440,22 @@ test("under `ulimit -v` the runs fail as out of memory, not as a missing install
   assert.doesNotMatch(runs[0].error, /Check that .* is installed/);
 });
 
+test("--dry-run never downloads or writes: a dataset that is not on this machine is planned with unknown keys", async () => {
+  const dir = tempDir();
+  const grid = join(dir, "g.yaml");
+  writeFileSync(grid, GOOD.replace("[fashion-mnist-mini]", "[mnist]"));
+  const cache = join(dir, "xdg-cache");
+  const r = spawnSync(process.execPath, [BENCH, "sweep", grid, "--db", join(dir, "r.db"), "--dry-run"], {
+    encoding: "utf8", env: { ...process.env, XDG_CACHE_HOME: cache, BENCH_DATA_DIR: "" },
+  });
+  triedInputs++;
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /^4 runs, 1 dense model\(s\) to pretrain\nnot on this machine \(a sweep would download them; a dry run does not\): mnist/);
+  assert.match(r.stdout, /^\?\s+mnist\s+mlp\s+random\s+sparsity 0\.5\s+0\s+\?$/m);
+  assert.doesNotMatch(r.stderr, /downloading/);
+  assert.deepEqual(readdirSync(dir), ["g.yaml"], "no cache, database or artifacts");
+});
+
 test("bad-input tally", (t) => {
   t.diagnostic(`bad inputs: ${triedInputs} tried, each ended with a message naming what was wrong and its documented exit code`);
   assert.ok(triedInputs > 0);

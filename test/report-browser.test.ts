@@ -103,7 +103,7 @@ describe("HTML report in a browser (offline)", { skip, timeout: 180_000 }, () =>
     const points = await page.$$eval("#chart-finetune g.mark-symbol.role-mark > path", (ps) => ps.length);
     assert.equal(points, 8 * 4, "one method x 8 epochs x 4 panels");
     const target = page.locator("#chart-layers-controls select").first();
-    await target.selectOption("sparsity=0.5");
+    await target.selectOption("sparsity 0.5");
     await page.waitForTimeout(300);
     const cells = await page.$$eval("#chart-layers g.mark-rect.role-mark > path", (ps) => ps.length);
     assert.equal(cells, 3 * (5 + 22) * 2);

@@ -115,9 +115,9 @@ describe("aggregation", () => {
     const gm = done.filter((r) => r.methodLabel === "global_magnitude").map((r) => r.metrics.top1_after as number);
     close(byMethod[0].metrics.top1_after.mean, gm.reduce((a, b) => a + b, 0) / gm.length, 1e-12);
     const byTarget = summarizeGroups(data.runs, ["target", "arch"]);
-    assert.equal(byTarget[0].by.target, "sparsity=0.5");
+    assert.equal(byTarget[0].by.target, "sparsity 0.5");
     assert.equal(byTarget[0].by.arch, "lenet5");
-    assert.equal(byTarget.at(-1)!.by.target, "sparsity=0.98");
+    assert.equal(byTarget.at(-1)!.by.target, "sparsity 0.98");
   });
 });
 
@@ -222,8 +222,8 @@ describe("HTML report", () => {
     assert.equal(kinds.filter((k) => k === "r").length, 2);
     // the layer heatmap's default target is the one present for most methods (here all tie: the middle one)
     const layers = payload.charts.find((c) => c.id === "chart-layers")!.spec as { params: { value: string; bind: { options: string[] } }[] };
-    assert.equal(layers.params[0].value, "sparsity=0.9");
-    assert.deepEqual(layers.params[0].bind.options, ["sparsity=0.5", "sparsity=0.75", "sparsity=0.9", "sparsity=0.95", "sparsity=0.98"]);
+    assert.equal(layers.params[0].value, "sparsity 0.9");
+    assert.deepEqual(layers.params[0].bind.options, ["sparsity 0.5", "sparsity 0.75", "sparsity 0.9", "sparsity 0.95", "sparsity 0.98"]);
   });
 
   it("overview lists failures with errors, counts and compute time", () => {
@@ -275,7 +275,7 @@ describe("HTML report", () => {
     // iterative magnitude: after the last group at sparsity 0.9 (random), compared with magnitude (best top-1, 80%)
     const it = results.indexOf("Iterative paper");
     assert.ok(it > results.indexOf("<tr><td>random</td>"));
-    assert.match(results.slice(it), /compared with our best top-1 at sparsity=0\.9: <b>magnitude<\/b>/);
+    assert.match(results.slice(it), /compared with our best top-1 at sparsity 0\.9: <b>magnitude<\/b>/);
     assert.match(results.slice(it), /ours − paper <b>\+1\.00 pp<\/b>/);
     // no reproduced group at sparsity 0.95: listed apart
     assert.ok(results.indexOf("Elsewhere") > results.indexOf("Published numbers without a reproduced match"));
@@ -365,7 +365,7 @@ describe("tables", () => {
     });
     const json = JSON.parse(renderTable(data, { format: "json", groupBy: ["target"] }));
     assert.equal(json.length, 5);
-    assert.equal(json[0].target, "sparsity=0.5");
+    assert.equal(json[0].target, "sparsity 0.5");
     assert.equal(json[0].targetValue, 0.5);
     assert.equal(typeof json[0].metrics.top1_after.mean, "number");
     assert.equal(json[0].metrics.top1_after.ci95.length, 2);
@@ -385,8 +385,8 @@ describe("tables", () => {
     assert.match(md[2], /^\| mnist .*\| magnitude .*\|\s+3 \| \*\*80\.00\*\* ± 10\.00 \|/);
     assert.match(md[3], /^\| ↳ mnist .*\| magnitude \[Mag paper, Table 2\] .*\|\s+ref \|\s+81\.00 \|\s+– \|$/);
     assert.match(md[4], /\| random /);
-    assert.match(md[5], /^\| ↳ MNIST .*\| snip \[Snip paper, Fig\. 3\] .*\| sparsity=0\.9 .*\|\s+ref \|\s+70\.00 \|\s+12\.00 \|$/);
-    assert.match(md[6], /^\| ↳ mnist .*\| dense \[Dense paper, T1\] .*\| compression=1x .*\|\s+ref \|\s+96\.00 \|/);
+    assert.match(md[5], /^\| ↳ MNIST .*\| snip \[Snip paper, Fig\. 3\] .*\| sparsity 0\.9 .*\|\s+ref \|\s+70\.00 \|\s+12\.00 \|$/);
+    assert.match(md[6], /^\| ↳ mnist .*\| dense \[Dense paper, T1\] .*\| compression 1x .*\|\s+ref \|\s+96\.00 \|/);
     // published numbers never take the bold "best" mark from ours
     assert.ok(!md.slice(3).some((l) => l.includes("**") && l.includes("ref")));
 

@@ -2,7 +2,7 @@
 import { METRICS } from "../../src/metrics/names.js";
 import { escapeHtml, formatDuration } from "../format.js";
 import type { RunStatus } from "../model.js";
-import { targetLabel } from "../format.js";
+import { targetLabel } from "../../src/grid/label.js";
 import type { Section } from "./types.js";
 
 const STATUSES: RunStatus[] = ["done", "failed", "diverged", "interrupted", "running", "pending"];
@@ -51,7 +51,7 @@ export const overviewSection: Section = {
       .join("");
     const failures = data.runs.filter((r) => r.status === "failed" || r.status === "diverged");
     const failureRow = (r: (typeof failures)[number]) =>
-      `<tr><td><span class="badge st-${r.status}">${r.status}</span></td><td>${escapeHtml(r.dataset)}</td><td>${escapeHtml(r.arch)}</td><td>${escapeHtml(r.methodLabel)}</td><td>${escapeHtml(targetLabel(r.targetKind, r.targetValue))}</td><td class="num">${r.seed}</td><td class="err">${escapeHtml(r.error ?? "(no error recorded)")}</td></tr>`;
+      `<tr><td><span class="badge st-${r.status}">${r.status}</span></td><td>${escapeHtml(r.dataset)}</td><td>${escapeHtml(r.arch)}</td><td>${escapeHtml(r.methodLabel)}</td><td>${escapeHtml(targetLabel({ kind: r.targetKind, value: r.targetValue }))}</td><td class="num">${r.seed}</td><td class="err">${escapeHtml(r.error ?? "(no error recorded)")}</td></tr>`;
     const failureTable = (rows: typeof failures) =>
       `<div class="scroll"><table class="data"><thead><tr><th>status</th><th>dataset</th><th>arch</th><th>method</th><th>target</th><th>seed</th><th>error</th></tr></thead><tbody>${rows.map(failureRow).join("")}</tbody></table></div>`;
     let failureBlock: string;

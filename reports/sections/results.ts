@@ -16,7 +16,8 @@ import {
   type ReferenceValue,
   type Stat,
 } from "../aggregate.js";
-import { escapeHtml, formatMetric, formatSpread, targetLabel } from "../format.js";
+import { targetLabel } from "../../src/grid/label.js";
+import { escapeHtml, formatMetric, formatSpread } from "../format.js";
 import { note } from "./common.js";
 import type { Section } from "./types.js";
 
@@ -232,7 +233,7 @@ export const resultsSection: Section = {
     const unmatched = ctx.data.references.filter((r) => !usedRefs.has(r));
     if (unmatched.length > 0) {
       const body = unmatched
-        .map((r) => refRow(r, oursOfGroup(null), 1, `${escapeHtml(r.dataset)} · ${escapeHtml(r.arch)} · ${escapeHtml(r.method)} · ${escapeHtml(targetLabel(r.target.kind, r.target.value))}: `))
+        .map((r) => refRow(r, oursOfGroup(null), 1, `${escapeHtml(r.dataset)} · ${escapeHtml(r.arch)} · ${escapeHtml(r.method)} · ${escapeHtml(targetLabel(r.target))}: `))
         .join("");
       html += `<h3>Published numbers without a reproduced match</h3>${note("No reproduced group has the same dataset, architecture and target.")}<div class="scroll"><table class="data results"><tbody>${body}</tbody></table></div>`;
     }

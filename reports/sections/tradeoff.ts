@@ -4,7 +4,7 @@
  * baseline as a dashed rule, the Pareto frontier ringed, published reference numbers as diamonds.
  */
 import { isDenseReference, paretoIdsByPanel, panelLabel, referenceMetric, targetOrder } from "../aggregate.js";
-import { targetLabel } from "../format.js";
+import { targetLabel } from "../../src/grid/label.js";
 import { CHART_CONFIG, methodColor, note, packRows, panelFacet, r5 } from "./common.js";
 import type { ChartSpec, ReportContext, Section, VlSpec } from "./types.js";
 
@@ -64,7 +64,7 @@ function rows(ctx: ReportContext): Record<string, unknown>[] {
       k: "r",
       p,
       m: ref.method,
-      t: targetLabel(ref.target.kind, ref.target.value),
+      t: targetLabel(ref.target),
       y: r5(y),
       cr: r5(referenceMetric(ref, "compression_ratio") ?? (ref.target.kind === "compression" ? ref.target.value : isDenseReference(ref) ? 1 : null)),
       sp: r5(referenceMetric(ref, "theoretical_speedup") ?? (isDenseReference(ref) ? 1 : null)),

@@ -1,4 +1,5 @@
 import type { RunStatus } from "../../reports/model.js";
+import { targetLabel } from "../grid/label.js";
 import { existingSweep, oneOf } from "./choices.js";
 import { openExisting } from "./open.js";
 import { emit, textTable } from "./output.js";
@@ -22,7 +23,7 @@ export default function ls(o: { db: string; status?: string; sweep?: string; jso
   emit(textTable(
     ["key", "status", "dataset", "arch", "method", "target", "seed", "top1", "dense", "compr", "speedup", "backend"],
     runs.map((r) => [
-      r.key, r.status, r.dataset, r.arch, r.methodLabel, r.targetKind === "sparsity" ? `s=${r.targetValue}` : `${r.targetValue}x`, String(r.seed),
+      r.key, r.status, r.dataset, r.arch, r.methodLabel, targetLabel({ kind: r.targetKind, value: r.targetValue }), String(r.seed),
       f(r.metrics.top1_after, 4), f(r.metrics.top1_dense, 4), f(r.metrics.compression_ratio, 2), f(r.metrics.theoretical_speedup, 2), r.backend ?? "",
     ]),
   ) + `${runs.length} run(s)\n`);

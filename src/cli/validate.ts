@@ -1,6 +1,6 @@
 import { catalog } from "../catalog.js";
 import { checkTargetsReachable } from "../exec/sweep.js";
-import { countRuns, loadGrid } from "../grid/index.js";
+import { countRuns, loadGrid, targetLabel } from "../grid/index.js";
 
 /** Checks a grid file the way `bench sweep` does before anything runs; counts its runs without building them. */
 export default function validate(file: string): number {
@@ -8,7 +8,7 @@ export default function validate(file: string): number {
   const { grid, lines } = loadGrid(file, cat);
   // Needs the architectures' layer tables, so it lives beside the sweep; an unreachable compression is bad input too.
   checkTargetsReachable(grid, lines, cat);
-  const t = grid.targets.map((x) => (x.kind === "sparsity" ? `${x.value}` : `${x.value}x`)).join(", ");
+  const t = grid.targets.map(targetLabel).join(", ");
   process.stdout.write(
     `${file}: ok — ${countRuns(grid)} runs = ${grid.datasets.length} dataset(s) × ${grid.archs.length} arch(s) × ${grid.seeds.length} seed(s) × ` +
       `${grid.methods.length} method(s) × ${grid.targets.length} target(s) [${t}]\n`,

@@ -7,9 +7,10 @@ import { accessSync, constants, mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { getDataset } from "../../datasets/index.js";
+import { DatasetNotFoundError } from "../../datasets/types.js";
 import { getArch, layerTable } from "../archs/index.js";
 import { catalog } from "../catalog.js";
-import { countRuns, expandGrid, GridErrors, loadGrid, type GridLines } from "../grid/index.js";
+import { countRuns, expandGrid, GridErrors, loadGrid, targetLabel, type GridLines } from "../grid/index.js";
 import { GridError, type Catalog, type Grid } from "../grid/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
@@ -64,7 +65,10 @@ export class SweepInputError extends Error {
 
 const LEASE_MS = 60_000;
 
-export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir" | "maxRuns" | "yes">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
+/** The data fingerprint of runs whose dataset is not on this machine, in a dry run (which never downloads). */
+export const UNKNOWN_FINGERPRINT = "not-on-this-machine";
+
+export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir" | "maxRuns" | "yes" | "dryRun">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
   const cat = catalog();
   const { grid, text: gridText, lines } = loadGrid(options.gridFile, cat);
   checkTargetsReachable(grid, lines, cat);
@@ -76,7 +80,16 @@ export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDi
   }
   const configs = expandGrid(grid);
   const fingerprints = new Map<string, string>();
-  for (const name of grid.datasets) fingerprints.set(name, (await getDataset(name).load({ dataDir: options.dataDir })).fingerprint);
+  // Hashed from the files, not decoded: the workers decode what they use. A dry run touches neither the network
+  // nor the cache, so a dataset that would be downloaded has no fingerprint yet, and its runs no key.
+  for (const name of grid.datasets) {
+    try {
+      fingerprints.set(name, await getDataset(name).fingerprint({ dataDir: options.dataDir, download: !options.dryRun }));
+    } catch (e) {
+      if (!(options.dryRun && e instanceof DatasetNotFoundError)) throw e;
+      fingerprints.set(name, UNKNOWN_FINGERPRINT);
+    }
+  }
   return { grid, gridText, planned: planRuns(configs, fingerprints, cat) };
 }
 
@@ -268,7 +281,7 @@ function interruptedResult(key: string): JobResult {
 
 function describe(p: PlannedRun): string {
   const t = p.config.target;
-  return `${p.config.dataset}/${p.config.arch} ${p.methodLabel} ${t.kind === "sparsity" ? `sparsity ${t.value}` : `${t.value}x`} seed ${p.config.seed} [${p.key}]`;
+  return `${p.config.dataset}/${p.config.arch} ${p.methodLabel} ${targetLabel(t)} seed ${p.config.seed} [${p.key}]`;
 }
 
 const pct = (x: number | undefined) => (x === undefined ? "?" : `${(100 * x).toFixed(2)}%`);
@@ -277,9 +290,14 @@ const firstLine = (s: string | null) => (s ?? "").split("\n")[0];
 function printPlan(out: NodeJS.WriteStream, planned: readonly PlannedRun[]): void {
   const dense = denseModels(planned).length;
   out.write(`${planned.length} runs, ${dense} dense model(s) to pretrain\n`);
-  out.write(`${"key".padEnd(17)}${"dataset".padEnd(20)}${"arch".padEnd(10)}${"method".padEnd(28)}${"target".padEnd(16)}seed  dense\n`);
+  const absent = [...new Set(planned.filter((p) => p.dataFingerprint === UNKNOWN_FINGERPRINT).map((p) => p.config.dataset))];
+  if (absent.length > 0) {
+    out.write(`not on this machine (a sweep would download them; a dry run does not): ${absent.join(", ")}; their runs' keys depend on the files, shown as ?\n`);
+  }
+  const keyOf = (p: PlannedRun, key: string) => (p.dataFingerprint === UNKNOWN_FINGERPRINT ? "?" : key);
+  out.write(`${"key".padEnd(17)}${"dataset".padEnd(20)}${"arch".padEnd(10)}${"method".padEnd(28)}${"target".padEnd(20)}seed  dense\n`);
   for (const p of planned) {
     const t = p.config.target;
-    out.write(`${p.key.padEnd(17)}${p.config.dataset.padEnd(20)}${p.config.arch.padEnd(10)}${p.methodLabel.padEnd(28)}${(t.kind === "sparsity" ? `sparsity ${t.value}` : `compress ${t.value}x`).padEnd(16)}${String(p.config.seed).padEnd(6)}${p.denseKey}\n`);
+    out.write(`${keyOf(p, p.key).padEnd(17)}${p.config.dataset.padEnd(20)}${p.config.arch.padEnd(10)}${p.methodLabel.padEnd(28)}${targetLabel(t).padEnd(20)}${String(p.config.seed).padEnd(6)}${keyOf(p, p.denseKey)}\n`);
   }
 }

@@ -27,7 +27,11 @@ export function methodLabel(choice: MethodChoice, catalog: Catalog): string {
   return parts.length === 0 ? choice.name : `${choice.name}(${parts.join(", ")})`;
 }
 
-/** `sparsity 0.9` or `compression 8x`. */
+/**
+ * `sparsity 0.9` or `compression 8x`: how every command, log line, table and chart names a target (values rounded to 4
+ * decimals, so float noise such as 0.30000000000000004 never shows).
+ */
 export function targetLabel(target: PruneTarget): string {
-  return target.kind === "sparsity" ? `sparsity ${target.value}` : `compression ${target.value}x`;
+  const v = String(Number(target.value.toFixed(4)));
+  return target.kind === "sparsity" ? `sparsity ${v}` : `compression ${v}x`;
 }
