@@ -548,6 +548,26 @@ test("a dense lock left with a live pid, from another host, or in the old format
   }
 });
 
+test("a dense lease is renewed while its holder trains: a second sweep waits (and says so) instead of training it again", async () => {
+  tally.faults++;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  // Pretraining lasts 12 x 400 ms, more than twice the 2 s lease: only renewal keeps the lock.
+  writeFileSync(g, readFileSync(g, "utf8").replace(/^pretrain: .*$/m, "pretrain: {epochs: 12, batch_size: 64, lr: 0.05}"));
+  const cache = join(dir, "cache");
+  const env = { BENCH_DENSE_LEASE_MS: "2000", BENCH_FAULT_EPOCH_DELAY_MS: "400" };
+  const a = start(["sweep", g, ...opts(join(dir, "a.db"), 1, cache)], env);
+  await waitFor("the first sweep to take the lease", () => existsSync(join(cache, "dense")) && readdirSync(join(cache, "dense")).some((f) => f.endsWith(".lock-owner")), a, 30_000);
+  const b = start(["sweep", g, ...opts(join(dir, "b.db"), 1, cache)], env);
+  const [ra, rb] = await Promise.all([a.exited, b.exited]);
+  assert.equal(ra.code, 0, ra.stdout + ra.stderr);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  assert.match(ra.stdout, /dense model .* pretrained in/);
+  assert.doesNotMatch(rb.stdout, /pretrained in/, "the second sweep used the first one's model");
+  assert.match(rb.stdout, new RegExp(`waiting for dense model mlp/fashion-mnist-mini/seed 0 \\(locked by ${hostname()}:\\d+, lease expires in [0-2] s\\)`));
+  assert.doesNotMatch(ra.stdout + ra.stderr, /lost the lease/);
+});
+
 test("SIGTERM while a sweep only waits for a dense lock stops it at once: its runs interrupted, no rows, exit 130", async () => {
   tally.faults++;
   const dir = tempDir();
