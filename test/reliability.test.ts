@@ -468,8 +468,8 @@ test("a truncated cached dense model is discarded with a warning and retrained; 
   assert.ok(readCheckpoint(file).tensors.size >= 6, "the retrained model replaced the damaged file");
 });
 
-test("a cached dense model overwritten in place (same size, data or header) fails its checksum: retrained, same results as a clean run", () => {
-  tally.faults += 2;
+test("a cached dense model overwritten in place (same size, data or header) or without a checksum: retrained, same results as a clean run", () => {
+  tally.faults += 3;
   const dir = tempDir();
   const { cache, file } = cacheWithDenseModel(dir);
   const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
@@ -504,6 +504,22 @@ test("a cached dense model overwritten in place (same size, data or header) fail
   assert.equal(r2.code, 0, r2.stdout + r2.stderr);
   assert.match(r2.stdout, /warning: cached dense model .* discarded and retrained/);
   assert.deepEqual(resultsOf(db2), resultsOf(clean));
+
+  // Intact, but from an older prunebench, without a checksum: it cannot be trusted either.
+  const intact = readFileSync(file);
+  const headerLength = Number(intact.readBigUInt64LE(0));
+  const parsed = JSON.parse(intact.subarray(8, 8 + headerLength).toString("utf8"));
+  delete parsed.__metadata__.checksum;
+  let json = JSON.stringify(parsed);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(file, Buffer.concat([length, Buffer.from(json), intact.subarray(8 + headerLength)]));
+  const db3 = join(dir, "old.db");
+  const r3 = bench(["sweep", g, ...opts(db3, 1, cache)]);
+  assert.equal(r3.code, 0, r3.stdout + r3.stderr);
+  assert.match(r3.stdout, /warning: cached dense model .* has no checksum; discarded and retrained/);
+  assert.deepEqual(resultsOf(db3), resultsOf(clean));
 });
 
 /** The dense model's key and cache file of a grid, from its plan. */
