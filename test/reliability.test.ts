@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, chmodSync } from "node:fs";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -38,7 +39,7 @@ const sharedCache = tempDir("prunebench-cache-");
 const opts = (db: string, jobs = 2, cache = sharedCache) => ["--db", db, "--cache-dir", cache, "--jobs", String(jobs), "--plain"];
 
 interface Exit { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-interface Running { child: ChildProcess; pid: number; exited: Promise<Exit>; result: Exit | null }
+interface Running { child: ChildProcess; pid: number; exited: Promise<Exit>; result: Exit | null; output: () => string }
 
 /** `bench …` in its own process group (so a signal can go to the whole group, like Ctrl-C in a terminal). */
 function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
@@ -47,7 +48,7 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Running {
   let stderr = "";
   child.stdout!.on("data", (d) => (stdout += d));
   child.stderr!.on("data", (d) => (stderr += d));
-  const running: Running = { child, pid: child.pid!, exited: null as never, result: null };
+  const running: Running = { child, pid: child.pid!, exited: null as never, result: null, output: () => stdout + stderr };
   running.exited = new Promise<Exit>((resolve) => child.on("close", (code, signal) => resolve((running.result = { code, signal, stdout, stderr }))));
   return running;
 }
@@ -429,9 +430,8 @@ test("a truncated or corrupted dataset file is a clear error before anything run
   assert.match(r3.stderr, /train-labels-idx1-ubyte: truncated: the header declares .* 6008 bytes, found 3000 bytes/);
 });
 
-test("a truncated cached dense model fails its runs with a clear error; deleting it as told retrains it", () => {
-  tally.faults++;
-  const dir = tempDir();
+/** A copy of the shared cache holding the tiny grid's dense model (trained here when this file runs alone). */
+function cacheWithDenseModel(dir: string): { cache: string; file: string } {
   const cache = join(dir, "cache");
   cpSync(sharedCache, cache, { recursive: true }); // holds the tiny grid's dense model from the tests above
   if (!existsSync(join(cache, "dense"))) { // run alone: make one
@@ -440,25 +440,272 @@ test("a truncated cached dense model fails its runs with a clear error; deleting
   }
   const files = readdirSync(join(cache, "dense")).filter((f) => f.endsWith(".safetensors"));
   assert.equal(files.length, 1, `one cached dense model expected, found ${files}`);
-  const file = join(cache, "dense", files[0]);
+  return { cache, file: join(cache, "dense", files[0]) };
+}
+
+/** Every metric but the timing ones, by run key: what must not change when a damaged cache is retrained. */
+function resultsOf(db: string): unknown[] {
+  const timing = /(_ms|_seconds|^measured_speedup|^train_img_per_s|^peak_rss_mb)$/;
+  return query<{ name: string }>(db, `SELECT run_key, name, value FROM metrics ORDER BY run_key, name`).filter((m) => !timing.test(m.name));
+}
+
+test("a truncated cached dense model is discarded with a warning and retrained; its runs finish", () => {
+  tally.faults++;
+  const dir = tempDir();
+  const { cache, file } = cacheWithDenseModel(dir);
   truncateSync(file, 5000);
   // A method no earlier sweep ran, so every run needs the dense model.
   const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
   writeFileSync(g, readFileSync(g, "utf8").replace("methods: [random, global-magnitude]", "methods: [layer-magnitude]"));
   const db = join(dir, "r.db");
   const r = bench(["sweep", g, ...opts(db, 1, cache)]);
-  assert.equal(r.code, 3, r.stdout + r.stderr);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const key = file.split("/").pop()!.replace(".safetensors", "");
+  assert.match(r.stdout, new RegExp(`warning: cached dense model ${key} \\(mlp/fashion-mnist-mini/seed 0\\) is unreadable; discarded and retrained \\(.*truncated checkpoint`));
+  assert.match(r.stderr, /warning: cached dense model .* is unreadable; discarded and retrained/, "the worker's stderr has it too");
+  assert.match(r.stdout, /dense model mlp\/fashion-mnist-mini\/seed 0 pretrained in/);
+  assert.equal(count(runs(db), "done"), 2);
+  assert.ok(readCheckpoint(file).tensors.size >= 6, "the retrained model replaced the damaged file");
+});
+
+test("a cached dense model overwritten in place (same size, data or header) or without a checksum: retrained, same results as a clean run", () => {
+  tally.faults += 3;
+  const dir = tempDir();
+  const { cache, file } = cacheWithDenseModel(dir);
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  writeFileSync(g, readFileSync(g, "utf8").replace("methods: [random, global-magnitude]", "methods: [layer-magnitude]"));
+  const clean = join(dir, "clean.db");
+  const rc = bench(["sweep", g, ...opts(clean, 1, cache)]);
+  assert.equal(rc.code, 0, rc.stdout + rc.stderr);
+  assert.doesNotMatch(rc.stdout, /warning|pretrained in/, "the intact cache is used as it is");
+  const size = readFileSync(file).length;
+
+  // Bytes in the middle of the weights: before checksums, this loaded silently and changed top1_dense / top1_after.
+  const bytes = readFileSync(file);
+  bytes.fill(0x41, Math.floor(size / 2), Math.floor(size / 2) + 64);
+  writeFileSync(file, bytes);
+  const db = join(dir, "data.db");
+  const r = bench(["sweep", g, ...opts(db, 1, cache)]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /warning: cached dense model \w+ \(mlp\/fashion-mnist-mini\/seed 0\) failed its checksum; discarded and retrained \(.*checksum mismatch/);
+  assert.match(r.stdout, /dense model .* pretrained in/);
+  assert.deepEqual(resultsOf(db), resultsOf(clean), "the same run keys give the clean run's results");
+  assert.ok(readCheckpoint(file).tensors.size >= 6, "the retrained model replaced the damaged file");
+
+  // A digit of a shape in the header: the JSON still parses, the sizes no longer add up to the checksummed header.
+  const text = readFileSync(file);
+  const header = text.subarray(8, 8 + Number(text.readBigUInt64LE(0))).toString("latin1");
+  const at = header.indexOf("[784,300]");
+  assert.ok(at > 0, header.slice(0, 200));
+  text.write("[784,301]", 8 + at, "latin1");
+  writeFileSync(file, text);
+  const db2 = join(dir, "header.db");
+  const r2 = bench(["sweep", g, ...opts(db2, 1, cache)]);
+  assert.equal(r2.code, 0, r2.stdout + r2.stderr);
+  assert.match(r2.stdout, /warning: cached dense model .* discarded and retrained/);
+  assert.deepEqual(resultsOf(db2), resultsOf(clean));
+
+  // Intact, but from an older prunebench, without a checksum: it cannot be trusted either.
+  const intact = readFileSync(file);
+  const headerLength = Number(intact.readBigUInt64LE(0));
+  const parsed = JSON.parse(intact.subarray(8, 8 + headerLength).toString("utf8"));
+  delete parsed.__metadata__.checksum;
+  let json = JSON.stringify(parsed);
+  json += " ".repeat((8 - (json.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(file, Buffer.concat([length, Buffer.from(json), intact.subarray(8 + headerLength)]));
+  const db3 = join(dir, "old.db");
+  const r3 = bench(["sweep", g, ...opts(db3, 1, cache)]);
+  assert.equal(r3.code, 0, r3.stdout + r3.stderr);
+  assert.match(r3.stdout, /warning: cached dense model .* has no checksum; discarded and retrained/);
+  assert.deepEqual(resultsOf(db3), resultsOf(clean));
+});
+
+/** The dense model's key and cache file of a grid, from its plan. */
+function denseFileOf(g: string, cache: string): string {
+  const plan = bench(["sweep", g, "--db", join(cache, "..", "plan.db"), "--dry-run"]);
+  const denseKey = plan.stdout.split("\n")[2].trim().split(/\s+/).pop()!;
+  assert.match(denseKey, /^[0-9a-f]{16}$/, plan.stdout);
+  mkdirSync(join(cache, "dense"), { recursive: true });
+  return join(cache, "dense", `${denseKey}.safetensors`);
+}
+
+/** A lock as a killed sweep leaves it: the lease folder, and the owner it names. */
+function leaveLock(file: string, owner: { host: string; pid: number }): void {
+  mkdirSync(`${file}.lock`);
+  writeFileSync(`${file}.lock-owner`, JSON.stringify(owner));
+}
+
+test("a dense lock left with a live pid, from another host, or in the old format is taken over once its lease expires", async () => {
+  tally.faults += 3;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  const cases = [
+    // pid 1 is alive but is not a sweep (pids wrap): before the lease, this lock made the sweep wait forever, silently.
+    { name: "live", leaseMs: 5000, make: (f: string) => leaveLock(f, { host: hostname(), pid: 1 }) },
+    { name: "other-host", leaseMs: 2000, make: (f: string) => leaveLock(f, { host: "elsewhere.example", pid: process.pid }) },
+    { name: "old-format", leaseMs: 2000, make: (f: string) => writeFileSync(`${f}.lock`, JSON.stringify({ pid: 1, host: "elsewhere.example" })) },
+  ];
+  for (const c of cases) {
+    const cache = join(dir, `cache-${c.name}`);
+    const file = denseFileOf(g, cache);
+    c.make(file);
+    const db = join(dir, `${c.name}.db`);
+    const started = Date.now();
+    const r = bench(["sweep", g, ...opts(db, 1, cache)], { BENCH_DENSE_LEASE_MS: String(c.leaseMs) });
+    assert.equal(r.code, 0, `${c.name}: ${r.stdout}${r.stderr}`);
+    assert.ok(Date.now() - started >= c.leaseMs, `${c.name}: the lock was honoured until its lease expired`);
+    assert.equal(count(runs(db), "done"), 4, c.name);
+    assert.ok(existsSync(file) && !existsSync(`${file}.lock`) && !existsSync(`${file}.lock-owner`), `${c.name}: model cached, lock released`);
+    if (c.name === "live") {
+      assert.match(r.stdout, new RegExp(`waiting for dense model mlp/fashion-mnist-mini/seed 0 \\(locked by ${hostname()}:1, lease expires in \\d+ s\\)`));
+    }
+  }
+});
+
+test("a dense lease is renewed while its holder trains: a second sweep waits (and says so) instead of training it again", async () => {
+  tally.faults++;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  // Pretraining lasts 12 x 400 ms, more than twice the 2 s lease: only renewal keeps the lock.
+  writeFileSync(g, readFileSync(g, "utf8").replace(/^pretrain: .*$/m, "pretrain: {epochs: 12, batch_size: 64, lr: 0.05}"));
+  const cache = join(dir, "cache");
+  const env = { BENCH_DENSE_LEASE_MS: "2000", BENCH_FAULT_EPOCH_DELAY_MS: "400" };
+  const a = start(["sweep", g, ...opts(join(dir, "a.db"), 1, cache)], env);
+  await waitFor("the first sweep to take the lease", () => existsSync(join(cache, "dense")) && readdirSync(join(cache, "dense")).some((f) => f.endsWith(".lock-owner")), a, 30_000);
+  const b = start(["sweep", g, ...opts(join(dir, "b.db"), 1, cache)], env);
+  const [ra, rb] = await Promise.all([a.exited, b.exited]);
+  assert.equal(ra.code, 0, ra.stdout + ra.stderr);
+  assert.equal(rb.code, 0, rb.stdout + rb.stderr);
+  assert.match(ra.stdout, /dense model .* pretrained in/);
+  assert.doesNotMatch(rb.stdout, /pretrained in/, "the second sweep used the first one's model");
+  assert.match(rb.stdout, new RegExp(`waiting for dense model mlp/fashion-mnist-mini/seed 0 \\(locked by ${hostname()}:\\d+, lease expires in [0-2] s\\)`));
+  assert.doesNotMatch(ra.stdout + ra.stderr, /lost the lease/);
+});
+
+test("SIGTERM while a sweep only waits for a dense lock stops it at once: its runs interrupted, no rows, exit 130", async () => {
+  tally.faults++;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  const cache = join(dir, "cache");
+  const file = denseFileOf(g, cache);
+  leaveLock(file, { host: "elsewhere.example", pid: 4242 }); // a sweep on another machine, training (for a minute)
+  const db = join(dir, "r.db");
+  const s = start(["sweep", g, ...opts(db, 2, cache)]);
+  await waitFor("the wait to be reported", () => /waiting for dense model .*locked by elsewhere\.example:4242, lease expires in \d+ s/.test(s.output()), s, 30_000);
+  const workers = childPids(s.pid);
+  const signalled = Date.now();
+  process.kill(s.pid, "SIGTERM");
+  const r = await s.exited;
+  assert.equal(r.code, 130, r.stdout + r.stderr);
+  assert.ok(Date.now() - signalled < 5000, `stopped in ${Date.now() - signalled} ms, not at the end of the lease`);
   const rows = runs(db);
-  assert.equal(count(rows, "failed"), 2);
+  assert.equal(count(rows, "interrupted"), 4, JSON.stringify(rows));
   for (const x of rows) {
-    assert.match(x.error!, /dense pretraining failed: CheckpointError: cached dense model unusable: .*truncated checkpoint .*Delete .*safetensors and run the sweep again/);
+    assert.match(x.error!, /sweep stopped \(Ctrl-C \/ SIGTERM\) while waiting for dense model mlp\/fashion-mnist-mini\/seed 0/);
     assert.equal(rowsOf(db, x.key), 0);
   }
-  rmSync(file);
-  const again = bench(["sweep", g, ...opts(db, 1, cache)]);
+  assert.ok(existsSync(`${file}.lock`), "the other host's lock is not ours to remove");
+  await waitFor("the waiting worker to be gone", () => workers.every((p) => !alive(p)), undefined, 5000);
+});
+
+test("divergence in dense pretraining: every dependent run is diverged (not failed), and a re-run skips them", () => {
+  tally.faults++;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  writeFileSync(g, readFileSync(g, "utf8").replace(/^pretrain: .*$/m, "pretrain: {epochs: 2, batch_size: 64, lr: 1.0e30}"));
+  const db = join(dir, "r.db");
+  const r = bench(["sweep", g, ...opts(db, 2, join(dir, "cache"))]);
+  assert.equal(r.code, 3, r.stdout + r.stderr);
+  assert.match(r.stdout, /0 done, 0 failed, 4 diverged/);
+  assert.doesNotMatch(r.stdout, /retrying/, "a diverged pretraining is not retried: it would diverge again");
+  const rows = runs(db);
+  assert.equal(count(rows, "diverged"), 4);
+  for (const x of rows) {
+    assert.match(x.error!, /^dense pretraining diverged: training diverged in pretrain epoch 0: loss (NaN|-?Infinity)/);
+    const m = query<{ value: number }>(db, `SELECT value FROM metrics WHERE run_key = ? AND name = 'diverged_epoch'`, x.key);
+    assert.deepEqual(m.map((v) => v.value), [0]);
+  }
+  const again = bench(["sweep", g, ...opts(db, 2, join(dir, "cache"))]);
   assert.equal(again.code, 0, again.stdout + again.stderr);
-  assert.match(again.stdout, /dense model .* pretrained in/);
-  assert.equal(count(runs(db), "done"), 2);
+  assert.match(again.stdout, /4 runs planned, 4 already finished, 0 to run/);
+  checkNothingLost(rows, runs(db));
+});
+
+test("a worker killed during dense pretraining: the dense job is retried once on a fresh worker before its runs fail", () => {
+  tally.faults += 2;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  const killed = join(dir, "killed-once");
+  const db = join(dir, "r.db");
+  const r = bench(["sweep", g, ...opts(db, 1, join(dir, "cache"))], { BENCH_FAULT_KILL_DENSE: killed });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(readFileSync(killed, "utf8").length, 1, "the fault struck once");
+  assert.match(r.stdout, /dense model mlp\/fashion-mnist-mini\/seed 0 failed \(worker process \d+ died \(signal SIGKILL\).*\); retrying once on a fresh worker/);
+  assert.equal(count(runs(db), "done"), 4, "the killed worker's lock was taken over at once and the retry trained the model");
+
+  // Killed on both workers: only then do its runs fail, naming both attempts; there is no third.
+  const twice = join(dir, "killed-twice");
+  const db2 = join(dir, "r2.db");
+  const r2 = bench(["sweep", g, ...opts(db2, 1, join(dir, "cache2"))], { BENCH_FAULT_KILL_DENSE: twice, BENCH_FAULT_KILL_DENSE_TIMES: "5" });
+  assert.equal(r2.code, 3, r2.stdout + r2.stderr);
+  assert.equal(readFileSync(twice, "utf8").length, 2, "one retry, not more");
+  const rows = runs(db2);
+  assert.equal(count(rows, "failed"), 4);
+  for (const x of rows) {
+    assert.match(x.error!, /^dense pretraining failed: worker process \d+ died \(signal SIGKILL\)[^]*first attempt, on another worker: worker process \d+ died/);
+    assert.equal(rowsOf(db2, x.key), 0);
+  }
+});
+
+test("the cache folder deleted during dense pretraining: the checkpoint write recreates it and every run finishes", () => {
+  tally.faults++;
+  const dir = tempDir();
+  const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+  const cache = join(dir, "cache");
+  const deleted = join(dir, "deleted-once");
+  const db = join(dir, "r.db");
+  const r = bench(["sweep", g, ...opts(db, 1, cache)], { BENCH_FAULT_RM_CACHE: deleted });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(readFileSync(deleted, "utf8").length, 1, "the cache folder was deleted mid-pretraining");
+  assert.equal(count(runs(db), "done"), 4);
+  const files = readdirSync(join(cache, "dense"));
+  assert.equal(files.filter((f) => f.endsWith(".safetensors")).length, 1, `the dense model is cached again: ${files}`);
+  assert.deepEqual(files.filter((f) => f.includes(".tmp-")), []);
+});
+
+/** Every file under `dir`, recursively (folders themselves are not listed). */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => join(e.parentPath ?? e.path, e.name));
+}
+
+test("a full disk under --artifacts-dir: runs fail with 'no space left', and no temporary or orphaned file remains", (t) => {
+  const dir = tempDir();
+  const art = join(dir, "artifacts");
+  mkdirSync(art);
+  // Room for one run's pruned weights (~1.07 MB), not for its masks after them: both failure points are exercised.
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1600k", "tmpfs", art], { stdio: "pipe" });
+  } catch (e) {
+    return t.skip(`cannot mount a small tmpfs here (needs root): ${(e as Error).message.split("\n")[0]}`);
+  }
+  tally.faults++;
+  try {
+    const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
+    const db = join(dir, "r.db");
+    const r = bench(["sweep", g, ...opts(db, 2), "--artifacts-dir", art]);
+    assert.equal(r.code, 3, r.stdout + r.stderr);
+    const rows = runs(db);
+    assert.equal(count(rows, "failed"), 4, JSON.stringify(rows));
+    for (const x of rows) {
+      assert.match(x.error!, /CheckpointError: cannot write .*\.safetensors: ENOSPC: no space left on device/);
+      assert.equal(rowsOf(db, x.key), 0);
+    }
+    assert.deepEqual(filesUnder(art), [], "no *.tmp-PID file and no artifact of a failed run is left to keep the disk full");
+  } finally {
+    execFileSync("umount", [art]);
+  }
 });
 
 test("database versions: older schemas are migrated, a newer one or a foreign file is a clear error and stays untouched", () => {

@@ -19,6 +19,15 @@ export interface PoolOptions {
   maxWorkerRssMb?: number;
 }
 
+export interface RunOptions {
+  /** Progress of this job (besides the pool's onProgress); `note` is a line for the user (protocol.ts). */
+  onProgress?: (phase: string, epoch: number, epochs: number, note?: string) => void;
+  /** Abort: the job's worker is killed at once and the job resolves as failed. */
+  signal?: AbortSignal;
+  /** Run on a newly started worker (a retry should not inherit whatever state broke the first attempt). */
+  freshWorker?: boolean;
+}
+
 interface Slot {
   child: ChildProcess | null;
   busy: boolean;
@@ -39,10 +48,10 @@ export class WorkerPool {
     return this.slots.flatMap((s) => (s.child?.pid ? [s.child.pid] : []));
   }
 
-  async run(job: Job): Promise<JobResult> {
+  async run(job: Job, runOptions: RunOptions = {}): Promise<JobResult> {
     const slot = await this.acquire();
     try {
-      return await this.runOn(slot, job);
+      return await this.runOn(slot, job, runOptions);
     } finally {
       slot.busy = false;
       const next = this.waiting.shift();
@@ -67,14 +76,21 @@ export class WorkerPool {
     });
   }
 
-  private runOn(slot: Slot, job: Job): Promise<JobResult> {
-    if (!slot.child || slot.child.exitCode !== null || slot.child.signalCode !== null) slot.child = this.spawn();
+  private runOn(slot: Slot, job: Job, runOptions: RunOptions): Promise<JobResult> {
+    const { signal } = runOptions;
+    const alive = slot.child && slot.child.exitCode === null && slot.child.signalCode === null;
+    if (alive && runOptions.freshWorker) {
+      slot.child!.send({ type: "exit" });
+      slot.child = null;
+    }
+    if (!slot.child || !alive) slot.child = this.spawn();
     const child = slot.child;
     const startedAt = new Date().toISOString();
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (result: JobResult) => {
         clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
         child.off("message", onMessage);
         child.off("exit", onExit);
         resolve(result);
@@ -84,7 +100,10 @@ export class WorkerPool {
         epochs: [], artifacts: [], startedAt, finishedAt: new Date().toISOString(), host: hostname(), pid: child.pid ?? -1,
       });
       const onMessage = (m: WorkerMessage) => {
-        if (m.type === "progress") this.options.onProgress?.(m.key, m.phase, m.epoch, m.epochs);
+        if (m.type === "progress" && m.key === job.key) {
+          this.options.onProgress?.(m.key, m.phase, m.epoch, m.epochs);
+          runOptions.onProgress?.(m.phase, m.epoch, m.epochs, m.note);
+        }
         else if (m.type === "result" && m.result.key === job.key) {
           const limit = this.options.maxWorkerRssMb ?? 0;
           if (limit > 0 && (m.rssMb ?? 0) > limit) {
@@ -100,8 +119,16 @@ export class WorkerPool {
         slot.child = null;
         finish(failed(`worker process ${child.pid} died (${signal ? `signal ${signal}` : `exit code ${code}`}) while running this job`));
       };
+      const onAbort = () => {
+        child.off("exit", onExit);
+        child.kill("SIGKILL");
+        slot.child = null;
+        finish(failed(`stopped: ${String(signal!.reason ?? "aborted")}; its worker was killed`));
+      };
       child.on("message", onMessage);
       child.on("exit", onExit);
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener("abort", onAbort, { once: true });
       const timeout = this.options.jobTimeoutSec ?? 0;
       if (timeout > 0) {
         timer = setTimeout(() => {

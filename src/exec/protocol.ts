@@ -64,7 +64,11 @@ export interface JobResult {
 /** Messages a worker sends while it works. */
 export type WorkerMessage =
   | { type: "ready"; pid: number }
-  | { type: "progress"; key: string; phase: string; epoch: number; epochs: number }
+  /**
+   * phase "pretrain" / "finetune": training, epoch of epochs (epoch 0: it starts). "wait-dense": waiting for another
+   * process's lease on the dense model. "warning": something the user must hear about. `note`: a line for the user.
+   */
+  | { type: "progress"; key: string; phase: string; epoch: number; epochs: number; note?: string }
   /** rssMb: the worker's resident memory after the job, so a pool can recycle workers that grew too large. */
   | { type: "result"; result: JobResult; rssMb?: number };
 

@@ -163,11 +163,15 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   let stopping: "no" | "graceful" | "hard" = "no";
   // Read through a function: the SIGINT handler changes it between awaits, which flow analysis cannot see.
   const stopMode = () => stopping;
+  // Dense jobs that only wait for another process's lease, by dense key: a graceful stop lets training finish, but
+  // a job with nothing to finish (the wait may last a whole lease, or forever for a sweep on another host) stops at once.
+  const waitingDense = new Map<string, AbortController>();
   const onSigint = () => {
     summary.stopped = true;
     if (stopping === "no") {
       stopping = "graceful";
       out.write("\nstopping: letting running runs finish (Ctrl-C again to stop now; unfinished runs are marked interrupted)\n");
+      for (const waiting of waitingDense.values()) waiting.abort("sweep stopped (Ctrl-C / SIGTERM) while waiting for the dense model");
     } else {
       stopping = "hard";
       void pool.close("kill");
@@ -193,15 +197,43 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir },
     });
     const dense = new Map<string, Promise<JobResult>>();
+    const stoppedWhileWaiting = new Set<string>();
+    const denseLabel = (p: PlannedRun) => `${p.config.arch}/${p.config.dataset}/seed ${p.config.seed}`;
+    const runDense = async (d: PlannedRun, freshWorker: boolean): Promise<JobResult> => {
+      const abort = new AbortController();
+      const r = await pool.run(jobFor(d, "dense"), {
+        freshWorker, signal: abort.signal,
+        onProgress: (phase, _epoch, _epochs, note) => {
+          if (phase === "wait-dense") {
+            waitingDense.set(d.denseKey, abort);
+            if (stopMode() !== "no") abort.abort("sweep stopped (Ctrl-C / SIGTERM) while waiting for the dense model");
+          } else if (phase !== "warning") {
+            waitingDense.delete(d.denseKey);
+          }
+          if (note) progress.event(phase === "warning" ? `warning: ${note}` : note, counts);
+        },
+      });
+      waitingDense.delete(d.denseKey);
+      if (abort.signal.aborted) stoppedWhileWaiting.add(d.denseKey);
+      return r;
+    };
     for (const d of denseModels(todo)) {
       dense.set(d.denseKey, limit(async () => {
         if (stopping !== "no") return interruptedResult(d.denseKey);
         counts.running++;
         progress.draw(counts, true);
-        const r = await pool.run(jobFor(d, "dense"));
+        let r = await runDense(d, false);
+        // A shared step is worth a second try before all its runs fail: a killed worker or a deleted cache folder is
+        // often a one-off, and the retry runs on a new worker so it inherits nothing from the first.
+        if (r.status === "failed" && !stoppedWhileWaiting.has(d.denseKey) && stopMode() === "no") {
+          progress.event(`dense model ${denseLabel(d)} failed (${firstLine(r.error)}); retrying once on a fresh worker`, counts);
+          const first = r.error;
+          r = await runDense(d, true);
+          if (r.status === "failed") r = { ...r, error: `${r.error}\n(first attempt, on another worker: ${first})` };
+        }
         counts.running--;
         if (r.status === "done" && r.metrics.pretrain_seconds > 0) {
-          progress.event(`dense model ${d.config.arch}/${d.config.dataset}/seed ${d.config.seed} pretrained in ${fmt(r.metrics.pretrain_seconds)}`, counts);
+          progress.event(`dense model ${denseLabel(d)} pretrained in ${fmt(r.metrics.pretrain_seconds)}`, counts);
         }
         return r;
       }));
@@ -210,7 +242,24 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     await Promise.all(todo.map(async (p) => {
       const denseResult = await dense.get(p.denseKey)!;
       await limit(async () => {
+        if (stoppedWhileWaiting.has(p.denseKey)) {
+          if (store.claim(p.key, owner, LEASE_MS)) {
+            store.markFailed(p.key, "interrupted", `sweep stopped (Ctrl-C / SIGTERM) while waiting for dense model ${denseLabel(p)}`);
+            summary.interrupted++;
+          }
+          return;
+        }
         if (stopping !== "no") return;
+        if (denseResult.status === "diverged") {
+          // The same pretraining would diverge again: these runs are finished, like any diverged run.
+          if (store.claim(p.key, owner, LEASE_MS)) {
+            store.saveResult({ ...denseResult, kind: "run", key: p.key, error: `dense pretraining diverged: ${denseResult.error}`, epochs: [], layers: [], artifacts: [] });
+            summary.diverged++;
+            counts.failed++;
+            progress.event(`DIVERGED ${describe(p)}: dense pretraining diverged: ${firstLine(denseResult.error)}`, counts);
+          }
+          return;
+        }
         if (denseResult.status !== "done") {
           if (stopMode() === "no" && store.claim(p.key, owner, LEASE_MS)) {
             store.markFailed(p.key, "failed", `dense pretraining failed: ${denseResult.error}`);

@@ -3,6 +3,7 @@
  * back results. Transport: node IPC when forked by the local pool, else JSON lines on stdin/stdout (so any
  * launcher — a queue consumer, ssh, Slurm — can drive it).
  */
+import { appendFileSync, rmSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { executeJob } from "../runs/execute.js";
 import type { CoordinatorMessage, WorkerMessage } from "./protocol.js";
@@ -42,6 +43,19 @@ let queue = Promise.resolve();
 // act while a run is surely mid-training however fast the backend is.
 const epochDelayMs = Number(process.env.BENCH_FAULT_EPOCH_DELAY_MS ?? 0);
 
+/**
+ * Fault injection for the reliability tests, in a dense job's pretraining: `env` names a counter file shared by all
+ * workers (one byte per fault injected), so a fault strikes a given number of times across worker processes.
+ */
+function injectDenseFault(env: string, times: number, fault: () => void): void {
+  const counter = process.env[env];
+  if (!counter) return;
+  const struck = statSync(counter, { throwIfNoEntry: false })?.size ?? 0;
+  if (struck >= times) return;
+  appendFileSync(counter, "x");
+  fault();
+}
+
 function handle(message: CoordinatorMessage): void {
   if (message.type === "exit") {
     queue.then(() => process.exit(0));
@@ -51,9 +65,17 @@ function handle(message: CoordinatorMessage): void {
   queue = queue.then(async () => {
     exitIfOrphaned();
     if (job.protocol !== PROTOCOL_VERSION) throw new Error(`job protocol ${job.protocol}, worker speaks ${PROTOCOL_VERSION}`);
-    const result = await executeJob(job, (phase, epoch, epochs) => {
-      send({ type: "progress", key: job.key, phase, epoch, epochs });
+    const result = await executeJob(job, (phase, epoch, epochs, note) => {
+      send({ type: "progress", key: job.key, phase, epoch, epochs, ...(note ? { note } : {}) });
+      if (phase === "warning") process.stderr.write(`warning: ${note}\n`);
+      if (epoch === 0) return;
       if (epochDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, epochDelayMs);
+      if (job.kind === "dense" && phase === "pretrain") {
+        // Die like an OOM kill in the middle of pretraining a shared dense model ...
+        injectDenseFault("BENCH_FAULT_KILL_DENSE", Number(process.env.BENCH_FAULT_KILL_DENSE_TIMES ?? 1), () => process.kill(process.pid, "SIGKILL"));
+        // ... or have someone delete the cache folder under it.
+        injectDenseFault("BENCH_FAULT_RM_CACHE", 1, () => rmSync(job.paths.cacheDir, { recursive: true, force: true }));
+      }
       // Fault injection for the reliability tests: die like an OOM kill in the middle of a run's training.
       if (process.env.BENCH_FAULT_KILL_RUN === job.key && phase === "finetune") process.kill(process.pid, "SIGKILL");
       // ... and throw like a bug in a method or the training loop would.

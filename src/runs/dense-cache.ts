@@ -1,12 +1,18 @@
 /**
- * The dense pretrained model, trained once per dense key and shared by every run that needs it, also when
- * several workers (or sweeps) ask at once: the first takes an exclusive lock file, the others wait for the
- * checkpoint to appear. A lock left by a dead process is taken over.
+ * The dense pretrained model, trained once per dense key and shared by every run that needs it, also when several
+ * workers (or sweeps, or machines on a shared folder) ask at once: the first takes a lease (a proper-lockfile mkdir
+ * lock whose mtime it renews while it trains), the others wait for the checkpoint to appear. A lease that is not
+ * renewed expires and is taken over, whoever left it: a dead process, a live process that reused a dead one's pid,
+ * another host. A lease left on this host by a process that is gone is taken over at once.
+ *
+ * A cached checkpoint is only used if its checksum and its shapes match the model; otherwise it is discarded (by the
+ * lease holder only, so a concurrent retrain is never deleted) and retrained, with a warning.
  */
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { dirname, join } from "node:path";
+import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
+import lockfile from "proper-lockfile";
 import type { EpochRecord } from "../train/hooks.js";
 import { readCheckpoint, writeCheckpoint, CheckpointError } from "./checkpoint.js";
 import { restore, snapshot, type Model } from "../train/model.js";
@@ -18,74 +24,180 @@ export interface DenseOutcome {
   path: string;
 }
 
+export interface DenseEvents {
+  /** This process waits for another one's lease; `note` is set once the wait is long enough to tell the user. */
+  onWait?(note: string | undefined): void;
+  /** The lease is ours: this process trains now. */
+  onTrain?(): void;
+  /** Something the user must hear about: a discarded cache file, a lease lost while training. */
+  onWarning?(message: string): void;
+}
+
+/** How long a lease lives without renewal. Tests shorten it; proper-lockfile enforces at least 2 s. */
+export function denseLeaseMs(): number {
+  const raw = process.env.BENCH_DENSE_LEASE_MS;
+  if (raw === undefined || raw === "") return 60_000;
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms <= 0) throw new Error(`BENCH_DENSE_LEASE_MS must be a positive number of milliseconds, got "${raw}"`);
+  return Math.max(ms, 2000);
+}
+
+/** A wait shorter than this is normal contention and stays quiet. */
+const QUIET_WAIT_MS = 3000;
+const NOTE_EVERY_MS = 10_000;
+const POLL_MS = 250;
+
+/**
+ * `train` receives `keepLeaseAlive`, to be awaited often while training: the lease is renewed by proper-lockfile's
+ * timer, which only fires when the event loop gets a turn, and a training loop may not give it one for minutes.
+ */
 export async function ensureDense(
   cacheDir: string,
   denseKey: string,
+  label: string,
   model: Model,
-  train: () => Promise<{ epochs: EpochRecord[]; seconds: number }>,
+  train: (keepLeaseAlive: () => Promise<void>) => Promise<{ epochs: EpochRecord[]; seconds: number }>,
+  events: DenseEvents = {},
 ): Promise<DenseOutcome> {
-  const dir = join(cacheDir, "dense");
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${denseKey}.safetensors`);
+  const leaseMs = denseLeaseMs();
+  const path = join(cacheDir, "dense", `${denseKey}.safetensors`);
   const lock = `${path}.lock`;
+  const ownerFile = `${path}.lock-owner`;
+  let lostLease: Error | null = null;
+  const waitStarted = Date.now();
+  let lastNote = 0;
+  let release: (() => Promise<void>) | null = null;
   for (;;) {
-    if (existsSync(path)) return { ...load(path, model), trainedSeconds: 0, path };
-    if (tryLock(lock)) break;
-    await sleep(250);
+    if (existsSync(path)) {
+      const loaded = tryLoad(path, model);
+      if ("epochs" in loaded) return { epochs: loaded.epochs, trainedSeconds: 0, path };
+    }
+    mkdirSync(dirname(path), { recursive: true }); // also when someone deleted the cache folder while we waited
+    release = await tryLease(lock, ownerFile, leaseMs, (e) => {
+      lostLease = e;
+      events.onWarning?.(`lost the lease on dense model ${label} while training (${e.message}); another process may train it too`);
+    });
+    if (release) break;
+    const now = Date.now();
+    const longWait = now - waitStarted >= QUIET_WAIT_MS && now - lastNote >= NOTE_EVERY_MS;
+    if (longWait) lastNote = now;
+    events.onWait?.(longWait ? `waiting for dense model ${label} (${describeHolder(lock, ownerFile, leaseMs)})` : undefined);
+    await sleep(POLL_MS);
   }
   try {
-    if (existsSync(path)) return { ...load(path, model), trainedSeconds: 0, path };
-    const { epochs, seconds } = await train();
+    writeOwner(ownerFile);
+    if (existsSync(path)) {
+      const loaded = tryLoad(path, model);
+      if ("epochs" in loaded) return { epochs: loaded.epochs, trainedSeconds: 0, path };
+      rmSync(path, { force: true });
+      events.onWarning?.(`cached dense model ${denseKey} (${label}) ${loaded.problem}; discarded and retrained (${loaded.detail})`);
+    }
+    events.onTrain?.();
+    let lastTurn = Date.now();
+    const keepLeaseAlive = async () => {
+      if (Date.now() - lastTurn < 100) return;
+      lastTurn = Date.now();
+      await nextTurn();
+    };
+    const { epochs, seconds } = await train(keepLeaseAlive);
     const tensors = new Map([...snapshot(model)].map(([name, data]) => [name, { shape: shapeOf(model, name), data }]));
     writeCheckpoint(path, { tensors, metadata: { denseKey, epochs: JSON.stringify(epochs), format: "prunebench-dense-1" } });
     return { epochs, trainedSeconds: seconds, path };
   } finally {
-    rmSync(lock, { force: true });
+    if (!lostLease) rmSync(ownerFile, { force: true });
+    await release().catch(() => {}); // a lost lease has nothing left to release
   }
 }
 
-function load(path: string, model: Model): { epochs: EpochRecord[] } {
-  let checkpoint;
+/** The checkpoint restored into `model`, or what is wrong with it (it is then left untouched on disk). */
+function tryLoad(path: string, model: Model): { epochs: EpochRecord[] } | { problem: string; detail: string } {
   try {
-    checkpoint = readCheckpoint(path);
-  } catch (e) {
-    if (e instanceof CheckpointError) {
-      throw new CheckpointError(`cached dense model unusable: ${e.message}. Delete ${path} and run the sweep again to retrain it.`);
+    const checkpoint = readCheckpoint(path);
+    const expected = new Map([...model.params, ...model.state].map(([name, v]) => [name, v.shape]));
+    for (const [name, t] of checkpoint.tensors) {
+      const shape = expected.get(name);
+      if (!shape) throw new CheckpointError(`${path}: tensor ${name} is not part of the model`);
+      if (shape.join("x") !== t.shape.join("x")) throw new CheckpointError(`${path}: tensor ${name} has shape [${t.shape}], the model expects [${shape}]`);
     }
-    throw e;
+    for (const name of expected.keys()) if (!checkpoint.tensors.has(name)) throw new CheckpointError(`${path}: tensor ${name} is missing`);
+    const epochs = JSON.parse(checkpoint.metadata.epochs ?? "[]") as EpochRecord[];
+    restore(model, new Map([...checkpoint.tensors].map(([n, t]) => [n, t.data])));
+    return { epochs };
+  } catch (e) {
+    const message = (e as Error).message;
+    if (/checksum mismatch/.test(message)) return { problem: "failed its checksum", detail: message };
+    if (/has no checksum/.test(message)) return { problem: "has no checksum", detail: message };
+    return { problem: "is unreadable", detail: message };
   }
-  restore(model, new Map([...checkpoint.tensors].map(([n, t]) => [n, t.data])));
-  return { epochs: JSON.parse(checkpoint.metadata.epochs ?? "[]") };
 }
 
 function shapeOf(model: Model, name: string): number[] {
   return (model.params.get(name) ?? model.state.get(name))!.shape;
 }
 
-function tryLock(lock: string): boolean {
-  try {
-    const fd = openSync(lock, "wx");
-    writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() }));
-    closeSync(fd);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+interface Owner { host: string; pid: number }
+
+/** Take the lease if it is free, expired, or left on this host by a process that is gone; else null. */
+async function tryLease(lock: string, ownerFile: string, leaseMs: number, onLost: (e: Error) => void): Promise<(() => Promise<void>) | null> {
+  const stat = statSync(lock, { throwIfNoEntry: false });
+  if (stat) {
+    // A plain file is the lock of an older prunebench (it held {pid, host}): same rules, removed by hand.
+    const owner = stat.isFile() ? parseOwner(() => readFileSync(lock, "utf8")) : readOwner(ownerFile, stat);
+    const expired = Date.now() - stat.mtimeMs > leaseMs;
+    if (ownerIsGone(owner) || (stat.isFile() && expired)) rmSync(lock, { recursive: true, force: true });
+    else if (stat.isFile()) return null;
   }
-  if (lockIsStale(lock)) rmSync(lock, { force: true });
-  return false;
+  try {
+    return await lockfile.lock(lock.slice(0, -".lock".length), {
+      stale: leaseMs, update: leaseMs / 4, realpath: false, retries: 0, onCompromised: onLost,
+    });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ELOCKED") return null;
+    throw e;
+  }
 }
 
-function lockIsStale(lock: string): boolean {
+/** The owner file is only trusted if it is at least as recent as the lock: else it names an earlier holder. */
+function readOwner(ownerFile: string, lockStat: Stats): Owner | null {
+  const stat = statSync(ownerFile, { throwIfNoEntry: false });
+  if (!stat || stat.mtimeMs + 1000 < lockStat.birthtimeMs) return null;
+  return parseOwner(() => readFileSync(ownerFile, "utf8"));
+}
+
+function parseOwner(read: () => string): Owner | null {
   try {
-    const { pid, host } = JSON.parse(readFileSync(lock, "utf8"));
-    if (host !== hostname()) return false;
-    process.kill(pid, 0);
+    const { host, pid } = JSON.parse(read());
+    return typeof host === "string" && Number.isSafeInteger(pid) ? { host, pid } : null;
+  } catch {
+    return null; // being written, or left half-written: the lease decides
+  }
+}
+
+function ownerIsGone(owner: Owner | null): boolean {
+  if (!owner || owner.host !== hostname()) return false;
+  try {
+    process.kill(owner.pid, 0);
     return false;
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    // ESRCH: the owner is gone. A lock still unparsable after a few seconds was left by a process killed mid-write.
-    if (code === "ESRCH") return true;
-    if (e instanceof SyntaxError) return Date.now() - statSync(lock, { throwIfNoEntry: false })!.mtimeMs > 5000;
-    return false;
+    return (e as NodeJS.ErrnoException).code === "ESRCH";
   }
+}
+
+function writeOwner(ownerFile: string): void {
+  const tmp = `${ownerFile}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid }));
+    renameSync(tmp, ownerFile);
+  } catch {
+    // Only a courtesy for waiters' messages and same-host takeover; the lease itself is the lock.
+    rmSync(tmp, { force: true });
+  }
+}
+
+function describeHolder(lock: string, ownerFile: string, leaseMs: number): string {
+  const stat = statSync(lock, { throwIfNoEntry: false });
+  if (!stat) return "lock just released";
+  const owner = stat.isFile() ? parseOwner(() => readFileSync(lock, "utf8")) : readOwner(ownerFile, stat);
+  const left = Math.max(0, Math.ceil((stat.mtimeMs + leaseMs - Date.now()) / 1000));
+  return `locked by ${owner ? `${owner.host}:${owner.pid}` : "an unknown process"}, lease expires in ${left} s`;
 }

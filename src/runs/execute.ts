@@ -3,7 +3,7 @@
  * metrics. Pure of storage: it returns a JobResult and writes only its own artifacts and the dense cache.
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -28,7 +28,11 @@ import { makeRng, shuffleInPlace } from "../train/rng.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import { ensureDense } from "./dense-cache.js";
 
-export type ProgressFn = (phase: string, epoch: number, epochs: number) => void;
+/**
+ * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
+ * model; the note comes once the wait is long) or "warning".
+ */
+export type ProgressFn = (phase: string, epoch: number, epochs: number, note?: string) => void;
 
 const datasetCache = new Map<string, Promise<LoadedDataset>>();
 const preparedCache = new Map<string, PreparedData>();
@@ -63,12 +67,17 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   const test = stage(data.test, data.inputShape);
   const masks = new MaskSet();
   try {
-    const dense = await ensureDense(job.paths.cacheDir, job.denseKey, model, async () => {
+    const label = `${config.arch}/${config.dataset}/seed ${config.seed}`;
+    const dense = await ensureDense(job.paths.cacheDir, job.denseKey, label, model, async (keepLeaseAlive) => {
       const r = await trainPhase({
         phase: "pretrain", model, train, val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false,
-        hooks: { afterEpoch: (e) => onProgress("pretrain", e.epoch + 1, config.pretrain.epochs) },
+        hooks: { afterStep: keepLeaseAlive, afterEpoch: (e) => onProgress("pretrain", e.epoch + 1, config.pretrain.epochs) },
       });
       return { epochs: r.epochs, seconds: r.trainSeconds };
+    }, {
+      onWait: (note) => onProgress("wait-dense", 0, 0, note),
+      onTrain: () => onProgress("pretrain", 0, config.pretrain.epochs),
+      onWarning: (message) => onProgress("warning", 0, 0, message),
     });
     if (job.kind === "dense") {
       return { metrics: { pretrain_seconds: dense.trainedSeconds }, layers: [], epochs: dense.epochs, artifacts: [] };
@@ -186,9 +195,12 @@ export async function meanGradients(model: Model, train: StagedSplit, names: str
   return out;
 }
 
+/**
+ * All of a run's artifacts or none: a failed run has no artifact rows, so a file it wrote before failing (e.g. the
+ * weights, before the disk filled up on the masks) would be an orphan keeping the disk full.
+ */
 function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array>, masks: MaskSet): Artifact[] {
   const dir = join(job.paths.artifactsDir, job.key);
-  mkdirSync(dir, { recursive: true });
   const out: Artifact[] = [];
   const write = (kind: string, file: string, tensors: Map<string, { shape: number[]; data: Float32Array }>) => {
     const path = join(dir, file);
@@ -197,8 +209,13 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
   };
   const shape = (name: string) => model.params.get(name)!.shape;
   const state = new Map([...model.state].map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]));
-  write("pruned-weights", "pruned.safetensors", new Map([...[...weights].map(([n, data]) => [n, { shape: shape(n), data }] as const), ...state]));
-  write("masks", "masks.safetensors", new Map(masks.names().map((n) => [n, { shape: shape(n), data: masks.values(n)! }])));
+  try {
+    write("pruned-weights", "pruned.safetensors", new Map([...[...weights].map(([n, data]) => [n, { shape: shape(n), data }] as const), ...state]));
+    write("masks", "masks.safetensors", new Map(masks.names().map((n) => [n, { shape: shape(n), data: masks.values(n)! }])));
+  } catch (e) {
+    for (const a of out) rmSync(a.path, { force: true });
+    throw e;
+  }
   return out;
 }
 
