@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
+import { Store, StoreError } from "../src/store/store.js";
 import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
 const sharedCache = tempDir("prunebench-cache-");
@@ -230,15 +231,7 @@ test("the disk under the database fills up mid-sweep: results are kept, the swee
     }
     // Fill the disk to the last byte while both runs train.
     tally.faults++;
-    const filler = openSync(join(disk, "filler"), "w");
-    const chunk = Buffer.alloc(4096, 1);
-    try {
-      for (;;) writeSync(filler, chunk);
-    } catch (e) {
-      assert.equal((e as NodeJS.ErrnoException).code, "ENOSPC");
-    } finally {
-      closeSync(filler);
-    }
+    fillDisk(join(disk, "filler"));
     const code = await exited;
     assert.equal(code, 74, out);
     assert.match(out, /sweep stopped: the disk holding results database .*r\.db is full \(database or disk is full\): free some space there/);
@@ -271,6 +264,59 @@ test("the disk under the database fills up mid-sweep: results are kept, the swee
       assert.ok(query<{ n: number }>(db, `SELECT count(*) AS n FROM metrics WHERE run_key = '${r.key}'`)[0].n > 10, "the kept result's metrics were saved");
     }
     assert.deepEqual(readdirSync(unsaved), [], "the kept results are removed once saved");
+  } finally {
+    unmount(disk);
+  }
+});
+
+/** Write until the file system is full (ENOSPC); the filler file is left in place. */
+function fillDisk(file: string): void {
+  const fd = openSync(file, "w");
+  const chunk = Buffer.alloc(4096, 1);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (e) {
+    assert.equal((e as NodeJS.ErrnoException).code, "ENOSPC");
+  } finally {
+    closeSync(fd);
+  }
+}
+
+test("on a full disk a claim stops the sweep instead of killing it, a lease renewal never throws, and the space reserve fits the last updates", (t) => {
+  if (!root) return t.skip(NOT_ROOT);
+  const { dir, db: good } = finishedDatabase();
+  const disk = join(dir, "small-disk");
+  mountTmpfs(disk, "1m");
+  try {
+    const db = join(disk, "r.db");
+    copyFileSync(good, db);
+    const store = new Store(db);
+    try {
+      store.checkWritable();
+      assert.equal(readdirSync(disk).filter((f) => f.startsWith("r.db-reserve-")).length, 1, "the sweep holds a space reserve beside the database");
+      const [first, second] = runs(db).map((r) => r.key);
+      store.db.prepare(`UPDATE runs SET status = 'pending' WHERE key IN (?, ?)`).run(first, second);
+      assert.equal(store.claim(second, "me", 60_000), true, "a run in flight when the disk fills");
+      tally.faults++;
+      fillDisk(join(disk, "filler"));
+
+      assert.throws(() => store.claim(first, "me", 60_000), (e) => e instanceof StoreError && e.fault === "full" && /disk holding results database .*r\.db is full/.test(e.message));
+      const refused: StoreError[] = [];
+      store.onClaimRefusedByFullDisk = (e) => refused.push(e);
+      assert.equal(store.claim(first, "me", 60_000), false);
+      assert.equal(refused.length, 1);
+      assert.equal(store.claimsRefusedByFullDisk, 1);
+      assert.equal(store.renewLeases("me", 60_000), false, "a renewal on a full disk reports instead of throwing");
+      assert.equal(runs(db).find((r) => r.key === first)!.status, "pending");
+
+      store.releaseSpaceReserve();
+      assert.equal(store.claim(first, "me", 60_000), true, "the reserve makes room for a status update");
+      store.markFailed(first, "interrupted", "disk full");
+      assert.equal(store.releaseOwned("me"), 1, "the run in flight is released too");
+      assert.deepEqual(runs(db).filter((r) => r.key === first || r.key === second).map((r) => r.status), ["interrupted", "interrupted"]);
+    } finally {
+      store.close();
+    }
   } finally {
     unmount(disk);
   }

@@ -175,6 +175,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     summary.diskFull ??= e.message;
     if (stopping === "no") stopping = "graceful";
   };
+  store.onClaimRefusedByFullDisk = stopOnDiskFull;
   try {
     summary.sweepId = store.createSweep(grid, gridText, CODE_VERSION, planned);
     store.reclaimDeadOwners(hostname());
@@ -257,6 +258,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
     }));
     progress.finish();
+    // The scheduler counts a refused claim as a run held by another sweep; a full disk refused these.
+    summary.heldElsewhere -= store.claimsRefusedByFullDisk;
     summary.notStarted = todo.length - summary.done - summary.failed - summary.diverged - summary.interrupted - summary.heldElsewhere - summary.unsaved;
     completed = true;
   } finally {

@@ -39,6 +39,12 @@ const SPACE_RESERVE_BYTES = 256 * 1024;
 export class Store {
   readonly db: Database.Database;
   private spaceReserve: string | null = null;
+  /**
+   * Set by a sweep: a claim that meets a full disk calls it and counts as not claimed (the run stays pending), so
+   * that the sweep can stop launching runs while the ones in flight finish, instead of dying with them.
+   */
+  onClaimRefusedByFullDisk: ((e: StoreError) => void) | null = null;
+  claimsRefusedByFullDisk = 0;
 
   constructor(readonly path: string, options: { readonly?: boolean } = {}) {
     const readonly = options.readonly ?? false;
@@ -200,11 +206,18 @@ export class Store {
    */
   claim(key: string, owner: string, leaseMs: number): boolean {
     const now = Date.now();
-    const r = this.guarded(() => this.db.prepare(`UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
-        started_at = ?, error = NULL
-      WHERE key = ? AND (status IN ('pending', 'failed', 'interrupted') OR (status = 'running' AND (lease_until < ? OR lease_owner = ?)))`)
-      .run(owner, now + leaseMs, new Date(now).toISOString(), key, now, owner));
-    return r.changes === 1;
+    try {
+      const r = this.guarded(() => this.db.prepare(`UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+          started_at = ?, error = NULL
+        WHERE key = ? AND (status IN ('pending', 'failed', 'interrupted') OR (status = 'running' AND (lease_until < ? OR lease_owner = ?)))`)
+        .run(owner, now + leaseMs, new Date(now).toISOString(), key, now, owner));
+      return r.changes === 1;
+    } catch (e) {
+      if (!(e instanceof StoreError && e.fault === "full" && this.onClaimRefusedByFullDisk)) throw e;
+      this.claimsRefusedByFullDisk++;
+      this.onClaimRefusedByFullDisk(e);
+      return false;
+    }
   }
 
   /** Runs left "running" by a coordinator on this host that no longer exists become interrupted (claimable). */
