@@ -306,8 +306,12 @@ async function saveOrKeep(store: Store, dbPath: string, result: JobResult, summa
       store.saveResult(result);
       return true;
     } catch (e) {
-      stopOnDiskFull(e);
-      if (attempt === SAVE_RETRY_MS.length) break;
+      if (!(e instanceof StoreError && e.fault === "full")) throw e;
+      // Only a disk that stays full stops the sweep: space freed meanwhile is not worth an exit code.
+      if (attempt === SAVE_RETRY_MS.length) {
+        stopOnDiskFull(e);
+        break;
+      }
       await new Promise((resolve) => setTimeout(resolve, SAVE_RETRY_MS[attempt]));
     }
   }
