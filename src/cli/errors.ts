@@ -4,7 +4,11 @@ import { GridError } from "../grid/types.js";
 import { StoreError } from "../store/store.js";
 import { CheckpointError } from "../runs/checkpoint.js";
 
-export const EXIT = { ok: 0, runsFailed: 3, badInput: 2, internal: 70, interrupted: 130 } as const;
+/**
+ * 74 is EX_IOERR (sysexits.h): the disk under the results database filled up. Not bad input (the same command
+ * works once there is space) and not a bug; scripts can tell it apart and free space before retrying.
+ */
+export const EXIT = { ok: 0, runsFailed: 3, badInput: 2, internal: 70, diskFull: 74, interrupted: 130 } as const;
 
 export class UsageError extends Error {
   override name = "UsageError";
@@ -15,6 +19,10 @@ const expected = (e: unknown): boolean =>
   (e instanceof Error && ["GridErrors", "SweepInputError", "BackendError", "PathError"].includes(e.name));
 
 export function reportError(e: unknown): number {
+  if (e instanceof StoreError && e.fault === "full") {
+    process.stderr.write(`error: ${e.message}\n`);
+    return EXIT.diskFull;
+  }
   if (expected(e)) {
     process.stderr.write(`error: ${(e as Error).message}\n`);
     return EXIT.badInput;

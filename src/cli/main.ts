@@ -67,6 +67,7 @@ program.command("sweep")
         dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout", "seconds"), plain: o.plain,
         maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"),
       });
+      if (s.diskFull) return EXIT.diskFull;
       if (s.stopped || s.interrupted > 0) return EXIT.interrupted;
       return s.failed + s.diverged > 0 ? EXIT.runsFailed : EXIT.ok;
     },

@@ -16,7 +16,8 @@ import { keepFractionForCompression } from "../metrics/counts.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
 import { prunableParamCount } from "../prune/policy.js";
 import { denseModels, planRuns } from "../plan/plan.js";
-import { Store, type PlannedRun } from "../store/store.js";
+import { Store, StoreError, type PlannedRun } from "../store/store.js";
+import { importUnsavedResults, keepUnsavedResult } from "../store/unsaved.js";
 import { CODE_VERSION } from "../version.js";
 import { WorkerPool } from "./pool.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
@@ -56,6 +57,14 @@ export interface SweepSummary {
   notStarted: number;
   /** The sweep was stopped by Ctrl-C / SIGTERM (exit code 130), whether or not a run had to be interrupted. */
   stopped: boolean;
+  /** Why the sweep stopped early because the disk under the database was full (exit code 74); null when it did not. */
+  diskFull: string | null;
+  /** Finished runs whose results the full database could not take (kept in `keptIn`, or to run again). */
+  unsaved: number;
+  /** Where those results wait for the next sweep; null when none could be kept (they run again). */
+  keptIn: string | null;
+  /** Results kept by an earlier sweep while the disk was full, saved by this one (not run again). */
+  imported: number;
   seconds: number;
 }
 
@@ -130,7 +139,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   if (options.backend === "node" || options.backend === "native") await (await import("../backend/index.js")).checkBackendAvailable(options.backend);
   const { grid, gridText, planned } = await planSweep(options);
   const summary: SweepSummary = {
-    sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, notStarted: 0, stopped: false, seconds: 0,
+    sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, notStarted: 0, stopped: false,
+    diskFull: null, unsaved: 0, keptIn: null, imported: 0, seconds: 0,
   };
   if (options.dryRun) {
     printPlan(out, planned);
@@ -181,9 +191,17 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   process.on("SIGTERM", onSigint);
   const renew = setInterval(() => store.renewLeases(owner, LEASE_MS), LEASE_MS / 4);
   let completed = false;
+  // A full disk stops the sweep as one Ctrl-C does: what runs finishes (its result kept if it cannot be saved).
+  const stopOnDiskFull = (e: unknown): void => {
+    if (!(e instanceof StoreError && e.fault === "full")) throw e;
+    summary.diskFull ??= e.message;
+    if (stopping === "no") stopping = "graceful";
+  };
+  store.onClaimRefusedByFullDisk = stopOnDiskFull;
   try {
     summary.sweepId = store.createSweep(grid, gridText, CODE_VERSION, planned);
     store.reclaimDeadOwners(hostname());
+    summary.imported = importUnsavedResults(store, options.dbPath).imported.length;
     const statuses = store.statusOf(planned.map((p) => p.key));
     const todo = planned.filter((p) => !["done", "diverged"].includes(statuses.get(p.key)!));
     summary.skipped = planned.length - todo.length;
@@ -262,7 +280,12 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
         }
         if (denseResult.status !== "done") {
           if (stopMode() === "no" && store.claim(p.key, owner, LEASE_MS)) {
-            store.markFailed(p.key, "failed", `dense pretraining failed: ${denseResult.error}`);
+            try {
+              store.markFailed(p.key, "failed", `dense pretraining failed: ${denseResult.error}`);
+            } catch (e) {
+              stopOnDiskFull(e); // the run stays claimed; the finally below or the next sweep releases it
+              return;
+            }
             summary.failed++;
             counts.failed++;
             progress.event(`FAILED ${describe(p)}: dense pretraining failed`, counts);
@@ -279,11 +302,15 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
         const result = await pool.run(jobFor(p, "run"));
         counts.running--;
         if (stopMode() === "hard" && result.status === "failed") {
-          store.markFailed(p.key, "interrupted", "sweep stopped (Ctrl-C) before this run finished");
+          try {
+            store.markFailed(p.key, "interrupted", "sweep stopped (Ctrl-C) before this run finished");
+          } catch (e) {
+            stopOnDiskFull(e);
+          }
           summary.interrupted++;
           return;
         }
-        store.saveResult(result);
+        if (!(await saveOrKeep(store, options.dbPath, result, summary, stopOnDiskFull))) return;
         const seconds = (Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000;
         if (result.status === "done") {
           summary.done++;
@@ -298,7 +325,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
     }));
     progress.finish();
-    summary.notStarted = todo.length - summary.done - summary.failed - summary.diverged - summary.interrupted - summary.heldElsewhere;
+    // The scheduler counts a refused claim as a run held by another sweep; a full disk refused these.
+    summary.heldElsewhere -= store.claimsRefusedByFullDisk;
+    summary.notStarted = todo.length - summary.done - summary.failed - summary.diverged - summary.interrupted - summary.heldElsewhere - summary.unsaved;
     completed = true;
   } finally {
     clearInterval(renew);
@@ -310,17 +339,61 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       summary.interrupted += released;
       summary.notStarted -= released;
     } catch (e) {
-      // Never let a failure here hide the error that is already on its way out.
-      if (completed) throw e;
+      // Never let a failure here hide the error that is already on its way out. On a full disk the runs stay
+      // `running` under this process's lease, which the next sweep takes back at once (this process is gone by then).
+      if (completed) stopOnDiskFull(e);
     } finally {
       store.close();
     }
   }
   summary.seconds = (Date.now() - started) / 1000;
-  out.write(`sweep ${summary.stopped ? "stopped" : "finished"} in ${fmt(summary.seconds)}: ${summary.done} done, ${summary.failed} failed, ${summary.diverged} diverged, ` +
+  if (summary.imported > 0) out.write(`${summary.imported} result(s) kept while the disk was full were saved (not run again)\n`);
+  if (summary.diskFull) {
+    out.write(`sweep stopped: ${summary.diskFull}\n` + (summary.unsaved === 0 ? ""
+      : summary.keptIn ? `${summary.unsaved} finished run(s) could not be saved: their results are kept in ${summary.keptIn}, and the next \`bench sweep\` on ${options.dbPath} saves them without running them again\n`
+      : `${summary.unsaved} finished run(s) could not be saved (nor kept aside): they are marked interrupted and run again next time\n`));
+  }
+  out.write(`sweep ${summary.stopped || summary.diskFull ? "stopped" : "finished"} in ${fmt(summary.seconds)}: ${summary.done} done, ${summary.failed} failed, ${summary.diverged} diverged, ` +
     `${summary.interrupted} interrupted, ${summary.skipped} skipped (already finished)${summary.heldElsewhere ? `, ${summary.heldElsewhere} run by another sweep` : ""}` +
     `${summary.notStarted > 0 ? `, ${summary.notStarted} not started (run the same command again to finish the grid)` : ""}\n`);
   return summary;
+}
+
+/** Waits before each retry of a result the full disk refused: a log rotation or a deleted checkpoint may free space. */
+const SAVE_RETRY_MS = [250, 500, 1000, 2000];
+
+/**
+ * Save a finished run's result. When the disk stays full through the retries, the sweep stops launching runs, the
+ * result goes to the unsaved-results file, and the run becomes `interrupted` (never left `running`) so the next sweep
+ * takes it back at once. Returns whether the result is in the database.
+ */
+async function saveOrKeep(store: Store, dbPath: string, result: JobResult, summary: SweepSummary, stopOnDiskFull: (e: unknown) => void): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      store.saveResult(result);
+      return true;
+    } catch (e) {
+      if (!(e instanceof StoreError && e.fault === "full")) throw e;
+      // Only a disk that stays full stops the sweep: space freed meanwhile is not worth an exit code.
+      if (attempt === SAVE_RETRY_MS.length) {
+        stopOnDiskFull(e);
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, SAVE_RETRY_MS[attempt]));
+    }
+  }
+  store.releaseSpaceReserve();
+  const kept = keepUnsavedResult(dbPath, result);
+  summary.unsaved++;
+  summary.keptIn ??= kept;
+  try {
+    store.markFailed(result.key, "interrupted", kept
+      ? `finished, but the disk was full: its result waits in ${kept} and is saved by the next sweep`
+      : "finished, but the disk was full and its result could not be kept: it runs again");
+  } catch {
+    // Even this small write did not fit: the run stays `running` under this process's lease, which the next sweep takes back.
+  }
+  return false;
 }
 
 function interruptedResult(key: string): JobResult {

@@ -3,15 +3,22 @@
  * coordinator is the only writer; every multi-row write is one transaction, so a kill leaves no partial rows.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import type { JobResult } from "../exec/protocol.js";
 import type { Grid, ReferenceRow, RunConfig } from "../grid/types.js";
 import type { EpochRow, LayerRow, ReportData, RunRow, RunStatus, SweepInfo } from "../../reports/model.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
+/** Why the database itself failed: its file is damaged, or the disk under it is full. */
+export type StoreFault = "corrupt" | "full";
+
 export class StoreError extends Error {
   override name = "StoreError";
+  constructor(message: string, readonly fault?: StoreFault) {
+    super(message);
+  }
 }
 
 export interface PlannedRun {
@@ -23,25 +30,74 @@ export interface PlannedRun {
   dataFingerprint: string;
 }
 
+/**
+ * Space a sweep holds on the database's disk, as a file beside it, and gives back when the disk is full: enough to
+ * mark every run in flight `interrupted` (a few KB each) instead of leaving it `running`.
+ */
+const SPACE_RESERVE_BYTES = 256 * 1024;
+
 export class Store {
   readonly db: Database.Database;
+  private spaceReserve: string | null = null;
+  /**
+   * Set by a sweep: a claim that meets a full disk calls it and counts as not claimed (the run stays pending), so
+   * that the sweep can stop launching runs while the ones in flight finish, instead of dying with them.
+   */
+  onClaimRefusedByFullDisk: ((e: StoreError) => void) | null = null;
+  claimsRefusedByFullDisk = 0;
 
   constructor(readonly path: string, options: { readonly?: boolean } = {}) {
+    const readonly = options.readonly ?? false;
+    let opened: Database.Database | undefined;
     try {
-      if (!options.readonly && path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-      this.db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+      if (readonly) {
+        opened = this.db = openForReading(path);
+      } else {
+        if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+        opened = this.db = new Database(path);
+      }
       this.db.pragma("busy_timeout = 10000");
-      if (!options.readonly) {
+      // Before anything is written (the WAL switch, a migration, a sweep row): a damaged file is refused untouched.
+      if (!readonly) this.checkIntegrity();
+      if (!readonly) {
         walMode(this.db);
         this.db.pragma("synchronous = NORMAL");
         this.db.pragma("foreign_keys = ON");
       }
     } catch (e) {
+      opened?.close();
+      if (e instanceof StoreError) throw e;
       const code = (e as NodeJS.ErrnoException).code;
-      const why = code === "EEXIST" || code === "ENOTDIR" ? `${dirname(path)} is not a folder` : (e as Error).message;
+      if (code === "SQLITE_NOTADB") {
+        throw new StoreError(`cannot open results database ${path}: file is not a database (if it was a prunebench results database, its header is damaged: ${RECOVER_HINT(path)})`, "corrupt");
+      }
+      const translated = translate(e, path);
+      if (translated instanceof StoreError) throw translated;
+      const why = code === "EEXIST" || code === "ENOTDIR" ? `${dirname(path)} is not a folder`
+        : code?.startsWith("SQLITE_CANTOPEN") || code?.startsWith("SQLITE_READONLY") ? `${(e as Error).message} (is the file, its folder or its file system read-only?)`
+        : (e as Error).message;
       throw new StoreError(`cannot open results database ${path}: ${why}`);
     }
-    this.migrate(options.readonly ?? false);
+    this.guarded(() => this.migrate(readonly));
+  }
+
+  /**
+   * PRAGMA quick_check reads every page once (about a second per few hundred MB): cheap next to a sweep, and the
+   * only way to learn that a page in the middle is damaged before writing next to it makes things worse.
+   */
+  private checkIntegrity(): void {
+    const problems = (this.db.pragma("quick_check(5)") as Array<{ quick_check: string }>).map((r) => r.quick_check);
+    if (problems.length === 1 && problems[0] === "ok") return;
+    throw new StoreError(`results database ${this.path} is damaged (${problems.join("; ").replace(/\s+/g, " ")}); nothing was written to it. ${RECOVER_HINT(this.path)}`, "corrupt");
+  }
+
+  /** Every query goes through here: a damaged file or a full disk becomes a StoreError that says what to do. */
+  private guarded<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw translate(e, this.path);
+    }
   }
 
   private migrate(readonly: boolean): void {
@@ -50,7 +106,12 @@ export class Store {
       throw new StoreError(`${this.path} has schema version ${version}, newer than this prunebench (${SCHEMA_VERSION}); upgrade prunebench`);
     }
     if (version === SCHEMA_VERSION) return;
-    if (readonly) throw new StoreError(`${this.path} has schema version ${version}; open it once read-write to migrate to ${SCHEMA_VERSION}`);
+    if (readonly) {
+      // Reading must not write: upgrade a private copy in memory; the next sweep upgrades the file itself.
+      const copy = inMemoryCopy(this.db.serialize());
+      this.db.close();
+      (this as { db: Database.Database }).db = copy;
+    }
     try {
       // IMMEDIATE takes the write lock first, and the version is read again under it: two sweeps opening a new
       // database at once must not both apply the same migration ("table sweeps already exists").
@@ -61,6 +122,8 @@ export class Store {
       }).immediate();
     } catch (e) {
       this.db.close();
+      const translated = translate(e, this.path);
+      if (translated instanceof StoreError) throw translated;
       throw new StoreError(`cannot upgrade results database ${this.path} from schema version ${version} to ${SCHEMA_VERSION}: ${(e as Error).message}` +
         (version === 0 ? " (is it a prunebench results database? give --db a new file name)" : ""));
     }
@@ -71,17 +134,45 @@ export class Store {
     try {
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } catch (e) {
+      const translated = translate(e, this.path);
+      if (translated instanceof StoreError) throw translated;
       throw new StoreError(`cannot write to results database ${this.path}: ${(e as Error).message} (is the file, its folder or its file system read-only?)`);
+    }
+    this.holdSpaceReserve();
+  }
+
+  private holdSpaceReserve(): void {
+    if (this.path === ":memory:") return;
+    const prefix = `${basename(this.path)}-reserve-`;
+    try {
+      // Reserves of sweeps that were killed (kill -9 skips close()).
+      for (const name of readdirSync(dirname(this.path))) {
+        const pid = name.startsWith(prefix) ? name.slice(prefix.length) : "";
+        if (/^\d+$/.test(pid) && !processAlive(Number(pid))) rmSync(join(dirname(this.path), name), { force: true });
+      }
+      const file = `${this.path}-reserve-${process.pid}`;
+      this.spaceReserve = file;
+      writeFileSync(file, Buffer.alloc(SPACE_RESERVE_BYTES));
+    } catch {
+      // Already too full for it: the sweep runs without one (its runs may then stay `running` until the next sweep).
+      this.releaseSpaceReserve();
     }
   }
 
+  /** Give the reserved space back to the disk (when it is full, so that the last status updates fit). */
+  releaseSpaceReserve(): void {
+    if (this.spaceReserve) rmSync(this.spaceReserve, { force: true });
+    this.spaceReserve = null;
+  }
+
   close(): void {
+    this.releaseSpaceReserve();
     this.db.close();
   }
 
   createSweep(grid: Grid, gridText: string, codeVersion: string, planned: readonly PlannedRun[]): number {
     const now = new Date().toISOString();
-    return this.db.transaction(() => {
+    return this.guarded(() => this.db.transaction(() => {
       const id = Number(this.db.prepare(`INSERT INTO sweeps (name, grid_file, grid_text, code_version, created_at) VALUES (?, ?, ?, ?, ?)`)
         .run(grid.name, grid.file, gridText, codeVersion, now).lastInsertRowid);
       const insertRun = this.db.prepare(`INSERT OR IGNORE INTO runs (key, dense_key, status, method, method_label, arch, dataset, target_kind,
@@ -99,12 +190,14 @@ export class Store {
       const ref = this.db.prepare(`INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
       for (const r of grid.reference) ref.run(id, JSON.stringify(r));
       return id;
-    })();
+    })());
   }
 
   statusOf(keys: readonly string[]): Map<string, RunStatus> {
-    const get = this.db.prepare(`SELECT status FROM runs WHERE key = ?`);
-    return new Map(keys.map((k) => [k, (get.get(k) as { status: RunStatus } | undefined)?.status ?? "pending"]));
+    return this.guarded(() => {
+      const get = this.db.prepare(`SELECT status FROM runs WHERE key = ?`);
+      return new Map(keys.map((k) => [k, (get.get(k) as { status: RunStatus } | undefined)?.status ?? "pending"]));
+    });
   }
 
   /**
@@ -113,15 +206,26 @@ export class Store {
    */
   claim(key: string, owner: string, leaseMs: number): boolean {
     const now = Date.now();
-    const r = this.db.prepare(`UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
-        started_at = ?, error = NULL
-      WHERE key = ? AND (status IN ('pending', 'failed', 'interrupted') OR (status = 'running' AND (lease_until < ? OR lease_owner = ?)))`)
-      .run(owner, now + leaseMs, new Date(now).toISOString(), key, now, owner);
-    return r.changes === 1;
+    try {
+      const r = this.guarded(() => this.db.prepare(`UPDATE runs SET status = 'running', lease_owner = ?, lease_until = ?, attempts = attempts + 1,
+          started_at = ?, error = NULL
+        WHERE key = ? AND (status IN ('pending', 'failed', 'interrupted') OR (status = 'running' AND (lease_until < ? OR lease_owner = ?)))`)
+        .run(owner, now + leaseMs, new Date(now).toISOString(), key, now, owner));
+      return r.changes === 1;
+    } catch (e) {
+      if (!(e instanceof StoreError && e.fault === "full" && this.onClaimRefusedByFullDisk)) throw e;
+      this.claimsRefusedByFullDisk++;
+      this.onClaimRefusedByFullDisk(e);
+      return false;
+    }
   }
 
   /** Runs left "running" by a coordinator on this host that no longer exists become interrupted (claimable). */
   reclaimDeadOwners(host: string): number {
+    return this.guarded(() => this.reclaimDeadOwnersUnguarded(host));
+  }
+
+  private reclaimDeadOwnersUnguarded(host: string): number {
     const rows = this.db.prepare(`SELECT key, lease_owner FROM runs WHERE status = 'running'`).all() as Array<{ key: string; lease_owner: string | null }>;
     let n = 0;
     for (const r of rows) {
@@ -135,13 +239,41 @@ export class Store {
     return n;
   }
 
-  renewLeases(owner: string, leaseMs: number): void {
-    this.db.prepare(`UPDATE runs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?`).run(Date.now() + leaseMs, owner);
+  /**
+   * Best effort, from a timer: a throw there would kill the coordinator with its runs in flight (a full disk, a busy
+   * database). A missed renewal only lets a sweep on another machine take the run after the lease expires.
+   */
+  renewLeases(owner: string, leaseMs: number): boolean {
+    try {
+      this.db.prepare(`UPDATE runs SET lease_until = ? WHERE status = 'running' AND lease_owner = ?`).run(Date.now() + leaseMs, owner);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Record a finished job's outcome: all rows of a run in one transaction. */
   saveResult(result: JobResult): void {
-    this.db.transaction(() => {
+    this.guarded(() => this.db.transaction(() => this.writeResult(result))());
+  }
+
+  /**
+   * Save a result kept aside while the database could not take it (see unsaved.ts), unless the run was finished,
+   * re-run or is held by a live sweep since. Says what it did, so the caller knows whether to keep the result.
+   */
+  saveKeptResult(result: JobResult): "saved" | "finished" | "held" | "unknown" {
+    return this.guarded(() => this.db.transaction(() => {
+      const row = this.db.prepare(`SELECT status, lease_until FROM runs WHERE key = ?`).get(result.key) as { status: RunStatus; lease_until: number | null } | undefined;
+      if (!row) return "unknown";
+      if (row.status === "done" || row.status === "diverged") return "finished";
+      if (row.status === "running" && (row.lease_until ?? 0) >= Date.now()) return "held";
+      this.writeResult(result);
+      return "saved";
+    }).immediate());
+  }
+
+  private writeResult(result: JobResult): void {
+    {
       for (const table of ["metrics", "layers", "epochs", "artifacts"]) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(result.key);
       this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, host = ?, worker_pid = ?, finished_at = ?,
           started_at = COALESCE(started_at, ?), lease_owner = NULL, lease_until = NULL WHERE key = ?`)
@@ -155,29 +287,33 @@ export class Store {
       for (const e of result.epochs) epoch.run(result.key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds);
       const artifact = this.db.prepare(`INSERT INTO artifacts (run_key, kind, path, sha256, bytes) VALUES (?,?,?,?,?)`);
       for (const a of result.artifacts) artifact.run(result.key, a.kind, a.path, a.sha256, a.bytes);
-    })();
+    }
   }
 
   /** Mark a run as failed (or interrupted) without a worker result, e.g. when its worker died. */
   markFailed(key: string, status: "failed" | "interrupted", error: string): void {
-    this.db.prepare(`UPDATE runs SET status = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE key = ?`)
-      .run(status, error, new Date().toISOString(), key);
+    this.guarded(() => this.db.prepare(`UPDATE runs SET status = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_until = NULL WHERE key = ?`)
+      .run(status, error, new Date().toISOString(), key));
   }
 
   /** Runs this owner still holds as running (e.g. at a graceful stop) become interrupted. */
   releaseOwned(owner: string): number {
-    return this.db.prepare(`UPDATE runs SET status = 'interrupted', error = 'interrupted before finishing', lease_owner = NULL, lease_until = NULL
-      WHERE status = 'running' AND lease_owner = ?`).run(owner).changes;
+    return this.guarded(() => this.db.prepare(`UPDATE runs SET status = 'interrupted', error = 'interrupted before finishing', lease_owner = NULL, lease_until = NULL
+      WHERE status = 'running' AND lease_owner = ?`).run(owner).changes);
   }
 
   sweeps(): SweepInfo[] {
-    return (this.db.prepare(`SELECT * FROM sweeps ORDER BY id`).all() as any[]).map((s) => ({
+    return (this.guarded(() => this.db.prepare(`SELECT * FROM sweeps ORDER BY id`).all()) as any[]).map((s) => ({
       id: s.id, name: s.name, gridFile: s.grid_file, gridText: s.grid_text, createdAt: s.created_at, codeVersion: s.code_version, database: this.path,
     }));
   }
 
   /** Runs with their metrics; `where` filters on runs columns (sweep id, status, method, arch, dataset). */
   runs(filter: { sweep?: number; status?: string; method?: string; arch?: string; dataset?: string; keyPrefix?: string } = {}): RunRow[] {
+    return this.guarded(() => this.runsUnguarded(filter));
+  }
+
+  private runsUnguarded(filter: { sweep?: number; status?: string; method?: string; arch?: string; dataset?: string; keyPrefix?: string }): RunRow[] {
     const clauses: string[] = [];
     const args: unknown[] = [];
     if (filter.sweep !== undefined) { clauses.push(`key IN (SELECT run_key FROM sweep_runs WHERE sweep_id = ?)`); args.push(filter.sweep); }
@@ -190,7 +326,7 @@ export class Store {
     // One JSON object per run built inside SQLite: a 10,000-run database has ~300,000 metric rows, and
     // converting each cell to a JS value costs more than parsing 10,000 small JSON strings.
     for (const [runKey, json] of this.db.prepare(`SELECT run_key, json_group_object(name, value) FROM metrics GROUP BY run_key`).raw().all() as Array<[string, string]>) {
-      metrics.set(runKey, JSON.parse(json));
+      metrics.set(runKey, this.parseStored(json, `metrics of run ${runKey}`));
     }
     const sweepsOf = new Map<string, number[]>();
     for (const [sweepId, runKey] of this.db.prepare(`SELECT sweep_id, run_key FROM sweep_runs`).raw().all() as Array<[number, string]>) {
@@ -202,12 +338,12 @@ export class Store {
       key: r.key, sweepIds: sweepsOf.get(r.key) ?? [], database: this.path, status: r.status, method: r.method, methodLabel: r.method_label,
       arch: r.arch, dataset: r.dataset, targetKind: r.target_kind, targetValue: r.target_value, seed: r.seed, backend: r.backend,
       tfjsVersion: r.tfjs_version, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, metrics: metrics.get(r.key) ?? {},
-      config: JSON.parse(r.config_json),
+      config: this.parseStored(r.config_json, `configuration of run ${r.key}`),
     }));
   }
 
   layers(runKeys?: ReadonlySet<string>): LayerRow[] {
-    const rows = this.db.prepare(`SELECT run_key, name, kind, shape, params, nonzero, macs, macs_effective, prunable FROM layers ORDER BY run_key, idx`).raw().all() as any[][];
+    const rows = this.guarded(() => this.db.prepare(`SELECT run_key, name, kind, shape, params, nonzero, macs, macs_effective, prunable FROM layers ORDER BY run_key, idx`).raw().all()) as any[][];
     const out: LayerRow[] = [];
     for (const [runKey, name, kind, shape, params, nonzero, macs, macsEffective, prunable] of rows) {
       if (runKeys && !runKeys.has(runKey)) continue;
@@ -218,7 +354,7 @@ export class Store {
   }
 
   epochs(runKeys?: ReadonlySet<string>): EpochRow[] {
-    const rows = this.db.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds FROM epochs ORDER BY run_key, phase DESC, epoch`).raw().all() as any[][];
+    const rows = this.guarded(() => this.db.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds FROM epochs ORDER BY run_key, phase DESC, epoch`).raw().all()) as any[][];
     const out: EpochRow[] = [];
     for (const [runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds] of rows) {
       if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds });
@@ -227,15 +363,24 @@ export class Store {
   }
 
   artifacts(runKey: string): Array<{ kind: string; path: string; sha256: string; bytes: number }> {
-    return this.db.prepare(`SELECT kind, path, sha256, bytes FROM artifacts WHERE run_key = ?`).all(runKey) as any[];
+    return this.guarded(() => this.db.prepare(`SELECT kind, path, sha256, bytes FROM artifacts WHERE run_key = ?`).all(runKey)) as any[];
   }
 
   references(sweep?: number): ReferenceRow[] {
-    const rows = (sweep === undefined
+    const rows = this.guarded(() => (sweep === undefined
       ? this.db.prepare(`SELECT row_json FROM references_ ORDER BY id`).all()
-      : this.db.prepare(`SELECT row_json FROM references_ WHERE sweep_id = ? ORDER BY id`).all(sweep)) as any[];
+      : this.db.prepare(`SELECT row_json FROM references_ WHERE sweep_id = ? ORDER BY id`).all(sweep))) as any[];
     const seen = new Set<string>();
-    return rows.map((r) => r.row_json as string).filter((j) => !seen.has(j) && seen.add(j)).map((j) => JSON.parse(j));
+    return rows.map((r) => r.row_json as string).filter((j) => !seen.has(j) && seen.add(j)).map((j) => this.parseStored(j, "a reference row"));
+  }
+
+  /** JSON that prunebench wrote itself: if it does not parse, bytes inside a row were damaged (quick_check cannot see that). */
+  private parseStored(json: string, what: string): any {
+    try {
+      return JSON.parse(json);
+    } catch (e) {
+      throw new StoreError(`results database ${this.path} is damaged: the ${what} is not valid JSON (${(e as Error).message}). ${RECOVER_HINT(this.path)}`, "corrupt");
+    }
   }
 
   reportData(options: { sweep?: number; title?: string } = {}): ReportData {
@@ -267,6 +412,65 @@ function walMode(db: Database.Database): void {
     }
   }
 }
+
+const RECOVER_HINT = (path: string) =>
+  `Restore it from a backup copy, or recover what is still readable into a new file: sqlite3 ${path} ".recover" | sqlite3 recovered.db ` +
+  `(then use --db recovered.db; the next sweep re-runs whatever was lost)`;
+
+/** SQLite's codes for a damaged file and a full disk, as StoreErrors that say what to do; anything else unchanged. */
+function translate(e: unknown, path: string): unknown {
+  const code = (e as { code?: unknown })?.code;
+  if (typeof code !== "string" || e instanceof StoreError) return e;
+  if (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB") {
+    return new StoreError(`results database ${path} is damaged (${(e as Error).message}). ${RECOVER_HINT(path)}`, "corrupt");
+  }
+  if (code === "SQLITE_FULL") {
+    return new StoreError(`the disk holding results database ${path} is full (${(e as Error).message}): free some space there, or move the database ` +
+      `to a disk with room, and run the same command again`, "full");
+  }
+  return e;
+}
+
+/**
+ * Open a database only for reading, without writing anything into it. A WAL database needs its -shm file (made
+ * beside it on first open); where that cannot be made (a read-only file, folder or mount) SQLite refuses ("unable to
+ * open database file"), and this better-sqlite3 is built without URI filenames, so `immutable=1` is out of reach:
+ * read a private copy in memory instead. A -wal file with committed rows not yet in the main file is read through a
+ * temporary copy of both, where SQLite can build the index it needs.
+ */
+function openForReading(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma("user_version"); // opening is lazy: this is where the WAL index is needed
+    return db;
+  } catch (e) {
+    db?.close();
+    if (!(e as { code?: string }).code?.startsWith("SQLITE_CANTOPEN") || !existsSync(path)) throw e;
+  }
+  const wal = `${path}-wal`;
+  if (!existsSync(wal) || statSync(wal).size === 0) return inMemoryCopy(readFileSync(path));
+  const dir = mkdtempSync(join(tmpdir(), "prunebench-readonly-"));
+  try {
+    copyFileSync(path, join(dir, "results.db"));
+    copyFileSync(wal, join(dir, "results.db-wal"));
+    const copy = new Database(join(dir, "results.db"), { readonly: true, fileMustExist: true });
+    try {
+      return inMemoryCopy(copy.serialize());
+    } finally {
+      copy.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** An in-memory database from a file image. Bytes 18-19 say "WAL"; memory databases cannot use WAL, so say "rollback". */
+function inMemoryCopy(image: Buffer): Database.Database {
+  if (image.length >= 20) image[18] = image[19] = 1;
+  return new Database(image);
+}
+
 
 function processAlive(pid: number): boolean {
   try {
