@@ -797,10 +797,13 @@ test("a read-only database, folder or path is a clear error before anything runs
   writeFileSync(file, "x");
   const r1 = bench(["sweep", g, ...opts(join(file, "r.db"), 1), "--artifacts-dir", join(dir, "art")]);
   assert.equal(r1.code, 2, r1.stdout + r1.stderr);
-  assert.match(r1.stderr, /cannot open results database .*plain-file\/r\.db: .*plain-file is not a folder/);
+  assert.match(r1.stderr, /--db .*plain-file\/r\.db: its folder .*plain-file exists and is not a folder/);
   const r2 = bench(["sweep", g, ...opts(join(file, "r.db"), 1)]);
   assert.equal(r2.code, 2, r2.stdout + r2.stderr);
-  assert.match(r2.stderr, /--artifacts-dir .*plain-file\/r-artifacts cannot be written: ENOTDIR/);
+  assert.match(r2.stderr, /--db .*plain-file\/r\.db: its folder .*plain-file exists and is not a folder/);
+  const r3 = bench(["sweep", g, ...opts(join(dir, "r3.db"), 1), "--artifacts-dir", join(file, "art")]);
+  assert.equal(r3.code, 2, r3.stdout + r3.stderr);
+  assert.match(r3.stderr, /--artifacts-dir .*plain-file\/art: .*plain-file is not a folder/);
 
   // An existing database with finished runs, then made read-only.
   const db = join(dir, "r.db");

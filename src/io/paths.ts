@@ -20,11 +20,21 @@ const PSEUDO_FILE_SYSTEMS = new Map<number, string>([
   [0x62656570, "configfs"], [0x65735543, "fusectl"], [0x42494e4d, "binfmt_misc"],
 ]);
 
+/** stat, or undefined when nothing is there (also when a parent is a file: ENOTDIR). */
+function statIfAny(path: string): Stats | undefined {
+  try {
+    return statSync(path, { throwIfNoEntry: false });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
+    throw e;
+  }
+}
+
 /** The deepest existing ancestor of `path` (itself included), with its stat. */
 function nearestExisting(path: string): { path: string; stat: Stats } {
   let p = resolve(path);
   for (;;) {
-    const stat = statSync(p, { throwIfNoEntry: false });
+    const stat = statIfAny(p);
     if (stat) return { path: p, stat };
     const up = dirname(p);
     if (up === p) throw new PathError(`${path}: no part of this path exists`);
@@ -61,7 +71,7 @@ export function checkWritableFolder(dir: string, what: string): void {
 /** A file a command will create or update in place (the results database): a regular file, in a writable folder. */
 export function checkWritableFile(file: string, what: string): void {
   if (file.trim() === "") throw new PathError(`${what} is empty; give a file name such as results.db`);
-  const stat = statSync(file, { throwIfNoEntry: false });
+  const stat = statIfAny(file);
   if (stat && !stat.isFile()) throw new PathError(`${what} ${file} exists and is not a regular file${stat.isDirectory() ? " (it is a folder)" : ""}`);
   checkWritableFolder(dirname(resolve(file)), `${what} ${file}: its folder`);
 }
@@ -103,8 +113,8 @@ function foreignReason(path: string, kind: OutputKind): string | null {
 }
 
 function sameFile(a: string, b: string): boolean {
-  const sa = statSync(a, { throwIfNoEntry: false });
-  const sb = statSync(b, { throwIfNoEntry: false });
+  const sa = statIfAny(a);
+  const sb = statIfAny(b);
   return Boolean(sa && sb && sa.dev === sb.dev && sa.ino === sb.ino);
 }
 
@@ -122,7 +132,7 @@ export interface OutputOptions {
 export function checkOutputPath(out: string, options: OutputOptions): void {
   const flag = options.flag ?? "-o";
   if (out.trim() === "") throw new PathError(`${flag} is empty; give a file name`);
-  const stat = statSync(out, { throwIfNoEntry: false });
+  const stat = statIfAny(out);
   if (stat) {
     if (stat.isDirectory()) throw new PathError(`${flag} ${out} is a folder; give a file name, e.g. ${join(out, `report.${options.kind === "latex" ? "tex" : options.kind === "markdown" ? "md" : options.kind}`)}`);
     if (!stat.isFile()) throw new PathError(`${flag} ${out} exists and is not a regular file (a device or pipe); write to a file, or leave out ${flag} to print to stdout`);
@@ -135,7 +145,7 @@ export function checkOutputPath(out: string, options: OutputOptions): void {
     }
   }
   const dir = dirname(resolve(out));
-  const dirStat = statSync(dir, { throwIfNoEntry: false });
+  const dirStat = statIfAny(dir);
   if (!dirStat) throw new PathError(`${flag} ${out}: folder ${dirname(out)} does not exist; create it first`);
   checkWritableFolder(dir, `${flag} ${out}: its folder`);
 }
