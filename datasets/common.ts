@@ -1,9 +1,7 @@
 /** Helpers shared by the dataset loaders: statistics, fingerprints, the package root. */
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import type { ImageSplit } from "./types.js";
 
 /** Per-channel mean and (population) std of NHWC pixels scaled to [0, 1], exact via a 256-bin histogram. */
@@ -76,29 +74,4 @@ export function rememberFingerprint(identity: string, fingerprint: string): void
 
 export function splitOf(pixels: Uint8Array, labels: Uint8Array): ImageSplit {
   return { pixels, labels, count: labels.length };
-}
-
-let root: string | undefined;
-
-/**
- * The folder holding prunebench's package.json, found by walking up from this module (works from the source tree and
- * from dist/).
- */
-export function packageRoot(): string {
-  if (root !== undefined) return root;
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, "package.json");
-    if (existsSync(candidate)) {
-      try {
-        const pkg = JSON.parse(readFileSync(candidate, "utf8")) as { name?: unknown };
-        if (pkg.name === "prunebench") return (root = dir);
-      } catch {
-        // not ours; keep walking
-      }
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`prunebench: cannot find the package root above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { packageRoot } from "./common.js";
+import { packageRoot } from "../src/core/locations.js";
 import { FASHION_MNIST_CITATION, FASHION_MNIST_CLASSES } from "./fashion-mnist.js";
 import { fingerprintIdxPaths, IDX_FILES, loadIdxPaths, type IdxDatasetSpec } from "./idx-dataset.js";
 import { DatasetError, type DatasetEntry, type LoadedDataset, type LoadOptions } from "./types.js";

@@ -13,8 +13,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
-import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
+import { userCacheDir } from "../src/core/locations.js";
 import { DatasetError, DatasetNotFoundError, type LoadOptions } from "./types.js";
 
 export type HashAlgorithm = "sha256" | "md5";
@@ -95,12 +95,7 @@ export interface Located {
   origin: LocatedOrigin;
 }
 
-/** `$XDG_CACHE_HOME/prunebench/datasets`, or `~/.cache/prunebench/datasets`. */
-export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const xdg = env.XDG_CACHE_HOME;
-  const base = xdg && xdg.trim() !== "" ? xdg : join(env.HOME && env.HOME.trim() !== "" ? env.HOME : homedir(), ".cache");
-  return join(base, "prunebench", "datasets");
-}
+
 
 export function isOffline(env: NodeJS.ProcessEnv = process.env): boolean {
   const v = (env.BENCH_OFFLINE ?? "").trim().toLowerCase();
@@ -120,7 +115,7 @@ export function searchRoots(source: DatasetSource, options: LocateOptions = {}):
       dataDirs.push({ dir: resolve(envDir), origin: "BENCH_DATA_DIR" });
     }
   }
-  const cacheDir = resolve(options.roots?.cacheDir ?? defaultCacheDir(env));
+  const cacheDir = resolve(options.roots?.cacheDir ?? join(userCacheDir(env), "datasets"));
   const systemDirs = options.roots?.systemDirs
     ? options.roots.systemDirs.map((d) => (typeof d === "string" ? { dir: d, install: "" } : d))
     : (source.systemDirs ?? []);

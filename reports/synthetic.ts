@@ -2,31 +2,21 @@
  * Deterministic, realistic-looking ReportData for tests, screenshots and the 10,000-run scale benchmark.
  * Nothing here is a measurement: accuracies follow a simple made-up model of how pruning hurts a network.
  */
+import type { LayerKind } from "../src/archs/ops.js";
+import { makeRng } from "../src/train/rng.js";
 import type { ReferenceRow } from "../src/grid/types.js";
 import type { EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
 
-/** mulberry32: small deterministic PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface LayerSpec {
   name: string;
-  kind: "conv2d" | "dense";
+  kind: Extract<LayerKind, "conv" | "dense">;
   shape: number[];
   /** Output spatial positions (1 for dense). */
   positions: number;
 }
 
 function conv(name: string, k: number, cin: number, cout: number, hw: number): LayerSpec {
-  return { name, kind: "conv2d", shape: [k, k, cin, cout], positions: hw * hw };
+  return { name, kind: "conv", shape: [k, k, cin, cout], positions: hw * hw };
 }
 function dense(name: string, cin: number, cout: number): LayerSpec {
   return { name, kind: "dense", shape: [cin, cout], positions: 1 };
@@ -126,7 +116,7 @@ function layerDensities(sizes: number[], prunable: boolean[], s: number, global:
  * run per dataset x arch x seed also has pretraining epochs. Two reference rows (published numbers) are included.
  */
 export function syntheticReportData(nRuns: number, seed = 1): ReportData {
-  const rnd = prng(seed);
+  const rnd = makeRng(seed, "synthetic-runs");
   const normal = () => {
     const u = Math.max(rnd(), 1e-12);
     const v = rnd();
@@ -162,7 +152,7 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
   // ~1% of the runs (at least 2 when nRuns >= 10) fail or diverge, at deterministic pseudo-random positions.
   const failing = new Map<number, "failed" | "diverged">();
   if (nRuns >= 10) {
-    const pick = prng(seed * 7919 + 17);
+    const pick = makeRng(seed, "synthetic-failures");
     const nFail = Math.max(2, Math.round(nRuns * 0.01));
     while (failing.size < nFail) {
       const idx = Math.floor(pick() * nRuns);

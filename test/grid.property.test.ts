@@ -15,6 +15,7 @@ import {
 } from "../src/grid/index.js";
 import { denseKey, runKey } from "../src/plan/runKey.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
+import { makeRng, shuffleInPlace } from "../src/train/rng.js";
 
 const FP = { code: "c", data: "d" };
 const FILE = "prop.yaml";
@@ -128,24 +129,10 @@ const specArb: fc.Arbitrary<GridSpec> = fc
     settings: r.settings as Record<string, Record<string, unknown>>,
   }));
 
-/** Deterministic shuffle driven by a seed (mulberry32). */
+/** Deterministic shuffle driven by a seed (the project's one generator). */
 function shuffler(seed: number): <T>(xs: T[]) => T[] {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return <T>(xs: T[]) => {
-    const a = [...xs];
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(rand() * (i + 1));
-      [a[i], a[j]] = [a[j], a[i]];
-    }
-    return a;
-  };
+  const rng = makeRng(seed, "key-order");
+  return <T>(xs: T[]) => shuffleInPlace([...xs], rng);
 }
 
 /** Rebuild objects with shuffled key order at every depth (arrays keep their order: it is meaningful). */

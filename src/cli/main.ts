@@ -1,7 +1,8 @@
 /** The `bench` command line: declares commands only; each command's code is imported when it runs. */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { availableParallelism, homedir } from "node:os";
+import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
+import { userCacheDir } from "../core/locations.js";
 import { PRUNEBENCH_VERSION } from "../version.js";
 import { EXIT, reportError } from "./errors.js";
 
@@ -30,7 +31,6 @@ const jsonOption = () => new Option("--json", "print JSON instead of a table");
 const JOBS_PER_CPU = 4;
 const MAX_JOBS = JOBS_PER_CPU * Math.max(1, availableParallelism());
 
-const defaultCacheDir = () => join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "prunebench");
 
 function action<A extends unknown[]>(load: () => Promise<{ default: (...args: A) => Promise<number | void> | number | void }>) {
   return async (...args: A) => {
@@ -50,7 +50,7 @@ program.command("sweep")
   .option("-j, --jobs <n>", `worker processes (at most ${MAX_JOBS}: ${JOBS_PER_CPU} per CPU)`, String(Math.max(1, availableParallelism())))
   .addOption(new Option("--backend <name>", "compute backend").choices(["auto", "node", "native", "wasm", "cpu"]).default(process.env.BENCH_BACKEND ?? "auto"))
   .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
-  .option("--cache-dir <dir>", "shared cache of dense pretrained models", defaultCacheDir())
+  .option("--cache-dir <dir>", "shared cache of dense pretrained models", userCacheDir())
   .option("--artifacts-dir <dir>", "where pruned weights and masks are saved (default: <db>-artifacts beside the database)")
   .option("--dry-run", "print the plan and exit")
   .option("--max-runs <n>", "refuse grids that expand to more runs than this, unless --yes", "1000")

@@ -5,11 +5,11 @@
  * - effective MACs scale each layer's MACs by its kernel density (unstructured pruning);
  * - compression ratio = total params / nonzero params (ShrinkBench).
  */
-import type { LayerInfo } from "../archs/ops.js";
+import type { LayerInfo, LayerKind } from "../archs/ops.js";
 
 export interface LayerCount {
   name: string;
-  kind: string;
+  kind: LayerKind;
   shape: number[];
   /** All parameters of the layer (kernel + bias, or gamma + beta). */
   params: number;

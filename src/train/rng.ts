@@ -1,4 +1,5 @@
-/** Seeded pseudo-random numbers (splitmix32 seeding a xorshift128+ style generator) independent of tfjs. */
+/** Seeded pseudo-random numbers, independent of tfjs: sfc32 (Chris Doty-Humphrey's Small Fast Counter, 32-bit), its state
+ * seeded by splitmix32 from a seed and a stream name. The only generator in prunebench: every random choice goes through it. */
 
 export type Rng = () => number;
 
