@@ -9,7 +9,7 @@ import {
   readCifar10Archive,
   readCifar10Folder,
   type CifarBatchFile,
-} from "./cifar.js";
+} from "./formats/cifar-binary.js";
 import { locateDataset, type DatasetSource, type Located, type LocateOptions } from "./locate.js";
 import type { DatasetEntry, LoadedDataset } from "./types.js";
 

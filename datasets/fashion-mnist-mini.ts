@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { packageRoot } from "../src/core/locations.js";
 import { FASHION_MNIST_CITATION, FASHION_MNIST_CLASSES } from "./fashion-mnist.js";
-import { fingerprintIdxPaths, IDX_FILES, loadIdxPaths, type IdxDatasetSpec } from "./idx-dataset.js";
+import { fingerprintIdxPaths, IDX_FILES, loadIdxPaths, type IdxDatasetSpec } from "./formats/mnist-layout.js";
 import { DatasetError, type DatasetEntry, type LoadedDataset, type LoadOptions } from "./types.js";
 
 export const MINI_NAME = "fashion-mnist-mini";

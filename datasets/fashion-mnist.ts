@@ -1,5 +1,5 @@
 /** Fashion-MNIST (Xiao, Rasul & Vollgraf 2017): 70,000 28x28 grayscale images of Zalando articles, 10 classes. */
-import { fingerprintIdxDataset, idxRequirements, loadIdxDataset, type IdxDatasetSpec } from "./idx-dataset.js";
+import { fingerprintIdxDataset, idxRequirements, loadIdxDataset, type IdxDatasetSpec } from "./formats/mnist-layout.js";
 import type { DatasetSource, LocateOptions } from "./locate.js";
 import type { DatasetEntry, LoadedDataset } from "./types.js";
 

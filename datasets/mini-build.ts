@@ -6,7 +6,7 @@
  * shuffled order (classes interleaved). The result is the IDX content of each file: the dataset's fingerprint is taken
  * over that content, so the committed .gz files may come from any gzip encoder.
  */
-import { encodeIdx } from "./idx.js";
+import { encodeIdx } from "./formats/idx.js";
 import type { ImageSplit } from "./types.js";
 
 /** Numerical Recipes LCG (a = 1664525, c = 1013904223, mod 2^32); returns floats in [0, 1). */

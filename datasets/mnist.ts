@@ -1,5 +1,5 @@
 /** MNIST handwritten digits (LeCun et al. 1998): 70,000 28x28 grayscale images, 10 classes. */
-import { fingerprintIdxDataset, idxRequirements, loadIdxDataset, type IdxDatasetSpec } from "./idx-dataset.js";
+import { fingerprintIdxDataset, idxRequirements, loadIdxDataset, type IdxDatasetSpec } from "./formats/mnist-layout.js";
 import type { DatasetSource, LocateOptions } from "./locate.js";
 import type { DatasetEntry, LoadedDataset } from "./types.js";
 

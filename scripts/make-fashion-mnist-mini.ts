@@ -23,8 +23,8 @@ import {
   MINI_TRAIN_PER_CLASS,
   miniDataDir,
 } from "../datasets/fashion-mnist-mini.js";
-import { IDX_FILES } from "../datasets/idx-dataset.js";
-import { maybeGunzip } from "../datasets/idx.js";
+import { IDX_FILES } from "../datasets/formats/mnist-layout.js";
+import { maybeGunzip } from "../datasets/formats/idx.js";
 import { buildMiniFiles } from "../datasets/mini-build.js";
 
 function usage(): never {

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, describe, test } from "node:test";
 import { gunzipSync, gzipSync } from "node:zlib";
-import { CIFAR10_BATCHES, CIFAR_RECORD_BYTES, decodeCifarBatch } from "../datasets/cifar.js";
+import { CIFAR10_BATCHES, CIFAR_RECORD_BYTES, decodeCifarBatch } from "../datasets/formats/cifar-binary.js";
 import { loadCifar10 } from "../datasets/cifar10.js";
 import {
   FASHION_MNIST_CONTENT_SHA256,
@@ -24,7 +24,7 @@ import {
   loadFashionMnistMini,
   miniDataDir,
 } from "../datasets/fashion-mnist-mini.js";
-import { decodeIdx, encodeIdx } from "../datasets/idx.js";
+import { decodeIdx, encodeIdx } from "../datasets/formats/idx.js";
 import { DATASETS, datasetCatalog, getDataset } from "../datasets/index.js";
 import { defaultFetcher, downloadFile, locateDataset, type DatasetSource, type Fetcher, type LocateOptions } from "../datasets/locate.js";
 import { balancedSubset, buildMiniFiles } from "../datasets/mini-build.js";

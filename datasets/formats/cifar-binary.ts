@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import tarStream from "tar-stream";
 import { isGzip, plain } from "./idx.js";
-import { DatasetError, type ImageSplit } from "./types.js";
+import { DatasetError, type ImageSplit } from "../types.js";
 
 export const CIFAR_SIDE = 32;
 export const CIFAR_CHANNELS = 3;

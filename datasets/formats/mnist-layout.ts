@@ -1,9 +1,9 @@
 /** Loading an MNIST-style dataset: four IDX files (train/test images and labels), 28x28 grayscale, 10 classes. */
-import { cachedFingerprint, channelStats, contentFingerprint, filesIdentity, rememberFingerprint } from "./common.js";
+import { cachedFingerprint, channelStats, contentFingerprint, filesIdentity, rememberFingerprint } from "../common.js";
 import { decodeIdx, readIdxFile, maybeGunzip, type IdxFile } from "./idx.js";
-import { locateDataset, type Checksum, type DatasetSource, type FileRequirement, type LocateOptions } from "./locate.js";
+import { locateDataset, type Checksum, type DatasetSource, type FileRequirement, type LocateOptions } from "../locate.js";
 import { readFile } from "node:fs/promises";
-import { DatasetError, type ImageSplit, type LoadedDataset } from "./types.js";
+import { DatasetError, type ImageSplit, type LoadedDataset } from "../types.js";
 
 /** Logical names of the four files, in fingerprint order. */
 export const IDX_FILES = [

@@ -6,7 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { gunzip } from "node:zlib";
-import { DatasetError } from "./types.js";
+import { DatasetError } from "../types.js";
 
 const gunzipAsync = promisify(gunzip);
 
