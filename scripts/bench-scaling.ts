@@ -11,6 +11,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Store } from "../src/store/store.js";
+import { readRuns } from "../reports/read.js";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const bench = join(root, "bin", "bench.js");
@@ -26,7 +27,7 @@ function sweep(jobs: number): { seconds: number; runs: number; rssMb: number } {
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`sweep --jobs ${jobs} failed:\n${r.stdout}\n${r.stderr}`);
   const store = new Store(db);
-  const runs = store.runs({ status: "done" });
+  const runs = readRuns(store, { status: "done" });
   store.close();
   return { seconds, runs: runs.length, rssMb: Math.max(...runs.map((x) => x.metrics.peak_rss_mb ?? 0)) };
 }

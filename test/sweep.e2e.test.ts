@@ -5,6 +5,7 @@ import { test } from "node:test";
 import { METRIC_NAMES } from "../src/metrics/names.js";
 import { readCheckpoint } from "../src/runs/checkpoint.js";
 import { Store } from "../src/store/store.js";
+import { readArtifacts, readEpochs, readLayers, readRuns } from "../reports/read.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
 test("bench sweep: grid → runs → SQLite, every metric filled, re-run skips, a killed worker loses nothing else", async (t) => {
@@ -22,7 +23,7 @@ test("bench sweep: grid → runs → SQLite, every metric filled, re-run skips, 
     const r = bench(["sweep", grid, ...common], { BENCH_FAULT_KILL_RUN: victim });
     assert.equal(r.code, 3, r.stdout + r.stderr);
     const store = new Store(db);
-    const runs = store.runs();
+    const runs = readRuns(store);
     store.close();
     assert.equal(runs.length, 4);
     const killed = runs.find((x) => x.key === victim)!;
@@ -41,14 +42,14 @@ test("bench sweep: grid → runs → SQLite, every metric filled, re-run skips, 
 
   await t.test("every metric is recorded; compression = total / nonzero; saved pruned weights are zero where masked", () => {
     const store = new Store(db);
-    const runs = store.runs();
+    const runs = readRuns(store);
     assert.ok(runs.every((r) => r.status === "done" && ["wasm", "native", "tensorflow"].includes(r.backend!) && r.tfjsVersion));
     for (const r of runs) {
       for (const name of METRIC_NAMES) assert.ok(Number.isFinite(r.metrics[name]), `${r.key} ${name} = ${r.metrics[name]}`);
       assert.equal(r.metrics.compression_ratio, r.metrics.params_total! / r.metrics.params_nonzero!);
       assert.equal(r.metrics.params_total, 266_610);
       assert.ok(Math.abs(r.metrics.sparsity! - r.targetValue) < 1e-3, `sparsity ${r.metrics.sparsity} for target ${r.targetValue}`);
-      const artifacts = store.artifacts(r.key);
+      const artifacts = readArtifacts(store, r.key);
       const weights = readCheckpoint(artifacts.find((a) => a.kind === "pruned-weights")!.path);
       const masks = readCheckpoint(artifacts.find((a) => a.kind === "masks")!.path);
       for (const [name, mask] of masks.tensors) {
@@ -58,8 +59,8 @@ test("bench sweep: grid → runs → SQLite, every metric filled, re-run skips, 
         assert.ok(masked > 0);
       }
       const keys = new Set([r.key]);
-      assert.equal(store.layers(keys).length, 3);
-      const phases = store.epochs(keys).map((e) => e.phase);
+      assert.equal(readLayers(store, keys).length, 3);
+      const phases = readEpochs(store, keys).map((e) => e.phase);
       assert.deepEqual(phases.sort(), ["finetune", "pretrain", "pretrain"]);
     }
     // Both methods started from the same cached dense model.
@@ -114,7 +115,7 @@ test("--worker-max-rss replaces a worker that grew past the bound, and its runs 
   const r = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--jobs", "1", "--plain", "--worker-max-rss", "1"]);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const store = new Store(db);
-  const runs = store.runs();
+  const runs = readRuns(store);
   const pids = store.db.prepare("SELECT DISTINCT worker_pid FROM runs").all();
   store.close();
   assert.deepEqual(runs.map((x) => x.status), ["done", "done", "done", "done"]);

@@ -1,6 +1,7 @@
 /** Option values checked against what exists, with the valid choices and a did-you-mean: bad input exits 2. */
 import { didYouMean } from "../grid/suggest.js";
 import type { ReportData } from "../../reports/model.js";
+import { readReportData, readSweeps } from "../../reports/read.js";
 import type { Store } from "../store/store.js";
 import { UsageError } from "./errors.js";
 import { openExisting } from "./open.js";
@@ -31,7 +32,7 @@ export function listOf<T extends string>(flag: string, value: string, valid: rea
  */
 export function existingSweep(store: Store, flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
-  const ids = store.sweeps().map((s) => s.id);
+  const ids = readSweeps(store).map((s) => s.id);
   const n = Number(value);
   const valid = ids.length > 0 ? `sweeps in ${store.path}: ${ids.join(", ")}` : `${store.path} has no sweeps yet`;
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) throw new UsageError(`${flag} must be a sweep id (a positive integer), got "${value}"; ${valid}`);
@@ -40,10 +41,10 @@ export function existingSweep(store: Store, flag: string, value: string | undefi
 }
 
 /** Everything a report, table or export reads: the runs of one existing sweep (`--sweep`) or of all. */
-export function readReportData(dbPath: string, sweepOption: string | undefined, title?: string): ReportData {
+export function reportDataOf(dbPath: string, sweepOption: string | undefined, title?: string): ReportData {
   const store = openExisting(dbPath);
   try {
-    return store.reportData({ sweep: existingSweep(store, "--sweep", sweepOption), title });
+    return readReportData(store, { sweep: existingSweep(store, "--sweep", sweepOption), title });
   } finally {
     store.close();
   }

@@ -1,4 +1,5 @@
 import type { RunStatus } from "../../reports/model.js";
+import { readRuns } from "../../reports/read.js";
 import { targetLabel } from "../grid/label.js";
 import { existingSweep, oneOf } from "./choices.js";
 import { openExisting } from "./open.js";
@@ -11,7 +12,7 @@ export default function ls(o: { db: string; status?: string; sweep?: string; jso
   const store = openExisting(o.db);
   let runs;
   try {
-    runs = store.runs({ status, sweep: existingSweep(store, "--sweep", o.sweep) });
+    runs = readRuns(store, { status, sweep: existingSweep(store, "--sweep", o.sweep) });
   } finally {
     store.close();
   }

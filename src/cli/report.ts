@@ -1,5 +1,6 @@
 import { statSync } from "node:fs";
 import { renderHtmlReport } from "../../reports/html.js";
+import { readReportData } from "../../reports/read.js";
 import { checkOutputPath, writeOutput } from "../io/paths.js";
 import { existingSweep } from "./choices.js";
 import { openExisting } from "./open.js";
@@ -13,12 +14,12 @@ export default function report(o: { db: string; compare?: string; compareSweep?:
   let data;
   let compare;
   try {
-    data = store.reportData({ sweep: existingSweep(store, "--sweep", o.sweep), title: o.title });
+    data = readReportData(store, { sweep: existingSweep(store, "--sweep", o.sweep), title: o.title });
     if (o.compare || o.compareSweep) {
       // Another database, another sweep of the same database, or both.
       const other = o.compare ? openExisting(o.compare) : store;
       try {
-        compare = other.reportData({ sweep: existingSweep(other, "--compare-sweep", o.compareSweep) });
+        compare = readReportData(other, { sweep: existingSweep(other, "--compare-sweep", o.compareSweep) });
       } finally {
         if (other !== store) other.close();
       }

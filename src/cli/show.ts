@@ -1,3 +1,4 @@
+import { readArtifacts, readEpochs, readLayers, readRuns } from "../../reports/read.js";
 import { METRICS } from "../metrics/names.js";
 import { KEY_HEX_CHARS } from "../plan/runKey.js";
 import { UsageError } from "./errors.js";
@@ -10,16 +11,16 @@ export default function show(run: string, o: { db: string; json?: boolean }): nu
     throw new UsageError(`"${run.length > 40 ? `${run.slice(0, 40)}…` : run}" is not a run key: keys are ${KEY_HEX_CHARS} hex characters (0-9, a-f; see \`bench ls\`); give a key or a prefix of one`);
   }
   const store = openExisting(o.db);
-  const matches = store.runs({ keyPrefix: run });
+  const matches = readRuns(store, { keyPrefix: run });
   if (matches.length !== 1) {
     store.close();
     throw new UsageError(matches.length === 0 ? `no run with key (prefix) "${run}" in ${o.db}` : `"${run}" matches ${matches.length} runs: ${matches.slice(0, 5).map((r) => r.key).join(", ")}…; give more of the key`);
   }
   const r = matches[0];
   const keys = new Set([r.key]);
-  const layers = store.layers(keys);
-  const epochs = store.epochs(keys);
-  const artifacts = store.artifacts(r.key);
+  const layers = readLayers(store, keys);
+  const epochs = readEpochs(store, keys);
+  const artifacts = readArtifacts(store, r.key);
   store.close();
   if (o.json) {
     emit(JSON.stringify({ ...r, layers, epochs, artifacts }, null, 2));

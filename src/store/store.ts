@@ -7,8 +7,8 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import type { JobResult } from "../exec/protocol.js";
-import type { Grid, ReferenceRow, RunConfig } from "../grid/types.js";
-import type { EpochRow, LayerRow, ReportData, RunRow, RunStatus, SweepInfo } from "../../reports/model.js";
+import type { Grid, RunConfig } from "../grid/types.js";
+import type { RunStatus } from "../../reports/model.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 /** Why the database itself failed: its file is damaged, or the disk under it is full. */
@@ -302,96 +302,21 @@ export class Store {
       WHERE status = 'running' AND lease_owner = ?`).run(owner).changes);
   }
 
-  sweeps(): SweepInfo[] {
-    return (this.guarded(() => this.db.prepare(`SELECT * FROM sweeps ORDER BY id`).all()) as any[]).map((s) => ({
-      id: s.id, name: s.name, gridFile: s.grid_file, gridText: s.grid_text, createdAt: s.created_at, codeVersion: s.code_version, database: this.path,
-    }));
-  }
-
-  /** Runs with their metrics; `where` filters on runs columns (sweep id, status, method, arch, dataset). */
-  runs(filter: { sweep?: number; status?: string; method?: string; arch?: string; dataset?: string; keyPrefix?: string } = {}): RunRow[] {
-    return this.guarded(() => this.runsUnguarded(filter));
-  }
-
-  private runsUnguarded(filter: { sweep?: number; status?: string; method?: string; arch?: string; dataset?: string; keyPrefix?: string }): RunRow[] {
-    const clauses: string[] = [];
-    const args: unknown[] = [];
-    if (filter.sweep !== undefined) { clauses.push(`key IN (SELECT run_key FROM sweep_runs WHERE sweep_id = ?)`); args.push(filter.sweep); }
-    for (const col of ["status", "method", "arch", "dataset"] as const) {
-      if (filter[col] !== undefined) { clauses.push(`${col} = ?`); args.push(filter[col]); }
-    }
-    if (filter.keyPrefix) { clauses.push(`key LIKE ?`); args.push(`${filter.keyPrefix}%`); }
-    const rows = this.db.prepare(`SELECT * FROM runs ${clauses.length ? `WHERE ${clauses.join(" AND ")}` : ""} ORDER BY dataset, arch, method_label, target_value, seed`).all(...args) as any[];
-    const metrics = new Map<string, Record<string, number | null>>();
-    // One JSON object per run built inside SQLite: a 10,000-run database has ~300,000 metric rows, and
-    // converting each cell to a JS value costs more than parsing 10,000 small JSON strings.
-    for (const [runKey, json] of this.db.prepare(`SELECT run_key, json_group_object(name, value) FROM metrics GROUP BY run_key`).raw().all() as Array<[string, string]>) {
-      metrics.set(runKey, this.parseStored(json, `metrics of run ${runKey}`));
-    }
-    const sweepsOf = new Map<string, number[]>();
-    for (const [sweepId, runKey] of this.db.prepare(`SELECT sweep_id, run_key FROM sweep_runs`).raw().all() as Array<[number, string]>) {
-      const list = sweepsOf.get(runKey);
-      if (list) list.push(sweepId);
-      else sweepsOf.set(runKey, [sweepId]);
-    }
-    return rows.map((r) => ({
-      key: r.key, sweepIds: sweepsOf.get(r.key) ?? [], database: this.path, status: r.status, method: r.method, methodLabel: r.method_label,
-      arch: r.arch, dataset: r.dataset, targetKind: r.target_kind, targetValue: r.target_value, seed: r.seed, backend: r.backend,
-      tfjsVersion: r.tfjs_version, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, metrics: metrics.get(r.key) ?? {},
-      config: this.parseStored(r.config_json, `configuration of run ${r.key}`),
-    }));
-  }
-
-  layers(runKeys?: ReadonlySet<string>): LayerRow[] {
-    const rows = this.guarded(() => this.db.prepare(`SELECT run_key, name, kind, shape, params, nonzero, macs, macs_effective, prunable FROM layers ORDER BY run_key, idx`).raw().all()) as any[][];
-    const out: LayerRow[] = [];
-    for (const [runKey, name, kind, shape, params, nonzero, macs, macsEffective, prunable] of rows) {
-      if (runKeys && !runKeys.has(runKey)) continue;
-      // shape is stored as a JSON array of integers, e.g. "[5,5,1,6]".
-      out.push({ runKey, name, kind, shape: shape.length > 2 ? shape.slice(1, -1).split(",").map(Number) : [], params, nonzero, macs, macsEffective, prunable: prunable === 1 });
-    }
-    return out;
-  }
-
-  epochs(runKeys?: ReadonlySet<string>): EpochRow[] {
-    const rows = this.guarded(() => this.db.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds FROM epochs ORDER BY run_key, phase DESC, epoch`).raw().all()) as any[][];
-    const out: EpochRow[] = [];
-    for (const [runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds] of rows) {
-      if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds });
-    }
-    return out;
-  }
-
-  artifacts(runKey: string): Array<{ kind: string; path: string; sha256: string; bytes: number }> {
-    return this.guarded(() => this.db.prepare(`SELECT kind, path, sha256, bytes FROM artifacts WHERE run_key = ?`).all(runKey)) as any[];
-  }
-
-  references(sweep?: number): ReferenceRow[] {
-    const rows = this.guarded(() => (sweep === undefined
-      ? this.db.prepare(`SELECT row_json FROM references_ ORDER BY id`).all()
-      : this.db.prepare(`SELECT row_json FROM references_ WHERE sweep_id = ? ORDER BY id`).all(sweep))) as any[];
-    const seen = new Set<string>();
-    return rows.map((r) => r.row_json as string).filter((j) => !seen.has(j) && seen.add(j)).map((j) => this.parseStored(j, "a reference row"));
+  /**
+   * Run a read-only query (the reports' read model lives in reports/read.ts) under the same guard as the store's own
+   * statements: a damaged file becomes a StoreError that says what to do.
+   */
+  read<T>(query: (db: Database.Database) => T): T {
+    return this.guarded(() => query(this.db));
   }
 
   /** JSON that prunebench wrote itself: if it does not parse, bytes inside a row were damaged (quick_check cannot see that). */
-  private parseStored(json: string, what: string): any {
+  parseStored(json: string, what: string): any {
     try {
       return JSON.parse(json);
     } catch (e) {
       throw new StoreError(`results database ${this.path} is damaged: the ${what} is not valid JSON (${(e as Error).message}). ${RECOVER_HINT(this.path)}`, "corrupt");
     }
-  }
-
-  reportData(options: { sweep?: number; title?: string } = {}): ReportData {
-    const runs = this.runs({ sweep: options.sweep });
-    const keys = new Set(runs.map((r) => r.key));
-    const sweeps = this.sweeps().filter((s) => options.sweep === undefined || s.id === options.sweep);
-    return {
-      title: options.title ?? `prunebench report: ${[...new Set(sweeps.map((s) => s.name))].join(", ") || this.path}`,
-      generatedAt: new Date().toISOString(),
-      sweeps, runs, layers: this.layers(keys), epochs: this.epochs(keys), references: this.references(options.sweep),
-    };
   }
 }
 
