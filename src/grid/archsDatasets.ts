@@ -1,0 +1,54 @@
+/** The archs and datasets axes, and whether every arch of the grid can take every dataset of it. */
+import type { Checker, TopLevel } from "./checker.js";
+
+function readNameAxis(c: Checker, top: TopLevel, key: "archs" | "datasets", what: string, valid: string[]): string[] | undefined {
+  const node = top.get(key);
+  if (node === undefined) {
+    top.missing(key, `a list of ${what} names, valid: ${valid.join(", ")}`);
+    return undefined;
+  }
+  const items = c.distinctList(node, key, `${what} names`, (item, p) => c.choice(item, p, what, valid), {
+    id: (name) => name,
+    duplicate: (name, first) => `duplicate ${what} "${name}" (same as ${key}[${first}])`,
+  });
+  return items?.map((x) => x.value);
+}
+
+export function readArchs(c: Checker, top: TopLevel): string[] | undefined {
+  return readNameAxis(c, top, "archs", "arch", Object.keys(c.catalog.archs));
+}
+
+export function readDatasets(c: Checker, top: TopLevel): string[] | undefined {
+  return readNameAxis(c, top, "datasets", "dataset", Object.keys(c.catalog.datasets));
+}
+
+function shapeText(s: readonly number[]): string {
+  return `[${s.join(", ")}]`;
+}
+
+/**
+ * Input shape and class count of each arch against each dataset. Checked for every pair of known names, even when
+ * another entry of an axis is bad, so that one run reports all mismatches.
+ */
+export function checkArchDatasetPairs(c: Checker, top: TopLevel): void {
+  const archsNode = top.get("archs");
+  const datasetsNode = top.get("datasets");
+  if (archsNode?.kind !== "seq" || datasetsNode?.kind !== "seq") return;
+  archsNode.items.forEach((an, ai) => {
+    if (an.kind !== "scalar" || typeof an.value !== "string") return;
+    const arch = c.catalog.archs[an.value];
+    if (arch === undefined) return;
+    datasetsNode.items.forEach((dn, di) => {
+      if (dn.kind !== "scalar" || typeof dn.value !== "string") return;
+      const ds = c.catalog.datasets[dn.value];
+      if (ds === undefined) return;
+      const against = `dataset "${dn.value}" (datasets[${di}])`;
+      if (arch.inputShape !== null && shapeText(arch.inputShape) !== shapeText(ds.inputShape)) {
+        c.error(an.line, `archs[${ai}]`, `arch "${an.value}" expects input shape ${shapeText(arch.inputShape)} but ${against} has input shape ${shapeText(ds.inputShape)}`);
+      }
+      if (arch.numClasses !== null && arch.numClasses !== ds.numClasses) {
+        c.error(an.line, `archs[${ai}]`, `arch "${an.value}" has ${arch.numClasses} output classes but ${against} has ${ds.numClasses} classes`);
+      }
+    });
+  });
+}
