@@ -3,19 +3,19 @@
  * Validation keeps going after an error wherever the rest of the file can still be read, so one run shows them all;
  * blocks are read in this order because errors on the same line are reported in the order they were found.
  */
-import { checkArchDatasetPairs, readArchs, readDatasets } from "./archsDatasets.js";
+import { checkArchDatasetPairs, readArchs, readDatasets } from "./blocks/archs-datasets.js";
 import { Checker, TopLevel } from "./checker.js";
-import { readData } from "./data.js";
-import { readEval } from "./eval.js";
-import { readMethodParams } from "./hyperParams.js";
-import { readMethods } from "./methods.js";
-import { readDescription, readName } from "./name.js";
+import { readData } from "./blocks/data.js";
+import { readEval } from "./blocks/eval.js";
+import { readMethodParams } from "./blocks/hyper-params.js";
+import { readMethods } from "./blocks/methods.js";
+import { readDescription, readName } from "./blocks/name.js";
 import type { LNode } from "./parse.js";
-import { readPrunable } from "./prunable.js";
-import { readReference } from "./reference.js";
-import { readSeeds } from "./seeds.js";
-import { readTargets } from "./targets.js";
-import { readTraining } from "./training.js";
+import { readPrunable } from "./blocks/prunable.js";
+import { readReference } from "./blocks/reference.js";
+import { readSeeds } from "./blocks/seeds.js";
+import { readTargets } from "./blocks/targets.js";
+import { readTraining } from "./blocks/training.js";
 import type { Catalog, Grid, GridError } from "./types.js";
 
 export const TOP_LEVEL_KEYS = [

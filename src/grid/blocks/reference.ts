@@ -1,11 +1,11 @@
 /** The `reference` block: published rows shown beside reproduced ones, each checked like the rest of the grid. */
-import { acceptedUnits } from "../metrics/units.js";
-import { METRICS, METRIC_NAMES } from "../metrics/names.js";
-import { isNull, join, type Checker, type TopLevel } from "./checker.js";
-import { describe, type LEntry, type LNode } from "./parse.js";
-import { didYouMean, unknownNameMessage } from "./suggest.js";
+import { acceptedUnits } from "../../metrics/units.js";
+import { METRICS, METRIC_NAMES } from "../../metrics/names.js";
+import { isNull, join, type Checker, type TopLevel } from "../checker.js";
+import { describe, type LEntry, type LNode } from "../parse.js";
+import { didYouMean, unknownNameMessage } from "../suggest.js";
 import { COMPRESSION_SPEC, SPARSITY_SPEC } from "./targets.js";
-import type { PruneTarget, ReferenceRow } from "./types.js";
+import type { PruneTarget, ReferenceRow } from "../types.js";
 
 const REFERENCE_KEYS = ["paper", "source", "dataset", "arch", "method", "sparsity", "compression", "metrics", "note"];
 

@@ -1,8 +1,8 @@
 /** Method hyperparameters, checked against the catalog's specs: in a methods entry and in the `method_params` block. */
-import { join, type Checker, type TopLevel } from "./checker.js";
-import type { LEntry, LNode } from "./parse.js";
-import { unknownNameMessage } from "./suggest.js";
-import type { HyperParamSpec, HyperValue } from "./types.js";
+import { join, type Checker, type TopLevel } from "../checker.js";
+import type { LEntry, LNode } from "../parse.js";
+import { unknownNameMessage } from "../suggest.js";
+import type { HyperParamSpec, HyperValue } from "../types.js";
 
 function readHyperValue(c: Checker, node: LNode, path: string, param: string, spec: HyperParamSpec): HyperValue | undefined {
   switch (spec.type) {

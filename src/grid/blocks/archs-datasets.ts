@@ -1,5 +1,5 @@
 /** The archs and datasets axes, and whether every arch of the grid can take every dataset of it. */
-import type { Checker, TopLevel } from "./checker.js";
+import type { Checker, TopLevel } from "../checker.js";
 
 function readNameAxis(c: Checker, top: TopLevel, key: "archs" | "datasets", what: string, valid: string[]): string[] | undefined {
   const node = top.get(key);

@@ -1,5 +1,5 @@
 /** The grid's `name` (it names the sweep and its files) and free-text `description`. */
-import { isNull, type Checker, type TopLevel } from "./checker.js";
+import { isNull, type Checker, type TopLevel } from "../checker.js";
 
 const NAME_PATTERN = /^[A-Za-z0-9_-]+$/;
 

@@ -1,5 +1,5 @@
 /** The seeds axis. */
-import type { Checker, TopLevel } from "./checker.js";
+import type { Checker, TopLevel } from "../checker.js";
 
 export function readSeeds(c: Checker, top: TopLevel): number[] | undefined {
   const node = top.get("seeds");
