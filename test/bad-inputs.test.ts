@@ -105,6 +105,16 @@ const CASES: Case[] = [
     errors: [line(2, "methods: expected a non-empty list of methods .*, got an empty list")],
   },
   {
+    // Names every JavaScript object has: they once reached a lookup that found Object.prototype's members.
+    name: "names of Object.prototype members are unknown names, not internal errors",
+    text: sub("archs: [mlp]", "archs: [constructor]").replace("[fashion-mnist-mini]", "[toString]") + "method_params: {__proto__: {}}\n",
+    errors: [
+      line(3, `archs\\[0\\]: unknown arch "constructor"; valid: mlp, lenet5, resnet20, resnet56`),
+      line(4, `datasets\\[0\\]: unknown dataset "toString"; valid: fashion-mnist-mini, fashion-mnist, mnist, cifar10`),
+      line(10, `method_params\\.__proto__: unknown method "__proto__"; valid: random, global-magnitude, layer-magnitude`),
+    ],
+  },
+  {
     name: "unknown method, arch and dataset, with did-you-mean",
     text: sub("[random, global-magnitude]", "[random, global-magnitud]").replace("[mlp]", "[lenet]").replace("[fashion-mnist-mini]", "[fashion-mnsit]"),
     errors: [

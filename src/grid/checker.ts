@@ -223,3 +223,8 @@ export class TopLevel {
     this.c.missing(this.line, key, key, ` (${what})`);
   }
 }
+
+/** The catalog's entry for `name`, never an Object.prototype member: "constructor" or "toString" is not an arch. */
+export function catalogEntry<T>(record: Record<string, T>, name: string): T | undefined {
+  return Object.hasOwn(record, name) ? record[name] : undefined;
+}

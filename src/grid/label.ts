@@ -1,5 +1,6 @@
 /** Human-readable labels for method choices and targets (tables, plot legends, logs). */
 import type { Catalog, HyperValue, MethodChoice, PruneTarget } from "./types.js";
+import { catalogEntry } from "./checker.js";
 
 function formatValue(v: HyperValue): string {
   if (typeof v === "string") return /^[A-Za-z0-9_.+-]+$/.test(v) ? v : JSON.stringify(v);
@@ -11,7 +12,7 @@ function formatValue(v: HyperValue): string {
  * in the catalog's declaration order (unknown parameters, if any, follow sorted by name).
  */
 export function methodLabel(choice: MethodChoice, catalog: Catalog): string {
-  const specs = catalog.methods[choice.name]?.params ?? {};
+  const specs = catalogEntry(catalog.methods, choice.name)?.params ?? {};
   const declared = Object.keys(specs);
   const extra = Object.keys(choice.params)
     .filter((k) => !(k in specs))

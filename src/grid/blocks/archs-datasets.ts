@@ -1,5 +1,5 @@
 /** The archs and datasets axes, and whether every arch of the grid can take every dataset of it. */
-import type { Checker, TopLevel } from "../checker.js";
+import { catalogEntry, type Checker, type TopLevel } from "../checker.js";
 
 function readNameAxis(c: Checker, top: TopLevel, key: "archs" | "datasets", what: string, valid: string[]): string[] | undefined {
   const node = top.get(key);
@@ -36,11 +36,11 @@ export function checkArchDatasetPairs(c: Checker, top: TopLevel): void {
   if (archsNode?.kind !== "seq" || datasetsNode?.kind !== "seq") return;
   archsNode.items.forEach((an, ai) => {
     if (an.kind !== "scalar" || typeof an.value !== "string") return;
-    const arch = c.catalog.archs[an.value];
+    const arch = catalogEntry(c.catalog.archs, an.value);
     if (arch === undefined) return;
     datasetsNode.items.forEach((dn, di) => {
       if (dn.kind !== "scalar" || typeof dn.value !== "string") return;
-      const ds = c.catalog.datasets[dn.value];
+      const ds = catalogEntry(c.catalog.datasets, dn.value);
       if (ds === undefined) return;
       const against = `dataset "${dn.value}" (datasets[${di}])`;
       if (arch.inputShape !== null && shapeText(arch.inputShape) !== shapeText(ds.inputShape)) {

@@ -1,5 +1,5 @@
 /** The `data` block: validation split and subsets, the subsets checked against the grid's datasets. */
-import { isNull, type Checker, type Reader, type TopLevel } from "../checker.js";
+import { catalogEntry, isNull, type Checker, type Reader, type TopLevel } from "../checker.js";
 import { DEFAULT_DATA } from "../defaults.js";
 import { describe, type LNode } from "../parse.js";
 import type { DataConfig } from "../types.js";
@@ -31,7 +31,8 @@ function subsetRange(c: Checker, data: DataConfig, datasetNames: string[], split
   let max = Infinity;
   let maxWhy = "";
   for (const name of datasetNames) {
-    const ds = c.catalog.datasets[name];
+    const ds = catalogEntry(c.catalog.datasets, name);
+    if (!ds) continue; // an unknown dataset: already reported on its own line
     if (MIN_SUBSET_PER_CLASS * ds.numClasses > min) {
       min = MIN_SUBSET_PER_CLASS * ds.numClasses;
       minWhy = `at least ${MIN_SUBSET_PER_CLASS} images per class (${min} for the ${ds.numClasses} classes of "${name}")`;

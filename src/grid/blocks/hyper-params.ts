@@ -1,5 +1,5 @@
 /** Method hyperparameters, checked against the catalog's specs: in a methods entry and in the `method_params` block. */
-import { join, type Checker, type TopLevel } from "../checker.js";
+import { catalogEntry, join, type Checker, type TopLevel } from "../checker.js";
 import type { LEntry, LNode } from "../parse.js";
 import { unknownNameMessage } from "../suggest.js";
 import type { HyperParamSpec, HyperValue } from "../types.js";
@@ -26,7 +26,7 @@ function readHyperValue(c: Checker, node: LNode, path: string, param: string, sp
  * a key that is not a hyperparameter (the entry's own `name`).
  */
 export function readHyperParams(c: Checker, method: string, entries: LEntry[], path: string, skip: string | null): Record<string, HyperValue> | undefined {
-  const specs = c.catalog.methods[method]?.params ?? {};
+  const specs = catalogEntry(c.catalog.methods, method)?.params ?? {};
   const names = Object.keys(specs);
   const out: Record<string, HyperValue> = {};
   let ok = true;
@@ -65,7 +65,7 @@ export function readMethodParams(c: Checker, top: TopLevel): { params: Record<st
   let ok = true;
   for (const [m, e] of mp) {
     const p = join("method_params", m);
-    if (!(m in c.catalog.methods)) {
+    if (!catalogEntry(c.catalog.methods, m)) {
       c.error(e.keyLine, p, unknownNameMessage("method", m, Object.keys(c.catalog.methods)));
       ok = false;
       continue;
