@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { initBackend, type BackendInfo } from "../src/backend/index.js";
 import { overriddenKernels, registerWasmKernels, restoreWasmKernels } from "../src/backend/wasm-kernels.js";
+import { adamUpdate, batchNormTrain, sgdUpdate } from "../src/backend/fused-ops.js";
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
@@ -335,6 +336,72 @@ test("ResNet-block-like gradient (conv+batchnorm+relu+add, stride-2 conv and 1x1
     ]);
   }, 1e-3);
 });
+
+// ---------------------------------------------------------------------------------------------------
+// fused-op kernels (src/backend/fused-ops.ts): on wasm and cpu, the tf ops training ran before them, bit for bit
+
+async function bitsOn(backend: string, f: () => tf.Tensor[]): Promise<Buffer[]> {
+  return (await runOn(backend, f)).map((o) => Buffer.from(o.values.buffer));
+}
+
+for (const backend of ["wasm", "cpu"]) {
+  test(`fused training batch norm on ${backend}: tf.moments + tf.batchNorm and their gradient, bit for bit`, async () => {
+    for (const shape of [[3, 5, 5, 8], [4, 3, 8], [6, 8]]) {
+      const C = shape[shape.length - 1];
+      const size = shape.reduce((a, b) => a * b, 1);
+      const x = randn(size, 21).map((v) => 3 * v + 1.5), r = randn(size, 22);
+      const gamma = randn(C, 23).map((v) => 1 + 0.2 * v), beta = randn(C, 24);
+      const run = (bn: (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor[]) => () => {
+        const args = [tf.tensor(x, shape), tf.tensor1d(gamma), tf.tensor1d(beta)];
+        const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(bn(a, g, b)[0], tf.tensor(r, shape))))(args);
+        return [...bn(args[0], args[1], args[2]), ...grads];
+      };
+      const fused = await bitsOn(backend, run((a, g, b) => {
+        const { y, mean, variance } = batchNormTrain(a, g, b, 1e-5);
+        return [y, mean, variance];
+      }));
+      const ops = await bitsOn(backend, run((a, g, b) => {
+        const { mean, variance } = tf.moments(a, shape.map((_, i) => i).slice(0, -1));
+        return [tf.batchNorm(a, mean, variance, b, g, 1e-5), mean, variance];
+      }));
+      const names = ["y", "mean", "variance", "dx", "dscale", "doffset"];
+      fused.forEach((f, i) => assert.ok(f.equals(ops[i]), `${shape}: ${names[i]} differs`));
+    }
+  });
+
+  test(`fused SGD and Adam updates on ${backend}: the masked tf-op updates, bit for bit`, async () => {
+    const n = 300;
+    const w0 = randn(n, 31), mask = randn(n, 32).map((v) => (v > 0 ? 1 : 0));
+    const grad = (t: number) => tf.tensor(randn(n, 40 + t));
+    const steps = (update: (w: tf.Variable, s: tf.Variable[], g: tf.Tensor, m: tf.Tensor, t: number) => void) => () => {
+      const w = tf.variable(tf.tensor(w0));
+      const state = [tf.variable(tf.zeros([n])), tf.variable(tf.zeros([n]))];
+      for (let t = 1; t <= 3; t++) tf.tidy(() => update(w, state, grad(t), tf.tensor(mask), t));
+      const out = [w, ...state].map((v) => v.clone());
+      [w, ...state].forEach((v) => v.dispose());
+      return out;
+    };
+    const [lr, mom, wd, b1, b2, eps] = [0.05, 0.9, 0.01, 0.9, 0.999, 1e-8];
+    const sgdFused = await bitsOn(backend, steps((w, [v], g, m) => sgdUpdate(w, g, v, m, { lr, momentum: mom, weightDecay: wd })));
+    const sgdOps = await bitsOn(backend, steps((w, [v], g, m) => {
+      v.assign(tf.add(tf.mul(v, mom), tf.add(tf.mul(g, m), tf.mul(w, wd))));
+      w.assign(tf.mul(tf.sub(w, tf.mul(v, lr)), m));
+    }));
+    const adamFused = await bitsOn(backend, steps((w, [m1, m2], g, m, t) =>
+      adamUpdate(w, g, m1, m2, m, { lr: lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t), beta1: b1, beta2: b2, epsilon: eps, weightDecay: wd })));
+    const adamOps = await bitsOn(backend, steps((w, [m1, m2], g, m, t) => {
+      const d = tf.add(tf.mul(g, m), tf.mul(w, wd));
+      m1.assign(tf.add(tf.mul(m1, b1), tf.mul(d, 1 - b1)));
+      m2.assign(tf.add(tf.mul(m2, b2), tf.mul(tf.square(d), 1 - b2)));
+      const next = tf.sub(w, tf.div(tf.mul(m1, lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t)), tf.add(tf.sqrt(m2), eps)));
+      w.assign(tf.mul(next, m));
+    }));
+    sgdFused.slice(0, 2).forEach((f, i) => assert.ok(f.equals(sgdOps[i]), `sgd ${["weights", "velocity"][i]} differ`));
+    adamFused.forEach((f, i) => assert.ok(f.equals(adamOps[i]), `adam ${["weights", "m", "v"][i]} differ`));
+    const w = new Float32Array(sgdFused[0].buffer, sgdFused[0].byteOffset, n);
+    assert.ok(mask.every((m, i) => m !== 0 || w[i] === 0), "pruned weights exactly 0");
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // initBackend

@@ -11,8 +11,9 @@ import { registerNativeBackend, nativeKernelNames } from "../src/backend/native/
 import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
 import { makeRng, normal } from "../src/train/rng.js";
-import { batchNormTrain, canBatchNormTrain } from "../src/backend/native/batchnorm.js";
-import { NativeBatchNormTrain, NativeBatchNormTrainGrad } from "../src/backend/native/kernels.js";
+import {
+  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdUpdate, adamUpdate, batchNormTrain, sgdUpdate,
+} from "../src/backend/fused-ops.js";
 import { TensorOps } from "../src/archs/tensor-ops.js";
 import { tensorNames } from "../src/archs/ops.js";
 
@@ -233,21 +234,10 @@ test("batch norm (moments + batchNorm) forward and gradients", { skip }, () => {
   compare("batchNorm forward without scale/offset", () => tf.batchNorm(x(), m(), v()));
 });
 
-/**
- * Training batch norm as src/archs/tensor-ops.ts runs it: the fused native op on "native", tf.moments +
- * tf.batchNorm elsewhere. Returns y, mean, variance (all scope-tracked).
- */
-function bnTrainEither(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor[] {
-  if (tf.getBackend() === "native") {
-    assert.ok(canBatchNormTrain(x, gamma, beta), "fused batch norm available on native");
-    const r = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, eps);
-    const out = [r.y, r.mean.clone(), r.variance.clone()];
-    r.mean.dispose();
-    r.variance.dispose();
-    return out;
-  }
-  const { mean, variance } = tf.moments(x, x.shape.map((_, i) => i).slice(0, -1));
-  return [tf.batchNorm(x, mean, variance, beta, gamma, eps), mean, variance];
+/** Training batch norm as src/archs/tensor-ops.ts runs it. Returns y, mean, variance (all scope-tracked). */
+function bnTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps = 1e-5): tf.Tensor[] {
+  const r = batchNormTrain(x, gamma, beta, eps);
+  return [r.y, r.mean, r.variance];
 }
 
 test("fused training batch norm (native) matches tf.moments + tf.batchNorm on cpu: forward, statistics, gradients", { skip }, async () => {
@@ -256,22 +246,23 @@ test("fused training batch norm (native) matches tf.moments + tf.batchNorm on cp
     const [x, g, be] = inputs({ shape }, { shape: [C], positive: true }, { shape: [C] });
     // shift and scale x per element so the statistics are far from 0 / 1
     const xs = () => tf.add(tf.mul(x(), 3), 1.5);
-    compare(`bn train forward ${shape}`, () => bnTrainEither(xs(), g(), be()), 1e-5);
-    compare(`bn train gradients ${shape}`, gradsOf((a, gamma, beta) => bnTrainEither(a, gamma, beta)[0], [xs, g, be]), 1e-4);
+    compare(`bn train forward ${shape}`, () => bnTrain(xs(), g(), be()), 1e-5);
+    compare(`bn train gradients ${shape}`, gradsOf((a, gamma, beta) => bnTrain(a, gamma, beta)[0], [xs, g, be]), 1e-4);
   }
   // the native run really used the two fused kernels (and no moments / batchNorm kernels)
   tf.setBackend("native");
   const [x, g, be] = inputs({ shape: [4, 4, 4, 16] }, { shape: [16], positive: true }, { shape: [16] });
   const info = await tf.profile(() => {
     const xs = x(), gs = g(), bs = be();
-    return tf.grads((a: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.sum(bnTrainEither(a, gamma, beta)[0]))([xs, gs, bs]);
+    return tf.grads((a: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => tf.sum(bnTrain(a, gamma, beta)[0]))([xs, gs, bs]);
   });
-  assert.ok(info.kernelNames.includes(NativeBatchNormTrain), `kernels: ${info.kernelNames}`);
-  assert.ok(info.kernelNames.includes(NativeBatchNormTrainGrad), `kernels: ${info.kernelNames}`);
-  assert.ok(!info.kernelNames.includes(tf.FusedBatchNorm) && !info.kernelNames.includes(tf.SquaredDifference), `kernels: ${info.kernelNames}`);
-  // other backends keep the tf path
-  tf.setBackend("cpu");
-  assert.equal(canBatchNormTrain(x(), g(), be()), false);
+  assert.ok(info.kernelNames.includes(BatchNormTrain), `kernels: ${info.kernelNames}`);
+  assert.ok(info.kernelNames.includes(BatchNormTrainGrad), `kernels: ${info.kernelNames}`);
+  assert.ok(!info.kernelNames.includes(tf.FusedBatchNorm) && !info.kernelNames.includes(tf.Mean), `kernels: ${info.kernelNames}`);
+  for (const k of [BatchNormTrain, BatchNormTrainGrad, SgdUpdate, AdamUpdate]) {
+    assert.ok(nativeKernelNames.includes(k), `${k} is native`);
+    assert.notEqual(tf.getKernel(k, "native")!.kernelFunc, tf.getKernel(k, "cpu")!.kernelFunc, `${k}: cpu has the composed one`);
+  }
 });
 
 /**
@@ -402,11 +393,15 @@ test("gather (axis 0 and 1, float32 and int32) and pad (4-d, 2-d, constant) matc
   assert.ok(nativeKernelNames.includes(tf.GatherV2) && nativeKernelNames.includes(tf.PadV2));
 });
 
-/** Runs `steps` optimizer steps of a fresh optimizer over fixed random weights/gradients/masks; returns weights and states. */
-async function optimizerRun(kind: "sgd" | "adam", fused: boolean, steps: number) {
+/**
+ * Runs `steps` optimizer steps of a fresh optimizer on `backend` over fixed random weights, gradients and masks;
+ * returns weights and states. Checks on the way that the variables keep their data (updated in place on native),
+ * that a snapshot handed out by dataSync() and a clone sharing a variable's data never change afterwards.
+ */
+async function optimizerRun(kind: "sgd" | "adam", backend: string, steps: number) {
   const { sgd, adam } = await import("../src/train/optim.js");
   const { MaskSet } = await import("../src/train/masks.js");
-  assert.ok(tf.setBackend("native"));
+  assert.ok(tf.setBackend(backend));
   const shapes: Record<string, number[]> = { "a/kernel": [40, 30], "b/kernel": [3, 3, 4, 8], "a/bias": [30] };
   const params = new Map<string, tf.Variable>();
   const masks = new MaskSet();
@@ -418,8 +413,10 @@ async function optimizerRun(kind: "sgd" | "adam", fused: boolean, steps: number)
     params.set(name, tf.tidy(() => tf.variable(tf.tensor(w, shape))));
     if (name.endsWith("kernel")) masks.set(name, m, shape);
   }
-  const opt = kind === "sgd" ? sgd(0.9, 0.01, { fused }) : adam(0.01, 0.9, 0.999, 1e-8, { fused });
+  const opt = kind === "sgd" ? sgd(0.9, 0.01) : adam(0.01, 0.9, 0.999, 1e-8);
   const exposed = new Map<string, Float32Array>();
+  const clones = new Map<string, [tf.Tensor, Float32Array]>();
+  const dataIds = new Map([...params].map(([name, w]) => [name, w.dataId]));
   for (let t = 0; t < steps; t++) {
     tf.tidy(() => {
       const grads: Record<string, tf.Tensor> = {};
@@ -428,42 +425,82 @@ async function optimizerRun(kind: "sgd" | "adam", fused: boolean, steps: number)
     });
     // A snapshot taken mid-training (dataSync hands out the backing array) must not change afterwards.
     if (t === 1) for (const [name, w] of params) exposed.set(name, w.dataSync() as Float32Array);
+    // Nor may a tensor that shares a variable's data (the update must not write in place then).
+    if (t === 2) for (const [name, w] of params) clones.set(name, [w.clone(), Float32Array.from(w.dataSync())]);
   }
   const frozen = new Map([...exposed].map(([k, v]) => [k, v.slice()]));
   const out = new Map<string, { w: Float32Array; state: Float32Array[]; mask?: Float32Array }>();
   for (const [name, w] of params) out.set(name, { w: Float32Array.from(w.dataSync()), state: opt.state(name), mask: masks.values(name) });
   for (const [name, v] of exposed) assert.deepEqual(v, frozen.get(name), `${name}: an exposed snapshot was written in place`);
+  for (const [name, [c, values]] of clones) {
+    assert.deepEqual(c.dataSync(), values, `${name}: a clone of the variable changed`);
+    c.dispose();
+  }
+  // Until the clone was taken, the native update wrote into the variable's own data.
+  const kept = [...params].filter(([name, w]) => w.dataId === dataIds.get(name)).length;
   opt.dispose(); masks.dispose();
   for (const w of params.values()) w.dispose();
-  return out;
+  return { out, kept };
 }
 
 for (const kind of ["sgd", "adam"] as const) {
-  test(`fused native ${kind} update equals the tf-op update; pruned weights and their state stay exactly 0`, { skip }, async () => {
+  test(`fused ${kind} update kernel: native equals the composed tf-op kernel on cpu; pruned weights and their state stay exactly 0`, { skip }, async () => {
+    await optimizerRun(kind, "native", 1); // warm-up allocations
     const before = tf.memory().numTensors;
-    const fused = await optimizerRun(kind, true, 5);
-    const ops = await optimizerRun(kind, false, 5);
+    const native = await optimizerRun(kind, "native", 5);
+    const cpu = await optimizerRun(kind, "cpu", 5);
     assert.equal(tf.memory().numTensors, before, "no tensors leak");
-    for (const [name, f] of fused) {
-      const o = ops.get(name)!;
+    assert.equal(native.kept, 0, "the variables got new data once a clone shared theirs");
+    for (const [name, f] of native.out) {
+      const o = cpu.out.get(name)!;
       assert.equal(f.state.length, kind === "sgd" ? 1 : 2);
       for (const [a, b, what] of [[f.w, o.w, "weights"], ...f.state.map((st, i) => [st, o.state[i], `state ${i}`])] as Array<[Float32Array, Float32Array, string]>) {
         let maxRef = 0, maxDiff = 0;
         for (let i = 0; i < a.length; i++) { maxRef = Math.max(maxRef, Math.abs(b[i])); maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i])); }
-        assert.ok(maxDiff <= 1e-6 * maxRef, `${name} ${what}: relative difference ${maxDiff / maxRef}`);
+        assert.ok(maxRef > 0 && maxDiff <= 1e-6 * maxRef, `${name} ${what}: relative difference ${maxDiff / maxRef}`);
       }
       if (!f.mask) continue;
       let pruned = 0;
       for (let i = 0; i < f.mask.length; i++) {
         if (f.mask[i] !== 0) continue;
         pruned++;
-        assert.ok(f.w[i] === 0, `${name}[${i}] pruned weight ${f.w[i]}`);
-        for (const st of f.state) assert.ok(st[i] === 0, `${name}[${i}] optimizer state of a pruned weight: ${st[i]}`);
+        for (const r of [f, o]) {
+          assert.ok(r.w[i] === 0, `${name}[${i}] pruned weight ${r.w[i]}`);
+          for (const st of r.state) assert.ok(st[i] === 0, `${name}[${i}] optimizer state of a pruned weight: ${st[i]}`);
+        }
       }
       assert.ok(pruned > 0);
     }
   });
 }
+
+test("fused update kernels write the variables' own arrays on native", { skip }, () => {
+  assert.ok(tf.setBackend("native"));
+  const shape = [32, 40]; // large enough for the backend's recycling pool, which in-place writes need
+  const n = 32 * 40;
+  const [wi, gi] = inputs({ shape }, { shape });
+  const w = tf.variable(wi());
+  const [v, m1, m2] = [0, 1, 2].map(() => tf.variable(tf.zeros(shape), false));
+  const g = gi();
+  const mask = tf.tensor(Float32Array.from({ length: n }, (_, i) => (i % 3 === 0 ? 0 : 1)), shape);
+  const data = (t: tf.Tensor) => (tf.backend() as unknown as { data: Map<object, { values: unknown }> }).data.get(t.dataId)!.values;
+  const step = () => {
+    sgdUpdate(w, g, v, mask, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
+    adamUpdate(w, g, m1, m2, mask, { lr: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01 });
+  };
+  step(); // copies each array once into memory of the pool (the initial arrays were not allocated by it)
+  const ids = [w, v, m1, m2].map((t) => t.dataId);
+  const arrays = [w, v, m1, m2].map(data);
+  const before = tf.memory().numTensors;
+  step();
+  step();
+  assert.equal(tf.memory().numTensors, before, "no tensors left behind");
+  assert.deepEqual([w, v, m1, m2].map((t) => t.dataId), ids, "same tensor data");
+  [w, v, m1, m2].forEach((t, i) => assert.equal(data(t), arrays[i], `array ${i} written in place`));
+  const wv = w.dataSync();
+  for (let i = 0; i < n; i += 3) assert.ok(wv[i] === 0, `pruned weight ${i}: ${wv[i]}`);
+  for (const t of [w, v, m1, m2, g, mask]) t.dispose();
+});
 
 test("trainPhase on the native backend: masked weights exactly 0, bit-identical on repeat, no leaks", { skip }, async () => {
   const { initBackend } = await import("../src/backend/index.js");

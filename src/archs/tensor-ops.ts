@@ -1,5 +1,5 @@
 import * as tf from "@tensorflow/tfjs-core";
-import { batchNormTrain, canBatchNormTrain } from "../backend/native/batchnorm.js";
+import { batchNormTrain } from "../backend/fused-ops.js";
 import { tensorNames, type ConvOptions, type DenseOptions, type Ops } from "./ops.js";
 
 const BN_EPSILON = 1e-5;
@@ -49,22 +49,9 @@ export class TensorOps implements Ops<tf.Tensor> {
     if (!this.training) {
       return tf.batchNorm(x, this.get(tensorNames.movingMean(name)), this.get(tensorNames.movingVar(name)), beta, gamma, BN_EPSILON);
     }
-    if (tf.getBackend() === "native" && canBatchNormTrain(x, gamma, beta)) {
-      // Native backend: one fused kernel forward (y + batch statistics) and one backward.
-      const { y, mean, variance } = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, BN_EPSILON);
-      try {
-        this.queueRunningStats(name, x, mean, variance);
-      } finally {
-        mean.dispose();
-        variance.dispose();
-      }
-      return y;
-    }
-    const axes = x.shape.map((_, i) => i).slice(0, -1);
-    const { mean, variance } = tf.moments(x, axes);
+    const { y, mean, variance } = batchNormTrain(x, gamma, beta, BN_EPSILON);
     this.queueRunningStats(name, x, mean, variance);
-    // One batchNorm op (not sub/div/mul/add) so backends with a fused batch-norm gradient can use it.
-    return tf.batchNorm(x, mean, variance, beta, gamma, BN_EPSILON);
+    return y;
   }
 
   /** Queues the running-statistic updates from the batch mean and (biased) variance of x. */

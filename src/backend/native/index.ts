@@ -108,15 +108,6 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   /**
-   * The float32 values of a tensor, read without exposing them (callers must not keep or write them).
-   * null for other dtypes.
-   */
-  peek(dataId: object): Float32Array | null {
-    const v = this.data.get(dataId)?.values;
-    return v instanceof Float32Array ? v : null;
-  }
-
-  /**
    * Where an in-place update of a variable's values may be written: its own array when nothing else can
    * observe the write (the pool allocated it, it was never handed out by dataSync()/data(), no other tensor
    * or view refers to its buffer), else a fresh array to install with `commitValues` (copy on write).
@@ -157,18 +148,6 @@ export interface NativeBackendOptions {
 
 let registered: { ok: true } | { ok: false; reason: string } | undefined;
 let nativeAddon: NativeAddon | undefined;
-
-/** The loaded addon, once registerNativeBackend() succeeded. */
-export function getNativeAddon(): NativeAddon | undefined {
-  return nativeAddon;
-}
-
-/** The active backend when it is the native one (for fused updates that work on its arrays). */
-export function activeNativeBackend(): NativeBackend | null {
-  if (!isNative() || !nativeAddon) return null;
-  const b = tf.backend();
-  return b instanceof NativeBackend ? b : null;
-}
 
 /** Names of the kernels the native backend implements natively (others run the cpu kernels). */
 export const nativeKernelNames: string[] = [];

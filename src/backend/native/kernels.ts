@@ -4,6 +4,10 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import {
+  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdUpdate, composedAdamUpdate, composedBatchNormTrain,
+  composedBatchNormTrainGrad, composedSgdUpdate, type AdamAttrs, type SgdAttrs,
+} from "../fused-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
 
 type TensorInfo = tf.TensorInfo;
@@ -17,13 +21,6 @@ export type NativeKernelFunc = (args: KernelArgs, fallback: tf.KernelFunc | unde
 /** Names of the custom kernels this backend adds (not part of tfjs). */
 export const NativeReluGrad = "PrunebenchNativeReluGrad";
 export const NativeBatchNormGrad = "PrunebenchNativeBatchNormGrad";
-/**
- * Training-mode batch norm (inputs x, scale, offset; attrs varianceEpsilon): outputs y, the batch mean and
- * the biased batch variance over every axis but the last. Used by `batchNormTrain` (./batchnorm.ts).
- */
-export const NativeBatchNormTrain = "PrunebenchNativeBatchNormTrain";
-/** Its gradient (inputs dy, x, mean, variance, scale): outputs dx, dscale, doffset. */
-export const NativeBatchNormTrainGrad = "PrunebenchNativeBatchNormTrainGrad";
 /** dy reshaped to attrs.expandedShape, broadcast to attrs.shape, divided by attrs.divisor (Sum/Mean gradients). */
 export const NativeBroadcastDiv = "PrunebenchNativeBroadcastDiv";
 /** dy * 2x (Square gradient). */
@@ -458,36 +455,111 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     return [out(b, [...x!.shape], dx), out(b, [C], dm), out(b, [C], dv), out(b, [C], ds), out(b, [C], doff)];
   };
 
-  // Fused training batch norm (registered only when the addon exports it).
+  // Fused training batch norm (registered only when the addon exports it). Inputs it cannot run (another
+  // dtype, rank < 2, parameters not of shape [C], no elements) take the composed tfjs-op implementation.
   const bnTrain = addon.batchNormTrain, bnTrainGrad = addon.batchNormTrainGrad;
   if (bnTrain && bnTrainGrad) {
-    k[NativeBatchNormTrain] = (args) => {
+    k[BatchNormTrain] = (args) => {
       const b = args.backend as MathBackendCPU;
       const { x, scale, offset } = args.inputs;
       const eps = Number((args.attrs as { varianceEpsilon?: number } | undefined)?.varianceEpsilon ?? 0.001);
       const xv = f32(b, x), sv = f32(b, scale), ov = f32(b, offset);
       const C = x!.shape[x!.shape.length - 1];
-      if (!xv || !sv || !ov || sv.length !== C || ov.length !== C || xv.length === 0) {
-        throw new Error(`${NativeBatchNormTrain}: unsupported inputs`);
+      if (!xv || !sv || !ov || x!.shape.length < 2 || sv.length !== C || ov.length !== C || xv.length === 0) {
+        return composedBatchNormTrain(args as Parameters<tf.KernelFunc>[0]);
       }
       const y = alloc(b, xv.length), mean = new Float32Array(C), variance = new Float32Array(C);
       bnTrain.call(addon, xv, sv, ov, C, eps, y, mean, variance);
       return [out(b, [...x!.shape], y), out(b, [C], mean), out(b, [C], variance)];
     };
-    k[NativeBatchNormTrainGrad] = (args) => {
+    k[BatchNormTrainGrad] = (args) => {
       const b = args.backend as MathBackendCPU;
       const { dy, x, mean, variance, scale } = args.inputs;
       const eps = Number((args.attrs as { varianceEpsilon?: number } | undefined)?.varianceEpsilon ?? 0.001);
       const dyv = f32(b, dy), xv = f32(b, x), mv = f32(b, mean), vv = f32(b, variance), sv = f32(b, scale);
-      if (!dyv || !xv || !mv || !vv || !sv || dyv.length !== xv.length) {
-        throw new Error(`${NativeBatchNormTrainGrad}: unsupported inputs`);
-      }
       const C = x!.shape[x!.shape.length - 1];
+      if (!dyv || !xv || !mv || !vv || !sv || x!.shape.length < 2 || dyv.length !== xv.length || xv.length === 0 ||
+          mv.length !== C || vv.length !== C || sv.length !== C) {
+        return composedBatchNormTrainGrad(args as Parameters<tf.KernelFunc>[0]);
+      }
       const dx = alloc(b, xv.length), dscale = new Float32Array(C), doffset = new Float32Array(C);
       bnTrainGrad.call(addon, dyv, xv, mv, vv, sv, C, eps, dx, dscale, doffset);
       return [out(b, [...x!.shape], dx), out(b, [...scale!.shape], dscale), out(b, [C], doffset)];
     };
   }
 
+  // Fused optimizer updates: one native pass per tensor, written into the variables' own arrays when nothing
+  // else can see them (see `target`). Anything else (another dtype, a size mismatch, a backend without the
+  // pool) takes the composed tfjs-op implementation.
+  const sgdUpdate = addon.sgdUpdate, adamUpdate = addon.adamUpdate;
+  if (sgdUpdate && adamUpdate) {
+    k[SgdUpdate] = (args) => {
+      const b = args.backend as MathBackendCPU & Partial<InPlace>;
+      const { w, g, v, mask } = args.inputs;
+      const a = args.attrs as unknown as SgdAttrs;
+      const vals = updateInputs(b, w!, g, mask, v ? [v] : []);
+      if (!vals) return composedSgdUpdate(args as Parameters<tf.KernelFunc>[0]);
+      const wt = target(vals.b, w!, false), vt = v ? target(vals.b, v, true) : null;
+      sgdUpdate.call(addon, vals.w, vals.g, vt?.values ?? null, vals.mask, wt.values, a.lr, a.momentum, a.weightDecay > 0 ? a.weightDecay : 0);
+      return vt ? [wt.done(), vt.done()] : [wt.done()];
+    };
+    k[AdamUpdate] = (args) => {
+      const b = args.backend as MathBackendCPU & Partial<InPlace>;
+      const { w, g, m, v, mask } = args.inputs;
+      const a = args.attrs as unknown as AdamAttrs;
+      const vals = updateInputs(b, w!, g, mask, [m, v]);
+      if (!vals) return composedAdamUpdate(args as Parameters<tf.KernelFunc>[0]);
+      const wt = target(vals.b, w!, false), mt = target(vals.b, m!, true), vt = target(vals.b, v!, true);
+      adamUpdate.call(addon, vals.w, vals.g, mt.values!, vt.values!, vals.mask, wt.values, a.lr, a.beta1, a.beta2,
+        1 - a.beta1, 1 - a.beta2, a.epsilon, a.weightDecay > 0 ? a.weightDecay : 0);
+      return [wt.done(), mt.done(), vt.done()];
+    };
+  }
+
   return k;
+}
+
+/** What the native backend (./index.ts) offers for writing a tensor's values in place. */
+interface InPlace {
+  updatable(dataId: object): Float32Array | null;
+  commitValues(dataId: object, values: Float32Array): void;
+  alloc(n: number): Float32Array;
+}
+
+interface UpdateArrays { b: MathBackendCPU & InPlace; w: Float32Array; g: Float32Array; mask: Float32Array | null }
+
+/**
+ * The float32 arrays an update reads, or null when the backend cannot write in place or an input (gradient,
+ * mask, optimizer state) is missing, not float32 or not of w's size.
+ */
+function updateInputs(
+  b: MathBackendCPU & Partial<InPlace>, w: TensorInfo, g: TensorInfo | undefined, mask: TensorInfo | undefined,
+  state: Array<TensorInfo | undefined>,
+): UpdateArrays | null {
+  if (typeof b.updatable !== "function" || typeof b.commitValues !== "function" || typeof b.alloc !== "function") return null;
+  const wv = f32(b, w), gv = f32(b, g);
+  const fits = (t: TensorInfo | undefined) => f32(b, t)?.length === wv!.length;
+  if (!wv || !gv || gv.length !== wv.length || (mask && !fits(mask)) || !state.every(fits)) return null;
+  return { b: b as MathBackendCPU & InPlace, w: wv, g: gv, mask: mask ? f32(b, mask) : null };
+}
+
+/**
+ * Where an update writes the new values of input `t`: its own array, or a copy-on-write replacement installed
+ * under the same data, when no other tensor shares that data (`done` then returns `t`'s data, one reference
+ * more); else a fresh tensor. `keep`: the array must start with t's values (the addon updates it in place).
+ */
+function target(b: MathBackendCPU & InPlace, t: TensorInfo, keep: boolean): { values: Float32Array; done(): TensorInfo } {
+  const cur = f32(b, t)!;
+  const own = b.updatable(t.dataId);
+  const values = own ?? b.alloc(cur.length);
+  if (keep && values !== cur) values.set(cur);
+  if (!own) return { values, done: () => out(b, [...t.shape], values) };
+  return {
+    values,
+    done: () => {
+      b.commitValues(t.dataId, values);
+      b.incRef(t.dataId);
+      return { dataId: t.dataId, shape: [...t.shape], dtype: "float32" };
+    },
+  };
 }
