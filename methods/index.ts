@@ -1,5 +1,5 @@
 /** The method registry: adding a method is one file in methods/ plus one line here. */
-import type { Catalog } from "../src/grid/types.js";
+import type { Catalog } from "../src/core/types.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { random } from "./random.js";

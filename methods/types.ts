@@ -5,7 +5,8 @@
  * composes, so iterative, gradual, prune-at-init, dynamic-sparse and structured methods plug in without special
  * cases in the training loop (the loop only offers hooks; see src/train/hooks.ts).
  */
-import type { HyperParamSpec, HyperValue } from "../src/grid/types.js";
+import type { HyperParamSpec, HyperValue } from "../src/core/types.js";
+import type { Distribution } from "../src/prune/allocate.js";
 
 export interface Citation {
   authors: string;
@@ -38,11 +39,6 @@ export interface ScoreContext {
   gradients?(batches: number): Promise<Map<string, Float32Array>>;
 }
 
-/**
- * How the keep budget is spread: one threshold over all prunable tensors ("global"), the same fraction in every
- * tensor ("layer"), or a per-tensor density chosen by the method itself ("method").
- */
-export type Distribution = "global" | "layer";
 
 /** When pruning happens. "one-shot": after dense pretraining, then fine-tune with the mask fixed. */
 export type Schedule = { kind: "one-shot" };

@@ -4,7 +4,7 @@
  * rendered page stays light however many runs the store holds.
  */
 import { toMetricUnit } from "../src/metrics/units.js";
-import type { ReferenceRow } from "../src/grid/types.js";
+import type { ReferenceRow } from "../src/core/types.js";
 import { METRICS } from "../src/metrics/names.js";
 import type { RunRow } from "./model.js";
 import { targetLabel } from "../src/grid/label.js";

@@ -4,7 +4,7 @@
  * from file:// with the network off. Sections live in reports/sections/ (one module each).
  */
 import { aggregateRuns, denseBaselines } from "./aggregate.js";
-import { PRUNEBENCH_VERSION } from "../src/version.js";
+import { PRUNEBENCH_VERSION } from "../src/core/version.js";
 import { readVegaAssets } from "./assets.js";
 import { escapeHtml, jsonForScript } from "./format.js";
 import type { ReportData } from "./model.js";

@@ -2,11 +2,7 @@
  * The plain data a report is rendered from. src/store fills it from SQLite; renderers never touch the database,
  * so every report section can be tested on a hand-made ReportData.
  */
-import type { ReferenceRow } from "../src/grid/types.js";
-import type { LayerCount } from "../src/metrics/counts.js";
-import type { EpochRecord } from "../src/train/hooks.js";
-
-export type RunStatus = "pending" | "running" | "done" | "failed" | "diverged" | "interrupted";
+import type { EpochRecord, LayerCount, ReferenceRow, RunStatus } from "../src/core/types.js";
 
 export interface SweepInfo {
   id: number;

@@ -4,8 +4,8 @@
  * damaged database is a clear error here too.
  */
 import type { Store } from "../src/store/store.js";
-import type { ReferenceRow } from "../src/grid/types.js";
-import type { EpochRow, LayerRow, ReportData, RunRow, RunStatus, SweepInfo } from "./model.js";
+import type { ReferenceRow, RunStatus } from "../src/core/types.js";
+import type { EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
 
 export interface RunFilter {
   sweep?: number;

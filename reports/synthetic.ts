@@ -2,9 +2,8 @@
  * Deterministic, realistic-looking ReportData for tests, screenshots and the 10,000-run scale benchmark.
  * Nothing here is a measurement: accuracies follow a simple made-up model of how pruning hurts a network.
  */
-import type { LayerKind } from "../src/archs/ops.js";
-import { makeRng } from "../src/train/rng.js";
-import type { ReferenceRow } from "../src/grid/types.js";
+import type { LayerKind, ReferenceRow } from "../src/core/types.js";
+import { makeRng } from "../src/core/rng.js";
 import type { EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
 
 interface LayerSpec {

@@ -4,7 +4,7 @@
  */
 import { stringify } from "csv-stringify/sync";
 import { METRICS } from "../src/metrics/names.js";
-import type { ReferenceRow } from "../src/grid/types.js";
+import type { ReferenceRow } from "../src/core/types.js";
 import { GROUP_DIMS, referenceMatches, referenceMetric, referenceSameTarget, summarizeGroups, type GroupDim, type Stat, type SummaryGroup } from "./aggregate.js";
 import { targetLabel } from "../src/grid/label.js";
 import { compactCount, trimNum } from "./format.js";

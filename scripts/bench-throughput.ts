@@ -16,7 +16,7 @@ import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import { measureLatency, stage, trainPhase } from "../src/train/loop.js";
 import { randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel } from "../src/train/model.js";
-import { makeRng } from "../src/train/rng.js";
+import { makeRng } from "../src/core/rng.js";
 
 const INPUT: Record<string, [number, number, number]> = { mlp: [28, 28, 1], lenet5: [28, 28, 1], resnet20: [32, 32, 3], resnet56: [32, 32, 3] };
 const here = dirname(fileURLToPath(import.meta.url));

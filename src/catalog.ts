@@ -2,7 +2,7 @@
 import { DATASETS, datasetCatalog } from "../datasets/index.js";
 import { methodCatalog } from "../methods/index.js";
 import { ARCHS } from "./archs/index.js";
-import type { Catalog } from "./grid/types.js";
+import type { Catalog } from "./core/types.js";
 
 export function catalog(): Catalog {
   const datasets: Catalog["datasets"] = datasetCatalog();

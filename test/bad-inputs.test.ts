@@ -4,8 +4,7 @@
  * (Random grids are covered by test/grid.property.test.ts; these are the mistakes people actually make.)
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -2,20 +2,11 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { stringify } from "yaml";
-import {
-  DEFAULT_DATA,
-  DEFAULT_EVAL,
-  DEFAULT_FINETUNE,
-  DEFAULT_PRETRAIN,
-  DEFAULT_PRUNABLE,
-  expandGrid,
-  GridError,
-  parseGrid,
-  type Grid,
-} from "../src/grid/index.js";
+import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE, expandGrid, GridError, parseGrid } from "../src/grid/index.js";
+import { type Grid } from "../src/core/types.js";
 import { denseKey, runKey } from "../src/plan/runKey.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
-import { makeRng, shuffleInPlace } from "../src/train/rng.js";
+import { makeRng, shuffleInPlace } from "../src/core/rng.js";
 
 const FP = { code: "c", data: "d" };
 const FILE = "prop.yaml";

@@ -5,25 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import {
-  DEFAULT_DATA,
-  DEFAULT_EVAL,
-  DEFAULT_FINETUNE,
-  DEFAULT_PRETRAIN,
-  DEFAULT_PRUNABLE,
-  countRuns,
-  didYouMean,
-  expandGrid,
-  GridError,
-  GridErrors,
-  loadGrid,
-  loadGridFile,
-  MAX_GRID_FILE_BYTES,
-  methodLabel,
-  parseGrid,
-  type Catalog,
-  type Grid,
-} from "../src/grid/index.js";
+import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE, countRuns, didYouMean, expandGrid, GridError, GridErrors, loadGrid, loadGridFile, MAX_GRID_FILE_BYTES, methodLabel, parseGrid } from "../src/grid/index.js";
+import { type Catalog, type Grid } from "../src/core/types.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
 import { BENCH } from "./helpers/cli.js";
 

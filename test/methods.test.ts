@@ -3,7 +3,7 @@ import { test } from "node:test";
 import { getMethod, METHODS } from "../methods/index.js";
 import type { PrunableTensor } from "../methods/types.js";
 import { allocateMasks } from "../src/prune/allocate.js";
-import { makeRng } from "../src/train/rng.js";
+import { makeRng } from "../src/core/rng.js";
 
 function tensor(name: string, values: number[]): PrunableTensor {
   return { name, layer: name, layerKind: "dense", role: "kernel", shape: [values.length], values: Float32Array.from(values), mask: new Float32Array(values.length).fill(1) };

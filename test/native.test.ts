@@ -10,7 +10,7 @@ import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend, nativeKernelNames } from "../src/backend/native/index.js";
 import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
-import { makeRng, normal } from "../src/train/rng.js";
+import { makeRng, normal } from "../src/core/rng.js";
 import {
   AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdUpdate, adamUpdate, batchNormTrain, sgdUpdate,
 } from "../src/backend/fused-ops.js";
@@ -324,7 +324,7 @@ test("trainPhase on the native backend with ResNet-20 (fused batch norm): no lea
   const { stage, trainPhase } = await import("../src/train/loop.js");
   const { MaskSet } = await import("../src/train/masks.js");
   const { createModel, disposeModel } = await import("../src/train/model.js");
-  const { makeRng } = await import("../src/train/rng.js");
+  const { makeRng } = await import("../src/core/rng.js");
   await initBackend("native");
   const run = async () => {
     const model = createModel(getArch("resnet20"), [32, 32, 3], 10, 0);
@@ -509,7 +509,7 @@ test("trainPhase on the native backend: masked weights exactly 0, bit-identical 
   const { stage, trainPhase } = await import("../src/train/loop.js");
   const { randomKernelMasks } = await import("../src/train/masks.js");
   const { createModel, disposeModel, snapshot } = await import("../src/train/model.js");
-  const { makeRng } = await import("../src/train/rng.js");
+  const { makeRng } = await import("../src/core/rng.js");
   await initBackend("native");
   const run = async (arch: string, optimizer: "sgd" | "adam") => {
     const model = createModel(getArch(arch), [28, 28, 1], 10, 0);

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
-import { expandGrid, parseGrid, type RunConfig } from "../src/grid/index.js";
-import { canonicalJson } from "../src/plan/canonical.js";
+import { expandGrid, parseGrid } from "../src/grid/index.js";
+import { type RunConfig } from "../src/core/types.js";
+import { canonicalJson } from "../src/core/canonical.js";
 import { denseKey, runKey } from "../src/plan/runKey.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
 

@@ -3,13 +3,13 @@ import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { getArch } from "../src/archs/index.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
-import type { TrainConfig } from "../src/grid/types.js";
+import type { TrainConfig } from "../src/core/types.js";
 import { initBackend } from "../src/backend/index.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot } from "../src/train/model.js";
 import { learningRate } from "../src/train/optim.js";
-import { makeRng } from "../src/train/rng.js";
+import { makeRng } from "../src/core/rng.js";
 
 before(async () => {
   await initBackend("wasm");

@@ -1,7 +1,7 @@
 /** Overview: provenance (sweeps, grid files, backends, versions), run counts, compute time, failures. */
 import { METRICS } from "../../src/metrics/names.js";
 import { escapeHtml, formatDuration } from "../format.js";
-import type { RunStatus } from "../model.js";
+import type { RunStatus } from "../../src/core/types.js";
 import { targetLabel } from "../../src/grid/label.js";
 import type { Section } from "./types.js";
 

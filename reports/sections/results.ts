@@ -3,7 +3,7 @@
  * 95% CI, delta vs dense, size and speed metrics. The best value of each column within a block is bold. Published
  * reference numbers sit under the row they correspond to, converted to the harness's units, with the difference.
  */
-import type { ReferenceRow } from "../../src/grid/types.js";
+import type { ReferenceRow } from "../../src/core/types.js";
 import { METRICS } from "../../src/metrics/names.js";
 import {
   isDenseReference,

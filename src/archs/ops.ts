@@ -4,6 +4,7 @@
  * and `TensorOps` (src/archs/tensor-ops.ts) runs it on tfjs tensors. So counts and the real network can never
  * disagree about a layer.
  */
+import type { LayerKind } from "../core/types.js";
 
 export type Padding = "same" | "valid" | number;
 
@@ -41,8 +42,6 @@ export interface ArchDef {
   numClasses: number | null;
   build<V>(ops: Ops<V>, input: V, numClasses: number): V;
 }
-
-export type LayerKind = "conv" | "dense" | "batchnorm";
 
 /** One parametrized layer, as the symbolic walk sees it. Shapes exclude the batch dimension. */
 export interface LayerInfo {

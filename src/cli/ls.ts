@@ -1,4 +1,4 @@
-import type { RunStatus } from "../../reports/model.js";
+import type { RunStatus } from "../core/types.js";
 import { readRuns } from "../../reports/read.js";
 import { targetLabel } from "../grid/label.js";
 import { existingSweep, oneOf } from "./choices.js";

@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { userCacheDir } from "../core/locations.js";
-import { PRUNEBENCH_VERSION } from "../version.js";
+import { PRUNEBENCH_VERSION } from "../core/version.js";
 import { EXIT, reportError } from "./errors.js";
 
 // `bench ls | head` closes stdout early: that is not an error.

@@ -5,8 +5,8 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import type { Job, JobResult, WorkerMessage } from "./protocol.js";
-import { PROTOCOL_VERSION } from "./protocol.js";
+import type { WorkerMessage } from "./protocol.js";
+import { type Job, type JobResult, PROTOCOL_VERSION } from "../core/types.js";
 
 export interface PoolOptions {
   size: number;

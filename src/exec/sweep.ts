@@ -11,18 +11,17 @@ import { DatasetNotFoundError } from "../../datasets/types.js";
 import { getArch, layerTable } from "../archs/index.js";
 import { catalog } from "../catalog.js";
 import { countRuns, expandGrid, GridErrors, loadGrid, targetLabel, type GridLines } from "../grid/index.js";
-import { GridError, type Catalog, type Grid } from "../grid/types.js";
+import { GridError } from "../grid/types.js";
+import { type Catalog, type Grid, type Job, type JobResult, type PlannedRun, PROTOCOL_VERSION } from "../core/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
 import { prunableParamCount } from "../prune/policy.js";
 import { denseModels, planRuns } from "../plan/plan.js";
-import { Store, StoreError, type PlannedRun } from "../store/store.js";
+import { Store, StoreError } from "../store/store.js";
 import { importUnsavedResults, keepUnsavedResult } from "../store/unsaved.js";
-import { CODE_VERSION } from "../version.js";
+import { CODE_VERSION } from "../core/version.js";
 import { WorkerPool } from "./pool.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
-import type { Job, JobResult } from "./protocol.js";
-import { PROTOCOL_VERSION } from "./protocol.js";
 
 export interface SweepOptions {
   gridFile: string;

@@ -7,7 +7,7 @@ import { appendFileSync, rmSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { executeJob } from "../runs/execute.js";
 import type { CoordinatorMessage, WorkerMessage } from "./protocol.js";
-import { PROTOCOL_VERSION } from "./protocol.js";
+import { PROTOCOL_VERSION } from "../core/types.js";
 
 // The coordinator decides what stops, not the worker. Forked workers have a process group of their own (pool.ts), so a
 // terminal's Ctrl-C does not reach them; this covers launchers that signal a whole group anyway.

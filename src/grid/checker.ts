@@ -5,7 +5,8 @@
  */
 import { describe, type LEntry, type LNode } from "./parse.js";
 import { unknownNameMessage } from "./suggest.js";
-import { GridError, type Catalog } from "./types.js";
+import { GridError } from "./types.js";
+import { type Catalog } from "../core/types.js";
 
 export interface NumberSpec {
   integer?: boolean;

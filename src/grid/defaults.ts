@@ -1,5 +1,5 @@
 /** Defaults of every optional grid setting. A grid that spells a default out means the same as one that omits it. */
-import type { DataConfig, EvalConfig, PrunablePolicy, TrainConfig } from "./types.js";
+import type { DataConfig, EvalConfig, PrunablePolicy, TrainConfig } from "../core/types.js";
 
 export const DEFAULT_PRETRAIN: Readonly<TrainConfig> = Object.freeze({
   epochs: 10,

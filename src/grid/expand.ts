@@ -1,5 +1,5 @@
 /** Grid -> the list of runs it asks for. */
-import type { Grid, RunConfig } from "./types.js";
+import type { Grid, RunConfig } from "../core/types.js";
 
 /**
  * How many runs expandGrid would return, without building them: callers refuse or report huge grids (10^7 runs)

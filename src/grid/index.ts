@@ -1,7 +1,8 @@
 /** Grid files: parse + validate (with line-accurate errors), defaults, expansion into runs, labels. */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from "node:fs";
 import { parseLocated } from "./parse.js";
-import { GridError, type Catalog, type Grid } from "./types.js";
+import { GridError } from "./types.js";
+import { type Catalog, type Grid } from "../core/types.js";
 import { validateGrid, type GridLines } from "./validate.js";
 
 export * from "./types.js";

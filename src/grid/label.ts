@@ -1,5 +1,5 @@
 /** Human-readable labels for method choices and targets (tables, plot legends, logs). */
-import type { Catalog, HyperValue, MethodChoice, PruneTarget } from "./types.js";
+import type { Catalog, HyperValue, MethodChoice, PruneTarget } from "../core/types.js";
 import { catalogEntry } from "./checker.js";
 
 function formatValue(v: HyperValue): string {

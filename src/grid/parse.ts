@@ -2,8 +2,7 @@
  * YAML text -> a small located tree (every node knows its 1-based line), so the validator can point at the exact
  * place a user must edit. Only this file touches the yaml library's AST.
  */
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
-import type { Node as YamlNode, Document } from "yaml";
+import { type Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, type Node as YamlNode, parseDocument } from "yaml";
 import { GridError } from "./types.js";
 
 export type ScalarValue = string | number | boolean | null;

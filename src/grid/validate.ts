@@ -16,7 +16,8 @@ import { readReference } from "./blocks/reference.js";
 import { readSeeds } from "./blocks/seeds.js";
 import { readTargets } from "./blocks/targets.js";
 import { readTraining } from "./blocks/training.js";
-import type { Catalog, Grid, GridError } from "./types.js";
+import type { GridError } from "./types.js";
+import type { Catalog, Grid } from "../core/types.js";
 
 export const TOP_LEVEL_KEYS = [
   "name",

@@ -5,19 +5,8 @@
  * - effective MACs scale each layer's MACs by its kernel density (unstructured pruning);
  * - compression ratio = total params / nonzero params (ShrinkBench).
  */
-import type { LayerInfo, LayerKind } from "../archs/ops.js";
-
-export interface LayerCount {
-  name: string;
-  kind: LayerKind;
-  shape: number[];
-  /** All parameters of the layer (kernel + bias, or gamma + beta). */
-  params: number;
-  nonzero: number;
-  macs: number;
-  macsEffective: number;
-  prunable: boolean;
-}
+import type { LayerInfo } from "../archs/ops.js";
+import type { LayerCount, LayerKind } from "../core/types.js";
 
 export interface ModelCounts {
   paramsTotal: number;

@@ -2,10 +2,9 @@
  * From a grid's runs to a plan: each run gets its key (config + code + data fingerprints) and the key of the dense
  * model it starts from, so the scheduler trains each dense model once.
  */
-import type { Catalog, RunConfig } from "../grid/types.js";
+import type { Catalog, PlannedRun, RunConfig } from "../core/types.js";
 import { methodLabel } from "../grid/index.js";
-import type { PlannedRun } from "../store/store.js";
-import { CODE_VERSION } from "../version.js";
+import { CODE_VERSION } from "../core/version.js";
 import { denseKey, runKey } from "./runKey.js";
 
 export function planRuns(configs: readonly RunConfig[], dataFingerprints: ReadonlyMap<string, string>, cat: Catalog): PlannedRun[] {

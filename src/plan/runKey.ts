@@ -5,8 +5,8 @@
  * stored run, so do it only on purpose (and bump the code fingerprint instead where possible).
  */
 import { createHash } from "node:crypto";
-import type { RunConfig } from "../grid/types.js";
-import { canonicalJson } from "./canonical.js";
+import type { RunConfig } from "../core/types.js";
+import { canonicalJson } from "../core/canonical.js";
 
 /** Fingerprints of the code (harness + methods + archs version) and of the prepared data files. */
 export interface Fingerprint {

@@ -2,7 +2,12 @@
  * Turns scores into masks under a keep budget. Pure: no tfjs. Exactly round(keep * n) weights survive per
  * budget (ties broken by position, so results are deterministic), and a weight already pruned never returns.
  */
-import type { Distribution } from "../../methods/types.js";
+
+/**
+ * How the keep budget is spread: one threshold over all prunable tensors ("global") or the same fraction in every
+ * tensor ("layer").
+ */
+export type Distribution = "global" | "layer";
 
 export interface ScoredTensor {
   name: string;

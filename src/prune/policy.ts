@@ -2,9 +2,8 @@
  * Which tensors a method may prune. Conv and dense kernels are candidates; the classifier and the first layer can
  * be excluded; biases and batch-norm gamma/beta are excluded unless the policy says otherwise.
  */
-import type { LayerInfo } from "../archs/ops.js";
-import { tensorNames } from "../archs/ops.js";
-import type { PrunablePolicy } from "../grid/types.js";
+import { type LayerInfo, tensorNames } from "../archs/ops.js";
+import type { PrunablePolicy } from "../core/types.js";
 
 export interface PrunableRef {
   name: string;

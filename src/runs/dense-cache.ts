@@ -13,7 +13,7 @@ import { hostname } from "node:os";
 import { dirname, join } from "node:path";
 import { setImmediate as nextTurn, setTimeout as sleep } from "node:timers/promises";
 import lockfile from "proper-lockfile";
-import type { EpochRecord } from "../train/hooks.js";
+import type { EpochRecord } from "../core/types.js";
 import { readCheckpoint, writeCheckpoint, CheckpointError } from "./checkpoint.js";
 import { restore, snapshot, type Model } from "../train/model.js";
 

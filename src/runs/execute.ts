@@ -12,19 +12,17 @@ import { getDataset } from "../../datasets/index.js";
 import type { LoadedDataset } from "../../datasets/types.js";
 import { getArch } from "../archs/index.js";
 import { initBackend } from "../backend/index.js";
-import type { Artifact, Job, JobResult } from "../exec/protocol.js";
-import { PROTOCOL_VERSION } from "../exec/protocol.js";
+import { type Artifact, type EpochRecord, type Job, type JobResult, PROTOCOL_VERSION } from "../core/types.js";
 import {
   compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
 } from "../metrics/counts.js";
 import { allocateMasks } from "../prune/allocate.js";
 import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
-import type { EpochRecord } from "../train/hooks.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
 import { createModel, disposeModel, forward, restore, snapshot, type Model } from "../train/model.js";
-import { makeRng, shuffleInPlace } from "../train/rng.js";
+import { makeRng, shuffleInPlace } from "../core/rng.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import { ensureDense } from "./dense-cache.js";
 

@@ -6,9 +6,7 @@ import Database from "better-sqlite3";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import type { JobResult } from "../exec/protocol.js";
-import type { Grid, RunConfig } from "../grid/types.js";
-import type { RunStatus } from "../../reports/model.js";
+import type { Grid, JobResult, PlannedRun, RunConfig, RunStatus } from "../core/types.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 /** Why the database itself failed: its file is damaged, or the disk under it is full. */
@@ -19,15 +17,6 @@ export class StoreError extends Error {
   constructor(message: string, readonly fault?: StoreFault) {
     super(message);
   }
-}
-
-export interface PlannedRun {
-  key: string;
-  denseKey: string;
-  config: RunConfig;
-  methodLabel: string;
-  codeVersion: string;
-  dataFingerprint: string;
 }
 
 /**

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, resolve } from "node:path";
-import type { JobResult } from "../exec/protocol.js";
+import type { JobResult } from "../core/types.js";
 import type { Store } from "./store.js";
 
 interface KeptLine {

@@ -3,8 +3,8 @@
  * fixed seed so every run of a grid validates on the same images; test is only ever evaluated, never selected on.
  */
 import type { ImageSplit, LoadedDataset } from "../../datasets/types.js";
-import type { DataConfig } from "../grid/types.js";
-import { makeRng, shuffleInPlace } from "./rng.js";
+import type { DataConfig } from "../core/types.js";
+import { makeRng, shuffleInPlace } from "../core/rng.js";
 
 export interface Arrays {
   /** Standardized NHWC float images. */

@@ -12,15 +12,7 @@ export interface StepInfo {
   stepsPerEpoch: number;
 }
 
-export interface EpochRecord {
-  phase: "pretrain" | "finetune";
-  epoch: number;
-  loss: number;
-  trainAcc: number;
-  valAcc: number;
-  lr: number;
-  seconds: number;
-}
+import type { EpochRecord } from "../core/types.js";
 
 export interface TrainHooks {
   afterStep?(info: StepInfo): void | Promise<void>;

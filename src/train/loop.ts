@@ -4,14 +4,14 @@
  * summed on the device and read once per epoch.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { TrainConfig } from "../grid/types.js";
+import type { EpochRecord, TrainConfig } from "../core/types.js";
 import { median } from "../metrics/counts.js";
 import type { Arrays } from "./data.js";
-import type { EpochRecord, TrainHooks } from "./hooks.js";
+import type { TrainHooks } from "./hooks.js";
 import type { MaskSet } from "./masks.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
-import { makeRng, shuffleInPlace } from "./rng.js";
+import { makeRng, shuffleInPlace } from "../core/rng.js";
 
 export class DivergedError extends Error {
   override name = "DivergedError";

@@ -1,6 +1,6 @@
 /** Binary masks on named parameters: a pruned weight is 0 in its mask and stays exactly 0 after every step. */
 import * as tf from "@tensorflow/tfjs-core";
-import { makeRng } from "./rng.js";
+import { makeRng } from "../core/rng.js";
 
 export class MaskSet {
   private readonly masks = new Map<string, tf.Tensor>();

@@ -6,7 +6,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { layerTable, type ArchDef, type LayerInfo } from "../archs/index.js";
 import { tensorNames } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
-import { makeRng } from "./rng.js";
+import { makeRng } from "../core/rng.js";
 
 export interface Model {
   arch: ArchDef;

@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { adamUpdate, sgdUpdate } from "../backend/fused-ops.js";
-import type { TrainConfig } from "../grid/types.js";
+import type { TrainConfig } from "../core/types.js";
 import type { MaskSet } from "./masks.js";
 
 /** Learning rate at a fractional epoch position (epoch + step/stepsPerEpoch). */

@@ -1,6 +1,6 @@
 /** Test helpers: a complete RunConfig with small, fast settings. */
 import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE } from "../../src/grid/index.js";
-import type { RunConfig } from "../../src/grid/types.js";
+import type { RunConfig } from "../../src/core/types.js";
 
 export function smallConfig(overrides: Partial<RunConfig> = {}): RunConfig {
   return {

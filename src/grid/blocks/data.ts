@@ -2,7 +2,7 @@
 import { catalogEntry, isNull, type Checker, type Reader, type TopLevel } from "../checker.js";
 import { DEFAULT_DATA } from "../defaults.js";
 import { describe, type LNode } from "../parse.js";
-import type { DataConfig } from "../types.js";
+import type { DataConfig } from "../../core/types.js";
 
 /**
  * Data subsets smaller than this many images per class say nothing: a classifier trained on fewer than 10 examples of a

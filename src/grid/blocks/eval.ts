@@ -1,7 +1,7 @@
 /** The `eval` block: how latency is measured. */
 import type { Checker, TopLevel } from "../checker.js";
 import { DEFAULT_EVAL } from "../defaults.js";
-import type { EvalConfig } from "../types.js";
+import type { EvalConfig } from "../../core/types.js";
 
 export function readEval(c: Checker, top: TopLevel): EvalConfig {
   return c.block<EvalConfig>(top.get("eval"), "eval", DEFAULT_EVAL, {

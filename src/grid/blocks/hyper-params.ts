@@ -2,7 +2,7 @@
 import { catalogEntry, join, type Checker, type TopLevel } from "../checker.js";
 import type { LEntry, LNode } from "../parse.js";
 import { unknownNameMessage } from "../suggest.js";
-import type { HyperParamSpec, HyperValue } from "../types.js";
+import type { HyperParamSpec, HyperValue } from "../../core/types.js";
 
 function readHyperValue(c: Checker, node: LNode, path: string, param: string, spec: HyperParamSpec): HyperValue | undefined {
   switch (spec.type) {

@@ -1,10 +1,10 @@
 /** The methods axis: each entry a method name, or `{name: ..., <hyperparameter>: ...}`. */
-import { canonicalJson } from "../../plan/canonical.js";
+import { canonicalJson } from "../../core/canonical.js";
 import { join, type Checker, type TopLevel } from "../checker.js";
 import { readHyperParams } from "./hyper-params.js";
 import { methodLabel } from "../label.js";
 import { describe, type LNode } from "../parse.js";
-import type { HyperValue, MethodChoice } from "../types.js";
+import type { HyperValue, MethodChoice } from "../../core/types.js";
 
 type GridParams = Record<string, Record<string, HyperValue>>;
 

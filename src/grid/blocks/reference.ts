@@ -5,7 +5,7 @@ import { isNull, join, type Checker, type TopLevel } from "../checker.js";
 import { describe, type LEntry, type LNode } from "../parse.js";
 import { didYouMean, unknownNameMessage } from "../suggest.js";
 import { COMPRESSION_SPEC, SPARSITY_SPEC } from "./targets.js";
-import type { PruneTarget, ReferenceRow } from "../types.js";
+import type { PruneTarget, ReferenceRow } from "../../core/types.js";
 
 const REFERENCE_KEYS = ["paper", "source", "dataset", "arch", "method", "sparsity", "compression", "metrics", "note"];
 

@@ -1,7 +1,7 @@
 /** The pruning targets axis: `sparsities` or `compressions`, exactly one of the two. */
 import type { Checker, NumberSpec, TopLevel } from "../checker.js";
 import { describe } from "../parse.js";
-import type { PruneTarget } from "../types.js";
+import type { PruneTarget } from "../../core/types.js";
 
 export const SPARSITY_SPEC: NumberSpec = {
   noun: "a sparsity",

@@ -1,7 +1,7 @@
 /** The `pretrain` and `finetune` blocks: one training phase each, every key optional. */
 import type { Checker, Reader, TopLevel } from "../checker.js";
 import { DEFAULT_FINETUNE, DEFAULT_PRETRAIN } from "../defaults.js";
-import type { TrainConfig } from "../types.js";
+import type { TrainConfig } from "../../core/types.js";
 
 function trainFields(c: Checker, minEpochs: number): Record<string, [keyof TrainConfig, Reader<TrainConfig[keyof TrainConfig]>]> {
   return {
