@@ -428,10 +428,6 @@ export interface ReferenceValue {
   conversion: string;
 }
 
-function unitKey(u: string): string {
-  return u.trim().toLowerCase().replace(/×/g, "x");
-}
-
 /** Convert a published value into the harness's unit for `metric`. */
 export function normalizeReferenceValue(metric: string, value: number, unit: string): ReferenceValue {
   const ours = METRICS.get(metric)?.unit ?? null;

@@ -256,6 +256,7 @@ test("the disk under the database fills up mid-sweep: results are kept, the swee
     assert.match(again.stdout, /4 runs planned, 2 already finished, 2 to run/);
     assert.match(again.stdout, new RegExp(`${kept} result\\(s\\) kept while the disk was full were saved \\(not run again\\)`));
     const final = runs(db);
+    checkNothingLost(after, final);
     assert.equal(count(final, "done"), 4);
     for (const r of final) {
       if (r.attempts !== 1) tally.twice++;

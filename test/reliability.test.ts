@@ -12,7 +12,7 @@ import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
-import { readCheckpoint } from "../src/runs/checkpoint.js";
+import { readCheckpoint } from "../src/run/checkpoint.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "../src/store/migrations.js";
 import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { METRIC_NAMES } from "../src/metrics/names.js";
-import { readCheckpoint } from "../src/runs/checkpoint.js";
+import { readCheckpoint } from "../src/run/checkpoint.js";
 import { Store } from "../src/store/store.js";
 import { readArtifacts, readEpochs, readLayers, readRuns } from "../reports/read.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
-import type { WorkerMessage } from "../src/exec/protocol.js";
+import type { WorkerMessage } from "../src/sweep/protocol.js";
 import { type Job, PROTOCOL_VERSION } from "../src/core/types.js";
 import { BENCH, tempDir } from "./helpers/cli.js";
 import { smallConfig } from "./helpers/config.js";

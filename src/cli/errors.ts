@@ -2,7 +2,7 @@
 import { DatasetError } from "../../datasets/types.js";
 import { GridError } from "../grid/types.js";
 import { StoreError } from "../store/store.js";
-import { CheckpointError } from "../runs/checkpoint.js";
+import { CheckpointError } from "../run/checkpoint.js";
 
 /**
  * 74 is EX_IOERR (sysexits.h): the disk under the results database filled up. Not bad input (the same command

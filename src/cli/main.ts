@@ -60,7 +60,7 @@ program.command("sweep")
   .option("--plain", "plain progress lines even on a terminal")
   .action(action(async () => ({
     default: async (grid: string, o: any) => {
-      const { runSweep } = await import("../exec/sweep.js");
+      const { runSweep } = await import("../sweep/coordinator.js");
       const s = await runSweep({
         gridFile: grid, dbPath: o.db, jobs: jobCount(o.jobs), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
@@ -142,7 +142,7 @@ program.command("datasets")
 
 program.command("worker")
   .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
-  .action(async () => { await import("../exec/worker.js"); });
+  .action(async () => { await import("../sweep/worker.js"); });
 
 function badOption(message: string): never {
   process.stderr.write(`error: ${message}\n`);

@@ -1,12 +1,12 @@
 import { catalog } from "../catalog.js";
-import { checkTargetsReachable } from "../exec/sweep.js";
+import { checkTargetsReachable } from "../plan/reachable.js";
 import { countRuns, loadGrid, targetLabel } from "../grid/index.js";
 
 /** Checks a grid file the way `bench sweep` does before anything runs; counts its runs without building them. */
 export default function validate(file: string): number {
   const cat = catalog();
   const { grid, lines } = loadGrid(file, cat);
-  // Needs the architectures' layer tables, so it lives beside the sweep; an unreachable compression is bad input too.
+  // An unreachable compression is bad input too.
   checkTargetsReachable(grid, lines, cat);
   const t = grid.targets.map(targetLabel).join(", ");
   process.stdout.write(

@@ -6,7 +6,7 @@
  * - compression ratio = total params / nonzero params (ShrinkBench).
  */
 import type { LayerInfo } from "../archs/ops.js";
-import type { LayerCount, LayerKind } from "../core/types.js";
+import type { LayerCount } from "../core/types.js";
 
 export interface ModelCounts {
   paramsTotal: number;

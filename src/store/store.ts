@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import type { Grid, JobResult, PlannedRun, RunConfig, RunStatus } from "../core/types.js";
+import type { Grid, JobResult, PlannedRun, RunStatus } from "../core/types.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 /** Why the database itself failed: its file is damaged, or the disk under it is full. */

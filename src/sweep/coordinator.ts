@@ -8,19 +8,16 @@ import { hostname } from "node:os";
 import pLimit from "p-limit";
 import { getDataset } from "../../datasets/index.js";
 import { DatasetNotFoundError } from "../../datasets/types.js";
-import { getArch, layerTable } from "../archs/index.js";
 import { catalog } from "../catalog.js";
-import { countRuns, expandGrid, GridErrors, loadGrid, targetLabel, type GridLines } from "../grid/index.js";
-import { GridError } from "../grid/types.js";
-import { type Catalog, type Grid, type Job, type JobResult, type PlannedRun, PROTOCOL_VERSION } from "../core/types.js";
-import { keepFractionForCompression } from "../metrics/counts.js";
+import { countRuns, expandGrid, loadGrid, targetLabel } from "../grid/index.js";
+import { type Grid, type Job, type JobResult, type PlannedRun, PROTOCOL_VERSION } from "../core/types.js";
+import { checkTargetsReachable } from "../plan/reachable.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
-import { prunableParamCount } from "../prune/policy.js";
 import { denseModels, planRuns } from "../plan/plan.js";
 import { Store, StoreError } from "../store/store.js";
 import { importUnsavedResults, keepUnsavedResult } from "../store/unsaved.js";
 import { CODE_VERSION } from "../core/version.js";
-import { WorkerPool } from "./pool.js";
+import { WorkerPool } from "./worker-pool.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
 
 export interface SweepOptions {
@@ -99,36 +96,6 @@ export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDi
     }
   }
   return { grid, gridText, planned: planRuns(configs, fingerprints, cat) };
-}
-
-/**
- * A compression ratio is reachable only while the parameters a method may not prune stay below the budget
- * (max = total / non-prunable). Checked before anything runs, with the grid line, instead of failing every run of
- * that target after its dense model was pretrained.
- */
-export function checkTargetsReachable(grid: Grid, lines: GridLines, cat: Catalog = catalog()): void {
-  const compressions = grid.targets.filter((t) => t.kind === "compression");
-  if (compressions.length === 0) return;
-  const errors: GridError[] = [];
-  for (const arch of grid.archs) {
-    for (const dataset of grid.datasets) {
-      const ds = cat.datasets[dataset];
-      const layers = layerTable(getArch(arch), ds.inputShape, ds.numClasses);
-      const total = layers.reduce((n, l) => n + l.params, 0);
-      const prunable = prunableParamCount(layers, grid.prunable);
-      compressions.forEach((t) => {
-        try {
-          keepFractionForCompression(t.value, total, prunable);
-        } catch (e) {
-          const i = compressions.indexOf(t);
-          errors.push(new GridError(grid.file, lines.targets[grid.targets.indexOf(t)] ?? null, `compressions[${i}]`,
-            `${(e as Error).message} for arch "${arch}" on dataset "${dataset}" with this grid's prunable settings; ` +
-            `use a smaller compression, or make more tensors prunable (prunable: biases / batch_norm / classifier / first_layer)`));
-        }
-      });
-    }
-  }
-  if (errors.length > 0) throw new GridErrors(errors);
 }
 
 export async function runSweep(options: SweepOptions): Promise<SweepSummary> {

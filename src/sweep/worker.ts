@@ -5,7 +5,7 @@
  */
 import { appendFileSync, rmSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
-import { executeJob } from "../runs/execute.js";
+import { executeJob } from "../run/execute-job.js";
 import type { CoordinatorMessage, WorkerMessage } from "./protocol.js";
 import { PROTOCOL_VERSION } from "../core/types.js";
 

@@ -1,0 +1,37 @@
+/** Targets the architectures can reach, checked at planning time with the grid's line numbers. */
+import { getArch, layerTable } from "../archs/index.js";
+import type { Catalog, Grid } from "../core/types.js";
+import { GridErrors, type GridLines } from "../grid/index.js";
+import { GridError } from "../grid/types.js";
+import { keepFractionForCompression } from "../metrics/counts.js";
+import { prunableParamCount } from "../prune/policy.js";
+
+/**
+ * A compression ratio is reachable only while the parameters a method may not prune stay below the budget
+ * (max = total / non-prunable). Checked before anything runs, with the grid line, instead of failing every run of
+ * that target after its dense model was pretrained.
+ */
+export function checkTargetsReachable(grid: Grid, lines: GridLines, cat: Catalog): void {
+  const compressions = grid.targets.filter((t) => t.kind === "compression");
+  if (compressions.length === 0) return;
+  const errors: GridError[] = [];
+  for (const arch of grid.archs) {
+    for (const dataset of grid.datasets) {
+      const ds = cat.datasets[dataset];
+      const layers = layerTable(getArch(arch), ds.inputShape, ds.numClasses);
+      const total = layers.reduce((n, l) => n + l.params, 0);
+      const prunable = prunableParamCount(layers, grid.prunable);
+      compressions.forEach((t) => {
+        try {
+          keepFractionForCompression(t.value, total, prunable);
+        } catch (e) {
+          const i = compressions.indexOf(t);
+          errors.push(new GridError(grid.file, lines.targets[grid.targets.indexOf(t)] ?? null, `compressions[${i}]`,
+            `${(e as Error).message} for arch "${arch}" on dataset "${dataset}" with this grid's prunable settings; ` +
+            `use a smaller compression, or make more tensors prunable (prunable: biases / batch_norm / classifier / first_layer)`));
+        }
+      });
+    }
+  }
+  if (errors.length > 0) throw new GridErrors(errors);
+}
