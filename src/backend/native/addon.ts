@@ -2,8 +2,8 @@
 
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
+import { packageRoot } from "../../core/locations.js";
 
 /** Geometry arrays passed to the addon (see native/src/addon.cc). */
 export type ConvGeom = number[]; // [N,H,W,C,OH,OW,O,KH,KW,sh,sw,pt,pb,pl,pr,dh,dw]
@@ -69,17 +69,6 @@ export const UnOp = {
   relu: 0, neg: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, square: 6, sigmoid: 7, tanh: 8, abs: 9, relu6: 10, step: 11,
 } as const;
 export const ReduceOp = { sum: 0, mean: 1, max: 2, min: 3 } as const;
-
-/** Directory holding the project's package.json, found by walking up from this module. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json"))) return dir;
-    const up = dirname(dir);
-    if (up === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = up;
-  }
-}
 
 /** Path of the compiled addon; PRUNEBENCH_NATIVE_ADDON overrides it. */
 export function addonPath(): string {
