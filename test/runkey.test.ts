@@ -4,7 +4,10 @@ import { describe, test } from "node:test";
 import { expandGrid, parseGrid } from "../src/grid/index.js";
 import { type RunConfig } from "../src/core/types.js";
 import { canonicalJson } from "../src/core/canonical.js";
-import { denseKey, runKey } from "../src/plan/runKey.js";
+import { METHODS } from "../methods/index.js";
+import { methodSourceHash } from "../src/plan/method-source.js";
+import { planRuns } from "../src/plan/plan.js";
+import { denseKey, KEY_NEUTRAL_DEFAULTS, runKey, stripNeutralDefaults } from "../src/plan/runKey.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
 
 /** A fixed run. Its keys below are pinned: if this test fails, every stored run would be orphaned. */
@@ -149,5 +152,33 @@ describe("runKey / denseKey", () => {
     assert.equal(denseKey(ra[0], FP), denseKey(rb[0], FP));
     // and both equal the pinned fixed config
     assert.equal(runKey(ra[0], FP), PINNED_RUN_KEY);
+  });
+});
+
+describe("what else a key holds", () => {
+  test("a method's source is part of its runs' keys, not of the dense model's", () => {
+    const edited = { ...FP, method: "0".repeat(64) };
+    assert.notEqual(runKey(CONFIG, { ...FP, method: "f".repeat(64) }), runKey(CONFIG, edited), "an edited method re-keys its runs");
+    assert.notEqual(runKey(CONFIG, edited), PINNED_RUN_KEY);
+    assert.equal(denseKey(CONFIG, edited), PINNED_DENSE_KEY, "its dense model is still shared");
+  });
+
+  test("every registered method has its own module, and the planner keys runs by its hash", () => {
+    for (const m of METHODS) assert.match(methodSourceHash(m.name), /^[0-9a-f]{64}$/, m.name);
+    const [planned] = planRuns([CONFIG], new Map([[CONFIG.dataset, FP.data]]), TEST_CATALOG);
+    assert.equal(planned.key, runKey(CONFIG, { code: planned.codeVersion, data: FP.data, method: methodSourceHash("random") }));
+    assert.throws(() => methodSourceHash("no-such-method"), /method "no-such-method" has no module .*methods\/no-such-method\.js: a method lives in methods\/<its name>\.ts/);
+  });
+
+  test("a field added later is left out of the key at its neutral default, and keyed at any other value", () => {
+    const neutral = [{ path: ["pretrain", "nesterov"], value: false }, { path: ["model", "init"], value: "he-uniform" }];
+    const withNew = { ...CONFIG, pretrain: { ...CONFIG.pretrain, nesterov: false }, model: { init: "he-uniform" } };
+    assert.equal(canonicalJson(stripNeutralDefaults(withNew, neutral)), canonicalJson({ ...CONFIG, model: {} }));
+    const changed = stripNeutralDefaults({ ...withNew, pretrain: { ...withNew.pretrain, nesterov: true } }, neutral) as typeof withNew;
+    assert.equal(changed.pretrain.nesterov, true);
+    assert.equal((withNew.pretrain as { nesterov?: boolean }).nesterov, false, "the input is not modified");
+    // The real list: every entry names a path, and the fixed config (written before any of them) keeps its pinned key.
+    for (const e of KEY_NEUTRAL_DEFAULTS) assert.ok(e.path.length > 0);
+    assert.equal(runKey(CONFIG, FP), PINNED_RUN_KEY);
   });
 });

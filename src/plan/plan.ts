@@ -5,6 +5,7 @@
 import type { Catalog, PlannedRun, RunConfig } from "../core/types.js";
 import { methodLabel } from "../grid/index.js";
 import { CODE_VERSION } from "../core/version.js";
+import { methodSourceHash } from "./method-source.js";
 import { denseKey, runKey } from "./runKey.js";
 
 export function planRuns(configs: readonly RunConfig[], dataFingerprints: ReadonlyMap<string, string>, cat: Catalog): PlannedRun[] {
@@ -12,7 +13,7 @@ export function planRuns(configs: readonly RunConfig[], dataFingerprints: Readon
     const data = dataFingerprints.get(config.dataset);
     if (!data) throw new Error(`no data fingerprint for dataset ${config.dataset}`);
     const fp = { code: CODE_VERSION, data };
-    return { key: runKey(config, fp), denseKey: denseKey(config, fp), config, methodLabel: methodLabel(config.method, cat), codeVersion: CODE_VERSION, dataFingerprint: data };
+    return { key: runKey(config, { ...fp, method: methodSourceHash(config.method.name) }), denseKey: denseKey(config, fp), config, methodLabel: methodLabel(config.method, cat), codeVersion: CODE_VERSION, dataFingerprint: data };
   });
 }
 

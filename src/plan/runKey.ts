@@ -8,10 +8,40 @@ import { createHash } from "node:crypto";
 import type { RunConfig } from "../core/types.js";
 import { canonicalJson } from "../core/canonical.js";
 
-/** Fingerprints of the code (harness + methods + archs version) and of the prepared data files. */
+/** Fingerprints of the code (harness + methods + archs version), of the prepared data files, and of the method. */
 export interface Fingerprint {
   code: string;
   data: string;
+  /** sha256 of the method's own source (methodSourceHash): editing a method re-keys its runs, and only its runs. */
+  method?: string;
+}
+
+/**
+ * Config fields added after keys were first issued, each with the value that reproduces the behaviour from before it
+ * existed. At that value a field is left out of the hash, so adding it orphans no finished run (open_lth's hparams
+ * do the same); any other value is part of the key. Append only.
+ */
+export const KEY_NEUTRAL_DEFAULTS: ReadonlyArray<{ path: readonly string[]; value: unknown }> = [];
+
+/** `value` without the fields at their key-neutral default (a copy; nested objects copied along the paths). */
+export function stripNeutralDefaults<T>(value: T, neutral: ReadonlyArray<{ path: readonly string[]; value: unknown }> = KEY_NEUTRAL_DEFAULTS): T {
+  let out: any = value;
+  for (const { path, value: neutralValue } of neutral) {
+    const parents: any[] = [];
+    let node: any = out;
+    for (const k of path.slice(0, -1)) {
+      parents.push(node);
+      node = node?.[k];
+    }
+    const last = path[path.length - 1];
+    if (node === null || typeof node !== "object" || !(last in node) || canonicalJson(node[last]) !== canonicalJson(neutralValue)) continue;
+    // Copy the objects on the path, then drop the field from the innermost copy.
+    let copy: any = { ...node };
+    delete copy[last];
+    for (let i = path.length - 2; i >= 0; i--) copy = { ...parents[i], [path[i]]: copy };
+    out = copy;
+  }
+  return out;
 }
 
 export const KEY_HEX_CHARS = 16;
@@ -20,9 +50,12 @@ function hashKey(value: unknown): string {
   return createHash("sha256").update(canonicalJson(value), "utf8").digest("hex").slice(0, KEY_HEX_CHARS);
 }
 
-/** Identity of one pruning run: first 16 hex chars of sha256(canonicalJson({ config, code, data })). */
+/**
+ * Identity of one pruning run: first 16 hex chars of sha256(canonicalJson({ config, code, data[, method] })), the
+ * config without its key-neutral defaults.
+ */
 export function runKey(config: RunConfig, fp: Fingerprint): string {
-  return hashKey({ config, code: fp.code, data: fp.data });
+  return hashKey({ config: stripNeutralDefaults(config), code: fp.code, data: fp.data, ...(fp.method ? { method: fp.method } : {}) });
 }
 
 /** The part of a run that dense pretraining depends on. Runs differing only in method, target, fine-tuning,
@@ -33,5 +66,5 @@ export function denseSpec(config: RunConfig): Pick<RunConfig, "arch" | "dataset"
 
 /** Identity of the dense pretrained model a run starts from. */
 export function denseKey(config: RunConfig, fp: Fingerprint): string {
-  return hashKey({ dense: denseSpec(config), code: fp.code, data: fp.data });
+  return hashKey({ dense: denseSpec(stripNeutralDefaults(config)), code: fp.code, data: fp.data });
 }
