@@ -1,14 +1,20 @@
 /** The method registry: adding a method is one file in methods/ plus one line here. */
 import type { Catalog } from "../src/core/types.js";
 import { globalMagnitude } from "./global-magnitude.js";
+import { gmp } from "./gmp.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { random } from "./random.js";
+import { snip } from "./snip.js";
+import { synflow } from "./synflow.js";
 import type { PruningMethod } from "./types.js";
 
 export const METHODS: readonly PruningMethod[] = [
   random,
   globalMagnitude,
   layerMagnitude,
+  snip,
+  synflow,
+  gmp,
 ];
 
 export function getMethod(name: string): PruningMethod {

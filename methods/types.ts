@@ -7,6 +7,7 @@
  */
 import type { HyperParamSpec, HyperValue } from "../src/core/types.js";
 import type { Distribution } from "../src/prune/allocate.js";
+import type { Schedule } from "../src/prune/schedules.js";
 
 export interface Citation {
   authors: string;
@@ -37,11 +38,14 @@ export interface ScoreContext {
   random(): number;
   /** Mean gradient of the training loss over `batches` training batches, per tensor (needs.gradients). */
   gradients?(batches: number): Promise<Map<string, Float32Array>>;
+  /**
+   * ∂R/∂θ at |θ| with R the sum of the outputs for an all-ones input, parameters replaced by their absolute values,
+   * inference mode: data-free (needs.pathGradients; SynFlow's objective).
+   */
+  pathGradients?(): Promise<Map<string, Float32Array>>;
 }
 
-
-/** When pruning happens. "one-shot": after dense pretraining, then fine-tune with the mask fixed. */
-export type Schedule = { kind: "one-shot" };
+export type { Schedule };
 
 export interface PruningMethod {
   name: string;
@@ -49,9 +53,12 @@ export interface PruningMethod {
   summary: string;
   paper: Citation;
   params: Record<string, HyperParamSpec>;
-  needs: { gradients?: boolean };
+  needs: { gradients?: boolean; pathGradients?: boolean };
   distribution(params: Readonly<Record<string, HyperValue>>): Distribution;
+  /** When masks change (src/prune/schedules.ts): one-shot, at initialization in rounds, gradually while fine-tuning. */
   schedule(params: Readonly<Record<string, HyperValue>>): Schedule;
+  /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */
+  minDensity?(params: Readonly<Record<string, HyperValue>>): number | undefined;
   /** Importance per tensor (same length as its values); higher survives. Already-pruned weights are ignored. */
   score(ctx: ScoreContext): Promise<Map<string, Float32Array>> | Map<string, Float32Array>;
 }

@@ -6,24 +6,25 @@ import { createHash } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs-core";
 import { getMethod } from "../../methods/index.js";
 import { getDataset } from "../../datasets/index.js";
 import type { LoadedDataset } from "../../datasets/types.js";
 import { getArch } from "../archs/index.js";
 import { initBackend } from "../backend/index.js";
-import { type Artifact, type EpochRecord, type Job, type JobResult, PROTOCOL_VERSION } from "../core/types.js";
+import { type Artifact, type EpochRecord, type Job, type JobResult, PROTOCOL_VERSION, type TrainConfig } from "../core/types.js";
+import type { Schedule } from "../prune/schedules.js";
 import {
   compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
 } from "../metrics/counts.js";
-import { allocateMasks } from "../prune/allocate.js";
+import { densityAtStep, gradualSteps } from "../prune/schedules.js";
 import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
-import { createModel, disposeModel, forward, restore, snapshot, type Model } from "../train/model.js";
-import { makeRng, shuffleInPlace } from "../core/rng.js";
+import { createModel, disposeModel, restore, snapshot, type Model } from "../train/model.js";
 import { writeCheckpoint } from "./checkpoint.js";
+import { phasePlan } from "./phase-plan.js";
+import { pruneStep } from "./prune-step.js";
 import { ensureDense } from "./dense-cache.js";
 
 /**
@@ -64,6 +65,8 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   const val = stage(data.val, data.inputShape);
   const test = stage(data.test, data.inputShape);
   const masks = new MaskSet();
+  // Taken before pretraining: prune-at-initialization schedules rewind to these exact weights.
+  const initWeights = snapshot(model);
   try {
     const label = `${config.arch}/${config.dataset}/seed ${config.seed}`;
     const dense = await ensureDense(job.paths.cacheDir, job.denseKey, label, model, async (keepLeaseAlive) => {
@@ -80,7 +83,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
     if (job.kind === "dense") {
       return { metrics: { pretrain_seconds: dense.trainedSeconds }, layers: [], epochs: dense.epochs, artifacts: [] };
     }
-    return await pruneAndFinetune(job, model, { train, val, test }, masks, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads);
+    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads);
   } finally {
     masks.dispose();
     train.dispose();
@@ -90,8 +93,8 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   }
 }
 
-async function pruneAndFinetune(
-  job: Job, model: Model, splits: { train: StagedSplit; val: StagedSplit; test: StagedSplit }, masks: MaskSet,
+async function runPhasePlan(
+  job: Job, model: Model, splits: { train: StagedSplit; val: StagedSplit; test: StagedSplit }, masks: MaskSet, initWeights: Map<string, Float32Array>,
   pretrainEpochs: EpochRecord[], pretrainSeconds: number, onProgress: ProgressFn, startedAt: Date, threads: number,
 ) {
   const { config } = job;
@@ -100,31 +103,46 @@ async function pruneAndFinetune(
 
   const method = getMethod(config.method.name);
   const refs = prunableTensors(model.layers, config.prunable);
-  const tensors = refs.map((r) => {
-    const v = model.params.get(r.name)!;
-    return { ...r, shape: v.shape, values: v.dataSync() as Float32Array, mask: new Float32Array(v.size).fill(1) };
-  });
   const paramsTotal = model.layers.reduce((n, l) => n + l.params, 0);
-  const paramsPrunable = tensors.reduce((n, t) => n + t.values.length, 0);
-  const keep = config.target.kind === "sparsity"
+  const paramsPrunable = refs.reduce((n, r) => n + model.params.get(r.name)!.size, 0);
+  const density = config.target.kind === "sparsity"
     ? 1 - config.target.value
     : keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable);
+  const schedule = method.schedule(config.method.params);
+  const prune = (d: number, round: number) => pruneStep({
+    model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
+    batchSize: config.finetune.batchSize, seed: config.seed, step: round,
+  });
 
   const pruneStarted = performance.now();
-  const rng = makeRng(config.seed, `method:${method.name}`);
-  const scores = await method.score({
-    tensors, params: config.method.params, random: rng,
-    gradients: method.needs.gradients ? (batches) => meanGradients(model, splits.train, refs.map((r) => r.name), batches, config.finetune.batchSize, config.seed) : undefined,
-  });
-  const newMasks = allocateMasks(tensors.map((t) => ({ name: t.name, scores: scores.get(t.name)!, mask: t.mask })), keep, method.distribution(config.method.params));
-  for (const t of tensors) masks.set(t.name, newMasks.get(t.name)!, t.shape);
-  masks.apply(model.params);
-  const before = await evaluate(model, splits.test);
-
-  const ft = await trainPhase({
-    phase: "finetune", model, train: splits.train, val: splits.val, config: config.finetune, masks, seed: config.seed,
-    selectBestOnVal: true, hooks: { afterEpoch: (e) => onProgress("finetune", e.epoch + 1, config.finetune.epochs) },
-  });
+  let before: Awaited<ReturnType<typeof evaluate>> | null = null;
+  let rewound = false;
+  const trained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
+  for (const step of phasePlan(schedule, density)) {
+    if (step.kind === "rewind-to-init") {
+      restore(model, initWeights);
+      rewound = true;
+    } else if (step.kind === "prune") {
+      await prune(step.density, step.round);
+    } else {
+      before ??= await evaluate(model, splits.test);
+      const phaseConfig = step.phase === "pretrain" ? config.pretrain : config.finetune;
+      let rounds = 0;
+      trained.push(await trainPhase({
+        phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
+        selectBestOnVal: step.phase === "finetune",
+        selectFromEpoch: step.gradual ? lastUpdateEpoch(schedule, splits.train.count, phaseConfig) : 0,
+        hooks: {
+          afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
+          afterStep: step.gradual ? async (info) => {
+            const d = densityAtStep(schedule, density, info.globalStep, info.stepsPerEpoch * phaseConfig.epochs);
+            if (d !== null) await prune(d, ++rounds);
+          } : undefined,
+        },
+      }));
+    }
+  }
+  const ft = trained[trained.length - 1];
   const finetuneSeconds = (performance.now() - pruneStarted) / 1000;
   const after = await evaluate(model, splits.test);
   const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val) : { top1: NaN };
@@ -151,7 +169,7 @@ async function pruneAndFinetune(
   const artifacts = saveArtifacts(job, model, weights, masks);
   const metrics: Record<string, number> = {
     top1_dense: denseEval.top1, top5_dense: denseEval.top5, loss_dense: denseEval.loss,
-    top1_before: before.top1, top5_before: before.top5, loss_before: before.loss,
+    top1_before: before!.top1, top5_before: before!.top5, loss_before: before!.loss,
     top1_after: after.top1, top5_after: after.top5, loss_after: after.loss, val_top1_after: valAfter.top1,
     params_total: counts.paramsTotal, params_nonzero: counts.paramsNonzero, params_prunable: counts.paramsPrunable,
     compression_ratio: compressionRatio(counts.paramsTotal, counts.paramsNonzero),
@@ -160,38 +178,14 @@ async function pruneAndFinetune(
     theoretical_speedup: theoreticalSpeedup(counts.macsDense, counts.macsEffective),
     latency_dense_ms: latencyDense, latency_pruned_ms: latencyPruned, measured_speedup: latencyDense / latencyPruned,
     latency_batch: Math.min(config.eval.latencyBatch, splits.test.count), latency_threads: threads,
-    pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: ft.trainSeconds + pretrainSeconds,
+    pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: trained.reduce((n, t) => n + t.trainSeconds, 0) + pretrainSeconds,
     total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
   };
-  return { metrics, layers, epochs: [...pretrainEpochs, ...ft.epochs], artifacts };
+  // A run rewound to its initial weights trained its own network: the dense model's epochs are not its history.
+  return { metrics, layers, epochs: [...(rewound ? [] : pretrainEpochs), ...trained.flatMap((t) => t.epochs)], artifacts };
 }
 
-/** Mean gradient of the training loss over `batches` seeded-random training batches, for gradient-based scores. */
-export async function meanGradients(model: Model, train: StagedSplit, names: string[], batches: number, batchSize: number, seed: number): Promise<Map<string, Float32Array>> {
-  const order = shuffleInPlace(new Int32Array(train.count).map((_, i) => i), makeRng(seed, "score-batches"));
-  const n = Math.min(batches, Math.ceil(train.count / batchSize));
-  const vars = names.map((name) => model.params.get(name)!);
-  const sums: tf.Tensor[] = vars.map((v) => tf.keep(tf.zerosLike(v)));
-  for (let b = 0; b < n; b++) {
-    tf.tidy(() => {
-      const idx = tf.tensor1d(order.subarray(b * batchSize, Math.min(train.count, (b + 1) * batchSize)), "int32");
-      const labels = tf.gather(train.y, idx);
-      const { grads } = tf.variableGrads(() => {
-        const { logits } = forward(model, tf.gather(train.x, idx), false);
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, model.numClasses), logits) as tf.Scalar;
-      }, vars);
-      vars.forEach((v, i) => {
-        const next = tf.keep(tf.add(sums[i], grads[v.name]));
-        sums[i].dispose();
-        sums[i] = next;
-      });
-    });
-  }
-  const out = new Map(names.map((name, i) => [name, (sums[i].dataSync() as Float32Array).map((g) => g / n)]));
-  sums.forEach((t) => t.dispose());
-  return out;
-}
 
 /**
  * All of a run's artifacts or none: a failed run has no artifact rows, so a file it wrote before failing (e.g. the
@@ -215,6 +209,14 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
     throw e;
   }
   return out;
+}
+
+/** The epoch in which a gradual schedule last changes the mask (its end-of-epoch weights carry the final mask). */
+function lastUpdateEpoch(schedule: Schedule, trainCount: number, config: TrainConfig): number {
+  if (schedule.kind !== "gradual") return 0;
+  const stepsPerEpoch = Math.ceil(trainCount / config.batchSize);
+  const { t0, n, dt } = gradualSteps(schedule, stepsPerEpoch * config.epochs);
+  return Math.floor((t0 + n * dt) / stepsPerEpoch);
 }
 
 async function loadPrepared(job: Job): Promise<PreparedData> {

@@ -70,6 +70,11 @@ export interface PhaseOptions {
   seed: number;
   /** Keep the weights of the epoch with the best validation accuracy (else the last epoch's). */
   selectBestOnVal: boolean;
+  /**
+   * The first epoch whose weights may be selected: a schedule that still prunes during the phase must not hand back
+   * the weights of an epoch before its final mask. Default 0.
+   */
+  selectFromEpoch?: number;
   hooks?: TrainHooks;
 }
 
@@ -138,7 +143,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
       const record: EpochRecord = { phase: o.phase, epoch, loss, trainAcc, valAcc, lr: lastLr, seconds: (performance.now() - started) / 1000 };
       epochs.push(record);
       await o.hooks?.afterEpoch?.(record);
-      if (o.selectBestOnVal && o.val.count > 0 && valAcc > best.valAcc) best = { epoch, valAcc, weights: snapshot(model) };
+      if (o.selectBestOnVal && o.val.count > 0 && epoch >= (o.selectFromEpoch ?? 0) && valAcc > best.valAcc) best = { epoch, valAcc, weights: snapshot(model) };
     }
   } finally {
     optimizer.dispose();

@@ -1,0 +1,66 @@
+/**
+ * When masks change, as data (jaxpruner's sparsity_schedules, in spirit): each schedule is a small value, and
+ * `timeline` answers the two questions the engine asks of it: "which masks are computed, and at what density?"
+ * (`events`, for pruning that happens between training phases) and "update the mask at this training step, and to
+ * what density?" (`densityAtStep`, for pruning that happens while training). The engine runs any of them the same
+ * way; no method is named here.
+ */
+
+export type Schedule =
+  /** After dense pretraining, once; then fine-tune with the mask fixed (ShrinkBench, Han et al. 2015 one-shot). */
+  | { kind: "one-shot" }
+  /**
+   * At initialization, before any training, in `rounds` rounds whose densities fall exponentially to the target
+   * (density^(k/rounds) after round k: SynFlow's schedule, Tanaka et al. 2020; one round is SNIP's). The sparse network
+   * is then trained for the pretraining and fine-tuning epochs, the same number of epochs a one-shot run gets.
+   */
+  | { kind: "at-init"; rounds: number }
+  /**
+   * While fine-tuning a pretrained model (Zhu & Gupta 2017, AGP): sparsity rises from `initialSparsity` to the target
+   * along s_t = s_f + (s_i − s_f)(1 − (t − t0)/(n·Δt))³, updated every `frequency` steps from step t0 = `start`·T to
+   * t0 + n·Δt = `end`·T, with T the fine-tuning steps and `start`, `end` fractions of it; then the mask stays fixed.
+   */
+  | { kind: "gradual"; start: number; end: number; frequency: number; initialSparsity: number };
+
+/** The densities (fraction of prunable weights kept) of the masks computed between phases, in order. */
+export function pruningEvents(schedule: Schedule, targetDensity: number): number[] {
+  checkDensity(targetDensity);
+  switch (schedule.kind) {
+    case "one-shot":
+      return [targetDensity];
+    case "at-init":
+      if (!Number.isInteger(schedule.rounds) || schedule.rounds < 1) throw new Error(`at-init rounds must be an integer >= 1, got ${schedule.rounds}`);
+      return Array.from({ length: schedule.rounds }, (_, k) => targetDensity ** ((k + 1) / schedule.rounds));
+    case "gradual":
+      return [];
+  }
+}
+
+/**
+ * For schedules that prune during fine-tuning: the density to prune to after `step` (0-based, counted over the
+ * fine-tuning phase of `totalSteps` steps), or null when the mask is not updated at that step.
+ */
+export function densityAtStep(schedule: Schedule, targetDensity: number, step: number, totalSteps: number): number | null {
+  if (schedule.kind !== "gradual") return null;
+  const { t0, n, dt } = gradualSteps(schedule, totalSteps);
+  if (step < t0 || (step - t0) % dt !== 0 || (step - t0) / dt > n) return null;
+  const sf = 1 - targetDensity;
+  const si = schedule.initialSparsity;
+  const progress = n === 0 ? 1 : (step - t0) / (n * dt);
+  return 1 - (sf + (si - sf) * (1 - progress) ** 3);
+}
+
+/** The gradual schedule in steps: first update t0, number of intervals n, interval Δt (n·Δt ≤ end·T − t0). */
+export function gradualSteps(schedule: Extract<Schedule, { kind: "gradual" }>, totalSteps: number): { t0: number; n: number; dt: number } {
+  const { start, end, frequency, initialSparsity } = schedule;
+  if (!(start >= 0 && start < end && end <= 1)) throw new Error(`gradual schedule needs 0 <= start < end <= 1, got start ${start}, end ${end}`);
+  if (!Number.isInteger(frequency) || frequency < 1) throw new Error(`gradual frequency must be an integer number of steps >= 1, got ${frequency}`);
+  if (!(initialSparsity >= 0 && initialSparsity < 1)) throw new Error(`gradual initial sparsity must be in [0, 1), got ${initialSparsity}`);
+  const t0 = Math.floor(start * totalSteps);
+  const last = Math.max(t0, Math.floor(end * totalSteps) - 1);
+  return { t0, n: Math.floor((last - t0) / frequency), dt: frequency };
+}
+
+function checkDensity(d: number): void {
+  if (!(d >= 0 && d <= 1)) throw new Error(`target density ${d} outside [0, 1]`);
+}
