@@ -1,6 +1,10 @@
 /** The method registry: adding a method is one file in methods/ plus one line here. */
 import type { Catalog } from "../src/core/types.js";
+import { globalActivation } from "./global-activation.js";
+import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
+import { layerActivation } from "./layer-activation.js";
+import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { random } from "./random.js";
 import type { PruningMethod } from "./types.js";
@@ -9,6 +13,10 @@ export const METHODS: readonly PruningMethod[] = [
   random,
   globalMagnitude,
   layerMagnitude,
+  globalGradient,
+  layerGradient,
+  globalActivation,
+  layerActivation,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -21,4 +29,4 @@ export function methodCatalog(): Catalog["methods"] {
   return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params }]));
 }
 
-export type { PruningMethod, PrunableTensor, ScoreContext } from "./types.js";
+export type { BatchSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds } from "./types.js";

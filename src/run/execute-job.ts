@@ -6,7 +6,6 @@ import { createHash } from "node:crypto";
 import { readFileSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import * as tf from "@tensorflow/tfjs-core";
 import { getMethod } from "../../methods/index.js";
 import { getDataset } from "../../datasets/index.js";
 import type { LoadedDataset } from "../../datasets/types.js";
@@ -21,10 +20,13 @@ import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
-import { createModel, disposeModel, forward, restore, snapshot, type Model } from "../train/model.js";
-import { makeRng, shuffleInPlace } from "../core/rng.js";
+import { createModel, disposeModel, restore, snapshot, type Model } from "../train/model.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import { ensureDense } from "./dense-cache.js";
+import { scoreContext } from "./score-context.js";
+
+/** Re-exported for the tests that reach it here; it lives with the rest of the score context. */
+export { meanGradients } from "./score-context.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -111,11 +113,7 @@ async function pruneAndFinetune(
     : keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable);
 
   const pruneStarted = performance.now();
-  const rng = makeRng(config.seed, `method:${method.name}`);
-  const scores = await method.score({
-    tensors, params: config.method.params, random: rng,
-    gradients: method.needs.gradients ? (batches) => meanGradients(model, splits.train, refs.map((r) => r.name), batches, config.finetune.batchSize, config.seed) : undefined,
-  });
+  const scores = await method.score(scoreContext({ method, params: config.method.params, tensors, model, train: splits.train, seed: config.seed }));
   const newMasks = allocateMasks(tensors.map((t) => ({ name: t.name, scores: scores.get(t.name)!, mask: t.mask })), keep, method.distribution(config.method.params));
   for (const t of tensors) masks.set(t.name, newMasks.get(t.name)!, t.shape);
   masks.apply(model.params);
@@ -165,32 +163,6 @@ async function pruneAndFinetune(
     peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
   };
   return { metrics, layers, epochs: [...pretrainEpochs, ...ft.epochs], artifacts };
-}
-
-/** Mean gradient of the training loss over `batches` seeded-random training batches, for gradient-based scores. */
-export async function meanGradients(model: Model, train: StagedSplit, names: string[], batches: number, batchSize: number, seed: number): Promise<Map<string, Float32Array>> {
-  const order = shuffleInPlace(new Int32Array(train.count).map((_, i) => i), makeRng(seed, "score-batches"));
-  const n = Math.min(batches, Math.ceil(train.count / batchSize));
-  const vars = names.map((name) => model.params.get(name)!);
-  const sums: tf.Tensor[] = vars.map((v) => tf.keep(tf.zerosLike(v)));
-  for (let b = 0; b < n; b++) {
-    tf.tidy(() => {
-      const idx = tf.tensor1d(order.subarray(b * batchSize, Math.min(train.count, (b + 1) * batchSize)), "int32");
-      const labels = tf.gather(train.y, idx);
-      const { grads } = tf.variableGrads(() => {
-        const { logits } = forward(model, tf.gather(train.x, idx), false);
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, model.numClasses), logits) as tf.Scalar;
-      }, vars);
-      vars.forEach((v, i) => {
-        const next = tf.keep(tf.add(sums[i], grads[v.name]));
-        sums[i].dispose();
-        sums[i] = next;
-      });
-    });
-  }
-  const out = new Map(names.map((name, i) => [name, (sums[i].dataSync() as Float32Array).map((g) => g / n)]));
-  sums.forEach((t) => t.dispose());
-  return out;
 }
 
 /**
