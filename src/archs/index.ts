@@ -4,7 +4,7 @@ import { mlp } from "./mlp.js";
 import { ShapeOps, type ArchDef, type LayerInfo } from "./ops.js";
 import { resnet20, resnet56 } from "./resnet.js";
 
-export const ARCHS: readonly ArchDef[] = [mlp, lenet5, lenet5Caffe, resnet20, resnet56];
+export const ARCHS: readonly ArchDef[] = [mlp, lenet5, resnet20, resnet56, lenet5Caffe];
 
 export function getArch(name: string): ArchDef {
   const arch = ARCHS.find((a) => a.name === name);
