@@ -8,3 +8,11 @@ export const HAN_2015: Citation = {
   year: 2015,
   url: "https://arxiv.org/abs/1506.02626",
 };
+
+export const BLALOCK_2020: Citation = {
+  authors: "Blalock, Gonzalez Ortiz, Frankle, Guttag",
+  title: "What is the State of Neural Network Pruning?",
+  venue: "MLSys",
+  year: 2020,
+  url: "https://arxiv.org/abs/2003.03033",
+};

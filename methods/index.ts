@@ -1,7 +1,11 @@
 /** The method registry: adding a method is one file in methods/ plus one line here. */
 import type { Catalog } from "../src/core/types.js";
+import { globalActivation } from "./global-activation.js";
+import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { gmp } from "./gmp.js";
+import { layerActivation } from "./layer-activation.js";
+import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { random } from "./random.js";
 import { snip } from "./snip.js";
@@ -12,6 +16,10 @@ export const METHODS: readonly PruningMethod[] = [
   random,
   globalMagnitude,
   layerMagnitude,
+  globalGradient,
+  layerGradient,
+  globalActivation,
+  layerActivation,
   snip,
   synflow,
   gmp,
@@ -27,4 +35,4 @@ export function methodCatalog(): Catalog["methods"] {
   return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params }]));
 }
 
-export type { PruningMethod, PrunableTensor, ScoreContext } from "./types.js";
+export type { BatchSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds } from "./types.js";

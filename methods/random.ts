@@ -1,4 +1,5 @@
 import type { PruningMethod } from "./types.js";
+import { BLALOCK_2020 } from "./citations.js";
 
 /**
  * Random pruning: every surviving weight gets an i.i.d. uniform score, so the weights removed are a uniform random
@@ -9,13 +10,7 @@ import type { PruningMethod } from "./types.js";
 export const random: PruningMethod = {
   name: "random",
   summary: "Remove a uniformly random subset of weights (control baseline)",
-  paper: {
-    authors: "Blalock, Gonzalez Ortiz, Frankle, Guttag",
-    title: "What is the State of Neural Network Pruning?",
-    venue: "MLSys",
-    year: 2020,
-    url: "https://arxiv.org/abs/2003.03033",
-  },
+  paper: BLALOCK_2020,
   params: {
     scope: { type: "string", default: "layer", choices: ["layer", "global"], description: "spread the budget per layer or over all prunable tensors" },
   },

@@ -30,14 +30,51 @@ export interface PrunableTensor {
   mask: Float32Array;
 }
 
+/**
+ * Which training data a statistic is gathered over. Batches are drawn in a seeded random order that depends only on
+ * the run's seed (the same images for every method and target of a seed), at most one pass over the training split.
+ */
+export interface BatchSpec {
+  batches: number;
+  batchSize: number;
+  /**
+   * "train": batch norm normalises with the batch's own statistics, as a training step does (ShrinkBench computes
+   * its gradients after `model.train()`); "eval": with the running statistics. Scoring never updates the running
+   * statistics in either mode: it only reads the model.
+   */
+  mode: "train" | "eval";
+}
+
+/**
+ * Capabilities a score function asks the engine for, declared up front so the engine provides them without knowing
+ * which method it runs. How much data each uses is the method's choice, passed when it calls the capability.
+ */
+export interface ScoreNeeds {
+  /** ctx.gradients: ∂L/∂w of the cross-entropy training loss. */
+  gradients?: true;
+  /** ctx.activations: mean |input| of each prunable layer. */
+  activations?: true;
+  /** ctx.pathGradients: the data-free path gradient (SynFlow's objective). */
+  pathGradients?: true;
+}
+
 /** What the engine hands a score function. Optional capabilities are present when the method `needs` them. */
 export interface ScoreContext {
   tensors: readonly PrunableTensor[];
   params: Readonly<Record<string, HyperValue>>;
   /** A seeded uniform [0, 1) generator, deterministic per run. */
   random(): number;
-  /** Mean gradient of the training loss over `batches` training batches, per tensor (needs.gradients). */
-  gradients?(batches: number): Promise<Map<string, Float32Array>>;
+  /**
+   * Gradient of the mean cross-entropy training loss, averaged over the batches of `spec`, per prunable tensor name
+   * (needs.gradients).
+   */
+  gradients?(spec: BatchSpec): Promise<Map<string, Float32Array>>;
+  /**
+   * Mean |input activation| per input unit of every layer with a prunable tensor, keyed by layer name, over all the
+   * images of `spec` (and, for a conv, over every spatial position): one value per input channel of a conv, per input
+   * feature of a dense layer, per channel of a batch norm (needs.activations).
+   */
+  activations?(spec: BatchSpec): Promise<Map<string, Float32Array>>;
   /**
    * ∂R/∂θ at |θ| with R the sum of the outputs for an all-ones input, parameters replaced by their absolute values,
    * inference mode: data-free (needs.pathGradients; SynFlow's objective).
@@ -53,7 +90,7 @@ export interface PruningMethod {
   summary: string;
   paper: Citation;
   params: Record<string, HyperParamSpec>;
-  needs: { gradients?: boolean; pathGradients?: boolean };
+  needs: ScoreNeeds;
   distribution(params: Readonly<Record<string, HyperValue>>): Distribution;
   /** When masks change (src/prune/schedules.ts): one-shot, at initialization in rounds, gradually while fine-tuning. */
   schedule(params: Readonly<Record<string, HyperValue>>): Schedule;

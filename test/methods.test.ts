@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { getMethod, METHODS } from "../methods/index.js";
-import type { PrunableTensor } from "../methods/types.js";
+import type { BatchSpec, PrunableTensor } from "../methods/types.js";
 import { allocateMasks } from "../src/prune/allocate.js";
 import { makeRng } from "../src/core/rng.js";
 
@@ -61,4 +61,85 @@ test("random with scope layer prunes every tensor to the same fraction; scope gl
   assert.equal(layer.get("b")!.reduce((x, y) => x + y, 0), 60);
   const global = await prune("random", ts, 0.2, { scope: "global" });
   assert.equal(global.get("a")!.reduce((x, y) => x + y, 0) + global.get("b")!.reduce((x, y) => x + y, 0), 80);
+});
+
+/** A tensor of the given shape and role; `layer` groups kernel and bias of one layer. */
+function shaped(name: string, layer: string, role: string, shape: number[], values: number[]): PrunableTensor {
+  return { name, layer, layerKind: "dense", role, shape, values: Float32Array.from(values), mask: new Float32Array(values.length).fill(1) };
+}
+
+/** Scores of a method whose engine capabilities are the given fixed maps; also returns the specs it asked for. */
+async function scoreWith(methodName: string, tensors: PrunableTensor[], data: { gradients?: Map<string, Float32Array>; activations?: Map<string, Float32Array> }) {
+  const method = getMethod(methodName);
+  const params = Object.fromEntries(Object.entries(method.params).map(([k, p]) => [k, p.default]));
+  const specs: BatchSpec[] = [];
+  const scores = await method.score({
+    tensors, params, random: makeRng(1, "t"),
+    gradients: data.gradients && (async (spec) => { specs.push(spec); return data.gradients!; }),
+    activations: data.activations && (async (spec) => { specs.push(spec); return data.activations!; }),
+  });
+  return { scores, specs, distribution: method.distribution(params) };
+}
+
+const close = (actual: Float32Array, expected: number[]) => {
+  assert.equal(actual.length, expected.length);
+  expected.forEach((e, i) => assert.ok(Math.abs(actual[i] - e) < 1e-6, `[${i}] ${actual[i]} vs ${e}`));
+};
+
+for (const name of ["global-gradient", "layer-gradient"]) {
+  test(`${name} scores |w · g| and asks for ShrinkBench's one training batch of 128 in train mode`, async () => {
+    const k = shaped("fc1/kernel", "fc1", "kernel", [2, 2], [0.5, -2, 3, 0]);
+    const b = shaped("fc1/bias", "fc1", "bias", [2], [-1, 4]);
+    const gradients = new Map([["fc1/kernel", Float32Array.from([4, 0.25, -1, 9])], ["fc1/bias", Float32Array.from([0.5, -0.5])]]);
+    const { scores, specs } = await scoreWith(name, [k, b], { gradients });
+    close(scores.get("fc1/kernel")!, [2, 0.5, 3, 0]); // a large gradient does not save a zero weight, nor a large weight with no gradient
+    close(scores.get("fc1/bias")!, [0.5, 2]);
+    assert.deepEqual(specs, [{ batches: 1, batchSize: 128, mode: "train" }]);
+  });
+}
+
+for (const name of ["global-activation", "layer-activation"]) {
+  test(`${name} scores |w| × mean|input| of the unit each weight reads, biases × the mean over the layer's inputs`, async () => {
+    // conv kernel [kh 2, kw 1, cin 2, cout 2]: flat index i reads input channel floor(i / 2) % 2.
+    const conv = shaped("conv/kernel", "conv", "kernel", [2, 1, 2, 2], [1, -1, 2, -2, 3, -3, 4, -4]);
+    const convBias = shaped("conv/bias", "conv", "bias", [2], [-2, 1]);
+    // dense kernel [in 3, out 2]: flat index i reads input feature floor(i / 2).
+    const dense = shaped("fc/kernel", "fc", "kernel", [3, 2], [1, -2, 5, 5, -0.5, 2]);
+    const activations = new Map([["conv", Float32Array.from([0.5, 2])], ["fc", Float32Array.from([1, 0, 3])]]);
+    const { scores, specs } = await scoreWith(name, [conv, convBias, dense], { activations });
+    close(scores.get("conv/kernel")!, [0.5, 0.5, 4, 4, 1.5, 1.5, 8, 8]);
+    close(scores.get("conv/bias")!, [2 * 1.25, 1 * 1.25]);
+    close(scores.get("fc/kernel")!, [1, 2, 0, 0, 1.5, 6]); // a large weight on a dead input scores 0
+    assert.deepEqual(specs, [{ batches: 1, batchSize: 128, mode: "train" }]);
+  });
+}
+
+test("layer-* keep the same fraction of every tensor; global-* keep the top scores under one threshold", async () => {
+  // Tensor "big" has scores 10..40, "small" 1..4 (the same ranking for both criteria: unit gradients and activations).
+  const big = shaped("big/kernel", "big", "kernel", [4, 1], [10, -20, 30, -40]);
+  const small = shaped("small/kernel", "small", "kernel", [4, 1], [4, -3, 2, -1]);
+  const ones = Float32Array.from([1, 1, 1, 1]);
+  const data = {
+    gradients: new Map([["big/kernel", ones], ["small/kernel", ones]]),
+    activations: new Map([["big", ones], ["small", ones]]),
+  };
+  for (const name of ["global-gradient", "layer-gradient", "global-activation", "layer-activation"]) {
+    const { scores, distribution } = await scoreWith(name, [big, small], data);
+    const masks = allocateMasks([big, small].map((t) => ({ name: t.name, scores: scores.get(t.name)!, mask: t.mask })), 0.5, distribution);
+    if (name.startsWith("layer-")) {
+      assert.deepEqual([...masks.get("big/kernel")!], [0, 0, 1, 1], name);
+      assert.deepEqual([...masks.get("small/kernel")!], [1, 1, 0, 0], name);
+    } else {
+      assert.deepEqual([...masks.get("big/kernel")!], [1, 1, 1, 1], name);
+      assert.deepEqual([...masks.get("small/kernel")!], [0, 0, 0, 0], name);
+    }
+  }
+});
+
+test("a data-dependent method fails loudly when the engine withholds what it declared in needs", async () => {
+  for (const name of ["global-gradient", "global-activation"]) {
+    const method = getMethod(name);
+    assert.ok(method.needs.gradients || method.needs.activations, name);
+    await assert.rejects(async () => method.score({ tensors: [tensor("t", [1, 2])], params: { batches: 1, batch_size: 128 }, random: makeRng(1, "t") }), /needs\.(gradients|activations)/);
+  }
 });

@@ -22,6 +22,13 @@ test("LeNet-5 matches the published 61,706 params and 416,520 MACs", () => {
   assert.deepEqual(t.layers.find((l) => l.name === "conv2")!.outputShape, [10, 10, 16]);
 });
 
+test("LeNet-5-Caffe (ShrinkBench's MnistNet) has 431,080 params and 2,293,000 MACs at its real output sizes", () => {
+  const t = totals("lenet5-caffe", [28, 28, 1]);
+  assert.deepEqual({ params: t.params, macs: t.macs }, { params: 431_080, macs: 2_293_000 });
+  // Unpadded convs: 24x24 and 8x8 outputs (ShrinkBench counts them as 28x28 and 12x12: 4,397,000 MACs).
+  assert.deepEqual(t.layers.filter((l) => l.kind === "conv").map((l) => l.outputShape), [[24, 24, 20], [8, 8, 50]]);
+});
+
 test("CIFAR ResNet-56 is within 1% of Li et al. 2017: 0.85M params, 125M MACs", () => {
   const t = totals("resnet56", [32, 32, 3]);
   assert.ok(Math.abs(t.params / 0.85e6 - 1) < 0.01, `params ${t.params}`);

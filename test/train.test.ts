@@ -92,7 +92,7 @@ test("no tensors leak across a training phase", async () => {
 });
 
 test("meanGradients (the score context's gradients) averages per-batch gradients of the training loss", async () => {
-  const { meanGradients } = await import("../src/run/prune-step.js");
+  const { meanGradients } = await import("../src/run/score-context.js");
   const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0);
   const split = syntheticSplit(64, 9);
   const names = ["fc1/kernel", "fc3/kernel"];

@@ -1,9 +1,10 @@
 import { lenet5 } from "./lenet5.js";
+import { lenet5Caffe } from "./lenet5-caffe.js";
 import { mlp } from "./mlp.js";
 import { ShapeOps, type ArchDef, type LayerInfo } from "./ops.js";
 import { resnet20, resnet56 } from "./resnet.js";
 
-export const ARCHS: readonly ArchDef[] = [mlp, lenet5, resnet20, resnet56];
+export const ARCHS: readonly ArchDef[] = [mlp, lenet5, resnet20, resnet56, lenet5Caffe];
 
 export function getArch(name: string): ArchDef {
   const arch = ARCHS.find((a) => a.name === name);

@@ -111,7 +111,7 @@ async function runPhasePlan(
   const schedule = method.schedule(config.method.params);
   const prune = (d: number, round: number) => pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
-    batchSize: config.finetune.batchSize, seed: config.seed, step: round,
+    seed: config.seed, step: round,
   });
 
   const pruneStarted = performance.now();
