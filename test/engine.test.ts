@@ -1,0 +1,163 @@
+/**
+ * The pruning engine: schedules as data, distributions, the phase plan, and the behaviour that defines each method
+ * run through it (SNIP's |g·w| at initialization, SynFlow's data-free scores keeping a narrow layer alive, AGP's cubic
+ * curve and its final density).
+ */
+import assert from "node:assert/strict";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import * as tf from "@tensorflow/tfjs-core";
+import Database from "better-sqlite3";
+import { getMethod } from "../methods/index.js";
+import type { PrunableTensor, ScoreContext } from "../methods/types.js";
+import { getArch } from "../src/archs/index.js";
+import { initBackend } from "../src/backend/index.js";
+import { makeRng } from "../src/core/rng.js";
+import { allocateMasks, erkDensities } from "../src/prune/allocate.js";
+import { densityAtStep, gradualSteps, pruningEvents, type Schedule } from "../src/prune/schedules.js";
+import { phasePlan } from "../src/run/phase-plan.js";
+import { pruneStep } from "../src/run/prune-step.js";
+import { stage, type StagedSplit } from "../src/train/loop.js";
+import { MaskSet } from "../src/train/masks.js";
+import { createModel, disposeModel, type Model } from "../src/train/model.js";
+import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
+
+await initBackend("cpu");
+
+function split(n: number, seed: number): StagedSplit {
+  const rng = makeRng(seed, "engine-data");
+  return stage({ x: new Float32Array(n * 784).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);
+}
+
+const PRUNABLE = { biases: false, batchNorm: false, classifier: true, firstLayer: true };
+const density = (masks: MaskSet, name: string) => { const m = masks.values(name)!; return m.reduce((a, b) => a + b, 0) / m.length; };
+
+describe("schedules", () => {
+  test("one-shot prunes once to the target; at-init falls exponentially over its rounds to exactly the target", () => {
+    assert.deepEqual(pruningEvents({ kind: "one-shot" }, 0.1), [0.1]);
+    const rounds = pruningEvents({ kind: "at-init", rounds: 4 }, 0.01);
+    assert.equal(rounds.length, 4);
+    rounds.forEach((d, k) => assert.ok(Math.abs(d - 0.01 ** ((k + 1) / 4)) < 1e-12));
+    assert.ok(Math.abs(rounds[3] - 0.01) < 1e-15);
+    assert.throws(() => pruningEvents({ kind: "at-init", rounds: 0 }, 0.1), /rounds must be an integer >= 1/);
+  });
+
+  test("gradual (AGP) updates every Δt steps from t0, on the cubic curve, reaching the target at t0 + nΔt and never after", () => {
+    const s: Schedule = { kind: "gradual", start: 0.1, end: 0.9, frequency: 10, initialSparsity: 0.2 };
+    const total = 200;
+    const { t0, n, dt } = gradualSteps(s, total);
+    assert.deepEqual({ t0, n, dt }, { t0: 20, n: 15, dt: 10 });
+    for (let step = 0; step < total; step++) {
+      const d = densityAtStep(s, 0.05, step, total);
+      const k = (step - t0) / dt;
+      if (step < t0 || !Number.isInteger(k) || k > n) {
+        assert.equal(d, null, `no update at step ${step}`);
+        continue;
+      }
+      const sparsity = 0.95 + (0.2 - 0.95) * (1 - k / n) ** 3;
+      assert.ok(Math.abs(d! - (1 - sparsity)) < 1e-12, `step ${step}: density ${d}`);
+    }
+    assert.ok(Math.abs(densityAtStep(s, 0.05, t0 + n * dt, total)! - 0.05) < 1e-12);
+    assert.throws(() => gradualSteps({ ...s, start: 0.9, end: 0.5 }, total), /0 <= start < end <= 1/);
+  });
+
+  test("the phase plan: one-shot prunes then fine-tunes; at-init rewinds, prunes in rounds, trains both phases; gradual prunes while fine-tuning", () => {
+    assert.deepEqual(phasePlan({ kind: "one-shot" }, 0.2).map((s) => s.kind), ["prune", "train"]);
+    const init = phasePlan({ kind: "at-init", rounds: 3 }, 0.2);
+    assert.deepEqual(init.map((s) => (s.kind === "train" ? `train:${s.phase}` : s.kind)), ["rewind-to-init", "prune", "prune", "prune", "train:pretrain", "train:finetune"]);
+    assert.deepEqual(phasePlan({ kind: "gradual", start: 0, end: 1, frequency: 1, initialSparsity: 0 }, 0.2), [{ kind: "train", phase: "finetune", gradual: true }]);
+  });
+});
+
+describe("distributions", () => {
+  test("ERK spends exactly the budget, gives small layers higher density, and keeps saturated layers dense", () => {
+    const shapes = [[5, 5, 1, 20], [5, 5, 20, 50], [800, 500], [500, 10]];
+    const sizes = shapes.map((s) => s.reduce((a, b) => a * b, 1));
+    const d = erkDensities(shapes, 0.1);
+    const kept = d.reduce((n, x, i) => n + x * sizes[i], 0);
+    assert.ok(Math.abs(kept - 0.1 * sizes.reduce((a, b) => a + b, 0)) < 1e-6);
+    assert.equal(d[0], 1, "the 500-weight first conv saturates and stays dense");
+    assert.ok(d[3] > d[2], "the small classifier is denser than the big fc");
+    for (const x of d) assert.ok(x > 0 && x <= 1);
+  });
+
+  test("a minimum density keeps every tensor alive under a global threshold that would empty one", () => {
+    const big = new Float32Array(1000).map((_, i) => 1 + i);
+    const small = new Float32Array(100).map(() => 0.001);
+    const tensors = [{ name: "a", scores: big, mask: new Float32Array(1000).fill(1) }, { name: "b", scores: small, mask: new Float32Array(100).fill(1) }];
+    const plain = allocateMasks(tensors, 0.1, "global");
+    assert.equal(plain.get("b")!.reduce((x, y) => x + y, 0), 0, "global alone empties b");
+    const floored = allocateMasks(tensors, 0.1, "global", { minDensity: 0.05 });
+    assert.equal(floored.get("b")!.reduce((x, y) => x + y, 0), 5);
+    assert.equal(floored.get("a")!.reduce((x, y) => x + y, 0) + 5, 110, "the total budget is unchanged");
+    assert.throws(() => allocateMasks(tensors, 0.01, "global", { minDensity: 0.5 }), /min density 0.5 in every tensor keeps 550 weights, more than the budget of 11/);
+  });
+});
+
+describe("methods run through the engine", () => {
+  test("SNIP scores |g·w|: the gradient of one batch times the weight", async () => {
+    const values = Float32Array.of(1, -2, 3, -4);
+    const g = Float32Array.of(0.5, 0.5, -1, 0.25);
+    const tensors: PrunableTensor[] = [{ name: "fc/kernel", layer: "fc", layerKind: "dense", role: "kernel", shape: [2, 2], values, mask: new Float32Array(4).fill(1) }];
+    let asked: unknown;
+    const ctx: ScoreContext = { tensors, params: { batches: 1, batch_size: 128 }, random: Math.random, gradients: async (spec) => { asked = spec; return new Map([["fc/kernel", g]]); } };
+    const scores = await getMethod("snip").score(ctx);
+    assert.deepEqual([...scores.get("fc/kernel")!], [0.5, 1, 3, 1]);
+    assert.deepEqual(asked, { batches: 1, batchSize: 128, mode: "eval" });
+    assert.deepEqual(getMethod("snip").schedule({ batches: 1 }), { kind: "at-init", rounds: 1 });
+  });
+
+  /** LeNet-300-100 with its middle layer (fc2, 300→100) shrunk to tiny weights: a narrow, weak link. */
+  function bottleneckedMlp(): Model {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 3);
+    const fc2 = model.params.get("fc2/kernel")!;
+    tf.tidy(() => fc2.assign(tf.mul(fc2, 0.002)));
+    return model;
+  }
+
+  async function pruneWith(method: string, params: Record<string, number>, keep: number, train: StagedSplit): Promise<MaskSet> {
+    const model = bottleneckedMlp();
+    const masks = new MaskSet();
+    const m = getMethod(method);
+    for (const [k, d] of pruningEvents(m.schedule(params), keep).entries()) {
+      await pruneStep({ model, masks, method: m, params, prunable: PRUNABLE, density: d, train, seed: 0, step: k });
+    }
+    disposeModel(model);
+    return masks;
+  }
+
+  test("SynFlow keeps the narrow layer connected where global magnitude empties it, and never looks at the data", async () => {
+    const a = split(64, 1);
+    const b = split(64, 2);
+    const keep = 0.002; // about 530 of LeNet-300-100's 266,200 weights
+    const magnitude = await pruneWith("global-magnitude", {}, keep, a);
+    assert.equal(density(magnitude, "fc2/kernel"), 0, "global magnitude cuts every path (layer collapse)");
+    const flowA = await pruneWith("synflow", { rounds: 20 }, keep, a);
+    const flowB = await pruneWith("synflow", { rounds: 20 }, keep, b);
+    for (const layer of ["fc1", "fc2", "fc3"]) assert.ok(density(flowA, `${layer}/kernel`) > 0, `${layer} keeps weights`);
+    for (const name of flowA.names()) assert.deepEqual(flowA.values(name), flowB.values(name), `${name}: same mask whatever the data`);
+    [a, b, magnitude, flowA, flowB].forEach((x) => x.dispose());
+  });
+
+  test("SNIP, SynFlow and GMP run end to end: at-init runs train their own sparse network, GMP reaches its target while fine-tuning", () => {
+    const dir = tempDir();
+    const grid = writeTinyGrid(dir);
+    writeFileSync(grid, readFileSync(grid, "utf8")
+      .replace("methods: [random, global-magnitude]", "methods: [snip, {name: synflow, rounds: 5}, {name: gmp, frequency: 5, end: 0.5}]")
+      .replace("sparsities: [0.5, 0.9]", "sparsities: [0.9]")
+      .replace(/^finetune: .*$/m, "finetune: {epochs: 3, batch_size: 64, lr: 0.01}"));
+    const db = join(dir, "r.db");
+    const r = bench(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache"), "--jobs", "1", "--plain"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare(`SELECT r.method, m.value AS sparsity FROM runs r JOIN metrics m ON m.run_key = r.key AND m.name = 'sparsity' ORDER BY r.method`).all() as Array<{ method: string; sparsity: number }>;
+    assert.deepEqual(rows.map((x) => x.method), ["gmp", "snip", "synflow"]);
+    for (const x of rows) assert.ok(Math.abs(x.sparsity - 0.9) < 1e-3, `${x.method}: sparsity ${x.sparsity}`);
+    const phases = (method: string) => (d.prepare(`SELECT e.phase, count(*) AS n FROM epochs e JOIN runs r ON r.key = e.run_key WHERE r.method = ? GROUP BY e.phase ORDER BY e.phase`).all(method) as Array<{ phase: string; n: number }>)
+      .map((p) => `${p.phase}:${p.n}`);
+    assert.deepEqual(phases("snip"), ["finetune:3", "pretrain:2"], "its own sparse pretraining, not the dense model's history");
+    assert.deepEqual(phases("gmp"), ["finetune:3", "pretrain:2"]);
+    d.close();
+  });
+});
