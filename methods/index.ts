@@ -8,7 +8,10 @@ import { layerActivation } from "./layer-activation.js";
 import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { random } from "./random.js";
+import { rigl } from "./rigl.js";
+import { set } from "./set.js";
 import { snip } from "./snip.js";
+import { staticSparse } from "./static-sparse.js";
 import { synflow } from "./synflow.js";
 import type { PruningMethod } from "./types.js";
 
@@ -23,6 +26,9 @@ export const METHODS: readonly PruningMethod[] = [
   snip,
   synflow,
   gmp,
+  staticSparse,
+  set,
+  rigl,
 ];
 
 export function getMethod(name: string): PruningMethod {

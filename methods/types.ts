@@ -7,6 +7,7 @@
  */
 import type { HyperParamSpec, HyperValue } from "../src/core/types.js";
 import type { Distribution } from "../src/prune/allocate.js";
+import type { Regrowth } from "../src/prune/regrowth.js";
 import type { Schedule } from "../src/prune/schedules.js";
 
 export interface Citation {
@@ -94,6 +95,8 @@ export interface PruningMethod {
   distribution(params: Readonly<Record<string, HyperValue>>): Distribution;
   /** When masks change (src/prune/schedules.ts): one-shot, at initialization in rounds, gradually while fine-tuning. */
   schedule(params: Readonly<Record<string, HyperValue>>): Schedule;
+  /** For dynamic schedules: how inactive weights are chosen to grow (src/prune/regrowth.ts); random when absent. */
+  regrowth?(params: Readonly<Record<string, HyperValue>>): Regrowth;
   /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */
   minDensity?(params: Readonly<Record<string, HyperValue>>): number | undefined;
   /** Importance per tensor (same length as its values); higher survives. Already-pruned weights are ignored. */

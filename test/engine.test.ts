@@ -15,10 +15,13 @@ import { getArch } from "../src/archs/index.js";
 import { initBackend } from "../src/backend/index.js";
 import { makeRng } from "../src/core/rng.js";
 import { allocateMasks, erkDensities } from "../src/prune/allocate.js";
-import { densityAtStep, gradualSteps, pruningEvents, type Schedule } from "../src/prune/schedules.js";
+import { dropAndGrow } from "../src/prune/regrowth.js";
+import { densityAtStep, gradualSteps, pruningEvents, resolveSchedule, updateFractionAtStep, type Schedule } from "../src/prune/schedules.js";
 import { phasePlan } from "../src/run/phase-plan.js";
 import { pruneStep } from "../src/run/prune-step.js";
-import { stage, type StagedSplit } from "../src/train/loop.js";
+import { regrowStep } from "../src/run/regrow-step.js";
+import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
+import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel, type Model } from "../src/train/model.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
@@ -66,7 +69,10 @@ describe("schedules", () => {
     assert.deepEqual(phasePlan({ kind: "one-shot" }, 0.2).map((s) => s.kind), ["prune", "train"]);
     const init = phasePlan({ kind: "at-init", rounds: 3 }, 0.2);
     assert.deepEqual(init.map((s) => (s.kind === "train" ? `train:${s.phase}` : s.kind)), ["rewind-to-init", "prune", "prune", "prune", "train:pretrain", "train:finetune"]);
-    assert.deepEqual(phasePlan({ kind: "gradual", start: 0, end: 1, frequency: 1, initialSparsity: 0 }, 0.2), [{ kind: "train", phase: "finetune", gradual: true }]);
+    assert.deepEqual(phasePlan({ kind: "gradual", start: 0, end: 1, frequency: 1, initialSparsity: 0 }, 0.2), [{ kind: "train", phase: "finetune", during: "gradual" }]);
+    const dynamic = phasePlan({ kind: "dynamic", interval: 10, dropFraction: 0.3, end: 0.75, decay: "cosine" }, 0.2);
+    assert.deepEqual(dynamic.map((s) => (s.kind === "train" ? `train:${s.phase}:${s.during}` : s.kind === "prune" ? `prune:${s.random}` : s.kind)),
+      ["rewind-to-init", "prune:true", "train:pretrain:dynamic", "train:finetune:dynamic"]);
   });
 });
 
@@ -159,5 +165,85 @@ describe("methods run through the engine", () => {
     assert.deepEqual(phases("snip"), ["finetune:3", "pretrain:2"], "its own sparse pretraining, not the dense model's history");
     assert.deepEqual(phases("gmp"), ["finetune:3", "pretrain:2"]);
     d.close();
+  });
+});
+
+describe("dynamic sparse training", () => {
+  test("the update fraction decays with a cosine (RigL) or stays constant (SET), every interval, never at step 0 or after the end", () => {
+    const rigl: Schedule = { kind: "dynamic", interval: 10, dropFraction: 0.3, end: 0.5, decay: "cosine" };
+    assert.equal(updateFractionAtStep(rigl, 0, 100), null);
+    assert.equal(updateFractionAtStep(rigl, 5, 100), null);
+    assert.ok(Math.abs(updateFractionAtStep(rigl, 10, 100)! - 0.15 * (1 + Math.cos(Math.PI * 10 / 50))) < 1e-12);
+    assert.ok(Math.abs(updateFractionAtStep(rigl, 40, 100)! - 0.15 * (1 + Math.cos(Math.PI * 40 / 50))) < 1e-12);
+    assert.equal(updateFractionAtStep(rigl, 50, 100), null, "no update at or after T_end");
+    assert.equal(updateFractionAtStep({ ...rigl, decay: "constant" }, 30, 100), 0.3);
+    assert.deepEqual(resolveSchedule({ ...rigl, interval: 0 }, 43), { ...rigl, interval: 43 });
+    assert.throws(() => updateFractionAtStep({ ...rigl, interval: 0 }, 10, 100), /interval must be an integer number of steps >= 1/);
+  });
+
+  test("drop and grow keeps the count, drops the lowest scores, grows the highest among the inactive", () => {
+    const mask = Float32Array.of(1, 1, 1, 0, 0, 0);
+    const { mask: next, grown } = dropAndGrow(mask, Float32Array.of(5, 1, 3, 0, 0, 0), Float32Array.of(0, 0, 0, 2, 9, 1), 2);
+    assert.deepEqual([...next], [1, 0, 0, 1, 1, 0]);
+    assert.deepEqual([...grown], [0, 0, 0, 1, 1, 0]);
+  });
+
+  test("the loop hands a hook the dense gradient (pruned positions included) at the steps it asks for", async () => {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 5);
+    const masks = new MaskSet();
+    const train = split(64, 3);
+    await pruneStep({ model, masks, method: getMethod("random"), params: { scope: "layer" }, prunable: PRUNABLE, density: 0.2, train, seed: 0, step: 0 });
+    const seen: number[] = [];
+    await trainPhase({
+      phase: "finetune", model, train, val: train, config: { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 32 }, masks, seed: 0, selectBestOnVal: false,
+      hooks: {
+        wantsGradients: (s) => s === 1,
+        afterStep: (ctx) => {
+          if (!ctx.gradients) return;
+          seen.push(ctx.globalStep);
+          const g = ctx.gradients.get("fc2/kernel")!.dataSync();
+          const m = masks.values("fc2/kernel")!;
+          assert.ok(g.some((x, i) => m[i] === 0 && x !== 0), "gradients at pruned weights are there");
+        },
+      },
+    });
+    assert.deepEqual(seen, [1]);
+    train.dispose(); masks.dispose(); disposeModel(model);
+  });
+
+  test("RigL's update keeps every tensor's density, grows where the dense gradient is largest, zeroes and resets the grown", async () => {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 7);
+    const masks = new MaskSet();
+    const train = split(64, 4);
+    const rigl = getMethod("rigl");
+    const params = { interval: 100, drop_fraction: 0.3, end: 0.75, distribution: "erk" };
+    await pruneStep({ model, masks, method: rigl, params, prunable: PRUNABLE, density: 0.1, train, seed: 0, step: 0, randomMask: true });
+    const before = new Map(masks.names().map((n) => [n, masks.values(n)!.slice()]));
+    // A gradient that is huge exactly at the first 7 pruned positions of fc2: those must be the ones grown there.
+    const m2 = before.get("fc2/kernel")!;
+    const favoured = [...m2.keys()].filter((i) => m2[i] === 0).slice(0, 7);
+    const gradients = new Map([...model.params].map(([n, v]) => {
+      const g = new Float32Array(v.size).fill(1e-6);
+      if (n === "fc2/kernel") for (const i of favoured) g[i] = 100;
+      return [n, tf.tensor(g, v.shape)] as const;
+    }));
+    const resets = new Map<string, Float32Array>();
+    await regrowStep({
+      model, masks, method: rigl, params, prunable: PRUNABLE, fraction: 0.3, regrowth: "gradient", train, seed: 0, step: 1, gradients,
+      resetOptimizerState: (name, where) => resets.set(name, where.dataSync() as Float32Array),
+    });
+    for (const [name, old] of before) {
+      const now = masks.values(name)!;
+      assert.equal(now.reduce((a, b) => a + b, 0), old.reduce((a, b) => a + b, 0), `${name}: density unchanged`);
+      // A tensor ERK keeps dense has nothing to grow into; every other one moves.
+      if (old.some((x) => x === 0)) assert.ok(now.some((x, i) => x !== old[i]), `${name}: the mask moved`);
+      const grown = resets.get(name)!;
+      grown.forEach((x, i) => { if (x === 1) assert.ok(old[i] === 0 && now[i] === 1, `${name}[${i}]: reset only where grown`); });
+      const w = model.params.get(name)!.dataSync();
+      grown.forEach((x, i) => { if (x === 1) assert.ok(w[i] === 0, `grown weights start at zero, got ${w[i]}`); });
+    }
+    for (const i of favoured) assert.equal(masks.values("fc2/kernel")![i], 1, `the largest-gradient weight ${i} was grown`);
+    gradients.forEach((g) => g.dispose());
+    train.dispose(); masks.dispose(); disposeModel(model);
   });
 });

@@ -20,7 +20,21 @@ export type Schedule =
    * along s_t = s_f + (s_i − s_f)(1 − (t − t0)/(n·Δt))³, updated every `frequency` steps from step t0 = `start`·T to
    * t0 + n·Δt = `end`·T, with T the fine-tuning steps and `start`, `end` fractions of it; then the mask stays fixed.
    */
-  | { kind: "gradual"; start: number; end: number; frequency: number; initialSparsity: number };
+  | { kind: "gradual"; start: number; end: number; frequency: number; initialSparsity: number }
+  /**
+   * Dynamic sparse training (SET, Mocanu et al. 2018; RigL, Evci et al. 2020): a random mask at initialization with
+   * the target density (spread by the method's distribution), then every `interval` steps a fraction of each
+   * tensor's active weights is dropped by the method's score and as many inactive ones grown by its regrowth
+   * criterion, so every tensor's density stays fixed. The fraction decays with a cosine to 0 at `end` (a fraction of
+   * all training steps: RigL's α/2·(1 + cos(πt/T_end))) or stays constant (SET); no update from `end` on. `interval`
+   * 0 means once per epoch (resolveSchedule turns it into steps).
+   */
+  | { kind: "dynamic"; interval: number; dropFraction: number; end: number; decay: "cosine" | "constant" };
+
+/** The schedule with everything counted in steps: a dynamic interval of 0 ("once per epoch") becomes `stepsPerEpoch`. */
+export function resolveSchedule(schedule: Schedule, stepsPerEpoch: number): Schedule {
+  return schedule.kind === "dynamic" && schedule.interval === 0 ? { ...schedule, interval: stepsPerEpoch } : schedule;
+}
 
 /** The densities (fraction of prunable weights kept) of the masks computed between phases, in order. */
 export function pruningEvents(schedule: Schedule, targetDensity: number): number[] {
@@ -33,7 +47,24 @@ export function pruningEvents(schedule: Schedule, targetDensity: number): number
       return Array.from({ length: schedule.rounds }, (_, k) => targetDensity ** ((k + 1) / schedule.rounds));
     case "gradual":
       return [];
+    case "dynamic":
+      return [targetDensity];
   }
+}
+
+/**
+ * For dynamic schedules: the fraction of each tensor's active weights to drop and regrow after `step` (counted over
+ * all training of the sparse network, `totalSteps` steps), or null when the mask does not change then.
+ */
+export function updateFractionAtStep(schedule: Schedule, step: number, totalSteps: number): number | null {
+  if (schedule.kind !== "dynamic") return null;
+  const { interval, dropFraction, end, decay } = schedule;
+  if (!Number.isInteger(interval) || interval < 1) throw new Error(`dynamic interval must be an integer number of steps >= 1, got ${interval}`);
+  if (!(dropFraction > 0 && dropFraction <= 1)) throw new Error(`dynamic drop fraction must be in (0, 1], got ${dropFraction}`);
+  if (!(end > 0 && end <= 1)) throw new Error(`dynamic end must be in (0, 1], got ${end}`);
+  const last = end * totalSteps;
+  if (step === 0 || step % interval !== 0 || step >= last) return null;
+  return decay === "constant" ? dropFraction : (dropFraction / 2) * (1 + Math.cos((Math.PI * step) / last));
 }
 
 /**

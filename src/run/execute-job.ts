@@ -16,7 +16,7 @@ import type { Schedule } from "../prune/schedules.js";
 import {
   compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
 } from "../metrics/counts.js";
-import { densityAtStep, gradualSteps } from "../prune/schedules.js";
+import { densityAtStep, resolveSchedule, updateFractionAtStep } from "../prune/schedules.js";
 import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
@@ -25,6 +25,7 @@ import { createModel, disposeModel, restore, snapshot, type Model } from "../tra
 import { writeCheckpoint } from "./checkpoint.js";
 import { phasePlan } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
+import { regrowStep } from "./regrow-step.js";
 import { ensureDense } from "./dense-cache.js";
 
 /**
@@ -108,11 +109,15 @@ async function runPhasePlan(
   const density = config.target.kind === "sparsity"
     ? 1 - config.target.value
     : keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable);
-  const schedule = method.schedule(config.method.params);
-  const prune = (d: number, round: number) => pruneStep({
+  const schedule = resolveSchedule(method.schedule(config.method.params), Math.ceil(splits.train.count / config.pretrain.batchSize));
+  const prune = (d: number, round: number, randomMask = false) => pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
-    seed: config.seed, step: round,
+    seed: config.seed, step: round, randomMask,
   });
+
+  const stepsOf = (c: TrainConfig) => Math.ceil(splits.train.count / c.batchSize) * c.epochs;
+  const changes = maskChanges(schedule, density, stepsOf(config.pretrain), stepsOf(config.finetune));
+  const regrowth = method.regrowth?.(config.method.params);
 
   const pruneStarted = performance.now();
   let before: Awaited<ReturnType<typeof evaluate>> | null = null;
@@ -123,21 +128,33 @@ async function runPhasePlan(
       restore(model, initWeights);
       rewound = true;
     } else if (step.kind === "prune") {
-      await prune(step.density, step.round);
+      await prune(step.density, step.round, step.random);
     } else {
       before ??= await evaluate(model, splits.test);
       const phaseConfig = step.phase === "pretrain" ? config.pretrain : config.finetune;
+      const change = step.during === "none" ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
+      const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
+      let lastChange = -1;
+      for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
       let rounds = 0;
       trained.push(await trainPhase({
         phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
         selectBestOnVal: step.phase === "finetune",
-        selectFromEpoch: step.gradual ? lastUpdateEpoch(schedule, splits.train.count, phaseConfig) : 0,
+        // Only epochs that ended with the final mask may be selected.
+        selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
         hooks: {
           afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
-          afterStep: step.gradual ? async (info) => {
-            const d = densityAtStep(schedule, density, info.globalStep, info.stepsPerEpoch * phaseConfig.epochs);
-            if (d !== null) await prune(d, ++rounds);
-          } : undefined,
+          wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
+          afterStep: step.during === "none" ? undefined : async (ctx) => {
+            const c = change(ctx.globalStep);
+            if (c?.kind === "prune") await prune(c.density, ++rounds);
+            else if (c?.kind === "regrow") {
+              await regrowStep({
+                model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
+                train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
+              });
+            }
+          },
         },
       }));
     }
@@ -211,12 +228,21 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
   return out;
 }
 
-/** The epoch in which a gradual schedule last changes the mask (its end-of-epoch weights carry the final mask). */
-function lastUpdateEpoch(schedule: Schedule, trainCount: number, config: TrainConfig): number {
-  if (schedule.kind !== "gradual") return 0;
-  const stepsPerEpoch = Math.ceil(trainCount / config.batchSize);
-  const { t0, n, dt } = gradualSteps(schedule, stepsPerEpoch * config.epochs);
-  return Math.floor((t0 + n * dt) / stepsPerEpoch);
+type MaskChange = { kind: "prune"; density: number } | { kind: "regrow"; fraction: number };
+
+/**
+ * What a schedule does to the masks after step `s` of a training phase: prune further (gradual, counted over the
+ * fine-tuning steps) or drop and regrow (dynamic, counted over pretraining then fine-tuning of the sparse network).
+ */
+function maskChanges(schedule: Schedule, density: number, pretrainSteps: number, finetuneSteps: number) {
+  return (during: "gradual" | "dynamic", phase: "pretrain" | "finetune", s: number): MaskChange | null => {
+    if (during === "gradual") {
+      const d = densityAtStep(schedule, density, s, finetuneSteps);
+      return d === null ? null : { kind: "prune", density: d };
+    }
+    const f = updateFractionAtStep(schedule, (phase === "finetune" ? pretrainSteps : 0) + s, pretrainSteps + finetuneSteps);
+    return f === null ? null : { kind: "regrow", fraction: f };
+  };
 }
 
 async function loadPrepared(job: Job): Promise<PreparedData> {

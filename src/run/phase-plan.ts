@@ -8,20 +8,31 @@ import { pruningEvents, type Schedule } from "../prune/schedules.js";
 export type PhaseStep =
   /** Back to the weights the model had before dense pretraining (prune-at-initialization). */
   | { kind: "rewind-to-init" }
-  /** Score and prune to `density` (fraction of prunable weights kept); `round` numbers the steps of one run. */
-  | { kind: "prune"; density: number; round: number }
-  /** Train with the masks applied after every step; `gradual`: the schedule also prunes during this phase. */
-  | { kind: "train"; phase: "pretrain" | "finetune"; gradual: boolean };
+  /**
+   * Score and prune to `density` (fraction of prunable weights kept); `round` numbers the steps of one run; `random`:
+   * a uniformly random mask instead of the method's scores (dynamic sparse training starts from one).
+   */
+  | { kind: "prune"; density: number; round: number; random: boolean }
+  /**
+   * Train with the masks applied after every step. `during`: what the schedule does to the masks while training:
+   * nothing, prune further (gradual), or drop and regrow at constant density (dynamic; its steps count over all the
+   * phases that have it).
+   */
+  | { kind: "train"; phase: "pretrain" | "finetune"; during: "none" | "gradual" | "dynamic" };
 
 export function phasePlan(schedule: Schedule, density: number): PhaseStep[] {
-  const prunes = pruningEvents(schedule, density).map((d, round): PhaseStep => ({ kind: "prune", density: d, round }));
+  const random = schedule.kind === "dynamic";
+  const prunes = pruningEvents(schedule, density).map((d, round): PhaseStep => ({ kind: "prune", density: d, round, random }));
   switch (schedule.kind) {
     case "one-shot":
-      return [...prunes, { kind: "train", phase: "finetune", gradual: false }];
+      return [...prunes, { kind: "train", phase: "finetune", during: "none" }];
     case "at-init":
       // The sparse network then trains for as many epochs as a dense model plus its fine-tuning: equal budgets.
-      return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", gradual: false }, { kind: "train", phase: "finetune", gradual: false }];
+      return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", during: "none" }, { kind: "train", phase: "finetune", during: "none" }];
     case "gradual":
-      return [{ kind: "train", phase: "finetune", gradual: true }];
+      return [{ kind: "train", phase: "finetune", during: "gradual" }];
+    case "dynamic":
+      // Sparse from the start, like at-init, with the mask moving over both phases.
+      return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", during: "dynamic" }, { kind: "train", phase: "finetune", during: "dynamic" }];
   }
 }

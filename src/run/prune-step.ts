@@ -4,7 +4,7 @@
  * ask for (training gradients, the data-free path gradient) are built here, only when the method `needs` them; the
  * engine never asks which method it runs.
  */
-import type { PruningMethod } from "../../methods/types.js";
+import type { PrunableTensor, PruningMethod } from "../../methods/types.js";
 import type { HyperValue, PrunablePolicy } from "../core/types.js";
 import { allocateMasks } from "../prune/allocate.js";
 import { prunableTensors } from "../prune/policy.js";
@@ -26,17 +26,24 @@ export interface PruneStepInput {
   seed: number;
   /** Distinguishes the random draws of successive steps of one run (round k of an iterative schedule). */
   step: number;
+  /** Score uniformly at random instead of by the method (the initial mask of dynamic sparse training). */
+  randomMask?: boolean;
+}
+
+/** The prunable tensors as they are now: values, shape and current mask (all ones before the first prune). */
+export function prunableState(model: Model, masks: MaskSet, prunable: PrunablePolicy): PrunableTensor[] {
+  return prunableTensors(model.layers, prunable).map((r) => {
+    const v = model.params.get(r.name)!;
+    return { ...r, shape: v.shape, values: v.dataSync() as Float32Array, mask: masks.values(r.name) ?? new Float32Array(v.size).fill(1) };
+  });
 }
 
 /** Prune `model` to `density` in place: masks replaced (monotonically) and applied to the weights. */
 export async function pruneStep(o: PruneStepInput): Promise<void> {
-  const refs = prunableTensors(o.model.layers, o.prunable);
-  const tensors = refs.map((r) => {
-    const v = o.model.params.get(r.name)!;
-    return { ...r, shape: v.shape, values: v.dataSync() as Float32Array, mask: o.masks.values(r.name) ?? new Float32Array(v.size).fill(1) };
-  });
+  const tensors = prunableState(o.model, o.masks, o.prunable);
   const ctx = scoreContext({ method: o.method, params: o.params, tensors, model: o.model, train: o.train, seed: o.seed, step: o.step });
-  const scores = await o.method.score(ctx);
+  // A dynamic schedule starts from a random mask (SET, RigL); its scores decide only what is dropped later.
+  const scores = o.randomMask ? new Map(tensors.map((t) => [t.name, t.values.map(() => ctx.random())])) : await o.method.score(ctx);
   const next = allocateMasks(
     tensors.map((t) => ({ name: t.name, scores: scores.get(t.name)!, mask: t.mask, shape: t.shape })),
     o.density, o.method.distribution(o.params), { minDensity: o.method.minDensity?.(o.params) },

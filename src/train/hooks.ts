@@ -12,9 +12,23 @@ export interface StepInfo {
   stepsPerEpoch: number;
 }
 
+import type * as tf from "@tensorflow/tfjs-core";
 import type { EpochRecord } from "../core/types.js";
 
+/** What a hook may see and do after a step: enough for masks that move while training (RigL, SET, DNS). */
+export interface StepContext extends StepInfo {
+  /**
+   * This step's gradient of the batch loss per parameter, dense (before any mask), when `wantsGradients` asked for it
+   * at this step; disposed when the hook returns.
+   */
+  gradients?: ReadonlyMap<string, tf.Tensor>;
+  /** Zero the optimizer state of tensor `name` where `where` is 1: regrown or rewound weights start fresh. */
+  resetOptimizerState(name: string, where: tf.Tensor): void;
+}
+
 export interface TrainHooks {
-  afterStep?(info: StepInfo): void | Promise<void>;
+  afterStep?(ctx: StepContext): void | Promise<void>;
   afterEpoch?(record: EpochRecord): void | Promise<void>;
+  /** The steps (counted over the phase) after which afterStep needs the dense gradients; none when absent. */
+  wantsGradients?(globalStep: number): boolean;
 }

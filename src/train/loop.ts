@@ -108,6 +108,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         lastLr = lr;
         const idx = order.subarray(step * config.batchSize, Math.min(o.train.count, (step + 1) * config.batchSize));
         const batchSize = idx.length;
+        // Written inside the tidy scope below, read after it (an object: flow analysis cannot see into the closure).
+        const kept: { grads: Map<string, tf.Tensor> | null } = { grads: null };
         tf.tidy(() => {
           const { xb, labels } = gatherBatch(o.train, idx);
           const onehot = tf.oneHot(labels, model.numClasses);
@@ -119,8 +121,11 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
             correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
             return tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
           }, [...model.params.values()]);
+          const named = byTensorName(model, grads);
+          // Kept for the hook before the optimizer sees them: a schedule that grows weights needs the dense gradient.
+          if (o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step)) kept.grads = new Map(Object.entries(named).map(([n, g]) => [n, tf.keep(g.clone())]));
           // Masks the gradients of pruned tensors and the weights after the update (fused on the native backend).
-          optimizer.step(model.params, byTensorName(model, grads), lr, masks);
+          optimizer.step(model.params, named, lr, masks);
           applyStateUpdates(model, updates);
           const newLoss = tf.add(lossSum, tf.mul(value, batchSize));
           const newCorrect = tf.add(correctSum, correct!);
@@ -131,7 +136,14 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           correctSum = tf.keep(newCorrect);
         });
         images += batchSize;
-        await o.hooks?.afterStep?.({ phase: o.phase, epoch, step, globalStep: epoch * stepsPerEpoch + step, stepsPerEpoch });
+        try {
+          await o.hooks?.afterStep?.({
+            phase: o.phase, epoch, step, globalStep: epoch * stepsPerEpoch + step, stepsPerEpoch, gradients: kept.grads ?? undefined,
+            resetOptimizerState: (name, where) => optimizer.resetState(name, where),
+          });
+        } finally {
+          kept.grads?.forEach((g) => g.dispose());
+        }
       }
       const loss = (await lossSum.data())[0] / o.train.count;
       const trainAcc = (await correctSum.data())[0] / o.train.count;

@@ -29,7 +29,13 @@ export interface Optimizer {
   step(params: Map<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number, masks?: MaskSet): void;
   /** Copies of a tensor's optimizer state (SGD: [velocity]; Adam: [m, v]); empty before its first step. */
   state(name: string): Float32Array[];
+  /** Zero the state of tensor `name` where `where` is 1 (weights that are regrown or rewound start fresh). */
+  resetState(name: string, where: tf.Tensor): void;
   dispose(): void;
+}
+
+function zeroWhere(state: tf.Variable, where: tf.Tensor): void {
+  tf.tidy(() => state.assign(tf.mul(state, tf.sub(1, where))));
 }
 
 /** Optimizer state for `w`, starting at zero, outside any tidy scope's reach. */
@@ -59,6 +65,10 @@ export function sgd(momentum: number, weightDecay: number): Optimizer {
       const v = velocity.get(name);
       return v ? [copy(v)] : [];
     },
+    resetState(name, where) {
+      const v = velocity.get(name);
+      if (v) zeroWhere(v, where);
+    },
     dispose() { for (const v of velocity.values()) v.dispose(); velocity.clear(); },
   };
 }
@@ -82,6 +92,9 @@ export function adam(weightDecay: number, beta1 = 0.9, beta2 = 0.999, epsilon = 
     state(name) {
       const mv = moments.get(name);
       return mv ? mv.map(copy) : [];
+    },
+    resetState(name, where) {
+      for (const s of moments.get(name) ?? []) zeroWhere(s, where);
     },
     dispose() { for (const x of moments.values()) x.forEach((v) => v.dispose()); moments.clear(); },
   };
