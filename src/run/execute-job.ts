@@ -59,7 +59,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   const { config } = job;
   const data = await loadPrepared(job);
   const arch = getArch(config.arch);
-  const model = createModel(arch, data.inputShape, data.numClasses, config.seed);
+  const model = createModel(arch, data.inputShape, data.numClasses, config.seed, config.model.init);
   const train = stage(data.train, data.inputShape);
   const val = stage(data.val, data.inputShape);
   const test = stage(data.test, data.inputShape);
@@ -123,7 +123,7 @@ async function pruneAndFinetune(
 
   const ft = await trainPhase({
     phase: "finetune", model, train: splits.train, val: splits.val, config: config.finetune, masks, seed: config.seed,
-    selectBestOnVal: true, hooks: { afterEpoch: (e) => onProgress("finetune", e.epoch + 1, config.finetune.epochs) },
+    selectBestOnVal: config.finetune.select === "best-val", hooks: { afterEpoch: (e) => onProgress("finetune", e.epoch + 1, config.finetune.epochs) },
   });
   const finetuneSeconds = (performance.now() - pruneStarted) / 1000;
   const after = await evaluate(model, splits.test);
