@@ -656,3 +656,55 @@ describe("reference rows and data subsets are checked like the rest of the grid"
     assert.equal(parseOk(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {train_subset: 1000000}"]), SIZED).data.trainSubset, 1000000);
   });
 });
+
+describe("protocol knobs in the grid", () => {
+  test("each knob is read into the grid; a minimal grid gets the defaults; auto augmentation resolves per dataset", () => {
+    const g = parseOk(withLines({}, [
+      "model: {init: he-normal}",
+      "pretrain: {nesterov: true, warmup_epochs: 2}",
+      "finetune: {select: final, warmup_epochs: 0.5}",
+      "data: {val_fraction: 0, normalize: {mean: [0.1307], std: [0.3081]}, augment: crop-flip}",
+    ]));
+    assert.deepEqual(g.model, { init: "he-normal" });
+    assert.deepEqual(g.pretrain, { ...DEFAULT_PRETRAIN, nesterov: true, warmupEpochs: 2 });
+    assert.deepEqual(g.finetune, { ...DEFAULT_FINETUNE, select: "final", warmupEpochs: 0.5 });
+    assert.deepEqual(g.data, { ...DEFAULT_DATA, valFraction: 0, normalize: { mean: [0.1307], std: [0.3081] }, augment: "crop-flip" });
+    assert.equal(expandGrid(g)[0].data.augment, "crop-flip");
+    const d = parseOk(withLines({}));
+    assert.deepEqual(d.model, DEFAULT_MODEL);
+    assert.equal(d.data.augment, "auto");
+    const runs = expandGrid(parseOk(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {normalize: none}"])));
+    assert.deepEqual(runs.map((r) => [r.data.augment, r.data.normalize, r.model.init]), [["crop-flip", "none", "torch-default"]]);
+    assert.equal(expandGrid(d)[0].data.augment, "none", "fashion-mnist: no augmentation");
+  });
+
+  test("bad values: file:line:key, the value and the valid choices, with did-you-mean", () => {
+    expectOne(withLines({}, ["model: {init: torch-defualt}"]), 7, "model.init", 'unknown init "torch-defualt"; did you mean "torch-default"?', "valid: torch-default, he-uniform, he-normal, glorot-uniform");
+    expectOne(withLines({}, ["model: {int: he-normal}"]), 7, "model.int", 'unknown key "int"; did you mean "init"?');
+    expectOne(withLines({}, ["pretrain: {nesterov: yes please}"]), 7, "pretrain.nesterov", "expected true or false");
+    expectOne(withLines({}, ["finetune: {warmup_epochs: -1}"]), 7, "finetune.warmup_epochs", "expected a number >= 0");
+    expectOne(withLines({}, ["finetune: {select: best}"]), 7, "finetune.select", 'unknown selection "best"', "valid: best-val, final");
+    expectOne(withLines({}, ["pretrain: {select: final}"]), 7, "pretrain.select", 'unknown key "select"');
+    expectOne(withLines({}, ["data: {augment: crop}"]), 7, "data.augment", 'unknown augmentation "crop"; did you mean "crop-flip"?', "valid: auto, none, crop-flip");
+    expectOne(withLines({}, ["data: {normalize: datset}"]), 7, "data.normalize", 'unknown normalization "datset"; did you mean "dataset"?', "or {mean: [...], std: [...]}");
+    expectOne(withLines({}, ["data: {normalize: 0.5}"]), 7, "data.normalize", "expected dataset or none, or {mean: [...], std: [...]}", "got 0.5");
+    assert.deepEqual(errorsOf(withLines({}, ["data: {normalize: {mean: [0.1], sd: [0.3]}}"])).map((e) => e.message), [
+      'bench.yaml:7: data.normalize.sd: unknown key "sd"; did you mean "std"? valid: mean, std',
+      'bench.yaml:7: data.normalize.std: missing required key "std" (one value per channel)',
+    ]);
+    expectOne(withLines({}, ["data: {normalize: {mean: [0.1], std: [0]}}"]), 7, "data.normalize.std[0]", "expected a standard deviation > 0, got 0");
+    expectOne(withLines({}, ["data: {normalize: {mean: [0.1, 0.2], std: [0.3]}}"]), 7, "data.normalize.std", "std has 1 values and mean 2");
+  });
+
+  test("settings that do not go together are refused where they are written", () => {
+    expectOne(withLines({}, ["pretrain: {optimizer: adam, lr: 0.001, nesterov: true}"]), 7, "pretrain.nesterov", "SGD setting", "pretrain.optimizer is adam");
+    expectOne(withLines({}, ["finetune: {momentum: 0, nesterov: true}"]), 7, "finetune.nesterov", "needs momentum > 0");
+    expectOne(withLines({}, ["finetune: {epochs: 2, warmup_epochs: 3}"]), 7, "finetune.warmup_epochs", "longer than the phase (finetune.epochs 2)", "valid: a number in [0, 2]");
+    expectOne(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {normalize: {mean: [0.1307], std: [0.3081]}}"]), 7, "data.normalize", 'dataset "cifar10" has 3 channels');
+    const e = expectOne(withLines({}, ["data: {val_fraction: 0}"]), 7, "data.val_fraction", "0 leaves no validation split", "finetune.select is best-val (the default)", "set finetune.select: final");
+    assert.match(e.message, /^bench\.yaml:7: data\.val_fraction: /);
+    expectOne(withLines({}, ["finetune: {select: best-val}", "data: {val_fraction: 0}"]), 8, "data.val_fraction", "finetune.select is best-val (line 7)");
+    parseOk(withLines({}, ["finetune: {select: final}", "data: {val_fraction: 0}"]));
+    parseOk(withLines({}, ["pretrain: {optimizer: adam, nesterov: false}"]));
+  });
+});

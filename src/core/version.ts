@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "9db4be3a2d7d605b0a2eaed0b4284007d8ff8de069a5c645a94219debc6209d6";
+export const RESULTS_SOURCES_SHA256 = "a671b0a1f213966d372d2565659eeb90e1364b763ef34331a0f0f016e6a407e3";
