@@ -216,6 +216,24 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: "protocol knobs: nesterov with adam, misspelt selection, augmentation and init, statistics of unequal length",
+    text: sub("pretrain: {epochs: 1, batch_size: 64, lr: 0.05}", "pretrain: {epochs: 1, batch_size: 64, lr: 0.05, optimizer: adam, nesterov: true}")
+      .replace("lr: 0.01}", "lr: 0.01, select: best}")
+      .replace("test_subset: 400}", "test_subset: 400, augment: crop, normalize: {mean: [0.1307, 0.5], std: [0.3081]}}") + "model: {init: he_normal}\n",
+    errors: [
+      line(7, "pretrain\\.nesterov: nesterov momentum is an SGD setting, but pretrain\\.optimizer is adam; valid with adam: false"),
+      line(8, `finetune\\.select: unknown selection "best"; .*valid: best-val, final`),
+      line(9, `data\\.augment: unknown augmentation "crop"; did you mean "crop-flip"\\? valid: auto, none, crop-flip`),
+      line(9, "data\\.normalize\\.std: std has 1 values and mean 2: give one of each per channel"),
+      line(10, `model\\.init: unknown init "he_normal"; did you mean "he-normal"\\? valid: torch-default, he-uniform, he-normal, glorot-uniform`),
+    ],
+  },
+  {
+    name: "val_fraction 0 while fine-tuning selects on the validation split",
+    text: sub("data: {train_subset: 600, test_subset: 400}", "data: {train_subset: 600, test_subset: 400, val_fraction: 0}"),
+    errors: [line(9, "data\\.val_fraction: 0 leaves no validation split, but finetune\\.select is best-val \\(the default\\), .*set finetune\\.select: final")],
+  },
+  {
     name: "a grid file over 1 MiB",
     text: GOOD + "#".repeat(1024 * 1024),
     errors: [/g\.yaml: cannot read grid file: it is \d+ bytes, over the 1 MiB limit for grid files/],

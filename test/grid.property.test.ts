@@ -117,8 +117,14 @@ const specArb: fc.Arbitrary<GridSpec> = fc
     targetKey: r.targets.targetKey,
     targets: r.targets.targets,
     seeds: r.seeds,
-    settings: r.settings as Record<string, Record<string, unknown>>,
+    settings: withSelectionForValFraction(r.settings as Record<string, Record<string, unknown>>),
   }));
+
+/** `val_fraction: 0` leaves nothing to select the fine-tuning epoch on: a valid grid then asks for the final epoch. */
+function withSelectionForValFraction(settings: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  if (settings.data?.val_fraction !== 0) return settings;
+  return { ...settings, finetune: { ...settings.finetune, select: "final" } };
+}
 
 /** Deterministic shuffle driven by a seed (the project's one generator). */
 function shuffler(seed: number): <T>(xs: T[]) => T[] {

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE, countRuns, didYouMean, expandGrid, GridError, GridErrors, loadGrid, loadGridFile, MAX_GRID_FILE_BYTES, methodLabel, parseGrid } from "../src/grid/index.js";
+import { DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_MODEL, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE, countRuns, didYouMean, expandGrid, GridError, GridErrors, loadGrid, loadGridFile, MAX_GRID_FILE_BYTES, methodLabel, parseGrid } from "../src/grid/index.js";
 import { type Catalog, type Grid } from "../src/core/types.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
 import { BENCH } from "./helpers/cli.js";
@@ -75,7 +75,8 @@ describe("parseGrid: valid grids", () => {
       seeds: [0, 1],
       pretrain: { ...DEFAULT_PRETRAIN, epochs: 3, batchSize: 64, optimizer: "adam", lr: 0.001 },
       finetune: { ...DEFAULT_FINETUNE, epochs: 0, schedule: "step", stepEpochs: 2, gamma: 0.5 },
-      data: { valFraction: 0.2, trainSubset: 1000, testSubset: null },
+      model: DEFAULT_MODEL,
+      data: { ...DEFAULT_DATA, valFraction: 0.2, trainSubset: 1000, testSubset: null },
       prunable: { biases: true, batchNorm: false, classifier: true, firstLayer: false },
       eval: { latencyBatch: 128, latencyRepeats: 3 },
       reference: [
@@ -110,9 +111,11 @@ describe("parseGrid: valid grids", () => {
   test("documented default values", () => {
     assert.deepEqual(DEFAULT_PRETRAIN, {
       epochs: 10, batchSize: 128, optimizer: "sgd", lr: 0.05, momentum: 0.9, weightDecay: 0.0005, schedule: "cosine", stepEpochs: 30, gamma: 0.1,
+      nesterov: false, warmupEpochs: 0,
     });
-    assert.deepEqual(DEFAULT_FINETUNE, { ...DEFAULT_PRETRAIN, epochs: 5, lr: 0.01 });
-    assert.deepEqual(DEFAULT_DATA, { valFraction: 0.1, trainSubset: null, testSubset: null });
+    assert.deepEqual(DEFAULT_FINETUNE, { ...DEFAULT_PRETRAIN, epochs: 5, lr: 0.01, select: "best-val" });
+    assert.deepEqual(DEFAULT_MODEL, { init: "torch-default" });
+    assert.deepEqual(DEFAULT_DATA, { valFraction: 0.1, trainSubset: null, testSubset: null, normalize: "dataset", augment: "auto" });
     assert.deepEqual(DEFAULT_PRUNABLE, { biases: false, batchNorm: false, classifier: true, firstLayer: true });
     assert.deepEqual(DEFAULT_EVAL, { latencyBatch: 128, latencyRepeats: 10 });
   });
@@ -381,7 +384,7 @@ describe("parseGrid: errors point at file:line, key and name the bad value", () 
       ':5: methods[1].scope: unknown scope "glob"; did you mean "global"? valid: layer, global',
       ':6: archs[1]: arch "resnet20" expects input shape [32, 32, 3] but dataset "fashion-mnist-mini" (datasets[0]) has input shape [28, 28, 1]',
       ":8: sparsities[2]: expected a sparsity in [0, 1) (the fraction of prunable weights removed), got 1.0",
-      ':11: finetune.optimizr: unknown key "optimizr"; did you mean "optimizer"? valid: epochs, batch_size, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma',
+      ':11: finetune.optimizr: unknown key "optimizr"; did you mean "optimizer"? valid: epochs, batch_size, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma, nesterov, warmup_epochs, select',
     ]);
     assert.equal(thrown.message, thrown.errors.map((e) => e.message).join("\n"));
   });
@@ -428,9 +431,10 @@ describe("expandGrid", () => {
       dataset: "fashion-mnist",
       target: { kind: "compression", value: 2 },
       seed: 3,
+      model: DEFAULT_MODEL,
       pretrain: DEFAULT_PRETRAIN,
       finetune: DEFAULT_FINETUNE,
-      data: DEFAULT_DATA,
+      data: { ...DEFAULT_DATA, augment: "none" },
       prunable: DEFAULT_PRUNABLE,
       eval: DEFAULT_EVAL,
     });
@@ -645,10 +649,62 @@ describe("reference rows and data subsets are checked like the rest of the grid"
     assert.match(subsetError(data("{val_fraction: 0.2, train_subset: 5000}", "[fashion-mnist, fashion-mnist-mini]")).problem, /dataset "fashion-mnist-mini" has 4800 training images once val_fraction 0\.2 holds out 1200 of its 6000/);
     assert.match(subsetError(data("{test_subset: 2001}", "[fashion-mnist-mini]")).problem, /^2001 is more images than there are: dataset "fashion-mnist-mini" has 2000 test images; valid: .*\[100, 2000\]$/);
     // The bounds themselves are valid, and so is null (all images).
-    assert.deepEqual(parseOk(data("{train_subset: 5400, test_subset: 2000}", "[fashion-mnist-mini]"), SIZED).data, { valFraction: 0.1, trainSubset: 5400, testSubset: 2000 });
-    assert.deepEqual(parseOk(data("{train_subset: 100, test_subset: 100}", "[fashion-mnist-mini]"), SIZED).data, { valFraction: 0.1, trainSubset: 100, testSubset: 100 });
+    assert.deepEqual(parseOk(data("{train_subset: 5400, test_subset: 2000}", "[fashion-mnist-mini]"), SIZED).data, { ...DEFAULT_DATA, valFraction: 0.1, trainSubset: 5400, testSubset: 2000 });
+    assert.deepEqual(parseOk(data("{train_subset: 100, test_subset: 100}", "[fashion-mnist-mini]"), SIZED).data, { ...DEFAULT_DATA, valFraction: 0.1, trainSubset: 100, testSubset: 100 });
     assert.equal(parseOk(data("{train_subset: null}"), SIZED).data.trainSubset, null);
     // A dataset whose size the catalog does not know is only held to the minimum.
     assert.equal(parseOk(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {train_subset: 1000000}"]), SIZED).data.trainSubset, 1000000);
+  });
+});
+
+describe("protocol knobs in the grid", () => {
+  test("each knob is read into the grid; a minimal grid gets the defaults; auto augmentation resolves per dataset", () => {
+    const g = parseOk(withLines({}, [
+      "model: {init: he-normal}",
+      "pretrain: {nesterov: true, warmup_epochs: 2}",
+      "finetune: {select: final, warmup_epochs: 0.5}",
+      "data: {val_fraction: 0, normalize: {mean: [0.1307], std: [0.3081]}, augment: crop-flip}",
+    ]));
+    assert.deepEqual(g.model, { init: "he-normal" });
+    assert.deepEqual(g.pretrain, { ...DEFAULT_PRETRAIN, nesterov: true, warmupEpochs: 2 });
+    assert.deepEqual(g.finetune, { ...DEFAULT_FINETUNE, select: "final", warmupEpochs: 0.5 });
+    assert.deepEqual(g.data, { ...DEFAULT_DATA, valFraction: 0, normalize: { mean: [0.1307], std: [0.3081] }, augment: "crop-flip" });
+    assert.equal(expandGrid(g)[0].data.augment, "crop-flip");
+    const d = parseOk(withLines({}));
+    assert.deepEqual(d.model, DEFAULT_MODEL);
+    assert.equal(d.data.augment, "auto");
+    const runs = expandGrid(parseOk(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {normalize: none}"])));
+    assert.deepEqual(runs.map((r) => [r.data.augment, r.data.normalize, r.model.init]), [["crop-flip", "none", "torch-default"]]);
+    assert.equal(expandGrid(d)[0].data.augment, "none", "fashion-mnist: no augmentation");
+  });
+
+  test("bad values: file:line:key, the value and the valid choices, with did-you-mean", () => {
+    expectOne(withLines({}, ["model: {init: torch-defualt}"]), 7, "model.init", 'unknown init "torch-defualt"; did you mean "torch-default"?', "valid: torch-default, he-uniform, he-normal, glorot-uniform");
+    expectOne(withLines({}, ["model: {int: he-normal}"]), 7, "model.int", 'unknown key "int"; did you mean "init"?');
+    expectOne(withLines({}, ["pretrain: {nesterov: yes please}"]), 7, "pretrain.nesterov", "expected true or false");
+    expectOne(withLines({}, ["finetune: {warmup_epochs: -1}"]), 7, "finetune.warmup_epochs", "expected a number >= 0");
+    expectOne(withLines({}, ["finetune: {select: best}"]), 7, "finetune.select", 'unknown selection "best"', "valid: best-val, final");
+    expectOne(withLines({}, ["pretrain: {select: final}"]), 7, "pretrain.select", 'unknown key "select"');
+    expectOne(withLines({}, ["data: {augment: crop}"]), 7, "data.augment", 'unknown augmentation "crop"; did you mean "crop-flip"?', "valid: auto, none, crop-flip");
+    expectOne(withLines({}, ["data: {normalize: datset}"]), 7, "data.normalize", 'unknown normalization "datset"; did you mean "dataset"?', "or {mean: [...], std: [...]}");
+    expectOne(withLines({}, ["data: {normalize: 0.5}"]), 7, "data.normalize", "expected dataset or none, or {mean: [...], std: [...]}", "got 0.5");
+    assert.deepEqual(errorsOf(withLines({}, ["data: {normalize: {mean: [0.1], sd: [0.3]}}"])).map((e) => e.message), [
+      'bench.yaml:7: data.normalize.sd: unknown key "sd"; did you mean "std"? valid: mean, std',
+      'bench.yaml:7: data.normalize.std: missing required key "std" (one value per channel)',
+    ]);
+    expectOne(withLines({}, ["data: {normalize: {mean: [0.1], std: [0]}}"]), 7, "data.normalize.std[0]", "expected a standard deviation > 0, got 0");
+    expectOne(withLines({}, ["data: {normalize: {mean: [0.1, 0.2], std: [0.3]}}"]), 7, "data.normalize.std", "std has 1 values and mean 2");
+  });
+
+  test("settings that do not go together are refused where they are written", () => {
+    expectOne(withLines({}, ["pretrain: {optimizer: adam, lr: 0.001, nesterov: true}"]), 7, "pretrain.nesterov", "SGD setting", "pretrain.optimizer is adam");
+    expectOne(withLines({}, ["finetune: {momentum: 0, nesterov: true}"]), 7, "finetune.nesterov", "needs momentum > 0");
+    expectOne(withLines({}, ["finetune: {epochs: 2, warmup_epochs: 3}"]), 7, "finetune.warmup_epochs", "longer than the phase (finetune.epochs 2)", "valid: a number in [0, 2]");
+    expectOne(withLines({ 3: "archs: [resnet20]", 4: "datasets: [cifar10]" }, ["data: {normalize: {mean: [0.1307], std: [0.3081]}}"]), 7, "data.normalize", 'dataset "cifar10" has 3 channels');
+    const e = expectOne(withLines({}, ["data: {val_fraction: 0}"]), 7, "data.val_fraction", "0 leaves no validation split", "finetune.select is best-val (the default)", "set finetune.select: final");
+    assert.match(e.message, /^bench\.yaml:7: data\.val_fraction: /);
+    expectOne(withLines({}, ["finetune: {select: best-val}", "data: {val_fraction: 0}"]), 8, "data.val_fraction", "finetune.select is best-val (line 7)");
+    parseOk(withLines({}, ["finetune: {select: final}", "data: {val_fraction: 0}"]));
+    parseOk(withLines({}, ["pretrain: {optimizer: adam, nesterov: false}"]));
   });
 });

@@ -10,8 +10,12 @@ import { planRuns } from "../src/plan/plan.js";
 import { denseKey, KEY_NEUTRAL_DEFAULTS, runKey, stripNeutralDefaults } from "../src/plan/runKey.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
 
-/** A fixed run. Its keys below are pinned: if this test fails, every stored run would be orphaned. */
-const CONFIG: RunConfig = {
+/**
+ * A fixed run. Its keys below are pinned: if this test fails, every stored run would be orphaned. It was written
+ * before the protocol knobs (model.init, nesterov, warmup, select, normalize, augment) existed and lacks them, as
+ * configs stored then do (hence the cast); with them at their key-neutral values it must keep the same keys.
+ */
+const CONFIG = {
   method: { name: "random", params: { scope: "global" } },
   arch: "lenet5",
   dataset: "fashion-mnist",
@@ -22,7 +26,7 @@ const CONFIG: RunConfig = {
   data: { valFraction: 0.1, trainSubset: null, testSubset: 2000 },
   prunable: { biases: false, batchNorm: false, classifier: true, firstLayer: true },
   eval: { latencyBatch: 128, latencyRepeats: 10 },
-};
+} as unknown as RunConfig;
 const FP = { code: "code-v1", data: "data-abc" };
 
 const PINNED_CANONICAL =
@@ -132,13 +136,15 @@ describe("runKey / denseKey", () => {
 
   test("filling a default explicitly in YAML gives the same keys as omitting it", () => {
     const base = "name: k\narchs: [lenet5]\ndatasets: [fashion-mnist]\nsparsities: [0.9]\nseeds: [1]\n";
-    const implicit = base + "methods: [{name: random, scope: global}]\ndata: {test_subset: 2000}\n";
+    // model.init is spelt out: its default (torch-default) is the one new default that changes results, and keys.
+    const implicit = base + "methods: [{name: random, scope: global}]\ndata: {test_subset: 2000}\nmodel: {init: he-uniform}\n";
     const explicit =
       "seeds: [1]\nsparsities: [0.90]\ndatasets: [fashion-mnist]\nname: k\narchs: [lenet5]\n" +
       "methods: [random]\nmethod_params: {random: {scope: global}}\n" +
-      "pretrain: {gamma: 0.1, epochs: 10, batch_size: 128, optimizer: sgd, lr: 5e-2, momentum: 0.9, weight_decay: 5.0e-4, schedule: cosine, step_epochs: 30}\n" +
-      "finetune: {epochs: 5, lr: 0.010}\n" +
-      "data: {test_subset: 2000, val_fraction: 0.1, train_subset: null}\n" +
+      "pretrain: {gamma: 0.1, epochs: 10, batch_size: 128, optimizer: sgd, lr: 5e-2, momentum: 0.9, weight_decay: 5.0e-4, schedule: cosine, step_epochs: 30, nesterov: false, warmup_epochs: 0}\n" +
+      "finetune: {epochs: 5, lr: 0.010, select: best-val, nesterov: false, warmup_epochs: 0.0}\n" +
+      "data: {test_subset: 2000, val_fraction: 0.1, train_subset: null, normalize: dataset, augment: auto}\n" +
+      "model: {init: he-uniform}\n" +
       "prunable: {first_layer: true, classifier: true, batch_norm: false, biases: false}\n" +
       "eval: {latency_repeats: 10, latency_batch: 128}\n";
     const a = parseGrid(implicit, "a.yaml", TEST_CATALOG);
@@ -152,6 +158,59 @@ describe("runKey / denseKey", () => {
     assert.equal(denseKey(ra[0], FP), denseKey(rb[0], FP));
     // and both equal the pinned fixed config
     assert.equal(runKey(ra[0], FP), PINNED_RUN_KEY);
+  });
+});
+
+describe("protocol knobs (model.init, nesterov, warmup_epochs, select, normalize, augment)", () => {
+  const NEUTRAL: RunConfig = {
+    ...CONFIG,
+    model: { init: "he-uniform" },
+    pretrain: { ...CONFIG.pretrain, nesterov: false, warmupEpochs: 0 },
+    finetune: { ...CONFIG.finetune, nesterov: false, warmupEpochs: 0, select: "best-val" },
+    data: { ...CONFIG.data, normalize: "dataset", augment: "none" },
+  };
+
+  test("the fixed config with every knob at its neutral value (the behaviour before the knobs) has the pinned keys", () => {
+    assert.equal(runKey(NEUTRAL, FP), PINNED_RUN_KEY);
+    assert.equal(denseKey(NEUTRAL, FP), PINNED_DENSE_KEY);
+    assert.equal(canonicalJson(stripNeutralDefaults(NEUTRAL)), PINNED_CANONICAL);
+  });
+
+  test("a knob away from its neutral value is keyed: dense-side knobs in both keys, fine-tuning knobs in the run key only", () => {
+    const dense: RunConfig[] = [
+      { ...NEUTRAL, model: { init: "torch-default" } },
+      { ...NEUTRAL, model: { init: "he-normal" } },
+      { ...NEUTRAL, model: { init: "glorot-uniform" } },
+      { ...NEUTRAL, pretrain: { ...NEUTRAL.pretrain, nesterov: true } },
+      { ...NEUTRAL, pretrain: { ...NEUTRAL.pretrain, warmupEpochs: 1 } },
+      { ...NEUTRAL, data: { ...NEUTRAL.data, normalize: "none" } },
+      { ...NEUTRAL, data: { ...NEUTRAL.data, normalize: { mean: [0.1307], std: [0.3081] } } },
+      { ...NEUTRAL, data: { ...NEUTRAL.data, augment: "crop-flip" } },
+    ];
+    const fine: RunConfig[] = [
+      { ...NEUTRAL, finetune: { ...NEUTRAL.finetune, nesterov: true } },
+      { ...NEUTRAL, finetune: { ...NEUTRAL.finetune, warmupEpochs: 2 } },
+      { ...NEUTRAL, finetune: { ...NEUTRAL.finetune, select: "final" } },
+    ];
+    const runKeys = new Set([...dense, ...fine].map((c) => runKey(c, FP)));
+    assert.equal(runKeys.size, dense.length + fine.length);
+    assert.ok(!runKeys.has(PINNED_RUN_KEY));
+    const denseKeys = new Set(dense.map((c) => denseKey(c, FP)));
+    assert.equal(denseKeys.size, dense.length, "each dense-side knob gives its own dense model");
+    assert.ok(!denseKeys.has(PINNED_DENSE_KEY));
+    for (const c of fine) assert.equal(denseKey(c, FP), PINNED_DENSE_KEY, "fine-tuning knobs share the dense model");
+  });
+
+  test("grids that omit the knobs: keys move only through the torch-default init (and auto augmentation on cifar10)", () => {
+    const base = "name: k\narchs: [lenet5]\nsparsities: [0.9]\nseeds: [1]\nmethods: [{name: random, scope: global}]\ndata: {test_subset: 2000}\n";
+    const [omitted] = expandGrid(parseGrid(base + "datasets: [fashion-mnist]\n", "a.yaml", TEST_CATALOG).grid!);
+    assert.deepEqual(omitted.model, { init: "torch-default" });
+    assert.notEqual(runKey(omitted, FP), PINNED_RUN_KEY);
+    assert.notEqual(denseKey(omitted, FP), PINNED_DENSE_KEY);
+    assert.equal(runKey({ ...omitted, model: { init: "he-uniform" } }, FP), PINNED_RUN_KEY, "nothing but the init moved");
+    const [cifar] = expandGrid(parseGrid(base.replace("lenet5", "resnet20") + "datasets: [cifar10]\nmodel: {init: he-uniform}\n", "c.yaml", TEST_CATALOG).grid!);
+    assert.equal(cifar.data.augment, "crop-flip", "auto is resolved at expansion: the stored config holds the concrete value");
+    assert.equal(omitted.data.augment, "none");
   });
 });
 

@@ -19,6 +19,14 @@ import * as tf from "@tensorflow/tfjs-core";
  */
 export const SgdUpdate = "PrunebenchSgdUpdate";
 /**
+ * The same step with Nesterov momentum (PyTorch's SGD(nesterov=True)): v = momentum·v + d, then w -= lr·(d + momentum·v).
+ * Same inputs, attrs and outputs as `SgdUpdate`. The native addon has no such variant, and its two-parameter pass
+ * (v = v·momentum + d; w -= lr·v) cannot express the look-ahead without a second pass and a different rounding:
+ * every backend, native included, runs the composed implementation below. The native backend gets it because it
+ * copies every "cpu" kernel it does not replace (src/backend/native/index.ts) and this one is registered for "cpu".
+ */
+export const SgdNesterovUpdate = "PrunebenchSgdNesterovUpdate";
+/**
  * One Adam step (L2 decay added to the gradient, not AdamW) with the mask folded in. Inputs w, g, m, v, mask
  * (optional). Attrs lr (already multiplied by the bias correction), beta1, beta2, epsilon, weightDecay.
  * Outputs the new w, m and v, possibly written in place like `SgdUpdate`.
@@ -33,7 +41,7 @@ export const BatchNormTrain = "PrunebenchBatchNormTrain";
 /** Its gradient: inputs dy, x, mean, variance, scale; attr varianceEpsilon. Outputs dx, dscale, doffset. */
 export const BatchNormTrainGrad = "PrunebenchBatchNormTrainGrad";
 
-export interface SgdAttrs { lr: number; momentum: number; weightDecay: number }
+export interface SgdAttrs { lr: number; momentum: number; weightDecay: number; nesterov?: boolean }
 export interface AdamAttrs { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number }
 
 type Args = Parameters<tf.KernelFunc>[0];
@@ -58,14 +66,24 @@ function decayed(w: tf.Tensor, g: tf.Tensor, mask: tf.Tensor | undefined, weight
 }
 
 export function composedSgdUpdate(args: Args): Out {
+  return sgdOps(args, false);
+}
+
+export function composedSgdNesterovUpdate(args: Args): Out {
+  return sgdOps(args, true);
+}
+
+/** Without Nesterov: the ops (and order) of the SGD step from before the fused kernels, so results keep every bit. */
+function sgdOps(args: Args, nesterov: boolean): Out {
   const { w, g, v, mask } = tensors(args);
   const { lr, momentum, weightDecay } = args.attrs as unknown as SgdAttrs;
   return tf.tidy(() => {
     let d = decayed(w!, g!, mask, weightDecay);
     const out: tf.Tensor[] = [];
     if (v) {
-      d = tf.add(tf.mul(v, momentum), d);
-      out.push(d);
+      const v2 = tf.add(tf.mul(v, momentum), d);
+      out.push(v2);
+      d = nesterov ? tf.add(d, tf.mul(v2, momentum)) : v2;
     }
     const next = tf.sub(w!, tf.mul(d, lr));
     return [mask ? tf.mul(next, mask) : next, ...out];
@@ -131,6 +149,7 @@ export function composedBatchNormTrainGrad(args: Args): Out {
 
 const composed: Record<string, (args: Args) => Out> = {
   [SgdUpdate]: composedSgdUpdate,
+  [SgdNesterovUpdate]: composedSgdNesterovUpdate,
   [AdamUpdate]: composedAdamUpdate,
   [BatchNormTrain]: composedBatchNormTrain,
   [BatchNormTrainGrad]: composedBatchNormTrainGrad,
@@ -169,13 +188,16 @@ function install(v: tf.Variable, t: tf.Tensor): void {
 
 /**
  * Updates `w` (and `velocity`, given when momentum > 0) by one masked SGD step: with `mask`, pruned weights are
- * exactly 0 afterwards and their velocity stays 0. Tensors that share data with `w` keep their values.
+ * exactly 0 afterwards and their velocity stays 0. Tensors that share data with `w` keep their values. With
+ * `nesterov`, the step runs the Nesterov kernel (tfjs ops on every backend; see `SgdNesterovUpdate`).
  */
 export function sgdUpdate(w: tf.Variable, g: tf.Tensor, velocity: tf.Variable | null, mask: tf.Tensor | undefined, attrs: SgdAttrs): void {
   const inputs: tf.NamedTensorMap = { w, g };
   if (velocity) inputs.v = velocity;
   if (mask) inputs.mask = mask;
-  const [w2, v2] = tf.engine().runKernel(SgdUpdate, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  const { nesterov, ...plain } = attrs;
+  const kernel = nesterov ? SgdNesterovUpdate : SgdUpdate;
+  const [w2, v2] = tf.engine().runKernel(kernel, inputs, plain as unknown as tf.NamedAttrMap) as tf.Tensor[];
   install(w, w2);
   if (velocity) install(velocity, v2);
 }

@@ -6,6 +6,22 @@
 
 export type OptimizerName = "sgd" | "adam";
 export type LrScheduleName = "constant" | "step" | "cosine";
+/**
+ * Weight initialisation of conv and dense layers (BN is always gamma 1, beta 0):
+ * torch-default: PyTorch's nn.Linear/nn.Conv2d (kaiming-uniform a=sqrt(5)): weights and biases U(+-1/sqrt(fan_in));
+ * he-uniform: U(+-sqrt(6/fan_in)), zero biases; he-normal: N(0, 2/fan_out), zero biases;
+ * glorot-uniform: U(+-sqrt(6/(fan_in+fan_out))), zero biases.
+ */
+export type InitName = "torch-default" | "he-uniform" | "he-normal" | "glorot-uniform";
+/** Model selection after fine-tuning: the epoch with the best validation accuracy, or the last epoch. */
+export type SelectName = "best-val" | "final";
+/** Training-batch augmentation: none, or a pad-4 random crop plus a random horizontal flip (seeded). */
+export type AugmentName = "none" | "crop-flip";
+/**
+ * Input normalisation, per channel on the [0, 1] pixel scale: the dataset's own train statistics, none (x = p/255),
+ * or given statistics (ShrinkBench normalises Fashion-MNIST with MNIST's 0.1307 / 0.3081).
+ */
+export type Normalization = "dataset" | "none" | { mean: number[]; std: number[] };
 
 /** One training phase (dense pretraining or fine-tuning after pruning). */
 export interface TrainConfig {
@@ -20,6 +36,19 @@ export interface TrainConfig {
   /** step schedule: multiply lr by `gamma` every `stepEpochs` epochs. */
   stepEpochs: number;
   gamma: number;
+  /** Nesterov momentum (SGD only). */
+  nesterov: boolean;
+  /** Linear LR warmup from 0 over this many epochs, per step, multiplying the schedule; 0 = none. */
+  warmupEpochs: number;
+}
+
+/** Fine-tuning: a training phase plus which epoch's weights it keeps. */
+export interface FinetuneConfig extends TrainConfig {
+  select: SelectName;
+}
+
+export interface ModelConfig {
+  init: InitName;
 }
 
 export interface DataConfig {
@@ -29,6 +58,14 @@ export interface DataConfig {
   trainSubset: number | null;
   /** Evaluate on at most N test images; null = all. */
   testSubset: number | null;
+  normalize: Normalization;
+  /** Applied to training batches only (pretraining and fine-tuning), never to validation, test or scoring batches. */
+  augment: AugmentName;
+}
+
+/** The grid's data block: `augment: auto` is resolved per dataset when the grid is expanded into runs. */
+export interface GridDataConfig extends Omit<DataConfig, "augment"> {
+  augment: AugmentName | "auto";
 }
 
 /** Which tensors a method may prune. Conv and dense kernels are always candidates. */
@@ -66,8 +103,9 @@ export interface RunConfig {
   dataset: string;
   target: PruneTarget;
   seed: number;
+  model: ModelConfig;
   pretrain: TrainConfig;
-  finetune: TrainConfig;
+  finetune: FinetuneConfig;
   data: DataConfig;
   prunable: PrunablePolicy;
   eval: EvalConfig;
@@ -95,9 +133,10 @@ export interface Grid {
   datasets: string[];
   targets: PruneTarget[];
   seeds: number[];
+  model: ModelConfig;
   pretrain: TrainConfig;
-  finetune: TrainConfig;
-  data: DataConfig;
+  finetune: FinetuneConfig;
+  data: GridDataConfig;
   prunable: PrunablePolicy;
   eval: EvalConfig;
   reference: ReferenceRow[];

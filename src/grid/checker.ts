@@ -50,6 +50,11 @@ export function isNull(node: LNode): boolean {
   return node.kind === "scalar" && node.value === null;
 }
 
+/** The entry `key` of a settings block as written (for checks across its keys), or undefined when absent. */
+export function entryIn(node: LNode | undefined, key: string): LEntry | undefined {
+  return node?.kind === "map" ? node.entries.find((e) => e.key === key) : undefined;
+}
+
 /** How a list tells its items apart, and what it says about the second of two equal ones. */
 export interface Distinct<T> {
   id: (value: T) => unknown;

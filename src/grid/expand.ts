@@ -1,5 +1,6 @@
 /** Grid -> the list of runs it asks for. */
-import type { Grid, RunConfig } from "../core/types.js";
+import type { Grid, Normalization, RunConfig } from "../core/types.js";
+import { resolveAugment } from "./defaults.js";
 
 /**
  * How many runs expandGrid would return, without building them: callers refuse or report huge grids (10^7 runs)
@@ -12,7 +13,8 @@ export function countRuns(grid: Pick<Grid, "datasets" | "archs" | "seeds" | "met
 /**
  * The cartesian product datasets x archs x seeds x methods x targets, in that nesting order (outermost first), so
  * runs that share a dense model (same dataset, arch, seed) are adjacent. Deterministic; every run gets its own
- * copies of the settings objects.
+ * copies of the settings objects, with every choice concrete (`augment: auto` resolved for the run's dataset), so
+ * the stored config says what the run did.
  */
 export function expandGrid(grid: Grid): RunConfig[] {
   const runs: RunConfig[] = [];
@@ -27,9 +29,10 @@ export function expandGrid(grid: Grid): RunConfig[] {
               dataset,
               target: { ...target },
               seed,
+              model: { ...grid.model },
               pretrain: { ...grid.pretrain },
               finetune: { ...grid.finetune },
-              data: { ...grid.data },
+              data: { ...grid.data, normalize: copyNormalization(grid.data.normalize), augment: resolveAugment(grid.data.augment, dataset) },
               prunable: { ...grid.prunable },
               eval: { ...grid.eval },
             });
@@ -39,4 +42,8 @@ export function expandGrid(grid: Grid): RunConfig[] {
     }
   }
   return runs;
+}
+
+function copyNormalization(n: Normalization): Normalization {
+  return typeof n === "string" ? n : { mean: [...n.mean], std: [...n.std] };
 }

@@ -9,6 +9,7 @@ import { readData } from "./blocks/data.js";
 import { readEval } from "./blocks/eval.js";
 import { readMethodParams } from "./blocks/hyper-params.js";
 import { readMethods } from "./blocks/methods.js";
+import { readModel } from "./blocks/model.js";
 import { readDescription, readName } from "./blocks/name.js";
 import type { LNode } from "./parse.js";
 import { readPrunable } from "./blocks/prunable.js";
@@ -28,6 +29,7 @@ export const TOP_LEVEL_KEYS = [
   "sparsities",
   "compressions",
   "seeds",
+  "model",
   "pretrain",
   "finetune",
   "data",
@@ -64,8 +66,9 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   checkArchDatasetPairs(c, top);
   const targets = readTargets(c, top);
   const seeds = readSeeds(c, top);
+  const model = readModel(c, top);
   const { pretrain, finetune } = readTraining(c, top);
-  const data = readData(c, top, datasets);
+  const data = readData(c, top, datasets, finetune);
   const prunable = readPrunable(c, top);
   const evalConfig = readEval(c, top);
   const reference = readReference(c, top);
@@ -84,7 +87,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
     return { grid: null, errors: c.errors };
   }
   return {
-    grid: { name, description, file, methods, archs, datasets, targets: targets.targets, seeds, pretrain, finetune, data, prunable, eval: evalConfig, reference },
+    grid: { name, description, file, methods, archs, datasets, targets: targets.targets, seeds, model, pretrain, finetune, data, prunable, eval: evalConfig, reference },
     errors: [],
     lines: { targets: targets.lines },
   };

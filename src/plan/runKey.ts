@@ -21,7 +21,19 @@ export interface Fingerprint {
  * existed. At that value a field is left out of the hash, so adding it orphans no finished run (open_lth's hparams
  * do the same); any other value is part of the key. Append only.
  */
-export const KEY_NEUTRAL_DEFAULTS: ReadonlyArray<{ path: readonly string[]; value: unknown }> = [];
+export const KEY_NEUTRAL_DEFAULTS: ReadonlyArray<{ path: readonly string[]; value: unknown }> = [
+  // Protocol knobs (before them: He-uniform init, plain momentum, no warmup, best-validation-epoch selection, the
+  // dataset's own statistics, no augmentation). `model` is a whole block that did not exist: it is matched whole,
+  // since dropping only `init` would leave `model: {}` in the hash. A later field of `model` must widen this value.
+  { path: ["model"], value: { init: "he-uniform" } },
+  { path: ["pretrain", "nesterov"], value: false },
+  { path: ["pretrain", "warmupEpochs"], value: 0 },
+  { path: ["finetune", "nesterov"], value: false },
+  { path: ["finetune", "warmupEpochs"], value: 0 },
+  { path: ["finetune", "select"], value: "best-val" },
+  { path: ["data", "normalize"], value: "dataset" },
+  { path: ["data", "augment"], value: "none" },
+];
 
 /** `value` without the fields at their key-neutral default (a copy; nested objects copied along the paths). */
 export function stripNeutralDefaults<T>(value: T, neutral: ReadonlyArray<{ path: readonly string[]; value: unknown }> = KEY_NEUTRAL_DEFAULTS): T {
@@ -59,9 +71,10 @@ export function runKey(config: RunConfig, fp: Fingerprint): string {
 }
 
 /** The part of a run that dense pretraining depends on. Runs differing only in method, target, fine-tuning,
- * prunable policy or eval settings share it (and therefore share one dense model). */
-export function denseSpec(config: RunConfig): Pick<RunConfig, "arch" | "dataset" | "seed" | "pretrain" | "data"> {
-  return { arch: config.arch, dataset: config.dataset, seed: config.seed, pretrain: config.pretrain, data: config.data };
+ * prunable policy or eval settings share it (and therefore share one dense model). The init is part of it; it is
+ * absent (and so not hashed) when stripped at its key-neutral value, which keeps earlier dense keys. */
+export function denseSpec(config: RunConfig): Pick<RunConfig, "arch" | "dataset" | "seed" | "pretrain" | "data"> & Partial<Pick<RunConfig, "model">> {
+  return { arch: config.arch, dataset: config.dataset, seed: config.seed, model: config.model, pretrain: config.pretrain, data: config.data };
 }
 
 /** Identity of the dense pretrained model a run starts from. */

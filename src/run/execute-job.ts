@@ -61,7 +61,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   const { config } = job;
   const data = await loadPrepared(job);
   const arch = getArch(config.arch);
-  const model = createModel(arch, data.inputShape, data.numClasses, config.seed);
+  const model = createModel(arch, data.inputShape, data.numClasses, config.seed, config.model.init);
   const train = stage(data.train, data.inputShape);
   const val = stage(data.val, data.inputShape);
   const test = stage(data.test, data.inputShape);
@@ -139,7 +139,7 @@ async function runPhasePlan(
       let rounds = 0;
       trained.push(await trainPhase({
         phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
-        selectBestOnVal: step.phase === "finetune",
+        selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
         // Only epochs that ended with the final mask may be selected.
         selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
         hooks: {

@@ -5,12 +5,15 @@
 import type { ImageSplit, LoadedDataset } from "../../datasets/types.js";
 import type { DataConfig } from "../core/types.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
+import type { Augmentation } from "./augment.js";
 
 export interface Arrays {
   /** Standardized NHWC float images. */
   x: Float32Array;
   y: Int32Array;
   count: number;
+  /** Set on the training split only: what the training loop does to each of its batches. */
+  augment?: Augmentation;
 }
 
 export interface PreparedData {
@@ -42,11 +45,16 @@ export function prepareData(ds: LoadedDataset, config: DataConfig): PreparedData
   const chosenTest = config.testSubset !== null && config.testSubset < testIdx.length
     ? balancedPrefix(shuffleInPlace(testIdx, makeRng(SPLIT_SEED, "test")), ds.test.labels, ds.numClasses, config.testSubset)
     : testIdx;
-  const standardize = standardizer(ds);
+  const standardize = standardizer(ds, config.normalize);
+  const train = gather(ds.train, chosenTrain.sort((a, b) => a - b), standardize, ds.inputShape);
+  if (config.augment === "crop-flip") {
+    const channels = ds.inputShape[2];
+    train.augment = { kind: "crop-flip", pad: 4, fill: Float32Array.from({ length: channels }, (_, c) => standardize[c * 256]) };
+  }
   return {
     inputShape: ds.inputShape,
     numClasses: ds.numClasses,
-    train: gather(ds.train, chosenTrain.sort((a, b) => a - b), standardize, ds.inputShape),
+    train,
     val: gather(ds.train, valIdx.sort((a, b) => a - b), standardize, ds.inputShape),
     test: gather(ds.test, chosenTest.sort((a, b) => a - b), standardize, ds.inputShape),
   };
@@ -65,11 +73,23 @@ function balancedPrefix(order: number[], labels: Uint8Array, numClasses: number,
   return out;
 }
 
-function standardizer(ds: LoadedDataset): Float32Array {
-  // table[c * 256 + p] = (p / 255 - mean[c]) / std[c]
+/** The per-channel statistics `normalize` names: the dataset's own train statistics, none (mean 0, std 1), or given ones. */
+export function normalizationStats(ds: Pick<LoadedDataset, "mean" | "std" | "inputShape">, normalize: DataConfig["normalize"]): { mean: number[]; std: number[] } {
+  const channels = ds.inputShape[2];
+  if (normalize === "dataset") return { mean: ds.mean, std: ds.std };
+  if (normalize === "none") return { mean: new Array(channels).fill(0), std: new Array(channels).fill(1) };
+  if (normalize.mean.length !== channels || normalize.std.length !== channels) {
+    throw new Error(`normalize: ${normalize.mean.length} means and ${normalize.std.length} stds for ${channels} channels`);
+  }
+  return normalize;
+}
+
+/** table[c * 256 + p] = (p / 255 - mean[c]) / std[c]: one lookup per pixel. */
+export function standardizer(ds: Pick<LoadedDataset, "mean" | "std" | "inputShape">, normalize: DataConfig["normalize"]): Float32Array {
+  const { mean, std } = normalizationStats(ds, normalize);
   const channels = ds.inputShape[2];
   const table = new Float32Array(channels * 256);
-  for (let c = 0; c < channels; c++) for (let p = 0; p < 256; p++) table[c * 256 + p] = (p / 255 - ds.mean[c]) / ds.std[c];
+  for (let c = 0; c < channels; c++) for (let p = 0; p < 256; p++) table[c * 256 + p] = (p / 255 - mean[c]) / std[c];
   return table;
 }
 

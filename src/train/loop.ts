@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { EpochRecord, TrainConfig } from "../core/types.js";
 import { median } from "../metrics/counts.js";
+import { cropFlip, type Augmentation } from "./augment.js";
 import type { Arrays } from "./data.js";
 import type { TrainHooks } from "./hooks.js";
 import type { MaskSet } from "./masks.js";
@@ -25,13 +26,21 @@ export interface StagedSplit {
   x: tf.Tensor4D;
   y: tf.Tensor1D;
   count: number;
+  /** The training split's batch augmentation (only trainPhase's batches get it). */
+  augment?: Augmentation;
   dispose(): void;
 }
 
 export function stage(arrays: Arrays, inputShape: [number, number, number]): StagedSplit {
   const x = tf.tensor4d(arrays.x, [arrays.count, ...inputShape]);
   const y = tf.tensor1d(arrays.y, "int32");
-  return { x, y, count: arrays.count, dispose: () => { x.dispose(); y.dispose(); } };
+  return { x, y, count: arrays.count, augment: arrays.augment, dispose: () => { x.dispose(); y.dispose(); } };
+}
+
+/** A training batch augmented on the host (a few µs per image), from the phase's own augmentation stream. */
+function augmentBatch(xb: tf.Tensor, aug: Augmentation, rng: () => number): tf.Tensor {
+  const [n, h, w, c] = xb.shape as [number, number, number, number];
+  return tf.tensor4d(cropFlip(xb.dataSync() as Float32Array, n, [h, w, c], aug, rng), [n, h, w, c]);
 }
 
 /**
@@ -89,6 +98,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   const { model, config, masks } = o;
   const optimizer = makeOptimizer(config);
   const rng = makeRng(o.seed, `order:${o.phase}`);
+  const augmentRng = makeRng(o.seed, `augment:${o.phase}`);
   const stepsPerEpoch = Math.ceil(o.train.count / config.batchSize);
   const order = new Int32Array(o.train.count).map((_, i) => i);
   const epochs: EpochRecord[] = [];
@@ -111,7 +121,9 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         // Written inside the tidy scope below, read after it (an object: flow analysis cannot see into the closure).
         const kept: { grads: Map<string, tf.Tensor> | null } = { grads: null };
         tf.tidy(() => {
-          const { xb, labels } = gatherBatch(o.train, idx);
+          const batch = gatherBatch(o.train, idx);
+          const { labels } = batch;
+          const xb = o.train.augment ? augmentBatch(batch.xb, o.train.augment, augmentRng) : batch.xb;
           const onehot = tf.oneHot(labels, model.numClasses);
           let correct: tf.Tensor | null = null;
           let updates: Array<[string, tf.Tensor]> = [];

@@ -6,7 +6,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { layerTable, type ArchDef, type LayerInfo } from "../archs/index.js";
 import { tensorNames } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
-import { makeRng } from "../core/rng.js";
+import { makeRng, normal } from "../core/rng.js";
+import type { InitName } from "../core/types.js";
 
 export interface Model {
   arch: ArchDef;
@@ -19,18 +20,65 @@ export interface Model {
   state: Map<string, tf.Variable>;
 }
 
-export function createModel(arch: ArchDef, inputShape: [number, number, number], numClasses: number, seed: number): Model {
+/**
+ * A freshly initialised model. A run passes its config's `model.init` (the grid's default is torch-default); the
+ * parameter's own default, he-uniform, is the scheme every caller had before the choice existed, kept for callers
+ * outside a run (kernel tests, throughput benchmarks) whose numbers were measured with it.
+ */
+export function createModel(arch: ArchDef, inputShape: [number, number, number], numClasses: number, seed: number, init: InitName = "he-uniform"): Model {
   const layers = layerTable(arch, inputShape, numClasses);
   const params = new Map<string, tf.Variable>();
   const state = new Map<string, tf.Variable>();
   // Variables survive tidy; their initial-value tensors do not need to.
-  tf.tidy(() => initialize(layers, params, state, seed));
+  tf.tidy(() => initialize(layers, params, state, seed, init));
   return { arch, inputShape, numClasses, layers, params, state };
 }
 
 let modelCount = 0;
 
-function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state: Map<string, tf.Variable>, seed: number): void {
+/** Fans of a conv kernel [kh, kw, cin, cout] or dense kernel [in, out], as PyTorch and Keras count them. */
+export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
+  return { fanIn: size / shape[shape.length - 1], fanOut: receptive * shape[shape.length - 1] };
+}
+
+/** A kernel's values and its bias's (null: zeros) under `init`, drawn from the layer's own seeded streams. */
+export function initialValues(init: InitName, shape: readonly number[], seed: number, layerName: string): { kernel: Float32Array; bias: Float32Array | null } {
+  const { fanIn, fanOut } = fans(shape);
+  const rng = makeRng(seed, `init:${layerName}`);
+  const kernel = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const uniform = (out: Float32Array, limit: number, r: () => number) => {
+    for (let i = 0; i < out.length; i++) out[i] = (2 * r() - 1) * limit;
+  };
+  switch (init) {
+    case "he-uniform":
+      // He (Kaiming) uniform for ReLU networks: U(-sqrt(6/fan_in), +sqrt(6/fan_in)).
+      uniform(kernel, Math.sqrt(6 / fanIn), rng);
+      return { kernel, bias: null };
+    case "torch-default": {
+      // nn.Linear / nn.Conv2d reset_parameters: kaiming_uniform_(a=sqrt(5)) gives bound gain*sqrt(3/fan_in) with
+      // gain sqrt(2/(1+5)), i.e. 1/sqrt(fan_in); the bias is U(+-1/sqrt(fan_in)) too, from its own stream.
+      const bound = 1 / Math.sqrt(fanIn);
+      uniform(kernel, bound, rng);
+      const bias = new Float32Array(shape[shape.length - 1]);
+      uniform(bias, bound, makeRng(seed, `init-bias:${layerName}`));
+      return { kernel, bias };
+    }
+    case "he-normal": {
+      // kaiming_normal_(mode="fan_out", nonlinearity="relu"), as torchvision's ResNets: N(0, 2/fan_out).
+      const std = Math.sqrt(2 / fanOut);
+      for (let i = 0; i < kernel.length; i++) kernel[i] = std * normal(rng);
+      return { kernel, bias: null };
+    }
+    case "glorot-uniform":
+      // Keras's default: U(+-sqrt(6/(fan_in + fan_out))).
+      uniform(kernel, Math.sqrt(6 / (fanIn + fanOut)), rng);
+      return { kernel, bias: null };
+  }
+}
+
+function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state: Map<string, tf.Variable>, seed: number, init: InitName): void {
   // tfjs registers variables by name process-wide: each model's get a unique prefix. Maps stay keyed by tensor name.
   const prefix = `m${++modelCount}:`;
   const variable = (init: tf.Tensor, trainable: boolean, name: string) => tf.variable(init, trainable, prefix + name);
@@ -44,17 +92,13 @@ function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state
       continue;
     }
     const shape = layer.weightShape;
-    const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
-    // He (Kaiming) uniform for ReLU networks: U(-sqrt(6/fan_in), +sqrt(6/fan_in)).
-    const limit = Math.sqrt(6 / fanIn);
-    const rng = makeRng(seed, `init:${layer.name}`);
-    const values = new Float32Array(shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < values.length; i++) values[i] = (2 * rng() - 1) * limit;
+    const values = initialValues(init, shape, seed, layer.name);
     const kernel = tensorNames.kernel(layer.name);
-    params.set(kernel, variable(tf.tensor(values, shape), true, kernel));
+    params.set(kernel, variable(tf.tensor(values.kernel, shape), true, kernel));
     if (layer.hasBias) {
       const bias = tensorNames.bias(layer.name);
-      params.set(bias, variable(tf.zeros([shape[shape.length - 1]]), true, bias));
+      const c = shape[shape.length - 1];
+      params.set(bias, variable(values.bias ? tf.tensor(values.bias, [c]) : tf.zeros([c]), true, bias));
     }
   }
 }

@@ -8,8 +8,17 @@ import { adamUpdate, sgdUpdate } from "../backend/fused-ops.js";
 import type { TrainConfig } from "../core/types.js";
 import type { MaskSet } from "./masks.js";
 
-/** Learning rate at a fractional epoch position (epoch + step/stepsPerEpoch). */
+/**
+ * Learning rate at a fractional epoch position (epoch + step/stepsPerEpoch): the schedule's value, times a linear
+ * warmup factor min(1, position / warmupEpochs) when warmup is on (as open_lth multiplies its warmup into the
+ * schedule), so the first step of a warmed-up phase has LR 0 and epoch k of N starts at lr·k/N.
+ */
 export function learningRate(config: TrainConfig, epochPosition: number): number {
+  const scheduled = scheduledRate(config, epochPosition);
+  return config.warmupEpochs > 0 && epochPosition < config.warmupEpochs ? scheduled * (epochPosition / config.warmupEpochs) : scheduled;
+}
+
+function scheduledRate(config: TrainConfig, epochPosition: number): number {
   switch (config.schedule) {
     case "constant":
       return config.lr;
@@ -45,8 +54,8 @@ function zeros(w: tf.Variable): tf.Variable {
 
 const copy = (t: tf.Tensor) => Float32Array.from(t.dataSync());
 
-/** SGD with (PyTorch-style) momentum and L2 weight decay added to the gradient. */
-export function sgd(momentum: number, weightDecay: number): Optimizer {
+/** SGD with (PyTorch-style) momentum, optionally Nesterov's, and L2 weight decay added to the gradient. */
+export function sgd(momentum: number, weightDecay: number, nesterov = false): Optimizer {
   const velocity = new Map<string, tf.Variable>();
   return {
     step(params, grads, lr, masks) {
@@ -58,7 +67,7 @@ export function sgd(momentum: number, weightDecay: number): Optimizer {
           v = velocity.get(name) ?? null;
           if (!v) velocity.set(name, (v = zeros(w)));
         }
-        sgdUpdate(w, g, v, masks?.get(name), { lr, momentum, weightDecay });
+        sgdUpdate(w, g, v, masks?.get(name), { lr, momentum, weightDecay, nesterov });
       }
     },
     state(name) {
@@ -101,5 +110,11 @@ export function adam(weightDecay: number, beta1 = 0.9, beta2 = 0.999, epsilon = 
 }
 
 export function makeOptimizer(config: TrainConfig): Optimizer {
-  return config.optimizer === "adam" ? adam(config.weightDecay) : sgd(config.momentum, config.weightDecay);
+  if (config.optimizer === "adam") {
+    // The grid refuses this; a config built elsewhere must not have it silently ignored.
+    if (config.nesterov) throw new Error("nesterov is an SGD setting; it cannot be used with adam");
+    return adam(config.weightDecay);
+  }
+  if (config.nesterov && config.momentum === 0) throw new Error("nesterov needs momentum > 0");
+  return sgd(config.momentum, config.weightDecay, config.nesterov);
 }
