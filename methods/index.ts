@@ -1,5 +1,6 @@
 /** The method registry: adding a method is one file in methods/ plus one line here. */
-import type { Catalog } from "../src/core/types.js";
+import type { Catalog, HyperValue } from "../src/core/types.js";
+import { scheduleProblem } from "../src/prune/schedules.js";
 import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
@@ -38,7 +39,7 @@ export function getMethod(name: string): PruningMethod {
 }
 
 export function methodCatalog(): Catalog["methods"] {
-  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params }]));
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)) }]));
 }
 
 export type { BatchSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds } from "./types.js";

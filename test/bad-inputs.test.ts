@@ -114,6 +114,14 @@ const CASES: Case[] = [
     ],
   },
   {
+    name: "a schedule that cannot run, and a hyperparameter out of its range (RigL's ΔT 0)",
+    text: sub("methods: [random, global-magnitude]", "methods: [{name: gmp, start: 0.8, end: 0.5}, {name: rigl, interval: 0}]"),
+    errors: [
+      line(2, "methods\\[0\\]: method gmp: its schedule cannot run: needs 0 <= start < end <= 1, got start 0\\.8, end 0\\.5"),
+      line(2, "methods\\[1\\]\\.interval: expected an integer >= 1, got 0"),
+    ],
+  },
+  {
     name: "unknown method, arch and dataset, with did-you-mean",
     text: sub("[random, global-magnitude]", "[random, global-magnitud]").replace("[mlp]", "[lenet]").replace("[fashion-mnist-mini]", "[fashion-mnsit]"),
     errors: [

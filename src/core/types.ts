@@ -152,7 +152,8 @@ export interface HyperParamSpec {
   description: string;
 }
 export interface Catalog {
-  methods: Record<string, { params: Record<string, HyperParamSpec> }>;
+  /** `check`: what is wrong with these (filled-in) hyperparameters together, e.g. a schedule that cannot run; null if nothing. */
+  methods: Record<string, { params: Record<string, HyperParamSpec>; check?: (params: Readonly<Record<string, HyperValue>>) => string | null }>;
   /** inputShape [h, w, c] of each architecture's expected input, null = any image shape. */
   archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null }>;
   /** `splitSizes`: images in the train and test split; absent = unknown, so subsets are not checked against it. */

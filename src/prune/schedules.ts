@@ -31,6 +31,32 @@ export type Schedule =
    */
   | { kind: "dynamic"; interval: number; dropFraction: number; end: number; decay: "cosine" | "constant" };
 
+/**
+ * What is wrong with a schedule, in words a grid's author can act on, or null: checked when a grid is read, so a
+ * schedule that cannot run is refused before any run starts (not when the run reaches it).
+ */
+export function scheduleProblem(schedule: Schedule): string | null {
+  const integer = (x: number, min: number) => Number.isInteger(x) && x >= min;
+  switch (schedule.kind) {
+    case "one-shot":
+      return null;
+    case "at-init":
+      return integer(schedule.rounds, 1) ? null : `rounds must be an integer >= 1, got ${schedule.rounds}`;
+    case "gradual": {
+      const { start, end, frequency, initialSparsity } = schedule;
+      if (!(start >= 0 && start < end && end <= 1)) return `needs 0 <= start < end <= 1, got start ${start}, end ${end}`;
+      if (!integer(frequency, 1)) return `frequency must be an integer number of steps >= 1, got ${frequency}`;
+      return initialSparsity >= 0 && initialSparsity < 1 ? null : `initial sparsity must be in [0, 1), got ${initialSparsity}`;
+    }
+    case "dynamic": {
+      const { interval, dropFraction, end } = schedule;
+      if (!integer(interval, 0)) return `interval must be an integer number of steps >= 1 (or 0: once per epoch), got ${interval}`;
+      if (!(dropFraction > 0 && dropFraction <= 1)) return `drop fraction must be in (0, 1], got ${dropFraction}`;
+      return end > 0 && end <= 1 ? null : `end must be in (0, 1], got ${end}`;
+    }
+  }
+}
+
 /** The schedule with everything counted in steps: a dynamic interval of 0 ("once per epoch") becomes `stepsPerEpoch`. */
 export function resolveSchedule(schedule: Schedule, stepsPerEpoch: number): Schedule {
   return schedule.kind === "dynamic" && schedule.interval === 0 ? { ...schedule, interval: stepsPerEpoch } : schedule;

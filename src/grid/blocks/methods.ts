@@ -27,6 +27,11 @@ function readMethodEntry(c: Checker, item: LNode, p: string, gridParams: GridPar
   const params: Record<string, HyperValue> = {};
   for (const [k, spec] of Object.entries(c.catalog.methods[name].params)) params[k] = spec.default;
   Object.assign(params, gridParams[name] ?? {}, explicit);
+  const problem = c.catalog.methods[name].check?.(params);
+  if (problem) {
+    c.error(item.line, p, `method ${name}: its schedule cannot run: ${problem}`);
+    return undefined;
+  }
   return { name, params };
 }
 
