@@ -8,6 +8,7 @@ import { gmp } from "./gmp.js";
 import { layerActivation } from "./layer-activation.js";
 import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
+import { magnitudeAtInit } from "./magnitude-at-init.js";
 import { random } from "./random.js";
 import { rigl } from "./rigl.js";
 import { set } from "./set.js";
@@ -26,6 +27,7 @@ export const METHODS: readonly PruningMethod[] = [
   layerActivation,
   snip,
   synflow,
+  magnitudeAtInit,
   gmp,
   staticSparse,
   set,

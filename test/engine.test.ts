@@ -146,11 +146,11 @@ describe("methods run through the engine", () => {
     [a, b, magnitude, flowA, flowB].forEach((x) => x.dispose());
   });
 
-  test("SNIP, SynFlow and GMP run end to end: at-init runs train their own sparse network, GMP reaches its target while fine-tuning", () => {
+  test("SNIP, SynFlow, magnitude-at-init and GMP run end to end: at-init runs train their own sparse network, GMP reaches its target while fine-tuning", () => {
     const dir = tempDir();
     const grid = writeTinyGrid(dir);
     writeFileSync(grid, readFileSync(grid, "utf8")
-      .replace("methods: [random, global-magnitude]", "methods: [snip, {name: synflow, rounds: 5}, {name: gmp, frequency: 5, end: 0.5}]")
+      .replace("methods: [random, global-magnitude]", "methods: [snip, {name: synflow, rounds: 5}, magnitude-at-init, {name: gmp, frequency: 5, end: 0.5}]")
       .replace("sparsities: [0.5, 0.9]", "sparsities: [0.9]")
       .replace(/^finetune: .*$/m, "finetune: {epochs: 3, batch_size: 64, lr: 0.01}"));
     const db = join(dir, "r.db");
@@ -158,11 +158,14 @@ describe("methods run through the engine", () => {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const d = new Database(db, { readonly: true });
     const rows = d.prepare(`SELECT r.method, m.value AS sparsity FROM runs r JOIN metrics m ON m.run_key = r.key AND m.name = 'sparsity' ORDER BY r.method`).all() as Array<{ method: string; sparsity: number }>;
-    assert.deepEqual(rows.map((x) => x.method), ["gmp", "snip", "synflow"]);
+    assert.deepEqual(rows.map((x) => x.method), ["gmp", "magnitude-at-init", "snip", "synflow"]);
     for (const x of rows) assert.ok(Math.abs(x.sparsity - 0.9) < 1e-3, `${x.method}: sparsity ${x.sparsity}`);
     const phases = (method: string) => (d.prepare(`SELECT e.phase, count(*) AS n FROM epochs e JOIN runs r ON r.key = e.run_key WHERE r.method = ? GROUP BY e.phase ORDER BY e.phase`).all(method) as Array<{ phase: string; n: number }>)
       .map((p) => `${p.phase}:${p.n}`);
     assert.deepEqual(phases("snip"), ["finetune:3", "pretrain:2"], "its own sparse pretraining, not the dense model's history");
+    // Pruned at initialization: before any training its accuracy is chance, whatever the dense model learned.
+    const before = d.prepare(`SELECT m.value FROM metrics m JOIN runs r ON r.key = m.run_key WHERE r.method = 'magnitude-at-init' AND m.name = 'top1_before'`).get() as { value: number };
+    assert.ok(before.value < 0.3, `top1_before ${before.value}`);
     assert.deepEqual(phases("gmp"), ["finetune:3", "pretrain:2"]);
     d.close();
   });
