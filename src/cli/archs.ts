@@ -10,7 +10,9 @@ export default function archs(o: { json?: boolean }): number {
     entry.datasets.push(d.name);
     shapes.set(k, entry);
   }
-  const rows = ARCHS.flatMap((a) => [...shapes.values()].map((s) => {
+  // An architecture built for one input shape is listed only with the datasets that have it (the grid refuses the others).
+  const fits = (a: (typeof ARCHS)[number], s: { inputShape: number[] }) => a.inputShape === null || a.inputShape.join("x") === s.inputShape.join("x");
+  const rows = ARCHS.flatMap((a) => [...shapes.values()].filter((s) => fits(a, s)).map((s) => {
     const layers = layerTable(a, s.inputShape, s.numClasses);
     return {
       arch: a.name, summary: a.summary, inputShape: s.inputShape, numClasses: s.numClasses, datasets: s.datasets,
