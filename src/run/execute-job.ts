@@ -133,8 +133,7 @@ async function runPhasePlan(
       restore(model, initWeights);
       rewound = true;
     } else if (step.kind === "rewind") {
-      restore(model, rewindWeights.get(step.to)!);
-      masks.apply(model.params);
+      rewindTo(model, masks, rewindWeights.get(step.to)!);
       rewound = true;
     } else if (step.kind === "prune") {
       await prune(step.density, step.round, step.random);
@@ -237,6 +236,12 @@ async function runPhasePlan(
   }
 }
 
+/** A rewind step: every weight back to `weights`, then the masks applied, so pruned weights stay exactly 0. */
+export function rewindTo(model: Model, masks: MaskSet, weights: ReadonlyMap<string, Float32Array>): void {
+  restore(model, weights);
+  masks.apply(model.params);
+}
+
 /**
  * The weights each rewind step of the plan restores, computed once per run. "epoch": the dense model's weights after
  * `rewindEpoch` epochs, reproduced by retraining those epochs from the initial weights with the pretraining config,
@@ -244,7 +249,7 @@ async function runPhasePlan(
  * and leases stay as they are, a dense model cached before (or for runs that do not rewind) serves these runs too,
  * and the cost is k epochs of one run. "reinit": a fresh draw of the initial weights from another seed stream.
  */
-async function rewindPoints(
+export async function rewindPoints(
   plan: readonly PhaseStep[], model: Model, splits: { train: StagedSplit; val: StagedSplit }, masks: MaskSet,
   initWeights: Map<string, Float32Array>, denseWeights: Map<string, Float32Array>, config: Job["config"],
 ): Promise<Map<RewindTarget, Map<string, Float32Array>>> {
