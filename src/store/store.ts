@@ -295,7 +295,8 @@ export class Store {
       this.db.prepare(`DELETE FROM runs WHERE key = ?`).run(key);
     }
     const levels = result.levels ?? [];
-    this.db.prepare(`UPDATE runs SET level = ? WHERE key = ?`).run(levels.length > 0 ? levels[levels.length - 1].level : null, result.key);
+    if (levels.length === 0) return;
+    this.db.prepare(`UPDATE runs SET level = ? WHERE key = ?`).run(levels[levels.length - 1].level, result.key);
     if (result.status !== "done" || levels.length < 2) return;
     const parent = this.db.prepare(`SELECT * FROM runs WHERE key = ?`).get(result.key) as Record<string, any> | undefined;
     if (!parent) return;
