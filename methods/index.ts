@@ -5,6 +5,8 @@ import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { gmp } from "./gmp.js";
+import { imp } from "./imp.js";
+import { impRandomReinit } from "./imp-random-reinit.js";
 import { layerActivation } from "./layer-activation.js";
 import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
@@ -29,6 +31,8 @@ export const METHODS: readonly PruningMethod[] = [
   synflow,
   magnitudeAtInit,
   gmp,
+  imp,
+  impRandomReinit,
   staticSparse,
   set,
   rigl,

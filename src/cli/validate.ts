@@ -1,5 +1,5 @@
 import { catalog } from "../catalog.js";
-import { checkTargetsReachable } from "../plan/reachable.js";
+import { checkIterativeReachable, checkTargetsReachable } from "../plan/reachable.js";
 import { countRuns, loadGrid, targetLabel } from "../grid/index.js";
 
 /** Checks a grid file the way `bench sweep` does before anything runs; counts its runs without building them. */
@@ -8,6 +8,8 @@ export default function validate(file: string): number {
   const { grid, lines } = loadGrid(file, cat);
   // An unreachable compression is bad input too.
   checkTargetsReachable(grid, lines, cat);
+  // So is a target an iterative method cannot reach in its rounds.
+  checkIterativeReachable(grid, lines, cat);
   const t = grid.targets.map(targetLabel).join(", ");
   process.stdout.write(
     `${file}: ok — ${countRuns(grid)} runs = ${grid.datasets.length} dataset(s) × ${grid.archs.length} arch(s) × ${grid.seeds.length} seed(s) × ` +

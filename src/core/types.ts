@@ -213,6 +213,20 @@ export interface JobResult {
   finishedAt: string;
   host: string;
   pid: number;
+  /**
+   * A schedule with several results (iterative pruning: one per level, trained once) lists them here, in order;
+   * the run's own metrics, layers and epochs are those of the last level. Absent for one-result runs. The store
+   * writes each level as a child run (see Store.saveResult).
+   */
+  levels?: LevelResult[];
+}
+
+/** One level of an iterative run: the model after round `level` (1-based) was retrained, measured like any run. */
+export interface LevelResult {
+  level: number;
+  metrics: Record<string, number>;
+  layers: LayerCount[];
+  epochs: EpochRecord[];
 }
 
 export interface EpochRecord {

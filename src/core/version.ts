@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "ee9864e741e4bf461ae3478cfc184ee34b88efa0644265f5fd01ef4fb0e31f4a";
+export const RESULTS_SOURCES_SHA256 = "3d85e3594209e4a8ac79f1adfaa1433bc76d6cb518e6f7e474dd766f7475b9c0";

@@ -43,6 +43,8 @@ export const TOP_LEVEL_KEYS = [
 export interface GridLines {
   /** Line of each entry of grid.targets, in the same order. */
   targets: number[];
+  /** Line of each entry of grid.methods, in the same order. */
+  methods: number[];
 }
 
 /** Validate a located document against the grid schema and the catalog. */
@@ -60,7 +62,8 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   const description = readDescription(c, top);
   // method_params before the methods axis: its values are filled into the axis entries.
   const methodParams = readMethodParams(c, top);
-  const methods = readMethods(c, top, methodParams.params);
+  const methodsAxis = readMethods(c, top, methodParams.params);
+  const methods = methodsAxis?.methods;
   const archs = readArchs(c, top);
   const datasets = readDatasets(c, top);
   checkArchDatasetPairs(c, top);
@@ -89,6 +92,6 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   return {
     grid: { name, description, file, methods, archs, datasets, targets: targets.targets, seeds, model, pretrain, finetune, data, prunable, eval: evalConfig, reference },
     errors: [],
-    lines: { targets: targets.lines },
+    lines: { targets: targets.lines, methods: methodsAxis!.lines },
   };
 }

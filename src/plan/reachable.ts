@@ -1,6 +1,8 @@
 /** Targets the architectures can reach, checked at planning time with the grid's line numbers. */
 import { getArch, layerTable } from "../archs/index.js";
+import { getMethod } from "../../methods/index.js";
 import type { Catalog, Grid } from "../core/types.js";
+import { checkIterative } from "../prune/schedules.js";
 import { GridErrors, type GridLines } from "../grid/index.js";
 import { GridError } from "../grid/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
@@ -33,5 +35,36 @@ export function checkTargetsReachable(grid: Grid, lines: GridLines, cat: Catalog
       });
     }
   }
+  if (errors.length > 0) throw new GridErrors(errors);
+}
+
+/**
+ * Targets an iterative schedule can reach in its rounds (e.g. IMP at 20 % per round for 3 rounds cannot reach 32×),
+ * with the line of the method entry: a method's schedule depends on its hyperparameters, a compression's density on
+ * the arch and dataset. Made from the grid's axes, not its expanded runs, so `bench validate` need not expand it.
+ */
+export function checkIterativeReachable(grid: Grid, lines: GridLines, cat: Catalog): void {
+  const errors: GridError[] = [];
+  grid.methods.forEach((method, i) => {
+    const schedule = getMethod(method.name).schedule(method.params);
+    if (schedule.kind !== "iterative") return;
+    for (const target of grid.targets) {
+      const densities: Array<{ density: number; where: string }> = target.kind === "sparsity" ? [{ density: 1 - target.value, where: "" }]
+        : grid.archs.flatMap((arch) => grid.datasets.map((dataset) => {
+          const ds = cat.datasets[dataset];
+          const layers = layerTable(getArch(arch), ds.inputShape, ds.numClasses);
+          // An unreachable compression was refused already (checkTargetsReachable).
+          const density = keepFractionForCompression(target.value, layers.reduce((n, l) => n + l.params, 0), prunableParamCount(layers, grid.prunable));
+          return { density, where: ` for arch "${arch}" on dataset "${dataset}"` };
+        }));
+      for (const { density, where } of densities) {
+        const problem = checkIterative(schedule, density, grid.pretrain.epochs);
+        if (problem === null) continue;
+        const what = target.kind === "compression" ? `compression ${target.value}x` : `sparsity ${target.value}`;
+        errors.push(new GridError(grid.file, lines.methods[i] ?? null, `methods[${i}]`, `${method.name}: ${what}${where} is unreachable: ${problem}`));
+        break;
+      }
+    }
+  });
   if (errors.length > 0) throw new GridErrors(errors);
 }

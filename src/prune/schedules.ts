@@ -29,7 +29,21 @@ export type Schedule =
    * all training steps: RigL's α/2·(1 + cos(πt/T_end))) or stays constant (SET); no update from `end` on. `interval`
    * 0 means once per epoch (resolveSchedule turns it into steps).
    */
-  | { kind: "dynamic"; interval: number; dropFraction: number; end: number; decay: "cosine" | "constant" };
+  | { kind: "dynamic"; interval: number; dropFraction: number; end: number; decay: "cosine" | "constant" }
+  /**
+   * Iterative pruning after dense pretraining (Han et al. 2015; the lottery-ticket line): round r removes the fraction
+   * `rate` of the remaining prunable weights (density (1 − rate)^r, the last round exactly the target) and retrains
+   * before the next round. What a round retrains from is `rewind`: "init" the surviving weights' initial values
+   * (Frankle & Carbin 2019), "epoch" their values after `rewindEpoch` epochs of dense pretraining (Frankle et al.
+   * 2020), "reinit" a fresh random draw (Frankle & Carbin's random-reinitialisation control) — each then retrained
+   * like the dense model (the pretraining config; from epoch `rewindEpoch` on for "epoch"); "lr" keeps the trained
+   * weights and retrains with the pretraining LR schedule from its start (Renda et al. 2020); "none" keeps them and
+   * fine-tunes with the fine-tuning config (Han et al. 2015). At most `maxRounds` rounds (checkIterative).
+   */
+  | { kind: "iterative"; rate: number; maxRounds: number; rewind: Rewind; rewindEpoch: number };
+
+/** What an iterative round retrains from (see the iterative schedule). */
+export type Rewind = "init" | "epoch" | "lr" | "none" | "reinit";
 
 /**
  * What is wrong with a schedule, in words a grid's author can act on, or null: checked when a grid is read, so a
@@ -75,7 +89,48 @@ export function pruningEvents(schedule: Schedule, targetDensity: number): number
       return [];
     case "dynamic":
       return [targetDensity];
+    case "iterative": {
+      const n = iterativeRounds(schedule, targetDensity);
+      // Computed as (1 − rate)^r, not by repeated multiplication, so round r is exactly the density it promises.
+      return Array.from({ length: n }, (_, k) => (k === n - 1 ? targetDensity : (1 - schedule.rate) ** (k + 1)));
+    }
   }
+}
+
+/**
+ * Rounds an iterative schedule needs to reach `targetDensity`: ceil(log d / log(1 − rate)), at least 1. A density
+ * that (1 − rate)^r reaches up to float rounding (0.25 with rate 0.5) takes r rounds, not r + 1.
+ */
+export function iterativeRounds(schedule: Extract<Schedule, { kind: "iterative" }>, targetDensity: number): number {
+  checkDensity(targetDensity);
+  if (!(schedule.rate > 0 && schedule.rate < 1)) throw new Error(`iterative rate must be in (0, 1), got ${schedule.rate}`);
+  if (targetDensity >= 1) return 1;
+  if (targetDensity <= 0) return Infinity;
+  const exact = Math.log(targetDensity) / Math.log(1 - schedule.rate);
+  return Math.max(1, Math.ceil(exact - 1e-9));
+}
+
+/**
+ * Why an iterative schedule cannot run to `targetDensity`, or null when it can (a pure check, made when a sweep is
+ * planned, so that an unreachable target is a bad input rather than a run that fails after its dense model):
+ * more rounds than `maxRounds`, or a rewind epoch the pretraining does not have. Other schedules: always null.
+ */
+export function checkIterative(schedule: Schedule, targetDensity: number, pretrainEpochs: number): string | null {
+  if (schedule.kind !== "iterative") return null;
+  const { rate, maxRounds, rewind, rewindEpoch } = schedule;
+  if (!(rate > 0 && rate < 1)) return `rate ${rate} must be in (0, 1)`;
+  if (!Number.isInteger(maxRounds) || maxRounds < 1) return `max_rounds ${maxRounds} must be an integer >= 1`;
+  const rounds = iterativeRounds(schedule, targetDensity);
+  if (rounds > maxRounds) {
+    const lowest = (1 - rate) ** maxRounds;
+    const pct = (x: number) => `${+(100 * x).toPrecision(4)}%`;
+    return `density ${pct(targetDensity)} needs ${Number.isFinite(rounds) ? rounds : "infinitely many"} rounds of ${pct(rate)}, more than max_rounds ${maxRounds}: ` +
+      `reachable densities are ${pct(lowest)} to 100% (sparsity up to ${pct(1 - lowest)}); raise max_rounds or rate, or lower the target`;
+  }
+  if (rewind === "epoch" && !(Number.isInteger(rewindEpoch) && rewindEpoch >= 1 && rewindEpoch < pretrainEpochs)) {
+    return `rewind_epoch ${rewindEpoch} must be an integer in [1, ${pretrainEpochs - 1}] (the pretraining has ${pretrainEpochs} epochs)`;
+  }
+  return null;
 }
 
 /**

@@ -11,7 +11,7 @@ import { getDataset } from "../../datasets/index.js";
 import type { LoadedDataset } from "../../datasets/types.js";
 import { getArch } from "../archs/index.js";
 import { initBackend } from "../backend/index.js";
-import { type Artifact, type EpochRecord, type Job, type JobResult, PROTOCOL_VERSION, type TrainConfig } from "../core/types.js";
+import { type Artifact, type EpochRecord, type Job, type JobResult, type LevelResult, PROTOCOL_VERSION, type TrainConfig } from "../core/types.js";
 import type { Schedule } from "../prune/schedules.js";
 import {
   compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
@@ -21,9 +21,9 @@ import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
-import { createModel, disposeModel, restore, snapshot, type Model } from "../train/model.js";
+import { createModel, disposeModel, redrawnInitialWeights, restore, snapshot, type Model } from "../train/model.js";
 import { writeCheckpoint } from "./checkpoint.js";
-import { phasePlan } from "./phase-plan.js";
+import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
 import { ensureDense } from "./dense-cache.js";
@@ -118,17 +118,31 @@ async function runPhasePlan(
   const stepsOf = (c: TrainConfig) => Math.ceil(splits.train.count / c.batchSize) * c.epochs;
   const changes = maskChanges(schedule, density, stepsOf(config.pretrain), stepsOf(config.finetune));
   const regrowth = method.regrowth?.(config.method.params);
+  const plan = phasePlan(schedule, density);
+  const rewindWeights = await rewindPoints(plan, model, splits, masks, initWeights, denseWeights, config);
 
   const pruneStarted = performance.now();
   let before: Awaited<ReturnType<typeof evaluate>> | null = null;
   let rewound = false;
-  const trained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
-  for (const step of phasePlan(schedule, density)) {
+  // Training since the last level (all of it for a one-result run): a level is measured on its own round.
+  let trained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
+  const allTrained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
+  const levels: LevelResult[] = [];
+  for (const step of plan) {
     if (step.kind === "rewind-to-init") {
       restore(model, initWeights);
       rewound = true;
+    } else if (step.kind === "rewind") {
+      rewindTo(model, masks, rewindWeights.get(step.to)!);
+      rewound = true;
     } else if (step.kind === "prune") {
       await prune(step.density, step.round, step.random);
+    } else if (step.kind === "level") {
+      const measured = await measure(trained, before!, rewound);
+      levels.push({ level: step.level, ...measured });
+      onProgress("level", step.level, plan.filter((s) => s.kind === "level").length);
+      before = null;
+      trained = [];
     } else {
       before ??= await evaluate(model, splits.test);
       const phaseConfig = step.phase === "pretrain" ? config.pretrain : config.finetune;
@@ -137,11 +151,12 @@ async function runPhasePlan(
       let lastChange = -1;
       for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
       let rounds = 0;
-      trained.push(await trainPhase({
+      const result = await trainPhase({
         phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
         selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
         // Only epochs that ended with the final mask may be selected.
         selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
+        fromEpoch: step.fromEpoch,
         hooks: {
           afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
           wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
@@ -156,53 +171,103 @@ async function runPhasePlan(
             }
           },
         },
-      }));
+      });
+      trained.push(result);
+      allTrained.push(result);
     }
   }
-  const ft = trained[trained.length - 1];
-  const finetuneSeconds = (performance.now() - pruneStarted) / 1000;
-  const after = await evaluate(model, splits.test);
-  const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val) : { top1: NaN };
-  const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
-  restore(denseModel, denseWeights);
-  const [latencyDense, latencyPruned] = await measureLatencies([denseModel, model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
-  disposeModel(denseModel);
-
-  // Counts from the weights as they are now, so they describe exactly what was saved.
-  const weights = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
-  const kernelNz = new Map<string, number>();
-  const otherNz = new Map<string, number>();
-  for (const layer of model.layers) {
-    const tensorsOfLayer = [...weights].filter(([n]) => n.startsWith(`${layer.name}/`));
-    for (const [name, values] of tensorsOfLayer) {
-      const target = name.endsWith("/kernel") ? kernelNz : otherNz;
-      target.set(layer.name, (target.get(layer.name) ?? 0) + countNonzero(values));
-    }
-  }
-  const layers = layerCounts(model.layers, kernelNz, otherNz, new Set(refs.map((r) => r.layer)));
-  const prunableNonzero = refs.reduce((n, r) => n + countNonzero(weights.get(r.name)!), 0);
-  const counts = modelCounts(layers, { size: paramsPrunable, nonzero: prunableNonzero });
-
-  const artifacts = saveArtifacts(job, model, weights, masks);
-  const metrics: Record<string, number> = {
-    top1_dense: denseEval.top1, top5_dense: denseEval.top5, loss_dense: denseEval.loss,
-    top1_before: before!.top1, top5_before: before!.top5, loss_before: before!.loss,
-    top1_after: after.top1, top5_after: after.top5, loss_after: after.loss, val_top1_after: valAfter.top1,
-    params_total: counts.paramsTotal, params_nonzero: counts.paramsNonzero, params_prunable: counts.paramsPrunable,
-    compression_ratio: compressionRatio(counts.paramsTotal, counts.paramsNonzero),
-    sparsity: sparsityOf(counts.paramsPrunable, counts.prunableNonzero),
-    macs_dense: counts.macsDense, macs_effective: counts.macsEffective,
-    theoretical_speedup: theoreticalSpeedup(counts.macsDense, counts.macsEffective),
-    latency_dense_ms: latencyDense, latency_pruned_ms: latencyPruned, measured_speedup: latencyDense / latencyPruned,
-    latency_batch: Math.min(config.eval.latencyBatch, splits.test.count), latency_threads: threads,
-    pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: trained.reduce((n, t) => n + t.trainSeconds, 0) + pretrainSeconds,
+  const last = levels.length > 0 ? levels[levels.length - 1] : { ...(await measure(trained, before!, rewound)) };
+  const artifacts = saveArtifacts(job, model, new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array])), masks);
+  // Run-wide timings: a level's seconds are its own round's; the run's (the last level's row) count every round.
+  const ft = allTrained[allTrained.length - 1];
+  Object.assign(last.metrics, {
+    finetune_seconds: (performance.now() - pruneStarted) / 1000,
+    train_seconds: allTrained.reduce((n, t) => n + t.trainSeconds, 0) + pretrainSeconds,
     total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
-    peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
-  };
-  // A run rewound to its initial weights trained its own network: the dense model's epochs are not its history.
-  return { metrics, layers, epochs: [...(rewound ? [] : pretrainEpochs), ...trained.flatMap((t) => t.epochs)], artifacts };
+    peak_rss_mb: process.resourceUsage().maxRSS / 1024,
+  });
+  return { metrics: last.metrics, layers: last.layers, epochs: last.epochs, artifacts, ...(levels.length > 0 ? { levels } : {}) };
+
+  /** The model as it is now, measured as a run's result: `round` is the training it got since the previous level. */
+  async function measure(round: Array<Awaited<ReturnType<typeof trainPhase>>>, beforeEval: Awaited<ReturnType<typeof evaluate>>, rewoundNow: boolean) {
+    const ft = round[round.length - 1];
+    const finetuneSeconds = round.reduce((n, t) => n + t.trainSeconds, 0);
+    const after = await evaluate(model, splits.test);
+    const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val) : { top1: NaN };
+    const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
+    restore(denseModel, denseWeights);
+    const [latencyDense, latencyPruned] = await measureLatencies([denseModel, model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+    disposeModel(denseModel);
+
+    // Counts from the weights as they are now, so they describe exactly what was saved.
+    const weights = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
+    const kernelNz = new Map<string, number>();
+    const otherNz = new Map<string, number>();
+    for (const layer of model.layers) {
+      const tensorsOfLayer = [...weights].filter(([n]) => n.startsWith(`${layer.name}/`));
+      for (const [name, values] of tensorsOfLayer) {
+        const target = name.endsWith("/kernel") ? kernelNz : otherNz;
+        target.set(layer.name, (target.get(layer.name) ?? 0) + countNonzero(values));
+      }
+    }
+    const layers = layerCounts(model.layers, kernelNz, otherNz, new Set(refs.map((r) => r.layer)));
+    const prunableNonzero = refs.reduce((n, r) => n + countNonzero(weights.get(r.name)!), 0);
+    const counts = modelCounts(layers, { size: paramsPrunable, nonzero: prunableNonzero });
+    const metrics: Record<string, number> = {
+      top1_dense: denseEval.top1, top5_dense: denseEval.top5, loss_dense: denseEval.loss,
+      top1_before: beforeEval.top1, top5_before: beforeEval.top5, loss_before: beforeEval.loss,
+      top1_after: after.top1, top5_after: after.top5, loss_after: after.loss, val_top1_after: valAfter.top1,
+      params_total: counts.paramsTotal, params_nonzero: counts.paramsNonzero, params_prunable: counts.paramsPrunable,
+      compression_ratio: compressionRatio(counts.paramsTotal, counts.paramsNonzero),
+      sparsity: sparsityOf(counts.paramsPrunable, counts.prunableNonzero),
+      macs_dense: counts.macsDense, macs_effective: counts.macsEffective,
+      theoretical_speedup: theoreticalSpeedup(counts.macsDense, counts.macsEffective),
+      latency_dense_ms: latencyDense, latency_pruned_ms: latencyPruned, measured_speedup: latencyDense / latencyPruned,
+      latency_batch: Math.min(config.eval.latencyBatch, splits.test.count), latency_threads: threads,
+      pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: finetuneSeconds + pretrainSeconds,
+      total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
+      peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
+    };
+    // A run rewound to its initial weights trained its own network: the dense model's epochs are not its history; a
+    // level that kept its weights has it, less the phases its own retraining records anew (LR rewinding's pretrain).
+    const own = round.flatMap((t) => t.epochs);
+    const history = rewoundNow ? [] : pretrainEpochs.filter((e) => !own.some((o) => o.phase === e.phase));
+    return { metrics, layers, epochs: [...history, ...own] };
+  }
 }
 
+/** A rewind step: every weight back to `weights`, then the masks applied, so pruned weights stay exactly 0. */
+export function rewindTo(model: Model, masks: MaskSet, weights: ReadonlyMap<string, Float32Array>): void {
+  restore(model, weights);
+  masks.apply(model.params);
+}
+
+/**
+ * The weights each rewind step of the plan restores, computed once per run. "epoch": the dense model's weights after
+ * `rewindEpoch` epochs, reproduced by retraining those epochs from the initial weights with the pretraining config,
+ * seed and data order (bit-identical on one backend), rather than kept in the dense cache: the cache, its checksums
+ * and leases stay as they are, a dense model cached before (or for runs that do not rewind) serves these runs too,
+ * and the cost is k epochs of one run. "reinit": a fresh draw of the initial weights from another seed stream.
+ */
+export async function rewindPoints(
+  plan: readonly PhaseStep[], model: Model, splits: { train: StagedSplit; val: StagedSplit }, masks: MaskSet,
+  initWeights: Map<string, Float32Array>, denseWeights: Map<string, Float32Array>, config: Job["config"],
+): Promise<Map<RewindTarget, Map<string, Float32Array>>> {
+  const out = new Map<RewindTarget, Map<string, Float32Array>>([["init", initWeights]]);
+  for (const step of plan) {
+    if (step.kind !== "rewind" || out.has(step.to)) continue;
+    if (step.to === "reinit") out.set("reinit", redrawnInitialWeights(model, config.seed, config.model.init, "reinit"));
+    if (step.to === "epoch") {
+      const k = plan.find((s): s is Extract<PhaseStep, { kind: "train" }> => s.kind === "train" && s.fromEpoch !== undefined)?.fromEpoch ?? 0;
+      if (masks.names().length > 0) throw new Error("the rewind point is computed before any pruning");
+      restore(model, initWeights);
+      await trainPhase({ phase: "pretrain", model, train: splits.train, val: splits.val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false, toEpoch: k });
+      out.set("epoch", snapshot(model));
+      restore(model, denseWeights);
+    }
+  }
+  return out;
+}
 
 /**
  * All of a run's artifacts or none: a failed run has no artifact rows, so a file it wrote before failing (e.g. the

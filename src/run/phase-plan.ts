@@ -5,6 +5,9 @@
  */
 import { pruningEvents, type Schedule } from "../prune/schedules.js";
 
+/** Weights a rewind step restores under the current masks (pruned ones stay 0). */
+export type RewindTarget = "init" | "epoch" | "reinit";
+
 export type PhaseStep =
   /** Back to the weights the model had before dense pretraining (prune-at-initialization). */
   | { kind: "rewind-to-init" }
@@ -18,7 +21,21 @@ export type PhaseStep =
    * nothing, prune further (gradual), or drop and regrow at constant density (dynamic; its steps count over all the
    * phases that have it).
    */
-  | { kind: "train"; phase: "pretrain" | "finetune"; during: "none" | "gradual" | "dynamic" };
+  | {
+    kind: "train"; phase: "pretrain" | "finetune"; during: "none" | "gradual" | "dynamic";
+    /** First epoch of the phase's config to run (its LR schedule continues from there); 0 when absent. */
+    fromEpoch?: number;
+  }
+  /**
+   * The surviving weights back to: their initial values ("init"), the dense model's after some pretraining epochs
+   * ("epoch"), or a fresh random draw from another seed stream ("reinit"); the masks are applied after.
+   */
+  | { kind: "rewind"; to: RewindTarget }
+  /**
+   * The model as it is now is one result of the run: level `level` (1-based) of an iterative schedule. The run's own
+   * result is its last level.
+   */
+  | { kind: "level"; level: number };
 
 export function phasePlan(schedule: Schedule, density: number): PhaseStep[] {
   const random = schedule.kind === "dynamic";
@@ -34,5 +51,19 @@ export function phasePlan(schedule: Schedule, density: number): PhaseStep[] {
     case "dynamic":
       // Sparse from the start, like at-init, with the mask moving over both phases.
       return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", during: "dynamic" }, { kind: "train", phase: "finetune", during: "dynamic" }];
+    case "iterative": {
+      // Each round: prune, go back to where the schedule retrains from, retrain, and record the level. Rewound
+      // weights get the dense model's whole training again (from the rewind epoch on for "epoch"), LR rewinding the
+      // pretraining schedule from its start; "none" is classic prune-and-fine-tune.
+      const { rewind, rewindEpoch } = schedule;
+      const retrain: PhaseStep = rewind === "none" ? { kind: "train", phase: "finetune", during: "none" }
+        : { kind: "train", phase: "pretrain", during: "none", ...(rewind === "epoch" ? { fromEpoch: rewindEpoch } : {}) };
+      return prunes.flatMap((p, r): PhaseStep[] => [
+        p,
+        ...(rewind === "init" || rewind === "epoch" || rewind === "reinit" ? [{ kind: "rewind", to: rewind } as const] : []),
+        retrain,
+        { kind: "level", level: r + 1 },
+      ]);
+    }
   }
 }

@@ -87,6 +87,13 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 2: which worker process ran a run (with host), for diagnosing crashes and memory recycling
   `ALTER TABLE runs ADD COLUMN worker_pid INTEGER;`,
+  // 3: child runs, one per level of an iterative run (Store.saveResult): the run they came from and their level
+  // (a parent holds its own last level number; NULL for runs with one result)
+  `
+  ALTER TABLE runs ADD COLUMN parent_key TEXT;
+  ALTER TABLE runs ADD COLUMN level INTEGER;
+  CREATE INDEX runs_parent ON runs(parent_key);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

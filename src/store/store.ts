@@ -3,10 +3,12 @@
  * coordinator is the only writer; every multi-row write is one transaction, so a kill leaves no partial rows.
  */
 import Database from "better-sqlite3";
+import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
-import type { Grid, JobResult, PlannedRun, RunStatus } from "../core/types.js";
+import { canonicalJson } from "../core/canonical.js";
+import type { Grid, JobResult, LevelResult, PlannedRun, RunConfig, RunStatus } from "../core/types.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
 /** Why the database itself failed: its file is damaged, or the disk under it is full. */
@@ -168,6 +170,7 @@ export class Store {
         target_value, seed, config_json, code_version, data_fingerprint, created_at)
         VALUES (@key, @denseKey, 'pending', @method, @methodLabel, @arch, @dataset, @targetKind, @targetValue, @seed, @config, @codeVersion, @dataFingerprint, @now)`);
       const link = this.db.prepare(`INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) VALUES (?, ?)`);
+      const linkChildren = this.db.prepare(`INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) SELECT ?, key FROM runs WHERE parent_key = ?`);
       for (const p of planned) {
         insertRun.run({
           key: p.key, denseKey: p.denseKey, method: p.config.method.name, methodLabel: p.methodLabel, arch: p.config.arch,
@@ -175,6 +178,8 @@ export class Store {
           config: JSON.stringify(p.config), codeVersion: p.codeVersion, dataFingerprint: p.dataFingerprint, now,
         });
         link.run(id, p.key);
+        // A finished iterative run is skipped by this sweep, but its levels are points of it too.
+        linkChildren.run(id, p.key);
       }
       const ref = this.db.prepare(`INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
       for (const r of grid.reference) ref.run(id, JSON.stringify(r));
@@ -268,15 +273,57 @@ export class Store {
           started_at = COALESCE(started_at, ?), lease_owner = NULL, lease_until = NULL WHERE key = ?`)
         .run(result.status, result.error, result.backend?.name ?? null, result.backend?.tfjsVersion ?? null, result.backend?.threads ?? null,
           result.host, result.pid, result.finishedAt, result.startedAt, result.key);
-      const metric = this.db.prepare(`INSERT INTO metrics (run_key, name, value) VALUES (?, ?, ?)`);
-      for (const [name, value] of Object.entries(result.metrics)) metric.run(result.key, name, Number.isFinite(value) ? value : null);
-      const layer = this.db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
-      result.layers.forEach((l, i) => layer.run(result.key, i, l.name, l.kind, JSON.stringify(l.shape), l.params, l.nonzero, l.macs, l.macsEffective, l.prunable ? 1 : 0));
-      const epoch = this.db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds) VALUES (?,?,?,?,?,?,?,?)`);
-      for (const e of result.epochs) epoch.run(result.key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds);
+      this.writeRows(result.key, result);
       const artifact = this.db.prepare(`INSERT INTO artifacts (run_key, kind, path, sha256, bytes) VALUES (?,?,?,?,?)`);
       for (const a of result.artifacts) artifact.run(result.key, a.kind, a.path, a.sha256, a.bytes);
+      this.writeLevels(result);
     }
+  }
+
+  /**
+   * The levels of an iterative run, each but the last (the run's own row) as a child run. Child runs rather than a
+   * levels table: reports, `bench table`, exports and comparisons all work on runs, so a level stored as a run (its
+   * own config with the sparsity it reached, its metrics, layers and epochs) is an ordinary point of its method at
+   * its sparsity everywhere, with no change to any of them; `parent_key` and `level` say where it came from.
+   * Written in the caller's transaction, with the parent's rows. A result without levels removes stale children.
+   */
+  private writeLevels(result: JobResult): void {
+    const stale = (this.db.prepare(`SELECT key FROM runs WHERE parent_key = ?`).all(result.key) as Array<{ key: string }>).map((r) => r.key);
+    for (const key of stale) {
+      for (const table of ["metrics", "layers", "epochs", "artifacts"]) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(key);
+      this.db.prepare(`DELETE FROM sweep_runs WHERE run_key = ?`).run(key);
+      this.db.prepare(`DELETE FROM runs WHERE key = ?`).run(key);
+    }
+    const levels = result.levels ?? [];
+    if (levels.length === 0) return;
+    this.db.prepare(`UPDATE runs SET level = ? WHERE key = ?`).run(levels[levels.length - 1].level, result.key);
+    if (result.status !== "done" || levels.length < 2) return;
+    const parent = this.db.prepare(`SELECT * FROM runs WHERE key = ?`).get(result.key) as Record<string, any> | undefined;
+    if (!parent) return;
+    const config = this.parseStored(parent.config_json, `configuration of run ${result.key}`) as RunConfig;
+    const insert = this.db.prepare(`INSERT INTO runs (key, dense_key, status, method, method_label, arch, dataset, target_kind, target_value, seed,
+        config_json, code_version, data_fingerprint, backend, tfjs_version, threads, host, worker_pid, attempts, created_at, started_at, finished_at, parent_key, level)
+      VALUES (@key, @dense_key, 'done', @method, @method_label, @arch, @dataset, 'sparsity', @target_value, @seed, @config_json, @code_version,
+        @data_fingerprint, @backend, @tfjs_version, @threads, @host, @worker_pid, @attempts, @created_at, @started_at, @finished_at, @parent_key, @level)`);
+    for (const level of levels.slice(0, -1)) {
+      const key = levelRunKey(result.key, level.level);
+      const sparsity = level.metrics.sparsity;
+      insert.run({
+        ...parent, key, target_value: sparsity, config_json: JSON.stringify({ ...config, target: { kind: "sparsity", value: sparsity } }),
+        parent_key: result.key, level: level.level,
+      });
+      this.db.prepare(`INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) SELECT sweep_id, ? FROM sweep_runs WHERE run_key = ?`).run(key, result.key);
+      this.writeRows(key, level);
+    }
+  }
+
+  private writeRows(key: string, rows: Pick<LevelResult, "metrics" | "layers" | "epochs">): void {
+    const metric = this.db.prepare(`INSERT INTO metrics (run_key, name, value) VALUES (?, ?, ?)`);
+    for (const [name, value] of Object.entries(rows.metrics)) metric.run(key, name, Number.isFinite(value) ? value : null);
+    const layer = this.db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
+    rows.layers.forEach((l, i) => layer.run(key, i, l.name, l.kind, JSON.stringify(l.shape), l.params, l.nonzero, l.macs, l.macsEffective, l.prunable ? 1 : 0));
+    const epoch = this.db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds) VALUES (?,?,?,?,?,?,?,?)`);
+    for (const e of rows.epochs) epoch.run(key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds);
   }
 
   /** Mark a run as failed (or interrupted) without a worker result, e.g. when its worker died. */
@@ -393,6 +440,14 @@ function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+}
+
+/**
+ * The key of level `level` of run `parentKey`: its own identity, derived only from the parent's (which already hashes
+ * everything that determines the run) and the level, so that a re-run of the parent replaces exactly these rows.
+ */
+export function levelRunKey(parentKey: string, level: number): string {
+  return createHash("sha256").update(canonicalJson({ parent: parentKey, level }), "utf8").digest("hex").slice(0, parentKey.length);
 }
 
 function finite(x: number): number | null {

@@ -11,7 +11,7 @@ import { DatasetNotFoundError } from "../../datasets/types.js";
 import { catalog } from "../catalog.js";
 import { countRuns, expandGrid, loadGrid, targetLabel } from "../grid/index.js";
 import { type Grid, type Job, type JobResult, type PlannedRun, PROTOCOL_VERSION } from "../core/types.js";
-import { checkTargetsReachable } from "../plan/reachable.js";
+import { checkIterativeReachable, checkTargetsReachable } from "../plan/reachable.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
 import { denseModels, planRuns } from "../plan/plan.js";
 import { Store, StoreError } from "../store/store.js";
@@ -84,6 +84,8 @@ export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDi
     throw new SweepInputError(`${options.gridFile}: the grid expands to ${runCount} runs, more than --max-runs ${maxRuns}; pass --yes to run them all or raise --max-runs`);
   }
   const configs = expandGrid(grid);
+  // A target an iterative method cannot reach in its rounds is bad input (exit 2), found before any dataset is read.
+  checkIterativeReachable(grid, lines, cat);
   const fingerprints = new Map<string, string>();
   // Hashed from the files, not decoded: the workers decode what they use. A dry run touches neither the network
   // nor the cache, so a dataset that would be downloaded has no fingerprint yet, and its runs no key.

@@ -84,6 +84,13 @@ export interface PhaseOptions {
    * the weights of an epoch before its final mask. Default 0.
    */
   selectFromEpoch?: number;
+  /**
+   * Run only epochs [fromEpoch, toEpoch) of `config` (defaults 0 and config.epochs), with the LR schedule and the data
+   * order those epochs have in the whole phase: a rewind to epoch k resumes there, and the weights after epoch k are
+   * reproduced by running [0, k).
+   */
+  fromEpoch?: number;
+  toEpoch?: number;
   hooks?: TrainHooks;
 }
 
@@ -107,9 +114,10 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   let images = 0;
   masks.apply(model.params);
   try {
-    for (let epoch = 0; epoch < config.epochs; epoch++) {
+    for (let epoch = 0; epoch < (o.toEpoch ?? config.epochs); epoch++) {
       const started = performance.now();
       shuffleInPlace(order, rng);
+      if (epoch < (o.fromEpoch ?? 0)) continue;
       let lossSum: tf.Tensor = tf.scalar(0);
       let correctSum: tf.Tensor = tf.scalar(0);
       let lastLr = config.lr;

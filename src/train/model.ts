@@ -126,6 +126,24 @@ export function applyStateUpdates(model: Model, updates: Array<[string, tf.Tenso
 }
 
 /** A copy of every tensor's values (params and state), e.g. for checkpoints or the best epoch. */
+/**
+ * Initial weights drawn again from other seeded streams (each layer's streams prefixed by `stream`): the same
+ * distribution as the model's own initialisation, an independent draw. Batch-norm parameters and state keep their
+ * constant initial values. (The lottery-ticket control re-initialises a pruned network with these.)
+ */
+export function redrawnInitialWeights(model: Model, seed: number, init: InitName, stream: string): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  for (const layer of model.layers) {
+    if (layer.kind === "batchnorm") continue;
+    const values = initialValues(init, layer.weightShape, seed, `${stream}:${layer.name}`);
+    out.set(tensorNames.kernel(layer.name), values.kernel);
+    const bias = tensorNames.bias(layer.name);
+    if (model.params.has(bias)) out.set(bias, values.bias ?? new Float32Array(model.params.get(bias)!.size));
+  }
+  for (const [name, v] of [...model.params, ...model.state]) if (!out.has(name)) out.set(name, v.dataSync().slice() as Float32Array);
+  return out;
+}
+
 export function snapshot(model: Model): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const [name, v] of [...model.params, ...model.state]) out.set(name, v.dataSync() as Float32Array);

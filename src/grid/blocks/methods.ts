@@ -39,7 +39,8 @@ function readMethodEntry(c: Checker, item: LNode, p: string, gridParams: GridPar
  * Two entries are the same method when they are equal once filled in (`random` and `{name: random, scope: layer}`):
  * they would be the same runs twice.
  */
-export function readMethods(c: Checker, top: TopLevel, gridParams: GridParams): MethodChoice[] | undefined {
+/** The methods axis, with the line of each entry (checks made after expansion point at the entry they concern). */
+export function readMethods(c: Checker, top: TopLevel, gridParams: GridParams): { methods: MethodChoice[]; lines: number[] } | undefined {
   const node = top.get("methods");
   if (node === undefined) {
     top.missing("methods", `a list of method names, valid: ${Object.keys(c.catalog.methods).join(", ")}`);
@@ -49,5 +50,5 @@ export function readMethods(c: Checker, top: TopLevel, gridParams: GridParams): 
     id: (choice) => canonicalJson(choice),
     duplicate: (choice, first) => `duplicate method ${methodLabel(choice, c.catalog)}: same as methods[${first}] once defaults and method_params are filled in`,
   });
-  return items?.map((x) => x.value);
+  return items && { methods: items.map((x) => x.value), lines: items.map((x) => x.node.line) };
 }

@@ -1,0 +1,216 @@
+/**
+ * Iterative magnitude pruning (the lottery-ticket line): the iterative schedule's densities and its plan-time check,
+ * what each rewind mode retrains from, and one result per level stored as child runs that `bench table` shows.
+ */
+import assert from "node:assert/strict";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import Database from "better-sqlite3";
+import { getMethod } from "../methods/index.js";
+import { getArch } from "../src/archs/index.js";
+import { initBackend } from "../src/backend/index.js";
+import { makeRng } from "../src/core/rng.js";
+import { checkIterative, iterativeRounds, pruningEvents, type Schedule } from "../src/prune/schedules.js";
+import { rewindPoints, rewindTo } from "../src/run/execute-job.js";
+import { phasePlan } from "../src/run/phase-plan.js";
+import { pruneStep } from "../src/run/prune-step.js";
+import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
+import { MaskSet } from "../src/train/masks.js";
+import { createModel, disposeModel, snapshot, type Model } from "../src/train/model.js";
+import { levelRunKey } from "../src/store/store.js";
+import { bench, tempDir } from "./helpers/cli.js";
+import { smallConfig } from "./helpers/config.js";
+
+await initBackend("cpu");
+
+const imp = (rewind: "init" | "epoch" | "lr" | "none" | "reinit", rate = 0.2, maxRounds = 20): Schedule => ({ kind: "iterative", rate, maxRounds, rewind, rewindEpoch: 1 });
+
+describe("the iterative schedule", () => {
+  test("round r has density (1 - rate)^r, the last round exactly the target", () => {
+    const target = 0.05;
+    const d = pruningEvents(imp("init"), target);
+    assert.equal(d.length, Math.ceil(Math.log(target) / Math.log(0.8)));
+    d.slice(0, -1).forEach((x, k) => assert.equal(x, 0.8 ** (k + 1), `round ${k + 1}`));
+    assert.equal(d[d.length - 1], target);
+    assert.ok(d[d.length - 2] > target && d.every((x, k) => k === 0 || x < d[k - 1]), "strictly falling");
+    // A target that (1 - rate)^r hits up to rounding takes r rounds, not r + 1.
+    assert.deepEqual(pruningEvents(imp("init", 0.5), 0.25), [0.5, 0.25]);
+    assert.equal(iterativeRounds({ kind: "iterative", rate: 0.2, maxRounds: 1, rewind: "init", rewindEpoch: 1 }, 0.8 ** 3), 3);
+  });
+
+  test("a target beyond max_rounds is refused, naming the rounds needed and the reachable range", () => {
+    // IMP at 20 % per round for 3 rounds reaches density 51.2 % at most: 32x needs 16 rounds.
+    const problem = checkIterative(imp("init", 0.2, 3), 1 / 32, 2);
+    assert.match(problem ?? "", /needs 16 rounds of 20%, more than max_rounds 3: reachable densities are 51\.2% to 100%/);
+    assert.equal(checkIterative(imp("init", 0.2, 16), 1 / 32, 2), null);
+    assert.match(checkIterative({ ...imp("epoch"), rewindEpoch: 2 } as Schedule, 0.5, 2) ?? "", /rewind_epoch 2 must be an integer in \[1, 1\]/);
+    assert.equal(checkIterative({ kind: "one-shot" }, 0.001, 1), null);
+  });
+
+  test("the phase plan: each round prunes, rewinds (or not), retrains and records a level", () => {
+    const kinds = (s: Schedule) => phasePlan(s, 0.25).map((p) => p.kind === "train" ? `train:${p.phase}${p.fromEpoch ? `@${p.fromEpoch}` : ""}`
+      : p.kind === "rewind" ? `rewind:${p.to}` : p.kind === "level" ? `level:${p.level}` : p.kind);
+    assert.deepEqual(kinds(imp("init", 0.5)), ["prune", "rewind:init", "train:pretrain", "level:1", "prune", "rewind:init", "train:pretrain", "level:2"]);
+    assert.deepEqual(kinds(imp("epoch", 0.5)), ["prune", "rewind:epoch", "train:pretrain@1", "level:1", "prune", "rewind:epoch", "train:pretrain@1", "level:2"]);
+    assert.deepEqual(kinds(imp("lr", 0.5)), ["prune", "train:pretrain", "level:1", "prune", "train:pretrain", "level:2"]);
+    assert.deepEqual(kinds(imp("none", 0.5)), ["prune", "train:finetune", "level:1", "prune", "train:finetune", "level:2"]);
+    assert.deepEqual(kinds(imp("reinit", 0.5)), ["prune", "rewind:reinit", "train:pretrain", "level:1", "prune", "rewind:reinit", "train:pretrain", "level:2"]);
+    assert.deepEqual(getMethod("imp").schedule({ rate: 0.2, max_rounds: 20, rewind: "init", rewind_epoch: 1, scope: "global" }), imp("init"));
+    assert.equal(getMethod("imp-random-reinit").schedule({ rate: 0.2, max_rounds: 20, scope: "global" }).kind, "iterative");
+    assert.equal((getMethod("imp-random-reinit").schedule({ rate: 0.2, max_rounds: 20, scope: "global" }) as { rewind: string }).rewind, "reinit");
+  });
+});
+
+describe("what a round retrains from", () => {
+  function split(n: number, seed: number): StagedSplit {
+    const rng = makeRng(seed, "imp-data");
+    return stage({ x: new Float32Array(n * 784).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);
+  }
+  const config = smallConfig({ method: { name: "imp", params: { rate: 0.5, max_rounds: 5, rewind: "init", rewind_epoch: 1, scope: "global" } }, pretrain: { ...smallConfig().pretrain, epochs: 2, batchSize: 32 } });
+  const PRUNABLE = { biases: false, batchNorm: false, classifier: true, firstLayer: true };
+
+  /** A model trained two epochs from its seeded init, pruned by one IMP round (the runner's own steps). */
+  async function prunedAfterTraining(rewind: "init" | "epoch" | "lr" | "reinit") {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0, config.model.init);
+    const train = split(96, 1);
+    const masks = new MaskSet();
+    const init = snapshot(model);
+    await trainPhase({ phase: "pretrain", model, train, val: train, config: config.pretrain, masks, seed: 0, selectBestOnVal: false });
+    const trained = snapshot(model);
+    const plan = phasePlan(imp(rewind, 0.5), 0.25);
+    const points = await rewindPoints(plan, model, { train, val: train }, masks, init, trained, config);
+    const first = plan[0];
+    assert.equal(first.kind, "prune");
+    await pruneStep({ model, masks, method: getMethod("imp"), params: config.method.params, prunable: PRUNABLE, density: (first as { density: number }).density, train, seed: 0, step: 0 });
+    const second = plan[1];
+    if (second.kind === "rewind") rewindTo(model, masks, points.get(second.to)!);
+    return { model, masks, init, trained, points, done: () => { train.dispose(); masks.dispose(); disposeModel(model); } };
+  }
+
+  function eachSurvivor(model: Model, masks: MaskSet, check: (w: number, i: number, name: string) => void, pruned: (w: number) => void) {
+    for (const name of masks.names()) {
+      const m = masks.values(name)!;
+      const w = model.params.get(name)!.dataSync();
+      m.forEach((keep, i) => (keep === 1 ? check(w[i], i, name) : pruned(w[i])));
+    }
+  }
+
+  test("rewinding to init: the surviving weights equal their initial values exactly, the pruned ones are 0", async () => {
+    const r = await prunedAfterTraining("init");
+    let survivors = 0;
+    eachSurvivor(r.model, r.masks, (w, i, name) => { survivors++; assert.equal(w, r.init.get(name)![i]); }, (w) => assert.ok(w === 0, `pruned weight ${w}`));
+    assert.ok(survivors > 0);
+    // Not vacuous: training moved the weights away from init.
+    assert.ok([...r.trained.get("fc1/kernel")!].some((w, i) => w !== r.init.get("fc1/kernel")![i]));
+    r.done();
+  });
+
+  test("LR rewinding keeps the trained values at the round's start (pruned ones 0)", async () => {
+    const r = await prunedAfterTraining("lr");
+    let differsFromInit = 0;
+    eachSurvivor(r.model, r.masks, (w, i, name) => { assert.equal(w, r.trained.get(name)![i]); if (w !== r.init.get(name)![i]) differsFromInit++; }, (w) => assert.ok(w === 0, `pruned weight ${w}`));
+    assert.ok(differsFromInit > 0);
+    r.done();
+  });
+
+  test("random re-init differs from init at the survivors, and is a fixed draw of the seed", async () => {
+    const r = await prunedAfterTraining("reinit");
+    let same = 0;
+    let survivors = 0;
+    eachSurvivor(r.model, r.masks, (w, i, name) => { survivors++; if (w === r.init.get(name)![i]) same++; assert.equal(w, r.points.get("reinit")!.get(name)![i]); }, (w) => assert.ok(w === 0, `pruned weight ${w}`));
+    assert.ok(same < survivors / 100, `${same} of ${survivors} survivors kept their initial value`);
+    const again = await prunedAfterTraining("reinit");
+    assert.deepEqual(again.points.get("reinit")!.get("fc2/kernel"), r.points.get("reinit")!.get("fc2/kernel"));
+    r.done();
+    again.done();
+  });
+
+  test("rewinding to epoch k: the dense model's weights after k epochs, reproduced from init", async () => {
+    const r = await prunedAfterTraining("epoch");
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0, config.model.init);
+    const train = split(96, 1);
+    await trainPhase({ phase: "pretrain", model, train, val: train, config: { ...config.pretrain, epochs: 2 }, masks: new MaskSet(), seed: 0, selectBestOnVal: false, toEpoch: 1 });
+    const epoch1 = snapshot(model);
+    eachSurvivor(r.model, r.masks, (w, i, name) => assert.equal(w, epoch1.get(name)![i]), (w) => assert.ok(w === 0, `pruned weight ${w}`));
+    assert.ok([...epoch1.get("fc1/kernel")!].some((w, i) => w !== r.init.get("fc1/kernel")![i] && w !== r.trained.get("fc1/kernel")![i]));
+    train.dispose(); disposeModel(model); r.done();
+  });
+});
+
+describe("IMP end to end", () => {
+  function grid(dir: string, methods: string, targets: string): string {
+    const path = join(dir, "imp.yaml");
+    writeFileSync(path, `name: imp-tiny
+methods: ${methods}
+archs: [mlp]
+datasets: [fashion-mnist-mini]
+${targets}
+seeds: [0]
+pretrain: {epochs: 2, batch_size: 64, lr: 0.05}
+finetune: {epochs: 1, batch_size: 64, lr: 0.01}
+data: {train_subset: 300, test_subset: 200}
+eval: {latency_batch: 32, latency_repeats: 2}
+`);
+    return path;
+  }
+
+  test("IMP to 4x (sparsity 0.75) at rate 0.5 stores 2 levels, a child run and its parent, with rising compression, in bench table", () => {
+    const dir = tempDir();
+    const g = grid(dir, "[{name: imp, rate: 0.5}]", "sparsities: [0.75]");
+    const db = join(dir, "r.db");
+    const r = bench(["sweep", g, "--db", db, "--cache-dir", join(dir, "cache"), "--artifacts-dir", join(dir, "art"), "--jobs", "1", "--plain"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare(`SELECT r.key, r.status, r.method, r.parent_key, r.level, r.target_kind, r.target_value, r.config_json,
+        (SELECT value FROM metrics WHERE run_key = r.key AND name = 'compression_ratio') AS compression,
+        (SELECT value FROM metrics WHERE run_key = r.key AND name = 'sparsity') AS sparsity,
+        (SELECT count(*) FROM epochs WHERE run_key = r.key) AS epochs,
+        (SELECT count(*) FROM layers WHERE run_key = r.key) AS layers,
+        (SELECT count(*) FROM sweep_runs WHERE run_key = r.key) AS sweeps
+      FROM runs r ORDER BY r.level`).all() as any[];
+    d.close();
+    assert.equal(rows.length, 2);
+    const [child, parent] = rows;
+    assert.deepEqual([child.level, parent.level], [1, 2]);
+    assert.equal(child.parent_key, parent.key);
+    assert.equal(parent.parent_key, null);
+    assert.equal(child.key, levelRunKey(parent.key, 1));
+    for (const x of rows) {
+      assert.equal(x.status, "done");
+      assert.equal(x.method, "imp");
+      assert.ok(x.epochs === 2 && x.layers === 3 && x.sweeps === 1, JSON.stringify(x));
+    }
+    assert.ok(Math.abs(child.sparsity - 0.5) < 1e-3 && Math.abs(parent.sparsity - 0.75) < 1e-3);
+    assert.ok(parent.compression > child.compression && child.compression > 1.9, `${child.compression} -> ${parent.compression}`);
+    assert.deepEqual(JSON.parse(child.config_json).target, { kind: "sparsity", value: child.sparsity });
+    assert.equal(child.target_value, child.sparsity);
+
+    const table = bench(["table", "--db", db, "--format", "markdown"]);
+    assert.equal(table.code, 0, table.stderr);
+    const lines = table.stdout.split("\n").filter((l) => l.includes("imp(rate=0.5)"));
+    assert.equal(lines.length, 2, table.stdout);
+    assert.match(lines[0], /sparsity 0\.5 /);
+    assert.match(lines[1], /sparsity 0\.75 /);
+
+    // A re-run finds the run finished and leaves its levels as they are.
+    const again = bench(["sweep", g, "--db", db, "--cache-dir", join(dir, "cache"), "--artifacts-dir", join(dir, "art"), "--jobs", "1", "--plain"]);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /1 already finished/);
+    const d2 = new Database(db, { readonly: true });
+    assert.equal((d2.prepare(`SELECT count(*) AS n FROM sweep_runs WHERE sweep_id = 2`).get() as { n: number }).n, 2, "the second sweep sees both levels");
+    d2.close();
+  });
+
+  test("a target IMP cannot reach in max_rounds is exit 2 at plan time, naming the grid line, the method entry and the range", () => {
+    const dir = tempDir();
+    const g = grid(dir, "[global-magnitude, {name: imp, rate: 0.2, max_rounds: 3}]", "compressions: [1.5, 32]");
+    for (const args of [["validate", g], ["sweep", g, "--db", join(dir, "r.db"), "--cache-dir", join(dir, "cache"), "--plain"]]) {
+      const r = bench(args);
+      assert.equal(r.code, 2, `${args[0]}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /imp\.yaml:2: methods\[1\]: imp: compression 32x for arch "mlp" on dataset "fashion-mnist-mini" is unreachable: density \S+ needs 16 rounds of 20%, more than max_rounds 3: reachable densities are 51\.2% to 100%/);
+      assert.doesNotMatch(r.stderr, /compression 1.5x/, "1.5x is reachable in 3 rounds");
+    }
+    assert.equal(existsSync(join(dir, "r.db")), false, "nothing ran");
+  });
+});
