@@ -68,6 +68,12 @@ export function scheduleProblem(schedule: Schedule): string | null {
       if (!(dropFraction > 0 && dropFraction <= 1)) return `drop fraction must be in (0, 1], got ${dropFraction}`;
       return end > 0 && end <= 1 ? null : `end must be in (0, 1], got ${end}`;
     }
+    case "iterative": {
+      // Whether the rounds reach a target depends on the target: checked per run when the sweep is planned.
+      const { rate, maxRounds } = schedule;
+      if (!(rate > 0 && rate < 1)) return `rate must be in (0, 1), got ${rate}`;
+      return integer(maxRounds, 1) ? null : `max rounds must be an integer >= 1, got ${maxRounds}`;
+    }
   }
 }
 
