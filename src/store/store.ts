@@ -48,8 +48,9 @@ export class Store {
         opened = this.db = new Database(path);
       }
       this.db.pragma("busy_timeout = 10000");
-      // Before anything is written (the WAL switch, a migration, a sweep row): a damaged file is refused untouched.
-      if (!readonly) this.checkIntegrity();
+      // Before anything is written (the WAL switch, a migration, a sweep row) a damaged file is refused untouched;
+      // before anything is read, so that every command says so, even one whose queries miss the damaged page.
+      this.checkIntegrity(readonly);
       if (!readonly) {
         walMode(this.db);
         this.db.pragma("synchronous = NORMAL");
@@ -76,10 +77,13 @@ export class Store {
    * PRAGMA quick_check reads every page once (about a second per few hundred MB): cheap next to a sweep, and the
    * only way to learn that a page in the middle is damaged before writing next to it makes things worse.
    */
-  private checkIntegrity(): void {
+  private checkIntegrity(readonly: boolean): void {
     const problems = (this.db.pragma("quick_check(5)") as Array<{ quick_check: string }>).map((r) => r.quick_check);
     if (problems.length === 1 && problems[0] === "ok") return;
-    throw new StoreError(`results database ${this.path} is damaged (${problems.join("; ").replace(/\s+/g, " ")}); nothing was written to it. ${RECOVER_HINT(this.path)}`, "corrupt");
+    const found = problems.join("; ").replace(/\s+/g, " ");
+    throw new StoreError(readonly
+      ? `results database ${this.path} is damaged (database disk image is malformed: ${found}). ${RECOVER_HINT(this.path)}`
+      : `results database ${this.path} is damaged (${found}); nothing was written to it. ${RECOVER_HINT(this.path)}`, "corrupt");
   }
 
   /** Every query goes through here: a damaged file or a full disk becomes a StoreError that says what to do. */
