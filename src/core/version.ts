@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "3d85e3594209e4a8ac79f1adfaa1433bc76d6cb518e6f7e474dd766f7475b9c0";
+export const RESULTS_SOURCES_SHA256 = "af44ce6d826443dbd50e5f5f5533b1f3d7729d74145f003dda323b4bd9035b8d";
