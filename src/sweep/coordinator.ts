@@ -144,9 +144,12 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   // Dense jobs that only wait for another process's lease, by dense key: a graceful stop lets training finish, but
   // a job with nothing to finish (the wait may last a whole lease, or forever for a sweep on another host) stops at once.
   const waitingDense = new Map<string, AbortController>();
+  // Counted apart from `stopping`: a disk-full stop is already graceful, and the user's first Ctrl-C after it must not
+  // count as their second (which kills the workers and loses what they are finishing).
+  let signals = 0;
   const onSigint = () => {
     summary.stopped = true;
-    if (stopping === "no") {
+    if (++signals === 1) {
       stopping = "graceful";
       out.write("\nstopping: letting running runs finish (Ctrl-C again to stop now; unfinished runs are marked interrupted)\n");
       for (const waiting of waitingDense.values()) waiting.abort("sweep stopped (Ctrl-C / SIGTERM) while waiting for the dense model");
