@@ -4,7 +4,7 @@
  * curve and its final density).
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
@@ -354,5 +354,47 @@ describe("sanity ablations (Frankle et al. 2021; Su et al. 2020)", () => {
       if (survivors.length < 0.5 * m.length) assert.ok(survivorVariance > 1.5 * variance, `${name}: the kept weights were large (${survivorVariance}), the re-drawn are not (${variance})`);
     }
     train.dispose(); masks.dispose(); disposeModel(model);
+  });
+});
+
+describe("sanity ablations through a sweep", () => {
+  test("none reproduces a grid without the axis (same keys, same metrics); layer-shuffle and reinit are their own series at the same per-layer counts", () => {
+    const dir = tempDir();
+    const cache = join(dir, "cache");
+    const edit = (path: string, extra: string) => writeFileSync(path, readFileSync(path, "utf8")
+      .replace("methods: [random, global-magnitude]", "methods: [snip]")
+      .replace("sparsities: [0.5, 0.9]", "sparsities: [0.9]") + extra);
+    const sweep = (sub: string, extra: string) => {
+      const d = join(dir, sub);
+      mkdirSync(d);
+      const grid = writeTinyGrid(d);
+      edit(grid, extra);
+      const r = bench(["sweep", grid, "--db", join(d, "r.db"), "--cache-dir", cache, "--jobs", "1", "--plain"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return new Database(join(d, "r.db"), { readonly: true });
+    };
+    const plain = sweep("plain", "");
+    const ablated = sweep("ablated", "ablations: [none, layer-shuffle, reinit]\n");
+    const runs = (d: Database.Database) => d.prepare(`SELECT key, method_label AS label FROM runs ORDER BY method_label`).all() as Array<{ key: string; label: string }>;
+    const metrics = (d: Database.Database, key: string) => Object.fromEntries((d.prepare(`SELECT name, value FROM metrics WHERE run_key = ? AND name NOT LIKE '%seconds' AND name NOT LIKE '%_ms' AND name NOT IN ('measured_speedup', 'train_img_per_s', 'peak_rss_mb')`).all(key) as Array<{ name: string; value: number }>).map((m) => [m.name, m.value]));
+    const counts = (d: Database.Database, key: string) => (d.prepare(`SELECT name, nonzero FROM layers WHERE run_key = ? ORDER BY idx`).all(key) as Array<{ name: string; nonzero: number }>).map((l) => `${l.name}:${l.nonzero}`);
+    const [base] = runs(plain);
+    const byLabel = new Map(runs(ablated).map((r) => [r.label, r.key]));
+    assert.deepEqual([...byLabel.keys()], ["snip", "snip+layer-shuffle", "snip+reinit"]);
+    assert.equal(base.label, "snip");
+    assert.equal(byLabel.get("snip"), base.key, "ablation none keeps the key of a grid without the axis");
+    const m0 = metrics(plain, base.key);
+    assert.ok(Object.keys(m0).length > 10);
+    assert.deepEqual(metrics(ablated, base.key), m0, "and computes the same numbers");
+    for (const label of ["snip+layer-shuffle", "snip+reinit"]) {
+      const key = byLabel.get(label)!;
+      assert.notEqual(key, base.key);
+      assert.deepEqual(counts(ablated, key), counts(plain, base.key), `${label}: the per-layer counts of snip's masks`);
+      assert.notEqual(metrics(ablated, key).loss_before, m0.loss_before, `${label}: another network before training`);
+      const config = JSON.parse((ablated.prepare(`SELECT config_json FROM runs WHERE key = ?`).get(key) as { config_json: string }).config_json);
+      assert.equal(config.ablation, label.split("+")[1], "the stored config says what the run did");
+    }
+    plain.close();
+    ablated.close();
   });
 });
