@@ -45,7 +45,8 @@ export function getMethod(name: string): PruningMethod {
 }
 
 export function methodCatalog(): Catalog["methods"] {
-  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)) }]));
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)),
+    scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind }]));
 }
 
 export type { BatchSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds } from "./types.js";

@@ -246,6 +246,19 @@ const CASES: Case[] = [
     text: GOOD + "#".repeat(1024 * 1024),
     errors: [/g\.yaml: cannot read grid file: it is \d+ bytes, over the 1 MiB limit for grid files/],
   },
+  {
+    name: "ablations: a near-miss value and a duplicate",
+    text: GOOD + "ablations: [none, layer-shufle, none]\n",
+    errors: [
+      line(10, `ablations\\[1\\]: unknown ablation "layer-shufle"; did you mean "layer-shuffle"\\? valid: none, layer-shuffle, reinit`),
+      line(10, "ablations\\[2\\]: duplicate ablation none \\(same as ablations\\[0\\]\\)"),
+    ],
+  },
+  {
+    name: "ablations on a method whose masks keep changing (gradual)",
+    text: sub("methods: [random, global-magnitude]", "methods: [random, gmp]") + "ablations: [none, reinit]\n",
+    errors: [line(10, "ablations\\[1\\]: ablation reinit modifies the masks once, after pruning and before training, but these methods keep changing their masks: gmp \\(methods\\[1\\], line 2: gradual\\); ablations apply to one-shot and at-init methods")],
+  },
 ];
 
 test("bad grids: validate and sweep both exit 2 naming file:line, key, value and what is valid; sweep writes nothing", { concurrency: 4 }, async (t) => {

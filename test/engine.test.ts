@@ -4,7 +4,7 @@
  * curve and its final density).
  */
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
@@ -17,13 +17,15 @@ import { makeRng } from "../src/core/rng.js";
 import { allocateMasks, erkDensities } from "../src/prune/allocate.js";
 import { dropAndGrow } from "../src/prune/regrowth.js";
 import { densityAtStep, gradualSteps, pruningEvents, resolveSchedule, updateFractionAtStep, type Schedule } from "../src/prune/schedules.js";
+import { shuffledMask } from "../src/prune/ablation.js";
+import { ablateStep } from "../src/run/ablate-step.js";
 import { phasePlan } from "../src/run/phase-plan.js";
 import { pruneStep } from "../src/run/prune-step.js";
 import { regrowStep } from "../src/run/regrow-step.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import { MaskSet } from "../src/train/masks.js";
-import { createModel, disposeModel, type Model } from "../src/train/model.js";
+import { createModel, disposeModel, snapshot, type Model } from "../src/train/model.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
 await initBackend("cpu");
@@ -248,5 +250,151 @@ describe("dynamic sparse training", () => {
     for (const i of favoured) assert.equal(masks.values("fc2/kernel")![i], 1, `the largest-gradient weight ${i} was grown`);
     gradients.forEach((g) => g.dispose());
     train.dispose(); masks.dispose(); disposeModel(model);
+  });
+});
+
+describe("sanity ablations (Frankle et al. 2021; Su et al. 2020)", () => {
+  test("the phase plan ablates right after the last prune of one-shot and at-init, and refuses schedules whose masks keep changing", () => {
+    assert.deepEqual(phasePlan({ kind: "one-shot" }, 0.2, "layer-shuffle").map((s) => s.kind), ["prune", "ablate", "train"]);
+    assert.deepEqual(phasePlan({ kind: "at-init", rounds: 3 }, 0.2, "reinit").map((s) => (s.kind === "ablate" ? `ablate:${s.ablation}` : s.kind)),
+      ["rewind-to-init", "prune", "prune", "prune", "ablate:reinit", "train", "train"]);
+    assert.deepEqual(phasePlan({ kind: "one-shot" }, 0.2, "none"), phasePlan({ kind: "one-shot" }, 0.2), "none is today's plan");
+    assert.deepEqual(phasePlan({ kind: "at-init", rounds: 2 }, 0.2, "none"), phasePlan({ kind: "at-init", rounds: 2 }, 0.2));
+    const moving: Schedule[] = [
+      { kind: "gradual", start: 0, end: 1, frequency: 1, initialSparsity: 0 },
+      { kind: "dynamic", interval: 10, dropFraction: 0.3, end: 0.75, decay: "cosine" },
+      { kind: "iterative", rate: 0.5, maxRounds: 10, rewind: "init", rewindEpoch: 0 },
+    ];
+    for (const schedule of moving) assert.throws(() => phasePlan(schedule, 0.2, "layer-shuffle"), new RegExp(`a ${schedule.kind} schedule keeps changing them`));
+  });
+
+  test("a shuffled mask keeps its count, moves its positions, is seeded, and is uniform over positions", () => {
+    const mask = new Float32Array(1000).map((_, i) => (i < 100 ? 1 : 0));
+    const a = shuffledMask(mask, 0, "fc1/kernel");
+    assert.equal(a.reduce((x, y) => x + y, 0), 100);
+    assert.ok(a.every((x) => x === 0 || x === 1));
+    assert.ok(a.slice(0, 100).reduce((x, y) => x + y, 0) < 40, "the survivors left the block they were in");
+    assert.deepEqual(shuffledMask(mask, 0, "fc1/kernel"), a, "same seed, same positions");
+    assert.notDeepEqual(shuffledMask(mask, 1, "fc1/kernel"), a, "another seed, other positions");
+    // Each position is kept with probability 1/10: over 400 draws its count is Binomial(400, 0.1), mean 40, sd 6.
+    const hits = new Float64Array(1000);
+    for (let seed = 0; seed < 400; seed++) shuffledMask(mask, seed, "uniform").forEach((x, i) => (hits[i] += x));
+    const firstBlock = hits.slice(0, 100).reduce((x, y) => x + y, 0) / 100;
+    const rest = hits.slice(100).reduce((x, y) => x + y, 0) / 900;
+    assert.ok(Math.abs(firstBlock - 40) < 3 && Math.abs(rest - 40) < 1.5, `mean hits ${firstBlock} (old positions) vs ${rest} (others)`);
+    assert.ok(Math.max(...hits) < 75 && Math.min(...hits) > 12, `no position favoured: ${Math.min(...hits)}..${Math.max(...hits)}`);
+  });
+
+  async function prunedMlp(seed: number): Promise<{ model: Model; masks: MaskSet; before: Map<string, Float32Array>; train: StagedSplit }> {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, seed, "torch-default");
+    const masks = new MaskSet();
+    const train = split(32, 9);
+    const before = new Map([...snapshot(model)].map(([n, v]) => [n, v.slice()]));
+    await pruneStep({ model, masks, method: getMethod("global-magnitude"), params: {}, prunable: PRUNABLE, density: 0.2, train, seed, step: 0 });
+    return { model, masks, before, train };
+  }
+
+  test("layer-shuffle keeps each layer's count, moves its survivors (seeded), which take their values from before pruning", async () => {
+    const run = async (seed: number) => {
+      const { model, masks, before, train } = await prunedMlp(seed);
+      const old = new Map(masks.names().map((n) => [n, masks.values(n)!.slice()]));
+      ablateStep({ model, masks, ablation: "layer-shuffle", seed, init: "torch-default", beforePruning: before });
+      const now = new Map(masks.names().map((n) => [n, masks.values(n)!.slice()]));
+      for (const [name, m] of old) {
+        const next = now.get(name)!;
+        assert.equal(next.reduce((a, b) => a + b, 0), m.reduce((a, b) => a + b, 0), `${name}: same count`);
+        const d = m.reduce((a, b) => a + b, 0) / m.length;
+        const stayed = next.reduce((n, x, i) => n + (x === 1 && m[i] === 1 ? 1 : 0), 0) / m.reduce((a, b) => a + b, 0);
+        // A random survivor sits where an old one did with probability the layer's density, whatever the method kept.
+        assert.ok(Math.abs(stayed - d) < 0.05, `${name}: ${stayed} of the survivors stayed put, density ${d}`);
+        if (d < 1) assert.notDeepEqual(next, m, `${name}: the positions moved`);
+        const w = model.params.get(name)!.dataSync();
+        const b = before.get(name)!;
+        // (A masked weight is ±0: its mask multiplied it.)
+        next.forEach((x, i) => assert.ok(x === 1 ? w[i] === b[i] : w[i] === 0, `${name}[${i}]: ${w[i]}`));
+      }
+      train.dispose(); masks.dispose(); disposeModel(model);
+      return now;
+    };
+    const a = await run(4);
+    const again = await run(4);
+    for (const [name, m] of a) assert.deepEqual(again.get(name), m, `${name}: same seed, same positions`);
+  });
+
+  test("reinit keeps the mask, changes the surviving values, and draws them from the init distribution", async () => {
+    const { model, masks, before, train } = await prunedMlp(6);
+    const old = new Map(masks.names().map((n) => [n, masks.values(n)!.slice()]));
+    const pruned = new Map(masks.names().map((n) => [n, model.params.get(n)!.dataSync().slice()]));
+    const bias = model.params.get("fc1/bias")!.dataSync().slice();
+    ablateStep({ model, masks, ablation: "reinit", seed: 6, init: "torch-default", beforePruning: before });
+    assert.deepEqual(model.params.get("fc1/bias")!.dataSync(), bias, "what the method did not mask keeps its values");
+    for (const [name, m] of old) {
+      assert.deepEqual(masks.values(name), m, `${name}: the same mask`);
+      const w = model.params.get(name)!.dataSync();
+      const p = pruned.get(name)!;
+      const survivors = [...m.keys()].filter((i) => m[i] === 1);
+      m.forEach((x, i) => { if (x === 0) assert.ok(w[i] === 0, `${name}[${i}] stays pruned: ${w[i]}`); });
+      const changed = survivors.filter((i) => w[i] !== p[i]).length;
+      assert.ok(changed > 0.99 * survivors.length, `${name}: ${changed} of ${survivors.length} values changed`);
+      // torch-default: U(±1/sqrt(fan_in)), as the layer's own initial weights (all of them, not only magnitude's
+      // survivors, which are the large ones): same bound, mean 0, variance bound²/3.
+      const bound = 1 / Math.sqrt(model.params.get(name)!.shape[0]);
+      const drawn = survivors.map((i) => w[i]);
+      const mean = drawn.reduce((a, b) => a + b, 0) / drawn.length;
+      const variance = drawn.reduce((a, b) => a + (b - mean) ** 2, 0) / drawn.length;
+      const own = before.get(name)!;
+      const ownVariance = own.reduce((a, b) => a + b * b, 0) / own.length;
+      assert.ok(drawn.every((x) => Math.abs(x) <= bound), `${name}: within the init bound`);
+      const se = bound * bound / 3 * Math.sqrt(0.8 / drawn.length) * 4;
+      assert.ok(Math.abs(variance - bound * bound / 3) < se + 0.05 * bound * bound / 3, `${name}: variance ${variance} vs ${bound * bound / 3}`);
+      assert.ok(Math.abs(variance - ownVariance) < 0.1 * ownVariance, `${name}: variance ${variance} vs the layer's own init ${ownVariance}`);
+      assert.ok(Math.abs(mean) < 4 * bound / Math.sqrt(3 * drawn.length), `${name}: mean ${mean}`);
+      // Magnitude's survivors in a sparse layer are the large initial weights; the re-drawn ones are not.
+      const survivorVariance = survivors.reduce((a, i) => a + p[i] * p[i], 0) / survivors.length;
+      if (survivors.length < 0.5 * m.length) assert.ok(survivorVariance > 1.5 * variance, `${name}: the kept weights were large (${survivorVariance}), the re-drawn are not (${variance})`);
+    }
+    train.dispose(); masks.dispose(); disposeModel(model);
+  });
+});
+
+describe("sanity ablations through a sweep", () => {
+  test("none reproduces a grid without the axis (same keys, same metrics); layer-shuffle and reinit are their own series at the same per-layer counts", () => {
+    const dir = tempDir();
+    const cache = join(dir, "cache");
+    const edit = (path: string, extra: string) => writeFileSync(path, readFileSync(path, "utf8")
+      .replace("methods: [random, global-magnitude]", "methods: [snip]")
+      .replace("sparsities: [0.5, 0.9]", "sparsities: [0.9]") + extra);
+    const sweep = (sub: string, extra: string) => {
+      const d = join(dir, sub);
+      mkdirSync(d);
+      const grid = writeTinyGrid(d);
+      edit(grid, extra);
+      const r = bench(["sweep", grid, "--db", join(d, "r.db"), "--cache-dir", cache, "--jobs", "1", "--plain"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      return new Database(join(d, "r.db"), { readonly: true });
+    };
+    const plain = sweep("plain", "");
+    const ablated = sweep("ablated", "ablations: [none, layer-shuffle, reinit]\n");
+    const runs = (d: Database.Database) => d.prepare(`SELECT key, method_label AS label FROM runs ORDER BY method_label`).all() as Array<{ key: string; label: string }>;
+    const metrics = (d: Database.Database, key: string) => Object.fromEntries((d.prepare(`SELECT name, value FROM metrics WHERE run_key = ? AND name NOT LIKE '%seconds' AND name NOT LIKE '%_ms' AND name NOT IN ('measured_speedup', 'train_img_per_s', 'peak_rss_mb')`).all(key) as Array<{ name: string; value: number }>).map((m) => [m.name, m.value]));
+    const counts = (d: Database.Database, key: string) => (d.prepare(`SELECT name, nonzero FROM layers WHERE run_key = ? ORDER BY idx`).all(key) as Array<{ name: string; nonzero: number }>).map((l) => `${l.name}:${l.nonzero}`);
+    const [base] = runs(plain);
+    const byLabel = new Map(runs(ablated).map((r) => [r.label, r.key]));
+    assert.deepEqual([...byLabel.keys()], ["snip", "snip+layer-shuffle", "snip+reinit"]);
+    assert.equal(base.label, "snip");
+    assert.equal(byLabel.get("snip"), base.key, "ablation none keeps the key of a grid without the axis");
+    const m0 = metrics(plain, base.key);
+    assert.ok(Object.keys(m0).length > 10);
+    assert.deepEqual(metrics(ablated, base.key), m0, "and computes the same numbers");
+    for (const label of ["snip+layer-shuffle", "snip+reinit"]) {
+      const key = byLabel.get(label)!;
+      assert.notEqual(key, base.key);
+      assert.deepEqual(counts(ablated, key), counts(plain, base.key), `${label}: the per-layer counts of snip's masks`);
+      assert.notEqual(metrics(ablated, key).loss_before, m0.loss_before, `${label}: another network before training`);
+      const config = JSON.parse((ablated.prepare(`SELECT config_json FROM runs WHERE key = ?`).get(key) as { config_json: string }).config_json);
+      assert.equal(config.ablation, label.split("+")[1], "the stored config says what the run did");
+    }
+    plain.close();
+    ablated.close();
   });
 });

@@ -65,6 +65,7 @@ describe("parseGrid: valid grids", () => {
         // rounds from the entry, rate from method_params, rewind from the catalog default
         { name: "iterative-magnitude", params: { rounds: 5, rate: 0.5, rewind: false } },
       ],
+      ablations: ["none"],
       archs: ["mlp", "lenet5"],
       datasets: ["fashion-mnist-mini"],
       targets: [
@@ -427,6 +428,7 @@ describe("expandGrid", () => {
     assert.deepEqual(expandGrid(g), runs, "deterministic");
     assert.deepEqual(runs[0], {
       method: { name: "random", params: { scope: "layer" } },
+      ablation: "none",
       arch: "mlp",
       dataset: "fashion-mnist",
       target: { kind: "compression", value: 2 },
@@ -438,6 +440,40 @@ describe("expandGrid", () => {
       prunable: DEFAULT_PRUNABLE,
       eval: DEFAULT_EVAL,
     });
+  });
+
+  test("ablations multiply the runs, each method's next to it, and label their series; none keeps today's labels", () => {
+    const g = parseOk(withLines({ 2: "methods: [random, global-magnitude]", 5: "sparsities: [0.5, 0.9]" }, ["ablations: [none, layer-shuffle, reinit]"]));
+    assert.deepEqual(g.ablations, ["none", "layer-shuffle", "reinit"]);
+    const runs = expandGrid(g);
+    assert.equal(runs.length, countRuns(g));
+    assert.equal(runs.length, 2 * 3 * 2);
+    assert.deepEqual(runs.slice(0, 6).map((r) => `${r.method.name}/${r.ablation}/${r.target.value}`), [
+      "random/none/0.5", "random/none/0.9", "random/layer-shuffle/0.5", "random/layer-shuffle/0.9", "random/reinit/0.5", "random/reinit/0.9",
+    ]);
+    assert.deepEqual(parseOk(withLines({})).ablations, ["none"], "the default is the methods themselves");
+    const random = { name: "random", params: { scope: "global" } };
+    assert.equal(methodLabel(random, TEST_CATALOG), "random(scope=global)");
+    assert.equal(methodLabel(random, TEST_CATALOG, "none"), "random(scope=global)");
+    assert.equal(methodLabel(random, TEST_CATALOG, "layer-shuffle"), "random(scope=global)+layer-shuffle");
+    assert.equal(methodLabel({ name: "global-magnitude", params: {} }, TEST_CATALOG, "reinit"), "global-magnitude+reinit");
+  });
+
+  test("ablations: bad values, duplicates, and methods whose masks keep changing are refused with file:line:key", () => {
+    expectOne(withLines({}, ["ablations: [none, layer-shufle]"]), 7, "ablations[1]", 'unknown ablation "layer-shufle"', 'did you mean "layer-shuffle"?', "valid: none, layer-shuffle, reinit");
+    expectOne(withLines({}, ["ablations: [reinit, none, reinit]"]), 7, "ablations[2]", "duplicate ablation reinit (same as ablations[0])");
+    expectOne(withLines({}, ["ablations: layer-shuffle"]), 7, "ablations", "expected a non-empty list", "write [layer-shuffle]");
+    expectOne(withLines({}, ["ablations: []"]), 7, "ablations", "got an empty list");
+    // Only the catalog knows a method's schedule: a stand-in where iterative-magnitude is iterative.
+    const kinds: Record<string, string> = { random: "one-shot", "global-magnitude": "one-shot", "layer-magnitude": "one-shot", "iterative-magnitude": "iterative" };
+    const cat: Catalog = { ...TEST_CATALOG, methods: Object.fromEntries(Object.entries(TEST_CATALOG.methods).map(([n, m]) => [n, { ...m, scheduleKind: () => kinds[n] }])) };
+    const text = withLines({ 2: "methods: [random, iterative-magnitude]" }, ["ablations: [none, reinit]"]);
+    const errs = errorsOf(text, cat);
+    assert.equal(errs.length, 1, errs.map((e) => e.message).join("\n"));
+    assert.deepEqual([errs[0].line, errs[0].key], [7, "ablations[1]"]);
+    for (const f of ["ablation reinit", "iterative-magnitude (methods[1], line 2: iterative)", "one-shot and at-init"]) assert.ok(errs[0].problem.includes(f), errs[0].problem);
+    assert.equal(parseOk(withLines({ 2: "methods: [random, iterative-magnitude]" }, ["ablations: [none]"]), cat).ablations.length, 1, "none modifies nothing: any method");
+    assert.equal(parseOk(withLines({}, ["ablations: [layer-shuffle]"]), cat).ablations[0], "layer-shuffle");
   });
 
   test("runs do not share mutable settings objects", () => {

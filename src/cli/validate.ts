@@ -11,9 +11,11 @@ export default function validate(file: string): number {
   // So is a target an iterative method cannot reach in its rounds.
   checkIterativeReachable(grid, lines, cat);
   const t = grid.targets.map(targetLabel).join(", ");
+  // Named only when a grid has them, so a grid without the axis reads as it always did.
+  const ablations = grid.ablations.length === 1 && grid.ablations[0] === "none" ? "" : `${grid.ablations.length} ablation(s) [${grid.ablations.join(", ")}] × `;
   process.stdout.write(
     `${file}: ok — ${countRuns(grid)} runs = ${grid.datasets.length} dataset(s) × ${grid.archs.length} arch(s) × ${grid.seeds.length} seed(s) × ` +
-      `${grid.methods.length} method(s) × ${grid.targets.length} target(s) [${t}]\n`,
+      `${grid.methods.length} method(s) × ${ablations}${grid.targets.length} target(s) [${t}]\n`,
   );
   return 0;
 }

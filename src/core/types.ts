@@ -96,9 +96,19 @@ export interface MethodChoice {
   params: Record<string, HyperValue>;
 }
 
+/**
+ * A sanity ablation applied to a method's masks right after its last pruning step before training (Frankle et al.
+ * 2021; Su et al. 2020): "layer-shuffle" keeps each layer's number of surviving weights and draws their positions
+ * uniformly at random inside the layer; "reinit" keeps the mask and re-draws the surviving weights from the
+ * initialisation distribution. Both ask whether the masks carry more than per-layer ratios; "none" is the method.
+ */
+export type AblationName = "none" | "layer-shuffle" | "reinit";
+export const ABLATIONS: readonly AblationName[] = ["none", "layer-shuffle", "reinit"];
+
 /** Fully normalized configuration of one run: every default filled, nothing implicit. */
 export interface RunConfig {
   method: MethodChoice;
+  ablation: AblationName;
   arch: string;
   dataset: string;
   target: PruneTarget;
@@ -129,6 +139,7 @@ export interface Grid {
   description: string;
   file: string;
   methods: MethodChoice[];
+  ablations: AblationName[];
   archs: string[];
   datasets: string[];
   targets: PruneTarget[];
@@ -153,7 +164,15 @@ export interface HyperParamSpec {
 }
 export interface Catalog {
   /** `check`: what is wrong with these (filled-in) hyperparameters together, e.g. a schedule that cannot run; null if nothing. */
-  methods: Record<string, { params: Record<string, HyperParamSpec>; check?: (params: Readonly<Record<string, HyperValue>>) => string | null }>;
+  /**
+   * `scheduleKind`: the kind of the method's schedule with these hyperparameters ("one-shot", "at-init", "gradual",
+   * "dynamic", "iterative"), for the checks that depend on when masks change (an ablation needs them fixed).
+   */
+  methods: Record<string, {
+    params: Record<string, HyperParamSpec>;
+    check?: (params: Readonly<Record<string, HyperValue>>) => string | null;
+    scheduleKind?: (params: Readonly<Record<string, HyperValue>>) => string;
+  }>;
   /** inputShape [h, w, c] of each architecture's expected input, null = any image shape. */
   archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null }>;
   /** `splitSizes`: images in the train and test split; absent = unknown, so subsets are not checked against it. */

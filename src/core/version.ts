@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "af44ce6d826443dbd50e5f5f5533b1f3d7729d74145f003dda323b4bd9035b8d";
+export const RESULTS_SOURCES_SHA256 = "89b6550d47ffc5ca17d1dc00ba473a7cb74031ecd02f9b4f4ec2474a92be8135";

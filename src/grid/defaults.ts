@@ -1,5 +1,5 @@
 /** Defaults of every optional grid setting. A grid that spells a default out means the same as one that omits it. */
-import type { AugmentName, EvalConfig, FinetuneConfig, GridDataConfig, ModelConfig, PrunablePolicy, TrainConfig } from "../core/types.js";
+import type { AblationName, AugmentName, EvalConfig, FinetuneConfig, GridDataConfig, ModelConfig, PrunablePolicy, TrainConfig } from "../core/types.js";
 
 /** PyTorch's own default init: what ShrinkBench and most pruning code start from (GUIDE.md §2, "weight init"). */
 export const DEFAULT_MODEL: Readonly<ModelConfig> = Object.freeze({ init: "torch-default" });
@@ -61,3 +61,6 @@ export const DEFAULT_PRUNABLE: Readonly<PrunablePolicy> = Object.freeze({
 });
 
 export const DEFAULT_EVAL: Readonly<EvalConfig> = Object.freeze({ latencyBatch: 128, latencyRepeats: 10 });
+
+/** No ablation: each method's own masks and weights. */
+export const DEFAULT_ABLATIONS: readonly AblationName[] = Object.freeze(["none"]);

@@ -6,13 +6,13 @@ import { resolveAugment } from "./defaults.js";
  * How many runs expandGrid would return, without building them: callers refuse or report huge grids (10^7 runs)
  * before spending memory on them.
  */
-export function countRuns(grid: Pick<Grid, "datasets" | "archs" | "seeds" | "methods" | "targets">): number {
-  return grid.datasets.length * grid.archs.length * grid.seeds.length * grid.methods.length * grid.targets.length;
+export function countRuns(grid: Pick<Grid, "datasets" | "archs" | "seeds" | "methods" | "ablations" | "targets">): number {
+  return grid.datasets.length * grid.archs.length * grid.seeds.length * grid.methods.length * grid.ablations.length * grid.targets.length;
 }
 
 /**
- * The cartesian product datasets x archs x seeds x methods x targets, in that nesting order (outermost first), so
- * runs that share a dense model (same dataset, arch, seed) are adjacent. Deterministic; every run gets its own
+ * The cartesian product datasets x archs x seeds x methods x ablations x targets, in that nesting order (outermost
+ * first), so runs that share a dense model (same dataset, arch, seed) are adjacent, and a method's ablations next to it. Deterministic; every run gets its own
  * copies of the settings objects, with every choice concrete (`augment: auto` resolved for the run's dataset), so
  * the stored config says what the run did.
  */
@@ -22,20 +22,23 @@ export function expandGrid(grid: Grid): RunConfig[] {
     for (const arch of grid.archs) {
       for (const seed of grid.seeds) {
         for (const method of grid.methods) {
-          for (const target of grid.targets) {
-            runs.push({
-              method: { name: method.name, params: { ...method.params } },
-              arch,
-              dataset,
-              target: { ...target },
-              seed,
-              model: { ...grid.model },
-              pretrain: { ...grid.pretrain },
-              finetune: { ...grid.finetune },
-              data: { ...grid.data, normalize: copyNormalization(grid.data.normalize), augment: resolveAugment(grid.data.augment, dataset) },
-              prunable: { ...grid.prunable },
-              eval: { ...grid.eval },
-            });
+          for (const ablation of grid.ablations) {
+            for (const target of grid.targets) {
+              runs.push({
+                method: { name: method.name, params: { ...method.params } },
+                ablation,
+                arch,
+                dataset,
+                target: { ...target },
+                seed,
+                model: { ...grid.model },
+                pretrain: { ...grid.pretrain },
+                finetune: { ...grid.finetune },
+                data: { ...grid.data, normalize: copyNormalization(grid.data.normalize), augment: resolveAugment(grid.data.augment, dataset) },
+                prunable: { ...grid.prunable },
+                eval: { ...grid.eval },
+              });
+            }
           }
         }
       }

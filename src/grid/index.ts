@@ -6,7 +6,7 @@ import { type Catalog, type Grid } from "../core/types.js";
 import { validateGrid, type GridLines } from "./validate.js";
 
 export * from "./types.js";
-export { AUTO_AUGMENT, DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_MODEL, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE, resolveAugment } from "./defaults.js";
+export { AUTO_AUGMENT, DEFAULT_ABLATIONS, DEFAULT_DATA, DEFAULT_EVAL, DEFAULT_FINETUNE, DEFAULT_MODEL, DEFAULT_PRETRAIN, DEFAULT_PRUNABLE, resolveAugment } from "./defaults.js";
 export { countRuns, expandGrid } from "./expand.js";
 export { methodLabel, targetLabel } from "./label.js";
 export { didYouMean, editDistance, unknownNameMessage } from "./suggest.js";

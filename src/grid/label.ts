@@ -1,5 +1,5 @@
 /** Human-readable labels for method choices and targets (tables, plot legends, logs). */
-import type { Catalog, HyperValue, MethodChoice, PruneTarget } from "../core/types.js";
+import type { AblationName, Catalog, HyperValue, MethodChoice, PruneTarget } from "../core/types.js";
 import { catalogEntry } from "./checker.js";
 
 function formatValue(v: HyperValue): string {
@@ -9,9 +9,10 @@ function formatValue(v: HyperValue): string {
 
 /**
  * `name` when every hyperparameter has its catalog default, else `name(k=v, ...)` listing only the non-default ones,
- * in the catalog's declaration order (unknown parameters, if any, follow sorted by name).
+ * in the catalog's declaration order (unknown parameters, if any, follow sorted by name); an ablation other than
+ * "none" follows as `+ablation` (`snip+layer-shuffle`), so tables and charts show it as a series of its own.
  */
-export function methodLabel(choice: MethodChoice, catalog: Catalog): string {
+export function methodLabel(choice: MethodChoice, catalog: Catalog, ablation: AblationName = "none"): string {
   const specs = catalogEntry(catalog.methods, choice.name)?.params ?? {};
   const declared = Object.keys(specs);
   const extra = Object.keys(choice.params)
@@ -25,7 +26,8 @@ export function methodLabel(choice: MethodChoice, catalog: Catalog): string {
     if (spec !== undefined && spec.default === v) continue;
     parts.push(`${k}=${formatValue(v)}`);
   }
-  return parts.length === 0 ? choice.name : `${choice.name}(${parts.join(", ")})`;
+  const label = parts.length === 0 ? choice.name : `${choice.name}(${parts.join(", ")})`;
+  return ablation === "none" ? label : `${label}+${ablation}`;
 }
 
 /**

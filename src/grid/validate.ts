@@ -3,6 +3,7 @@
  * Validation keeps going after an error wherever the rest of the file can still be read, so one run shows them all;
  * blocks are read in this order because errors on the same line are reported in the order they were found.
  */
+import { readAblations } from "./blocks/ablations.js";
 import { checkArchDatasetPairs, readArchs, readDatasets } from "./blocks/archs-datasets.js";
 import { Checker, TopLevel } from "./checker.js";
 import { readData } from "./blocks/data.js";
@@ -29,6 +30,7 @@ export const TOP_LEVEL_KEYS = [
   "sparsities",
   "compressions",
   "seeds",
+  "ablations",
   "model",
   "pretrain",
   "finetune",
@@ -64,6 +66,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   const methodParams = readMethodParams(c, top);
   const methodsAxis = readMethods(c, top, methodParams.params);
   const methods = methodsAxis?.methods;
+  const ablations = readAblations(c, top, methods, methodsAxis?.lines);
   const archs = readArchs(c, top);
   const datasets = readDatasets(c, top);
   checkArchDatasetPairs(c, top);
@@ -80,6 +83,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
     c.errors.length > 0 ||
     name === undefined ||
     methods === undefined ||
+    ablations === undefined ||
     !methodParams.ok ||
     archs === undefined ||
     datasets === undefined ||
@@ -90,7 +94,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
     return { grid: null, errors: c.errors };
   }
   return {
-    grid: { name, description, file, methods, archs, datasets, targets: targets.targets, seeds, model, pretrain, finetune, data, prunable, eval: evalConfig, reference },
+    grid: { name, description, file, methods, ablations, archs, datasets, targets: targets.targets, seeds, model, pretrain, finetune, data, prunable, eval: evalConfig, reference },
     errors: [],
     lines: { targets: targets.lines, methods: methodsAxis!.lines },
   };

@@ -13,7 +13,7 @@ export function planRuns(configs: readonly RunConfig[], dataFingerprints: Readon
     const data = dataFingerprints.get(config.dataset);
     if (!data) throw new Error(`no data fingerprint for dataset ${config.dataset}`);
     const fp = { code: CODE_VERSION, data };
-    return { key: runKey(config, { ...fp, method: methodSourceHash(config.method.name) }), denseKey: denseKey(config, fp), config, methodLabel: methodLabel(config.method, cat), codeVersion: CODE_VERSION, dataFingerprint: data };
+    return { key: runKey(config, { ...fp, method: methodSourceHash(config.method.name) }), denseKey: denseKey(config, fp), config, methodLabel: methodLabel(config.method, cat, config.ablation), codeVersion: CODE_VERSION, dataFingerprint: data };
   });
 }
 

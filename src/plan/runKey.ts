@@ -33,6 +33,8 @@ export const KEY_NEUTRAL_DEFAULTS: ReadonlyArray<{ path: readonly string[]; valu
   { path: ["finetune", "select"], value: "best-val" },
   { path: ["data", "normalize"], value: "dataset" },
   { path: ["data", "augment"], value: "none" },
+  // Sanity ablations (before them every run was its method's own masks and weights).
+  { path: ["ablation"], value: "none" },
 ];
 
 /** `value` without the fields at their key-neutral default (a copy; nested objects copied along the paths). */

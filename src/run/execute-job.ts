@@ -22,6 +22,7 @@ import { prepareData, type PreparedData } from "../train/data.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
 import { createModel, disposeModel, redrawnInitialWeights, restore, snapshot, type Model } from "../train/model.js";
+import { ablateStep } from "./ablate-step.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
@@ -118,7 +119,7 @@ async function runPhasePlan(
   const stepsOf = (c: TrainConfig) => Math.ceil(splits.train.count / c.batchSize) * c.epochs;
   const changes = maskChanges(schedule, density, stepsOf(config.pretrain), stepsOf(config.finetune));
   const regrowth = method.regrowth?.(config.method.params);
-  const plan = phasePlan(schedule, density);
+  const plan = phasePlan(schedule, density, config.ablation);
   const rewindWeights = await rewindPoints(plan, model, splits, masks, initWeights, denseWeights, config);
 
   const pruneStarted = performance.now();
@@ -128,6 +129,9 @@ async function runPhasePlan(
   let trained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
   const allTrained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
   const levels: LevelResult[] = [];
+  // The weights before pruning, kept only for a plan that ablates its masks (a shuffled survivor needs its value).
+  const ablates = plan.some((s) => s.kind === "ablate");
+  let beforePruning: Map<string, Float32Array> | null = null;
   for (const step of plan) {
     if (step.kind === "rewind-to-init") {
       restore(model, initWeights);
@@ -136,7 +140,10 @@ async function runPhasePlan(
       rewindTo(model, masks, rewindWeights.get(step.to)!);
       rewound = true;
     } else if (step.kind === "prune") {
+      if (ablates && beforePruning === null) beforePruning = snapshot(model);
       await prune(step.density, step.round, step.random);
+    } else if (step.kind === "ablate") {
+      ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
     } else if (step.kind === "level") {
       const measured = await measure(trained, before!, rewound);
       levels.push({ level: step.level, ...measured });

@@ -3,6 +3,7 @@
  * seeded initial weights and the dense model pretrained from them (cached, shared with the other runs of its seed);
  * what follows depends only on the schedule, never on the method's name.
  */
+import type { AblationName } from "../core/types.js";
 import { pruningEvents, type Schedule } from "../prune/schedules.js";
 
 /** Weights a rewind step restores under the current masks (pruned ones stay 0). */
@@ -32,20 +33,34 @@ export type PhaseStep =
    */
   | { kind: "rewind"; to: RewindTarget }
   /**
+   * A sanity ablation of the masks just computed (see AblationName): "layer-shuffle" moves each tensor's survivors
+   * to random positions, which take the values they had before pruning; "reinit" re-draws the survivors from the
+   * initialisation distribution. Comes after the last prune step and before any training.
+   */
+  | { kind: "ablate"; ablation: Exclude<AblationName, "none"> }
+  /**
    * The model as it is now is one result of the run: level `level` (1-based) of an iterative schedule. The run's own
    * result is its last level.
    */
   | { kind: "level"; level: number };
 
-export function phasePlan(schedule: Schedule, density: number): PhaseStep[] {
+/**
+ * The steps of a run. An ablation other than "none" needs masks that are final before training (one-shot, at-init);
+ * the grid refuses the others when it is read, and this throws for them, so that no run is an ablation in name only.
+ */
+export function phasePlan(schedule: Schedule, density: number, ablation: AblationName = "none"): PhaseStep[] {
   const random = schedule.kind === "dynamic";
   const prunes = pruningEvents(schedule, density).map((d, round): PhaseStep => ({ kind: "prune", density: d, round, random }));
+  const ablate: PhaseStep[] = ablation === "none" ? [] : [{ kind: "ablate", ablation }];
+  if (ablation !== "none" && schedule.kind !== "one-shot" && schedule.kind !== "at-init") {
+    throw new Error(`ablation ${ablation} needs masks that are fixed before training, and a ${schedule.kind} schedule keeps changing them`);
+  }
   switch (schedule.kind) {
     case "one-shot":
-      return [...prunes, { kind: "train", phase: "finetune", during: "none" }];
+      return [...prunes, ...ablate, { kind: "train", phase: "finetune", during: "none" }];
     case "at-init":
       // The sparse network then trains for as many epochs as a dense model plus its fine-tuning: equal budgets.
-      return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", during: "none" }, { kind: "train", phase: "finetune", during: "none" }];
+      return [{ kind: "rewind-to-init" }, ...prunes, ...ablate, { kind: "train", phase: "pretrain", during: "none" }, { kind: "train", phase: "finetune", during: "none" }];
     case "gradual":
       return [{ kind: "train", phase: "finetune", during: "gradual" }];
     case "dynamic":

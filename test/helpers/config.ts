@@ -5,6 +5,7 @@ import type { RunConfig } from "../../src/core/types.js";
 export function smallConfig(overrides: Partial<RunConfig> = {}): RunConfig {
   return {
     method: { name: "global-magnitude", params: {} },
+    ablation: "none",
     arch: "mlp",
     dataset: "fashion-mnist-mini",
     target: { kind: "sparsity", value: 0.9 },
