@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "af44ce6d826443dbd50e5f5f5533b1f3d7729d74145f003dda323b4bd9035b8d";
+export const RESULTS_SOURCES_SHA256 = "6a7b701e55cd520c41dd265a7780c389ab4b8e511b52b13162fa5ac9326b8fc3";
