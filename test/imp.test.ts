@@ -19,7 +19,8 @@ import { phasePlan } from "../src/run/phase-plan.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot, type Model } from "../src/train/model.js";
-import { levelRunKey } from "../src/store/store.js";
+import { levelRunKey, Store } from "../src/store/store.js";
+import { readEpochs } from "../reports/read.js";
 import { bench, tempDir } from "./helpers/cli.js";
 import { smallConfig } from "./helpers/config.js";
 
@@ -317,6 +318,13 @@ eval: {latency_batch: 32, latency_repeats: 2}
     assert.ok(Math.abs(levels[0].sparsity - 0.5) < 1e-3 && Math.abs(levels[1].sparsity - 0.75) < 1e-3, JSON.stringify(levels));
     const [one, two] = levels.map((l) => l.lrs.split(",").map(Number));
     two.forEach((lr, e) => assert.ok(Math.abs(lr / one[e] - 0.03 / 0.05) < 1e-9, `epoch ${e}: ${lr} vs ${one[e]}`));
+
+    // Every epoch of every run, the dense model's included, has its dynamic dead neuron rate stored and read back.
+    const store = new Store(db);
+    const epochs = readEpochs(store);
+    store.close();
+    assert.ok(epochs.length >= 4 && epochs.some((e) => e.phase === "pretrain"));
+    for (const e of epochs) assert.ok(e.dnr > 0 && e.dnr < 1, `${e.runKey} ${e.phase} ${e.epoch}: dnr ${e.dnr}`);
   });
 
   test("a target IMP cannot reach in max_rounds is exit 2 at plan time, naming the grid line, the method entry and the range", () => {
