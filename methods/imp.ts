@@ -1,6 +1,27 @@
 import type { PruningMethod } from "./types.js";
 import { absoluteValues } from "./scores.js";
-import type { Rewind } from "../src/prune/schedules.js";
+import type { Rewind, Schedule } from "../src/prune/schedules.js";
+import type { HyperValue } from "../src/core/types.js";
+
+/** The iterative schedule's add-ons as hyperparameters (AP and SILO; see `imp`), shared with `imp-random-reinit`. */
+export const iterativeAddOnParams: PruningMethod["params"] = {
+  ap_rate: { type: "number", default: 0, min: 0, max: 0.98, description: "Activating-while-Pruning: the part of each round's rate removed among negative weights that moved least (0 = off; must be below rate)" },
+  lr_peaks: { type: "string", default: "constant", choices: ["constant", "silo"], description: "each round's peak LR: the configured one, or SILO's S-curve over the rounds" },
+  silo_alpha: { type: "number", default: 0.04, min: 0, description: "SILO: rise of the peak LR (alpha)" },
+  silo_beta: { type: "number", default: 5, min: 0.01, description: "SILO: steepness of the S-curve (beta)" },
+  silo_offset: { type: "number", default: 0.03, min: 0, description: "SILO: the peak LR the curve starts from (offset)" },
+};
+
+/** The add-ons present in a schedule value only when on, so the plain schedule stays what it was. */
+export function iterativeAddOns(p: Readonly<Record<string, HyperValue>>): Pick<Extract<Schedule, { kind: "iterative" }>, "apRate" | "lrPeaks"> {
+  const ap = Number(p.ap_rate ?? 0);
+  return {
+    ...(ap > 0 ? { apRate: ap } : {}),
+    ...(p.lr_peaks === "silo"
+      ? { lrPeaks: { kind: "silo" as const, alpha: Number(p.silo_alpha ?? 0.04), beta: Number(p.silo_beta ?? 5), offset: Number(p.silo_offset ?? 0.03), delay: 1 } }
+      : {}),
+  };
+}
 
 /**
  * Iterative magnitude pruning, the lottery-ticket procedure of Frankle & Carbin, "The Lottery Ticket Hypothesis:
@@ -16,6 +37,20 @@ import type { Rewind } from "../src/prune/schedules.js";
  * layer at half that rate, which `scope: layer` approximates with the same rate in every layer (no per-layer-type
  * rates). Biases, batch norm and the other tensors the grid's `prunable` excludes are never pruned, as in the paper.
  * Retraining uses the grid's pretraining config (the paper retrains with the original optimizer and iterations).
+ *
+ * Two add-ons of the iterative schedule, off by default (then the runs are today's IMP exactly):
+ * - `ap_rate` > 0: Activating-while-Pruning (Liu, Ghosh, Tan, Motani, "AP: Selective Activation for De-sparsifying
+ *   Pruned Networks", arXiv 2212.06145; code Martin1937/AP-Activate-While-Pruning-). Each round removes
+ *   (rate − ap_rate) of the surviving weights by |w| and ap_rate more among the surviving negative weights with the
+ *   smallest movement |w_T − w_0| over the round (w_0: the weights when the round's training began, snapshotted by
+ *   the runner; the dense training's start for round 1), the same total per round. Followed: the authors' ResNet-20
+ *   script (p 20, p_ap 2, global). Avoided: their code prunes every parameter named "weight", batch-norm γ
+ *   included; here AP picks only among the grid's prunable tensors, as the base criterion does.
+ * - `lr_peaks: silo`: SILO (Liu, Ghosh, Tan, Motani, "SILO", arXiv 2212.06144; code Martin1937/SILO): round k's
+ *   retraining peaks at α·ρ^β/(ρ^β + (1 − ρ)^β) + offset, ρ = 1 − (1 − rate)^(k − 1) (delay 1, as the code: rounds
+ *   k <= 1 keep the configured LR), with the configured LR schedule's shape and warm-up. Defaults α 0.04, β 5,
+ *   offset 0.03 are the authors' ResNet-20 values; their code's other defects (ranking by the last epoch's movement,
+ *   a re-split of CIFAR) do not apply: ranking stays the method's and the data split the grid's.
  */
 export const imp: PruningMethod = {
   name: "imp",
@@ -27,9 +62,10 @@ export const imp: PruningMethod = {
     rewind: { type: "string", default: "init", choices: ["init", "epoch", "lr", "none"], description: "what each round retrains from: initial weights, weights at rewind_epoch, trained weights with the LR schedule replayed, or fine-tuning" },
     rewind_epoch: { type: "integer", default: 1, min: 1, description: "the pretraining epoch rewound to (rewind: epoch)" },
     scope: { type: "string", default: "global", choices: ["global", "layer"], description: "one threshold over all layers, or the same rate in every layer" },
+    ...iterativeAddOnParams,
   },
   needs: {},
   distribution: (p) => (p.scope === "layer" ? "layer" : "global"),
-  schedule: (p) => ({ kind: "iterative", rate: Number(p.rate), maxRounds: Number(p.max_rounds), rewind: String(p.rewind) as Rewind, rewindEpoch: Number(p.rewind_epoch) }),
+  schedule: (p) => ({ kind: "iterative", rate: Number(p.rate), maxRounds: Number(p.max_rounds), rewind: String(p.rewind) as Rewind, rewindEpoch: Number(p.rewind_epoch), ...iterativeAddOns(p) }),
   score: (ctx) => absoluteValues(ctx.tensors),
 };

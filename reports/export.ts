@@ -16,7 +16,7 @@ const RUN_FIELDS = [
   "backend", "tfjsVersion", "error", "startedAt", "finishedAt",
 ] as const;
 const LAYER_FIELDS = ["runKey", "name", "kind", "shape", "params", "nonzero", "macs", "macsEffective", "prunable"] as const;
-const EPOCH_FIELDS = ["runKey", "phase", "epoch", "loss", "trainAcc", "valAcc", "lr", "seconds"] as const;
+const EPOCH_FIELDS = ["runKey", "phase", "epoch", "loss", "trainAcc", "valAcc", "lr", "seconds", "dnr"] as const;
 
 /** Metric columns for the runs: known names first (in definition order), then others found, sorted. */
 export function runMetricColumns(data: ReportData): string[] {

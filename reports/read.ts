@@ -70,10 +70,11 @@ export function readLayers(store: Store, runKeys?: ReadonlySet<string>): LayerRo
 }
 
 export function readEpochs(store: Store, runKeys?: ReadonlySet<string>): EpochRow[] {
-  const rows = store.read((db) => db.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds FROM epochs ORDER BY run_key, phase DESC, epoch`).raw().all()) as any[][];
+  const rows = store.read((db) => db.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds, dnr FROM epochs ORDER BY run_key, phase DESC, epoch`).raw().all()) as any[][];
   const out: EpochRow[] = [];
-  for (const [runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds] of rows) {
-    if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds });
+  for (const [runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds, dnr] of rows) {
+    // NULL: not measured (stored before the column existed, or no ReLU).
+    if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, epoch, loss, trainAcc, valAcc, lr, seconds, dnr: dnr ?? NaN });
   }
   return out;
 }

@@ -272,16 +272,16 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
               if (doPretrain) {
                 for (let e = 0; e < 10; e++) {
                   const v = top1Dense * (1 - 0.5 * Math.exp(-0.6 * (e + 1))) + 0.003 * normal();
-                  epochs.push({ runKey: key, phase: "pretrain", epoch: e, loss: -Math.log(Math.min(0.999, v)), trainAcc: Math.min(1, v + 0.01), valAcc: Math.min(1, v), lr: 0.1, seconds: pretrainSeconds / 10 });
+                  epochs.push({ runKey: key, phase: "pretrain", epoch: e, loss: -Math.log(Math.min(0.999, v)), trainAcc: Math.min(1, v + 0.01), valAcc: Math.min(1, v), lr: 0.1, seconds: pretrainSeconds / 10, dnr: 0.5 - 0.01 * e });
                 }
               }
               for (let e = 0; e < ftEpochs; e++) {
                 const frac = 1 - Math.exp(-0.7 * (e + 1));
                 const v = top1Before + (top1After - top1Before) * frac + 0.003 * normal();
-                epochs.push({ runKey: key, phase: "finetune", epoch: e, loss: -Math.log(Math.max(0.05, Math.min(0.999, v))), trainAcc: Math.min(1, v + 0.015), valAcc: Math.min(1, Math.max(0, v)), lr: 0.01 * 0.5 * (1 + Math.cos((Math.PI * e) / ftEpochs)), seconds: finetuneSeconds / ftEpochs });
+                epochs.push({ runKey: key, phase: "finetune", epoch: e, loss: -Math.log(Math.max(0.05, Math.min(0.999, v))), trainAcc: Math.min(1, v + 0.015), valAcc: Math.min(1, Math.max(0, v)), lr: 0.01 * 0.5 * (1 + Math.cos((Math.PI * e) / ftEpochs)), seconds: finetuneSeconds / ftEpochs, dnr: 0.55 - 0.01 * e });
               }
             } else if (status === "diverged") {
-              epochs.push({ runKey: key, phase: "finetune", epoch: 0, loss: 9.5, trainAcc: 0.1, valAcc: 0.1, lr: 0.1, seconds: 1 });
+              epochs.push({ runKey: key, phase: "finetune", epoch: 0, loss: 9.5, trainAcc: 0.1, valAcc: 0.1, lr: 0.1, seconds: 1, dnr: NaN });
             }
             i++;
           }

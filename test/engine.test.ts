@@ -25,7 +25,7 @@ import { regrowStep } from "../src/run/regrow-step.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import { MaskSet } from "../src/train/masks.js";
-import { createModel, disposeModel, snapshot, type Model } from "../src/train/model.js";
+import { createModel, disposeModel, forward, snapshot, type Model } from "../src/train/model.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
 await initBackend("cpu");
@@ -396,5 +396,48 @@ describe("sanity ablations through a sweep", () => {
     }
     plain.close();
     ablated.close();
+  });
+});
+
+describe("dynamic dead neuron rate (DNR)", () => {
+  const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: 32, lr: 0.01 };
+  async function dnrOf(setup: (model: Model) => void): Promise<number[]> {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0, "torch-default");
+    const train = split(128, 5);
+    setup(model);
+    const r = await trainPhase({ phase: "finetune", model, train, val: train, config: { ...config, epochs: 2 }, masks: new MaskSet(), seed: 0, selectBestOnVal: false });
+    train.dispose();
+    disposeModel(model);
+    return r.epochs.map((e) => e.dnr);
+  }
+
+  test("a network whose first layer's biases are very negative is all dead: DNR 1 in every epoch", async () => {
+    const dnr = await dnrOf((m) => {
+      const bias = m.params.get("fc1/bias") as tf.Variable;
+      bias.assign(tf.fill(bias.shape, -1e4));
+      // torch-default draws fc2's bias at random: zeroed (Keras' default) so its ReLUs cannot be revived by it.
+      const bias2 = m.params.get("fc2/bias") as tf.Variable;
+      bias2.assign(tf.zerosLike(bias2));
+    });
+    // fc1's ReLUs output 0, so fc2 sees only zeros and its ReLUs output relu(bias) = relu(0) = 0 too (and with no
+    // gradient through a ReLU at 0, nothing revives them during the epochs).
+    dnr.forEach((d, e) => assert.ok(d > 0.999 && d <= 1, `epoch ${e}: ${d}`));
+  });
+
+  test("a fresh network on centred inputs has about half its ReLU outputs at 0", async () => {
+    const dnr = await dnrOf(() => {});
+    dnr.forEach((d, e) => assert.ok(Math.abs(d - 0.5) < 0.15, `epoch ${e}: ${d}`));
+  });
+
+  test("counting zeros changes nothing the forward pass computes", () => {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0, "torch-default");
+    const x = tf.randomUniform([8, 28, 28, 1], -0.5, 0.5, "float32", 3);
+    const plain = forward(model, x, true);
+    const counted = forward(model, x, true, true);
+    assert.deepEqual(counted.logits.dataSync(), plain.logits.dataSync());
+    assert.equal(counted.reluUnits, 8 * (300 + 100));
+    const zeros = counted.reluZeros!.dataSync()[0];
+    assert.ok(zeros > 0 && zeros < counted.reluUnits && Number.isInteger(zeros), String(zeros));
+    disposeModel(model);
   });
 });

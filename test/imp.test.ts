@@ -11,14 +11,16 @@ import { getMethod } from "../methods/index.js";
 import { getArch } from "../src/archs/index.js";
 import { initBackend } from "../src/backend/index.js";
 import { makeRng } from "../src/core/rng.js";
-import { checkIterative, iterativeRounds, pruningEvents, type Schedule } from "../src/prune/schedules.js";
+import { checkIterative, iterativeRounds, pruningEvents, roundPeakLr, scheduleProblem, type Schedule } from "../src/prune/schedules.js";
+import { allocateMasks } from "../src/prune/allocate.js";
+import { prunableState, pruneStep } from "../src/run/prune-step.js";
 import { rewindPoints, rewindTo } from "../src/run/execute-job.js";
 import { phasePlan } from "../src/run/phase-plan.js";
-import { pruneStep } from "../src/run/prune-step.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot, type Model } from "../src/train/model.js";
-import { levelRunKey } from "../src/store/store.js";
+import { levelRunKey, Store } from "../src/store/store.js";
+import { readEpochs } from "../reports/read.js";
 import { bench, tempDir } from "./helpers/cli.js";
 import { smallConfig } from "./helpers/config.js";
 
@@ -138,6 +140,104 @@ describe("what a round retrains from", () => {
   });
 });
 
+describe("the iterative schedule's add-ons: AP and SILO", () => {
+  const IMP_DEFAULTS = { rate: 0.2, max_rounds: 20, rewind: "init", rewind_epoch: 1, scope: "global", ap_rate: 0, lr_peaks: "constant", silo_alpha: 0.04, silo_beta: 5, silo_offset: 0.03 };
+  const silo = (rate = 0.2): Schedule => ({ ...imp("init", rate), lrPeaks: { kind: "silo", alpha: 0.04, beta: 5, offset: 0.03, delay: 1 } } as Schedule);
+
+  test("off by default: imp's schedule and plan with ap_rate 0 and lr_peaks constant are today's, value for value", () => {
+    assert.deepEqual(getMethod("imp").schedule(IMP_DEFAULTS), imp("init"));
+    assert.deepEqual(phasePlan(getMethod("imp").schedule(IMP_DEFAULTS), 0.5), phasePlan(imp("init"), 0.5));
+    assert.deepEqual(getMethod("imp").schedule({ ...IMP_DEFAULTS, ap_rate: 0.02 }), { ...imp("init"), apRate: 0.02 });
+    assert.equal((getMethod("imp-random-reinit").schedule({ ...IMP_DEFAULTS, ap_rate: 0.02 }) as { apRate?: number }).apRate, 0.02);
+  });
+
+  test("SILO: the METHOD-NOTES check values (ResNet-20 setting), round 1 keeps the configured LR", () => {
+    const expected: Array<[number, number]> = [[2, 0.03004], [3, 0.03213], [4, 0.04761], [5, 0.06446], [6, 0.06893]];
+    for (const [k, lr] of expected) assert.ok(Math.abs(roundPeakLr(silo(), k, 0.1) - lr) < 5e-6, `round ${k}: ${roundPeakLr(silo(), k, 0.1)} vs ${lr}`);
+    assert.equal(roundPeakLr(silo(), 1, 0.1), 0.1);
+    assert.equal(roundPeakLr(imp("init"), 4, 0.1), 0.1, "constant peaks: the configured LR");
+  });
+
+  test("SILO: the peak LR never decreases across rounds and is offset + alpha/2 at rho = 0.5", () => {
+    const peaks = Array.from({ length: 30 }, (_, k) => roundPeakLr(silo(), k + 2, 0.03));
+    peaks.forEach((p, k) => k > 0 && assert.ok(p >= peaks[k - 1], `round ${k + 2}: ${p} < ${peaks[k - 1]}`));
+    assert.ok(peaks[peaks.length - 1] > 0.0699 && peaks[peaks.length - 1] <= 0.07);
+    // rate 0.5, round 2: rho = 1 - 0.5^(2 - 1) = 0.5.
+    assert.ok(Math.abs(roundPeakLr(silo(0.5), 2, 0.03) - (0.03 + 0.04 / 2)) < 1e-12);
+  });
+
+  test("the plan carries SILO's peaks to the retraining of rounds past the delay, AP to every prune", () => {
+    const plan = phasePlan({ ...silo(0.5), apRate: 0.1 } as Schedule, 0.125);
+    const trains = plan.filter((p) => p.kind === "train") as Array<{ peakLr?: number }>;
+    assert.deepEqual(trains.map((t) => t.peakLr), [undefined, roundPeakLr(silo(0.5), 2, NaN), roundPeakLr(silo(0.5), 3, NaN)]);
+    assert.ok(plan.filter((p) => p.kind === "prune").every((p) => (p as { activate?: number }).activate === 0.1));
+    assert.match(scheduleProblem({ ...imp("init"), apRate: 0.2 } as Schedule) ?? "", /ap_rate must be in \[0, rate 0\.2\)/);
+    assert.equal(scheduleProblem({ ...silo(), apRate: 0.02 } as Schedule), null);
+  });
+
+  const PRUNABLE = { biases: false, batchNorm: false, classifier: true, firstLayer: true };
+  function split(n: number, seed: number): StagedSplit {
+    const rng = makeRng(seed, "ap-data");
+    return stage({ x: new Float32Array(n * 784).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);
+  }
+
+  /** One AP round on a trained MLP already pruned once to 80 %: what the method alone would prune, and what AP did. */
+  async function apRound(apRate: number) {
+    const config = smallConfig({ pretrain: { ...smallConfig().pretrain, epochs: 1, batchSize: 32 } });
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0, config.model.init);
+    const train = split(96, 2);
+    const masks = new MaskSet();
+    const params = { ...IMP_DEFAULTS, ap_rate: apRate };
+    const step = (density: number, start?: Map<string, Float32Array>) => pruneStep({
+      model, masks, method: getMethod("imp"), params, prunable: PRUNABLE, density, train, seed: 0, step: 0,
+      ...(start ? { activate: { fraction: apRate, start } } : {}),
+    });
+    await step(0.8);
+    const start = snapshot(model);
+    await trainPhase({ phase: "pretrain", model, train, val: train, config: config.pretrain, masks, seed: 0, selectBestOnVal: false });
+    const before = prunableState(model, masks, PRUNABLE).map((t) => ({ ...t, values: Float32Array.from(t.values), mask: Float32Array.from(t.mask) }));
+    await step(0.64, start);
+    const after = new Map(masks.names().map((n) => [n, Float32Array.from(masks.values(n)!)]));
+    // The method's share alone: the same allocation AP's step starts with.
+    const total = before.reduce((n, t) => n + t.values.length, 0);
+    const survivors = before.reduce((n, t) => n + t.mask.reduce((a, b) => a + b, 0), 0);
+    const apCount = Math.round(apRate * survivors);
+    const base = allocateMasks(before.map((t) => ({ name: t.name, scores: t.values.map(Math.abs), mask: t.mask, shape: t.shape })), (Math.round(0.64 * total) + apCount) / total, "global");
+    train.dispose(); masks.dispose(); disposeModel(model);
+    return { before, after, base, start, total, survivors, apCount };
+  }
+
+  test("AP: every AP-pruned weight is negative, the round removes exactly rate in total, the choice is by smallest movement", async () => {
+    const r = await apRound(0.05);
+    const left = [...r.after.values()].reduce((n, m) => n + m.reduce((a, b) => a + b, 0), 0);
+    assert.equal(r.survivors - left, r.survivors - Math.round(0.64 * r.total), "the round's total");
+    assert.equal(left, Math.round(0.64 * r.total));
+    const apPruned: number[] = [];
+    const negativeSurvivors: number[] = [];
+    for (const t of r.before) {
+      const after = r.after.get(t.name)!;
+      const base = r.base.get(t.name)!;
+      const w0 = r.start.get(t.name)!;
+      for (let i = 0; i < after.length; i++) {
+        assert.ok(!(after[i] === 1 && base[i] === 0), "AP prunes on top of the method's share, never instead of it");
+        const move = Math.abs(t.values[i] - w0[i]);
+        if (base[i] === 1 && after[i] === 0) {
+          assert.ok(t.values[i] < 0, `AP pruned ${t.name}[${i}] = ${t.values[i]}`);
+          apPruned.push(move);
+        } else if (after[i] === 1 && t.values[i] < 0) negativeSurvivors.push(move);
+      }
+    }
+    assert.equal(apPruned.length, r.apCount);
+    assert.ok(r.apCount > 100, `not vacuous: ${r.apCount}`);
+    assert.ok(Math.max(...apPruned) <= Math.min(...negativeSurvivors), "AP took the negative survivors that moved least");
+  });
+
+  test("AP at rate 0 prunes exactly what the method prunes", async () => {
+    const r = await apRound(0);
+    for (const t of r.before) assert.deepEqual(r.after.get(t.name), r.base.get(t.name));
+  });
+});
+
 describe("IMP end to end", () => {
   function grid(dir: string, methods: string, targets: string): string {
     const path = join(dir, "imp.yaml");
@@ -200,6 +300,31 @@ eval: {latency_batch: 32, latency_repeats: 2}
     const d2 = new Database(db, { readonly: true });
     assert.equal((d2.prepare(`SELECT count(*) AS n FROM sweep_runs WHERE sweep_id = 2`).get() as { n: number }).n, 2, "the second sweep sees both levels");
     d2.close();
+  });
+
+  test("AP and SILO run through the sweep: exact sparsity per level, round 2 retrains at SILO's peak", () => {
+    const dir = tempDir();
+    // rate 0.5, round 2: rho = 0.5, peak = offset + alpha / 2 = 0.01 + 0.02 = 0.03 against the configured 0.05.
+    const g = grid(dir, "[{name: imp, rate: 0.5, ap_rate: 0.1, lr_peaks: silo, silo_offset: 0.01}]", "sparsities: [0.75]");
+    const db = join(dir, "r.db");
+    const r = bench(["sweep", g, "--db", db, "--cache-dir", join(dir, "cache"), "--artifacts-dir", join(dir, "art"), "--jobs", "1", "--plain"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = new Database(db, { readonly: true });
+    const levels = d.prepare(`SELECT r.level, (SELECT value FROM metrics WHERE run_key = r.key AND name = 'sparsity') AS sparsity,
+        (SELECT group_concat(lr) FROM (SELECT lr FROM epochs WHERE run_key = r.key ORDER BY epoch)) AS lrs
+      FROM runs r WHERE r.status = 'done' ORDER BY r.level`).all() as Array<{ level: number; sparsity: number; lrs: string }>;
+    d.close();
+    assert.deepEqual(levels.map((l) => l.level), [1, 2]);
+    assert.ok(Math.abs(levels[0].sparsity - 0.5) < 1e-3 && Math.abs(levels[1].sparsity - 0.75) < 1e-3, JSON.stringify(levels));
+    const [one, two] = levels.map((l) => l.lrs.split(",").map(Number));
+    two.forEach((lr, e) => assert.ok(Math.abs(lr / one[e] - 0.03 / 0.05) < 1e-9, `epoch ${e}: ${lr} vs ${one[e]}`));
+
+    // Every epoch of every run, the dense model's included, has its dynamic dead neuron rate stored and read back.
+    const store = new Store(db);
+    const epochs = readEpochs(store);
+    store.close();
+    assert.ok(epochs.length >= 4 && epochs.some((e) => e.phase === "pretrain"));
+    for (const e of epochs) assert.ok(e.dnr > 0 && e.dnr < 1, `${e.runKey} ${e.phase} ${e.epoch}: dnr ${e.dnr}`);
   });
 
   test("a target IMP cannot reach in max_rounds is exit 2 at plan time, naming the grid line, the method entry and the range", () => {

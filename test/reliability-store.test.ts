@@ -201,6 +201,8 @@ test("reading commands never create or write a database", () => {
   d.exec(`ALTER TABLE runs DROP COLUMN worker_pid`);
   // …and before migration 3 (child runs of iterative schedules).
   d.exec(`DROP INDEX runs_parent; ALTER TABLE runs DROP COLUMN parent_key; ALTER TABLE runs DROP COLUMN level`);
+  // …and before migration 4 (the epochs' dynamic dead neuron rate).
+  d.exec(`ALTER TABLE epochs DROP COLUMN dnr`);
   d.pragma("user_version = 1");
   d.close();
   const hash = sha256(old);

@@ -431,7 +431,7 @@ describe("exportRows", () => {
   const data = tinyReportData();
   data.runs[0].error = 'quote " and, comma\nnewline';
   data.layers.push({ runKey: "mag-0", name: "fc1", kind: "dense", shape: [784, 300], params: 235500, nonzero: 23550, macs: 235200, macsEffective: 23520, prunable: true });
-  data.epochs.push({ runKey: "mag-0", phase: "finetune", epoch: 0, loss: 0.5, trainAcc: 0.8, valAcc: 0.79, lr: 0.01, seconds: 1.5 });
+  data.epochs.push({ runKey: "mag-0", phase: "finetune", epoch: 0, loss: 0.5, trainAcc: 0.8, valAcc: 0.79, lr: 0.01, seconds: 1.5, dnr: 0.4 });
 
   it("runs as CSV: one column per metric, parses back", () => {
     const rows = parseCsv(exportRows(data, "runs", "csv"));

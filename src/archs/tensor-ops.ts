@@ -12,10 +12,17 @@ const BN_MOMENTUM = 0.9;
  */
 export class TensorOps implements Ops<tf.Tensor> {
   readonly stateUpdates: Array<[string, tf.Tensor]> = [];
+  /**
+   * With `countReluZeros`: per ReLU, the number of its outputs that are exactly 0 (device scalars, nothing read back),
+   * and how many outputs the ReLUs had in all (known from shapes on the host) — the dynamic dead neuron rate's parts.
+   */
+  readonly reluZeros: tf.Tensor[] = [];
+  reluUnits = 0;
 
   constructor(
     private readonly params: ReadonlyMap<string, tf.Tensor>,
     private readonly training: boolean,
+    private readonly countReluZeros = false,
   ) {}
 
   private get(name: string): tf.Tensor {
@@ -66,7 +73,14 @@ export class TensorOps implements Ops<tf.Tensor> {
     );
   }
 
-  relu(x: tf.Tensor): tf.Tensor { return tf.relu(x); }
+  relu(x: tf.Tensor): tf.Tensor {
+    const y = tf.relu(x);
+    if (this.countReluZeros) {
+      this.reluZeros.push(tf.sum(tf.cast(tf.equal(y, 0), "float32")));
+      this.reluUnits += y.size;
+    }
+    return y;
+  }
 
   maxPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
     return tf.maxPool(x as tf.Tensor4D, size, stride, "valid");

@@ -256,6 +256,14 @@ export interface EpochRecord {
   valAcc: number;
   lr: number;
   seconds: number;
+  /**
+   * Dynamic dead neuron rate (Liu et al., AP, arXiv 2212.06145): the fraction of (ReLU unit, sample) pairs whose
+   * output was exactly 0 over the epoch's training batches, measured during optimisation (train-mode forward passes,
+   * augmented batches, the weights as they were at each step). This reading of the paper is unconfirmed: the
+   * authors' code does not compute it. A conv layer's units are its output elements (channel × position). NaN when
+   * not measured (a network without ReLU, epochs stored before it existed).
+   */
+  dnr: number;
 }
 
 export interface LayerCount {

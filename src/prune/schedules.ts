@@ -39,8 +39,22 @@ export type Schedule =
    * like the dense model (the pretraining config; from epoch `rewindEpoch` on for "epoch"); "lr" keeps the trained
    * weights and retrains with the pretraining LR schedule from its start (Renda et al. 2020); "none" keeps them and
    * fine-tunes with the fine-tuning config (Han et al. 2015). At most `maxRounds` rounds (checkIterative).
+   * Two add-ons, absent when off (so a schedule without them is the plain one, value for value):
+   * `apRate` (Activating-while-Pruning, Liu et al. 2022): of each round's `rate`, `apRate` of the surviving weights
+   * is removed among the negative ones that moved least over the round (see pruneStep), the rest by the method.
+   * `lrPeaks` (SILO, Liu et al. 2022): the peak LR of each round's retraining follows an S-curve in the sparsity
+   * instead of staying at the configured LR (roundPeakLr).
    */
-  | { kind: "iterative"; rate: number; maxRounds: number; rewind: Rewind; rewindEpoch: number };
+  | {
+    kind: "iterative"; rate: number; maxRounds: number; rewind: Rewind; rewindEpoch: number;
+    apRate?: number; lrPeaks?: SiloPeaks;
+  };
+
+/**
+ * SILO's peak LR per round (Liu, Ghosh, Tan, Motani, arXiv 2212.06144; code Martin1937/SILO): rounds k <= `delay`
+ * keep the configured LR; later ones use α·ρ^β / (ρ^β + (1 − ρ)^β) + offset with ρ = 1 − (1 − rate)^(k − delay).
+ */
+export interface SiloPeaks { kind: "silo"; alpha: number; beta: number; offset: number; delay: number }
 
 /** What an iterative round retrains from (see the iterative schedule). */
 export type Rewind = "init" | "epoch" | "lr" | "none" | "reinit";
@@ -72,7 +86,15 @@ export function scheduleProblem(schedule: Schedule): string | null {
       // Whether the rounds reach a target depends on the target: checked per run when the sweep is planned.
       const { rate, maxRounds } = schedule;
       if (!(rate > 0 && rate < 1)) return `rate must be in (0, 1), got ${rate}`;
-      return integer(maxRounds, 1) ? null : `max rounds must be an integer >= 1, got ${maxRounds}`;
+      if (!integer(maxRounds, 1)) return `max rounds must be an integer >= 1, got ${maxRounds}`;
+      const ap = schedule.apRate ?? 0;
+      // AP's share is part of the round's rate, so it must leave the method a share of its own.
+      if (!(ap >= 0 && ap < rate)) return `ap_rate must be in [0, rate ${rate}), got ${ap}`;
+      const peaks = schedule.lrPeaks;
+      if (peaks && !(peaks.alpha >= 0 && peaks.beta > 0 && peaks.offset >= 0 && integer(peaks.delay, 0))) {
+        return `silo needs alpha >= 0, beta > 0, offset >= 0 and an integer delay >= 0, got alpha ${peaks.alpha}, beta ${peaks.beta}, offset ${peaks.offset}, delay ${peaks.delay}`;
+      }
+      return null;
     }
   }
 }
@@ -101,6 +123,19 @@ export function pruningEvents(schedule: Schedule, targetDensity: number): number
       return Array.from({ length: n }, (_, k) => (k === n - 1 ? targetDensity : (1 - schedule.rate) ** (k + 1)));
     }
   }
+}
+
+/**
+ * The peak LR of iterative round `round` (1-based: the round after `round` prunes) under SILO, or `configured` when
+ * the schedule has no SILO peaks or the round is within the delay. The authors' loop index is the number of prunes
+ * made (0 = the dense training), which is this `round`; their check values (ResNet-20: α 0.04, β 5, offset 0.03,
+ * rate 0.2, delay 1) are round 2 → 0.03004, …, 6 → 0.06893.
+ */
+export function roundPeakLr(schedule: Schedule, round: number, configured: number): number {
+  if (schedule.kind !== "iterative" || !schedule.lrPeaks || round <= schedule.lrPeaks.delay) return configured;
+  const { alpha, beta, offset, delay } = schedule.lrPeaks;
+  const rho = 1 - (1 - schedule.rate) ** (round - delay);
+  return (alpha * rho ** beta) / (rho ** beta + (1 - rho) ** beta) + offset;
 }
 
 /**

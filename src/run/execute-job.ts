@@ -111,9 +111,12 @@ async function runPhasePlan(
     ? 1 - config.target.value
     : keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable);
   const schedule = resolveSchedule(method.schedule(config.method.params), Math.ceil(splits.train.count / config.pretrain.batchSize));
-  const prune = (d: number, round: number, randomMask = false) => pruneStep({
+  // Where the training before a prune started (AP measures movement from there): the dense training's start, then
+  // each phase's start, snapshotted only for plans that ask for AP.
+  let roundStart: ReadonlyMap<string, Float32Array> = initWeights;
+  const prune = (d: number, round: number, randomMask = false, activate?: number) => pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
-    seed: config.seed, step: round, randomMask,
+    seed: config.seed, step: round, randomMask, ...(activate ? { activate: { fraction: activate, start: roundStart } } : {}),
   });
 
   const stepsOf = (c: TrainConfig) => Math.ceil(splits.train.count / c.batchSize) * c.epochs;
@@ -141,7 +144,7 @@ async function runPhasePlan(
       rewound = true;
     } else if (step.kind === "prune") {
       if (ablates && beforePruning === null) beforePruning = snapshot(model);
-      await prune(step.density, step.round, step.random);
+      await prune(step.density, step.round, step.random, step.activate);
     } else if (step.kind === "ablate") {
       ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
     } else if (step.kind === "level") {
@@ -152,7 +155,9 @@ async function runPhasePlan(
       trained = [];
     } else {
       before ??= await evaluate(model, splits.test);
-      const phaseConfig = step.phase === "pretrain" ? config.pretrain : config.finetune;
+      const configured = step.phase === "pretrain" ? config.pretrain : config.finetune;
+      const phaseConfig = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
+      if (plan.some((p) => p.kind === "prune" && p.activate)) roundStart = snapshot(model);
       const change = step.during === "none" ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
       const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
       let lastChange = -1;

@@ -4,7 +4,7 @@
  * what follows depends only on the schedule, never on the method's name.
  */
 import type { AblationName } from "../core/types.js";
-import { pruningEvents, type Schedule } from "../prune/schedules.js";
+import { pruningEvents, roundPeakLr, type Schedule } from "../prune/schedules.js";
 
 /** Weights a rewind step restores under the current masks (pruned ones stay 0). */
 export type RewindTarget = "init" | "epoch" | "reinit";
@@ -16,7 +16,14 @@ export type PhaseStep =
    * Score and prune to `density` (fraction of prunable weights kept); `round` numbers the steps of one run; `random`:
    * a uniformly random mask instead of the method's scores (dynamic sparse training starts from one).
    */
-  | { kind: "prune"; density: number; round: number; random: boolean }
+  | {
+    kind: "prune"; density: number; round: number; random: boolean;
+    /**
+     * Of the weights surviving before this step, this fraction is removed among the negative ones that moved least
+     * since the start of the training before it (Activating-while-Pruning), within the same total; absent: none.
+     */
+    activate?: number;
+  }
   /**
    * Train with the masks applied after every step. `during`: what the schedule does to the masks while training:
    * nothing, prune further (gradual), or drop and regrow at constant density (dynamic; its steps count over all the
@@ -26,6 +33,8 @@ export type PhaseStep =
     kind: "train"; phase: "pretrain" | "finetune"; during: "none" | "gradual" | "dynamic";
     /** First epoch of the phase's config to run (its LR schedule continues from there); 0 when absent. */
     fromEpoch?: number;
+    /** The phase's peak LR in place of its config's `lr` (SILO's per-round peaks); the schedule shape is kept. */
+    peakLr?: number;
   }
   /**
    * The surviving weights back to: their initial values ("init"), the dense model's after some pretraining epochs
@@ -73,10 +82,13 @@ export function phasePlan(schedule: Schedule, density: number, ablation: Ablatio
       const { rewind, rewindEpoch } = schedule;
       const retrain: PhaseStep = rewind === "none" ? { kind: "train", phase: "finetune", during: "none" }
         : { kind: "train", phase: "pretrain", during: "none", ...(rewind === "epoch" ? { fromEpoch: rewindEpoch } : {}) };
+      const ap = schedule.apRate ?? 0;
+      // NaN stands for "the configured LR": only a SILO round past the delay gets a peak of its own.
+      const peak = (r: number) => roundPeakLr(schedule, r + 1, NaN);
       return prunes.flatMap((p, r): PhaseStep[] => [
-        p,
+        ap > 0 ? { ...p, activate: ap } as PhaseStep : p,
         ...(rewind === "init" || rewind === "epoch" || rewind === "reinit" ? [{ kind: "rewind", to: rewind } as const] : []),
-        retrain,
+        Number.isNaN(peak(r)) ? retrain : { ...retrain, peakLr: peak(r) } as PhaseStep,
         { kind: "level", level: r + 1 },
       ]);
     }

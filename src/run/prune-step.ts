@@ -28,6 +28,12 @@ export interface PruneStepInput {
   step: number;
   /** Score uniformly at random instead of by the method (the initial mask of dynamic sparse training). */
   randomMask?: boolean;
+  /**
+   * Activating-while-Pruning: `fraction` of the weights surviving before this step is removed among the surviving
+   * negative weights with the smallest movement |w − start| (start: the weights when the training before this step
+   * began), the rest of the step by the method; the step still ends at `density`.
+   */
+  activate?: { fraction: number; start: ReadonlyMap<string, Float32Array> };
 }
 
 /** The prunable tensors as they are now: values, shape and current mask (all ones before the first prune). */
@@ -44,10 +50,62 @@ export async function pruneStep(o: PruneStepInput): Promise<void> {
   const ctx = scoreContext({ method: o.method, params: o.params, tensors, model: o.model, train: o.train, seed: o.seed, step: o.step });
   // A dynamic schedule starts from a random mask (SET, RigL); its scores decide only what is dropped later.
   const scores = o.randomMask ? new Map(tensors.map((t) => [t.name, t.values.map(() => ctx.random())])) : await o.method.score(ctx);
+  const total = tensors.reduce((n, t) => n + t.values.length, 0);
+  const survivors = tensors.reduce((n, t) => n + count(t.mask), 0);
+  const target = Math.round(o.density * total);
+  const apCount = o.activate ? Math.min(Math.round(o.activate.fraction * survivors), Math.max(0, survivors - target)) : 0;
+  // Without AP the method prunes to `density` itself (the same call as ever, so results stay bit-identical).
   const next = allocateMasks(
     tensors.map((t) => ({ name: t.name, scores: scores.get(t.name)!, mask: t.mask, shape: t.shape })),
-    o.density, o.method.distribution(o.params), { minDensity: o.method.minDensity?.(o.params) },
+    apCount > 0 ? (target + apCount) / total : o.density, o.method.distribution(o.params), { minDensity: o.method.minDensity?.(o.params) },
   );
+  if (apCount > 0) activateWhilePruning(tensors, next, scores, o.activate!.start, target);
   for (const t of tensors) o.masks.set(t.name, next.get(t.name)!, t.shape);
   o.masks.apply(o.model.params);
+}
+
+function count(mask: Float32Array): number {
+  let n = 0;
+  for (const m of mask) if (m !== 0) n++;
+  return n;
+}
+
+/**
+ * AP's part of a step (Liu, Ghosh, Tan, Motani, arXiv 2212.06145): after the method's share, remove weights until
+ * `target` survive, choosing among the surviving negative weights the ones whose movement |w − w_0| since the
+ * training began is smallest (after a ReLU inputs are >= 0, so dropping negative incoming weights raises
+ * pre-activations and wakes dead units). One global choice over the prunable tensors, ties by tensor order then
+ * index. Should fewer negative survivors exist than AP's share, the rest goes by the method's score, lowest first,
+ * so the step's total never changes. Only the prunable policy's tensors are touched (the authors' code also prunes
+ * batch-norm γ, a defect this avoids).
+ */
+function activateWhilePruning(
+  tensors: readonly PrunableTensor[], next: Map<string, Float32Array>, scores: ReadonlyMap<string, Float32Array>,
+  start: ReadonlyMap<string, Float32Array>, target: number,
+): void {
+  let remove = [...next.values()].reduce((n, m) => n + count(m), 0) - target;
+  const candidates: Array<{ t: number; i: number; key: number }> = [];
+  tensors.forEach((tensor, t) => {
+    const mask = next.get(tensor.name)!;
+    const w0 = start.get(tensor.name);
+    if (!w0) throw new Error(`no weights at the round's start for ${tensor.name}`);
+    for (let i = 0; i < mask.length; i++) if (mask[i] !== 0 && tensor.values[i] < 0) candidates.push({ t, i, key: Math.abs(tensor.values[i] - w0[i]) });
+  });
+  const byKey = (a: { t: number; i: number; key: number }, b: { t: number; i: number; key: number }) => a.key - b.key || a.t - b.t || a.i - b.i;
+  for (const c of candidates.sort(byKey)) {
+    if (remove <= 0) return;
+    next.get(tensors[c.t].name)![c.i] = 0;
+    remove--;
+  }
+  const rest: Array<{ t: number; i: number; key: number }> = [];
+  tensors.forEach((tensor, t) => {
+    const mask = next.get(tensor.name)!;
+    const s = scores.get(tensor.name)!;
+    for (let i = 0; i < mask.length; i++) if (mask[i] !== 0) rest.push({ t, i, key: s[i] });
+  });
+  for (const c of rest.sort(byKey)) {
+    if (remove <= 0) return;
+    next.get(tensors[c.t].name)![c.i] = 0;
+    remove--;
+  }
 }

@@ -94,6 +94,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE runs ADD COLUMN level INTEGER;
   CREATE INDEX runs_parent ON runs(parent_key);
   `,
+  // 4: the dynamic dead neuron rate of each training epoch (EpochRecord.dnr); NULL for epochs stored before it
+  `ALTER TABLE epochs ADD COLUMN dnr REAL;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -326,8 +326,9 @@ export class Store {
     for (const [name, value] of Object.entries(rows.metrics)) metric.run(key, name, Number.isFinite(value) ? value : null);
     const layer = this.db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
     rows.layers.forEach((l, i) => layer.run(key, i, l.name, l.kind, JSON.stringify(l.shape), l.params, l.nonzero, l.macs, l.macsEffective, l.prunable ? 1 : 0));
-    const epoch = this.db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds) VALUES (?,?,?,?,?,?,?,?)`);
-    for (const e of rows.epochs) epoch.run(key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds);
+    const epoch = this.db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds, dnr) VALUES (?,?,?,?,?,?,?,?,?)`);
+    // dnr may be absent from epochs recorded before it existed (a dense model cached then): stored as NULL.
+    for (const e of rows.epochs) epoch.run(key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds, finite(e.dnr ?? NaN));
   }
 
   /** Mark a run as failed (or interrupted) without a worker result, e.g. when its worker died. */

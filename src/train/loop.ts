@@ -120,6 +120,9 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
       if (epoch < (o.fromEpoch ?? 0)) continue;
       let lossSum: tf.Tensor = tf.scalar(0);
       let correctSum: tf.Tensor = tf.scalar(0);
+      // The dynamic dead neuron rate's parts, summed like the loss: zeros on the device, units on the host.
+      let zerosSum: tf.Tensor = tf.scalar(0);
+      let reluUnits = 0;
       let lastLr = config.lr;
       for (let step = 0; step < stepsPerEpoch; step++) {
         const lr = learningRate(config, epoch + step / stepsPerEpoch);
@@ -134,11 +137,14 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           const xb = o.train.augment ? augmentBatch(batch.xb, o.train.augment, augmentRng) : batch.xb;
           const onehot = tf.oneHot(labels, model.numClasses);
           let correct: tf.Tensor | null = null;
+          let zeros: tf.Tensor | null = null;
           let updates: Array<[string, tf.Tensor]> = [];
           const { value, grads } = tf.variableGrads(() => {
-            const out = forward(model, xb, true);
+            const out = forward(model, xb, true, true);
             updates = out.stateUpdates;
             correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
+            zeros = tf.keep(out.reluZeros!);
+            reluUnits += out.reluUnits;
             return tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
           }, [...model.params.values()]);
           const named = byTensorName(model, grads);
@@ -149,11 +155,15 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           applyStateUpdates(model, updates);
           const newLoss = tf.add(lossSum, tf.mul(value, batchSize));
           const newCorrect = tf.add(correctSum, correct!);
+          const newZeros = tf.add(zerosSum, zeros!);
           lossSum.dispose();
           correctSum.dispose();
+          zerosSum.dispose();
           (correct as tf.Tensor | null)?.dispose();
+          (zeros as tf.Tensor | null)?.dispose();
           lossSum = tf.keep(newLoss);
           correctSum = tf.keep(newCorrect);
+          zerosSum = tf.keep(newZeros);
         });
         images += batchSize;
         try {
@@ -167,12 +177,14 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
       }
       const loss = (await lossSum.data())[0] / o.train.count;
       const trainAcc = (await correctSum.data())[0] / o.train.count;
+      const dnr = reluUnits > 0 ? (await zerosSum.data())[0] / reluUnits : NaN;
       lossSum.dispose();
       correctSum.dispose();
+      zerosSum.dispose();
       trainSeconds += (performance.now() - started) / 1000;
       if (!Number.isFinite(loss)) throw new DivergedError(o.phase, epoch, loss);
       const valAcc = o.val.count > 0 ? (await evaluate(model, o.val, 512)).top1 : NaN;
-      const record: EpochRecord = { phase: o.phase, epoch, loss, trainAcc, valAcc, lr: lastLr, seconds: (performance.now() - started) / 1000 };
+      const record: EpochRecord = { phase: o.phase, epoch, loss, trainAcc, valAcc, lr: lastLr, seconds: (performance.now() - started) / 1000, dnr };
       epochs.push(record);
       await o.hooks?.afterEpoch?.(record);
       if (o.selectBestOnVal && o.val.count > 0 && epoch >= (o.selectFromEpoch ?? 0) && valAcc > best.valAcc) best = { epoch, valAcc, weights: snapshot(model) };

@@ -110,12 +110,18 @@ export function byTensorName(model: Model, grads: tf.NamedTensorMap): Record<str
   return out;
 }
 
-/** Logits for a batch; in training mode also the BN running-statistic updates to apply after the step. */
-export function forward(model: Model, x: tf.Tensor, training: boolean): { logits: tf.Tensor2D; stateUpdates: Array<[string, tf.Tensor]> } {
+/**
+ * Logits for a batch; in training mode also the BN running-statistic updates to apply after the step. With
+ * `countReluZeros`, also how many ReLU outputs were exactly 0 (a device scalar, 0 without ReLUs) out of `reluUnits`.
+ */
+export function forward(model: Model, x: tf.Tensor, training: boolean, countReluZeros = false): {
+  logits: tf.Tensor2D; stateUpdates: Array<[string, tf.Tensor]>; reluZeros?: tf.Scalar; reluUnits: number;
+} {
   const all = new Map<string, tf.Tensor>([...model.params, ...model.state]);
-  const ops = new TensorOps(all, training);
+  const ops = new TensorOps(all, training, countReluZeros);
   const logits = model.arch.build(ops, x, model.numClasses) as tf.Tensor2D;
-  return { logits, stateUpdates: ops.stateUpdates };
+  const reluZeros = !countReluZeros ? undefined : ops.reluZeros.length > 0 ? tf.addN(ops.reluZeros) as tf.Scalar : tf.scalar(0);
+  return { logits, stateUpdates: ops.stateUpdates, reluZeros, reluUnits: ops.reluUnits };
 }
 
 export function applyStateUpdates(model: Model, updates: Array<[string, tf.Tensor]>): void {
