@@ -36,8 +36,10 @@ export default function show(run: string, o: { db: string; json?: boolean }): nu
     ]));
   }
   if (epochs.length) {
-    text += `\nepochs\n` + textTable(["phase", "epoch", "loss", "train acc", "val acc", "lr", "seconds"], epochs.map((e) => [
-      e.phase, String(e.epoch), e.loss?.toFixed(4) ?? "", e.trainAcc?.toFixed(4) ?? "", e.valAcc?.toFixed(4) ?? "", e.lr.toPrecision(3), e.seconds.toFixed(1),
+    // dnr: the dynamic dead-neuron rate (share of ReLU outputs exactly 0 on the training batches); empty in older runs.
+    text += `\nepochs\n` + textTable(["phase", "epoch", "loss", "train acc", "val acc", "dead ReLU", "lr", "seconds"], epochs.map((e) => [
+      e.phase, String(e.epoch), e.loss?.toFixed(4) ?? "", e.trainAcc?.toFixed(4) ?? "", e.valAcc?.toFixed(4) ?? "",
+      e.dnr === null || e.dnr === undefined || Number.isNaN(e.dnr) ? "" : e.dnr.toFixed(3), e.lr.toPrecision(3), e.seconds.toFixed(1),
     ]));
   }
   if (artifacts.length) text += `\nartifacts\n` + textTable(["kind", "path", "bytes", "sha256"], artifacts.map((a) => [a.kind, a.path, String(a.bytes), a.sha256.slice(0, 16)]));
