@@ -131,7 +131,7 @@ async function runPhasePlan(
   let rewound = false;
   // Training since the last level (all of it for a one-result run): a level is measured on its own round.
   let trained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
-  // Retraining of the rounds before this one, in seconds, and the latest round's throughput (run-wide timings).
+  // Seconds of retraining so far (a resumed run's saved rounds included) and the latest round's throughput: run-wide timings.
   let trainSeconds = 0;
   let imagesPerSecond = NaN;
   const levels: LevelResult[] = [];
