@@ -3,7 +3,7 @@
  * what each rewind mode retrains from, and one result per level stored as child runs that `bench table` shows.
  */
 import assert from "node:assert/strict";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import Database from "better-sqlite3";
@@ -338,4 +338,100 @@ eval: {latency_batch: 32, latency_repeats: 2}
     }
     assert.equal(existsSync(join(dir, "r.db")), false, "nothing ran");
   });
+
+  /**
+   * 3 levels (density 0.5, 0.25, 0.125); each round retrains `perRound` epochs (rewind to init: the 2 pretraining
+   * epochs; classic fine-tuning: 1). With AP on and no rewind, round 3's prune needs round 2's start weights, which
+   * the level checkpoint carries (with a rewind to init they would equal the masked initial weights).
+   */
+  const resumeSuite = (name: string, methods: string, perRound: number, damaged: boolean) => describe(name, () => {
+    const dir = tempDir();
+    const g = grid(dir, methods, "sparsities: [0.875]");
+    const cache = join(dir, "cache");
+    const sweep = (db: string, env: Record<string, string> = {}) =>
+      bench(["sweep", g, "--db", join(dir, db), "--cache-dir", cache, "--artifacts-dir", join(dir, `art-${db}`), "--jobs", "1", "--plain"], env);
+    const timing = /(_ms|_seconds|^measured_speedup|^train_img_per_s|^peak_rss_mb)$/;
+    /** Every stored result but the timings, by run key: levels are child runs with keys of their own. */
+    const resultsOf = (db: string) => {
+      const d = new Database(join(dir, db), { readonly: true });
+      try {
+        return {
+          runs: d.prepare(`SELECT key, status, parent_key, level FROM runs ORDER BY key`).all(),
+          metrics: (d.prepare(`SELECT run_key, name, value FROM metrics ORDER BY run_key, name`).all() as Array<{ name: string }>).filter((m) => !timing.test(m.name)),
+          layers: d.prepare(`SELECT * FROM layers ORDER BY run_key, idx`).all(),
+          epochs: d.prepare(`SELECT run_key, phase, epoch, loss, train_acc, val_acc, lr, dnr FROM epochs ORDER BY run_key, phase, epoch`).all(),
+          artifacts: d.prepare(`SELECT run_key, kind, sha256, bytes FROM artifacts ORDER BY run_key, kind`).all(),
+        };
+      } finally {
+        d.close();
+      }
+    };
+    const parentKey = (db: string) => {
+      const d = new Database(join(dir, db), { readonly: true });
+      try {
+        return (d.prepare(`SELECT key FROM runs WHERE parent_key IS NULL`).get() as { key: string }).key;
+      } finally {
+        d.close();
+      }
+    };
+    const epochsLogged = (log: string, key: string) => existsSync(log) ? readFileSync(log, "utf8").split("\n").filter((l) => l.startsWith(`${key} `)).length : 0;
+    const levelFiles = () => existsSync(join(cache, "levels")) ? readdirSync(join(cache, "levels"), { recursive: true }).map(String).filter((f) => f.endsWith(".safetensors")) : [];
+    /** The worker SIGKILLs itself right after level 2 is saved: the run fails, its levels 1 and 2 are on disk. */
+    const killAfterLevel2 = (db: string, log: string) => {
+      const r = sweep(db, { BENCH_FAULT_KILL_AFTER_LEVEL: "2", BENCH_FAULT_EPOCH_LOG: log });
+      assert.equal(r.code, 3, r.stdout + r.stderr);
+      assert.match(r.stdout, /died \(signal SIGKILL\)/);
+      const key = parentKey(db);
+      assert.equal(epochsLogged(log, key), 2 * perRound, "two rounds trained before the kill");
+      assert.deepEqual(levelFiles().sort(), [`${key}/level-1.safetensors`, `${key}/level-2.safetensors`]);
+      return key;
+    };
+    let reference: ReturnType<typeof resultsOf>;
+
+    test("uninterrupted: 3 levels, 3 rounds trained, and no level checkpoint left once the run is stored", () => {
+      const log = join(dir, "a.log");
+      const r = sweep("a.db", { BENCH_FAULT_EPOCH_LOG: log });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      reference = resultsOf("a.db");
+      assert.equal(reference.runs.length, 3);
+      assert.equal(epochsLogged(log, parentKey("a.db")), 3 * perRound, "3 rounds");
+      assert.doesNotMatch(r.stdout, /resuming/);
+      assert.deepEqual(levelFiles(), []);
+      assert.ok(existsSync(join(cache, "levels")), "not vacuous: the run did write level checkpoints there");
+    });
+
+    test("killed after level 2 of 3, the re-run trains only round 3 and stores every level bit-identical to the uninterrupted run", () => {
+      const key = killAfterLevel2("b.db", join(dir, "b-killed.log"));
+      const log = join(dir, "b.log");
+      const r = sweep("b.db", { BENCH_FAULT_EPOCH_LOG: log });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`resuming ${key} after level 2 of 3 \\(levels 1-2 restored from .*level-2\\.safetensors\\)`));
+      assert.equal(epochsLogged(log, key), perRound, "only round 3 was trained again");
+      const resumed = resultsOf("b.db");
+      assert.ok(resumed.metrics.length >= 3 * 20 && resumed.epochs.length >= 6, "the comparison covers every level");
+      assert.deepEqual(resumed, reference);
+      assert.deepEqual(levelFiles(), [], "the stored run leaves no level checkpoint");
+    });
+
+    if (damaged) test("a damaged level checkpoint is ignored with a warning: the run resumes from the level before it", () => {
+      const key = killAfterLevel2("c.db", join(dir, "c-killed.log"));
+      // Bytes overwritten in place in the weights (same size): only the checksum can tell.
+      const file = join(cache, "levels", key, "level-2.safetensors");
+      const bytes = readFileSync(file);
+      const at = bytes.length - 1000;
+      bytes.fill(0x7f, at, at + 16);
+      writeFileSync(file, bytes);
+      assert.equal(statSync(file).size, bytes.length);
+      const log = join(dir, "c.log");
+      const r = sweep("c.db", { BENCH_FAULT_EPOCH_LOG: log });
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /warning: level checkpoint .*level-2\.safetensors is unusable \(.*checksum mismatch.*\); ignored, resuming from an earlier level/);
+      assert.match(r.stdout, new RegExp(`resuming ${key} after level 1 of 3`));
+      assert.equal(epochsLogged(log, key), 2 * perRound, "rounds 2 and 3 were trained again");
+      assert.deepEqual(resultsOf("c.db"), reference);
+      assert.deepEqual(levelFiles(), []);
+    });
+  });
+  resumeSuite("a killed IMP run resumes at its level", "[{name: imp, rate: 0.5}]", 2, true);
+  resumeSuite("a killed IMP run with AP resumes at its level", "[{name: imp, rate: 0.5, rewind: none, ap_rate: 0.1}]", 1, false);
 });

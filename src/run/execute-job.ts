@@ -28,6 +28,7 @@ import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
 import { ensureDense } from "./dense-cache.js";
+import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -130,74 +131,114 @@ async function runPhasePlan(
   let rewound = false;
   // Training since the last level (all of it for a one-result run): a level is measured on its own round.
   let trained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
-  const allTrained: Array<Awaited<ReturnType<typeof trainPhase>>> = [];
+  // Seconds of retraining so far (a resumed run's saved rounds included) and the latest round's throughput: run-wide timings.
+  let trainSeconds = 0;
+  let imagesPerSecond = NaN;
   const levels: LevelResult[] = [];
   // The weights before pruning, kept only for a plan that ablates its masks (a shuffled survivor needs its value).
   const ablates = plan.some((s) => s.kind === "ablate");
   let beforePruning: Map<string, Float32Array> | null = null;
-  for (const step of plan) {
-    if (step.kind === "rewind-to-init") {
-      restore(model, initWeights);
-      rewound = true;
-    } else if (step.kind === "rewind") {
-      rewindTo(model, masks, rewindWeights.get(step.to)!);
-      rewound = true;
-    } else if (step.kind === "prune") {
-      if (ablates && beforePruning === null) beforePruning = snapshot(model);
-      await prune(step.density, step.round, step.random, step.activate);
-    } else if (step.kind === "ablate") {
-      ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
-    } else if (step.kind === "level") {
-      const measured = await measure(trained, before!, rewound);
-      levels.push({ level: step.level, ...measured });
-      onProgress("level", step.level, plan.filter((s) => s.kind === "level").length);
-      before = null;
-      trained = [];
-    } else {
-      before ??= await evaluate(model, splits.test);
-      const configured = step.phase === "pretrain" ? config.pretrain : config.finetune;
-      const phaseConfig = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
-      if (plan.some((p) => p.kind === "prune" && p.activate)) roundStart = snapshot(model);
-      const change = step.during === "none" ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
-      const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
-      let lastChange = -1;
-      for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
-      let rounds = 0;
-      const result = await trainPhase({
-        phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
-        selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
-        // Only epochs that ended with the final mask may be selected.
-        selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
-        fromEpoch: step.fromEpoch,
-        hooks: {
-          afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
-          wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
-          afterStep: step.during === "none" ? undefined : async (ctx) => {
-            const c = change(ctx.globalStep);
-            if (c?.kind === "prune") await prune(c.density, ++rounds);
-            else if (c?.kind === "regrow") {
-              await regrowStep({
-                model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
-                train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
-              });
-            }
+  const usesAp = plan.some((p) => p.kind === "prune" && p.activate);
+  const levelCount = plan.filter((s) => s.kind === "level").length;
+
+  // A run with levels that was killed after some of them resumes from the last one saved (level-checkpoints.ts).
+  // After rewindPoints: the "epoch" rewind point is computed from the dense model, before any mask exists.
+  let first = 0;
+  const resumed = levelCount > 0 ? findLevel(job.paths.cacheDir, job.key, levelCount, model, (m) => onProgress("warning", 0, 0, m)) : null;
+  if (resumed) {
+    restore(model, resumed.weights);
+    for (const [name, t] of resumed.masks) masks.set(name, t.data, t.shape);
+    levels.push(...resumed.levels);
+    rewound = resumed.rewound;
+    trainSeconds = resumed.trainSeconds;
+    imagesPerSecond = resumed.imagesPerSecond;
+    if (resumed.roundStart) roundStart = resumed.roundStart;
+    first = plan.findIndex((s) => s.kind === "level" && s.level === resumed.level) + 1;
+    onProgress("resume", 0, 0, `resuming ${job.key} after level ${resumed.level} of ${levelCount} (levels 1-${resumed.level} restored from ${resumed.path})`);
+  }
+  try {
+    for (const step of plan.slice(first)) {
+      if (step.kind === "rewind-to-init") {
+        restore(model, initWeights);
+        rewound = true;
+      } else if (step.kind === "rewind") {
+        rewindTo(model, masks, rewindWeights.get(step.to)!);
+        rewound = true;
+      } else if (step.kind === "prune") {
+        if (ablates && beforePruning === null) beforePruning = snapshot(model);
+        await prune(step.density, step.round, step.random, step.activate);
+      } else if (step.kind === "ablate") {
+        ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
+      } else if (step.kind === "level") {
+        const measured = await measure(trained, before!, rewound);
+        levels.push({ level: step.level, ...measured });
+        // Before the progress event: a worker killed once it reports the level finds the level saved. A checkpoint
+        // only saves time on a re-run: one that cannot be written (a full cache disk) is a warning, not a failed run.
+        try {
+          writeLevel(job.paths.cacheDir, job.key, step.level, model, masks, {
+            levels, rewound, trainSeconds, imagesPerSecond, roundStart: usesAp ? new Map(roundStart) : null,
+          });
+        } catch (e) {
+          onProgress("warning", 0, 0, `level ${step.level} of ${job.key} not saved for resuming (${(e as Error).message})`);
+        }
+        onProgress("level", step.level, levelCount);
+        before = null;
+        trained = [];
+      } else {
+        before ??= await evaluate(model, splits.test);
+        const configured = step.phase === "pretrain" ? config.pretrain : config.finetune;
+        const phaseConfig = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
+        if (usesAp) roundStart = snapshot(model);
+        const change = step.during === "none" ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
+        const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
+        let lastChange = -1;
+        for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
+        let rounds = 0;
+        const result = await trainPhase({
+          phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
+          selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
+          // Only epochs that ended with the final mask may be selected.
+          selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
+          fromEpoch: step.fromEpoch,
+          hooks: {
+            afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
+            wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
+            afterStep: step.during === "none" ? undefined : async (ctx) => {
+              const c = change(ctx.globalStep);
+              if (c?.kind === "prune") await prune(c.density, ++rounds);
+              else if (c?.kind === "regrow") {
+                await regrowStep({
+                  model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
+                  train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
+                });
+              }
+            },
           },
-        },
-      });
-      trained.push(result);
-      allTrained.push(result);
+        });
+        trained.push(result);
+        trainSeconds += result.trainSeconds;
+        imagesPerSecond = result.imagesPerSecond;
+      }
     }
+  } catch (e) {
+    // A diverged run is final (a re-run keeps it): its levels would never be resumed. A failed one keeps them, so
+    // that running the sweep again resumes it.
+    if (e instanceof DivergedError) removeLevels(job.paths.cacheDir, job.key);
+    throw e;
   }
   const last = levels.length > 0 ? levels[levels.length - 1] : { ...(await measure(trained, before!, rewound)) };
   const artifacts = saveArtifacts(job, model, new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array])), masks);
-  // Run-wide timings: a level's seconds are its own round's; the run's (the last level's row) count every round.
-  const ft = allTrained[allTrained.length - 1];
+  // Run-wide timings: a level's seconds are its own round's; the run's (the last level's row) count every round,
+  // those of a killed attempt's saved rounds included (finetune_seconds and total_seconds are this attempt's).
   Object.assign(last.metrics, {
     finetune_seconds: (performance.now() - pruneStarted) / 1000,
-    train_seconds: allTrained.reduce((n, t) => n + t.trainSeconds, 0) + pretrainSeconds,
-    total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
+    train_seconds: trainSeconds + pretrainSeconds,
+    total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: imagesPerSecond,
     peak_rss_mb: process.resourceUsage().maxRSS / 1024,
   });
+  // The result goes back to the coordinator now, with every level in it: the level checkpoints are not needed any
+  // more. (Killed between here and the coordinator's commit, the run starts over: what it did before today.)
+  if (levelCount > 0) removeLevels(job.paths.cacheDir, job.key);
   return { metrics: last.metrics, layers: last.layers, epochs: last.epochs, artifacts, ...(levels.length > 0 ? { levels } : {}) };
 
   /** The model as it is now, measured as a run's result: `round` is the training it got since the previous level. */

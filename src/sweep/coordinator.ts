@@ -270,7 +270,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
         }
         counts.running++;
         progress.draw(counts, true);
-        const result = await pool.run(jobFor(p, "run"));
+        // A run's notes (a resumed level, a level checkpoint passed over) are the user's to see, like the dense job's.
+        const result = await pool.run(jobFor(p, "run"), {
+          onProgress: (phase, _epoch, _epochs, note) => { if (note) progress.event(phase === "warning" ? `warning: ${note}` : note, counts); },
+        });
         counts.running--;
         if (stopMode() === "hard" && result.status === "failed") {
           try {

@@ -69,6 +69,12 @@ function handle(message: CoordinatorMessage): void {
       send({ type: "progress", key: job.key, phase, epoch, epochs, ...(note ? { note } : {}) });
       if (phase === "warning") process.stderr.write(`warning: ${note}\n`);
       if (epoch === 0) return;
+      // For the reliability tests: a log of every training epoch a run's worker went through (appended, so it spans
+      // workers and sweeps), to show which rounds a resumed run did not train again.
+      const epochLog = process.env.BENCH_FAULT_EPOCH_LOG;
+      if (epochLog && job.kind !== "dense" && (phase === "pretrain" || phase === "finetune")) appendFileSync(epochLog, `${job.key} ${phase} ${epoch}\n`);
+      // Fault injection: die like an OOM kill right after an iterative run finished (and saved) level N.
+      if (phase === "level" && process.env.BENCH_FAULT_KILL_AFTER_LEVEL === String(epoch)) process.kill(process.pid, "SIGKILL");
       if (epochDelayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, epochDelayMs);
       if (job.kind === "dense" && phase === "pretrain") {
         // Die like an OOM kill in the middle of pretraining a shared dense model ...
