@@ -253,6 +253,74 @@ describe("dynamic sparse training", () => {
   });
 });
 
+describe("SET and static sparse", () => {
+  /** A 10 %-dense random ERK mask on a fresh LeNet-300-100, as a dynamic or static method starts. */
+  async function sparseStart(method: string, params: Record<string, string | number>, seed: number) {
+    const model = createModel(getArch("mlp"), [28, 28, 1], 10, 11);
+    const masks = new MaskSet();
+    const train = split(32, 6);
+    const init = snapshot(model);
+    await pruneStep({ model, masks, method: getMethod(method), params, prunable: PRUNABLE, density: 0.1, train, seed, step: 0, randomMask: getMethod(method).schedule(params).kind === "dynamic" });
+    return { model, masks, train, init };
+  }
+
+  test("static-sparse: a random mask at ERK densities at initialization, different per seed, never updated", async () => {
+    const m = getMethod("static-sparse");
+    assert.deepEqual(m.schedule({ distribution: "erk" }), { kind: "at-init", rounds: 1 });
+    assert.equal(m.regrowth, undefined, "nothing regrows: the mask is fixed");
+    const a = await sparseStart("static-sparse", { distribution: "erk" }, 0);
+    const b = await sparseStart("static-sparse", { distribution: "erk" }, 1);
+    const names = a.masks.names();
+    const shapes = names.map((n) => a.model.params.get(n)!.shape);
+    const expected = erkDensities(shapes, 0.1);
+    names.forEach((n, i) => {
+      assert.ok(Math.abs(density(a.masks, n) - expected[i]) < 1e-3, `${n}: density ${density(a.masks, n)} vs ERK ${expected[i]}`);
+      if (expected[i] < 1) assert.notDeepEqual(a.masks.values(n), b.masks.values(n), `${n}: another seed, other positions`);
+    });
+    // Not the magnitude ranking: the kept weights are not the largest |w| of the initial weights.
+    const w = a.init.get("fc1/kernel")!;
+    const kept = [...a.masks.values("fc1/kernel")!.keys()].filter((i) => a.masks.values("fc1/kernel")![i] === 1);
+    const cut = Float32Array.from(w, Math.abs).sort()[Math.floor(w.length * (1 - expected[0]))];
+    assert.ok(kept.filter((i) => Math.abs(w[i]) >= cut).length < kept.length / 2, "positions are random, not by magnitude");
+    for (const x of [a, b]) { x.train.dispose(); x.masks.dispose(); disposeModel(x.model); }
+  });
+
+  test("SET's update drops the smallest |w| and grows the same number at seeded random positions, without gradients", async () => {
+    const set = getMethod("set");
+    const params = { interval: 10, drop_fraction: 0.3, end: 1 };
+    assert.equal(set.regrowth!(params), "random");
+    assert.equal(set.schedule(params).kind, "dynamic");
+    const grownWith = async (seed: number) => {
+      const { model, masks, train } = await sparseStart("set", params, 0);
+      // Train-like weights: every active weight gets a distinct magnitude, so "smallest |w|" is well defined.
+      const before = masks.values("fc1/kernel")!.slice();
+      const w = model.params.get("fc1/kernel")!;
+      const values = Float32Array.from(w.dataSync(), (x, i) => (before[i] ? (x >= 0 ? 1 : -1) * (1 + i / before.length) : 0));
+      w.assign(tf.tensor(values, w.shape));
+      const active = [...before.keys()].filter((i) => before[i] === 1);
+      const k = Math.round(0.3 * active.length);
+      const smallest = active.sort((x, y) => Math.abs(values[x]) - Math.abs(values[y])).slice(0, k);
+      const grownAt: number[] = [];
+      await regrowStep({
+        model, masks, method: set, params, prunable: PRUNABLE, fraction: 0.3, regrowth: "random", train, seed, step: 1,
+        resetOptimizerState: (name, where) => { if (name === "fc1/kernel") where.dataSync().forEach((x, i) => { if (x === 1) grownAt.push(i); }); },
+      });
+      const after = masks.values("fc1/kernel")!;
+      assert.equal(after.reduce((a, b) => a + b, 0), active.length, "density unchanged");
+      for (const i of active) if (!smallest.includes(i)) assert.equal(after[i], 1, `weight ${i} (not among the smallest) survives`);
+      assert.ok(grownAt.every((i) => before[i] === 0), "only weights that were inactive count as grown");
+      // The k smallest were dropped; k were grown among everything then inactive (a just-dropped one may come back).
+      assert.equal(smallest.filter((i) => after[i] === 1).length + grownAt.length, k);
+      assert.ok(grownAt.length > k / 2, "most growth lands on weights that were inactive before");
+      train.dispose(); masks.dispose(); disposeModel(model);
+      return grownAt;
+    };
+    const a = await grownWith(0);
+    assert.deepEqual(await grownWith(0), a, "seeded: the same positions again");
+    assert.notDeepEqual(await grownWith(5), a, "another seed grows elsewhere");
+  });
+});
+
 describe("sanity ablations (Frankle et al. 2021; Su et al. 2020)", () => {
   test("the phase plan ablates right after the last prune of one-shot and at-init, and refuses schedules whose masks keep changing", () => {
     assert.deepEqual(phasePlan({ kind: "one-shot" }, 0.2, "layer-shuffle").map((s) => s.kind), ["prune", "ablate", "train"]);
