@@ -10,10 +10,3 @@ export function openExisting(path: string): Store {
   if (!existsSync(path)) throw new UsageError(`results database ${path} does not exist (run \`bench sweep <grid> --db ${path}\` first, or pass --db)`);
   return new Store(path, { readonly: true });
 }
-
-export function sweepFilter(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new UsageError(`--sweep must be a sweep id (an integer; see \`bench ls\`), got "${value}"`);
-  return n;
-}
