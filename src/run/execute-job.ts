@@ -19,7 +19,7 @@ import {
 import { densityAtStep, resolveSchedule, updateFractionAtStep } from "../prune/schedules.js";
 import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
-import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type StagedSplit } from "../train/loop.js";
+import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type Evaluation, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
 import { createModel, disposeModel, redrawnInitialWeights, restore, snapshot, type Model } from "../train/model.js";
 import { ablateStep } from "./ablate-step.js";
@@ -37,6 +37,11 @@ import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 export type ProgressFn = (phase: string, epoch: number, epochs: number, note?: string) => void;
 
 const datasetCache = new Map<string, Promise<LoadedDataset>>();
+/**
+ * The dense model's test accuracy per dense key and test split, computed by the first run of a worker that needs it:
+ * every run of a seed starts from the same dense weights, and a 10,000-image evaluation is ~0.7 s of a LeNet-5 run.
+ */
+const denseEvalCache = new Map<string, Evaluation>();
 const preparedCache = new Map<string, PreparedData>();
 
 export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): Promise<JobResult> {
@@ -101,7 +106,10 @@ async function runPhasePlan(
   pretrainEpochs: EpochRecord[], pretrainSeconds: number, onProgress: ProgressFn, startedAt: Date, threads: number,
 ) {
   const { config } = job;
-  const denseEval = await evaluate(model, splits.test);
+  const denseEvalKey = JSON.stringify([job.denseKey, config.dataset, config.data, job.paths.dataDir ?? ""]);
+  const denseEval = denseEvalCache.get(denseEvalKey) ?? await evaluate(model, splits.test);
+  if (denseEvalCache.size > 64) denseEvalCache.clear();
+  denseEvalCache.set(denseEvalKey, denseEval);
   const denseWeights = snapshot(model);
 
   const method = getMethod(config.method.name);
