@@ -13,6 +13,7 @@ import { layerMagnitude } from "./layer-magnitude.js";
 import { magnitudeAtInit } from "./magnitude-at-init.js";
 import { random } from "./random.js";
 import { rigl } from "./rigl.js";
+import { scratch } from "./scratch.js";
 import { set } from "./set.js";
 import { snip } from "./snip.js";
 import { staticSparse } from "./static-sparse.js";
@@ -33,6 +34,7 @@ export const METHODS: readonly PruningMethod[] = [
   gmp,
   imp,
   impRandomReinit,
+  scratch,
   staticSparse,
   set,
   rigl,

@@ -7,8 +7,11 @@
  */
 
 export type Schedule =
-  /** After dense pretraining, once; then fine-tune with the mask fixed (ShrinkBench, Han et al. 2015 one-shot). */
-  | { kind: "one-shot" }
+  /**
+   * After dense pretraining, once; then fine-tune with the mask fixed (ShrinkBench, Han et al. 2015 one-shot), or,
+   * with `scratch`, train the pruned architecture from scratch instead (see ScratchRetrain).
+   */
+  | { kind: "one-shot"; scratch?: ScratchRetrain }
   /**
    * At initialization, before any training, in `rounds` rounds whose densities fall exponentially to the target
    * (density^(k/rounds) after round k: SynFlow's schedule, Tanaka et al. 2020; one round is SNIP's). The sparse network
@@ -56,6 +59,15 @@ export type Schedule =
  */
 export interface SiloPeaks { kind: "silo"; alpha: number; beta: number; offset: number; delay: number }
 
+/**
+ * One-shot's alternative to fine-tuning (Liu, Sun, Zhou, Huang, Darrell, "Rethinking the Value of Network Pruning",
+ * ICLR 2019): keep only the mask, re-draw every weight from the initial distribution (the survivors and everything
+ * unpruned) and train like the dense model, with the pretraining config. Budget "epochs": as many epochs as the dense
+ * training (Scratch-E). Budget "macs": the dense training's compute (Scratch-B): its epochs times dense MACs ÷ the
+ * pruned model's effective MACs, at most `cap` times, rounded down (budgetEpochs in src/run/train-budget.ts).
+ */
+export type ScratchRetrain = { budget: "epochs" } | { budget: "macs"; cap: number };
+
 /** What an iterative round retrains from (see the iterative schedule). */
 export type Rewind = "init" | "epoch" | "lr" | "none" | "reinit";
 
@@ -67,7 +79,7 @@ export function scheduleProblem(schedule: Schedule): string | null {
   const integer = (x: number, min: number) => Number.isInteger(x) && x >= min;
   switch (schedule.kind) {
     case "one-shot":
-      return null;
+      return schedule.scratch ? scratchProblem(schedule.scratch) : null;
     case "at-init":
       return integer(schedule.rounds, 1) ? null : `rounds must be an integer >= 1, got ${schedule.rounds}`;
     case "gradual": {
@@ -97,6 +109,15 @@ export function scheduleProblem(schedule: Schedule): string | null {
       return null;
     }
   }
+}
+
+function scratchProblem(scratch: ScratchRetrain): string | null {
+  const budget = (scratch as { budget: string }).budget;
+  if (budget === "epochs") return null;
+  if (budget !== "macs") return `scratch budget must be "epochs" (Scratch-E) or "macs" (Scratch-B), got ${JSON.stringify(budget)}`;
+  const { cap } = scratch as { cap: number };
+  // Sparse MACs never exceed dense MACs, so the multiplier is >= 1: a cap below 1 would train less than Scratch-E.
+  return Number.isFinite(cap) && cap >= 1 ? null : `scratch cap (the most Scratch-B multiplies the epochs by) must be a number >= 1, got ${cap}`;
 }
 
 /** The schedule with everything counted in steps: a dynamic interval of 0 ("once per epoch") becomes `stepsPerEpoch`. */

@@ -27,6 +27,7 @@ import { writeCheckpoint } from "./checkpoint.js";
 import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
+import { budgetedConfig, macsRatio } from "./train-budget.js";
 import { ensureDense } from "./dense-cache.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 
@@ -195,7 +196,9 @@ async function runPhasePlan(
       } else {
         before ??= await evaluate(model, splits.test);
         const configured = step.phase === "pretrain" ? config.pretrain : config.finetune;
-        const phaseConfig = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
+        const peaked = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
+        const phaseConfig = step.budget === undefined ? peaked
+          : budgetedConfig(peaked, step.budget, macsRatio(model.layers, new Map(masks.names().map((n) => [n, masks.values(n)!]))));
         if (usesAp) roundStart = snapshot(model);
         const change = step.during === "none" ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
         const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);

@@ -5,6 +5,7 @@
  */
 import type { AblationName } from "../core/types.js";
 import { pruningEvents, roundPeakLr, type Schedule } from "../prune/schedules.js";
+import type { TrainBudget } from "./train-budget.js";
 
 /** Weights a rewind step restores under the current masks (pruned ones stay 0). */
 export type RewindTarget = "init" | "epoch" | "reinit";
@@ -35,6 +36,11 @@ export type PhaseStep =
     fromEpoch?: number;
     /** The phase's peak LR in place of its config's `lr` (SILO's per-round peaks); the schedule shape is kept. */
     peakLr?: number;
+    /**
+     * The phase's length set by compute instead of its config's epochs (train-budget.ts): known only once the
+     * masks are, so the runner resolves it from the masked model's MACs when the step starts; absent: the config's.
+     */
+    budget?: TrainBudget;
   }
   /**
    * The surviving weights back to: their initial values ("init"), the dense model's after some pretraining epochs
@@ -66,6 +72,15 @@ export function phasePlan(schedule: Schedule, density: number, ablation: Ablatio
   }
   switch (schedule.kind) {
     case "one-shot":
+      if (schedule.scratch) {
+        // Training from scratch (Liu et al. 2019): only the mask is kept (an ablation's too: the re-draw comes after
+        // it); fresh weights are trained like the dense model, for its epochs or for its compute.
+        const { scratch } = schedule;
+        const train: PhaseStep = scratch.budget === "macs"
+          ? { kind: "train", phase: "pretrain", during: "none", budget: { by: "macs", cap: scratch.cap } }
+          : { kind: "train", phase: "pretrain", during: "none" };
+        return [...prunes, ...ablate, { kind: "rewind", to: "reinit" }, train];
+      }
       return [...prunes, ...ablate, { kind: "train", phase: "finetune", during: "none" }];
     case "at-init":
       // The sparse network then trains for as many epochs as a dense model plus its fine-tuning: equal budgets.
