@@ -245,3 +245,18 @@ describe("scratch through a sweep", () => {
     assert.ok(byLabel.get("global-magnitude")!.before > 0.4, "not vacuous: the pruned trained model is far above chance");
   });
 });
+
+describe("re-initialised weights", () => {
+  test("batch norm starts from its initial constants, not from the trained model's values", () => {
+    const model = createModel(getArch("resnet20"), [8, 8, 3], 10, 0, "torch-default");
+    const initial = snapshot(model);
+    const gammas = [...model.params.keys()].filter((n) => n.endsWith("/gamma"));
+    assert.ok(gammas.length > 0);
+    // As if trained: every batch-norm scale moved away from its constant 1.
+    restore(model, new Map([...snapshot(model)].map(([n, v]) => [n, n.endsWith("/gamma") ? v.map(() => 5) : v])));
+    const redrawn = redrawnInitialWeights(model, 0, "torch-default", "reinit", initial);
+    for (const name of gammas) assert.deepEqual([...redrawn.get(name)!], [...initial.get(name)!], name);
+    assert.ok(initial.get(gammas[0])!.every((g) => g === 1));
+    disposeModel(model);
+  });
+});

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "accd4c461ddcbdd13ca54751127631362bbabd32a9c8a2ad46330d914f5abcd9";
+export const RESULTS_SOURCES_SHA256 = "f531d9147a2dfff821b076223d151e737b5af0e60a656aedc0de24e15db4d994";

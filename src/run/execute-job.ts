@@ -320,7 +320,7 @@ export async function rewindPoints(
   const out = new Map<RewindTarget, Map<string, Float32Array>>([["init", initWeights]]);
   for (const step of plan) {
     if (step.kind !== "rewind" || out.has(step.to)) continue;
-    if (step.to === "reinit") out.set("reinit", redrawnInitialWeights(model, config.seed, config.model.init, "reinit"));
+    if (step.to === "reinit") out.set("reinit", redrawnInitialWeights(model, config.seed, config.model.init, "reinit", initWeights));
     if (step.to === "epoch") {
       const k = plan.find((s): s is Extract<PhaseStep, { kind: "train" }> => s.kind === "train" && s.fromEpoch !== undefined)?.fromEpoch ?? 0;
       if (masks.names().length > 0) throw new Error("the rewind point is computed before any pruning");

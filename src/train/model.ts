@@ -135,9 +135,13 @@ export function applyStateUpdates(model: Model, updates: Array<[string, tf.Tenso
 /**
  * Initial weights drawn again from other seeded streams (each layer's streams prefixed by `stream`): the same
  * distribution as the model's own initialisation, an independent draw. Batch-norm parameters and state keep their
- * constant initial values. (The lottery-ticket control re-initialises a pruned network with these.)
+ * constant initial values: those of `initial` (the model's weights before any training) when given, else the model's
+ * current ones — so a trained model's batch norm never leaks into a network said to start from scratch. (The
+ * lottery-ticket control and the scratch baselines re-initialise a pruned network with these.)
  */
-export function redrawnInitialWeights(model: Model, seed: number, init: InitName, stream: string): Map<string, Float32Array> {
+export function redrawnInitialWeights(
+  model: Model, seed: number, init: InitName, stream: string, initial?: ReadonlyMap<string, Float32Array>,
+): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const layer of model.layers) {
     if (layer.kind === "batchnorm") continue;
@@ -146,7 +150,9 @@ export function redrawnInitialWeights(model: Model, seed: number, init: InitName
     const bias = tensorNames.bias(layer.name);
     if (model.params.has(bias)) out.set(bias, values.bias ?? new Float32Array(model.params.get(bias)!.size));
   }
-  for (const [name, v] of [...model.params, ...model.state]) if (!out.has(name)) out.set(name, v.dataSync().slice() as Float32Array);
+  for (const [name, v] of [...model.params, ...model.state]) {
+    if (!out.has(name)) out.set(name, (initial?.get(name) ?? v.dataSync()).slice() as Float32Array);
+  }
   return out;
 }
 
