@@ -4,6 +4,7 @@ import { scheduleProblem } from "../src/prune/schedules.js";
 import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
+import { dns } from "./dns.js";
 import { gmp } from "./gmp.js";
 import { imp } from "./imp.js";
 import { impRandomReinit } from "./imp-random-reinit.js";
@@ -32,6 +33,7 @@ export const METHODS: readonly PruningMethod[] = [
   synflow,
   magnitudeAtInit,
   gmp,
+  dns,
   imp,
   impRandomReinit,
   scratch,

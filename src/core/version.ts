@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "f531d9147a2dfff821b076223d151e737b5af0e60a656aedc0de24e15db4d994";
+export const RESULTS_SOURCES_SHA256 = "e6f466a9efdb873896068d445642a76d21df492ec3948df0c64c178ae8da4172";

@@ -51,7 +51,16 @@ export type Schedule =
   | {
     kind: "iterative"; rate: number; maxRounds: number; rewind: Rewind; rewindEpoch: number;
     apRate?: number; lrPeaks?: SiloPeaks;
-  };
+  }
+  /**
+   * Pruning and splicing while fine-tuning a pretrained model with soft masks (Guo et al. 2016, Dynamic Network
+   * Surgery; src/prune/surgery.ts): the masked weights keep learning, and before fine-tuning step t each layer, with
+   * probability (1 + `gamma`·t)^−`power` while t < `stop`, prunes its active weights whose score is <= `lower`·m and
+   * splices back its pruned ones whose score is > `upper`·m, m = max(μ + cσ, 0) of the layer's scores when the
+   * surgery starts. `c`: a number (the paper's) or "target" (solved so that the first cut meets the run's target).
+   * At step min(`stop`, T) the masks are cut or spliced to exactly the target; the rest of fine-tuning keeps them.
+   */
+  | { kind: "surgery"; c: number | "target"; lower: number; upper: number; gamma: number; power: number; stop: number };
 
 /**
  * SILO's peak LR per round (Liu, Ghosh, Tan, Motani, arXiv 2212.06144; code Martin1937/SILO): rounds k <= `delay`
@@ -108,6 +117,14 @@ export function scheduleProblem(schedule: Schedule): string | null {
       }
       return null;
     }
+    case "surgery": {
+      const { c, lower, upper, gamma, power, stop } = schedule;
+      if (c !== "target" && !Number.isFinite(c)) return `c must be a finite number or "target", got ${c}`;
+      if (!(lower > 0 && upper >= lower && Number.isFinite(upper))) return `the band needs 0 < lower <= upper, got lower ${lower}, upper ${upper}`;
+      if (!(gamma >= 0 && Number.isFinite(gamma))) return `gamma must be a finite number >= 0, got ${gamma}`;
+      if (!(power >= 0 && Number.isFinite(power))) return `power must be a finite number >= 0, got ${power}`;
+      return integer(stop, 1) ? null : `iter_stop must be an integer number of steps >= 1, got ${stop}`;
+    }
   }
 }
 
@@ -135,6 +152,7 @@ export function pruningEvents(schedule: Schedule, targetDensity: number): number
       if (!Number.isInteger(schedule.rounds) || schedule.rounds < 1) throw new Error(`at-init rounds must be an integer >= 1, got ${schedule.rounds}`);
       return Array.from({ length: schedule.rounds }, (_, k) => targetDensity ** ((k + 1) / schedule.rounds));
     case "gradual":
+    case "surgery":
       return [];
     case "dynamic":
       return [targetDensity];

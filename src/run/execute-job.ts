@@ -27,6 +27,7 @@ import { writeCheckpoint } from "./checkpoint.js";
 import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
+import { startSurgery } from "./surgery-step.js";
 import { budgetedConfig, macsRatio } from "./train-budget.js";
 import { ensureDense } from "./dense-cache.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
@@ -200,9 +201,14 @@ async function runPhasePlan(
         const phaseConfig = step.budget === undefined ? peaked
           : budgetedConfig(peaked, step.budget, macsRatio(model.layers, new Map(masks.names().map((n) => [n, masks.values(n)!]))));
         if (usesAp) roundStart = snapshot(model);
-        const change = step.during === "none" ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
+        // The surgery schedule makes its own mask changes (surgery-step.ts), the others' are step-by-step data.
+        const surgery = step.during === "surgery" && schedule.kind === "surgery" ? await startSurgery({
+          model, masks, method, params: config.method.params, prunable: config.prunable, schedule, density, train: splits.train,
+          seed: config.seed, totalSteps: stepsOf(phaseConfig),
+        }) : null;
+        const change = step.during === "none" || surgery ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
         const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
-        let lastChange = -1;
+        let lastChange = surgery ? surgery.lastChangeStep : -1;
         for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
         let rounds = 0;
         const result = await trainPhase({
@@ -211,10 +217,11 @@ async function runPhasePlan(
           // Only epochs that ended with the final mask may be selected.
           selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
           fromEpoch: step.fromEpoch,
+          masking: step.masking ?? "hard",
           hooks: {
             afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
             wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
-            afterStep: step.during === "none" ? undefined : async (ctx) => {
+            afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
               const c = change(ctx.globalStep);
               if (c?.kind === "prune") await prune(c.density, ++rounds);
               else if (c?.kind === "regrow") {

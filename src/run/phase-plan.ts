@@ -27,11 +27,17 @@ export type PhaseStep =
   }
   /**
    * Train with the masks applied after every step. `during`: what the schedule does to the masks while training:
-   * nothing, prune further (gradual), or drop and regrow at constant density (dynamic; its steps count over all the
-   * phases that have it).
+   * nothing, prune further (gradual), drop and regrow at constant density (dynamic; its steps count over all the
+   * phases that have it), or prune and splice by thresholds (surgery; src/prune/surgery.ts).
    */
   | {
-    kind: "train"; phase: "pretrain" | "finetune"; during: "none" | "gradual" | "dynamic";
+    kind: "train"; phase: "pretrain" | "finetune"; during: "none" | "gradual" | "dynamic" | "surgery";
+    /**
+     * "soft": the masked weights keep their dense values and learn (the forward pass sees W⊙T, the update uses
+     * ∂L/∂(W⊙T) on all of W; the model holds W⊙T whenever it is read; see src/train/soft-masks.ts). Absent: masked
+     * weights are exactly 0 after every step.
+     */
+    masking?: "soft";
     /** First epoch of the phase's config to run (its LR schedule continues from there); 0 when absent. */
     fromEpoch?: number;
     /** The phase's peak LR in place of its config's `lr` (SILO's per-round peaks); the schedule shape is kept. */
@@ -87,6 +93,9 @@ export function phasePlan(schedule: Schedule, density: number, ablation: Ablatio
       return [{ kind: "rewind-to-init" }, ...prunes, ...ablate, { kind: "train", phase: "pretrain", during: "none" }, { kind: "train", phase: "finetune", during: "none" }];
     case "gradual":
       return [{ kind: "train", phase: "finetune", during: "gradual" }];
+    case "surgery":
+      // From the trained dense model, as the paper prunes a pretrained network; the first cut is the surgery's own.
+      return [{ kind: "train", phase: "finetune", during: "surgery", masking: "soft" }];
     case "dynamic":
       // Sparse from the start, like at-init, with the mask moving over both phases.
       return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", during: "dynamic" }, { kind: "train", phase: "finetune", during: "dynamic" }];

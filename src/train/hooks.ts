@@ -24,6 +24,12 @@ export interface StepContext extends StepInfo {
   gradients?: ReadonlyMap<string, tf.Tensor>;
   /** Zero the optimizer state of tensor `name` where `where` is 1: regrown or rewound weights start fresh. */
   resetOptimizerState(name: string, where: tf.Tensor): void;
+  /**
+   * With soft masks only (PhaseOptions.masking): the dense weights W of every masked tensor, which the optimizer
+   * updates with the unmasked gradient while the model's variables hold W⊙T. Read them, never write them. A hook
+   * that changes masks (MaskSet.set) leaves applying them to the loop, which derives W⊙T again when the hook returns.
+   */
+  denseWeights?: ReadonlyMap<string, tf.Tensor>;
 }
 
 export interface TrainHooks {

@@ -12,6 +12,7 @@ import type { TrainHooks } from "./hooks.js";
 import type { MaskSet } from "./masks.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
+import { DenseWeights } from "./soft-masks.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 
 /** The dead-neuron rate is measured on one training batch in this many (the first of each epoch always). */
@@ -95,6 +96,12 @@ export interface PhaseOptions {
   fromEpoch?: number;
   toEpoch?: number;
   hooks?: TrainHooks;
+  /**
+   * "hard" (default): masked weights and their gradients are zeroed at every step. "soft": the masked weights keep
+   * their dense values, which the unmasked gradient of W⊙T updates, while the model's variables hold W⊙T, during the
+   * phase and after it (soft-masks.ts); the variables' values when the phase starts are the dense weights.
+   */
+  masking?: "hard" | "soft";
 }
 
 export interface PhaseResult {
@@ -115,6 +122,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   let best: { epoch: number; valAcc: number; weights: Map<string, Float32Array> | null } = { epoch: -1, valAcc: -1, weights: null };
   let trainSeconds = 0;
   let images = 0;
+  // Taken before the masks apply: soft masks keep the dense values.
+  const soft = o.masking === "soft" ? new DenseWeights(model.params, masks) : null;
   masks.apply(model.params);
   try {
     for (let epoch = 0; epoch < (o.toEpoch ?? config.epochs); epoch++) {
@@ -157,8 +166,12 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           const named = byTensorName(model, grads);
           // Kept for the hook before the optimizer sees them: a schedule that grows weights needs the dense gradient.
           if (o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step)) kept.grads = new Map(Object.entries(named).map(([n, g]) => [n, tf.keep(g.clone())]));
-          // Masks the gradients of pruned tensors and the weights after the update (fused on the native backend).
-          optimizer.step(model.params, named, lr, masks);
+          // Masks the gradients of pruned tensors and the weights after the update (fused on the native backend); soft
+          // masks update the dense weights with the whole gradient and derive W⊙T from them.
+          if (soft) {
+            optimizer.step(soft.optimizerParams(), named, lr);
+            soft.refresh();
+          } else optimizer.step(model.params, named, lr, masks);
           applyStateUpdates(model, updates);
           const newLoss = tf.add(lossSum, tf.mul(value, batchSize));
           const newCorrect = tf.add(correctSum, correct!);
@@ -177,7 +190,9 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           await o.hooks?.afterStep?.({
             phase: o.phase, epoch, step, globalStep: epoch * stepsPerEpoch + step, stepsPerEpoch, gradients: kept.grads ?? undefined,
             resetOptimizerState: (name, where) => optimizer.resetState(name, where),
+            ...(soft ? { denseWeights: soft.weights() } : {}),
           });
+          soft?.sync();
         } finally {
           kept.grads?.forEach((g) => g.dispose());
         }
@@ -198,6 +213,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
     }
   } finally {
     optimizer.dispose();
+    soft?.dispose();
   }
   if (o.selectBestOnVal && best.weights && best.epoch !== epochs.length - 1) restore(model, best.weights);
   return {

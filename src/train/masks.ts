@@ -4,12 +4,17 @@ import { makeRng } from "../core/rng.js";
 
 export class MaskSet {
   private readonly masks = new Map<string, tf.Tensor>();
+  private changes = 0;
 
   /** Set (or replace) the mask of a tensor from 0/1 values. */
   set(name: string, values: Float32Array, shape: number[]): void {
     this.masks.get(name)?.dispose();
     this.masks.set(name, tf.keep(tf.tensor(values, shape)));
+    this.changes++;
   }
+
+  /** Changes with every `set`: soft-mask training (soft-masks.ts) re-derives the weights only when a mask changed. */
+  get version(): number { return this.changes; }
 
   has(name: string): boolean { return this.masks.has(name); }
   get(name: string): tf.Tensor | undefined { return this.masks.get(name); }
