@@ -14,6 +14,7 @@ import { makeRng } from "../src/core/rng.js";
 import { checkIterative, iterativeRounds, pruningEvents, roundPeakLr, scheduleProblem, type Schedule } from "../src/prune/schedules.js";
 import { allocateMasks } from "../src/prune/allocate.js";
 import { prunableState, pruneStep } from "../src/run/prune-step.js";
+import { readCheckpoint } from "../src/run/checkpoint.js";
 import { rewindPoints, rewindTo } from "../src/run/execute-job.js";
 import { phasePlan } from "../src/run/phase-plan.js";
 import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
@@ -60,7 +61,8 @@ describe("the iterative schedule", () => {
     assert.deepEqual(kinds(imp("reinit", 0.5)), ["prune", "rewind:reinit", "train:pretrain", "level:1", "prune", "rewind:reinit", "train:pretrain", "level:2"]);
     assert.deepEqual(getMethod("imp").schedule({ rate: 0.2, max_rounds: 20, rewind: "init", rewind_epoch: 1, scope: "global" }), imp("init"));
     assert.equal(getMethod("imp-random-reinit").schedule({ rate: 0.2, max_rounds: 20, scope: "global" }).kind, "iterative");
-    assert.equal((getMethod("imp-random-reinit").schedule({ rate: 0.2, max_rounds: 20, scope: "global" }) as { rewind: string }).rewind, "reinit");
+    const control = getMethod("imp-random-reinit").schedule({ rate: 0.2, max_rounds: 20, scope: "global" }) as { rewind: string; control?: string };
+    assert.deepEqual([control.rewind, control.control], ["init", "reinit"], "imp's own rounds, with the control at each level");
   });
 });
 
@@ -300,6 +302,37 @@ eval: {latency_batch: 32, latency_repeats: 2}
     const d2 = new Database(db, { readonly: true });
     assert.equal((d2.prepare(`SELECT count(*) AS n FROM sweep_runs WHERE sweep_id = 2`).get() as { n: number }).n, 2, "the second sweep sees both levels");
     d2.close();
+  });
+
+  test("the random-reinit control trains imp's exact tickets, level by level, from a fresh draw (Frankle & Carbin, section 2)", () => {
+    const dir = tempDir();
+    const g = grid(dir, "[{name: imp, rate: 0.5}, {name: imp-random-reinit, rate: 0.5}]", "sparsities: [0.75]");
+    const db = join(dir, "r.db");
+    const art = join(dir, "art");
+    const r = bench(["sweep", g, "--db", db, "--cache-dir", join(dir, "cache"), "--artifacts-dir", art, "--jobs", "1", "--plain"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const d = new Database(db, { readonly: true });
+    const rows = d.prepare(`SELECT r.method, r.level,
+        (SELECT value FROM metrics WHERE run_key = r.key AND name = 'top1_before') AS before,
+        (SELECT value FROM metrics WHERE run_key = r.key AND name = 'top1_after') AS after,
+        (SELECT group_concat(phase) FROM epochs WHERE run_key = r.key) AS phases,
+        (SELECT path FROM artifacts WHERE run_key = r.key AND kind = 'masks') AS masks
+      FROM runs r ORDER BY r.method, r.level`).all() as Array<{ method: string; level: number; before: number; after: number; phases: string; masks: string | null }>;
+    d.close();
+    const [imp1, imp2, control1, control2] = rows;
+    assert.deepEqual(rows.map((x) => `${x.method}:${x.level}`), ["imp:1", "imp:2", "imp-random-reinit:1", "imp-random-reinit:2"]);
+    // The final masks are imp's: the control's own rounds never prune from the re-drawn network.
+    const maskOf = (x: { masks: string | null }) => readCheckpoint(x.masks!).tensors;
+    const mi = maskOf(imp2);
+    const mc = maskOf(control2);
+    for (const [name, t] of mi) assert.deepEqual(mc.get(name)!.data, t.data, name);
+    // Each control level is measured on its own retraining from the fresh draw: near chance before it, its own
+    // accuracy after (not the ticket's), and the same pretraining epochs a round gets.
+    for (const [c, t] of [[control1, imp1], [control2, imp2]]) {
+      assert.ok(c.before < 0.35, `control level ${c.level}: top1_before ${c.before}`);
+      assert.notEqual(c.after, t.after, `level ${c.level}: the control must not report the ticket's accuracy`);
+      assert.equal(c.phases, t.phases);
+    }
   });
 
   test("AP and SILO run through the sweep: exact sparsity per level, round 2 retrains at SILO's peak", () => {

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "e6f466a9efdb873896068d445642a76d21df492ec3948df0c64c178ae8da4172";
+export const RESULTS_SOURCES_SHA256 = "709630855f8ac976d4c82f927754a29066f56e6efcd169fd08e02cb9374a2e17";

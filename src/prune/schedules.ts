@@ -51,6 +51,14 @@ export type Schedule =
   | {
     kind: "iterative"; rate: number; maxRounds: number; rewind: Rewind; rewindEpoch: number;
     apRate?: number; lrPeaks?: SiloPeaks;
+    /**
+     * The lottery ticket's random-reinitialisation control (Frankle & Carbin 2019, section 2): the rounds run as
+     * above, and each level's result is instead that level's mask — the ticket — retrained from a fresh random draw
+     * of the surviving weights (the "reinit" draw); the round's own trained weights are kept aside and the next
+     * round prunes from them, so the control's masks are exactly the ticket's. Absent: the level is the round's own
+     * network.
+     */
+    control?: "reinit";
   }
   /**
    * Pruning and splicing while fine-tuning a pretrained model with soft masks (Guo et al. 2016, Dynamic Network

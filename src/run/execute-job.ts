@@ -180,7 +180,19 @@ async function runPhasePlan(
       } else if (step.kind === "ablate") {
         ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
       } else if (step.kind === "level") {
-        const measured = await measure(trained, before!, rewound);
+        let measured: Awaited<ReturnType<typeof measure>>;
+        if (step.control) {
+          // The round's own weights wait aside while its mask is retrained from the control's starting point.
+          const own = snapshot(model);
+          rewindTo(model, masks, rewindWeights.get(step.control.from)!);
+          const controlBefore = await evaluate(model, splits.test);
+          const result = await train(step.control.train);
+          trainSeconds += result.trainSeconds;
+          measured = await measure([result], controlBefore, true);
+          restore(model, own);
+        } else {
+          measured = await measure(trained, before!, rewound);
+        }
         levels.push({ level: step.level, ...measured });
         // Before the progress event: a worker killed once it reports the level finds the level saved. A checkpoint
         // only saves time on a re-run: one that cannot be written (a full cache disk) is a warning, not a failed run.
@@ -196,43 +208,7 @@ async function runPhasePlan(
         trained = [];
       } else {
         before ??= await evaluate(model, splits.test);
-        const configured = step.phase === "pretrain" ? config.pretrain : config.finetune;
-        const peaked = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
-        const phaseConfig = step.budget === undefined ? peaked
-          : budgetedConfig(peaked, step.budget, macsRatio(model.layers, new Map(masks.names().map((n) => [n, masks.values(n)!]))));
-        if (usesAp) roundStart = snapshot(model);
-        // The surgery schedule makes its own mask changes (surgery-step.ts), the others' are step-by-step data.
-        const surgery = step.during === "surgery" && schedule.kind === "surgery" ? await startSurgery({
-          model, masks, method, params: config.method.params, prunable: config.prunable, schedule, density, train: splits.train,
-          seed: config.seed, totalSteps: stepsOf(phaseConfig),
-        }) : null;
-        const change = step.during === "none" || surgery ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
-        const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
-        let lastChange = surgery ? surgery.lastChangeStep : -1;
-        for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
-        let rounds = 0;
-        const result = await trainPhase({
-          phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
-          selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
-          // Only epochs that ended with the final mask may be selected.
-          selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
-          fromEpoch: step.fromEpoch,
-          masking: step.masking ?? "hard",
-          hooks: {
-            afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
-            wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
-            afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
-              const c = change(ctx.globalStep);
-              if (c?.kind === "prune") await prune(c.density, ++rounds);
-              else if (c?.kind === "regrow") {
-                await regrowStep({
-                  model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
-                  train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
-                });
-              }
-            },
-          },
-        });
+        const result = await train(step);
         trained.push(result);
         trainSeconds += result.trainSeconds;
         imagesPerSecond = result.imagesPerSecond;
@@ -258,6 +234,48 @@ async function runPhasePlan(
   // more. (Killed between here and the coordinator's commit, the run starts over: what it did before today.)
   if (levelCount > 0) removeLevels(job.paths.cacheDir, job.key);
   return { metrics: last.metrics, layers: last.layers, epochs: last.epochs, artifacts, ...(levels.length > 0 ? { levels } : {}) };
+
+  /** One "train" step of the plan: the phase's config (peak LR, compute budget), its mask changes, and its hooks. */
+  async function train(step: Extract<PhaseStep, { kind: "train" }>) {
+    const configured = step.phase === "pretrain" ? config.pretrain : config.finetune;
+    const peaked = step.peakLr === undefined ? configured : { ...configured, lr: step.peakLr };
+    const phaseConfig = step.budget === undefined ? peaked
+      : budgetedConfig(peaked, step.budget, macsRatio(model.layers, new Map(masks.names().map((n) => [n, masks.values(n)!]))));
+    if (usesAp) roundStart = snapshot(model);
+    // The surgery schedule makes its own mask changes (surgery-step.ts), the others' are step-by-step data.
+    const surgery = step.during === "surgery" && schedule.kind === "surgery" ? await startSurgery({
+      model, masks, method, params: config.method.params, prunable: config.prunable, schedule, density, train: splits.train,
+      seed: config.seed, totalSteps: stepsOf(phaseConfig),
+    }) : null;
+    const change = step.during === "none" || surgery ? () => null : (s: number) => changes(step.during as "gradual" | "dynamic", step.phase, s);
+    const stepsPerEpoch = Math.ceil(splits.train.count / phaseConfig.batchSize);
+    let lastChange = surgery ? surgery.lastChangeStep : -1;
+    for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
+    let rounds = 0;
+    const result = await trainPhase({
+      phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
+      selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
+      // Only epochs that ended with the final mask may be selected.
+      selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
+      fromEpoch: step.fromEpoch,
+      masking: step.masking ?? "hard",
+      hooks: {
+        afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
+        wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
+        afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
+          const c = change(ctx.globalStep);
+          if (c?.kind === "prune") await prune(c.density, ++rounds);
+          else if (c?.kind === "regrow") {
+            await regrowStep({
+              model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
+              train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
+            });
+          }
+        },
+      },
+    });
+    return result;
+  }
 
   /** The model as it is now, measured as a run's result: `round` is the training it got since the previous level. */
   async function measure(round: Array<Awaited<ReturnType<typeof trainPhase>>>, beforeEval: Awaited<ReturnType<typeof evaluate>>, rewoundNow: boolean) {
@@ -325,7 +343,8 @@ export async function rewindPoints(
   initWeights: Map<string, Float32Array>, denseWeights: Map<string, Float32Array>, config: Job["config"],
 ): Promise<Map<RewindTarget, Map<string, Float32Array>>> {
   const out = new Map<RewindTarget, Map<string, Float32Array>>([["init", initWeights]]);
-  for (const step of plan) {
+  for (const planned of plan) {
+    const step = planned.kind === "level" && planned.control ? { kind: "rewind", to: planned.control.from } as const : planned;
     if (step.kind !== "rewind" || out.has(step.to)) continue;
     if (step.to === "reinit") out.set("reinit", redrawnInitialWeights(model, config.seed, config.model.init, "reinit", initWeights));
     if (step.to === "epoch") {

@@ -63,7 +63,14 @@ export type PhaseStep =
    * The model as it is now is one result of the run: level `level` (1-based) of an iterative schedule. The run's own
    * result is its last level.
    */
-  | { kind: "level"; level: number };
+  | {
+    kind: "level"; level: number;
+    /**
+     * The level's result is a control instead of the model as it is: the weights are set aside, the survivors
+     * rewound to `from`, trained by `train` and measured, and the weights put back, so the run goes on from its own.
+     */
+    control?: { from: RewindTarget; train: Extract<PhaseStep, { kind: "train" }> };
+  };
 
 /**
  * The steps of a run. An ablation other than "none" needs masks that are final before training (one-shot, at-init);
@@ -106,6 +113,7 @@ export function phasePlan(schedule: Schedule, density: number, ablation: Ablatio
       const { rewind, rewindEpoch } = schedule;
       const retrain: PhaseStep = rewind === "none" ? { kind: "train", phase: "finetune", during: "none" }
         : { kind: "train", phase: "pretrain", during: "none", ...(rewind === "epoch" ? { fromEpoch: rewindEpoch } : {}) };
+      const control: Extract<PhaseStep, { kind: "train" }> = { kind: "train", phase: "pretrain", during: "none" };
       const ap = schedule.apRate ?? 0;
       // NaN stands for "the configured LR": only a SILO round past the delay gets a peak of its own.
       const peak = (r: number) => roundPeakLr(schedule, r + 1, NaN);
@@ -113,7 +121,9 @@ export function phasePlan(schedule: Schedule, density: number, ablation: Ablatio
         ap > 0 ? { ...p, activate: ap } as PhaseStep : p,
         ...(rewind === "init" || rewind === "epoch" || rewind === "reinit" ? [{ kind: "rewind", to: rewind } as const] : []),
         Number.isNaN(peak(r)) ? retrain : { ...retrain, peakLr: peak(r) } as PhaseStep,
-        { kind: "level", level: r + 1 },
+        // The control retrains the ticket like the round does (from the start of the pretraining config).
+        schedule.control ? { kind: "level", level: r + 1, control: { from: schedule.control, train: Number.isNaN(peak(r)) ? control : { ...control, peakLr: peak(r) } } }
+          : { kind: "level", level: r + 1 },
       ]);
     }
   }
