@@ -5,6 +5,7 @@ import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { gmp } from "./gmp.js";
+import { grasp } from "./grasp.js";
 import { imp } from "./imp.js";
 import { impRandomReinit } from "./imp-random-reinit.js";
 import { layerActivation } from "./layer-activation.js";
@@ -29,6 +30,7 @@ export const METHODS: readonly PruningMethod[] = [
   layerActivation,
   snip,
   synflow,
+  grasp,
   magnitudeAtInit,
   gmp,
   imp,
@@ -49,4 +51,4 @@ export function methodCatalog(): Catalog["methods"] {
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind }]));
 }
 
-export type { BatchSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds } from "./types.js";
+export type { BatchSpec, ClassBalancedBatches, HessianGradient, LossSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";
