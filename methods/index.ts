@@ -6,6 +6,7 @@ import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { dns } from "./dns.js";
 import { gmp } from "./gmp.js";
+import { grasp } from "./grasp.js";
 import { imp } from "./imp.js";
 import { impRandomReinit } from "./imp-random-reinit.js";
 import { layerActivation } from "./layer-activation.js";
@@ -31,6 +32,7 @@ export const METHODS: readonly PruningMethod[] = [
   layerActivation,
   snip,
   synflow,
+  grasp,
   magnitudeAtInit,
   gmp,
   dns,
@@ -53,4 +55,4 @@ export function methodCatalog(): Catalog["methods"] {
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind }]));
 }
 
-export type { BatchSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds } from "./types.js";
+export type { BatchSpec, ClassBalancedBatches, HessianGradient, LossSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";

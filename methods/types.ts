@@ -33,9 +33,14 @@ export interface PrunableTensor {
 
 /**
  * Which training data a statistic is gathered over. Batches are drawn in a seeded random order that depends only on
- * the run's seed (the same images for every method and target of a seed), at most one pass over the training split.
+ * the run's seed (the same images for every method and target of a seed), at most one pass over the training split:
+ * either consecutive batches of that order (`ShuffledBatches`) or a class-balanced sample taken from it
+ * (`ClassBalancedBatches`).
  */
-export interface BatchSpec {
+export type BatchSpec = ShuffledBatches | ClassBalancedBatches;
+
+/** The first `batches` batches of `batchSize` images of the seed's order, the last one partial when the split runs out. */
+export interface ShuffledBatches {
   batches: number;
   batchSize: number;
   /**
@@ -44,6 +49,31 @@ export interface BatchSpec {
    * statistics in either mode: it only reads the model.
    */
   mode: "train" | "eval";
+}
+
+/**
+ * A class-balanced sample: the first `perClass` images of every class in the seed's order, grouped by class (class 0's
+ * first, then class 1's, ...), cut into `batches` consecutive batches of (nearly) equal size, batch k holding images
+ * floor(k·n/batches) to floor((k+1)·n/batches) − 1 of the n. A split with fewer than `perClass` images of a class is
+ * an error. (GraSP's `GraSP_fetch_data` takes the first images of each class from a shuffled loader the same way.)
+ */
+export interface ClassBalancedBatches {
+  perClass: number;
+  batches: number;
+  /** As in `ShuffledBatches`. */
+  mode: "train" | "eval";
+}
+
+/** How the training loss of a second-order statistic is formed from the logits. */
+export interface LossSpec {
+  /** The logits are divided by it before the softmax (a softened softmax when > 1); 1 when absent. */
+  temperature?: number;
+}
+
+/** A gradient and the product of the Hessian with it, both of one loss, per prunable tensor name. */
+export interface HessianGradient {
+  gradient: Map<string, Float32Array>;
+  hessianGradient: Map<string, Float32Array>;
 }
 
 /**
@@ -57,6 +87,8 @@ export interface ScoreNeeds {
   activations?: true;
   /** ctx.pathGradients: the data-free path gradient (SynFlow's objective). */
   pathGradients?: true;
+  /** ctx.hessianGradient: the training loss's gradient g and Hessian-gradient product Hg. */
+  hessianGradient?: true;
 }
 
 /** What the engine hands a score function. Optional capabilities are present when the method `needs` them. */
@@ -81,6 +113,13 @@ export interface ScoreContext {
    * inference mode: data-free (needs.pathGradients; SynFlow's objective).
    */
   pathGradients?(): Promise<Map<string, Float32Array>>;
+  /**
+   * g = ∂L/∂θ and Hg = (∂²L/∂θ²)·g at the current weights, θ the prunable tensors (every entry, pruned ones included;
+   * the other parameters held fixed) and L the mean cross-entropy training loss, averaged over the batches of `spec`
+   * (each batch's mean loss weighs the same), with the logits divided by `loss.temperature`. H is the Hessian autodiff
+   * gives: ReLU's second derivative is 0 and max pooling routes through the inputs it selected (needs.hessianGradient).
+   */
+  hessianGradient?(spec: BatchSpec, loss?: LossSpec): Promise<HessianGradient>;
 }
 
 export type { Schedule };

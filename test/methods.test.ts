@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
+import { describe, test } from "node:test";
 import { getMethod, METHODS } from "../methods/index.js";
 import type { BatchSpec, PrunableTensor } from "../methods/types.js";
 import { allocateMasks } from "../src/prune/allocate.js";
@@ -142,4 +142,52 @@ test("a data-dependent method fails loudly when the engine withholds what it dec
     assert.ok(method.needs.gradients || method.needs.activations, name);
     await assert.rejects(async () => method.score({ tensors: [tensor("t", [1, 2])], params: { batches: 1, batch_size: 128 }, random: makeRng(1, "t") }), /needs\.(gradients|activations)/);
   }
+});
+
+describe("grasp", () => {
+  // θ, g and Hg of one tensor, chosen so that |g·θ| (SNIP) and −θ·Hg (GraSP) rank the weights differently.
+  const theta = [1, -2, 0.5, 3];
+  const g = Float32Array.from([4, 0.1, -0.2, 2]);
+  const hg = Float32Array.from([2, 0.5, 6, -1]);
+  const S = theta.map((w, i) => -w * hg[i]); // the paper's score: [-2, 1, -3, 3]
+  const kernel = () => shaped("fc/kernel", "fc", "kernel", [2, 2], theta);
+
+  async function graspScores() {
+    const method = getMethod("grasp");
+    const params = Object.fromEntries(Object.entries(method.params).map(([k, p]) => [k, p.default]));
+    const asked: unknown[] = [];
+    const scores = await method.score({
+      tensors: [kernel()], params, random: makeRng(1, "t"),
+      hessianGradient: async (spec, loss) => { asked.push(spec, loss); return { gradient: new Map([["fc/kernel", g]]), hessianGradient: new Map([["fc/kernel", hg]]) }; },
+    });
+    return { scores: scores.get("fc/kernel")!, asked, distribution: method.distribution(params) };
+  }
+
+  test("returns −S/|ΣS| with S = −θ⊙Hg (higher survives), on the authors' sample: 10 per class in two halves, train mode, T = 200", async () => {
+    const { scores, asked } = await graspScores();
+    const norm = Math.abs(S.reduce((a, b) => a + b, 0)) + 1e-10;
+    close(scores, S.map((s) => -s / norm));
+    assert.deepEqual(asked, [{ perClass: 10, batches: 2, mode: "train" }, { temperature: 200 }]);
+    assert.deepEqual(getMethod("grasp").schedule({}), { kind: "at-init", rounds: 1 });
+  });
+
+  test("removes the weights with the HIGHEST S, keeps the lowest (not the most sensitive, unlike SNIP)", async () => {
+    const { scores, distribution } = await graspScores();
+    assert.equal(distribution, "global");
+    const t = kernel();
+    const mask = allocateMasks([{ name: t.name, scores, mask: t.mask }], 0.5, distribution).get("fc/kernel")!;
+    // S = [-2, 1, -3, 3]: the two lowest (indices 2 and 0) stay.
+    assert.deepEqual([...mask], [1, 0, 1, 0]);
+    // SNIP on the same θ and g keeps the largest |g·θ| = [4, 0.2, 0.1, 6]: indices 3 and 0.
+    const snipScores = await getMethod("snip").score({ tensors: [t], params: { batches: 1, batch_size: 128 }, random: makeRng(1, "t"), gradients: async () => new Map([["fc/kernel", g]]) });
+    const snipMask = allocateMasks([{ name: t.name, scores: snipScores.get("fc/kernel")!, mask: t.mask }], 0.5, "global").get("fc/kernel")!;
+    assert.deepEqual([...snipMask], [1, 0, 0, 1]);
+    // The weight SNIP ranks first (index 3, |g·θ| = 6) is the one GraSP removes first (S = 3): to first order,
+    // removing it reduces the gradient norm the most.
+    assert.equal(scores.indexOf(Math.min(...scores)), 3);
+  });
+
+  test("fails loudly when the engine gives no Hessian-gradient product", async () => {
+    await assert.rejects(getMethod("grasp").score({ tensors: [kernel()], params: { samples_per_class: 10, temperature: 200 }, random: makeRng(1, "t") }) as Promise<unknown>, /needs.hessianGradient/);
+  });
 });

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "709630855f8ac976d4c82f927754a29066f56e6efcd169fd08e02cb9374a2e17";
+export const RESULTS_SOURCES_SHA256 = "96d3c4c987a54e4cf6b6d18aa43d65e7fd58f30fc33ae7257916fece6ce24688";
