@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "abac30d41e3dc4b747f4b5a34d8e4bfc766ef9060fea9f80a082098ad81c9f0b";
+export const RESULTS_SOURCES_SHA256 = "cf5c49a202694fe084a4209bea061134021f459dcf6d117ce0eb25dd01cc4b31";

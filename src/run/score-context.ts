@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, PrunableTensor, PruningMethod, ScoreContext } from "../../methods/index.js";
-import type { ConvOptions, DenseOptions, Ops } from "../archs/ops.js";
+import type { AttentionOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 import type { HyperValue } from "../core/types.js";
@@ -124,7 +124,7 @@ export async function meanInputActivations(model: Model, train: StagedSplit, lay
   return out;
 }
 
-/** Runs an architecture on another Ops, telling `onInput` the input of every conv, dense and batch-norm layer. */
+/** Runs an architecture on another Ops, telling `onInput` the input of every layer a method may prune a tensor of. */
 export class InputRecorder<V> implements Ops<V> {
   constructor(private readonly inner: Ops<V>, private readonly onInput: (layer: string, x: V) => void) {}
 
@@ -136,6 +136,15 @@ export class InputRecorder<V> implements Ops<V> {
   globalAvgPool(x: V): V { return this.inner.globalAvgPool(x); }
   flatten(x: V): V { return this.inner.flatten(x); }
   add(a: V, b: V): V { return this.inner.add(a, b); }
+  depthwiseConv(name: string, x: V, o: DepthwiseOptions): V { this.onInput(name, x); return this.inner.depthwiseConv(name, x, o); }
+  layerNorm(name: string, x: V): V { this.onInput(name, x); return this.inner.layerNorm(name, x); }
+  gelu(x: V): V { return this.inner.gelu(x); }
+  zeroPadShortcut(x: V, o: ZeroPadShortcutOptions): V { return this.inner.zeroPadShortcut(x, o); }
+  toTokens(x: V): V { return this.inner.toTokens(x); }
+  classToken(name: string, x: V): V { return this.inner.classToken(name, x); }
+  positionEmbedding(name: string, x: V): V { return this.inner.positionEmbedding(name, x); }
+  takeToken(x: V, index: number): V { return this.inner.takeToken(x, index); }
+  attention(name: string, q: V, k: V, v: V, o: AttentionOptions): V { return this.inner.attention(name, q, k, v, o); }
 }
 
 /**
