@@ -191,3 +191,22 @@ const native = await registerNativeBackend();
 for (const name of NEW) {
   test(`${name}: one training step (batch 2) on native`, { skip: native.ok ? false : `native backend unavailable: ${native.reason}` }, () => oneStep(name, "native"));
 }
+
+test("transformer ops by hand: attention mixes per head, layer norm standardizes, GELU is the erf form", async () => {
+  await initBackend("wasm");
+  const ops = new TensorOps(new Map([["ln/gamma", tf.ones([4])], ["ln/beta", tf.zeros([4])]]), false);
+  // Two heads of 2 on 3 tokens. Head 0: q = k = 0, so it averages v over the tokens. Head 1: token 2's key is
+  // 100x the others along q's direction, so every token takes (nearly exactly) token 2's v.
+  const q = tf.tensor3d([[[0, 0, 1, 0], [0, 0, 1, 0], [0, 0, 1, 0]]]);
+  const k = tf.tensor3d([[[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 100, 0]]]);
+  const v = tf.tensor3d([[[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]]]);
+  const out = Array.from(ops.attention("a", q, k, v, { heads: 2 }).dataSync());
+  const expected = [5, 6, 11, 12, 5, 6, 11, 12, 5, 6, 11, 12];
+  assert.ok(out.every((x, i) => Math.abs(x - expected[i]) < 1e-4), `attention: ${out}`);
+  const y = ops.layerNorm("ln", tf.tensor3d([[[1, 2, 3, 4]]]));
+  const z = (x: number) => (x - 2.5) / Math.sqrt(1.25 + 1e-6);
+  assert.ok(Array.from(y.dataSync()).every((x, i) => Math.abs(x - z(i + 1)) < 1e-5));
+  const g = Array.from(ops.gelu(tf.tensor1d([-1, 0, 1])).dataSync());
+  [-0.158655, 0, 0.841345].forEach((e, i) => assert.ok(Math.abs(g[i] - e) < 1e-5, `gelu ${g}`));
+  tf.dispose([q, k, v, y]);
+});
