@@ -5,7 +5,7 @@
  * composes, so iterative, gradual, prune-at-init, dynamic-sparse and structured methods plug in without special
  * cases in the training loop (the loop only offers hooks; see src/train/hooks.ts).
  */
-import type { HyperParamSpec, HyperValue } from "../src/core/types.js";
+import type { HyperParamSpec, HyperValue, LayerKind } from "../src/core/types.js";
 import type { Distribution } from "../src/prune/allocate.js";
 import type { Regrowth } from "../src/prune/regrowth.js";
 import type { Schedule } from "../src/prune/schedules.js";
@@ -23,7 +23,7 @@ export interface PrunableTensor {
   /** Tensor name, e.g. "conv1/kernel". */
   name: string;
   layer: string;
-  layerKind: "conv" | "dense" | "batchnorm";
+  layerKind: LayerKind;
   /** "kernel", "bias", "gamma" or "beta". */
   role: string;
   shape: number[];

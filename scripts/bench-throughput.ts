@@ -4,7 +4,10 @@
  * peer (../shared/peers/torch_throughput.py) measured in the same run with the same batch and thread count.
  * Prints JSON lines, then a table with the ratios.
  *
- *   node dist/scripts/bench-throughput.js [--arch mlp,lenet5,resnet20] [--backends native,wasm] [--batch 128] [--steps 20]
+ *   node dist/scripts/bench-throughput.js [--arch mlp,lenet5,resnet20-b] [--backends native,wasm] [--batch 128] [--steps 20]
+ *
+ * The peer's ResNets have 1x1 projection shortcuts (option B): its `resnet20` is our `resnet20-b`, not our `resnet20`
+ * (option A). PEER_NAME maps each of our architectures to the peer's same network; others run without a peer row.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -18,7 +21,11 @@ import { randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel } from "../src/train/model.js";
 import { makeRng } from "../src/core/rng.js";
 
-const INPUT: Record<string, [number, number, number]> = { mlp: [28, 28, 1], lenet5: [28, 28, 1], resnet20: [32, 32, 3], resnet56: [32, 32, 3] };
+const INPUT: Record<string, [number, number, number]> = {
+  mlp: [28, 28, 1], lenet5: [28, 28, 1], "resnet20-b": [32, 32, 3], "resnet56-b": [32, 32, 3], resnet20: [32, 32, 3], resnet56: [32, 32, 3],
+};
+/** Our architecture -> the peer's name for the same network (../shared/peers/torch_throughput.py). */
+const PEER_NAME: Record<string, string> = { mlp: "mlp", lenet5: "lenet5", "resnet20-b": "resnet20", "resnet56-b": "resnet56" };
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, "../..");
 
@@ -62,16 +69,17 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(row)}\n`);
     return;
   }
-  const archs = arg("arch", "mlp,lenet5,resnet20").split(",");
+  const archs = arg("arch", "mlp,lenet5,resnet20-b").split(",");
+  const ours = new Map(archs.filter((a) => PEER_NAME[a]).map((a) => [PEER_NAME[a], a]));
   const backends = arg("backends", "native,wasm").split(",");
   const rows: Row[] = [];
   const peerScript = process.env.TORCH_PEER ?? join(root, "..", "shared", "peers", "torch_throughput.py");
-  if (existsSync("/usr/bin/python3") && existsSync(peerScript)) {
-    const p = spawnSync("/usr/bin/python3", [peerScript, "--threads", "1", "--batch", String(batch), "--steps", String(steps), "--arch", archs.join(",")], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" } });
+  if (ours.size > 0 && existsSync("/usr/bin/python3") && existsSync(peerScript)) {
+    const p = spawnSync("/usr/bin/python3", [peerScript, "--threads", "1", "--batch", String(batch), "--steps", String(steps), "--arch", [...ours.keys()].join(",")], { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1" } });
     if (p.status === 0) {
       for (const line of p.stdout.trim().split("\n")) {
         const j = JSON.parse(line);
-        const row: Row = { who: "pytorch", backend: `torch ${j.torch} (${j.blas})`, arch: j.arch, batch: j.batch, threads: j.threads, train_img_per_s: j.train_img_per_s, infer_img_per_s: j.infer_img_per_s };
+        const row: Row = { who: "pytorch", backend: `torch ${j.torch} (${j.blas})`, arch: ours.get(j.arch) ?? j.arch, batch: j.batch, threads: j.threads, train_img_per_s: j.train_img_per_s, infer_img_per_s: j.infer_img_per_s };
         rows.push(row);
         process.stdout.write(`${JSON.stringify(row)}\n`);
       }

@@ -153,6 +153,24 @@ test("conv2d gradients through tf.grads, wasm == cpu, for every case", async () 
   }
 });
 
+test("depthwise conv gradients (added kernels) wasm == cpu: stride 1 and 2, same and valid, multiplier 1 and 2", async () => {
+  type Shape4 = [number, number, number, number];
+  const cases: Array<{ x: Shape4; f: Shape4; stride: number; pad: "same" | "valid" }> = [
+    { x: [2, 8, 8, 6], f: [3, 3, 6, 1], stride: 1, pad: "same" },
+    { x: [2, 8, 8, 6], f: [3, 3, 6, 1], stride: 2, pad: "same" },
+    { x: [2, 9, 9, 4], f: [3, 3, 4, 1], stride: 2, pad: "valid" }, // MobileNetV2's explicit pad 1 runs as pad + valid
+    { x: [1, 7, 6, 3], f: [3, 3, 3, 2], stride: 1, pad: "valid" },
+  ];
+  for (const [i, c] of cases.entries()) {
+    const outShape = tf.tidy(() => tf.depthwiseConv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.f) as tf.Tensor4D, c.stride, c.pad).shape);
+    const [xs, fs, dys] = [randn(c.x.reduce((a, b) => a * b), 31 * i + 1), randn(c.f.reduce((a, b) => a * b), 31 * i + 2), randn(outShape.reduce((a, b) => a * b), 31 * i + 3)];
+    await compareWasmCpu(`depthwise ${JSON.stringify(c)}`, () => {
+      const dy = tf.tensor(dys, outShape);
+      return tf.grads((x: tf.Tensor, f: tf.Tensor) => tf.mul(tf.depthwiseConv2d(x as tf.Tensor4D, f as tf.Tensor4D, c.stride, c.pad), dy))([tf.tensor(xs, c.x), tf.tensor(fs, c.f)]);
+    });
+  }
+});
+
 test("conv2dTranspose (Conv2DBackpropInput forward) wasm == cpu, incl. both valid output sizes", async () => {
   const cases: Array<[number[], number[], number[], number, "same" | "valid"]> = [
     [[2, 4, 4, 3], [3, 3, 5, 3], [2, 8, 8, 5], 2, "same"],

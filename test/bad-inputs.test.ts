@@ -108,7 +108,7 @@ const CASES: Case[] = [
     name: "names of Object.prototype members are unknown names, not internal errors",
     text: sub("archs: [mlp]", "archs: [constructor]").replace("[fashion-mnist-mini]", "[toString]") + "method_params: {__proto__: {}}\n",
     errors: [
-      line(3, `archs\\[0\\]: unknown arch "constructor"; valid: mlp, lenet5, resnet20, resnet56`),
+      line(3, `archs\\[0\\]: unknown arch "constructor"; valid: mlp, lenet5, lenet5-caffe, conv2, conv4, conv6, resnet20, resnet32, resnet56`),
       line(4, `datasets\\[0\\]: unknown dataset "toString"; valid: fashion-mnist-mini, fashion-mnist, mnist, cifar10`),
       line(10, `method_params\\.__proto__: unknown method "__proto__"; valid: random, global-magnitude, layer-magnitude`),
     ],
@@ -126,7 +126,7 @@ const CASES: Case[] = [
     text: sub("[random, global-magnitude]", "[random, global-magnitud]").replace("[mlp]", "[lenet]").replace("[fashion-mnist-mini]", "[fashion-mnsit]"),
     errors: [
       line(2, `methods\\[1\\]: unknown method "global-magnitud"; did you mean "global-magnitude"\\? valid: random, global-magnitude, layer-magnitude`),
-      line(3, `archs\\[0\\]: unknown arch "lenet"; did you mean "lenet5"\\? valid: mlp, lenet5, resnet20, resnet56`),
+      line(3, `archs\\[0\\]: unknown arch "lenet"; did you mean "lenet5"\\? valid: mlp, lenet5, lenet5-caffe, conv2, conv4, conv6, resnet20, resnet32, resnet56`),
       line(4, `datasets\\[0\\]: unknown dataset "fashion-mnsit"; did you mean "fashion-mnist"\\? valid: fashion-mnist-mini, fashion-mnist, mnist, cifar10`),
     ],
   },
@@ -205,7 +205,7 @@ const CASES: Case[] = [
   - {paper: P, source: T1, dataset: fashion-mnist-mini, arch: mlp, method: snip, sparsity: 0.9, metrics: {top1_after: {value: -5, unit: percent}}}
 `,
     errors: [
-      line(11, `reference\\[0\\]\\.arch: unknown arch "mpl"; did you mean "mlp"\\? valid: mlp, lenet5, resnet20, resnet56`),
+      line(11, `reference\\[0\\]\\.arch: unknown arch "mpl"; did you mean "mlp"\\? valid: mlp, lenet5, lenet5-caffe, conv2, conv4, conv6, resnet20, resnet32, resnet56`),
       line(11, `reference\\[0\\]\\.method: unknown method "globl-magnitude"; did you mean "global-magnitude"\\? valid: random, global-magnitude, layer-magnitude, (?:[a-z-]+, )*dense`),
       line(12, "reference\\[0\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 1\\] for top1_after in fraction, got 98\\.36 \\(for 98\\.36 %, write unit: percent\\)"),
       line(13, "reference\\[1\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 100\\] for top1_after in percent, got 983\\.6"),

@@ -10,7 +10,7 @@ import { before, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { getMethod } from "../methods/index.js";
 import type { PrunableTensor } from "../methods/types.js";
-import type { ArchDef } from "../src/archs/ops.js";
+import { defineArch, type ArchDef } from "../src/archs/ops.js";
 import { initBackend } from "../src/backend/index.js";
 import { makeRng } from "../src/core/rng.js";
 import { allocateMasks } from "../src/prune/allocate.js";
@@ -29,16 +29,16 @@ const X = new Float32Array(N * 4).map(() => 2 * rng() - 1);
 const Y = new Int32Array(N).map((_, i) => (i * 7) % K);
 
 /** Softmax regression on 2×2 images: logits = flatten(x)·W + b. */
-const linear: ArchDef = {
-  name: "linear", summary: "test network", citation: "none", inputShape: null, numClasses: null,
+const linear: ArchDef = defineArch({
+  name: "linear", summary: "test network", citation: "none", inputShape: null, numClasses: null, widths: {},
   build: (ops, x, numClasses) => ops.dense("fc", ops.flatten(x), { units: numClasses }),
-};
+});
 
 /** One hidden ReLU layer. */
-const relu: ArchDef = {
-  name: "relu-mlp", summary: "test network", citation: "none", inputShape: null, numClasses: null,
+const relu: ArchDef = defineArch({
+  name: "relu-mlp", summary: "test network", citation: "none", inputShape: null, numClasses: null, widths: {},
   build: (ops, x, numClasses) => ops.dense("fc2", ops.relu(ops.dense("fc1", ops.flatten(x), { units: 16 })), { units: numClasses }),
-};
+});
 
 function tensorsOf(model: Model, names: string[]): PrunableTensor[] {
   return names.map((name) => {
@@ -190,10 +190,10 @@ test("Hg through a ReLU network equals its exact derivation by hand, and the mod
 });
 
 /** conv → ReLU → 2×2 max pool → dense: the frozen max pool and the ReLU pattern both matter. */
-const convPool: ArchDef = {
-  name: "conv-pool", summary: "test network", citation: "none", inputShape: null, numClasses: null,
+const convPool: ArchDef = defineArch({
+  name: "conv-pool", summary: "test network", citation: "none", inputShape: null, numClasses: null, widths: {},
   build: (ops, x, numClasses) => ops.dense("fc", ops.flatten(ops.maxPool(ops.relu(ops.conv("conv", x, { filters: 4, kernel: 3, padding: "same" })), 2)), { units: numClasses }),
-};
+});
 
 test("on a conv + max-pool network Hg does not move with the step (no ReLU or pool switch is crossed) and leaks no tensors", async () => {
   const M = 40;

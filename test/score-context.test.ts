@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { getMethod } from "../methods/index.js";
 import type { PrunableTensor } from "../methods/types.js";
 import { getArch } from "../src/archs/index.js";
-import type { ArchDef } from "../src/archs/ops.js";
+import { defineArch, type ArchDef } from "../src/archs/ops.js";
 import { initBackend } from "../src/backend/index.js";
 import { makeRng } from "../src/core/rng.js";
 import { meanGradients, meanInputActivations, scoreBatches, scoreContext } from "../src/run/score-context.js";
@@ -83,13 +83,13 @@ test("activations are mean |input| per input unit over the seed's images: the pi
 });
 
 /** conv 3@3x3 → batch norm → relu → global average → dense: the smallest network with a batch norm. */
-const tinyBn: ArchDef = {
-  name: "tiny-bn", summary: "test network", citation: "none", inputShape: null, numClasses: null,
-  build(ops, x, numClasses) {
-    const h = ops.relu(ops.batchNorm("bn", ops.conv("conv", x, { filters: 3, kernel: 3, padding: "same" })));
+const tinyBn: ArchDef = defineArch({
+  name: "tiny-bn", summary: "test network", citation: "none", inputShape: null, numClasses: null, widths: { conv: 3 },
+  build(ops, x, numClasses, w) {
+    const h = ops.relu(ops.batchNorm("bn", ops.conv("conv", x, { filters: w.n("conv"), kernel: 3, padding: "same" })));
     return ops.dense("fc", ops.globalAvgPool(h), { units: numClasses });
   },
-};
+});
 
 test("train mode scores with batch statistics yet leaves running statistics and memory as they were", async () => {
   const model = createModel(tinyBn, [28, 28, 1], 10, 0);

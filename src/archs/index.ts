@@ -1,10 +1,17 @@
+import { conv2, conv4, conv6 } from "./convnets.js";
 import { lenet5 } from "./lenet5.js";
 import { lenet5Caffe } from "./lenet5-caffe.js";
 import { mlp } from "./mlp.js";
+import { mobilenetv2 } from "./mobilenetv2.js";
 import { ShapeOps, type ArchDef, type LayerInfo } from "./ops.js";
-import { resnet20, resnet56 } from "./resnet.js";
+import { resnet110, resnet20, resnet20b, resnet32, resnet56, resnet56b } from "./resnet.js";
+import { vgg16bn, vgg19bn } from "./vgg.js";
+import { vitTiny } from "./vit.js";
 
-export const ARCHS: readonly ArchDef[] = [mlp, lenet5, resnet20, resnet56, lenet5Caffe];
+export const ARCHS: readonly ArchDef[] = [
+  mlp, lenet5, lenet5Caffe, conv2, conv4, conv6, resnet20, resnet32, resnet56, resnet110, resnet20b, resnet56b,
+  vgg16bn, vgg19bn, mobilenetv2, vitTiny,
+];
 
 export function getArch(name: string): ArchDef {
   const arch = ARCHS.find((a) => a.name === name);
@@ -19,4 +26,4 @@ export function layerTable(arch: ArchDef, inputShape: [number, number, number], 
   return ops.layers;
 }
 
-export type { ArchDef, LayerInfo } from "./ops.js";
+export type { ArchDef, LayerInfo, Widths } from "./ops.js";

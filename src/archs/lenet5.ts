@@ -1,20 +1,21 @@
-import type { ArchDef } from "./ops.js";
+import { defineArch } from "./ops.js";
 
 /** Classic LeNet-5 with a padded first conv so 28x28 inputs keep the 32x32 geometry (61,706 params on MNIST). */
-export const lenet5: ArchDef = {
+export const lenet5 = defineArch({
   name: "lenet5",
   summary: "LeNet-5: conv 6@5x5 (pad 2), maxpool, conv 16@5x5, maxpool, dense 120, 84, classes",
   citation: "LeCun, Bottou, Bengio, Haffner. Gradient-based learning applied to document recognition. Proc. IEEE 1998",
   inputShape: null,
   numClasses: null,
-  build(ops, x, numClasses) {
-    let h = ops.relu(ops.conv("conv1", x, { filters: 6, kernel: 5, padding: 2 }));
+  widths: { conv1: 6, conv2: 16, fc1: 120, fc2: 84 },
+  build(ops, x, numClasses, w) {
+    let h = ops.relu(ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: 2 }));
     h = ops.maxPool(h, 2);
-    h = ops.relu(ops.conv("conv2", h, { filters: 16, kernel: 5, padding: "valid" }));
+    h = ops.relu(ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid" }));
     h = ops.maxPool(h, 2);
     h = ops.flatten(h);
-    h = ops.relu(ops.dense("fc1", h, { units: 120 }));
-    h = ops.relu(ops.dense("fc2", h, { units: 84 }));
+    h = ops.relu(ops.dense("fc1", h, { units: w.n("fc1") }));
+    h = ops.relu(ops.dense("fc2", h, { units: w.n("fc2") }));
     return ops.dense("fc3", h, { units: numClasses });
   },
-};
+});

@@ -1,16 +1,17 @@
-import type { ArchDef } from "./ops.js";
+import { defineArch } from "./ops.js";
 
 /** LeNet-300-100 (LeCun et al. 1998), the fully connected network of Han et al. 2015 and the lottery ticket paper. */
-export const mlp: ArchDef = {
+export const mlp = defineArch({
   name: "mlp",
   summary: "LeNet-300-100: fully connected 784-300-100-10 with ReLU",
   citation: "LeCun, Bottou, Bengio, Haffner. Gradient-based learning applied to document recognition. Proc. IEEE 1998",
   inputShape: null,
   numClasses: null,
-  build(ops, x, numClasses) {
+  widths: { fc1: 300, fc2: 100 },
+  build(ops, x, numClasses, w) {
     let h = ops.flatten(x);
-    h = ops.relu(ops.dense("fc1", h, { units: 300 }));
-    h = ops.relu(ops.dense("fc2", h, { units: 100 }));
+    h = ops.relu(ops.dense("fc1", h, { units: w.n("fc1") }));
+    h = ops.relu(ops.dense("fc2", h, { units: w.n("fc2") }));
     return ops.dense("fc3", h, { units: numClasses });
   },
-};
+});

@@ -3,6 +3,11 @@
  * `ShapeOps` walks it symbolically to produce the layer table (params, MACs) that metrics are computed from,
  * and `TensorOps` (src/archs/tensor-ops.ts) runs it on tfjs tensors. So counts and the real network can never
  * disagree about a layer.
+ *
+ * Widths are data: every architecture reads the size of each structure (a conv's filters, a dense layer's units, a
+ * residual stage's channels, a transformer block's heads and MLP neurons) from a `Widths` record whose defaults are
+ * the published ones, so a compacted model is the same architecture built with other widths (`withWidths`). Which
+ * structures exist (a projection or an identity shortcut, how many blocks) never depends on the widths.
  */
 import type { LayerKind } from "../core/types.js";
 
@@ -21,16 +26,64 @@ export interface DenseOptions {
   bias?: boolean;
 }
 
+export interface DepthwiseOptions {
+  kernel: number;
+  stride?: number;
+  padding: Padding;
+  bias?: boolean;
+}
+
+export interface ZeroPadShortcutOptions {
+  /** Spatial subsampling: every `stride`-th row and column, starting at the first (a 1x1 average pool). */
+  stride: number;
+  /**
+   * Output channel j is input channel `source[j]`, or zeros where it is -1; its length is the output width. He et al.'s
+   * option A is [0, 1, …, cin − 1, −1, …]: the identity, then zero channels. A compacted model keeps the surviving pairs.
+   */
+  source: readonly number[];
+}
+
+export interface AttentionOptions {
+  /** Number of heads; q, k and v hold heads × headDim features, head h in columns [h·headDim, (h+1)·headDim). */
+  heads: number;
+}
+
 export interface Ops<V> {
   conv(name: string, x: V, options: ConvOptions): V;
+  /** Depthwise convolution (one filter per input channel, channel multiplier 1): the output keeps the channels. */
+  depthwiseConv(name: string, x: V, options: DepthwiseOptions): V;
+  /** A dense layer; on a token sequence [tokens, features] it applies to every token (the same weights). */
   dense(name: string, x: V, options: DenseOptions): V;
   batchNorm(name: string, x: V): V;
+  /** Layer normalization over the last axis with learned γ and β (no running statistics). */
+  layerNorm(name: string, x: V): V;
   relu(x: V): V;
+  /** GELU, the exact (erf) form PyTorch's nn.GELU computes by default. */
+  gelu(x: V): V;
   maxPool(x: V, size: number, stride?: number): V;
   globalAvgPool(x: V): V;
   flatten(x: V): V;
   add(a: V, b: V): V;
+  /** He et al.'s parameter-free shortcut (option A): subsample, then identity or zero channels. */
+  zeroPadShortcut(x: V, options: ZeroPadShortcutOptions): V;
+  /** An image [h, w, c] as a token sequence [h·w, c], row-major. */
+  toTokens(x: V): V;
+  /** Prepends a learned token [1, features] to the sequence. */
+  classToken(name: string, x: V): V;
+  /** Adds a learned embedding [tokens, features] to the sequence. */
+  positionEmbedding(name: string, x: V): V;
+  /** One token of a sequence, as a feature vector. */
+  takeToken(x: V, index: number): V;
+  /**
+   * Multi-head scaled dot-product self-attention on projected q, k, v [tokens, heads·headDim]: per head
+   * softmax(q kᵀ / √headDim) v, heads concatenated back. Parameter-free (the projections are dense layers around it);
+   * it appears in the layer table for its MACs and its heads, the structure that head pruning removes.
+   */
+  attention(name: string, q: V, k: V, v: V, options: AttentionOptions): V;
 }
+
+/** Widths by structure name (see the top of this file): numbers, or index lists such as a shortcut's channel source. */
+export type Widths = Readonly<Record<string, number | readonly number[]>>;
 
 export interface ArchDef {
   name: string;
@@ -40,23 +93,106 @@ export interface ArchDef {
   inputShape: [number, number, number] | null;
   /** Fixed number of classes, or null when it follows the dataset. */
   numClasses: number | null;
+  /** The widths it is built with: the published ones, unless `withWidths` replaced some. */
+  widths: Widths;
   build<V>(ops: Ops<V>, input: V, numClasses: number): V;
+  /**
+   * The same architecture (same name, layers and structure) with some widths replaced, e.g. fewer channels after
+   * structured pruning. Unknown keys and non-positive widths are errors.
+   */
+  withWidths(changes: Widths): ArchDef;
+}
+
+/** What an architecture file declares: `build` receives the complete widths to read its sizes from. */
+export interface ArchSpec {
+  name: string;
+  summary: string;
+  citation: string;
+  inputShape: [number, number, number] | null;
+  numClasses: number | null;
+  /** The published widths. */
+  widths: Widths;
+  /** Keys `withWidths` may add that have no default (index lists computed from the widths unless given). */
+  optionalWidths?: (key: string) => boolean;
+  build<V>(ops: Ops<V>, input: V, numClasses: number, widths: WidthReader): V;
+}
+
+/** Reads a width by key; a missing key is a defect of the architecture file, so it throws. */
+export interface WidthReader {
+  n(key: string): number;
+  /** An optional index list (undefined: the architecture's default for it). */
+  list(key: string): readonly number[] | undefined;
+}
+
+export function defineArch(spec: ArchSpec): ArchDef {
+  const make = (widths: Widths): ArchDef => {
+    const reader = widthReader(spec.name, widths);
+    return {
+      name: spec.name, summary: spec.summary, citation: spec.citation, inputShape: spec.inputShape, numClasses: spec.numClasses,
+      widths,
+      build: <V>(ops: Ops<V>, input: V, numClasses: number): V => spec.build(ops, input, numClasses, reader),
+      withWidths(changes: Widths): ArchDef {
+        for (const [key, value] of Object.entries(changes)) {
+          const known = Object.hasOwn(spec.widths, key) || (spec.optionalWidths?.(key) ?? false);
+          if (!known) throw new Error(`${spec.name}: no width named "${key}"; widths: ${Object.keys(spec.widths).join(", ")}`);
+          const ok = typeof value === "number" ? Number.isInteger(value) && value > 0
+            : Array.isArray(value) && value.every((i) => Number.isInteger(i) && i >= -1);
+          if (!ok) throw new Error(`${spec.name}: width "${key}" must be ${typeof value === "number" ? "a positive integer" : "a list of channel indices (−1: zeros)"}, got ${JSON.stringify(value)}`);
+        }
+        return make({ ...widths, ...changes });
+      },
+    };
+  };
+  return make(spec.widths);
+}
+
+function widthReader(arch: string, widths: Widths): WidthReader {
+  return {
+    n(key) {
+      const v = widths[key];
+      if (typeof v !== "number") throw new Error(`${arch}: width "${key}" is ${v === undefined ? "missing" : "not a number"}`);
+      return v;
+    },
+    list(key) {
+      const v = widths[key];
+      if (v !== undefined && typeof v === "number") throw new Error(`${arch}: width "${key}" must be an index list`);
+      return v as readonly number[] | undefined;
+    },
+  };
+}
+
+/** Option A's channel source: the input's channels, then zero channels up to `out`. */
+export function identityThenZeros(cin: number, out: number): number[] {
+  if (out < cin) throw new Error(`zero-padded shortcut: ${out} output channels cannot hold the ${cin} input channels; give its source list`);
+  return Array.from({ length: out }, (_, j) => (j < cin ? j : -1));
 }
 
 /** One parametrized layer, as the symbolic walk sees it. Shapes exclude the batch dimension. */
 export interface LayerInfo {
   name: string;
   kind: LayerKind;
-  /** conv: [kh, kw, cin, cout]; dense: [in, out]; batchnorm: [channels]. */
+  /**
+   * conv: [kh, kw, cin, cout]; depthwise: [kh, kw, channels, 1]; dense: [in, out]; batchnorm, layernorm: [channels];
+   * embedding: [tokens, features]; attention (no tensors): [heads, headDim].
+   */
   weightShape: number[];
   hasBias: boolean;
   inputShape: number[];
   outputShape: number[];
   /** Trainable parameters: weights + bias (BN: gamma + beta; running statistics are not parameters). */
   params: number;
-  /** Multiply-accumulates for one input (conv and dense only; BN counts 0). */
+  /**
+   * Multiply-accumulates for one input: conv, depthwise and dense layers, and attention's two matmuls (q·kᵀ and the
+   * weighted sum of v). Normalization, activations, pooling, residual adds and embeddings count 0.
+   */
   macs: number;
 }
+
+/** Kinds whose layer owns a kernel (and maybe a bias) drawn by the configured init: the weights methods prune. */
+export const KERNEL_KINDS: readonly LayerKind[] = ["conv", "depthwise", "dense"];
+export const hasKernel = (kind: LayerKind): boolean => KERNEL_KINDS.includes(kind);
+/** Kinds with γ and β (batch norm also has running statistics). */
+export const isNorm = (kind: LayerKind): boolean => kind === "batchnorm" || kind === "layernorm";
 
 /** Names of a layer's tensors, shared by the model, the masks and saved weights. */
 export const tensorNames = {
@@ -66,6 +202,7 @@ export const tensorNames = {
   beta: (layer: string) => `${layer}/beta`,
   movingMean: (layer: string) => `${layer}/moving_mean`,
   movingVar: (layer: string) => `${layer}/moving_var`,
+  embedding: (layer: string) => `${layer}/embedding`,
 };
 
 /** Output size of a conv/pool along one axis, with TF's 'same'/'valid' conventions or an explicit pad. */
@@ -93,14 +230,30 @@ export class ShapeOps implements Ops<number[]> {
     return out;
   }
 
-  dense(name: string, x: number[], o: DenseOptions): number[] {
-    const [units] = expectRank(x, 1, name);
+  depthwiseConv(name: string, x: number[], o: DepthwiseOptions): number[] {
+    const [h, w, c] = expectRank(x, 3, name);
+    const stride = o.stride ?? 1;
+    const out = [outputSize(h, o.kernel, stride, o.padding), outputSize(w, o.kernel, stride, o.padding), c];
     const hasBias = o.bias ?? true;
     this.layers.push({
-      name, kind: "dense", weightShape: [units, o.units], hasBias, inputShape: x, outputShape: [o.units],
-      params: units * o.units + (hasBias ? o.units : 0), macs: units * o.units,
+      name, kind: "depthwise", weightShape: [o.kernel, o.kernel, c, 1], hasBias, inputShape: x, outputShape: out,
+      params: o.kernel * o.kernel * c + (hasBias ? c : 0),
+      macs: out[0] * out[1] * o.kernel * o.kernel * c,
     });
-    return [o.units];
+    return out;
+  }
+
+  dense(name: string, x: number[], o: DenseOptions): number[] {
+    if (x.length !== 1 && x.length !== 2) throw new Error(`${name}: expected features or [tokens, features], got shape [${x}]`);
+    const units = x[x.length - 1];
+    const tokens = x.length === 2 ? x[0] : 1;
+    const out = [...x.slice(0, -1), o.units];
+    const hasBias = o.bias ?? true;
+    this.layers.push({
+      name, kind: "dense", weightShape: [units, o.units], hasBias, inputShape: x, outputShape: out,
+      params: units * o.units + (hasBias ? o.units : 0), macs: tokens * units * o.units,
+    });
+    return out;
   }
 
   batchNorm(name: string, x: number[]): number[] {
@@ -112,7 +265,18 @@ export class ShapeOps implements Ops<number[]> {
     return x;
   }
 
+  layerNorm(name: string, x: number[]): number[] {
+    const features = x[x.length - 1];
+    this.layers.push({
+      name, kind: "layernorm", weightShape: [features], hasBias: true, inputShape: x, outputShape: x,
+      params: 2 * features, macs: 0,
+    });
+    return x;
+  }
+
   relu(x: number[]): number[] { return x; }
+
+  gelu(x: number[]): number[] { return x; }
 
   maxPool(x: number[], size: number, stride = size): number[] {
     const [h, w, c] = expectRank(x, 3, "maxPool");
@@ -128,6 +292,54 @@ export class ShapeOps implements Ops<number[]> {
   add(a: number[], b: number[]): number[] {
     if (a.join() !== b.join()) throw new Error(`add: shapes differ (${a} vs ${b})`);
     return a;
+  }
+
+  zeroPadShortcut(x: number[], o: ZeroPadShortcutOptions): number[] {
+    const [h, w, c] = expectRank(x, 3, "zeroPadShortcut");
+    const bad = o.source.find((i) => i < -1 || i >= c || !Number.isInteger(i));
+    if (bad !== undefined) throw new Error(`zeroPadShortcut: source channel ${bad} outside the input's ${c} channels`);
+    return [Math.ceil(h / o.stride), Math.ceil(w / o.stride), o.source.length];
+  }
+
+  toTokens(x: number[]): number[] {
+    const [h, w, c] = expectRank(x, 3, "toTokens");
+    return [h * w, c];
+  }
+
+  classToken(name: string, x: number[]): number[] {
+    const [tokens, features] = expectRank(x, 2, name);
+    this.pushEmbedding(name, x, [1, features]);
+    return [tokens + 1, features];
+  }
+
+  positionEmbedding(name: string, x: number[]): number[] {
+    expectRank(x, 2, name);
+    this.pushEmbedding(name, x, x);
+    return x;
+  }
+
+  private pushEmbedding(name: string, x: number[], shape: number[]): void {
+    this.layers.push({
+      name, kind: "embedding", weightShape: shape, hasBias: false, inputShape: x, outputShape: x,
+      params: shape[0] * shape[1], macs: 0,
+    });
+  }
+
+  takeToken(x: number[], index: number): number[] {
+    const [tokens, features] = expectRank(x, 2, "takeToken");
+    if (index < 0 || index >= tokens) throw new Error(`takeToken: token ${index} of ${tokens}`);
+    return [features];
+  }
+
+  attention(name: string, q: number[], k: number[], v: number[], o: AttentionOptions): number[] {
+    const [tokens, width] = expectRank(q, 2, name);
+    if (k.join() !== q.join() || v.join() !== q.join()) throw new Error(`${name}: q, k, v shapes differ ([${q}], [${k}], [${v}])`);
+    if (width % o.heads !== 0) throw new Error(`${name}: ${width} features do not split into ${o.heads} heads`);
+    this.layers.push({
+      name, kind: "attention", weightShape: [o.heads, width / o.heads], hasBias: false, inputShape: q, outputShape: q,
+      params: 0, macs: 2 * tokens * tokens * width,
+    });
+    return q;
   }
 }
 

@@ -1,9 +1,13 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchNormTrain } from "../backend/fused-ops.js";
-import { tensorNames, type ConvOptions, type DenseOptions, type Ops } from "./ops.js";
+import {
+  tensorNames, type AttentionOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
+} from "./ops.js";
 
 const BN_EPSILON = 1e-5;
 const BN_MOMENTUM = 0.9;
+/** timm's and DeiT's ViT LayerNorm epsilon (PyTorch's default is 1e-5). */
+const LN_EPSILON = 1e-6;
 
 /**
  * Runs an architecture on tfjs tensors, reading parameters by name. In training mode, batch norm normalizes
@@ -45,6 +49,7 @@ export class TensorOps implements Ops<tf.Tensor> {
   }
 
   dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
+    if (x.rank === 3) return this.perToken(x, (rows) => this.dense(name, rows, o));
     let y = tf.matMul(x as tf.Tensor2D, this.get(tensorNames.kernel(name)) as tf.Tensor2D);
     if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
     return y;
@@ -91,4 +96,85 @@ export class TensorOps implements Ops<tf.Tensor> {
   flatten(x: tf.Tensor): tf.Tensor { return tf.reshape(x, [x.shape[0], -1]); }
 
   add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return tf.add(a, b); }
+
+  // Operations of the architectures beyond the plain conv nets (depthwise convs, option-A shortcuts, transformers):
+  // standard tfjs ops only, so every backend runs them (native through the cpu kernels it inherits).
+
+  depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor {
+    let input = x as tf.Tensor4D;
+    let pad: "same" | "valid" = "valid";
+    if (o.padding === "same") pad = "same";
+    else if (typeof o.padding === "number" && o.padding > 0) {
+      input = tf.pad(input, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]);
+    }
+    let y = tf.depthwiseConv2d(input, this.get(tensorNames.kernel(name)) as tf.Tensor4D, o.stride ?? 1, pad);
+    if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
+    return y;
+  }
+
+  /** A dense layer over the last axis of [batch, tokens, features]: one matmul on the tokens as rows. */
+  private perToken(x: tf.Tensor, f: (rows: tf.Tensor) => tf.Tensor): tf.Tensor {
+    const [b, t, d] = x.shape;
+    const y = f(tf.reshape(x, [b * t, d]));
+    return tf.reshape(y, [b, t, y.shape[1]!]);
+  }
+
+  layerNorm(name: string, x: tf.Tensor): tf.Tensor {
+    const axis = x.rank - 1;
+    const mean = tf.mean(x, axis, true);
+    const centered = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centered), axis, true);
+    const normalized = tf.mul(centered, tf.rsqrt(tf.add(variance, LN_EPSILON)));
+    return tf.add(tf.mul(normalized, this.get(tensorNames.gamma(name))), this.get(tensorNames.beta(name)));
+  }
+
+  gelu(x: tf.Tensor): tf.Tensor {
+    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+  }
+
+  zeroPadShortcut(x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor {
+    // A 1x1 average pool with a stride keeps rows and columns 0, s, 2s, … (tfjs has no strided-slice gradient).
+    const sub = o.stride > 1 ? tf.avgPool(x as tf.Tensor4D, 1, o.stride, "valid") : x;
+    const cin = x.shape[3]!;
+    if (o.source.length >= cin && o.source.every((src, j) => src === (j < cin ? j : -1))) {
+      return o.source.length === cin ? sub : tf.pad(sub, [[0, 0], [0, 0], [0, 0], [0, o.source.length - cin]]);
+    }
+    // Any other channel map (a compacted model's): a 0/1 selection matrix, exact in float, and differentiable on
+    // every backend (gather's gradient needs UnsortedSegmentSum, which wasm lacks).
+    const select = new Float32Array(cin * o.source.length);
+    o.source.forEach((src, j) => { if (src >= 0) select[src * o.source.length + j] = 1; });
+    const [b, h, w] = sub.shape;
+    const y = tf.matMul(tf.reshape(sub, [-1, cin]) as tf.Tensor2D, tf.tensor2d(select, [cin, o.source.length]));
+    return tf.reshape(y, [b, h, w, o.source.length]);
+  }
+
+  toTokens(x: tf.Tensor): tf.Tensor {
+    const [b, h, w, c] = x.shape;
+    return tf.reshape(x, [b, h * w, c]);
+  }
+
+  classToken(name: string, x: tf.Tensor): tf.Tensor {
+    const token = this.get(tensorNames.embedding(name));
+    const [b, , d] = x.shape;
+    return tf.concat([tf.tile(tf.reshape(token, [1, 1, d]), [b, 1, 1]), x], 1);
+  }
+
+  positionEmbedding(name: string, x: tf.Tensor): tf.Tensor {
+    return tf.add(x, this.get(tensorNames.embedding(name)));
+  }
+
+  takeToken(x: tf.Tensor, index: number): tf.Tensor {
+    const [b, , d] = x.shape;
+    return tf.reshape(tf.slice(x, [0, index, 0], [b, 1, d]), [b, d]);
+  }
+
+  attention(_name: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: AttentionOptions): tf.Tensor {
+    const [b, t, width] = q.shape;
+    const headDim = width / o.heads;
+    // [batch, tokens, heads·headDim] -> [batch·heads, tokens, headDim]: one batched matmul per product.
+    const split = (x: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(x, [b, t, o.heads, headDim]), [0, 2, 1, 3]), [b * o.heads, t, headDim]);
+    const scores = tf.mul(tf.matMul(split(q) as tf.Tensor3D, split(k) as tf.Tensor3D, false, true), 1 / Math.sqrt(headDim));
+    const mixed = tf.matMul(tf.softmax(scores) as tf.Tensor3D, split(v) as tf.Tensor3D);
+    return tf.reshape(tf.transpose(tf.reshape(mixed, [b, o.heads, t, headDim]), [0, 2, 1, 3]), [b, t, width]);
+  }
 }

@@ -6,7 +6,8 @@
  * mean, moments, batchNorm (FusedBatchNorm), Step (relu grad), ZerosLike/OnesLike, SGD/Adam ops),
  * each checked against the cpu backend:
  *
- *  - missing: `Conv2DBackpropFilter` (weight gradient of every conv layer) → added.
+ *  - missing: `Conv2DBackpropFilter` (weight gradient of every conv layer) → added; likewise both gradients of
+ *    depthwise convs (MobileNetV2), `DepthwiseConv2dNativeBackpropInput` and `…BackpropFilter`, as plain loops.
  *  - wrong: `MaxPoolGrad` loses the gradient of every window whose maximum is ≤ 0 → replaced.
  *  - naive loops 5-20x slower than XNNPACK: `Conv2DBackpropInput` (input gradient of every conv but the
  *    first) and `BatchMatMul` with transposeA/transposeB (both dense-layer gradients) → replaced.
@@ -398,6 +399,79 @@ function batchMatMul(args: KernelArgs): TensorInfo {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// DepthwiseConv2dNativeBackpropInput / BackpropFilter (missing: the gradients of MobileNetV2's depthwise convs)
+//
+// Direct loops over the forward pass's windows, one accumulation per (output pixel, tap, channel), multiplier M:
+//   dx[n, h, w, c]      += dy[n, oh, ow, c·M + m] · f[kh, kw, c, m]
+//   df[kh, kw, c, m]    += x[n, h, w, c] · dy[n, oh, ow, c·M + m]      with h = oh·s − top + kh·d (likewise w).
+// Depthwise layers hold a few percent of a network's MACs, so plain JS costs little beside the XNNPACK convs.
+
+function depthwiseLoops(
+  info: tf.backend_util.Conv2DInfo, each: (xIndex: number, fIndex: number, dyIndex: number) => void,
+): void {
+  const { batchSize: n, inHeight: H, inWidth: W, inChannels: C, outHeight: Ho, outWidth: Wo, outChannels: CO } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw, filterHeight: fh, filterWidth: fw } = info;
+  const { top, left } = info.padInfo;
+  const M = CO / C;
+  for (let b = 0; b < n; b++) {
+    for (let oh = 0; oh < Ho; oh++) {
+      for (let ow = 0; ow < Wo; ow++) {
+        const dyBase = ((b * Ho + oh) * Wo + ow) * CO;
+        for (let kh = 0; kh < fh; kh++) {
+          const h = oh * sh - top + kh * dh;
+          if (h < 0 || h >= H) continue;
+          for (let kw = 0; kw < fw; kw++) {
+            const w = ow * sw - left + kw * dw;
+            if (w < 0 || w >= W) continue;
+            const xBase = ((b * H + h) * W + w) * C;
+            const fBase = (kh * fw + kw) * C * M;
+            for (let c = 0; c < C; c++) {
+              for (let m = 0; m < M; m++) each(xBase + c, fBase + c * M + m, dyBase + c * M + m);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+function depthwiseInfo(xShape: number[], filterShape: number[], attrs: tf.DepthwiseConv2dNativeBackpropInputAttrs | tf.DepthwiseConv2dNativeBackpropFilterAttrs) {
+  const { strides, dilations, pad, dimRoundingMode } = attrs;
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number], filterShape as [number, number, number, number],
+    strides, dilations, pad, dimRoundingMode, true,
+  );
+}
+
+function depthwiseBackpropInput(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+  const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropInputAttrs;
+  const info = depthwiseInfo(attrs.inputShape, filter.shape, attrs);
+  const out = backend.makeOutput(attrs.inputShape, "float32");
+  const f = backend.typedArrayFromHeap(filter) as Float32Array; // views only after the allocation
+  const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  const dx = backend.typedArrayFromHeap(out) as Float32Array;
+  dx.fill(0);
+  depthwiseLoops(info, (xi, fi, gi) => { dx[xi] += g[gi] * f[fi]; });
+  return out;
+}
+
+function depthwiseBackpropFilter(args: KernelArgs): TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+  const attrs = args.attrs as unknown as tf.DepthwiseConv2dNativeBackpropFilterAttrs;
+  const info = depthwiseInfo(x.shape, attrs.filterShape, attrs);
+  const out = backend.makeOutput(attrs.filterShape, "float32");
+  const xs = backend.typedArrayFromHeap(x) as Float32Array;
+  const g = backend.typedArrayFromHeap(dy) as Float32Array;
+  const df = backend.typedArrayFromHeap(out) as Float32Array;
+  df.fill(0);
+  depthwiseLoops(info, (xi, fi, gi) => { df[fi] += xs[xi] * g[gi]; });
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Registration
 
 export const conv2DBackpropFilterConfig: KernelConfig = {
@@ -407,7 +481,11 @@ export const conv2DBackpropFilterConfig: KernelConfig = {
 };
 
 /** Kernels wasm lacks. */
-export const addedKernels: readonly KernelConfig[] = [conv2DBackpropFilterConfig];
+export const addedKernels: readonly KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  { kernelName: tf.DepthwiseConv2dNativeBackpropInput, backendName: BACKEND, kernelFunc: depthwiseBackpropInput as unknown as KernelFunc },
+  { kernelName: tf.DepthwiseConv2dNativeBackpropFilter, backendName: BACKEND, kernelFunc: depthwiseBackpropFilter as unknown as KernelFunc },
+];
 
 /** Replacements for slow wasm kernels (they keep the original's setup/dispose functions). */
 export const overriddenKernels: readonly { kernelName: string; kernelFunc: KernelFunc }[] = [

@@ -15,13 +15,14 @@ export default function archs(o: { json?: boolean }): number {
   const rows = ARCHS.flatMap((a) => [...shapes.values()].filter((s) => fits(a, s)).map((s) => {
     const layers = layerTable(a, s.inputShape, s.numClasses);
     return {
-      arch: a.name, summary: a.summary, inputShape: s.inputShape, numClasses: s.numClasses, datasets: s.datasets,
+      arch: a.name, summary: a.summary, citation: a.citation, inputShape: s.inputShape, numClasses: s.numClasses, datasets: s.datasets,
       params: layers.reduce((n, l) => n + l.params, 0), macs: layers.reduce((n, l) => n + l.macs, 0), layers: layers.length,
     };
   }));
   if (o.json) emit(JSON.stringify(rows, null, 2));
   else emit(textTable(["arch", "input", "classes", "params", "MACs", "layers", "datasets"], rows.map((r) => [
     r.arch, r.inputShape.join("x"), String(r.numClasses), r.params.toLocaleString("en-US"), r.macs.toLocaleString("en-US"), String(r.layers), r.datasets.join(", "),
-  ])) + "MACs = multiply-accumulates of conv and dense layers for one input (FLOPs as most pruning papers count them; Han 2015 counts 2x).\n");
+  ])) + "MACs = multiply-accumulates of conv, depthwise and dense layers (and attention's two matmuls) for one input; BN, ReLU,\n" +
+    "pooling and residual adds count 0 (FLOPs as most pruning papers count them; Han 2015 counts 2x).\n");
   return 0;
 }

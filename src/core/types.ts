@@ -278,7 +278,11 @@ export interface LayerCount {
   prunable: boolean;
 }
 
-export type LayerKind = "conv" | "dense" | "batchnorm";
+/**
+ * conv, depthwise and dense layers own a kernel (and maybe a bias); batchnorm and layernorm own γ and β; embedding a
+ * learned token or position table; attention owns no tensor (it is listed for its MACs and heads).
+ */
+export type LayerKind = "conv" | "depthwise" | "dense" | "batchnorm" | "layernorm" | "embedding" | "attention";
 
 export interface PlannedRun {
   key: string;

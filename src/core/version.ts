@@ -5,7 +5,7 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * Bump RESULTS_REVISION whenever a change alters what a run computes (training, pruning, metrics): finished runs
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
-export const RESULTS_REVISION = 1;
+export const RESULTS_REVISION = 2;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "96d3c4c987a54e4cf6b6d18aa43d65e7fd58f30fc33ae7257916fece6ce24688";
+export const RESULTS_SOURCES_SHA256 = "59b986e6f775b7f15c361e148c04251e4b046dff12212532cf31d8ba106be5ac";

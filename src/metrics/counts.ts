@@ -1,11 +1,12 @@
 /**
  * Parameter, sparsity and MAC accounting. Conventions (README "Metrics", GUIDE section 2):
  * - params count weights, biases and BN gamma/beta, never BN running statistics;
- * - MACs are multiply-accumulates of conv and dense layers for one input ("FLOPs (MACs)"); Han 2015 counts 2x;
+ * - MACs are multiply-accumulates of conv, depthwise and dense layers (and attention's two matmuls) for one input
+ *   ("FLOPs (MACs)"); BN, ReLU, pooling and residual adds count 0; Han 2015 counts 2x;
  * - effective MACs scale each layer's MACs by its kernel density (unstructured pruning);
  * - compression ratio = total params / nonzero params (ShrinkBench).
  */
-import type { LayerInfo } from "../archs/ops.js";
+import { hasKernel, type LayerInfo } from "../archs/ops.js";
 import type { LayerCount } from "../core/types.js";
 
 export interface ModelCounts {
@@ -34,7 +35,7 @@ export function layerCounts(
   prunableLayers: ReadonlySet<string>,
 ): LayerCount[] {
   return layers.map((layer) => {
-    const kernelSize = layer.kind === "batchnorm" ? 0 : layer.weightShape.reduce((a, b) => a * b, 1);
+    const kernelSize = hasKernel(layer.kind) ? layer.weightShape.reduce((a, b) => a * b, 1) : 0;
     const kernelNz = kernelNonzero.get(layer.name) ?? kernelSize;
     const otherSize = layer.params - kernelSize;
     const otherNz = otherNonzero.get(layer.name) ?? otherSize;

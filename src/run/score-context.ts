@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, HessianGradient, PrunableTensor, PruningMethod, ScoreContext } from "../../methods/index.js";
-import type { ConvOptions, DenseOptions, Ops } from "../archs/ops.js";
+import type { AttentionOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 import type { HyperValue } from "../core/types.js";
@@ -162,7 +162,7 @@ export async function meanInputActivations(model: Model, train: StagedSplit, lay
   return out;
 }
 
-/** Runs an architecture on another Ops, telling `onInput` the input of every conv, dense and batch-norm layer. */
+/** Runs an architecture on another Ops, telling `onInput` the input of every layer a method may prune a tensor of. */
 export class InputRecorder<V> implements Ops<V> {
   constructor(private readonly inner: Ops<V>, private readonly onInput: (layer: string, x: V) => void) {}
 
@@ -174,6 +174,15 @@ export class InputRecorder<V> implements Ops<V> {
   globalAvgPool(x: V): V { return this.inner.globalAvgPool(x); }
   flatten(x: V): V { return this.inner.flatten(x); }
   add(a: V, b: V): V { return this.inner.add(a, b); }
+  depthwiseConv(name: string, x: V, o: DepthwiseOptions): V { this.onInput(name, x); return this.inner.depthwiseConv(name, x, o); }
+  layerNorm(name: string, x: V): V { this.onInput(name, x); return this.inner.layerNorm(name, x); }
+  gelu(x: V): V { return this.inner.gelu(x); }
+  zeroPadShortcut(x: V, o: ZeroPadShortcutOptions): V { return this.inner.zeroPadShortcut(x, o); }
+  toTokens(x: V): V { return this.inner.toTokens(x); }
+  classToken(name: string, x: V): V { return this.inner.classToken(name, x); }
+  positionEmbedding(name: string, x: V): V { return this.inner.positionEmbedding(name, x); }
+  takeToken(x: V, index: number): V { return this.inner.takeToken(x, index); }
+  attention(name: string, q: V, k: V, v: V, o: AttentionOptions): V { return this.inner.attention(name, q, k, v, o); }
 }
 
 /**
@@ -329,6 +338,17 @@ export class FrozenActivations implements Ops<tf.Tensor> {
   globalAvgPool(x: tf.Tensor): tf.Tensor { return this.inner.globalAvgPool(x); }
   flatten(x: tf.Tensor): tf.Tensor { return this.inner.flatten(x); }
   add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return this.inner.add(a, b); }
+  // Smooth or piecewise-linear in the parameters with no switch to freeze (GELU, softmax attention and layer norm are
+  // smooth; the rest are linear): passed through.
+  depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { return this.inner.depthwiseConv(name, x, o); }
+  layerNorm(name: string, x: tf.Tensor): tf.Tensor { return this.inner.layerNorm(name, x); }
+  gelu(x: tf.Tensor): tf.Tensor { return this.inner.gelu(x); }
+  zeroPadShortcut(x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { return this.inner.zeroPadShortcut(x, o); }
+  toTokens(x: tf.Tensor): tf.Tensor { return this.inner.toTokens(x); }
+  classToken(name: string, x: tf.Tensor): tf.Tensor { return this.inner.classToken(name, x); }
+  positionEmbedding(name: string, x: tf.Tensor): tf.Tensor { return this.inner.positionEmbedding(name, x); }
+  takeToken(x: tf.Tensor, index: number): tf.Tensor { return this.inner.takeToken(x, index); }
+  attention(name: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: AttentionOptions): tf.Tensor { return this.inner.attention(name, q, k, v, o); }
 
   relu(x: tf.Tensor): tf.Tensor {
     if (this.how === "record") {

@@ -4,10 +4,10 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { layerTable, type ArchDef, type LayerInfo } from "../archs/index.js";
-import { tensorNames } from "../archs/ops.js";
+import { hasKernel, tensorNames } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import { makeRng, normal } from "../core/rng.js";
-import type { InitName } from "../core/types.js";
+import type { InitName, LayerKind } from "../core/types.js";
 
 export interface Model {
   arch: ArchDef;
@@ -36,16 +36,21 @@ export function createModel(arch: ArchDef, inputShape: [number, number, number],
 
 let modelCount = 0;
 
-/** Fans of a conv kernel [kh, kw, cin, cout] or dense kernel [in, out], as PyTorch and Keras count them. */
-export function fans(shape: readonly number[]): { fanIn: number; fanOut: number } {
+/**
+ * Fans of a conv kernel [kh, kw, cin, cout] or dense kernel [in, out], as PyTorch and Keras count them. A depthwise
+ * kernel [kh, kw, c, 1] is counted as PyTorch counts its weight [c, 1, kh, kw] (groups = c): fan_in kh·kw,
+ * fan_out c·kh·kw (Keras would say c·kh·kw and kh·kw); the CIFAR MobileNetV2 this serves is a PyTorch model.
+ */
+export function fans(shape: readonly number[], kind: LayerKind = "conv"): { fanIn: number; fanOut: number } {
   const size = shape.reduce((a, b) => a * b, 1);
+  if (kind === "depthwise") return { fanIn: size / shape[2], fanOut: size };
   const receptive = shape.slice(0, -2).reduce((a, b) => a * b, 1);
   return { fanIn: size / shape[shape.length - 1], fanOut: receptive * shape[shape.length - 1] };
 }
 
 /** A kernel's values and its bias's (null: zeros) under `init`, drawn from the layer's own seeded streams. */
-export function initialValues(init: InitName, shape: readonly number[], seed: number, layerName: string): { kernel: Float32Array; bias: Float32Array | null } {
-  const { fanIn, fanOut } = fans(shape);
+export function initialValues(init: InitName, shape: readonly number[], seed: number, layerName: string, kind: LayerKind = "conv"): { kernel: Float32Array; bias: Float32Array | null } {
+  const { fanIn, fanOut } = fans(shape, kind);
   const rng = makeRng(seed, `init:${layerName}`);
   const kernel = new Float32Array(shape.reduce((a, b) => a * b, 1));
   const uniform = (out: Float32Array, limit: number, r: () => number) => {
@@ -78,6 +83,15 @@ export function initialValues(init: InitName, shape: readonly number[], seed: nu
   }
 }
 
+/**
+ * A class token's or position table's initial values, whatever `model.init` says (fans mean nothing for a table):
+ * timm's and DeiT's trunc_normal_(std=0.02), whose default bounds ±2 lie 100 standard deviations out, i.e. N(0, 0.02²).
+ */
+export function embeddingValues(shape: readonly number[], seed: number, layerName: string): Float32Array {
+  const rng = makeRng(seed, `init:${layerName}`);
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => 0.02 * normal(rng));
+}
+
 function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state: Map<string, tf.Variable>, seed: number, init: InitName): void {
   // tfjs registers variables by name process-wide: each model's get a unique prefix. Maps stay keyed by tensor name.
   const prefix = `m${++modelCount}:`;
@@ -91,8 +105,20 @@ function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state
       state.set(tensorNames.movingVar(layer.name), variable(tf.ones([c]), false, tensorNames.movingVar(layer.name)));
       continue;
     }
+    if (layer.kind === "layernorm") {
+      const c = layer.weightShape[0];
+      params.set(tensorNames.gamma(layer.name), variable(tf.ones([c]), true, tensorNames.gamma(layer.name)));
+      params.set(tensorNames.beta(layer.name), variable(tf.zeros([c]), true, tensorNames.beta(layer.name)));
+      continue;
+    }
+    if (layer.kind === "embedding") {
+      const name = tensorNames.embedding(layer.name);
+      params.set(name, variable(tf.tensor(embeddingValues(layer.weightShape, seed, layer.name), layer.weightShape), true, name));
+      continue;
+    }
+    if (!hasKernel(layer.kind)) continue;
     const shape = layer.weightShape;
-    const values = initialValues(init, shape, seed, layer.name);
+    const values = initialValues(init, shape, seed, layer.name, layer.kind);
     const kernel = tensorNames.kernel(layer.name);
     params.set(kernel, variable(tf.tensor(values.kernel, shape), true, kernel));
     if (layer.hasBias) {
@@ -134,18 +160,22 @@ export function applyStateUpdates(model: Model, updates: Array<[string, tf.Tenso
 /** A copy of every tensor's values (params and state), e.g. for checkpoints or the best epoch. */
 /**
  * Initial weights drawn again from other seeded streams (each layer's streams prefixed by `stream`): the same
- * distribution as the model's own initialisation, an independent draw. Batch-norm parameters and state keep their
- * constant initial values: those of `initial` (the model's weights before any training) when given, else the model's
- * current ones — so a trained model's batch norm never leaks into a network said to start from scratch. (The
- * lottery-ticket control and the scratch baselines re-initialise a pruned network with these.)
+ * distribution as the model's own initialisation, an independent draw (embeddings too). Normalization parameters and
+ * state keep their constant initial values: those of `initial` (the model's weights before any training) when given,
+ * else the model's current ones — so a trained model's batch norm never leaks into a network said to start from
+ * scratch. (The lottery-ticket control and the scratch baselines re-initialise a pruned network with these.)
  */
 export function redrawnInitialWeights(
   model: Model, seed: number, init: InitName, stream: string, initial?: ReadonlyMap<string, Float32Array>,
 ): Map<string, Float32Array> {
   const out = new Map<string, Float32Array>();
   for (const layer of model.layers) {
-    if (layer.kind === "batchnorm") continue;
-    const values = initialValues(init, layer.weightShape, seed, `${stream}:${layer.name}`);
+    if (layer.kind === "embedding") {
+      out.set(tensorNames.embedding(layer.name), embeddingValues(layer.weightShape, seed, `${stream}:${layer.name}`));
+      continue;
+    }
+    if (!hasKernel(layer.kind)) continue;
+    const values = initialValues(init, layer.weightShape, seed, `${stream}:${layer.name}`, layer.kind);
     out.set(tensorNames.kernel(layer.name), values.kernel);
     const bias = tensorNames.bias(layer.name);
     if (model.params.has(bias)) out.set(bias, values.bias ?? new Float32Array(model.params.get(bias)!.size));
