@@ -9,7 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend } from "../src/backend/native/index.js";
 import {
-  SPARSE_MAX_DENSITY, sparseApplies, sparseBackends, sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern,
+  sparseThresholds, sparseApplies, sparseBackends, sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern,
 } from "../src/backend/sparse-ops.js";
 import { makeRng, normal } from "../src/core/rng.js";
 import { getArch } from "../src/archs/index.js";
@@ -113,7 +113,7 @@ test("the native backend runs the sparse kernels; cpu and wasm do not", { skip }
   assert.ok(!sparseBackends.has("cpu"));
   const p = sparsePattern(new Float32Array([1, 0, 0, 0]), [2, 2]);
   tf.setBackend("native");
-  assert.ok(sparseApplies(p, "dense") === p.density <= SPARSE_MAX_DENSITY.dense);
+  assert.ok(sparseApplies(p, "dense") === p.density <= sparseThresholds.dense);
   tf.setBackend("cpu");
   assert.equal(sparseApplies(p, "dense"), false);
   p.dispose();
@@ -181,4 +181,64 @@ test("on cpu the sparse ops are the dense ops, bit for bit (forward and gradient
   tf.dispose([x, wt, xm, wm]);
   p.dispose();
   q.dispose();
+});
+
+/** Masks keeping ~`density` of every kernel and bias but the classifier's (as ShrinkBench's grid prunes). */
+function networkMasks(model: ReturnType<typeof createModel>, density: number, seed: number): MaskSet {
+  const masks = new MaskSet();
+  for (const layer of model.layers.slice(0, -1)) {
+    for (const name of [`${layer.name}/kernel`, `${layer.name}/bias`]) {
+      const v = model.params.get(name);
+      if (!v) continue;
+      const rng = makeRng(seed, name);
+      masks.set(name, Float32Array.from({ length: v.size }, () => (rng() < density ? 1 : 0)), v.shape);
+    }
+  }
+  return masks;
+}
+
+/** A short masked fine-tuning run: per-epoch losses and the final weights. */
+async function maskedRun(backend: string, arch: string, threshold: number): Promise<{ losses: number[]; weights: Map<string, Float32Array> }> {
+  tf.setBackend(backend);
+  const saved = { ...sparseThresholds };
+  sparseThresholds.conv = sparseThresholds.dense = threshold;
+  try {
+    const model = createModel(getArch(arch), [28, 28, 1], 10, 3, "torch-default");
+    const masks = networkMasks(model, 0.15, 5);
+    const n = 256;
+    const rng = makeRng(9, "data");
+    const train = stage({ x: Float32Array.from({ length: n * 784 }, () => rng()), y: Int32Array.from({ length: n }, () => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);
+    const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, [28, 28, 1]);
+    const config = { ...DEFAULT_FINETUNE, epochs: 3, batchSize: 64, lr: 0.05, momentum: 0.9, nesterov: true, weightDecay: 0 };
+    const r = await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 1, selectBestOnVal: false });
+    const weights = new Map([...model.params].map(([k, v]) => [k, Float32Array.from(v.dataSync())]));
+    for (const [name] of model.params) {
+      const m = masks.values(name);
+      if (m) weights.get(name)!.forEach((w, i) => assert.ok(m[i] !== 0 || w === 0, `${name}: pruned weight ${i} is ${w}`));
+    }
+    train.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
+    return { losses: r.epochs.map((e) => e.loss), weights };
+  } finally {
+    Object.assign(sparseThresholds, saved);
+  }
+}
+
+function sameRun(a: Awaited<ReturnType<typeof maskedRun>>, b: Awaited<ReturnType<typeof maskedRun>>, tol: number): void {
+  assert.equal(a.losses.length, b.losses.length);
+  a.losses.forEach((l, i) => assert.ok(Math.abs(l - b.losses[i]) <= tol * Math.abs(b.losses[i]), `epoch ${i}: loss ${l} vs ${b.losses[i]}`));
+  for (const [name, w] of b.weights) assert.ok(relErr(a.weights.get(name)!, w) <= tol, `${name}: ${relErr(a.weights.get(name)!, w)}`);
+}
+
+test("masked training of LeNet-5-Caffe: the sparse kernels give the dense run's loss curve and weights", { skip }, async () => {
+  const sparse = await maskedRun("native", "lenet5-caffe", 1);
+  const dense = await maskedRun("native", "lenet5-caffe", -1);
+  // The sparse kernels sum in another order: the runs are close, not identical (else they did not run).
+  assert.ok([...dense.weights].some(([name, w]) => relErr(sparse.weights.get(name)!, w) > 0), "the sparse kernels ran");
+  sameRun(sparse, dense, 1e-4);
+});
+
+test("masked training of LeNet-300-100: native sparse kernels vs the composed dense ops on cpu", { skip }, async () => {
+  const sparse = await maskedRun("native", "mlp", 1);
+  const composed = await maskedRun("cpu", "mlp", 1);
+  sameRun(sparse, composed, 1e-4);
 });

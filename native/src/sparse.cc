@@ -38,6 +38,7 @@ void check(bool ok, const char* what) {
 struct Scratch {
   std::vector<float> a, b, wv, acc;
   std::vector<i32> off, ptr;
+  std::vector<i64> dst;
 };
 Scratch& scratch() {
   static Scratch s;
@@ -51,72 +52,91 @@ T* grow(std::vector<T>& v, size_t n) {
 
 // ---------------------------------------------------------------- micro-kernels
 
-template <int R, int V>
-void spmmTile(const float* __restrict__ in, i64 irs, const i32* __restrict__ off, const float* __restrict__ wv,
-              i64 e0, i64 e1, float* __restrict__ out, i64 ors) {
-  __m256 acc[R][V];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (i64 e = e0; e < e1; ++e) {
-    const __m256 w = _mm256_broadcast_ss(wv + e);
-    const float* p = in + off[e];
+// One tile (R rows x V vectors, `in` and `out` already offset to it) for every group g < G: out is out + g·ops, or
+// out + dst[g] with ADD (the sums are added there, and groups without entries are skipped).
+template <int R, int V, bool ADD>
+void spmmTiles(const float* __restrict__ in, i64 irs, const i32* __restrict__ ptr, const i32* __restrict__ off,
+               const float* __restrict__ wv, i64 G, float* __restrict__ out, i64 ops, const i64* __restrict__ dst,
+               i64 ors) {
+  for (i64 g = 0; g < G; ++g) {
+    const i64 e0 = ptr[g], e1 = ptr[g + 1];
+    if (ADD && e0 == e1) continue;
+    float* og = ADD ? out + dst[g] : out + g * ops;
+    __m256 acc[R][V];
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(p + r * irs + 8 * v), acc[r][v]);
-  }
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+    for (i64 e = e0; e < e1; ++e) {
+      const __m256 w = _mm256_broadcast_ss(wv + e);
+      const float* p = in + off[e];
 #pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
+      for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) _mm256_storeu_ps(out + r * ors + 8 * v, acc[r][v]);
-}
-
-template <int R, int V>
-void sddmmTile(const float* __restrict__ in, i64 irs, const i32* __restrict__ off, i64 e0, i64 e1,
-               const float* __restrict__ d, i64 drs, float* __restrict__ acc) {
-  __m256 dv[R][V];
-#pragma GCC unroll 16
-  for (int r = 0; r < R; ++r)
-#pragma GCC unroll 16
-    for (int v = 0; v < V; ++v) dv[r][v] = _mm256_loadu_ps(d + r * drs + 8 * v);
-  for (i64 e = e0; e < e1; ++e) {
-    const float* p = in + off[e];
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(w, _mm256_loadu_ps(p + r * irs + 8 * v), acc[r][v]);
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 16
       for (int v = 0; v < V; ++v) {
-        if (((r * V + v) & 1) == 0) s0 = _mm256_fmadd_ps(dv[r][v], _mm256_loadu_ps(p + r * irs + 8 * v), s0);
-        else s1 = _mm256_fmadd_ps(dv[r][v], _mm256_loadu_ps(p + r * irs + 8 * v), s1);
+        float* o = og + r * ors + 8 * v;
+        _mm256_storeu_ps(o, ADD ? _mm256_add_ps(_mm256_loadu_ps(o), acc[r][v]) : acc[r][v]);
       }
-    float* a = acc + 8 * e;
-    _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), _mm256_add_ps(s0, s1)));
   }
 }
 
-using SpmmFn = void (*)(const float*, i64, const i32*, const float*, i64, i64, float*, i64);
-using SddmmFn = void (*)(const float*, i64, const i32*, i64, i64, const float*, i64, float*);
+// One tile of d (R rows x V vectors, resident in registers per group) for every group g < G:
+// acc[e][0..8) += in[off[e] + tile] · d[g's plane, tile] lane by lane.
+template <int R, int V>
+void sddmmTiles(const float* __restrict__ in, i64 irs, const i32* __restrict__ ptr, const i32* __restrict__ off,
+                i64 G, const float* __restrict__ d, i64 dps, i64 drs, float* __restrict__ acc) {
+  for (i64 g = 0; g < G; ++g) {
+    const i64 e0 = ptr[g], e1 = ptr[g + 1];
+    if (e0 == e1) continue;
+    const float* dg = d + g * dps;
+    __m256 dv[R][V];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+      for (int v = 0; v < V; ++v) dv[r][v] = _mm256_loadu_ps(dg + r * drs + 8 * v);
+    for (i64 e = e0; e < e1; ++e) {
+      const float* p = in + off[e];
+      __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+#pragma GCC unroll 16
+      for (int r = 0; r < R; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < V; ++v) {
+          if (((r * V + v) & 1) == 0) s0 = _mm256_fmadd_ps(dv[r][v], _mm256_loadu_ps(p + r * irs + 8 * v), s0);
+          else s1 = _mm256_fmadd_ps(dv[r][v], _mm256_loadu_ps(p + r * irs + 8 * v), s1);
+        }
+      float* a = acc + 8 * e;
+      _mm256_storeu_ps(a, _mm256_add_ps(_mm256_loadu_ps(a), _mm256_add_ps(s0, s1)));
+    }
+  }
+}
+
+using SpmmFn = void (*)(const float*, i64, const i32*, const i32*, const float*, i64, float*, i64, const i64*, i64);
+using SddmmFn = void (*)(const float*, i64, const i32*, const i32*, i64, const float*, i64, i64, float*);
 
 // Rows per tile for V vectors per row: at most 12 accumulators (SpMM) / 8 resident d vectors (SDDMM).
 constexpr int kSpmmRows[5] = {0, 8, 6, 4, 3};
 constexpr int kSddmmRows[5] = {0, 8, 4, 2, 2};
 
-template <int V, int... Rs>
+template <int V, bool ADD, int... Rs>
 constexpr auto spmmRow(std::integer_sequence<int, Rs...>) {
-  return std::array<SpmmFn, sizeof...(Rs)>{&spmmTile<Rs + 1, V>...};
+  return std::array<SpmmFn, sizeof...(Rs)>{&spmmTiles<Rs + 1, V, ADD>...};
 }
 template <int V, int... Rs>
 constexpr auto sddmmRow(std::integer_sequence<int, Rs...>) {
-  return std::array<SddmmFn, sizeof...(Rs)>{&sddmmTile<Rs + 1, V>...};
+  return std::array<SddmmFn, sizeof...(Rs)>{&sddmmTiles<Rs + 1, V>...};
 }
 
+template <bool ADD>
 SpmmFn spmmFn(int R, int V) {
-  static const auto t1 = spmmRow<1>(std::make_integer_sequence<int, kSpmmRows[1]>{});
-  static const auto t2 = spmmRow<2>(std::make_integer_sequence<int, kSpmmRows[2]>{});
-  static const auto t3 = spmmRow<3>(std::make_integer_sequence<int, kSpmmRows[3]>{});
-  static const auto t4 = spmmRow<4>(std::make_integer_sequence<int, kSpmmRows[4]>{});
+  static const auto t1 = spmmRow<1, ADD>(std::make_integer_sequence<int, kSpmmRows[1]>{});
+  static const auto t2 = spmmRow<2, ADD>(std::make_integer_sequence<int, kSpmmRows[2]>{});
+  static const auto t3 = spmmRow<3, ADD>(std::make_integer_sequence<int, kSpmmRows[3]>{});
+  static const auto t4 = spmmRow<4, ADD>(std::make_integer_sequence<int, kSpmmRows[4]>{});
   switch (V) {
     case 1: return t1[R - 1];
     case 2: return t2[R - 1];
@@ -137,19 +157,17 @@ SddmmFn sddmmFn(int R, int V) {
   }
 }
 
-// out[g·ops + r·ors + j] (r < rows, j < 8·nv) for every group g < G; entries of g are [ptr[g], ptr[g+1]).
+// Sums over the entries of every group g < G into the planes out[g·ops + r·ors + j] (r < rows, j < 8·nv); with
+// `dst`, added into out + dst[g] instead.
 void spmm(const float* in, i64 irs, const i32* ptr, const i32* off, const float* wv, i64 G, float* out, i64 ops,
-          i64 ors, i64 rows, i64 nv) {
-  for (i64 g = 0; g < G; ++g) {
-    const i64 e0 = ptr[g], e1 = ptr[g + 1];
-    float* og = out + g * ops;
-    for (i64 v0 = 0; v0 < nv; v0 += 4) {
-      const int V = static_cast<int>(std::min<i64>(4, nv - v0));
-      const int RM = kSpmmRows[V];
-      for (i64 r0 = 0; r0 < rows; r0 += RM) {
-        const int R = static_cast<int>(std::min<i64>(RM, rows - r0));
-        spmmFn(R, V)(in + r0 * irs + 8 * v0, irs, off, wv, e0, e1, og + r0 * ors + 8 * v0, ors);
-      }
+          const i64* dst, i64 ors, i64 rows, i64 nv) {
+  for (i64 v0 = 0; v0 < nv; v0 += 4) {
+    const int V = static_cast<int>(std::min<i64>(4, nv - v0));
+    const int RM = kSpmmRows[V];
+    for (i64 r0 = 0; r0 < rows; r0 += RM) {
+      const int R = static_cast<int>(std::min<i64>(RM, rows - r0));
+      SpmmFn f = dst ? spmmFn<true>(R, V) : spmmFn<false>(R, V);
+      f(in + r0 * irs + 8 * v0, irs, ptr, off, wv, G, out + r0 * ors + 8 * v0, ops, dst, ors);
     }
   }
 }
@@ -157,17 +175,12 @@ void spmm(const float* in, i64 irs, const i32* ptr, const i32* off, const float*
 // acc[e][0..8) += dot products of in at off[e] with d's plane of e's group (tail lanes of d must be zero).
 void sddmm(const float* in, i64 irs, const i32* ptr, const i32* off, i64 G, const float* d, i64 dps, i64 drs,
            i64 rows, i64 nv, float* acc) {
-  for (i64 g = 0; g < G; ++g) {
-    const i64 e0 = ptr[g], e1 = ptr[g + 1];
-    if (e0 == e1) continue;
-    const float* dg = d + g * dps;
-    for (i64 v0 = 0; v0 < nv; v0 += 4) {
-      const int V = static_cast<int>(std::min<i64>(4, nv - v0));
-      const int RM = kSddmmRows[V];
-      for (i64 r0 = 0; r0 < rows; r0 += RM) {
-        const int R = static_cast<int>(std::min<i64>(RM, rows - r0));
-        sddmmFn(R, V)(in + r0 * irs + 8 * v0, irs, off, e0, e1, dg + r0 * drs + 8 * v0, drs, acc);
-      }
+  for (i64 v0 = 0; v0 < nv; v0 += 4) {
+    const int V = static_cast<int>(std::min<i64>(4, nv - v0));
+    const int RM = kSddmmRows[V];
+    for (i64 r0 = 0; r0 < rows; r0 += RM) {
+      const int R = static_cast<int>(std::min<i64>(RM, rows - r0));
+      sddmmFn(R, V)(in + r0 * irs + 8 * v0, irs, ptr, off, G, d + r0 * drs + 8 * v0, dps, drs, acc);
     }
   }
 }
@@ -272,7 +285,7 @@ void matmul(const float* x, const float* w, const Pattern& p, int64_t B, float* 
   for (i64 e = 0; e < p.nnz; ++e) off[e] = static_cast<i32>(p.colRow[e] * Bp);
   for (i64 n = 0; n < N; ++n)
     for (i64 e = p.colPtr[n]; e < p.colPtr[n + 1]; ++e) wv[e] = w[p.colRow[e] * N + n];
-  spmm(xT, 8, p.colPtr, off, wv, N, yT, Bp, 8, Bp / 8, 1);
+  spmm(xT, 8, p.colPtr, off, wv, N, yT, Bp, nullptr, 8, Bp / 8, 1);
   transpose(yT, N, B, Bp, y, N);
 }
 
@@ -290,7 +303,7 @@ void matmulGradInput(const float* dy, const float* w, const Pattern& p, int64_t 
       off[e] = static_cast<i32>(p.rowCol[e] * Bp);
       wv[e] = w[k * N + p.rowCol[e]];
     }
-  spmm(dyT, 8, p.rowPtr, off, wv, K, dxT, Bp, 8, Bp / 8, 1);
+  spmm(dyT, 8, p.rowPtr, off, wv, K, dxT, Bp, nullptr, 8, Bp / 8, 1);
   transpose(dxT, K, B, Bp, dx, K);
 }
 
@@ -340,48 +353,45 @@ void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, flo
   packConvByOut(p, g, Hp * Wp, Wp, w, off, wv);
   for (i64 b = 0; b < g.N; ++b) {
     toPlanar(x + b * g.H * g.W * g.C, g, Hp, Wp, xp);
-    spmm(xp, Wp, p.colPtr, off, wv, g.O, yT, ops, ors, g.OH, nv);
+    spmm(xp, Wp, p.colPtr, off, wv, g.O, yT, ops, nullptr, ors, g.OH, nv);
     float* yb = y + b * g.OH * g.OW * g.O;
     for (i64 oy = 0; oy < g.OH; ++oy) transpose(yT + oy * ors, g.O, g.OW, ops, yb + oy * g.OW * g.O, g.O);
   }
 }
 
+// dx as im2col's adjoint: per image, the column block of every kernel row k = (kh, kw, c) is the SpMM of row k of W
+// (CSR) with dyᵀ in planar [O][OH][8·nv] layout, added straight into the planar padded dx at (c, kh, kw) (col2im).
+// Only real products are computed, unlike a "full" correlation over a zero-padded dy.
 void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx) {
   checkConv(p, g);
   Scratch& s = scratch();
   const i64 Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
-  const i64 DH = g.OH + 2 * (g.KH - 1), DW = g.OW + 2 * (g.KW - 1);
-  const i64 nv = (Wp + 7) / 8, ors = 8 * nv, ops = Hp * ors;
-  const i64 dLen = g.O * DH * DW + g.KW + ors + 8;
-  float* dF = grow(s.a, dLen);
-  float* dxT = grow(s.b, g.C * ops);
+  const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
+  const i64 plane = Hp * Wp, dxLen = g.C * plane + ors + 8;
+  float* dT = grow(s.a, g.O * ops);
+  float* dxp = grow(s.b, dxLen);
   i32* off = grow(s.off, p.nnz);
   float* wv = grow(s.wv, p.nnz);
-  i32* ptr = grow(s.ptr, g.C + 1);
-  std::memset(dF, 0, sizeof(float) * dLen);
-  // Entries grouped by input channel c: every (kh, kw) row k of c, each with its output channels o.
-  i64 e = 0;
-  ptr[0] = 0;
-  for (i64 c = 0; c < g.C; ++c) {
-    for (i64 kh = 0; kh < g.KH; ++kh)
-      for (i64 kw = 0; kw < g.KW; ++kw) {
-        const i64 k = (kh * g.KW + kw) * g.C + c;
-        for (i64 q = p.rowPtr[k]; q < p.rowPtr[k + 1]; ++q, ++e) {
-          const i64 o = p.rowCol[q];
-          off[e] = static_cast<i32>(o * DH * DW + (g.KH - 1 - kh) * DW + (g.KW - 1 - kw));
-          wv[e] = w[k * g.O + o];
-        }
-      }
-    ptr[c + 1] = static_cast<i32>(e);
+  std::vector<i64>& dstv = s.dst;
+  if (static_cast<i64>(dstv.size()) < p.K) dstv.resize(p.K);
+  i64* dst = dstv.data();
+  std::memset(dT, 0, sizeof(float) * g.O * ops);  // tail lanes stay zero: they add 0 past the row ends
+  for (i64 k = 0; k < p.K; ++k) {
+    const i64 c = k % g.C, kw = (k / g.C) % g.KW, kh = k / (g.C * g.KW);
+    dst[k] = c * plane + kh * Wp + kw;
+    for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) {
+      off[e] = static_cast<i32>(p.rowCol[e] * ops);
+      wv[e] = w[k * g.O + p.rowCol[e]];
+    }
   }
   for (i64 b = 0; b < g.N; ++b) {
     const float* dyb = dy + b * g.OH * g.OW * g.O;
-    for (i64 oy = 0; oy < g.OH; ++oy)
-      transpose(dyb + oy * g.OW * g.O, g.OW, g.O, g.O, dF + (oy + g.KH - 1) * DW + (g.KW - 1), DH * DW);
-    spmm(dF, DW, ptr, off, wv, g.C, dxT, ops, ors, Hp, nv);
+    for (i64 oy = 0; oy < g.OH; ++oy) transpose(dyb + oy * g.OW * g.O, g.OW, g.O, g.O, dT + oy * ors, ops);
+    std::memset(dxp, 0, sizeof(float) * dxLen);
+    spmm(dT, ors, p.rowPtr, off, wv, p.K, dxp, 0, dst, Wp, g.OH, nv);
     float* dxb = dx + b * g.H * g.W * g.C;
     for (i64 h = 0; h < g.H; ++h)
-      transpose(dxT + (h + g.pt) * ors + g.pl, g.C, g.W, ops, dxb + h * g.W * g.C, g.C);
+      transpose(dxp + (h + g.pt) * Wp + g.pl, g.C, g.W, plane, dxb + h * g.W * g.C, g.C);
   }
 }
 

@@ -38,6 +38,12 @@ export const SparseMatMulGradWeight = "PrunebenchSparseMatMulGradWeight";
  */
 export const SPARSE_MAX_DENSITY: Readonly<Record<"conv" | "dense", number>> = { conv: 0.3, dense: 0.3 };
 
+/**
+ * The thresholds in force: SPARSE_MAX_DENSITY unless a benchmark or test overrides them (1 forces the sparse kernels
+ * at every density, -1 never runs them).
+ */
+export const sparseThresholds: Record<"conv" | "dense", number> = { ...SPARSE_MAX_DENSITY };
+
 /** Backends whose sparse kernels are faster than dense ones (the native backend adds itself when registered). */
 export const sparseBackends = new Set<string>();
 
@@ -108,7 +114,7 @@ export interface SparsePatterns {
 
 /** Whether a layer of `kind` with pattern `p` should run sparse on the active backend. */
 export function sparseApplies(p: SparsePattern | undefined, kind: "conv" | "dense"): p is SparsePattern {
-  return p != null && p.density <= SPARSE_MAX_DENSITY[kind] && sparseBackends.has(tf.getBackend());
+  return p != null && p.density <= sparseThresholds[kind] && sparseBackends.has(tf.getBackend());
 }
 
 export interface SparseConvAttrs { strides: number | [number, number]; pad: "same" | "valid" }

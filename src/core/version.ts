@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "32d1248173ec0ff7f8a053890ade69c2d62cc1dda6d60127bf643029215ccbca";
+export const RESULTS_SOURCES_SHA256 = "9fb19cba98ad92a461c2498d998cd5d5b2c9db970b9200e16b3e0e55773c4bce";
