@@ -5,7 +5,7 @@
  * classifier stays dense and counts in the ratio, as in benchmarks/shrinkbench-fmnist.yaml), in three modes:
  * dense (the dense kernels on masked weights, as before), sparse (the sparse kernels at every density) and auto
  * (the thresholds in src/backend/sparse-ops.ts). Modes and densities are interleaved repetition by repetition, so
- * drift from other processes hits them alike; min/median/max are printed. Then the projected fine-tuning epoch
+ * drift from other processes hits them alike; min/median/max of wall and of CPU time are printed. Then the projected fine-tuning epoch
  * (60,000 images) of LeNet-5-Caffe per compression, and with --epoch the actual one (random images; speed does not
  * depend on the values).
  *
@@ -73,10 +73,16 @@ function randomSplit(count: number, seed: number): StagedSplit {
 
 const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: BATCH, lr: 0.001, momentum: 0.9, nesterov: true, weightDecay: 0 };
 
-/** ms per step of one short fine-tuning phase. */
-async function stepMs(model: Model, masks: MaskSet, train: StagedSplit, empty: StagedSplit): Promise<number> {
+/**
+ * ms per step of one short fine-tuning phase: wall time, and this process's CPU time (on a shared machine the wall
+ * time carries other processes' load; the CPU time of a one-thread step is what the step costs).
+ */
+async function stepMs(model: Model, masks: MaskSet, train: StagedSplit, empty: StagedSplit): Promise<{ wall: number; cpu: number }> {
+  const steps = Math.ceil(train.count / BATCH);
+  const c0 = process.cpuUsage();
   const r = await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false });
-  return (r.trainSeconds * 1000) / Math.ceil(train.count / BATCH);
+  const c = process.cpuUsage(c0);
+  return { wall: (r.trainSeconds * 1000) / steps, cpu: (c.user + c.system) / 1000 / steps };
 }
 
 const fmt = (x: number) => x.toFixed(2).padStart(7);
@@ -92,31 +98,35 @@ async function main(): Promise<void> {
   const projected: Record<string, Array<{ compression: number; density: number; ms: Record<Mode, number> }>> = {};
   for (const arch of archs) {
     const model = createModel(getArch(arch), SHAPE, 10, 0, "torch-default");
-    const cells = COMPRESSIONS.map((c) => ({ compression: c, density: densityFor(model, c), masks: null as MaskSet | null, times: { dense: [], sparse: [], auto: [] } as Record<Mode, number[]> }));
+    const cells = COMPRESSIONS.map((c) => ({ compression: c, density: densityFor(model, c), masks: null as MaskSet | null, times: { dense: [], sparse: [], auto: [] } as Record<Mode, number[]>, cpu: { dense: [], sparse: [], auto: [] } as Record<Mode, number[]> }));
     for (const cell of cells) cell.masks = masksAt(model, cell.density, cell.compression);
     for (const cell of cells) for (const mode of MODES) { setMode(mode); await stepMs(model, cell.masks!, train, empty); }
     for (let r = 0; r < reps; r++) {
       for (const cell of cells) {
         for (const mode of r % 2 === 0 ? MODES : [...MODES].reverse()) {
           setMode(mode);
-          cell.times[mode].push(await stepMs(model, cell.masks!, train, empty));
+          const t = await stepMs(model, cell.masks!, train, empty);
+          cell.times[mode].push(t.wall);
+          cell.cpu[mode].push(t.cpu);
         }
       }
     }
-    console.log(`\n${arch}: ms per training step (min / median / max)`);
-    console.log(`compr  density   ${MODES.map((m) => `${m.padEnd(6)}    min     med     max`).join("   ")}   sparse/dense  auto/dense`);
-    for (const cell of cells) {
-      const t = cell.times;
-      const cols = MODES.map((m) => `       ${fmt(Math.min(...t[m]))} ${fmt(median(t[m]))} ${fmt(Math.max(...t[m]))}`).join("   ");
-      console.log(`${String(cell.compression).padStart(4)}x  ${cell.density.toFixed(4)}  ${cols}   ${(median(t.sparse) / median(t.dense)).toFixed(3).padStart(12)}  ${(median(t.auto) / median(t.dense)).toFixed(3).padStart(10)}`);
+    for (const [what, key] of [["wall", "times"], ["CPU", "cpu"]] as const) {
+      console.log(`\n${arch}: ${what} ms per training step (min / median / max)`);
+      console.log(`compr  density   ${MODES.map((m) => `${m.padEnd(6)}    min     med     max`).join("   ")}   sparse/dense  auto/dense`);
+      for (const cell of cells) {
+        const t = cell[key];
+        const cols = MODES.map((m) => `       ${fmt(Math.min(...t[m]))} ${fmt(median(t[m]))} ${fmt(Math.max(...t[m]))}`).join("   ");
+        console.log(`${String(cell.compression).padStart(4)}x  ${cell.density.toFixed(4)}  ${cols}   ${(median(t.sparse) / median(t.dense)).toFixed(3).padStart(12)}  ${(median(t.auto) / median(t.dense)).toFixed(3).padStart(10)}`);
+      }
     }
-    projected[arch] = cells.map((c) => ({ compression: c.compression, density: c.density, ms: { dense: median(c.times.dense), sparse: median(c.times.sparse), auto: median(c.times.auto) } }));
+    projected[arch] = cells.map((c) => ({ compression: c.compression, density: c.density, ms: { dense: median(c.cpu.dense), sparse: median(c.cpu.sparse), auto: median(c.cpu.auto) } }));
     for (const cell of cells) cell.masks!.dispose();
     disposeModel(model);
   }
   const stepsPerEpoch = Math.ceil(EPOCH_IMAGES / BATCH);
   for (const arch of archs) {
-    console.log(`\n${arch}: projected fine-tuning epoch (${stepsPerEpoch} steps x median ms/step), seconds`);
+    console.log(`\n${arch}: projected fine-tuning epoch (${stepsPerEpoch} steps x median CPU ms/step), seconds`);
     console.log("compr   dense  sparse    auto");
     for (const p of projected[arch]) console.log(`${String(p.compression).padStart(4)}x ${MODES.map((m) => (p.ms[m] * stepsPerEpoch / 1000).toFixed(2).padStart(7)).join(" ")}`);
   }
@@ -125,14 +135,16 @@ async function main(): Promise<void> {
     const model = createModel(getArch(arch), SHAPE, 10, 0, "torch-default");
     const full = randomSplit(EPOCH_IMAGES, 2);
     console.log(`\n${arch}: actual fine-tuning epoch (${EPOCH_IMAGES} random images), seconds`);
-    console.log("compr   dense    auto");
+    console.log("compr   dense    auto   (wall; CPU in parentheses)");
     for (const c of COMPRESSIONS) {
       const masks = masksAt(model, densityFor(model, c), c);
       const secs: string[] = [];
       for (const mode of ["dense", "auto"] as Mode[]) {
         setMode(mode);
+        const c0 = process.cpuUsage();
         const r = await trainPhase({ phase: "finetune", model, train: full, val: empty, config, masks, seed: 0, selectBestOnVal: false });
-        secs.push(r.trainSeconds.toFixed(2).padStart(7));
+        const cpu = process.cpuUsage(c0);
+        secs.push(`${r.trainSeconds.toFixed(2).padStart(7)} (${((cpu.user + cpu.system) / 1e6).toFixed(2)})`);
       }
       console.log(`${String(c).padStart(4)}x ${secs.join(" ")}`);
       masks.dispose();

@@ -367,6 +367,8 @@ NATIVE_FN(maxPoolGrad) {
     switch (g.C) {
       case 6: maxPoolGrad2x2<6>(dy, x, dx, g); break;
       case 16: maxPoolGrad2x2<16>(dy, x, dx, g); break;
+      case 20: maxPoolGrad2x2<20>(dy, x, dx, g); break;  // LeNet-5-Caffe
+      case 50: maxPoolGrad2x2<50>(dy, x, dx, g); break;
       default: maxPoolGrad2x2<0>(dy, x, dx, g); break;
     }
     return;
@@ -1006,6 +1008,36 @@ NATIVE_FN(sgdUpdate) {
   }
 }
 
+// sgdNesterovUpdate(w, g, v|null, mask|null, out, lr, momentum, weightDecay): the composed Nesterov step of
+// src/backend/fused-ops.ts op for op (same float32 roundings, no FMA contraction), in one pass:
+//   g' = g * mask + w * wd ; v = v * mom + g' ; w = (w - (g' + v * mom) * lr) * mask
+NATIVE_FN(sgdNesterovUpdate) {
+  size_t n, gn, on;
+  const float* w = a.f32(0, &n);
+  const float* g = a.f32(1, &gn);
+  check(gn == n, "sgdNesterovUpdate: gradient size differs");
+  float* v = optionalF32(a, 2, n);
+  const float* mask = optionalF32(a, 3, n);
+  float* o = a.f32(4, &on);
+  check(on == n, "sgdNesterovUpdate: output size differs");
+  const float lr = static_cast<float>(a.d(5)), mom = static_cast<float>(a.d(6)), wd = static_cast<float>(a.d(7));
+  const bool decay = wd > 0.f;
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[i];
+    float gi = g[i];
+    if (mask) gi = gi * mask[i];
+    if (decay) gi = gi + wi * wd;
+    if (v) {
+      const float vi = v[i] * mom + gi;
+      v[i] = vi;
+      gi = gi + vi * mom;
+    }
+    float r = wi - gi * lr;
+    if (mask) r = r * mask[i];
+    o[i] = r;
+  }
+}
+
 // adamUpdate(w, g, m, v, mask|null, out, lrc, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, weightDecay)
 NATIVE_FN(adamUpdate) {
   size_t n, gn, on, mn, vn;
@@ -1148,6 +1180,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormTrainGrad", batchNormTrainGrad},
       {"sgdUpdate", sgdUpdate},
       {"adamUpdate", adamUpdate},
+      {"sgdNesterovUpdate", sgdNesterovUpdate},
       {"sparseConv2d", sparseConv2d},
       {"sparseConv2dGradInput", sparseConv2dGradInput},
       {"sparseConv2dGradFilter", sparseConv2dGradFilter},

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "9fb19cba98ad92a461c2498d998cd5d5b2c9db970b9200e16b3e0e55773c4bce";
+export const RESULTS_SOURCES_SHA256 = "2d5d79663378cb0667a831e37038d296a322f54c3778e880fa6d464c79b2c699";

@@ -58,6 +58,11 @@ export interface NativeAddon {
     w: Float32Array, g: Float32Array, v: Float32Array | null, mask: Float32Array | null, out: Float32Array,
     lr: number, momentum: number, weightDecay: number,
   ): void;
+  /** SGD with Nesterov momentum, the composed kernel's float32 ops in one pass; `out` may be `w`. */
+  sgdNesterovUpdate?(
+    w: Float32Array, g: Float32Array, v: Float32Array | null, mask: Float32Array | null, out: Float32Array,
+    lr: number, momentum: number, weightDecay: number,
+  ): void;
   /** Adam (L2 decay) with the mask folded in; `out` may be `w`. */
   adamUpdate?(
     w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, mask: Float32Array | null, out: Float32Array,

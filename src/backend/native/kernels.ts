@@ -5,8 +5,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import {
-  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdUpdate, composedAdamUpdate, composedBatchNormTrain,
-  composedBatchNormTrainGrad, composedSgdUpdate, type AdamAttrs, type SgdAttrs,
+  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdNesterovUpdate, SgdUpdate, composedAdamUpdate, composedBatchNormTrain,
+  composedBatchNormTrainGrad, composedSgdNesterovUpdate, composedSgdUpdate, type AdamAttrs, type SgdAttrs,
 } from "../fused-ops.js";
 import {
   SparseConv2D, SparseConv2DBackpropFilter, SparseConv2DBackpropInput, SparseMatMul, SparseMatMulGradInput,
@@ -514,6 +514,19 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       sgdUpdate.call(addon, vals.w, vals.g, vt?.values ?? null, vals.mask, wt.values, a.lr, a.momentum, a.weightDecay > 0 ? a.weightDecay : 0);
       return vt ? [wt.done(), vt.done()] : [wt.done()];
     };
+    const nesterov = addon.sgdNesterovUpdate;
+    if (nesterov) {
+      k[SgdNesterovUpdate] = (args) => {
+        const b = args.backend as MathBackendCPU & Partial<InPlace>;
+        const { w, g, v, mask } = args.inputs;
+        const a = args.attrs as unknown as SgdAttrs;
+        const vals = updateInputs(b, w!, g, mask, v ? [v] : []);
+        if (!vals) return composedSgdNesterovUpdate(args as Parameters<tf.KernelFunc>[0]);
+        const wt = target(vals.b, w!, false), vt = v ? target(vals.b, v, true) : null;
+        nesterov.call(addon, vals.w, vals.g, vt?.values ?? null, vals.mask, wt.values, a.lr, a.momentum, a.weightDecay > 0 ? a.weightDecay : 0);
+        return vt ? [wt.done(), vt.done()] : [wt.done()];
+      };
+    }
     k[AdamUpdate] = (args) => {
       const b = args.backend as MathBackendCPU & Partial<InPlace>;
       const { w, g, m, v, mask } = args.inputs;
