@@ -34,14 +34,14 @@ void check(bool ok, const char* what) {
   if (!ok) throw std::runtime_error(what);
 }
 
-// Scratch reused across calls; grows only.
+// Scratch reused across calls; grows only. Per thread, should several threads ever load the addon.
 struct Scratch {
   std::vector<float> a, b, wv, acc;
   std::vector<i32> off, ptr;
   std::vector<i64> dst;
 };
 Scratch& scratch() {
-  static Scratch s;
+  thread_local Scratch s;
   return s;
 }
 template <typename T>

@@ -36,14 +36,17 @@ export const SparseMatMulGradWeight = "PrunebenchSparseMatMulGradWeight";
  * path runs. Measured on this project's 2-core AMD EPYC (Zen 4, AVX2 kernels), batch 128, one thread, CPU time of
  * forward + the gradients training needs, sparse vs dense (oneDNN conv / sgemm), interleaved repetitions:
  *   conv  (LeNet-5-Caffe conv2 20→50 5x5 on 12x12; conv1 1→20 on 28x28): break-even at ~0.8 (conv2 at 0.7: 17.2 vs
- *         20.6 ms, at 0.8: 19.4 vs 20.0; conv1 at 0.8: 3.66 vs 3.67); 0.7 keeps a margin for noise.
+ *         20.6 ms, at 0.8: 19.4 vs 20.0; conv1 at 0.8: 3.66 vs 3.67). ResNet-like 3x3 'same' convs break even lower,
+ *         ~0.4-0.5 (16→16 on 32x32 at 0.3: 20.9 vs 24.3 ms, at 0.7: 36 vs 25; 64→64 on 8x8 at 0.3: 12.3 vs 18.5, at
+ *         0.7: 24.8 vs 18.5). 0.5 keeps LeNet-5-Caffe's convs sparse at ShrinkBench's 2x (density 0.494) and costs a
+ *         ResNet conv at most a few % between 0.4 and 0.5.
  *   dense (LeNet-5-Caffe fc1 800→500, LeNet-300-100 fc1 784→300): break-even at ~0.2 (fc1 at 0.2: 3.5 vs 3.75 ms,
  *         at 0.25: 4.6 vs 3.6; 784→300 at 0.2: 2.13 vs 2.11): sgemm runs near peak, the sparse kernels are bound by
  *         the loads of xᵀ rows from L2.
  * Whole steps (`npm run bench:sparse`): LeNet-5-Caffe at ShrinkBench's 2x compression (density 0.49) already runs its
  * convs sparse (0.84 of the dense step forced all-sparse; the dense fc1 is then better left dense).
  */
-export const SPARSE_MAX_DENSITY: Readonly<Record<"conv" | "dense", number>> = { conv: 0.7, dense: 0.2 };
+export const SPARSE_MAX_DENSITY: Readonly<Record<"conv" | "dense", number>> = { conv: 0.5, dense: 0.2 };
 
 /**
  * The thresholds in force: SPARSE_MAX_DENSITY unless a benchmark or test overrides them (1 forces the sparse kernels

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "2d5d79663378cb0667a831e37038d296a322f54c3778e880fa6d464c79b2c699";
+export const RESULTS_SOURCES_SHA256 = "a1df5470d17588a7ea28a4a32d2c86679f24d03dbb040070806f8e797c01a115";
