@@ -12,7 +12,8 @@ import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
 import { makeRng, normal } from "../src/core/rng.js";
 import {
-  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdUpdate, adamUpdate, batchNormTrain, sgdUpdate,
+  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdNesterovUpdate, SgdUpdate, adamUpdate, batchNormTrain,
+  composedSgdNesterovUpdate, sgdUpdate,
 } from "../src/backend/fused-ops.js";
 import { TensorOps } from "../src/archs/tensor-ops.js";
 import { tensorNames } from "../src/archs/ops.js";
@@ -539,4 +540,32 @@ test("trainPhase on the native backend: masked weights exactly 0, bit-identical 
       }
     }
   }
+});
+
+test("native Nesterov SGD kernel is bit-identical to the composed tf-op step (with and without mask and decay)", { skip }, () => {
+  const n = 3000;
+  const rng = makeRng(11, "nesterov");
+  const arr = (f: () => number) => Float32Array.from({ length: n }, f);
+  const w0 = arr(() => normal(rng)), g0 = arr(() => normal(rng)), v0 = arr(() => normal(rng) * 0.1);
+  const mask0 = arr(() => (rng() < 0.3 ? 0 : 1));
+  for (const weightDecay of [0, 5e-4]) {
+    for (const withMask of [false, true]) {
+      const step = (backend: string, composed: boolean) => {
+        assert.ok(tf.setBackend(backend));
+        return tf.tidy(() => {
+          const inputs: tf.NamedTensorMap = { w: tf.tensor(w0), g: tf.tensor(g0), v: tf.tensor(v0) };
+          if (withMask) inputs.mask = tf.tensor(mask0);
+          const attrs = { lr: 0.013, momentum: 0.9, weightDecay };
+          const out = composed
+            ? composedSgdNesterovUpdate({ inputs, attrs, backend: tf.backend() } as unknown as Parameters<tf.KernelFunc>[0]) as tf.Tensor[]
+            : tf.engine().runKernel(SgdNesterovUpdate, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          return out.map((t) => Float32Array.from(t.dataSync()));
+        });
+      };
+      const fused = step("native", false);
+      assert.deepEqual(fused, step("native", true), `decay ${weightDecay} mask ${withMask}: native composed`);
+      assert.deepEqual(fused, step("cpu", true), `decay ${weightDecay} mask ${withMask}: cpu composed`);
+    }
+  }
+  assert.ok(nativeKernelNames.includes(SgdNesterovUpdate));
 });

@@ -17,6 +17,8 @@
 
 #include <malloc.h>
 
+#include "sparse.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -83,6 +85,17 @@ struct Args {
       out[j] = v;
     }
     return out;
+  }
+  const int32_t* i32(size_t i, size_t* len) const {
+    napi_typedarray_type t;
+    size_t n;
+    void* data;
+    napi_value ab;
+    size_t off;
+    if (napi_get_typedarray_info(env, at(i), &t, &n, &data, &ab, &off) != napi_ok || t != napi_int32_array)
+      throw std::runtime_error("argument " + std::to_string(i) + " must be an Int32Array");
+    *len = n;
+    return static_cast<const int32_t*>(data);
   }
   std::vector<float*> f32list(size_t k) const {
     uint32_t n;
@@ -354,6 +367,8 @@ NATIVE_FN(maxPoolGrad) {
     switch (g.C) {
       case 6: maxPoolGrad2x2<6>(dy, x, dx, g); break;
       case 16: maxPoolGrad2x2<16>(dy, x, dx, g); break;
+      case 20: maxPoolGrad2x2<20>(dy, x, dx, g); break;  // LeNet-5-Caffe
+      case 50: maxPoolGrad2x2<50>(dy, x, dx, g); break;
       default: maxPoolGrad2x2<0>(dy, x, dx, g); break;
     }
     return;
@@ -993,6 +1008,36 @@ NATIVE_FN(sgdUpdate) {
   }
 }
 
+// sgdNesterovUpdate(w, g, v|null, mask|null, out, lr, momentum, weightDecay): the composed Nesterov step of
+// src/backend/fused-ops.ts op for op (same float32 roundings, no FMA contraction), in one pass:
+//   g' = g * mask + w * wd ; v = v * mom + g' ; w = (w - (g' + v * mom) * lr) * mask
+NATIVE_FN(sgdNesterovUpdate) {
+  size_t n, gn, on;
+  const float* w = a.f32(0, &n);
+  const float* g = a.f32(1, &gn);
+  check(gn == n, "sgdNesterovUpdate: gradient size differs");
+  float* v = optionalF32(a, 2, n);
+  const float* mask = optionalF32(a, 3, n);
+  float* o = a.f32(4, &on);
+  check(on == n, "sgdNesterovUpdate: output size differs");
+  const float lr = static_cast<float>(a.d(5)), mom = static_cast<float>(a.d(6)), wd = static_cast<float>(a.d(7));
+  const bool decay = wd > 0.f;
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[i];
+    float gi = g[i];
+    if (mask) gi = gi * mask[i];
+    if (decay) gi = gi + wi * wd;
+    if (v) {
+      const float vi = v[i] * mom + gi;
+      v[i] = vi;
+      gi = gi + vi * mom;
+    }
+    float r = wi - gi * lr;
+    if (mask) r = r * mask[i];
+    o[i] = r;
+  }
+}
+
 // adamUpdate(w, g, m, v, mask|null, out, lrc, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, weightDecay)
 NATIVE_FN(adamUpdate) {
   size_t n, gn, on, mn, vn;
@@ -1026,6 +1071,85 @@ NATIVE_FN(adamUpdate) {
 
 #pragma GCC pop_options
 
+// ---------------------------------------------------------------- sparse (masked) layers
+// The weight's nonzeros are confined to a pattern (Int32Array [colPtr | colRow | rowPtr | rowCol], see
+// sparse.h); the kernels read W only there and write grad-weight only there (zero elsewhere).
+
+float* f32n(const Args& a, size_t k, i64 n, const char* what) {
+  size_t len;
+  float* p = a.f32(k, &len);
+  check(static_cast<i64>(len) == n, what);
+  return p;
+}
+
+sparse::Pattern patternArg(const Args& a, size_t k, i64 K, i64 N) {
+  size_t len;
+  const int32_t* p = a.i32(k, &len);
+  return sparse::parse(p, static_cast<i64>(len), K, N);
+}
+
+// conv geometry for the sparse kernels: [N, H, W, C, OH, OW, O, KH, KW, pt, pb, pl, pr] (stride 1, dilation 1)
+sparse::Conv sparseConvGeom(const Args& a, size_t k) {
+  std::vector<i64> v = a.ints(k);
+  check(v.size() == 13, "sparse conv geometry needs 13 integers");
+  return sparse::Conv{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+}
+
+// sparseConv2d(x, w, pattern, y(out), geom)
+NATIVE_FN(sparseConv2d) {
+  sparse::Conv g = sparseConvGeom(a, 4);
+  const i64 K = g.KH * g.KW * g.C;
+  sparse::Pattern p = patternArg(a, 2, K, g.O);
+  sparse::conv2d(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2d: x size"), f32n(a, 1, K * g.O, "sparseConv2d: w size"),
+                 p, g, f32n(a, 3, g.N * g.OH * g.OW * g.O, "sparseConv2d: y size"));
+}
+
+// sparseConv2dGradInput(dy, w, pattern, dx(out), geom)
+NATIVE_FN(sparseConv2dGradInput) {
+  sparse::Conv g = sparseConvGeom(a, 4);
+  const i64 K = g.KH * g.KW * g.C;
+  sparse::Pattern p = patternArg(a, 2, K, g.O);
+  sparse::conv2dGradInput(f32n(a, 0, g.N * g.OH * g.OW * g.O, "sparseConv2dGradInput: dy size"),
+                          f32n(a, 1, K * g.O, "sparseConv2dGradInput: w size"), p, g,
+                          f32n(a, 3, g.N * g.H * g.W * g.C, "sparseConv2dGradInput: dx size"));
+}
+
+// sparseConv2dGradFilter(x, dy, pattern, dw(out), geom)
+NATIVE_FN(sparseConv2dGradFilter) {
+  sparse::Conv g = sparseConvGeom(a, 4);
+  const i64 K = g.KH * g.KW * g.C;
+  sparse::Pattern p = patternArg(a, 2, K, g.O);
+  sparse::conv2dGradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"),
+                           f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), p, g,
+                           f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"));
+}
+
+// sparseMatMul(x [B,K], w [K,N], pattern, y(out) [B,N], B, K, N)
+NATIVE_FN(sparseMatMul) {
+  const i64 B = a.i(4), K = a.i(5), N = a.i(6);
+  sparse::Pattern p = patternArg(a, 2, K, N);
+  sparse::matmul(f32n(a, 0, B * K, "sparseMatMul: x size"), f32n(a, 1, K * N, "sparseMatMul: w size"), p, B,
+                 f32n(a, 3, B * N, "sparseMatMul: y size"));
+}
+
+// sparseMatMulGradInput(dy [B,N], w [K,N], pattern, dx(out) [B,K], B, K, N)
+NATIVE_FN(sparseMatMulGradInput) {
+  const i64 B = a.i(4), K = a.i(5), N = a.i(6);
+  sparse::Pattern p = patternArg(a, 2, K, N);
+  sparse::matmulGradInput(f32n(a, 0, B * N, "sparseMatMulGradInput: dy size"),
+                          f32n(a, 1, K * N, "sparseMatMulGradInput: w size"), p, B,
+                          f32n(a, 3, B * K, "sparseMatMulGradInput: dx size"));
+}
+
+// sparseMatMulGradWeight(x [B,K], dy [B,N], pattern, dw(out) [K,N], B, K, N)
+NATIVE_FN(sparseMatMulGradWeight) {
+  const i64 B = a.i(4), K = a.i(5), N = a.i(6);
+  sparse::Pattern p = patternArg(a, 2, K, N);
+  sparse::matmulGradWeight(f32n(a, 0, B * K, "sparseMatMulGradWeight: x size"),
+                           f32n(a, 1, B * N, "sparseMatMulGradWeight: dy size"), p, B,
+                           f32n(a, 3, K * N, "sparseMatMulGradWeight: dw size"));
+}
+
 // ---------------------------------------------------------------- module
 
 napi_value Init(napi_env env, napi_value exports) {
@@ -1056,6 +1180,13 @@ napi_value Init(napi_env env, napi_value exports) {
       {"batchNormTrainGrad", batchNormTrainGrad},
       {"sgdUpdate", sgdUpdate},
       {"adamUpdate", adamUpdate},
+      {"sgdNesterovUpdate", sgdNesterovUpdate},
+      {"sparseConv2d", sparseConv2d},
+      {"sparseConv2dGradInput", sparseConv2dGradInput},
+      {"sparseConv2dGradFilter", sparseConv2dGradFilter},
+      {"sparseMatMul", sparseMatMul},
+      {"sparseMatMulGradInput", sparseMatMulGradInput},
+      {"sparseMatMulGradWeight", sparseMatMulGradWeight},
   };
   for (const Def& d : defs) {
     napi_value fn;

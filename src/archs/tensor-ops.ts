@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchNormTrain } from "../backend/fused-ops.js";
+import { sparseApplies, sparseConv2d, sparseMatMul, type SparsePatterns } from "../backend/sparse-ops.js";
 import {
   tensorNames, type AttentionOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
 } from "./ops.js";
@@ -27,6 +28,11 @@ export class TensorOps implements Ops<tf.Tensor> {
     private readonly params: ReadonlyMap<string, tf.Tensor>,
     private readonly training: boolean,
     private readonly countReluZeros = false,
+    /**
+     * Where masked kernels' sparsity patterns come from: a kernel whose pattern is sparse enough runs the sparse
+     * kernels on a backend that has them (`sparseApplies`), else the dense op, as without patterns.
+     */
+    private readonly sparse?: SparsePatterns,
   ) {}
 
   private get(name: string): tf.Tensor {
@@ -43,14 +49,18 @@ export class TensorOps implements Ops<tf.Tensor> {
     else if (typeof o.padding === "number" && o.padding > 0) {
       input = tf.pad(input, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]);
     }
-    let y = tf.conv2d(input, this.get(tensorNames.kernel(name)) as tf.Tensor4D, stride, pad);
+    const w = this.get(tensorNames.kernel(name)) as tf.Tensor4D;
+    const pattern = this.sparse?.pattern(tensorNames.kernel(name));
+    let y = sparseApplies(pattern, "conv") ? sparseConv2d(input, w, pattern, stride, pad) : tf.conv2d(input, w, stride, pad);
     if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
     return y;
   }
 
   dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
     if (x.rank === 3) return this.perToken(x, (rows) => this.dense(name, rows, o));
-    let y = tf.matMul(x as tf.Tensor2D, this.get(tensorNames.kernel(name)) as tf.Tensor2D);
+    const w = this.get(tensorNames.kernel(name)) as tf.Tensor2D;
+    const pattern = this.sparse?.pattern(tensorNames.kernel(name));
+    let y = sparseApplies(pattern, "dense") ? sparseMatMul(x as tf.Tensor2D, w, pattern) : tf.matMul(x as tf.Tensor2D, w);
     if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
     return y;
   }

@@ -145,6 +145,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         // Written inside the tidy scope below, read after it (an object: flow analysis cannot see into the closure).
         const kept: { grads: Map<string, tf.Tensor> | null } = { grads: null };
         const countZeros = step % DNR_SAMPLE_EVERY === 0;
+        const wantsGradients = o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step) ?? false;
         tf.tidy(() => {
           const batch = gatherBatch(o.train, idx);
           const { labels } = batch;
@@ -154,7 +155,9 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           let zeros: tf.Tensor | null = null;
           let updates: Array<[string, tf.Tensor]> = [];
           const { value, grads } = tf.variableGrads(() => {
-            const out = forward(model, xb, true, countZeros);
+            // Masked kernels run sparse (src/backend/sparse-ops.ts) unless a hook needs this step's dense gradient, or
+            // soft masks need the gradient of every masked weight (the sparse kernels compute it on the mask only).
+            const out = forward(model, xb, true, countZeros, wantsGradients || soft ? undefined : masks);
             updates = out.stateUpdates;
             correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
             if (countZeros) {
@@ -165,7 +168,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           }, [...model.params.values()]);
           const named = byTensorName(model, grads);
           // Kept for the hook before the optimizer sees them: a schedule that grows weights needs the dense gradient.
-          if (o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step)) kept.grads = new Map(Object.entries(named).map(([n, g]) => [n, tf.keep(g.clone())]));
+          if (wantsGradients) kept.grads = new Map(Object.entries(named).map(([n, g]) => [n, tf.keep(g.clone())]));
           // Masks the gradients of pruned tensors and the weights after the update (fused on the native backend); soft
           // masks update the dense weights with the whole gradient and derive W⊙T from them.
           if (soft) {

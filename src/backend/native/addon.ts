@@ -7,6 +7,8 @@ import { packageRoot } from "../../core/locations.js";
 
 /** Geometry arrays passed to the addon (see native/src/addon.cc). */
 export type ConvGeom = number[]; // [N,H,W,C,OH,OW,O,KH,KW,sh,sw,pt,pb,pl,pr,dh,dw]
+/** Stride-1, dilation-1 conv geometry of the sparse kernels: [N,H,W,C,OH,OW,O,KH,KW,pt,pb,pl,pr]. */
+export type SparseConvGeom = number[];
 export type PoolGeom = number[]; // [N,H,W,C,OH,OW,KH,KW,sh,sw,pt,pl,dh,dw]
 
 export interface NativeAddon {
@@ -56,12 +58,24 @@ export interface NativeAddon {
     w: Float32Array, g: Float32Array, v: Float32Array | null, mask: Float32Array | null, out: Float32Array,
     lr: number, momentum: number, weightDecay: number,
   ): void;
+  /** SGD with Nesterov momentum, the composed kernel's float32 ops in one pass; `out` may be `w`. */
+  sgdNesterovUpdate?(
+    w: Float32Array, g: Float32Array, v: Float32Array | null, mask: Float32Array | null, out: Float32Array,
+    lr: number, momentum: number, weightDecay: number,
+  ): void;
   /** Adam (L2 decay) with the mask folded in; `out` may be `w`. */
   adamUpdate?(
     w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, mask: Float32Array | null, out: Float32Array,
     lrCorrected: number, beta1: number, beta2: number, oneMinusBeta1: number, oneMinusBeta2: number,
     epsilon: number, weightDecay: number,
   ): void;
+  /** Sparse (masked) layers (native/src/sparse.h); pattern: [colPtr | colRow | rowPtr | rowCol]. Optional in older builds. */
+  sparseConv2d?(x: Float32Array, w: Float32Array, pattern: Int32Array, y: Float32Array, g: SparseConvGeom): void;
+  sparseConv2dGradInput?(dy: Float32Array, w: Float32Array, pattern: Int32Array, dx: Float32Array, g: SparseConvGeom): void;
+  sparseConv2dGradFilter?(x: Float32Array, dy: Float32Array, pattern: Int32Array, dw: Float32Array, g: SparseConvGeom): void;
+  sparseMatMul?(x: Float32Array, w: Float32Array, pattern: Int32Array, y: Float32Array, B: number, K: number, N: number): void;
+  sparseMatMulGradInput?(dy: Float32Array, w: Float32Array, pattern: Int32Array, dx: Float32Array, B: number, K: number, N: number): void;
+  sparseMatMulGradWeight?(x: Float32Array, dy: Float32Array, pattern: Int32Array, dw: Float32Array, B: number, K: number, N: number): void;
 }
 
 export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8, mul2: 9 } as const;

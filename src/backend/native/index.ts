@@ -6,6 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { loadAddon, type NativeAddon } from "./addon.js";
+import { SparseConv2D, sparseBackends } from "../sparse-ops.js";
 import { makeKernels, NativeBatchNormGrad, NativeBroadcastDiv, NativeReluGrad, NativeSquareGrad } from "./kernels.js";
 
 export { addonPath, loadAddon } from "./addon.js";
@@ -304,6 +305,7 @@ export async function registerNativeBackend(
     }
     await ensureCoreGradients();
     registerGradients();
+    if (natives[SparseConv2D]) sparseBackends.add(NATIVE_BACKEND);
     nativeAddon = addon;
     return (registered = { ok: true });
   } catch (e) {

@@ -5,9 +5,14 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import {
-  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdUpdate, composedAdamUpdate, composedBatchNormTrain,
-  composedBatchNormTrainGrad, composedSgdUpdate, type AdamAttrs, type SgdAttrs,
+  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdNesterovUpdate, SgdUpdate, composedAdamUpdate, composedBatchNormTrain,
+  composedBatchNormTrainGrad, composedSgdNesterovUpdate, composedSgdUpdate, type AdamAttrs, type SgdAttrs,
 } from "../fused-ops.js";
+import {
+  SparseConv2D, SparseConv2DBackpropFilter, SparseConv2DBackpropInput, SparseMatMul, SparseMatMulGradInput,
+  SparseMatMulGradWeight, composedSparseConv2D, composedSparseConv2DBackpropFilter, composedSparseConv2DBackpropInput,
+  composedSparseMatMul, composedSparseMatMulGradInput, composedSparseMatMulGradWeight, type SparseConvAttrs,
+} from "../sparse-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
 
 type TensorInfo = tf.TensorInfo;
@@ -33,6 +38,12 @@ function f32(backend: MathBackendCPU, t: TensorInfo | undefined): Float32Array |
   if (t == null || t.dtype !== "float32") return null;
   const v = backend.data.get(t.dataId)?.values;
   return v instanceof Float32Array ? v : null;
+}
+
+function i32(backend: MathBackendCPU, t: TensorInfo | undefined): Int32Array | null {
+  if (t == null || t.dtype !== "int32") return null;
+  const v = backend.data.get(t.dataId)?.values;
+  return v instanceof Int32Array ? v : null;
 }
 
 /** Output buffer: from the backend's pool when it has one (contents unspecified). */
@@ -503,6 +514,19 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       sgdUpdate.call(addon, vals.w, vals.g, vt?.values ?? null, vals.mask, wt.values, a.lr, a.momentum, a.weightDecay > 0 ? a.weightDecay : 0);
       return vt ? [wt.done(), vt.done()] : [wt.done()];
     };
+    const nesterov = addon.sgdNesterovUpdate;
+    if (nesterov) {
+      k[SgdNesterovUpdate] = (args) => {
+        const b = args.backend as MathBackendCPU & Partial<InPlace>;
+        const { w, g, v, mask } = args.inputs;
+        const a = args.attrs as unknown as SgdAttrs;
+        const vals = updateInputs(b, w!, g, mask, v ? [v] : []);
+        if (!vals) return composedSgdNesterovUpdate(args as Parameters<tf.KernelFunc>[0]);
+        const wt = target(vals.b, w!, false), vt = v ? target(vals.b, v, true) : null;
+        nesterov.call(addon, vals.w, vals.g, vt?.values ?? null, vals.mask, wt.values, a.lr, a.momentum, a.weightDecay > 0 ? a.weightDecay : 0);
+        return vt ? [wt.done(), vt.done()] : [wt.done()];
+      };
+    }
     k[AdamUpdate] = (args) => {
       const b = args.backend as MathBackendCPU & Partial<InPlace>;
       const { w, g, m, v, mask } = args.inputs;
@@ -513,6 +537,95 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       adamUpdate.call(addon, vals.w, vals.g, mt.values!, vt.values!, vals.mask, wt.values, a.lr, a.beta1, a.beta2,
         1 - a.beta1, 1 - a.beta2, a.epsilon, a.weightDecay > 0 ? a.weightDecay : 0);
       return [wt.done(), mt.done(), vt.done()];
+    };
+  }
+
+  // Sparse (masked) layers: stride-1 convs and 2-d matmuls; anything else (strides, dilations, other dtypes or ranks)
+  // takes the composed implementation, i.e. the dense kernels.
+  const spConv = addon.sparseConv2d, spConvIn = addon.sparseConv2dGradInput, spConvW = addon.sparseConv2dGradFilter;
+  const spMm = addon.sparseMatMul, spMmIn = addon.sparseMatMulGradInput, spMmW = addon.sparseMatMulGradWeight;
+  if (spConv && spConvIn && spConvW && spMm && spMmIn && spMmW) {
+    const geom = (xShape: number[], wShape: number[], a: SparseConvAttrs): number[] | null => {
+      if (xShape.length !== 4 || wShape.length !== 4) return null;
+      const info = bu.computeConv2DInfo(xShape as [number, number, number, number], wShape as [number, number, number, number],
+        a.strides, 1, a.pad, undefined, false, "channelsLast");
+      if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1 ||
+          !padsOk(info) || size(info.outShape) === 0 || size(info.inShape) === 0) return null;
+      const p = info.padInfo;
+      return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+        info.filterHeight, info.filterWidth, p.top, p.bottom, p.left, p.right];
+    };
+    type Composed = (args: Parameters<tf.KernelFunc>[0]) => TensorInfo | TensorInfo[];
+    const or = (fn: Composed, args: KernelArgs) => fn(args as Parameters<tf.KernelFunc>[0]);
+
+    k[SparseConv2D] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x, filter, pattern } = args.inputs;
+      const xv = f32(b, x), wv = f32(b, filter), pv = i32(b, pattern);
+      const g = xv && wv && pv ? geom(x!.shape, filter!.shape, args.attrs as unknown as SparseConvAttrs) : null;
+      if (!g) return or(composedSparseConv2D, args);
+      const shape = [g[0], g[4], g[5], g[6]];
+      const o = alloc(b, size(shape));
+      spConv.call(addon, xv!, wv!, pv!, o, g);
+      return out(b, shape, o);
+    };
+    k[SparseConv2DBackpropInput] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { dy, filter, pattern } = args.inputs;
+      const a = args.attrs as unknown as SparseConvAttrs & { inputShape: number[] };
+      const dyv = f32(b, dy), wv = f32(b, filter), pv = i32(b, pattern);
+      const g = dyv && wv && pv ? geom(a.inputShape, filter!.shape, a) : null;
+      if (!g) return or(composedSparseConv2DBackpropInput, args);
+      const o = alloc(b, size(a.inputShape));
+      spConvIn.call(addon, dyv!, wv!, pv!, o, g);
+      return out(b, [...a.inputShape], o);
+    };
+    k[SparseConv2DBackpropFilter] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x, dy, pattern } = args.inputs;
+      const a = args.attrs as unknown as SparseConvAttrs & { filterShape: number[] };
+      const xv = f32(b, x), dyv = f32(b, dy), pv = i32(b, pattern);
+      const g = xv && dyv && pv ? geom(x!.shape, a.filterShape, a) : null;
+      if (!g) return or(composedSparseConv2DBackpropFilter, args);
+      const o = alloc(b, size(a.filterShape));
+      spConvW.call(addon, xv!, dyv!, pv!, o, g);
+      return out(b, [...a.filterShape], o);
+    };
+    k[SparseMatMul] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { a: A, b: W, pattern } = args.inputs;
+      const av = f32(b, A), wv = f32(b, W), pv = i32(b, pattern);
+      if (!av || !wv || !pv || A!.shape.length !== 2 || W!.shape.length !== 2 || A!.shape[1] !== W!.shape[0] || av.length === 0) {
+        return or(composedSparseMatMul, args);
+      }
+      const [B, K] = A!.shape, N = W!.shape[1];
+      const o = alloc(b, B * N);
+      spMm.call(addon, av, wv, pv, o, B, K, N);
+      return out(b, [B, N], o);
+    };
+    k[SparseMatMulGradInput] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { dy, b: W, pattern } = args.inputs;
+      const dyv = f32(b, dy), wv = f32(b, W), pv = i32(b, pattern);
+      if (!dyv || !wv || !pv || dy!.shape.length !== 2 || W!.shape.length !== 2 || dy!.shape[1] !== W!.shape[1] || dyv.length === 0) {
+        return or(composedSparseMatMulGradInput, args);
+      }
+      const [B, N] = dy!.shape, K = W!.shape[0];
+      const o = alloc(b, B * K);
+      spMmIn.call(addon, dyv, wv, pv, o, B, K, N);
+      return out(b, [B, K], o);
+    };
+    k[SparseMatMulGradWeight] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { a: A, dy, pattern } = args.inputs;
+      const av = f32(b, A), dyv = f32(b, dy), pv = i32(b, pattern);
+      if (!av || !dyv || !pv || A!.shape.length !== 2 || dy!.shape.length !== 2 || A!.shape[0] !== dy!.shape[0]) {
+        return or(composedSparseMatMulGradWeight, args);
+      }
+      const [B, K] = A!.shape, N = dy!.shape[1];
+      const o = alloc(b, K * N);
+      spMmW.call(addon, av, dyv, pv, o, B, K, N);
+      return out(b, [K, N], o);
     };
   }
 

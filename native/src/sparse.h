@@ -1,0 +1,43 @@
+// Sparse (masked) training kernels: a weight matrix W [K, N] (a dense kernel [in, out], or a conv kernel HWIO
+// flattened to [KH*KW*C, O]) whose nonzeros are confined to a fixed pattern P, the pruning mask's support.
+// Forward and grad-input are SpMM over P, grad-weight is an SDDMM that writes only P's positions (zero elsewhere).
+// P is given twice, as CSC (per output column n: its rows k, ascending) and CSR (per row k: its columns n).
+//
+// Single-threaded (a worker is one stream); scratch buffers are reused across calls.
+#pragma once
+
+#include <cstdint>
+
+namespace sparse {
+
+struct Pattern {
+  int64_t K, N, nnz;
+  const int32_t* colPtr;  // [N + 1]
+  const int32_t* colRow;  // [nnz]: k of each entry, column by column
+  const int32_t* rowPtr;  // [K + 1]
+  const int32_t* rowCol;  // [nnz]: n of each entry, row by row
+};
+
+// Validates a packed pattern [colPtr | colRow | rowPtr | rowCol] of `len` ints for W [K, N]; throws on mismatch.
+Pattern parse(const int32_t* p, int64_t len, int64_t K, int64_t N);
+
+// Conv geometry (NHWC input, HWIO filter), stride 1, dilation 1, explicit padding.
+struct Conv {
+  int64_t N, H, W, C, OH, OW, O, KH, KW, pt, pb, pl, pr;
+};
+
+// y = conv(x, W) with W zero outside P.
+void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y);
+// dx = conv2d's gradient for the input.
+void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx);
+// dw = conv2d's gradient for the filter at P's positions, 0 elsewhere.
+void conv2dGradFilter(const float* x, const float* dy, const Pattern& p, const Conv& g, float* dw);
+
+// y [B, N] = x [B, K] · W.
+void matmul(const float* x, const float* w, const Pattern& p, int64_t B, float* y);
+// dx [B, K] = dy [B, N] · Wᵀ.
+void matmulGradInput(const float* dy, const float* w, const Pattern& p, int64_t B, float* dx);
+// dw [K, N] = xᵀ · dy at P's positions, 0 elsewhere.
+void matmulGradWeight(const float* x, const float* dy, const Pattern& p, int64_t B, float* dw);
+
+}  // namespace sparse
