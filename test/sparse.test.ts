@@ -9,13 +9,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend } from "../src/backend/native/index.js";
 import {
-  sparseThresholds, sparseApplies, sparseBackends, sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern,
+  SparseConv2D, SparseMatMul, sparseThresholds, sparseApplies, sparseBackends, sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern,
 } from "../src/backend/sparse-ops.js";
 import { makeRng, normal } from "../src/core/rng.js";
 import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel } from "../src/train/model.js";
 import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
-import { stage, trainPhase } from "../src/train/loop.js";
+import { evaluate, stage, trainPhase } from "../src/train/loop.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 
 const reg = await registerNativeBackend();
@@ -271,6 +271,32 @@ test("soft masks on native train every masked weight: the sparse kernels (gradie
     assert.ok(pruned > 0);
     assert.ok(moved > 0.5 * pruned, `masked fc1 weights that learned: ${moved} of ${pruned}`);
     train.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
+  } finally {
+    Object.assign(sparseThresholds, saved);
+  }
+});
+
+test("evaluation under masks runs the sparse kernels and gives the dense evaluation's numbers", { skip }, async () => {
+  tf.setBackend("native");
+  const saved = { ...sparseThresholds };
+  sparseThresholds.conv = sparseThresholds.dense = 1;
+  try {
+    const model = createModel(getArch("lenet5-caffe"), [28, 28, 1], 10, 3, "torch-default");
+    const masks = networkMasks(model, 0.1, 5);
+    masks.apply(model.params);
+    const n = 300;
+    const rng = makeRng(4, "eval-data");
+    const split = stage({ x: Float32Array.from({ length: n * 784 }, () => rng()), y: Int32Array.from({ length: n }, () => Math.floor(rng() * 10)), count: n }, [28, 28, 1]);
+    const kernelsOf = async (f: () => Promise<void>) => new Set((await tf.profile(async () => { await f(); return []; })).kernelNames);
+    let dense!: Awaited<ReturnType<typeof evaluate>>;
+    let sparse!: Awaited<ReturnType<typeof evaluate>>;
+    const denseKernels = await kernelsOf(async () => { dense = await evaluate(model, split, 128); });
+    const sparseKernels = await kernelsOf(async () => { sparse = await evaluate(model, split, 128, masks); });
+    assert.ok(sparseKernels.has(SparseConv2D) && sparseKernels.has(SparseMatMul), [...sparseKernels].join(", "));
+    assert.ok(!denseKernels.has(SparseConv2D) && !denseKernels.has(SparseMatMul), "no masks: the dense kernels");
+    assert.ok(Math.abs(sparse.loss - dense.loss) <= 1e-5 * Math.abs(dense.loss), `loss ${sparse.loss} vs ${dense.loss}`);
+    assert.equal(sparse.top1, dense.top1);
+    split.dispose(); masks.dispose(); disposeModel(model);
   } finally {
     Object.assign(sparseThresholds, saved);
   }

@@ -185,7 +185,7 @@ async function runPhasePlan(
           // The round's own weights wait aside while its mask is retrained from the control's starting point.
           const own = snapshot(model);
           rewindTo(model, masks, rewindWeights.get(step.control.from)!);
-          const controlBefore = await evaluate(model, splits.test);
+          const controlBefore = await evaluate(model, splits.test, 512, masks);
           const result = await train(step.control.train);
           trainSeconds += result.trainSeconds;
           measured = await measure([result], controlBefore, true);
@@ -207,7 +207,7 @@ async function runPhasePlan(
         before = null;
         trained = [];
       } else {
-        before ??= await evaluate(model, splits.test);
+        before ??= await evaluate(model, splits.test, 512, masks);
         const result = await train(step);
         trained.push(result);
         trainSeconds += result.trainSeconds;
@@ -281,8 +281,8 @@ async function runPhasePlan(
   async function measure(round: Array<Awaited<ReturnType<typeof trainPhase>>>, beforeEval: Awaited<ReturnType<typeof evaluate>>, rewoundNow: boolean) {
     const ft = round[round.length - 1];
     const finetuneSeconds = round.reduce((n, t) => n + t.trainSeconds, 0);
-    const after = await evaluate(model, splits.test);
-    const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val) : { top1: NaN };
+    const after = await evaluate(model, splits.test, 512, masks);
+    const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val, 512, masks) : { top1: NaN };
     const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
     restore(denseModel, denseWeights);
     const [latencyDense, latencyPruned] = await measureLatencies([denseModel, model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);

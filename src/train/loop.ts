@@ -10,6 +10,7 @@ import { cropFlip, type Augmentation } from "./augment.js";
 import type { Arrays } from "./data.js";
 import type { TrainHooks } from "./hooks.js";
 import type { MaskSet } from "./masks.js";
+import type { SparsePatterns } from "../backend/sparse-ops.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
 import { DenseWeights } from "./soft-masks.js";
@@ -208,7 +209,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
       zerosSum.dispose();
       trainSeconds += (performance.now() - started) / 1000;
       if (!Number.isFinite(loss)) throw new DivergedError(o.phase, epoch, loss);
-      const valAcc = o.val.count > 0 ? (await evaluate(model, o.val, 512)).top1 : NaN;
+      const valAcc = o.val.count > 0 ? (await evaluate(model, o.val, 512, masks)).top1 : NaN;
       const record: EpochRecord = { phase: o.phase, epoch, loss, trainAcc, valAcc, lr: lastLr, seconds: (performance.now() - started) / 1000, dnr };
       epochs.push(record);
       await o.hooks?.afterEpoch?.(record);
@@ -233,7 +234,11 @@ export interface Evaluation {
   loss: number;
 }
 
-export async function evaluate(model: Model, split: StagedSplit, batchSize = 512): Promise<Evaluation> {
+/**
+ * Top-1, top-5 and mean loss over a split. `sparse`: the masks the model's weights are under (pruned weights exactly
+ * 0), so masked kernels may run on the sparse kernels as in training; the same numbers up to summation order.
+ */
+export async function evaluate(model: Model, split: StagedSplit, batchSize = 512, sparse?: SparsePatterns): Promise<Evaluation> {
   const k = Math.min(5, model.numClasses);
   const totals = tf.tidy(() => {
     let top1 = tf.scalar(0), top5 = tf.scalar(0), loss = tf.scalar(0);
@@ -241,7 +246,7 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
       const size = Math.min(batchSize, split.count - start);
       const xb = tf.slice(split.x, [start, 0, 0, 0], [size, -1, -1, -1]);
       const yb = tf.slice(split.y, [start], [size]);
-      const logits = forward(model, xb, false).logits;
+      const logits = forward(model, xb, false, false, sparse).logits;
       const topk = tf.topk(logits, k).indices;
       const hits = tf.cast(tf.equal(topk, tf.expandDims(yb, 1)), "float32");
       top1 = tf.add(top1, tf.sum(tf.slice(hits, [0, 0], [-1, 1])));
