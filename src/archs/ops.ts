@@ -104,12 +104,7 @@ export interface ArchDef {
 }
 
 /** What an architecture file declares: `build` receives the complete widths to read its sizes from. */
-export interface ArchSpec {
-  name: string;
-  summary: string;
-  citation: string;
-  inputShape: [number, number, number] | null;
-  numClasses: number | null;
+export interface ArchSpec extends Pick<ArchDef, "name" | "summary" | "citation" | "inputShape" | "numClasses"> {
   /** The published widths. */
   widths: Widths;
   /** Keys `withWidths` may add that have no default (index lists computed from the widths unless given). */
