@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "14460e9d21d673d093c0e93b2ab09f5a5a3cf98e95247e41c0eca74736f633c4";
+export const RESULTS_SOURCES_SHA256 = "50630135dce6628c729fc76cc8493a030a3b9c5e24091788f4f9fdd4bffe8c98";
