@@ -1,4 +1,5 @@
 import type { PruningMethod } from "./types.js";
+import { BLALOCK_2020 } from "./citations.js";
 import { CHANNEL_PARAMS, channelHooks, eligibleGroups } from "./channel-scores.js";
 
 /**
@@ -12,7 +13,7 @@ import { CHANNEL_PARAMS, channelHooks, eligibleGroups } from "./channel-scores.j
 export const randomChannel: PruningMethod = {
   name: "random-channel",
   summary: "Remove a uniformly random subset of channels (structured control baseline)",
-  paper: { authors: "Blalock, Gonzalez Ortiz, Frankle, Guttag", title: "What is the State of Neural Network Pruning?", venue: "MLSys", year: 2020, url: "https://arxiv.org/abs/2003.03033" },
+  paper: BLALOCK_2020,
   params: CHANNEL_PARAMS,
   needs: {},
   granularity: "channel",
