@@ -12,8 +12,10 @@ import { impRandomReinit } from "./imp-random-reinit.js";
 import { layerActivation } from "./layer-activation.js";
 import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
+import { l1Filter } from "./l1-filter.js";
 import { magnitudeAtInit } from "./magnitude-at-init.js";
 import { random } from "./random.js";
+import { randomChannel } from "./random-channel.js";
 import { rigl } from "./rigl.js";
 import { scratch } from "./scratch.js";
 import { set } from "./set.js";
@@ -42,6 +44,8 @@ export const METHODS: readonly PruningMethod[] = [
   staticSparse,
   set,
   rigl,
+  randomChannel,
+  l1Filter,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -50,9 +54,15 @@ export function getMethod(name: string): PruningMethod {
   return method;
 }
 
-export function methodCatalog(): Catalog["methods"] {
-  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)),
-    scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind }]));
+/** The engine prunes channels in one step after pretraining for now (issue 13: other schedules for channel methods later). */
+function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, HyperValue>>): string | null {
+  const kind = m.schedule(p).kind;
+  return m.granularity === "channel" && kind !== "one-shot" ? `a channel method runs one-shot for now, and this schedule is ${kind}` : null;
 }
 
-export type { BatchSpec, ClassBalancedBatches, HessianGradient, LossSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";
+export function methodCatalog(): Catalog["methods"] {
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p),
+    scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
+}
+
+export type { BatchSpec, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";

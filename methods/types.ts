@@ -91,9 +91,48 @@ export interface ScoreNeeds {
   hessianGradient?: true;
 }
 
+/**
+ * One tensor axis of a channel group (src/archs/graph.ts): unit u of the group covers `indices[u]` along `axis`.
+ * "out" members produce the unit (its filter, bias, batch-norm γ/β and running statistics, a depthwise filter);
+ * "in" members read it (the next layer's input slice; after a flatten, the unit's h·w rows of the dense kernel).
+ */
+export interface ChannelMember {
+  tensor: string;
+  layer: string;
+  layerKind: LayerKind;
+  /** "kernel", "bias", "gamma", "beta", "moving_mean", "moving_var" or "embedding". */
+  role: string;
+  axis: number;
+  side: "out" | "in";
+  shape: number[];
+  values: Float32Array;
+  indices: ReadonlyArray<readonly number[]>;
+}
+
+/**
+ * Channels that must be removed together (a conv's filters with their batch norm and the next layer's inputs; every
+ * conv of a residual stream; one attention head's q, k, v columns and output rows): pruning a unit removes all its
+ * members' slices.
+ */
+export interface ChannelGroupView {
+  /** The first layer producing the units; the key of the group's scores. */
+  name: string;
+  /** Layers (and shortcuts) whose outputs are the units: more than one where residual adds join them. */
+  producers: readonly string[];
+  size: number;
+  /** 1 where the unit is still there, 0 where an earlier step removed it. */
+  alive: Float32Array;
+  members: readonly ChannelMember[];
+}
+
 /** What the engine hands a score function. Optional capabilities are present when the method `needs` them. */
 export interface ScoreContext {
   tensors: readonly PrunableTensor[];
+  /**
+   * Channel methods only: the groups the engine may prune (not protected, allowed by the prunable policy), with
+   * their members' current values.
+   */
+  groups?: readonly ChannelGroupView[];
   params: Readonly<Record<string, HyperValue>>;
   /** A seeded uniform [0, 1) generator, deterministic per run. */
   random(): number;
@@ -138,6 +177,20 @@ export interface PruningMethod {
   regrowth?(params: Readonly<Record<string, HyperValue>>): Regrowth;
   /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */
   minDensity?(params: Readonly<Record<string, HyperValue>>): number | undefined;
-  /** Importance per tensor (same length as its values); higher survives. Already-pruned weights are ignored. */
+  /**
+   * What a score is a score of. "weight" (the default): one score per weight of each prunable tensor, and masks
+   * zero single weights. "channel": one score per unit of each channel group in `ctx.groups`, keyed by the group's
+   * name (a group left out keeps all its units: how a method skips layers, e.g. Li et al.'s residual streams); the
+   * engine spreads the run's target over the groups (`distribution`: "global" ranks all units, "layer" removes the
+   * same fraction of each), keeps at least `minDensity` of every group, rounds kept counts to `roundTo`, masks the
+   * removed units and measures the compacted model.
+   */
+  granularity?: "weight" | "channel";
+  /** Channel methods: kept channel counts are multiples of this where a group has that many (1 when absent). */
+  roundTo?(params: Readonly<Record<string, HyperValue>>): number;
+  /**
+   * Importance per tensor (same length as its values), or per channel group for channel methods; higher survives.
+   * Already-pruned weights (units) are ignored.
+   */
   score(ctx: ScoreContext): Promise<Map<string, Float32Array>> | Map<string, Float32Array>;
 }

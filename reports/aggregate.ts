@@ -4,7 +4,7 @@
  * rendered page stays light however many runs the store holds.
  */
 import { toMetricUnit } from "../src/metrics/units.js";
-import type { ReferenceRow } from "../src/core/types.js";
+import type { PruneTarget, ReferenceRow } from "../src/core/types.js";
 import { METRICS } from "../src/metrics/names.js";
 import type { RunRow } from "./model.js";
 import { targetLabel } from "../src/grid/label.js";
@@ -149,7 +149,7 @@ export interface SummaryGroup {
   /** Values of the grouped dimensions; dimensions not grouped by are absent. */
   by: Partial<Record<GroupDim, string>>;
   /** Present when grouped by "target". */
-  targetKind?: "sparsity" | "compression";
+  targetKind?: PruneTarget["kind"];
   targetValue?: number;
   /** Distinct seeds of the group's runs, ascending. */
   seeds: number[];
@@ -175,9 +175,9 @@ export function doneRuns(runs: readonly RunRow[]): RunRow[] {
   return runs.filter((r) => r.status === "done");
 }
 
-/** Order of target values inside a kind: sparsity targets before compression targets, each ascending. */
-export function targetOrder(kind: "sparsity" | "compression", value: number): number {
-  return (kind === "sparsity" ? 0 : 1e6) + value;
+/** Order of target values inside a kind: sparsity targets, then compression, then MACs reduction, each ascending. */
+export function targetOrder(kind: PruneTarget["kind"], value: number): number {
+  return (kind === "sparsity" ? 0 : kind === "compression" ? 1e6 : 2e6) + value;
 }
 
 /**
@@ -291,7 +291,7 @@ export interface GroupAggregate {
   arch: string;
   method: string;
   methodLabel: string;
-  targetKind: "sparsity" | "compression";
+  targetKind: PruneTarget["kind"];
   targetValue: number;
   /** targetLabel(targetKind, targetValue). */
   target: string;

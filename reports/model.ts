@@ -2,7 +2,7 @@
  * The plain data a report is rendered from. src/store fills it from SQLite; renderers never touch the database,
  * so every report section can be tested on a hand-made ReportData.
  */
-import type { EpochRecord, LayerCount, ReferenceRow, RunStatus } from "../src/core/types.js";
+import type { EpochRecord, LayerCount, PruneTarget, ReferenceRow, RunStatus } from "../src/core/types.js";
 
 export interface SweepInfo {
   id: number;
@@ -25,7 +25,7 @@ export interface RunRow {
   methodLabel: string;
   arch: string;
   dataset: string;
-  targetKind: "sparsity" | "compression";
+  targetKind: PruneTarget["kind"];
   targetValue: number;
   seed: number;
   backend: string | null;

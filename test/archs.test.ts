@@ -111,13 +111,13 @@ test("option A shortcut: x[::2, ::2] then zero channels (hand-checked), any chan
   const ops = new TensorOps(new Map(), false);
   // x[0, h, w, c] = 10·h + w + 100·c on a 3x3x2 image: stride 2 keeps rows/cols 0 and 2.
   const x = tf.tensor4d(Array.from({ length: 18 }, (_, i) => { const h = Math.floor(i / 6), w = Math.floor(i / 2) % 3, c = i % 2; return 10 * h + w + 100 * c; }), [1, 3, 3, 2]);
-  const y = ops.zeroPadShortcut(x, { stride: 2, source: [0, 1, -1, -1] });
+  const y = ops.zeroPadShortcut("sc", x, { stride: 2, source: [0, 1, -1, -1] });
   assert.deepEqual(y.shape, [1, 2, 2, 4]);
   assert.deepEqual(Array.from(y.dataSync()), [0, 100, 0, 0, 2, 102, 0, 0, 20, 120, 0, 0, 22, 122, 0, 0]);
   // A compacted model's map: output 0 is input channel 1, output 1 zeros, output 2 input channel 0.
-  const z = ops.zeroPadShortcut(x, { stride: 2, source: [1, -1, 0] });
+  const z = ops.zeroPadShortcut("sc", x, { stride: 2, source: [1, -1, 0] });
   assert.deepEqual(Array.from(z.dataSync()), [100, 0, 0, 102, 0, 2, 120, 0, 20, 122, 0, 22]);
-  const g = tf.grad((v: tf.Tensor) => tf.sum(ops.zeroPadShortcut(v, { stride: 2, source: [1, -1, -1] })))(x);
+  const g = tf.grad((v: tf.Tensor) => tf.sum(ops.zeroPadShortcut("sc", v, { stride: 2, source: [1, -1, -1] })))(x);
   // Only channel 1 at (0,0), (0,2), (2,0), (2,2) reaches the output.
   assert.deepEqual(Array.from(g.dataSync()), Array.from({ length: 18 }, (_, i) => (i % 2 === 1 && [0, 2].includes(Math.floor(i / 6)) && [0, 2].includes(Math.floor(i / 2) % 3) ? 1 : 0)));
   assert.equal(totals(getArch("resnet20"), CIFAR).layers.find((l) => l.name === "s2b1/conv2")!.outputShape.join(), "16,16,32");

@@ -95,7 +95,7 @@ const CASES: Case[] = [
     text: sub("finetune: {epochs: 1,", "finetune: {epochz: 1,") + "sparsity: [0.3]\n",
     errors: [
       line(8, `finetune\\.epochz: unknown key "epochz"; did you mean "epochs"\\? valid: epochs, batch_size, optimizer, lr, momentum, weight_decay, schedule, step_epochs, gamma`),
-      line(10, `sparsity: unknown key "sparsity"; did you mean "sparsities"\\? valid: name, description, methods, archs, datasets, sparsities, compressions, seeds`),
+      line(10, `sparsity: unknown key "sparsity"; did you mean "sparsities"\\? valid: name, description, methods, archs, datasets, sparsities, compressions, macs_reductions, seeds`),
     ],
   },
   {
@@ -146,7 +146,7 @@ const CASES: Case[] = [
   {
     name: "both target axes",
     text: sub("sparsities: [0.5, 0.9]", "sparsities: [0.5, 0.9]\ncompressions: [4]"),
-    errors: [line(6, "compressions: give exactly one of sparsities / compressions, not both \\(the other is on line 5\\)")],
+    errors: [line(6, "compressions: give exactly one of sparsities / compressions / macs_reductions, not several \\(sparsities is on line 5\\)")],
   },
   {
     // Every architecture adapts to its dataset's input shape (src/archs: inputShape null), so no arch/dataset pair
@@ -206,7 +206,7 @@ const CASES: Case[] = [
 `,
     errors: [
       line(11, `reference\\[0\\]\\.arch: unknown arch "mpl"; did you mean "mlp"\\? valid: mlp, lenet5, lenet5-caffe, conv2, conv4, conv6, resnet20, resnet32, resnet56`),
-      line(11, `reference\\[0\\]\\.method: unknown method "globl-magnitude"; did you mean "global-magnitude"\\? valid: random, global-magnitude, layer-magnitude, (?:[a-z-]+, )*dense`),
+      line(11, `reference\\[0\\]\\.method: unknown method "globl-magnitude"; did you mean "global-magnitude"\\? valid: random, global-magnitude, layer-magnitude, (?:[a-z0-9-]+, )*dense`),
       line(12, "reference\\[0\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 1\\] for top1_after in fraction, got 98\\.36 \\(for 98\\.36 %, write unit: percent\\)"),
       line(13, "reference\\[1\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 100\\] for top1_after in percent, got 983\\.6"),
       line(14, "reference\\[2\\]\\.metrics\\.top1_after\\.value: expected a value in \\[0, 100\\] for top1_after in percent, got -5"),

@@ -64,8 +64,11 @@ export interface Ops<V> {
   globalAvgPool(x: V): V;
   flatten(x: V): V;
   add(a: V, b: V): V;
-  /** He et al.'s parameter-free shortcut (option A): subsample, then identity or zero channels. */
-  zeroPadShortcut(x: V, options: ZeroPadShortcutOptions): V;
+  /**
+   * He et al.'s parameter-free shortcut (option A): subsample, then identity or zero channels. `name` is also the key
+   * of its channel source list in the architecture's widths, which is how a compacted model gets its new map.
+   */
+  zeroPadShortcut(name: string, x: V, options: ZeroPadShortcutOptions): V;
   /** An image [h, w, c] as a token sequence [h·w, c], row-major. */
   toTokens(x: V): V;
   /** Prepends a learned token [1, features] to the sequence. */
@@ -101,6 +104,8 @@ export interface ArchDef {
    * structured pruning. Unknown keys and non-positive widths are errors.
    */
   withWidths(changes: Widths): ArchDef;
+  /** The same architecture with its published widths (what `withWidths` started from). */
+  published(): ArchDef;
 }
 
 /** What an architecture file declares: `build` receives the complete widths to read its sizes from. */
@@ -136,6 +141,7 @@ export function defineArch(spec: ArchSpec): ArchDef {
         }
         return make({ ...widths, ...changes });
       },
+      published: () => make(spec.widths),
     };
   };
   return make(spec.widths);
@@ -289,7 +295,7 @@ export class ShapeOps implements Ops<number[]> {
     return a;
   }
 
-  zeroPadShortcut(x: number[], o: ZeroPadShortcutOptions): number[] {
+  zeroPadShortcut(_name: string, x: number[], o: ZeroPadShortcutOptions): number[] {
     const [h, w, c] = expectRank(x, 3, "zeroPadShortcut");
     const bad = o.source.find((i) => i < -1 || i >= c || !Number.isInteger(i));
     if (bad !== undefined) throw new Error(`zeroPadShortcut: source channel ${bad} outside the input's ${c} channels`);

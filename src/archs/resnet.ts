@@ -52,7 +52,7 @@ function cifarResNet(depth: number, shortcut: Shortcut): ArchDef {
           if (down && shortcut === "B") {
             sc = ops.batchNorm(`${p}/bnsc`, ops.conv(`${p}/convsc`, h, { filters: cout, kernel: 1, stride, padding: "valid", bias: false }));
           } else if (down) {
-            sc = ops.zeroPadShortcut(h, { stride, source: w.list(`${p}/shortcut`) ?? identityThenZeros(w.n(`stage${stage}`), cout) });
+            sc = ops.zeroPadShortcut(`${p}/shortcut`, h, { stride, source: w.list(`${p}/shortcut`) ?? identityThenZeros(w.n(`stage${stage}`), cout) });
           }
           h = ops.relu(ops.add(y, sc));
         }

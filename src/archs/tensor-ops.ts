@@ -142,7 +142,7 @@ export class TensorOps implements Ops<tf.Tensor> {
     return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
   }
 
-  zeroPadShortcut(x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor {
+  zeroPadShortcut(_name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor {
     // A 1x1 average pool with a stride keeps rows and columns 0, s, 2s, … (tfjs has no strided-slice gradient).
     const sub = o.stride > 1 ? tf.avgPool(x as tf.Tensor4D, 1, o.stride, "valid") : x;
     const cin = x.shape[3]!;

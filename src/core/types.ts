@@ -85,8 +85,12 @@ export interface EvalConfig {
   latencyRepeats: number;
 }
 
-/** The pruning target of a run: fraction of prunable weights removed, or total compression ratio. */
-export type PruneTarget = { kind: "sparsity"; value: number } | { kind: "compression"; value: number };
+/**
+ * The pruning target of a run: fraction of prunable weights removed (channel methods: of prunable channels), total
+ * compression ratio (channel methods: dense params / the compacted model's), or, for channel methods only, the
+ * fraction of the dense model's MACs that the compacted model no longer has.
+ */
+export type PruneTarget = { kind: "sparsity"; value: number } | { kind: "compression"; value: number } | { kind: "macs-reduction"; value: number };
 
 export type HyperValue = number | string | boolean;
 
@@ -172,6 +176,8 @@ export interface Catalog {
     params: Record<string, HyperParamSpec>;
     check?: (params: Readonly<Record<string, HyperValue>>) => string | null;
     scheduleKind?: (params: Readonly<Record<string, HyperValue>>) => string;
+    /** "channel": the method removes whole channels (structured); "weight" or absent: single weights. */
+    granularity?: "weight" | "channel";
   }>;
   /** inputShape [h, w, c] of each architecture's expected input, null = any image shape. */
   archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null }>;

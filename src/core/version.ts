@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "896d3d6d37ba3e7821e9aa34b2e1255d2b6a6dc837376796423d0419f7b19339";
+export const RESULTS_SOURCES_SHA256 = "d7f6c984a7356de8d9dc3a87b6a7643457430bc6449eae277d89d6f3388e1fe8";

@@ -36,5 +36,5 @@ export function methodLabel(choice: MethodChoice, catalog: Catalog, ablation: Ab
  */
 export function targetLabel(target: PruneTarget): string {
   const v = String(Number(target.value.toFixed(4)));
-  return target.kind === "sparsity" ? `sparsity ${v}` : `compression ${v}x`;
+  return target.kind === "sparsity" ? `sparsity ${v}` : target.kind === "compression" ? `compression ${v}x` : `macs-reduction ${v}`;
 }

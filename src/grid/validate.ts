@@ -16,7 +16,7 @@ import type { LNode } from "./parse.js";
 import { readPrunable } from "./blocks/prunable.js";
 import { readReference } from "./blocks/reference.js";
 import { readSeeds } from "./blocks/seeds.js";
-import { readTargets } from "./blocks/targets.js";
+import { checkTargetGranularity, readTargets } from "./blocks/targets.js";
 import { readTraining } from "./blocks/training.js";
 import type { GridError } from "./types.js";
 import type { Catalog, Grid } from "../core/types.js";
@@ -29,6 +29,7 @@ export const TOP_LEVEL_KEYS = [
   "datasets",
   "sparsities",
   "compressions",
+  "macs_reductions",
   "seeds",
   "ablations",
   "model",
@@ -71,6 +72,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   const datasets = readDatasets(c, top);
   checkArchDatasetPairs(c, top);
   const targets = readTargets(c, top);
+  if (targets && methods) checkTargetGranularity(c, top, targets.targets, methods, methodsAxis!.lines);
   const seeds = readSeeds(c, top);
   const model = readModel(c, top);
   const { pretrain, finetune } = readTraining(c, top);

@@ -21,13 +21,17 @@ import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
 import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type Evaluation, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
-import { createModel, disposeModel, redrawnInitialWeights, restore, snapshot, type Model } from "../train/model.js";
+import { createModel, disposeModel, forward, redrawnInitialWeights, restore, snapshot, type Model } from "../train/model.js";
 import { ablateStep } from "./ablate-step.js";
 import { writeCheckpoint } from "./checkpoint.js";
 import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
 import { startSurgery } from "./surgery-step.js";
+import { structuredPruneStep, structuredState, structuredTarget, type StructuredState } from "./structured-step.js";
+import { latencyStats } from "./latency.js";
+import { compactModel } from "../train/compact.js";
+import * as tf from "@tensorflow/tfjs-core";
 import { budgetedConfig, macsRatio } from "./train-budget.js";
 import { ensureDense } from "./dense-cache.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
@@ -118,14 +122,21 @@ async function runPhasePlan(
   const refs = prunableTensors(model.layers, config.prunable);
   const paramsTotal = model.layers.reduce((n, l) => n + l.params, 0);
   const paramsPrunable = refs.reduce((n, r) => n + model.params.get(r.name)!.size, 0);
-  const density = config.target.kind === "sparsity"
-    ? 1 - config.target.value
-    : keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable);
+  // A channel method prunes to its target measured on the compacted model (structured-step.ts); the density a
+  // schedule is planned with is then nominal (a one-shot plan has one prune step, which reads the target itself).
+  const structured: StructuredState | null = method.granularity === "channel" ? structuredState(model) : null;
+  const density = structured ? nominalDensity(config.target)
+    : config.target.kind === "sparsity" ? 1 - config.target.value
+    : config.target.kind === "compression" ? keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable)
+    : (() => { throw new Error(`target ${config.target.kind} needs a channel method, and ${method.name} prunes weights`); })();
   const schedule = resolveSchedule(method.schedule(config.method.params), Math.ceil(splits.train.count / config.pretrain.batchSize));
   // Where the training before a prune started (AP measures movement from there): the dense training's start, then
   // each phase's start, snapshotted only for plans that ask for AP.
   let roundStart: ReadonlyMap<string, Float32Array> = initWeights;
-  const prune = (d: number, round: number, randomMask = false, activate?: number) => pruneStep({
+  const prune = (d: number, round: number, randomMask = false, activate?: number) => structured ? structuredPruneStep({
+    model, masks, method, params: config.method.params, prunable: config.prunable, target: structuredTarget(config.target), train: splits.train,
+    seed: config.seed, step: round, state: structured,
+  }) : pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
     seed: config.seed, step: round, randomMask, ...(activate ? { activate: { fraction: activate, start: roundStart } } : {}),
   });
@@ -277,15 +288,49 @@ async function runPhasePlan(
     return result;
   }
 
+  /**
+   * A structured run's compacted model beside the masked one: its real params and MACs, the theoretical speedup from
+   * them, what the target reached, how far its outputs are from the masked model's on a test batch, and latencies at
+   * batch 1 and at the fine-tuning batch (median and interquartile range) against the dense model.
+   */
+  async function compactedMetrics(compacted: Model, denseModel: Model, s: StructuredState): Promise<Record<string, number>> {
+    const params = compacted.layers.reduce((n, l) => n + l.params, 0);
+    const macs = compacted.layers.reduce((n, l) => n + l.macs, 0);
+    const size = Math.min(config.eval.latencyBatch, splits.test.count);
+    const diff = tf.tidy(() => {
+      const xb = tf.slice(splits.test.x, [0, 0, 0, 0], [size, -1, -1, -1]);
+      return tf.max(tf.abs(tf.sub(forward(model, xb, false).logits, forward(compacted, xb, false).logits))).dataSync()[0];
+    });
+    const out: Record<string, number> = {
+      params_compacted: params, macs_compacted: macs, theoretical_speedup: s.dense.macs / macs,
+      channel_sparsity: s.channelSparsity, target_achieved: s.achieved ?? NaN, compacted_max_abs_diff: diff,
+      latency_form_compacted: 1,
+    };
+    for (const [label, batch] of [["b1", 1], ["train", config.finetune.batchSize]] as const) {
+      const [d, c] = await latencyStats([denseModel, compacted], splits.test, batch, config.eval.latencyRepeats);
+      Object.assign(out, {
+        [`latency_${label}_dense_ms`]: d.medianMs, [`latency_${label}_dense_iqr_ms`]: d.iqrMs,
+        [`latency_${label}_compacted_ms`]: c.medianMs, [`latency_${label}_compacted_iqr_ms`]: c.iqrMs,
+        [`measured_speedup_${label}`]: d.medianMs / c.medianMs, [`latency_${label}_batch`]: Math.min(batch, splits.test.count),
+      });
+    }
+    return out;
+  }
+
   /** The model as it is now, measured as a run's result: `round` is the training it got since the previous level. */
   async function measure(round: Array<Awaited<ReturnType<typeof trainPhase>>>, beforeEval: Awaited<ReturnType<typeof evaluate>>, rewoundNow: boolean) {
     const ft = round[round.length - 1];
     const finetuneSeconds = round.reduce((n, t) => n + t.trainSeconds, 0);
     const after = await evaluate(model, splits.test, 512, masks);
     const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val, 512, masks) : { top1: NaN };
-    const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
+    // A structured run's model has its shortcut maps masked: the dense model is the architecture as it was built.
+    const denseModel = createModel(structured?.arch ?? model.arch, model.inputShape, model.numClasses, config.seed);
     restore(denseModel, denseWeights);
-    const [latencyDense, latencyPruned] = await measureLatencies([denseModel, model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+    // Structured runs time the compacted model, the network a deployment would run; unstructured ones the masked model.
+    const compacted = structured ? compactModel(model, structured.plan, structured.keep) : null;
+    const [latencyDense, latencyPruned] = await measureLatencies([denseModel, compacted ?? model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+    const structuredMetrics = structured && compacted ? await compactedMetrics(compacted, denseModel, structured) : {};
+    compacted && disposeModel(compacted);
     disposeModel(denseModel);
 
     // Counts from the weights as they are now, so they describe exactly what was saved.
@@ -316,6 +361,7 @@ async function runPhasePlan(
       pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: finetuneSeconds + pretrainSeconds,
       total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
+      ...structuredMetrics,
     };
     // A run rewound to its initial weights trained its own network: the dense model's epochs are not its history; a
     // level that kept its weights has it, less the phases its own retraining records anew (LR rewinding's pretrain).
@@ -381,6 +427,11 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
     throw e;
   }
   return out;
+}
+
+/** The density a structured run's schedule is planned with (nominal: its prune step reads the target itself). */
+function nominalDensity(target: Job["config"]["target"]): number {
+  return target.kind === "compression" ? 1 / target.value : 1 - target.value;
 }
 
 type MaskChange = { kind: "prune"; density: number } | { kind: "regrow"; fraction: number };

@@ -177,7 +177,7 @@ export class InputRecorder<V> implements Ops<V> {
   depthwiseConv(name: string, x: V, o: DepthwiseOptions): V { this.onInput(name, x); return this.inner.depthwiseConv(name, x, o); }
   layerNorm(name: string, x: V): V { this.onInput(name, x); return this.inner.layerNorm(name, x); }
   gelu(x: V): V { return this.inner.gelu(x); }
-  zeroPadShortcut(x: V, o: ZeroPadShortcutOptions): V { return this.inner.zeroPadShortcut(x, o); }
+  zeroPadShortcut(name: string, x: V, o: ZeroPadShortcutOptions): V { return this.inner.zeroPadShortcut(name, x, o); }
   toTokens(x: V): V { return this.inner.toTokens(x); }
   classToken(name: string, x: V): V { return this.inner.classToken(name, x); }
   positionEmbedding(name: string, x: V): V { return this.inner.positionEmbedding(name, x); }
@@ -343,7 +343,7 @@ export class FrozenActivations implements Ops<tf.Tensor> {
   depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { return this.inner.depthwiseConv(name, x, o); }
   layerNorm(name: string, x: tf.Tensor): tf.Tensor { return this.inner.layerNorm(name, x); }
   gelu(x: tf.Tensor): tf.Tensor { return this.inner.gelu(x); }
-  zeroPadShortcut(x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { return this.inner.zeroPadShortcut(x, o); }
+  zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { return this.inner.zeroPadShortcut(name, x, o); }
   toTokens(x: tf.Tensor): tf.Tensor { return this.inner.toTokens(x); }
   classToken(name: string, x: tf.Tensor): tf.Tensor { return this.inner.classToken(name, x); }
   positionEmbedding(name: string, x: tf.Tensor): tf.Tensor { return this.inner.positionEmbedding(name, x); }
