@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "1fef760ce1b3cf9b75529fc8e765ad7cb12a3a4cf78a6dd222af75194e7f8a11";
+export const RESULTS_SOURCES_SHA256 = "b3921c2adcb721a2a7c7d986354ab06b6590ef1e25fafa8115411d36604d2d92";
