@@ -19,6 +19,8 @@
 
 #include "sparse.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -182,9 +184,25 @@ struct ConvGeom {
   bool even() const { return pt == pb && pl == pr; }
 };
 
-// conv2d(x, w, out, geom)
+// An optional Float32Array argument of exactly n elements: nullptr when absent, null or undefined.
+const float* optionalArray(const Args& a, size_t k, i64 n, const char* what) {
+  if (k >= a.argc) return nullptr;
+  napi_valuetype t;
+  napi_typeof(a.env, a.argv[k], &t);
+  if (t == napi_null || t == napi_undefined) return nullptr;
+  size_t len;
+  const float* p = a.f32(k, &len);
+  check(static_cast<i64>(len) == n, what);
+  return p;
+}
+bool optionalFlag(const Args& a, size_t k) { return k < a.argc && a.i(k) != 0; }
+
+// conv2d(x, w, out, geom[, bias, relu]): with bias (length O) and/or relu, out = act(conv + bias), the epilogue fused
+// into the copy out of libtorch's result (sparse::biasAct: the bits of a separate Add and Relu).
 NATIVE_FN(conv2d) {
   ConvGeom g(a.ints(3));
+  const float* bias = optionalArray(a, 4, g.O, "conv2d: bias size");
+  const bool relu = optionalFlag(a, 5);
   at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
   at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor out = nhwc(a.f32(2), g.N, g.OH, g.OW, g.O);
@@ -197,7 +215,14 @@ NATIVE_FN(conv2d) {
     y = at::convolution(xp, w, c10::nullopt, {g.sh, g.sw}, {0, 0}, {g.dh, g.dw}, false, {0, 0}, 1);
   }
   check(y.size(2) == g.OH && y.size(3) == g.OW, "conv2d: output shape mismatch");
-  out.copy_(y);
+  if (!bias && !relu) {
+    out.copy_(y);
+  } else if (y.is_contiguous(at::MemoryFormat::ChannelsLast) && y.scalar_type() == at::kFloat) {
+    sparse::biasAct(y.data_ptr<float>(), bias, out.data_ptr<float>(), g.N * g.OH * g.OW, g.O, relu);
+  } else {
+    out.copy_(y);
+    sparse::biasAct(out.data_ptr<float>(), bias, out.data_ptr<float>(), g.N * g.OH * g.OW, g.O, relu);
+  }
 }
 
 // conv2dBackpropInput(dy, w, dx(out), geom)
@@ -614,6 +639,39 @@ NATIVE_FN(addN) {
 
 // ---------------------------------------------------------------- reductions
 // reduce(op, x, shape, reduceMask(array of 0/1), out); op 0 = sum, 1 = mean, 2 = max, 3 = min
+// acc[c] += x[0][c] + x[1][c] + ... + x[rows-1][c] in double, one row after another (the order of a scalar loop over
+// the rows), for rows of C floats: the channels are the vector lanes, so each channel's sum is the scalar loop's,
+// and its accumulators stay in registers instead of a store-to-load chain per element.
+template <int NV>
+void columnSums4(const float* __restrict__ x, i64 rows, i64 stride, double* __restrict__ acc) {
+  __m256d s[NV];
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) s[v] = _mm256_loadu_pd(acc + 4 * v);
+  for (i64 r = 0; r < rows; ++r) {
+    const float* xr = x + r * stride;
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) s[v] = _mm256_add_pd(s[v], _mm256_cvtps_pd(_mm_loadu_ps(xr + 4 * v)));
+  }
+#pragma GCC unroll 16
+  for (int v = 0; v < NV; ++v) _mm256_storeu_pd(acc + 4 * v, s[v]);
+}
+
+void columnSums(const float* x, i64 rows, i64 C, double* acc) {
+  using Fn = void (*)(const float*, i64, i64, double*);
+  static const Fn fns[13] = {nullptr, columnSums4<1>, columnSums4<2>, columnSums4<3>, columnSums4<4>, columnSums4<5>,
+                             columnSums4<6>, columnSums4<7>, columnSums4<8>, columnSums4<9>, columnSums4<10>,
+                             columnSums4<11>, columnSums4<12>};
+  i64 c0 = 0;
+  for (; c0 + 48 <= C; c0 += 48) fns[12](x + c0, rows, C, acc + c0);
+  const i64 nv = (C - c0) / 4;
+  if (nv > 0) fns[nv](x + c0, rows, C, acc + c0);
+  for (c0 += 4 * nv; c0 < C; ++c0) {
+    double s = acc[c0];
+    for (i64 r = 0; r < rows; ++r) s += x[r * C + c0];
+    acc[c0] = s;
+  }
+}
+
 NATIVE_FN(reduce) {
   int op = static_cast<int>(a.i(0));
   const float* x = a.f32(1);
@@ -667,6 +725,9 @@ NATIVE_FN(reduce) {
   size_t r = dims.size();
   if (r == 0) {
     acc[0] = x[0];
+  } else if (r == 2 && red[0] && !red[1]) {
+    // [rows, C] summed over the rows (a bias gradient): the same sums, channels as vector lanes
+    columnSums(x, dims[0], dims[1], acc.data());
   } else if (!red[r - 1]) {
     // innermost block is kept: accumulate rows into acc
     i64 inner = dims[r - 1];
@@ -1095,13 +1156,14 @@ sparse::Conv sparseConvGeom(const Args& a, size_t k) {
   return sparse::Conv{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
 }
 
-// sparseConv2d(x, w, pattern, y(out), geom)
+// sparseConv2d(x, w, pattern, y(out), geom[, bias, relu])
 NATIVE_FN(sparseConv2d) {
   sparse::Conv g = sparseConvGeom(a, 4);
   const i64 K = g.KH * g.KW * g.C;
   sparse::Pattern p = patternArg(a, 2, K, g.O);
   sparse::conv2d(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2d: x size"), f32n(a, 1, K * g.O, "sparseConv2d: w size"),
-                 p, g, f32n(a, 3, g.N * g.OH * g.OW * g.O, "sparseConv2d: y size"));
+                 p, g, f32n(a, 3, g.N * g.OH * g.OW * g.O, "sparseConv2d: y size"),
+                 optionalArray(a, 5, g.O, "sparseConv2d: bias size"), optionalFlag(a, 6));
 }
 
 // sparseConv2dGradInput(dy, w, pattern, dx(out), geom)
@@ -1150,6 +1212,54 @@ NATIVE_FN(sparseMatMulGradWeight) {
                            f32n(a, 3, K * N, "sparseMatMulGradWeight: dw size"));
 }
 
+// ---------------------------------------------------------------- layer epilogues
+// biasAct(y, bias|null, out, rows, C, relu): out = act(y + bias) row by row (out may be y).
+NATIVE_FN(biasAct) {
+  const i64 rows = a.i(3), C = a.i(4);
+  sparse::biasAct(f32n(a, 0, rows * C, "biasAct: y size"), optionalArray(a, 1, C, "biasAct: bias size"),
+                  f32n(a, 2, rows * C, "biasAct: out size"), rows, C, a.i(5) != 0);
+}
+
+// biasActGrad(dy, y, dz(out), db(out), rows, C, relu): the gradient of act(z + bias) from its output y:
+// dz = relu ? reluGrad(dy, y) : dy (reluGrad: the RELUGRAD expression; y > 0 exactly where z + bias > 0, and a NaN
+// y is the NaN z + bias was), db[c] = sum over rows of dz[r][c], accumulated in double in row order and rounded once,
+// as `reduce` sums (the bits of a separate ReluGrad and the bias's Sum).
+NATIVE_FN(biasActGrad) {
+  const i64 rows = a.i(4), C = a.i(5);
+  const bool relu = a.i(6) != 0;
+  const float* dy = f32n(a, 0, rows * C, "biasActGrad: dy size");
+  const float* y = f32n(a, 1, rows * C, "biasActGrad: y size");
+  float* dz = f32n(a, 2, rows * C, "biasActGrad: dz size");
+  float* db = f32n(a, 3, C, "biasActGrad: db size");
+  std::vector<double> acc(C, 0.0);
+  // Blocks of rows small enough to stay in L1 between writing dz and summing it.
+  const i64 block = std::max<i64>(1, 4096 / std::max<i64>(C, 1));
+  for (i64 r0 = 0; r0 < rows; r0 += block) {
+    const i64 n = std::min(block, rows - r0);
+    const float* __restrict__ dyr = dy + r0 * C;
+    const float* __restrict__ yr = y + r0 * C;
+    float* __restrict__ dzr = dz + r0 * C;
+    if (relu) {
+      for (i64 j = 0; j < n * C; ++j) dzr[j] = bin<RELUGRAD>(dyr[j], yr[j]);
+    } else {
+      std::memcpy(dzr, dyr, sizeof(float) * n * C);
+    }
+    columnSums(dzr, n, C, acc.data());
+  }
+  for (i64 c = 0; c < C; ++c) db[c] = static_cast<float>(acc[c]);
+}
+
+// countZeros(x, out[1]): how many elements are == 0 (-0 included, NaN not), rounded to float32 once: the value of
+// tfjs' sum(cast(equal(x, 0), "float32")) on this backend (its Sum accumulates in double).
+NATIVE_FN(countZeros) {
+  size_t n;
+  const float* x = a.f32(0, &n);
+  float* out = f32n(a, 1, 1, "countZeros: out size");
+  i64 zeros = 0;
+  for (size_t j = 0; j < n; ++j) zeros += x[j] == 0.f;
+  out[0] = static_cast<float>(static_cast<double>(zeros));
+}
+
 // ---------------------------------------------------------------- module
 
 napi_value Init(napi_env env, napi_value exports) {
@@ -1187,6 +1297,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sparseMatMul", sparseMatMul},
       {"sparseMatMulGradInput", sparseMatMulGradInput},
       {"sparseMatMulGradWeight", sparseMatMulGradWeight},
+      {"biasAct", biasAct},
+      {"biasActGrad", biasActGrad},
+      {"countZeros", countZeros},
   };
   for (const Def& d : defs) {
     napi_value fn;

@@ -26,8 +26,9 @@ struct Conv {
   int64_t N, H, W, C, OH, OW, O, KH, KW, pt, pb, pl, pr;
 };
 
-// y = conv(x, W) with W zero outside P.
-void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y);
+// y = conv(x, W) with W zero outside P; with `bias` (length O) and/or `relu`, y = act(conv + bias) (see biasAct).
+void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y, const float* bias = nullptr,
+            bool relu = false);
 // dx = conv2d's gradient for the input.
 void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx);
 // dw = conv2d's gradient for the filter at P's positions, 0 elsewhere.
@@ -39,5 +40,10 @@ void matmul(const float* x, const float* w, const Pattern& p, int64_t B, float* 
 void matmulGradInput(const float* dy, const float* w, const Pattern& p, int64_t B, float* dx);
 // dw [K, N] = xᵀ · dy at P's positions, 0 elsewhere.
 void matmulGradWeight(const float* x, const float* dy, const Pattern& p, int64_t B, float* dw);
+
+// Layer epilogue on rows of C channels: out[r][c] = act(y[r][c] + bias[c]) (no bias: + 0 skipped), act the identity
+// or ReLU (v < 0 ? 0 : v, the native Relu kernel's expression). `out` may be `y`. The same float32 operations as a
+// separate Add and Relu, so the same bits.
+void biasAct(const float* y, const float* bias, float* out, int64_t rows, int64_t C, bool relu);
 
 }  // namespace sparse

@@ -23,12 +23,12 @@ function convNet(pairs: number): ArchDef {
     build(ops, x, numClasses, w) {
       let h = x;
       convs.forEach((_, i) => {
-        h = ops.relu(ops.conv(`conv${i + 1}`, h, { filters: w.n(`conv${i + 1}`), kernel: 3, padding: "same" }));
+        h = ops.conv(`conv${i + 1}`, h, { filters: w.n(`conv${i + 1}`), kernel: 3, padding: "same", activation: "relu" });
         if (i % 2 === 1) h = ops.maxPool(h, 2);
       });
       h = ops.flatten(h);
-      h = ops.relu(ops.dense("fc1", h, { units: w.n("fc1") }));
-      h = ops.relu(ops.dense("fc2", h, { units: w.n("fc2") }));
+      h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });
+      h = ops.dense("fc2", h, { units: w.n("fc2"), activation: "relu" });
       return ops.dense("fc3", h, { units: numClasses });
     },
   });

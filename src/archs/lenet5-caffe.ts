@@ -16,12 +16,12 @@ export const lenet5Caffe = defineArch({
   numClasses: null,
   widths: { conv1: 20, conv2: 50, fc1: 500 },
   build(ops, x, numClasses, w) {
-    let h = ops.relu(ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: "valid" }));
+    let h = ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: "valid", activation: "relu" });
     h = ops.maxPool(h, 2);
-    h = ops.relu(ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid" }));
+    h = ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid", activation: "relu" });
     h = ops.maxPool(h, 2);
     h = ops.flatten(h);
-    h = ops.relu(ops.dense("fc1", h, { units: w.n("fc1") }));
+    h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });
     return ops.dense("fc2", h, { units: numClasses });
   },
 });

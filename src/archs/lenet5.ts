@@ -9,13 +9,13 @@ export const lenet5 = defineArch({
   numClasses: null,
   widths: { conv1: 6, conv2: 16, fc1: 120, fc2: 84 },
   build(ops, x, numClasses, w) {
-    let h = ops.relu(ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: 2 }));
+    let h = ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: 2, activation: "relu" });
     h = ops.maxPool(h, 2);
-    h = ops.relu(ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid" }));
+    h = ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid", activation: "relu" });
     h = ops.maxPool(h, 2);
     h = ops.flatten(h);
-    h = ops.relu(ops.dense("fc1", h, { units: w.n("fc1") }));
-    h = ops.relu(ops.dense("fc2", h, { units: w.n("fc2") }));
+    h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });
+    h = ops.dense("fc2", h, { units: w.n("fc2"), activation: "relu" });
     return ops.dense("fc3", h, { units: numClasses });
   },
 });

@@ -10,8 +10,8 @@ export const mlp = defineArch({
   widths: { fc1: 300, fc2: 100 },
   build(ops, x, numClasses, w) {
     let h = ops.flatten(x);
-    h = ops.relu(ops.dense("fc1", h, { units: w.n("fc1") }));
-    h = ops.relu(ops.dense("fc2", h, { units: w.n("fc2") }));
+    h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });
+    h = ops.dense("fc2", h, { units: w.n("fc2"), activation: "relu" });
     return ops.dense("fc3", h, { units: numClasses });
   },
 });

@@ -19,11 +19,15 @@ export interface ConvOptions {
   stride?: number;
   padding: Padding;
   bias?: boolean;
+  /** A ReLU right after the bias: the same as `ops.relu` of the layer (backends may fuse it into the layer's kernel). */
+  activation?: "relu";
 }
 
 export interface DenseOptions {
   units: number;
   bias?: boolean;
+  /** A ReLU right after the bias, as in ConvOptions. */
+  activation?: "relu";
 }
 
 export interface DepthwiseOptions {

@@ -1,5 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchNormTrain } from "../backend/fused-ops.js";
+import { conv2dBiasAct, countZeros, fusedApplies, matMulBiasAct } from "../backend/layer-ops.js";
 import { sparseApplies, sparseConv2d, sparseMatMul, type SparsePatterns } from "../backend/sparse-ops.js";
 import {
   tensorNames, type AttentionOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
@@ -51,18 +52,30 @@ export class TensorOps implements Ops<tf.Tensor> {
     }
     const w = this.get(tensorNames.kernel(name)) as tf.Tensor4D;
     const pattern = this.sparse?.pattern(tensorNames.kernel(name));
-    let y = sparseApplies(pattern, "conv") ? sparseConv2d(input, w, pattern, stride, pad) : tf.conv2d(input, w, stride, pad);
+    const sparse = sparseApplies(pattern, "conv") ? pattern : undefined;
+    // Bias and ReLU fused into the conv's kernel (src/backend/layer-ops.ts) where the backend has it; elsewhere the
+    // separate ops, as always.
+    if ((o.bias ?? true) && fusedApplies()) {
+      const y = conv2dBiasAct(input, w, this.get(tensorNames.bias(name)), sparse, stride, pad, o.activation ?? "linear");
+      return o.activation === "relu" ? this.countedRelu(y) : y;
+    }
+    let y = sparse ? sparseConv2d(input, w, sparse, stride, pad) : tf.conv2d(input, w, stride, pad);
     if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
-    return y;
+    return o.activation === "relu" ? this.relu(y) : y;
   }
 
   dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
     if (x.rank === 3) return this.perToken(x, (rows) => this.dense(name, rows, o));
     const w = this.get(tensorNames.kernel(name)) as tf.Tensor2D;
     const pattern = this.sparse?.pattern(tensorNames.kernel(name));
-    let y = sparseApplies(pattern, "dense") ? sparseMatMul(x as tf.Tensor2D, w, pattern) : tf.matMul(x as tf.Tensor2D, w);
+    const sparse = sparseApplies(pattern, "dense") ? pattern : undefined;
+    if ((o.bias ?? true) && fusedApplies()) {
+      const y = matMulBiasAct(x as tf.Tensor2D, w, this.get(tensorNames.bias(name)), sparse, o.activation ?? "linear");
+      return o.activation === "relu" ? this.countedRelu(y) : y;
+    }
+    let y = sparse ? sparseMatMul(x as tf.Tensor2D, w, sparse) : tf.matMul(x as tf.Tensor2D, w);
     if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
-    return y;
+    return o.activation === "relu" ? this.relu(y) : y;
   }
 
   batchNorm(name: string, x: tf.Tensor): tf.Tensor {
@@ -89,9 +102,13 @@ export class TensorOps implements Ops<tf.Tensor> {
   }
 
   relu(x: tf.Tensor): tf.Tensor {
-    const y = tf.relu(x);
+    return this.countedRelu(tf.relu(x));
+  }
+
+  /** A ReLU's output y, its zeros counted when asked to (one native pass where the fused kernels run). */
+  private countedRelu(y: tf.Tensor): tf.Tensor {
     if (this.countReluZeros) {
-      this.reluZeros.push(tf.sum(tf.cast(tf.equal(y, 0), "float32")));
+      this.reluZeros.push(fusedApplies() ? countZeros(y) : tf.sum(tf.cast(tf.equal(y, 0), "float32")));
       this.reluUnits += y.size;
     }
     return y;

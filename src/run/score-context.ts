@@ -332,8 +332,17 @@ export class FrozenActivations implements Ops<tf.Tensor> {
   private pool_ = 0;
   constructor(private readonly inner: Ops<tf.Tensor>, private readonly pattern: ActivationPattern, private readonly how: "record" | "replay") {}
 
-  conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor { return this.inner.conv(name, x, o); }
-  dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor { return this.inner.dense(name, x, o); }
+  // A layer's own ReLU is recorded / frozen like any other: the layer runs without it, then this.relu.
+  conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
+    const { activation, ...rest } = o;
+    const y = this.inner.conv(name, x, rest);
+    return activation === "relu" ? this.relu(y) : y;
+  }
+  dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
+    const { activation, ...rest } = o;
+    const y = this.inner.dense(name, x, rest);
+    return activation === "relu" ? this.relu(y) : y;
+  }
   batchNorm(name: string, x: tf.Tensor): tf.Tensor { return this.inner.batchNorm(name, x); }
   globalAvgPool(x: tf.Tensor): tf.Tensor { return this.inner.globalAvgPool(x); }
   flatten(x: tf.Tensor): tf.Tensor { return this.inner.flatten(x); }

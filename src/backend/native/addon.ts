@@ -14,7 +14,8 @@ export type PoolGeom = number[]; // [N,H,W,C,OH,OW,KH,KW,sh,sw,pt,pl,dh,dw]
 export interface NativeAddon {
   setNumThreads(n: number): void;
   getNumThreads(): number;
-  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, g: ConvGeom): void;
+  /** With bias (length O) and/or relu (1): out = act(conv + bias), as a separate Add and Relu would give. */
+  conv2d(x: Float32Array, w: Float32Array, out: Float32Array, g: ConvGeom, bias?: Float32Array | null, relu?: number): void;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, g: ConvGeom): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeom): void;
   matmul(
@@ -70,12 +71,20 @@ export interface NativeAddon {
     epsilon: number, weightDecay: number,
   ): void;
   /** Sparse (masked) layers (native/src/sparse.h); pattern: [colPtr | colRow | rowPtr | rowCol]. Optional in older builds. */
-  sparseConv2d?(x: Float32Array, w: Float32Array, pattern: Int32Array, y: Float32Array, g: SparseConvGeom): void;
+  sparseConv2d?(
+    x: Float32Array, w: Float32Array, pattern: Int32Array, y: Float32Array, g: SparseConvGeom, bias?: Float32Array | null, relu?: number,
+  ): void;
   sparseConv2dGradInput?(dy: Float32Array, w: Float32Array, pattern: Int32Array, dx: Float32Array, g: SparseConvGeom): void;
   sparseConv2dGradFilter?(x: Float32Array, dy: Float32Array, pattern: Int32Array, dw: Float32Array, g: SparseConvGeom): void;
   sparseMatMul?(x: Float32Array, w: Float32Array, pattern: Int32Array, y: Float32Array, B: number, K: number, N: number): void;
   sparseMatMulGradInput?(dy: Float32Array, w: Float32Array, pattern: Int32Array, dx: Float32Array, B: number, K: number, N: number): void;
   sparseMatMulGradWeight?(x: Float32Array, dy: Float32Array, pattern: Int32Array, dw: Float32Array, B: number, K: number, N: number): void;
+  /** Layer epilogue (src/backend/layer-ops.ts): out = act(y + bias) over rows of C; out may be y. */
+  biasAct?(y: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number, C: number, relu: number): void;
+  /** Its gradient from the output y: dz = relu ? reluGrad(dy, y) : dy, db = dz summed over the rows. */
+  biasActGrad?(dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array, rows: number, C: number, relu: number): void;
+  /** out[0] = how many elements of x are == 0. */
+  countZeros?(x: Float32Array, out: Float32Array): void;
 }
 
 export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8, mul2: 9 } as const;

@@ -7,6 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { loadAddon, type NativeAddon } from "./addon.js";
 import { SparseConv2D, sparseBackends } from "../sparse-ops.js";
+import { Conv2DBiasAct, fusedBackends } from "../layer-ops.js";
 import { makeKernels, NativeBatchNormGrad, NativeBroadcastDiv, NativeReluGrad, NativeSquareGrad } from "./kernels.js";
 
 export { addonPath, loadAddon } from "./addon.js";
@@ -306,6 +307,7 @@ export async function registerNativeBackend(
     await ensureCoreGradients();
     registerGradients();
     if (natives[SparseConv2D]) sparseBackends.add(NATIVE_BACKEND);
+    if (natives[Conv2DBiasAct]) fusedBackends.add(NATIVE_BACKEND);
     nativeAddon = addon;
     return (registered = { ok: true });
   } catch (e) {

@@ -13,6 +13,10 @@ import {
   SparseMatMulGradWeight, composedSparseConv2D, composedSparseConv2DBackpropFilter, composedSparseConv2DBackpropInput,
   composedSparseMatMul, composedSparseMatMulGradInput, composedSparseMatMulGradWeight, type SparseConvAttrs,
 } from "../sparse-ops.js";
+import {
+  BiasActGrad, Conv2DBiasAct, CountZeros, MatMulBiasAct, SparseConv2DBiasAct, SparseMatMulBiasAct, composedBiasActGrad,
+  composedConv2DBiasAct, composedCountZeros, composedMatMulBiasAct, type Activation, type ConvBiasActAttrs,
+} from "../layer-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
 
 type TensorInfo = tf.TensorInfo;
@@ -540,21 +544,23 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     };
   }
 
+  /** The sparse kernels' conv geometry (stride 1, dilation 1, non-negative padding), else null. */
+  const geom = (xShape: number[], wShape: number[], a: SparseConvAttrs): number[] | null => {
+    if (xShape.length !== 4 || wShape.length !== 4) return null;
+    const info = bu.computeConv2DInfo(xShape as [number, number, number, number], wShape as [number, number, number, number],
+      a.strides, 1, a.pad, undefined, false, "channelsLast");
+    if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1 ||
+        !padsOk(info) || size(info.outShape) === 0 || size(info.inShape) === 0) return null;
+    const p = info.padInfo;
+    return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
+      info.filterHeight, info.filterWidth, p.top, p.bottom, p.left, p.right];
+  };
+
   // Sparse (masked) layers: stride-1 convs and 2-d matmuls; anything else (strides, dilations, other dtypes or ranks)
   // takes the composed implementation, i.e. the dense kernels.
   const spConv = addon.sparseConv2d, spConvIn = addon.sparseConv2dGradInput, spConvW = addon.sparseConv2dGradFilter;
   const spMm = addon.sparseMatMul, spMmIn = addon.sparseMatMulGradInput, spMmW = addon.sparseMatMulGradWeight;
   if (spConv && spConvIn && spConvW && spMm && spMmIn && spMmW) {
-    const geom = (xShape: number[], wShape: number[], a: SparseConvAttrs): number[] | null => {
-      if (xShape.length !== 4 || wShape.length !== 4) return null;
-      const info = bu.computeConv2DInfo(xShape as [number, number, number, number], wShape as [number, number, number, number],
-        a.strides, 1, a.pad, undefined, false, "channelsLast");
-      if (info.strideHeight !== 1 || info.strideWidth !== 1 || info.dilationHeight !== 1 || info.dilationWidth !== 1 ||
-          !padsOk(info) || size(info.outShape) === 0 || size(info.inShape) === 0) return null;
-      const p = info.padInfo;
-      return [info.batchSize, info.inHeight, info.inWidth, info.inChannels, info.outHeight, info.outWidth, info.outChannels,
-        info.filterHeight, info.filterWidth, p.top, p.bottom, p.left, p.right];
-    };
     type Composed = (args: Parameters<tf.KernelFunc>[0]) => TensorInfo | TensorInfo[];
     const or = (fn: Composed, args: KernelArgs) => fn(args as Parameters<tf.KernelFunc>[0]);
 
@@ -626,6 +632,100 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const o = alloc(b, K * N);
       spMmW.call(addon, av, dyv, pv, o, B, K, N);
       return out(b, [K, N], o);
+    };
+  }
+
+  // Layers with their bias add and activation fused (src/backend/layer-ops.ts): the conv's or matmul's result gets the
+  // epilogue in the same pass that writes it (convs) or in one pass over the L2-resident result (matmuls). Inputs the
+  // conv / matmul kernels above would not run natively take the composed implementation.
+  const biasAct = addon.biasAct, biasActGrad = addon.biasActGrad, countZeros = addon.countZeros;
+  if (biasAct && biasActGrad && countZeros && spConv && spMm) {
+    type Composed = (args: Parameters<tf.KernelFunc>[0]) => TensorInfo | TensorInfo[];
+    const or = (fn: Composed, args: KernelArgs) => fn(args as Parameters<tf.KernelFunc>[0]);
+    const relu = (a: Activation) => (a === "relu" ? 1 : 0);
+    /** The bias's values when it is a float32 vector of the output channels, else null. */
+    const biasOf = (b: MathBackendCPU, t: TensorInfo | undefined, C: number) => {
+      const v = f32(b, t);
+      return v && t!.shape.length === 1 && v.length === C ? v : null;
+    };
+
+    k[Conv2DBiasAct] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x, filter, bias } = args.inputs;
+      const a = args.attrs as unknown as ConvBiasActAttrs;
+      const xv = f32(b, x), wv = f32(b, filter);
+      if (!xv || !wv || x!.shape.length !== 4 || filter!.shape.length !== 4) return or(composedConv2DBiasAct, args);
+      const info = bu.computeConv2DInfo(
+        x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
+        a.strides, 1, a.pad, undefined, false, "channelsLast");
+      const bv = biasOf(b, bias, info.outChannels);
+      if (!bv || !padsOk(info) || size(info.outShape) === 0) return or(composedConv2DBiasAct, args);
+      const o = alloc(b, size(info.outShape));
+      addon.conv2d(xv, wv, o, convGeom(info), bv, relu(a.activation));
+      return out(b, info.outShape, o);
+    };
+
+    k[SparseConv2DBiasAct] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x, filter, bias, pattern } = args.inputs;
+      const a = args.attrs as unknown as ConvBiasActAttrs;
+      const xv = f32(b, x), wv = f32(b, filter), pv = i32(b, pattern);
+      const g = xv && wv && pv ? geom(x!.shape, filter!.shape, a) : null;
+      const bv = g ? biasOf(b, bias, g[6]) : null;
+      if (!g || !bv) return or(composedConv2DBiasAct, args);
+      const shape = [g[0], g[4], g[5], g[6]];
+      const o = alloc(b, size(shape));
+      spConv.call(addon, xv!, wv!, pv!, o, g, bv, relu(a.activation));
+      return out(b, shape, o);
+    };
+
+    const matMulBiasAct = (args: KernelArgs, sparse: boolean): TensorInfo | TensorInfo[] => {
+      const b = args.backend as MathBackendCPU;
+      const { a: A, b: W, bias, pattern } = args.inputs;
+      const activation = (args.attrs as unknown as { activation: Activation }).activation;
+      const av = f32(b, A), wv = f32(b, W), pv = sparse ? i32(b, pattern) : null;
+      const fits = av && wv && (!sparse || pv) && A!.shape.length === 2 && W!.shape.length === 2 && A!.shape[1] === W!.shape[0] &&
+        av.length > 0 && W!.shape[1] > 0;
+      const bv = fits ? biasOf(b, bias, W!.shape[1]) : null;
+      if (!bv) return or(composedMatMulBiasAct, args);
+      const [B, K] = A!.shape, N = W!.shape[1];
+      if (sparse) {
+        const o = alloc(b, B * N);
+        spMm.call(addon, av!, wv!, pv!, o, B, K, N);
+        biasAct.call(addon, o, bv, o, B, N, relu(activation));
+        return out(b, [B, N], o);
+      }
+      const r = matmul(b, A!, W!, false, false);
+      if (!r) return or(composedMatMulBiasAct, args);
+      const o = b.data.get(r.dataId).values as Float32Array;
+      biasAct.call(addon, o, bv, o, B, N, relu(activation));
+      return r;
+    };
+    k[MatMulBiasAct] = (args) => matMulBiasAct(args, false);
+    k[SparseMatMulBiasAct] = (args) => matMulBiasAct(args, true);
+
+    k[BiasActGrad] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { dy, y } = args.inputs;
+      const activation = (args.attrs as unknown as { activation: Activation }).activation;
+      const dyv = f32(b, dy), yv = f32(b, y);
+      const C = y!.shape[y!.shape.length - 1] ?? 0;
+      if (!dyv || !yv || y!.shape.length < 2 || dyv.length !== yv.length || yv.length === 0 || C === 0) {
+        return or(composedBiasActGrad, args);
+      }
+      const dz = alloc(b, yv.length), db = new Float32Array(C);
+      biasActGrad.call(addon, dyv, yv, dz, db, yv.length / C, C, relu(activation));
+      return [out(b, [...y!.shape], dz), out(b, [C], db)];
+    };
+
+    k[CountZeros] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x } = args.inputs;
+      const xv = f32(b, x);
+      if (!xv) return or(composedCountZeros, args);
+      const o = new Float32Array(1);
+      countZeros.call(addon, xv, o);
+      return out(b, [], o);
     };
   }
 

@@ -1,0 +1,199 @@
+/**
+ * A conv or dense layer's bias add and ReLU fused into the layer's kernel, as tfjs kernels: on LeNet-5-Caffe every
+ * pass over conv1's [128, 24, 24, 20] activations costs ~0.5 ms, and the unfused layer makes seven of them (Add, Relu,
+ * ReluGrad, the bias gradient's Sum: reads and writes) where the fused one makes two (the bias-and-ReLU epilogue runs
+ * in the conv's own output copy; the gradient of both is one pass).
+ *
+ *   y  = act(conv2d(x, filter) + bias)      (or x·b + bias; optionally with the filter's sparsity pattern)
+ *   dz = act'(dy) from y (ReLU: dy where y > 0), dbias = dz summed over every axis but the last,
+ *   dx, dfilter = the conv's (or matmul's, or the sparse kernels') own gradients of dz.
+ *
+ * Only backends in `fusedBackends` (the native backend adds itself) get the fused kernels from TensorOps; every other
+ * backend keeps running the separate ops it always ran, so its results do not change by a bit. The composed
+ * implementations below (those separate ops, registered for every other backend) exist for completeness and as the
+ * reference the native kernels are tested against: on native the fused kernels give the same bits as the unfused ops
+ * (same float32 operations in the same order; the bias gradient accumulates in double like the native Sum).
+ *
+ * This module imports tfjs only: importing it must not load the native addon.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import {
+  SparseConv2DBackpropFilter, SparseConv2DBackpropInput, SparseMatMulGradInput, SparseMatMulGradWeight, type SparsePattern,
+} from "./sparse-ops.js";
+
+export type Activation = "linear" | "relu";
+
+/** Inputs x [N,H,W,C], filter [KH,KW,C,O], bias [O]; attrs strides, pad, activation. Output act(conv + bias). */
+export const Conv2DBiasAct = "PrunebenchConv2DBiasAct";
+/** The same with the filter's nonzeros confined to input `pattern` (see SparseConv2D). */
+export const SparseConv2DBiasAct = "PrunebenchSparseConv2DBiasAct";
+/** Inputs a [B,K], b [K,N], bias [N]; attr activation. Output act(a·b + bias). */
+export const MatMulBiasAct = "PrunebenchMatMulBiasAct";
+/** The same with b's nonzeros confined to input `pattern` (see SparseMatMul). */
+export const SparseMatMulBiasAct = "PrunebenchSparseMatMulBiasAct";
+/** Inputs dy, y (the fused op's output); attr activation. Outputs dz (dy through the activation) and dbias [C]. */
+export const BiasActGrad = "PrunebenchBiasActGrad";
+/** Input x. Output a float32 scalar: how many elements of x are 0 (ReLU's dead units, see TensorOps). */
+export const CountZeros = "PrunebenchCountZeros";
+
+export interface ConvBiasActAttrs { strides: number | [number, number]; pad: "same" | "valid"; activation: Activation }
+
+/** Backends whose fused kernels are faster than the separate ops (the native backend adds itself when registered). */
+export const fusedBackends = new Set<string>();
+
+/** Whether TensorOps should run the fused layer kernels on the active backend. */
+export function fusedApplies(): boolean {
+  return fusedBackends.has(tf.getBackend());
+}
+
+/** act(conv2d(x, filter) + bias), with `pattern` the sparse kernels' (the caller decides, see sparseApplies). */
+export function conv2dBiasAct(
+  x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, pattern: SparsePattern | undefined, strides: number, pad: "same" | "valid",
+  activation: Activation,
+): tf.Tensor4D {
+  const attrs = { strides, pad, activation } as unknown as tf.NamedAttrMap;
+  return (pattern
+    ? tf.engine().runKernel(SparseConv2DBiasAct, { x, filter, bias, pattern: pattern.tensor() }, attrs)
+    : tf.engine().runKernel(Conv2DBiasAct, { x, filter, bias }, attrs)) as tf.Tensor4D;
+}
+
+/** act(a·b + bias), with `pattern` the sparse kernels'. */
+export function matMulBiasAct(a: tf.Tensor2D, b: tf.Tensor2D, bias: tf.Tensor, pattern: SparsePattern | undefined, activation: Activation): tf.Tensor2D {
+  const attrs = { activation } as unknown as tf.NamedAttrMap;
+  return (pattern
+    ? tf.engine().runKernel(SparseMatMulBiasAct, { a, b, bias, pattern: pattern.tensor() }, attrs)
+    : tf.engine().runKernel(MatMulBiasAct, { a, b, bias }, attrs)) as tf.Tensor2D;
+}
+
+/** How many elements of x are exactly 0, as a float32 scalar: sum(cast(equal(x, 0), "float32")). */
+export function countZeros(x: tf.Tensor): tf.Scalar {
+  return tf.engine().runKernel(CountZeros, { x }) as tf.Scalar;
+}
+
+type Args = Parameters<tf.KernelFunc>[0];
+type Out = tf.TensorInfo | tf.TensorInfo[];
+
+function tensors(args: Args): Record<string, tf.Tensor> {
+  return args.inputs as unknown as Record<string, tf.Tensor>;
+}
+
+function act(y: tf.Tensor, activation: Activation): tf.Tensor {
+  return activation === "relu" ? tf.relu(y) : y;
+}
+
+/** The ops TensorOps ran before the fusion: conv2d, add, relu (a sparse pattern does not change the values). */
+export function composedConv2DBiasAct(args: Args): Out {
+  const { x, filter, bias } = tensors(args);
+  const a = args.attrs as unknown as ConvBiasActAttrs;
+  return tf.tidy(() => act(tf.add(tf.conv2d(x as tf.Tensor4D, filter as tf.Tensor4D, a.strides, a.pad), bias), a.activation));
+}
+
+export function composedMatMulBiasAct(args: Args): Out {
+  const { a, b, bias } = tensors(args);
+  const activation = (args.attrs as unknown as { activation: Activation }).activation;
+  return tf.tidy(() => act(tf.add(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), bias), activation));
+}
+
+/** What autodiff computes through those ops: Relu's gradient (dy · step, of y: y > 0 exactly where y's input is), Add's bias gradient. */
+export function composedBiasActGrad(args: Args): Out {
+  const { dy, y } = tensors(args);
+  const activation = (args.attrs as unknown as { activation: Activation }).activation;
+  return tf.tidy(() => {
+    const dz = activation === "relu" ? tf.mul(dy, tf.cast(tf.step(y), "float32")) : tf.clone(dy);
+    const C = dz.shape[dz.shape.length - 1];
+    return [dz, tf.reshape(tf.sum(dz, dz.shape.map((_, i) => i).slice(0, -1)), [C])];
+  });
+}
+
+export function composedCountZeros(args: Args): Out {
+  const { x } = tensors(args);
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(x, 0), "float32")));
+}
+
+const composed: Record<string, (args: Args) => Out> = {
+  [Conv2DBiasAct]: composedConv2DBiasAct,
+  [SparseConv2DBiasAct]: composedConv2DBiasAct,
+  [MatMulBiasAct]: composedMatMulBiasAct,
+  [SparseMatMulBiasAct]: composedMatMulBiasAct,
+  [BiasActGrad]: composedBiasActGrad,
+  [CountZeros]: composedCountZeros,
+};
+
+/** Registers the composed kernels for `backendName` where it has none of that name yet. Idempotent. */
+export function registerComposedLayerKernels(backendName: string): void {
+  for (const [kernelName, fn] of Object.entries(composed)) {
+    if (tf.getKernel(kernelName, backendName) == null) {
+      tf.registerKernel({ kernelName, backendName, kernelFunc: fn as unknown as tf.KernelFunc });
+    }
+  }
+}
+
+for (const b of ["cpu", "wasm", "tensorflow", "webgl"]) registerComposedLayerKernels(b);
+
+/** The Conv2DBackprop* attrs tfjs' own Conv2D gradient passes (NHWC, no rounding mode). */
+function backpropAttrs(a: ConvBiasActAttrs, extra: Record<string, unknown>): tf.NamedAttrMap {
+  return { strides: a.strides, pad: a.pad, dataFormat: "NHWC", dimRoundingMode: undefined, ...extra } as unknown as tf.NamedAttrMap;
+}
+
+/**
+ * dz and dbias, computed when the gradient function runs (not in an input's thunk: each thunk runs in its own tidy, and
+ * both the input's and the filter's need dz). They live until the backward pass ends, as autodiff's intermediate
+ * gradients always do.
+ */
+function biasActGrad(dys: tf.Tensor | tf.Tensor[], y: tf.Tensor, activation: Activation): [tf.Tensor, tf.Tensor] {
+  const dy = Array.isArray(dys) ? dys[0] : dys;
+  return tf.engine().runKernel(BiasActGrad, { dy, y }, { activation } as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor];
+}
+
+// The pattern is a constant: the tape never asks for its gradient (only inputs that depend on the watched variables
+// are backpropagated through).
+for (const sparse of [false, true]) {
+  const convName = sparse ? SparseConv2DBiasAct : Conv2DBiasAct;
+  if (tf.getGradient(convName) == null) {
+    tf.registerGradient({
+      kernelName: convName,
+      inputsToSave: sparse ? ["x", "filter", "pattern"] : ["x", "filter"],
+      outputsToSave: [true],
+      gradFunc: (dys, saved, attrs) => {
+        const [x, filter] = saved;
+        const pattern = sparse ? saved[2] : null;
+        const y = saved[saved.length - 1];
+        const a = attrs as unknown as ConvBiasActAttrs;
+        const [dz, dbias] = biasActGrad(dys, y, a.activation);
+        return {
+          x: () => (pattern
+            ? tf.engine().runKernel(SparseConv2DBackpropInput, { dy: dz, filter, pattern }, { strides: a.strides, pad: a.pad, inputShape: x.shape } as unknown as tf.NamedAttrMap)
+            : tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dz, filter }, backpropAttrs(a, { inputShape: x.shape }))) as tf.Tensor,
+          filter: () => (pattern
+            ? tf.engine().runKernel(SparseConv2DBackpropFilter, { x, dy: dz, pattern }, { strides: a.strides, pad: a.pad, filterShape: filter.shape } as unknown as tf.NamedAttrMap)
+            : tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, backpropAttrs(a, { filterShape: filter.shape }))) as tf.Tensor,
+          bias: () => dbias,
+        };
+      },
+    });
+  }
+  const mmName = sparse ? SparseMatMulBiasAct : MatMulBiasAct;
+  if (tf.getGradient(mmName) == null) {
+    tf.registerGradient({
+      kernelName: mmName,
+      inputsToSave: sparse ? ["a", "b", "pattern"] : ["a", "b"],
+      outputsToSave: [true],
+      gradFunc: (dys, saved, attrs) => {
+        const [a, b] = saved;
+        const pattern = sparse ? saved[2] : null;
+        const y = saved[saved.length - 1];
+        const [dz, dbias] = biasActGrad(dys, y, (attrs as unknown as { activation: Activation }).activation);
+        // BatchMatMul's own gradient for a·b: dz·bᵀ and aᵀ·dz.
+        return {
+          a: () => (pattern
+            ? tf.engine().runKernel(SparseMatMulGradInput, { dy: dz, b, pattern }) as tf.Tensor
+            : tf.matMul(dz as tf.Tensor2D, b as tf.Tensor2D, false, true)),
+          b: () => (pattern
+            ? tf.engine().runKernel(SparseMatMulGradWeight, { a, dy: dz, pattern }) as tf.Tensor
+            : tf.matMul(a as tf.Tensor2D, dz as tf.Tensor2D, true, false)),
+          bias: () => dbias,
+        };
+      },
+    });
+  }
+}
