@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { METRIC_NAMES } from "../src/metrics/names.js";
+import { COMMON_METRIC_NAMES } from "../src/metrics/names.js";
 import { readCheckpoint } from "../src/run/checkpoint.js";
 import { Store } from "../src/store/store.js";
 import { readArtifacts, readEpochs, readLayers, readRuns } from "../reports/read.js";
@@ -45,7 +45,7 @@ test("bench sweep: grid → runs → SQLite, every metric filled, re-run skips, 
     const runs = readRuns(store);
     assert.ok(runs.every((r) => r.status === "done" && ["wasm", "native", "tensorflow"].includes(r.backend!) && r.tfjsVersion));
     for (const r of runs) {
-      for (const name of METRIC_NAMES) assert.ok(Number.isFinite(r.metrics[name]), `${r.key} ${name} = ${r.metrics[name]}`);
+      for (const name of COMMON_METRIC_NAMES) assert.ok(Number.isFinite(r.metrics[name]), `${r.key} ${name} = ${r.metrics[name]}`);
       assert.equal(r.metrics.compression_ratio, r.metrics.params_total! / r.metrics.params_nonzero!);
       assert.equal(r.metrics.params_total, 266_610);
       assert.ok(Math.abs(r.metrics.sparsity! - r.targetValue) < 1e-3, `sparsity ${r.metrics.sparsity} for target ${r.targetValue}`);

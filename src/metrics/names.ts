@@ -8,6 +8,8 @@ export interface MetricDef {
   /** true = larger is better (used to mark the best value in tables). */
   higherIsBetter: boolean | null;
   definition: string;
+  /** Recorded by structured (channel) runs only; every other metric is recorded by every finished run. */
+  structuredOnly?: true;
 }
 
 const defs: MetricDef[] = [
@@ -29,24 +31,24 @@ const defs: MetricDef[] = [
   { name: "macs_dense", unit: "MACs", higherIsBetter: null, definition: "Multiply-accumulates of conv and dense layers for one input, dense model (reported as FLOPs (MACs); Han 2015 counts 2x)." },
   { name: "macs_effective", unit: "MACs", higherIsBetter: false, definition: "Sum over layers of layer MACs x that layer's weight density (unstructured pruning)." },
   { name: "theoretical_speedup", unit: "x", higherIsBetter: true, definition: "macs_dense / macs_effective; structured (channel) runs: macs_dense / macs_compacted." },
-  { name: "params_compacted", unit: "count", higherIsBetter: false, definition: "Structured runs: parameters of the compacted model (the architecture rebuilt with the kept widths), from its own layer table." },
-  { name: "macs_compacted", unit: "MACs", higherIsBetter: false, definition: "Structured runs: MACs of the compacted model for one input, from its own layer table." },
-  { name: "channel_sparsity", unit: "fraction", higherIsBetter: null, definition: "Structured runs: fraction of the prunable channels (units of the channel groups offered to the method) removed." },
-  { name: "target_achieved", unit: "target", higherIsBetter: null, definition: "Structured runs: the run's target measured on the compacted model (channel sparsity, dense/compacted params, or 1 - compacted/dense MACs); channels are whole, so it can exceed the target." },
-  { name: "compacted_max_abs_diff", unit: "logit", higherIsBetter: false, definition: "Structured runs: max |masked − compacted| over the logits of one test batch (the compacted model is the masked one, physically smaller)." },
-  { name: "latency_form_compacted", unit: "flag", higherIsBetter: null, definition: "1: latency_pruned_ms and the latency_b1/train metrics were measured on the compacted model (structured runs). Absent: on the masked, dense-shaped model, where dense kernels gain nothing from zeros." },
-  { name: "latency_b1_dense_ms", unit: "ms", higherIsBetter: false, definition: "Structured runs: median latency of the dense model at batch 1 (same backend and threads as the compacted one)." },
-  { name: "latency_b1_dense_iqr_ms", unit: "ms", higherIsBetter: null, definition: "Interquartile range of the dense model's batch-1 timings." },
-  { name: "latency_b1_compacted_ms", unit: "ms", higherIsBetter: false, definition: "Structured runs: median latency of the compacted model at batch 1." },
-  { name: "latency_b1_compacted_iqr_ms", unit: "ms", higherIsBetter: null, definition: "Interquartile range of the compacted model's batch-1 timings." },
-  { name: "measured_speedup_b1", unit: "x", higherIsBetter: true, definition: "latency_b1_dense_ms / latency_b1_compacted_ms." },
-  { name: "latency_b1_batch", unit: "images", higherIsBetter: null, definition: "Batch of the b1 latencies (1)." },
-  { name: "latency_train_dense_ms", unit: "ms", higherIsBetter: false, definition: "Structured runs: median inference latency of the dense model at the fine-tuning batch size." },
-  { name: "latency_train_dense_iqr_ms", unit: "ms", higherIsBetter: null, definition: "Interquartile range of the dense model's training-batch timings." },
-  { name: "latency_train_compacted_ms", unit: "ms", higherIsBetter: false, definition: "Structured runs: median inference latency of the compacted model at the fine-tuning batch size." },
-  { name: "latency_train_compacted_iqr_ms", unit: "ms", higherIsBetter: null, definition: "Interquartile range of the compacted model's training-batch timings." },
-  { name: "measured_speedup_train", unit: "x", higherIsBetter: true, definition: "latency_train_dense_ms / latency_train_compacted_ms." },
-  { name: "latency_train_batch", unit: "images", higherIsBetter: null, definition: "Batch of the train latencies (the fine-tuning batch, at most the test split)." },
+  { name: "params_compacted", structuredOnly: true, unit: "count", higherIsBetter: false, definition: "Structured runs: parameters of the compacted model (the architecture rebuilt with the kept widths), from its own layer table." },
+  { name: "macs_compacted", structuredOnly: true, unit: "MACs", higherIsBetter: false, definition: "Structured runs: MACs of the compacted model for one input, from its own layer table." },
+  { name: "channel_sparsity", structuredOnly: true, unit: "fraction", higherIsBetter: null, definition: "Structured runs: fraction of the prunable channels (units of the channel groups offered to the method) removed." },
+  { name: "target_achieved", structuredOnly: true, unit: "target", higherIsBetter: null, definition: "Structured runs: the run's target measured on the compacted model (channel sparsity, dense/compacted params, or 1 - compacted/dense MACs); channels are whole, so it can exceed the target." },
+  { name: "compacted_max_abs_diff", structuredOnly: true, unit: "logit", higherIsBetter: false, definition: "Structured runs: max |masked − compacted| over the logits of one test batch (the compacted model is the masked one, physically smaller)." },
+  { name: "latency_form_compacted", structuredOnly: true, unit: "flag", higherIsBetter: null, definition: "1: latency_pruned_ms and the latency_b1/train metrics were measured on the compacted model (structured runs). Absent: on the masked, dense-shaped model, where dense kernels gain nothing from zeros." },
+  { name: "latency_b1_dense_ms", structuredOnly: true, unit: "ms", higherIsBetter: false, definition: "Structured runs: median latency of the dense model at batch 1 (same backend and threads as the compacted one)." },
+  { name: "latency_b1_dense_iqr_ms", structuredOnly: true, unit: "ms", higherIsBetter: null, definition: "Interquartile range of the dense model's batch-1 timings." },
+  { name: "latency_b1_compacted_ms", structuredOnly: true, unit: "ms", higherIsBetter: false, definition: "Structured runs: median latency of the compacted model at batch 1." },
+  { name: "latency_b1_compacted_iqr_ms", structuredOnly: true, unit: "ms", higherIsBetter: null, definition: "Interquartile range of the compacted model's batch-1 timings." },
+  { name: "measured_speedup_b1", structuredOnly: true, unit: "x", higherIsBetter: true, definition: "latency_b1_dense_ms / latency_b1_compacted_ms." },
+  { name: "latency_b1_batch", structuredOnly: true, unit: "images", higherIsBetter: null, definition: "Batch of the b1 latencies (1)." },
+  { name: "latency_train_dense_ms", structuredOnly: true, unit: "ms", higherIsBetter: false, definition: "Structured runs: median inference latency of the dense model at the fine-tuning batch size." },
+  { name: "latency_train_dense_iqr_ms", structuredOnly: true, unit: "ms", higherIsBetter: null, definition: "Interquartile range of the dense model's training-batch timings." },
+  { name: "latency_train_compacted_ms", structuredOnly: true, unit: "ms", higherIsBetter: false, definition: "Structured runs: median inference latency of the compacted model at the fine-tuning batch size." },
+  { name: "latency_train_compacted_iqr_ms", structuredOnly: true, unit: "ms", higherIsBetter: null, definition: "Interquartile range of the compacted model's training-batch timings." },
+  { name: "measured_speedup_train", structuredOnly: true, unit: "x", higherIsBetter: true, definition: "latency_train_dense_ms / latency_train_compacted_ms." },
+  { name: "latency_train_batch", structuredOnly: true, unit: "images", higherIsBetter: null, definition: "Batch of the train latencies (the fine-tuning batch, at most the test split)." },
   { name: "latency_dense_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the dense model (batch and threads recorded)." },
   { name: "latency_pruned_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the pruned model, same backend, batch and threads." },
   { name: "measured_speedup", unit: "x", higherIsBetter: true, definition: "latency_dense_ms / latency_pruned_ms." },
@@ -63,3 +65,5 @@ const defs: MetricDef[] = [
 
 export const METRICS: ReadonlyMap<string, MetricDef> = new Map(defs.map((d) => [d.name, d]));
 export const METRIC_NAMES: readonly string[] = defs.map((d) => d.name);
+/** The metrics every finished run records, structured or not. */
+export const COMMON_METRIC_NAMES: readonly string[] = defs.filter((d) => !d.structuredOnly).map((d) => d.name);
