@@ -1,6 +1,9 @@
 /** The method registry: adding a method is one file in methods/ plus one line here. */
 import type { Catalog, HyperValue } from "../src/core/types.js";
 import { scheduleProblem } from "../src/prune/schedules.js";
+import { apoz } from "./apoz.js";
+import { fpgm } from "./fpgm.js";
+import { hrank } from "./hrank.js";
 import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
@@ -46,6 +49,9 @@ export const METHODS: readonly PruningMethod[] = [
   rigl,
   randomChannel,
   l1Filter,
+  fpgm,
+  apoz,
+  hrank,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -65,4 +71,4 @@ export function methodCatalog(): Catalog["methods"] {
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
 }
 
-export type { BatchSpec, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";
+export type { BatchSpec, ChannelActivationStats, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, OutputActivationOptions, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";

@@ -89,6 +89,34 @@ export interface ScoreNeeds {
   pathGradients?: true;
   /** ctx.hessianGradient: the training loss's gradient g and Hessian-gradient product Hg. */
   hessianGradient?: true;
+  /** ctx.outputActivations: per-channel statistics of each layer's output activation. */
+  outputActivations?: true;
+}
+
+/** What `ctx.outputActivations` gathers besides mean |a| and the fraction of zeros, and over which layers. */
+export interface OutputActivationOptions {
+  /** Also the mean numerical rank of each channel's feature map (computed on the host, O(h³) per map and image). */
+  rank?: boolean;
+  /** Only these layers' outputs (every conv, depthwise and dense layer when absent): the others cost nothing. */
+  layers?: readonly string[];
+}
+
+/**
+ * Per output channel of one layer (a conv's filters, a dense layer's neurons): statistics of its output activation
+ * as the network passes it on, i.e. after the batch norm, residual add and ReLU (or GELU) that directly follow the
+ * layer, or of the layer's raw output where no activation follows before another layer, a pooling or a flatten reads it.
+ */
+export interface ChannelActivationStats {
+  /** Mean |a| over the images and every spatial position (token). */
+  meanAbs: Float32Array;
+  /** Fraction of the (image, position) entries that are exactly 0 (after a ReLU: Hu et al.'s APoZ, as a fraction). */
+  zeroFraction: Float32Array;
+  /**
+   * With `rank`: the mean over images of the numerical rank of the channel's h×w feature map, counting singular
+   * values above σ_max·max(h, w)·ε_float32 (torch.matrix_rank's default tolerance); a map of one position per image (a
+   * dense neuron) or a token sequence (a column) has rank 1 when non-zero, else 0.
+   */
+  meanRank?: Float32Array;
 }
 
 /**
@@ -159,6 +187,12 @@ export interface ScoreContext {
    * gives: ReLU's second derivative is 0 and max pooling routes through the inputs it selected (needs.hessianGradient).
    */
   hessianGradient?(spec: BatchSpec, loss?: LossSpec): Promise<HessianGradient>;
+  /**
+   * Per-channel statistics of each conv, depthwise and dense layer's output activation (see ChannelActivationStats),
+   * keyed by layer name, over every image of `spec` (needs.outputActivations). A channel group's units map to a
+   * producing layer's output channels through its "out" kernel member's `indices`.
+   */
+  outputActivations?(spec: BatchSpec, options?: OutputActivationOptions): Promise<Map<string, ChannelActivationStats>>;
 }
 
 export type { Schedule };
