@@ -19,9 +19,11 @@ import { randomChannel } from "./random-channel.js";
 import { rigl } from "./rigl.js";
 import { scratch } from "./scratch.js";
 import { set } from "./set.js";
+import { slimming } from "./slimming.js";
 import { snip } from "./snip.js";
 import { staticSparse } from "./static-sparse.js";
 import { synflow } from "./synflow.js";
+import { taylor } from "./taylor.js";
 import type { PruningMethod } from "./types.js";
 
 export const METHODS: readonly PruningMethod[] = [
@@ -46,6 +48,8 @@ export const METHODS: readonly PruningMethod[] = [
   rigl,
   randomChannel,
   l1Filter,
+  slimming,
+  taylor,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -65,4 +69,5 @@ export function methodCatalog(): Catalog["methods"] {
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
 }
 
+export type { LossTerm } from "../src/prune/loss-terms.js";
 export type { BatchSpec, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";

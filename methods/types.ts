@@ -7,6 +7,7 @@
  */
 import type { HyperParamSpec, HyperValue, LayerKind } from "../src/core/types.js";
 import type { Distribution } from "../src/prune/allocate.js";
+import type { LossTerm } from "../src/prune/loss-terms.js";
 import type { Regrowth } from "../src/prune/regrowth.js";
 import type { Schedule } from "../src/prune/schedules.js";
 
@@ -89,6 +90,8 @@ export interface ScoreNeeds {
   pathGradients?: true;
   /** ctx.hessianGradient: the training loss's gradient g and Hessian-gradient product Hg. */
   hessianGradient?: true;
+  /** ctx.batchGradients: each batch's gradient on its own, of any trainable tensor. */
+  batchGradients?: true;
 }
 
 /**
@@ -159,9 +162,15 @@ export interface ScoreContext {
    * gives: ReLU's second derivative is 0 and max pooling routes through the inputs it selected (needs.hessianGradient).
    */
   hessianGradient?(spec: BatchSpec, loss?: LossSpec): Promise<HessianGradient>;
+  /**
+   * The gradient of each batch's mean cross-entropy loss on its own, batch by batch in the order of `spec`, for the
+   * trainable tensors named (any of the model's: batch-norm γ and β too, prunable or not), handed to `visit` and not
+   * kept (needs.batchGradients). For statistics that are not linear in the gradient, such as a mean of squares.
+   */
+  batchGradients?(spec: BatchSpec, tensors: readonly string[], visit: (gradients: ReadonlyMap<string, Float32Array>, batch: number) => void): Promise<void>;
 }
 
-export type { Schedule };
+export type { LossTerm, Schedule };
 
 export interface PruningMethod {
   name: string;
@@ -173,6 +182,12 @@ export interface PruningMethod {
   distribution(params: Readonly<Record<string, HyperValue>>): Distribution;
   /** When masks change (src/prune/schedules.ts): one-shot, at initialization in rounds, gradually while fine-tuning. */
   schedule(params: Readonly<Record<string, HyperValue>>): Schedule;
+  /**
+   * Penalties the method trains under (src/prune/loss-terms.ts: a norm of the tensors of some layer kinds and roles,
+   * its strength, the phases it acts in), added to the training loss by the engine; none when absent. A term acting
+   * while pretraining gives the method a dense model of its own (its dense key includes the term).
+   */
+  lossTerms?(params: Readonly<Record<string, HyperValue>>): LossTerm[];
   /** For dynamic schedules: how inactive weights are chosen to grow (src/prune/regrowth.ts); random when absent. */
   regrowth?(params: Readonly<Record<string, HyperValue>>): Regrowth;
   /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */

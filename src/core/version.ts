@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "a70627d887413c4cdff0070019b7f1c714d29aa6a56b9352cee61f61820dfa9d";
+export const RESULTS_SOURCES_SHA256 = "b0c9ab6ad11278ac370afaa87984e9250862ac2455f0fafe46d1a8534c880df8";

@@ -15,6 +15,7 @@ import { makeRng, shuffleInPlace } from "../core/rng.js";
 import type { HyperValue } from "../core/types.js";
 import type { StagedSplit } from "../train/loop.js";
 import { forward, type Model } from "../train/model.js";
+import { forEachBatchGradient } from "./batch-gradients.js";
 
 export interface ScoreInputs {
   method: PruningMethod;
@@ -42,6 +43,9 @@ export function scoreContext(inputs: ScoreInputs): ScoreContext {
     pathGradients: method.needs.pathGradients ? async () => pathGradients(model, names) : undefined,
     hessianGradient: method.needs.hessianGradient
       ? async (spec, loss) => hessianGradient(model, train, names, specBatches(train, spec, seed, model.numClasses), spec.mode, loss?.temperature ?? 1)
+      : undefined,
+    batchGradients: method.needs.batchGradients
+      ? (spec, tensors, visit) => forEachBatchGradient(model, train, tensors, specBatches(train, spec, seed, model.numClasses), spec.mode, visit)
       : undefined,
   };
 }
