@@ -22,9 +22,11 @@ import { randomChannel } from "./random-channel.js";
 import { rigl } from "./rigl.js";
 import { scratch } from "./scratch.js";
 import { set } from "./set.js";
+import { slimming } from "./slimming.js";
 import { snip } from "./snip.js";
 import { staticSparse } from "./static-sparse.js";
 import { synflow } from "./synflow.js";
+import { taylor } from "./taylor.js";
 import type { PruningMethod } from "./types.js";
 
 export const METHODS: readonly PruningMethod[] = [
@@ -52,6 +54,8 @@ export const METHODS: readonly PruningMethod[] = [
   fpgm,
   apoz,
   hrank,
+  slimming,
+  taylor,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -71,4 +75,5 @@ export function methodCatalog(): Catalog["methods"] {
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
 }
 
+export type { LossTerm } from "../src/prune/loss-terms.js";
 export type { BatchSpec, ChannelActivationStats, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, OutputActivationOptions, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";

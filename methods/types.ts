@@ -7,6 +7,7 @@
  */
 import type { HyperParamSpec, HyperValue, LayerKind } from "../src/core/types.js";
 import type { Distribution } from "../src/prune/allocate.js";
+import type { LossTerm } from "../src/prune/loss-terms.js";
 import type { Regrowth } from "../src/prune/regrowth.js";
 import type { Schedule } from "../src/prune/schedules.js";
 
@@ -91,6 +92,8 @@ export interface ScoreNeeds {
   hessianGradient?: true;
   /** ctx.outputActivations: per-channel statistics of each layer's output activation. */
   outputActivations?: true;
+  /** ctx.batchGradients: each batch's gradient on its own, of any trainable tensor. */
+  batchGradients?: true;
 }
 
 /** What `ctx.outputActivations` gathers besides mean |a| and the fraction of zeros, and over which layers. */
@@ -193,9 +196,15 @@ export interface ScoreContext {
    * producing layer's output channels through its "out" kernel member's `indices`.
    */
   outputActivations?(spec: BatchSpec, options?: OutputActivationOptions): Promise<Map<string, ChannelActivationStats>>;
+  /**
+   * The gradient of each batch's mean cross-entropy loss on its own, batch by batch in the order of `spec`, for the
+   * trainable tensors named (any of the model's: batch-norm γ and β too, prunable or not), handed to `visit` and not
+   * kept (needs.batchGradients). For statistics that are not linear in the gradient, such as a mean of squares.
+   */
+  batchGradients?(spec: BatchSpec, tensors: readonly string[], visit: (gradients: ReadonlyMap<string, Float32Array>, batch: number) => void): Promise<void>;
 }
 
-export type { Schedule };
+export type { LossTerm, Schedule };
 
 export interface PruningMethod {
   name: string;
@@ -207,6 +216,12 @@ export interface PruningMethod {
   distribution(params: Readonly<Record<string, HyperValue>>): Distribution;
   /** When masks change (src/prune/schedules.ts): one-shot, at initialization in rounds, gradually while fine-tuning. */
   schedule(params: Readonly<Record<string, HyperValue>>): Schedule;
+  /**
+   * Penalties the method trains under (src/prune/loss-terms.ts: a norm of the tensors of some layer kinds and roles,
+   * its strength, the phases it acts in), added to the training loss by the engine; none when absent. A term acting
+   * while pretraining gives the method a dense model of its own (its dense key includes the term).
+   */
+  lossTerms?(params: Readonly<Record<string, HyperValue>>): LossTerm[];
   /** For dynamic schedules: how inactive weights are chosen to grow (src/prune/regrowth.ts); random when absent. */
   regrowth?(params: Readonly<Record<string, HyperValue>>): Regrowth;
   /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */

@@ -7,13 +7,16 @@ import { methodLabel } from "../grid/index.js";
 import { CODE_VERSION } from "../core/version.js";
 import { methodSourceHash } from "./method-source.js";
 import { denseKey, runKey } from "./runKey.js";
+import { getMethod } from "../../methods/index.js";
+import { pretrainTermsForKey } from "../prune/loss-terms.js";
 
 export function planRuns(configs: readonly RunConfig[], dataFingerprints: ReadonlyMap<string, string>, cat: Catalog): PlannedRun[] {
   return configs.map((config) => {
     const data = dataFingerprints.get(config.dataset);
     if (!data) throw new Error(`no data fingerprint for dataset ${config.dataset}`);
     const fp = { code: CODE_VERSION, data };
-    return { key: runKey(config, { ...fp, method: methodSourceHash(config.method.name) }), denseKey: denseKey(config, fp), config, methodLabel: methodLabel(config.method, cat, config.ablation), codeVersion: CODE_VERSION, dataFingerprint: data };
+    const terms = pretrainTermsForKey(getMethod(config.method.name).lossTerms?.(config.method.params) ?? []);
+    return { key: runKey(config, { ...fp, method: methodSourceHash(config.method.name) }), denseKey: denseKey(config, fp, terms), config, methodLabel: methodLabel(config.method, cat, config.ablation), codeVersion: CODE_VERSION, dataFingerprint: data };
   });
 }
 

@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import type { RunConfig } from "../core/types.js";
 import { canonicalJson } from "../core/canonical.js";
+import type { LossTerm } from "../prune/loss-terms.js";
 
 /** Fingerprints of the code (harness + methods + archs version), of the prepared data files, and of the method. */
 export interface Fingerprint {
@@ -79,7 +80,11 @@ export function denseSpec(config: RunConfig): Pick<RunConfig, "arch" | "dataset"
   return { arch: config.arch, dataset: config.dataset, seed: config.seed, model: config.model, pretrain: config.pretrain, data: config.data };
 }
 
-/** Identity of the dense pretrained model a run starts from. */
-export function denseKey(config: RunConfig, fp: Fingerprint): string {
-  return hashKey({ dense: denseSpec(stripNeutralDefaults(config)), code: fp.code, data: fp.data });
+/**
+ * Identity of the dense pretrained model a run starts from. `lossTerms`: the method's loss terms that act while
+ * pretraining (pretrainTermsForKey), which make the dense model another one; none (the usual case) hashes exactly
+ * what it always did, so no dense key moved when they were added.
+ */
+export function denseKey(config: RunConfig, fp: Fingerprint, lossTerms: ReadonlyArray<Omit<LossTerm, "phases">> = []): string {
+  return hashKey({ dense: denseSpec(stripNeutralDefaults(config)), code: fp.code, data: fp.data, ...(lossTerms.length > 0 ? { lossTerms } : {}) });
 }

@@ -35,6 +35,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { budgetedConfig, macsRatio } from "./train-budget.js";
 import { ensureDense } from "./dense-cache.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
+import { penaltyLoss } from "../train/penalty.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -86,6 +87,8 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
     const dense = await ensureDense(job.paths.cacheDir, job.denseKey, label, model, async (keepLeaseAlive) => {
       const r = await trainPhase({
         phase: "pretrain", model, train, val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false,
+        // The method's loss terms that act while pretraining: they are part of the dense key (src/plan/plan.ts).
+        extraLoss: methodPenalty(config, model, "pretrain"),
         hooks: { afterStep: keepLeaseAlive, afterEpoch: (e) => onProgress("pretrain", e.epoch + 1, config.pretrain.epochs) },
       });
       return { epochs: r.epochs, seconds: r.trainSeconds };
@@ -270,6 +273,7 @@ async function runPhasePlan(
       selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
       fromEpoch: step.fromEpoch,
       masking: step.masking ?? "hard",
+      extraLoss: methodPenalty(config, model, step.phase),
       hooks: {
         afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
         wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
@@ -397,7 +401,10 @@ export async function rewindPoints(
       const k = plan.find((s): s is Extract<PhaseStep, { kind: "train" }> => s.kind === "train" && s.fromEpoch !== undefined)?.fromEpoch ?? 0;
       if (masks.names().length > 0) throw new Error("the rewind point is computed before any pruning");
       restore(model, initWeights);
-      await trainPhase({ phase: "pretrain", model, train: splits.train, val: splits.val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false, toEpoch: k });
+      await trainPhase({
+        phase: "pretrain", model, train: splits.train, val: splits.val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false, toEpoch: k,
+        extraLoss: methodPenalty(config, model, "pretrain"),
+      });
       out.set("epoch", snapshot(model));
       restore(model, denseWeights);
     }
@@ -427,6 +434,11 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
     throw e;
   }
   return out;
+}
+
+/** The penalty the run's method trains under in `phase` (its loss terms); undefined for most methods. */
+function methodPenalty(config: Job["config"], model: Model, phase: "pretrain" | "finetune") {
+  return penaltyLoss(model, getMethod(config.method.name).lossTerms?.(config.method.params) ?? [], phase);
 }
 
 /** The density a structured run's schedule is planned with (nominal: its prune step reads the target itself). */

@@ -16,6 +16,7 @@ import type { HyperValue } from "../core/types.js";
 import type { StagedSplit } from "../train/loop.js";
 import { forward, type Model } from "../train/model.js";
 import { outputActivationStats } from "./output-activations.js";
+import { forEachBatchGradient } from "./batch-gradients.js";
 
 export interface ScoreInputs {
   method: PruningMethod;
@@ -46,6 +47,9 @@ export function scoreContext(inputs: ScoreInputs): ScoreContext {
       : undefined,
     outputActivations: method.needs.outputActivations
       ? async (spec, options) => outputActivationStats(model, train, specBatches(train, spec, seed, model.numClasses), spec.mode, options)
+      : undefined,
+    batchGradients: method.needs.batchGradients
+      ? (spec, tensors, visit) => forEachBatchGradient(model, train, tensors, specBatches(train, spec, seed, model.numClasses), spec.mode, visit)
       : undefined,
   };
 }

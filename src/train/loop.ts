@@ -98,6 +98,11 @@ export interface PhaseOptions {
   toEpoch?: number;
   hooks?: TrainHooks;
   /**
+   * A penalty added to every step's training loss, differentiated with it (a method's loss terms, built by
+   * src/train/penalty.ts). The epoch's recorded loss stays the cross-entropy alone, comparable across methods.
+   */
+  extraLoss?: () => tf.Scalar;
+  /**
    * "hard" (default): masked weights and their gradients are zeroed at every step. "soft": the masked weights keep
    * their dense values, which the unmasked gradient of W⊙T updates, while the model's variables hold W⊙T, during the
    * phase and after it (soft-masks.ts); the variables' values when the phase starts are the dense weights.
@@ -144,7 +149,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         const idx = order.subarray(step * config.batchSize, Math.min(o.train.count, (step + 1) * config.batchSize));
         const batchSize = idx.length;
         // Written inside the tidy scope below, read after it (an object: flow analysis cannot see into the closure).
-        const kept: { grads: Map<string, tf.Tensor> | null } = { grads: null };
+        const kept: { grads: Map<string, tf.Tensor> | null; ce: tf.Scalar | null } = { grads: null, ce: null };
         const countZeros = step % DNR_SAMPLE_EVERY === 0;
         const wantsGradients = o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step) ?? false;
         tf.tidy(() => {
@@ -165,7 +170,10 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
               zeros = tf.keep(out.reluZeros!);
               reluUnits += out.reluUnits;
             }
-            return tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
+            const ce = tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
+            if (!o.extraLoss) return ce;
+            kept.ce = tf.keep(ce);
+            return tf.add(ce, o.extraLoss()) as tf.Scalar;
           }, [...model.params.values()]);
           const named = byTensorName(model, grads);
           // Kept for the hook before the optimizer sees them: a schedule that grows weights needs the dense gradient.
@@ -177,7 +185,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
             soft.refresh();
           } else optimizer.step(model.params, named, lr, masks);
           applyStateUpdates(model, updates);
-          const newLoss = tf.add(lossSum, tf.mul(value, batchSize));
+          const newLoss = tf.add(lossSum, tf.mul(kept.ce ?? value, batchSize));
+          kept.ce?.dispose();
           const newCorrect = tf.add(correctSum, correct!);
           const newZeros = zeros ? tf.add(zerosSum, zeros) : zerosSum;
           lossSum.dispose();

@@ -1,0 +1,31 @@
+/**
+ * A method's loss terms (src/prune/loss-terms.ts) as the closure the training loop adds to its loss
+ * (PhaseOptions.extraLoss). Built from the model's layer table: the loop never learns what the terms are for.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { lossTermProblem, lossTermTensors, type LossTerm } from "../prune/loss-terms.js";
+import type { Model } from "./model.js";
+
+/** Σ over the terms acting in `phase` of strength · ‖tensors‖; undefined when none acts (the loop then runs as ever). */
+export function penaltyLoss(model: Model, terms: readonly LossTerm[], phase: "pretrain" | "finetune"): (() => tf.Scalar) | undefined {
+  const acting = terms.filter((t) => t.phases.includes(phase) && t.strength > 0);
+  if (acting.length === 0) return undefined;
+  const parts = acting.map((t) => {
+    const problem = lossTermProblem(t);
+    if (problem) throw new Error(`loss term ${JSON.stringify(t)}: ${problem}`);
+    const names = lossTermTensors(model.layers, t);
+    if (names.length === 0) throw new Error(`a ${t.norm} loss term on ${t.roles.join("/")} of ${t.layerKinds.join("/")} layers: ${model.arch.name} has none`);
+    return { t, vars: names.map((n) => {
+      const v = model.params.get(n);
+      if (!v) throw new Error(`loss term: no trainable tensor ${n}`);
+      return v;
+    }) };
+  });
+  // Called inside the loop's gradient scope, which disposes the intermediates.
+  return () => tf.addN(parts.map(({ t, vars }) => {
+    // |w| as w·sign(w): tfjs differentiates abs at 0 as −1, sign has a zero gradient, so this gives the subgradient
+    // sign(w) with sign(0) = 0, the one network slimming adds to γ's gradient (torch.sign).
+    const norms = vars.map((v) => (t.norm === "l1" ? tf.sum(tf.mul(v, tf.sign(v))) : tf.sum(tf.square(v))));
+    return tf.mul(tf.addN(norms), t.strength);
+  })) as tf.Scalar;
+}
