@@ -82,7 +82,7 @@ function gradsOf(f: (...xs: tf.Tensor[]) => tf.Tensor, makers: Array<() => tf.Te
 
 test("native backend registers and overrides the hot kernels", { skip }, () => {
   for (const k of [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter, tf.BatchMatMul, tf.MaxPool,
-    tf.MaxPoolGrad, tf.Relu, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Sum, tf.Mean, tf.FusedBatchNorm]) {
+    tf.MaxPoolGrad, tf.Relu, tf.Add, tf.Sub, tf.Multiply, tf.RealDiv, tf.Sum, tf.Mean, tf.FusedBatchNorm, tf.Slice, tf.AvgPoolGrad]) {
     assert.ok(nativeKernelNames.includes(k), `${k} is native`);
     assert.notEqual(tf.getKernel(k, "native")!.kernelFunc, tf.getKernel(k, "cpu")!.kernelFunc);
   }
@@ -154,6 +154,21 @@ test("avgPool forward", { skip }, () => {
   const [x] = inputs({ shape: [4, 9, 9, 5] });
   compare("avg 3x3/2 same", () => tf.avgPool(x() as tf.Tensor4D, 3, 2, "same"));
   compare("avg 2x2/2 valid", () => tf.avgPool(x() as tf.Tensor4D, 2, 2, "valid"));
+});
+
+test("avgPool 1x1 strided (option-A shortcut subsample) gradient, and slices of every shape, equal the cpu kernels", { skip }, () => {
+  const [x, y] = inputs({ shape: [3, 8, 8, 5] }, { shape: [2, 7, 9, 4] });
+  compare("avg 1x1/2 valid grad", gradsOf((a) => tf.avgPool(a as tf.Tensor4D, 1, 2, "valid"), [x]), 0);
+  compare("avg 1x1/2 valid grad, odd sizes", gradsOf((a) => tf.avgPool(a as tf.Tensor4D, 1, 2, "valid"), [y]), 0);
+  compare("avg 2x2/2 grad (the cpu kernel)", gradsOf((a) => tf.avgPool(a as tf.Tensor4D, 2, 2, "valid"), [x]), 1e-6);
+  const [big, ints] = inputs({ shape: [4, 10, 10, 6] }, { shape: [5, 7], dtype: "int32" });
+  compare("pad gradient: slice [0,1,1,0] of [4,10,10,6]", () => tf.slice(big(), [0, 1, 1, 0], [4, 8, 8, 6]), 0);
+  compare("inner axis cut", () => tf.slice(big(), [1, 0, 2, 1], [2, 10, 5, 3]), 0);
+  compare("whole tensor", () => tf.slice(big(), [0, 0, 0, 0], [-1, -1, -1, -1]), 0);
+  compare("leading axis only", () => tf.slice(big(), [2, 0, 0, 0], [1, -1, -1, -1]), 0);
+  compare("empty", () => tf.slice(big(), [0, 0, 0, 0], [0, 10, 10, 6]), 0);
+  compare("int32 2-D", () => tf.slice(ints(), [1, 2], [3, 4]), 0);
+  compare("1-D", () => tf.slice(tf.range(0, 20), [3], [9]), 0);
 });
 
 test("relu forward and gradient", { skip }, () => {
