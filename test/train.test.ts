@@ -5,7 +5,7 @@ import { getArch } from "../src/archs/index.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import type { TrainConfig } from "../src/core/types.js";
 import { initBackend } from "../src/backend/index.js";
-import { stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
+import { evaluate, stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot } from "../src/train/model.js";
 import { learningRate } from "../src/train/optim.js";
@@ -107,4 +107,22 @@ test("meanGradients (the score context's gradients) averages per-batch gradients
   assert.notDeepEqual([...one.get("fc3/kernel")!.slice(0, 20)], [...a.slice(0, 20)]);
   assert.equal(two.get("fc1/kernel")!.length, 784 * 300);
   split.dispose(); disposeModel(model);
+});
+
+test("evaluation holds one batch's activations at a time: peak memory does not grow with the split", async () => {
+  const model = createModel(getArch("lenet5"), [28, 28, 1], 10, 0, "torch-default");
+  const rng = makeRng(3, "eval-memory");
+  const split = (n: number) => stage({ x: Float32Array.from({ length: n * 784 }, () => rng()), y: Int32Array.from({ length: n }, (_, i) => i % 10), count: n }, [28, 28, 1]);
+  const one = split(64);
+  const eight = split(512);
+  const peak = async (s: StagedSplit) => (await tf.profile(async () => { await evaluate(model, s, 64); return []; })).peakBytes;
+  const p1 = await peak(one);
+  const p8 = await peak(eight);
+  // Eight batches of 64 must cost about what one does (a tidy around the loop made it ~8x).
+  assert.ok(p8 < 1.5 * p1, `peak bytes: 1 batch ${p1}, 8 batches ${p8}`);
+  const before = tf.memory().numTensors;
+  const r = await evaluate(model, eight, 64);
+  assert.equal(tf.memory().numTensors, before, "no tensor left behind");
+  assert.ok(r.top1 >= 0 && r.top1 <= 1 && Number.isFinite(r.loss));
+  one.dispose(); eight.dispose(); disposeModel(model);
 });

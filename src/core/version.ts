@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "9f106acaecf8d68c8854a50635f7bfd76e27da9288df99493e80b807e51862ad";
+export const RESULTS_SOURCES_SHA256 = "e0afd83fbd5db610e5ae5d27ebf9887ec6231daa550c2266e2de29dfa2f7e591";

@@ -249,21 +249,23 @@ export interface Evaluation {
  */
 export async function evaluate(model: Model, split: StagedSplit, batchSize = 512, sparse?: SparsePatterns): Promise<Evaluation> {
   const k = Math.min(5, model.numClasses);
-  const totals = tf.tidy(() => {
-    let top1 = tf.scalar(0), top5 = tf.scalar(0), loss = tf.scalar(0);
-    for (let start = 0; start < split.count; start += batchSize) {
-      const size = Math.min(batchSize, split.count - start);
+  // One tidy per batch, the running sums kept across them: a tidy around the whole loop held every batch's
+  // activations until the end (≈ 1 GB per 512 images of ResNet-20, 20 GB over a 10,000-image test split).
+  let totals = tf.zeros([3]);
+  for (let start = 0; start < split.count; start += batchSize) {
+    const size = Math.min(batchSize, split.count - start);
+    const next = tf.tidy(() => {
       const xb = tf.slice(split.x, [start, 0, 0, 0], [size, -1, -1, -1]);
       const yb = tf.slice(split.y, [start], [size]);
       const logits = forward(model, xb, false, false, sparse).logits;
       const topk = tf.topk(logits, k).indices;
       const hits = tf.cast(tf.equal(topk, tf.expandDims(yb, 1)), "float32");
-      top1 = tf.add(top1, tf.sum(tf.slice(hits, [0, 0], [-1, 1])));
-      top5 = tf.add(top5, tf.sum(hits));
-      loss = tf.add(loss, tf.mul(tf.losses.softmaxCrossEntropy(tf.oneHot(yb, model.numClasses), logits), size));
-    }
-    return tf.stack([top1, top5, loss]);
-  });
+      const loss = tf.mul(tf.losses.softmaxCrossEntropy(tf.oneHot(yb, model.numClasses), logits), size);
+      return tf.add(totals, tf.stack([tf.sum(tf.slice(hits, [0, 0], [-1, 1])), tf.sum(hits), loss]));
+    });
+    totals.dispose();
+    totals = next;
+  }
   const [top1, top5, loss] = await totals.data();
   totals.dispose();
   return { top1: top1 / split.count, top5: top5 / split.count, loss: loss / split.count };
