@@ -16,6 +16,7 @@ const RANKS: Record<string, number> = {
   "src/cli": 9,
   reports: 8,
   "src/sweep": 7, // the coordinator: plan → worker pool → store
+  "src/export": 7, // a run's saved weights as a tfjs LayersModel (bench export-model)
   "src/run": 6, // one run inside a worker
   "src/plan": 6,
   "src/store": 6,

@@ -110,6 +110,15 @@ program.command("export")
   .addOption(forceOption())
   .action(action(() => import("./export.js")));
 
+program.command("export-model")
+  .description("write one run's pruned model as a tfjs LayersModel (model.json + weights.bin; structured runs compacted) with its masks, pruning plan and metadata")
+  .argument("<run>", "run key or unique key prefix (see `bench ls`)")
+  .addOption(dbOption())
+  .requiredOption("-o, --out <dir>", "output folder (created if missing; its parent must exist)")
+  .addOption(new Option("--force", "write into a folder that holds other files (the export's own files are replaced, nothing else; never a database)"))
+  .option("--data-dir <dir>", "folder searched first for dataset files, to record the input normalization (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
+  .action(action(() => import("./export-model.js")));
+
 program.command("ls")
   .description("list runs with their status and headline metrics")
   .addOption(dbOption())
