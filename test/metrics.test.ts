@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { getArch, layerTable } from "../src/archs/index.js";
 import {
-  compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
+  compressionRatio, countNonzero, keepFractionForCompression, layerCounts, median, modelCounts, quantile, sparsityOf, theoreticalSpeedup,
 } from "../src/metrics/counts.js";
 
 const totals = (arch: string, shape: [number, number, number]) => {
@@ -78,4 +78,12 @@ test("prunable policy: kernels by default; biases, classifier and first layer as
   assert.equal(prunableParamCount(layers, base), 61_706 - (6 + 16 + 120 + 84 + 10));
   assert.equal(prunableParamCount(layers, { ...base, biases: true }), 61_706);
   assert.equal(prunableParamCount(layers, { ...base, classifier: false, firstLayer: false }), 61_706 - 236 - 84 * 10 - 150);
+});
+
+test("quantiles interpolate between order statistics as numpy's default does; the median is the 0.5 quantile", () => {
+  const xs = [7, 1, 3, 10];
+  // numpy.quantile([1, 3, 7, 10], [0, 0.25, 0.5, 0.75, 1]) = [1, 2.5, 5, 7.75, 10]
+  assert.deepEqual([0, 0.25, 0.5, 0.75, 1].map((q) => quantile(xs, q)), [1, 2.5, 5, 7.75, 10]);
+  assert.equal(quantile(xs, 0.5), median(xs));
+  assert.equal(quantile([4], 0.75), 4);
 });

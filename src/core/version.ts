@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "e0afd83fbd5db610e5ae5d27ebf9887ec6231daa550c2266e2de29dfa2f7e591";
+export const RESULTS_SOURCES_SHA256 = "607d45487b4df222673e7c8197fc302714b83c9f9526bc4030ba5459631ddea9";

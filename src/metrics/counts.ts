@@ -85,6 +85,14 @@ export function keepFractionForCompression(compression: number, paramsTotal: num
   return keep;
 }
 
+/** The q-quantile of `values` with linear interpolation between order statistics (numpy's default). */
+export function quantile(values: readonly number[], q: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  const pos = (s.length - 1) * q;
+  const lo = Math.floor(pos);
+  return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (pos - lo);
+}
+
 export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;

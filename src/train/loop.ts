@@ -272,11 +272,11 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
 }
 
 /**
- * Median wall time (ms) of one inference batch for each model, after warm-up. Models are timed in alternation,
- * repetition by repetition, so drift (other processes, allocator and JIT warm-up) hits all of them alike and
- * their ratio (measured speedup) stays meaningful. Synchronizes on every repetition.
+ * Wall times (ms) of one inference batch for each model, `repeats` per model, after warm-up. Models are timed in
+ * alternation, repetition by repetition, so drift (other processes, allocator and JIT warm-up) hits all of them alike
+ * and their ratio (measured speedup) stays meaningful. Synchronizes on every repetition.
  */
-export async function measureLatencies(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number): Promise<number[]> {
+export async function latencyTimings(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number): Promise<number[][]> {
   const size = Math.min(batchSize, split.count);
   const xb = tf.slice(split.x, [0, 0, 0, 0], [size, -1, -1, -1]);
   const once = async (model: Model) => {
@@ -290,10 +290,15 @@ export async function measureLatencies(models: readonly Model[], split: StagedSp
     for (let i = 0; i < 3; i++) for (const m of models) await once(m);
     const times: number[][] = models.map(() => []);
     for (let i = 0; i < repeats; i++) for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
-    return times.map(median);
+    return times;
   } finally {
     xb.dispose();
   }
+}
+
+/** Median wall time (ms) of one inference batch for each model (latencyTimings). */
+export async function measureLatencies(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number): Promise<number[]> {
+  return (await latencyTimings(models, split, batchSize, repeats)).map(median);
 }
 
 export async function measureLatency(model: Model, split: StagedSplit, batchSize: number, repeats: number): Promise<number> {
