@@ -7,6 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import { ensureGradients } from "../src/backend/gradients.js";
 import { registerNativeBackend } from "../src/backend/native/index.js";
 import {
   SparseConv2D, SparseMatMul, sparseThresholds, sparseApplies, sparseBackends, sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern,
@@ -19,6 +20,8 @@ import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
 import { evaluate, stage, trainPhase } from "../src/train/loop.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 
+// The cpu comparisons take gradients too: without the addon nothing else has registered tfjs's gradient functions.
+await ensureGradients();
 const reg = await registerNativeBackend();
 const skip = reg.ok ? false : `native backend unavailable: ${reg.reason}`;
 
