@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { expandGrid, parseGrid } from "../src/grid/index.js";
 import { type RunConfig } from "../src/core/types.js";
 import { canonicalJson } from "../src/core/canonical.js";
 import { METHODS } from "../methods/index.js";
-import { methodSourceHash } from "../src/plan/method-source.js";
+import { methodSourceHash, sourceTreeHash } from "../src/plan/method-source.js";
 import { planRuns } from "../src/plan/plan.js";
 import { denseKey, KEY_NEUTRAL_DEFAULTS, runKey, stripNeutralDefaults } from "../src/plan/runKey.js";
 import { TEST_CATALOG } from "./fixtures/grids/catalog.js";
@@ -227,6 +230,19 @@ describe("what else a key holds", () => {
     const [planned] = planRuns([CONFIG], new Map([[CONFIG.dataset, FP.data]]), TEST_CATALOG);
     assert.equal(planned.key, runKey(CONFIG, { code: planned.codeVersion, data: FP.data, method: methodSourceHash("random") }));
     assert.throws(() => methodSourceHash("no-such-method"), /method "no-such-method" has no module .*methods\/no-such-method\.js: a method lives in methods\/<its name>\.ts/);
+  });
+
+  test("a method's hash covers the shelf modules it imports: editing a shared scoring helper re-keys its users", () => {
+    const dir = mkdtempSync(join(tmpdir(), "method-source-"));
+    writeFileSync(join(dir, "m.js"), `import { score } from "./helper.js";\nimport { x } from "../src/engine.js";\nexport const m = score;\n`);
+    writeFileSync(join(dir, "helper.js"), `import { deeper } from "./deeper.js";\nexport const score = 1;\n`);
+    writeFileSync(join(dir, "deeper.js"), `export const deeper = 1;\n`);
+    writeFileSync(join(dir, "lone.js"), `export const lone = 1;\n`);
+    const before = sourceTreeHash(join(dir, "m.js"));
+    writeFileSync(join(dir, "deeper.js"), `export const deeper = 2;\n`);
+    assert.notEqual(sourceTreeHash(join(dir, "m.js")), before, "a change two imports away re-keys the method");
+    // A module that imports nothing hashes as its text alone (the hash before imports were followed).
+    assert.equal(sourceTreeHash(join(dir, "lone.js")), createHash("sha256").update("export const lone = 1;\n", "utf8").digest("hex"));
   });
 
   test("a field added later is left out of the key at its neutral default, and keyed at any other value", () => {
