@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "607d45487b4df222673e7c8197fc302714b83c9f9526bc4030ba5459631ddea9";
+export const RESULTS_SOURCES_SHA256 = "0f216dfbf19b2f474e7971067276a017a3a375e8f9acc92705b99021fa5fceae";

@@ -15,7 +15,7 @@
  * produces it) and checked by rebuilding the masks from them: the export never guesses.
  */
 import { createHash } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, type Stats } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { getMethod } from "../../methods/index.js";
 import { getDataset } from "../../datasets/index.js";
@@ -25,7 +25,7 @@ import { getArch, layerTable, type ArchDef, type LayerInfo } from "../archs/inde
 import { tensorNames } from "../archs/ops.js";
 import type { RunConfig } from "../core/types.js";
 import { CODE_VERSION, PRUNEBENCH_VERSION } from "../core/version.js";
-import { checkWritableFolder, PathError } from "../io/paths.js";
+import { checkWritableFolder, isSqlite, PathError, sameFile, statIfAny } from "../io/paths.js";
 import { channelMasks, gatherAxes, keptSlices } from "../prune/structured.js";
 import { readCheckpoint } from "../run/checkpoint.js";
 import { normalizationStats } from "../train/data.js";
@@ -368,32 +368,6 @@ async function inputDescription(run: RunToExport, inputShape: [number, number, n
     if (!(e instanceof DatasetError)) throw e;
     return { ...base, mean: null, std: null, note: `the mean and std of ${run.dataset}'s training pixels: its files were not found here (${e.message.split("\n")[0]}); pass --data-dir to record them` };
   }
-}
-
-function statIfAny(path: string): Stats | undefined {
-  try {
-    return statSync(path, { throwIfNoEntry: false });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === "ENOTDIR") return undefined;
-    throw e;
-  }
-}
-
-const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
-
-function isSqlite(path: string): boolean {
-  const fd = openSync(path, "r");
-  try {
-    const buf = Buffer.alloc(SQLITE_MAGIC.length);
-    return readSync(fd, buf, 0, buf.length, 0) === buf.length && buf.equals(SQLITE_MAGIC);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function sameFile(a: string, b: string): boolean {
-  const [sa, sb] = [statIfAny(a), statIfAny(b)];
-  return Boolean(sa && sb && sa.dev === sb.dev && sa.ino === sb.ino);
 }
 
 /** A previous export: its metadata.json says so. */

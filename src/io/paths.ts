@@ -21,7 +21,7 @@ const PSEUDO_FILE_SYSTEMS = new Map<number, string>([
 ]);
 
 /** stat, or undefined when nothing is there (also when a parent is a file: ENOTDIR). */
-function statIfAny(path: string): Stats | undefined {
+export function statIfAny(path: string): Stats | undefined {
   try {
     return statSync(path, { throwIfNoEntry: false });
   } catch (e) {
@@ -100,6 +100,11 @@ function head(path: string, bytes = 4096): Buffer {
   }
 }
 
+/** Whether the file at `path` starts like a SQLite database. */
+export function isSqlite(path: string): boolean {
+  return head(path, SQLITE_MAGIC.length).equals(SQLITE_MAGIC);
+}
+
 /** Why the existing file at `path` is not a previous output of this kind, or null when replacing it is fine. */
 function foreignReason(path: string, kind: OutputKind): string | null {
   const start = head(path);
@@ -112,7 +117,8 @@ function foreignReason(path: string, kind: OutputKind): string | null {
   return OUTPUT_EXTENSIONS[kind].includes(ext) ? null : `its extension ${ext || "(none)"} is not one of ${kind}'s (${OUTPUT_EXTENSIONS[kind].join(", ")})`;
 }
 
-function sameFile(a: string, b: string): boolean {
+/** Whether `a` and `b` are the same existing file (same device and inode). */
+export function sameFile(a: string, b: string): boolean {
   const sa = statIfAny(a);
   const sb = statIfAny(b);
   return Boolean(sa && sb && sa.dev === sb.dev && sa.ino === sb.ino);

@@ -24,17 +24,28 @@ export async function forEachBatchGradient(
   for (let b = 0; b < plan.length; b++) {
     const out = new Map<string, Float32Array>();
     tf.tidy(() => {
-      const idx = tf.tensor1d(plan[b], "int32");
-      const labels = tf.gather(train.y, idx);
-      let dropped: Array<[string, tf.Tensor]> = [];
-      const { grads } = tf.variableGrads(() => {
-        const { logits, stateUpdates } = forward(model, tf.gather(train.x, idx), mode === "train");
-        dropped = stateUpdates;
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, model.numClasses), logits) as tf.Scalar;
-      }, vars);
-      for (const [, t] of dropped) t.dispose();
+      const grads = batchLossGradients(model, train, plan[b], mode, vars);
       vars.forEach((v, i) => out.set(names[i], (grads[v.name].dataSync() as Float32Array).slice()));
     });
     visit(out, b);
   }
+}
+
+/**
+ * ∂L/∂v for each of `vars`, L the mean cross-entropy of the training images `rows`, keyed by variable name; call it
+ * inside a tidy. The batch-norm running-statistic updates of the forward pass are dropped: scoring reads the model.
+ */
+export function batchLossGradients(
+  model: Model, train: StagedSplit, rows: Int32Array, mode: BatchSpec["mode"], vars: tf.Variable[],
+): tf.NamedTensorMap {
+  const idx = tf.tensor1d(rows, "int32");
+  const labels = tf.gather(train.y, idx);
+  let dropped: Array<[string, tf.Tensor]> = [];
+  const { grads } = tf.variableGrads(() => {
+    const { logits, stateUpdates } = forward(model, tf.gather(train.x, idx), mode === "train");
+    dropped = stateUpdates;
+    return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, model.numClasses), logits) as tf.Scalar;
+  }, vars);
+  for (const [, t] of dropped) t.dispose();
+  return grads;
 }

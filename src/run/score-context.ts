@@ -16,7 +16,7 @@ import type { HyperValue } from "../core/types.js";
 import type { StagedSplit } from "../train/loop.js";
 import { forward, type Model } from "../train/model.js";
 import { outputActivationStats } from "./output-activations.js";
-import { forEachBatchGradient } from "./batch-gradients.js";
+import { batchLossGradients, forEachBatchGradient } from "./batch-gradients.js";
 
 export interface ScoreInputs {
   method: PruningMethod;
@@ -113,15 +113,7 @@ export function gradientsOver(model: Model, train: StagedSplit, names: string[],
   const sums: tf.Tensor[] = vars.map((v) => tf.keep(tf.zerosLike(v)));
   for (const rows of plan) {
     tf.tidy(() => {
-      const idx = tf.tensor1d(rows, "int32");
-      const labels = tf.gather(train.y, idx);
-      let dropped: Array<[string, tf.Tensor]> = [];
-      const { grads } = tf.variableGrads(() => {
-        const { logits, stateUpdates } = forward(model, tf.gather(train.x, idx), mode === "train");
-        dropped = stateUpdates;
-        return tf.losses.softmaxCrossEntropy(tf.oneHot(labels, model.numClasses), logits) as tf.Scalar;
-      }, vars);
-      for (const [, t] of dropped) t.dispose();
+      const grads = batchLossGradients(model, train, rows, mode, vars);
       vars.forEach((v, i) => {
         const next = tf.keep(tf.add(sums[i], grads[v.name]));
         sums[i].dispose();
