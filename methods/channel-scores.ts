@@ -13,7 +13,7 @@ export const CHANNEL_PARAMS: Record<string, HyperParamSpec> = {
   round_to: { type: "integer", default: 1, min: 1, max: 1024, description: "kept channel counts are multiples of this (where a group has that many)" },
   layers: { type: "string", default: "all", choices: ["all", "conv"], description: "prune the channels of conv layers only (conv) or neurons of dense layers too (all)" },
   residual: { type: "string", default: "prune", choices: ["prune", "skip"], description: "prune channels shared by residual adds (prune) or keep residual streams whole (skip)" },
-  skip: { type: "string", default: "", description: "comma-separated layer names whose output channels are kept whole (e.g. sensitive layers)" },
+  skip: { type: "string", default: "", layerNames: true, description: "comma-separated layer names whose output channels are kept whole (e.g. sensitive layers); a name that is not a layer of the arch is an error" },
 };
 
 /** The groups a channel method scores under its `layers`, `residual` and `skip` parameters. */

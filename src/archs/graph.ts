@@ -327,6 +327,16 @@ export function channelGraph(arch: ArchDef, inputShape: readonly number[], numCl
   return { groups, shortcuts, layers: t.shapes.layers };
 }
 
+/**
+ * The layers (and shortcuts) whose outputs the groups are made of, in the layer table's order, shortcuts after: the
+ * names a method's layer-list hyperparameter (`skip`) may use.
+ */
+export function channelLayerNames(graph: ChannelGraph): string[] {
+  const order = new Map(graph.layers.map((l, i) => [l.name, i]));
+  const names = [...new Set(graph.groups.flatMap((g) => g.producers))];
+  return names.sort((a, b) => (order.get(a) ?? Infinity) - (order.get(b) ?? Infinity) || names.indexOf(a) - names.indexOf(b));
+}
+
 /** Per group, which units are kept (true) or removed (false). */
 export type UnitKeep = ReadonlyArray<ReadonlyArray<boolean>>;
 

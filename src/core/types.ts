@@ -165,6 +165,12 @@ export interface HyperParamSpec {
   max?: number;
   choices?: string[];
   description: string;
+  /**
+   * The value is a comma-separated list of the architecture's layer names (e.g. layers to keep whole). Each name must
+   * be one of the arch's layers: checked at grid time where the arch's layers are known then, else at run start, so a
+   * misspelt name is an error instead of a layer silently left unprotected.
+   */
+  layerNames?: boolean;
 }
 export interface Catalog {
   /** `check`: what is wrong with these (filled-in) hyperparameters together, e.g. a schedule that cannot run; null if nothing. */
@@ -180,7 +186,8 @@ export interface Catalog {
     granularity?: "weight" | "channel";
   }>;
   /** inputShape [h, w, c] of each architecture's expected input, null = any image shape. */
-  archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null }>;
+  /** `layerNames`: the names a `layerNames` hyperparameter may list (the layers producing channels); absent = unknown until the run. */
+  archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null; layerNames?: () => readonly string[] }>;
   /** `splitSizes`: images in the train and test split; absent = unknown, so subsets are not checked against it. */
   datasets: Record<string, { inputShape: [number, number, number]; numClasses: number; splitSizes?: { train: number; test: number } }>;
 }

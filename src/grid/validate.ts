@@ -10,6 +10,7 @@ import { readData } from "./blocks/data.js";
 import { readEval } from "./blocks/eval.js";
 import { readMethodParams } from "./blocks/hyper-params.js";
 import { readMethods } from "./blocks/methods.js";
+import { checkLayerNameParams } from "./blocks/layer-names.js";
 import { readModel } from "./blocks/model.js";
 import { readDescription, readName } from "./blocks/name.js";
 import type { LNode } from "./parse.js";
@@ -69,6 +70,7 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   const methods = methodsAxis?.methods;
   const ablations = readAblations(c, top, methods, methodsAxis?.lines);
   const archs = readArchs(c, top);
+  if (methods && archs) checkLayerNameParams(c, top, methods, methodsAxis!.lines, archs);
   const datasets = readDatasets(c, top);
   checkArchDatasetPairs(c, top);
   const targets = readTargets(c, top);

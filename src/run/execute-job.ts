@@ -30,6 +30,7 @@ import { regrowStep } from "./regrow-step.js";
 import { startSurgery } from "./surgery-step.js";
 import { structuredPruneStep, structuredState, structuredTarget, type StructuredState } from "./structured-step.js";
 import { latencyStats } from "./latency.js";
+import { checkLayerNameParams } from "./layer-names.js";
 import { compactModel } from "../train/compact.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { budgetedConfig, macsRatio } from "./train-budget.js";
@@ -75,6 +76,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   const { config } = job;
   const data = await loadPrepared(job);
   const arch = getArch(config.arch);
+  if (job.kind === "run") checkLayerNameParams(config, arch, data.inputShape, data.numClasses);
   const model = createModel(arch, data.inputShape, data.numClasses, config.seed, config.model.init);
   const train = stage(data.train, data.inputShape);
   const val = stage(data.val, data.inputShape);
