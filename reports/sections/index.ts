@@ -5,6 +5,7 @@ import { finetuneSection } from "./finetune.js";
 import { layerSection } from "./layers.js";
 import { overviewSection } from "./overview.js";
 import { resultsSection } from "./results.js";
+import { speedupSection } from "./speedup.js";
 import { tradeoffSection } from "./tradeoff.js";
 import type { Section } from "./types.js";
 
@@ -15,6 +16,7 @@ export const SECTIONS: readonly Section[] = [
   layerSection,
   finetuneSection,
   resultsSection,
+  speedupSection,
   comparisonSection,
 ];
 
