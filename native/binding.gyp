@@ -6,7 +6,7 @@
       "include_dirs": ["/usr/include/torch/csrc/api/include"],
       "cflags!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++14", "-std=c++14"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3", "-march=native", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-frtti", "-O3", "-march=x86-64-v3", "-Wno-unused-parameter", "-Wno-deprecated-declarations"],
       "libraries": ["-ltorch", "-ltorch_cpu", "-lc10", "-ldnnl"],
       "defines": ["NAPI_VERSION=8"]
     }

@@ -149,6 +149,12 @@ program.command("datasets")
   .addOption(jsonOption())
   .action(action(() => import("./datasets.js")));
 
+program.command("doctor")
+  .description("which compute backend sweeps run on and why (with how to get the native one), and which datasets are present")
+  .option("--expect <backend>", "exit 1 unless --backend auto picks this backend (node, native, wasm or cpu): for CI")
+  .addOption(jsonOption())
+  .action(action(() => import("./doctor.js")));
+
 program.command("worker")
   .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
   .action(async () => { await import("../sweep/worker.js"); });

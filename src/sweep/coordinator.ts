@@ -186,6 +186,17 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir },
     });
     const dense = new Map<string, Promise<JobResult>>();
+    // Which backend the workers train on, said once (and again if a worker ends up on another): a sweep on wasm is
+    // 5-10x slower than on the native backend, and the user should not have to find that out from the timings.
+    let announced = "";
+    const announceBackend = (r: JobResult) => {
+      if (r.backend === null) return;
+      const said = `${r.backend.name}/${r.backend.threads}`;
+      if (said === announced) return;
+      announced = said;
+      const slow = r.backend.name === "wasm" || r.backend.name === "cpu" ? "; the native backend is 5-10x faster: `bench doctor` says how to get it" : "";
+      progress.event(`backend: ${r.backend.name}, ${r.backend.threads} thread(s) per worker${slow}`, counts);
+    };
     const stoppedWhileWaiting = new Set<string>();
     const denseLabel = (p: PlannedRun) => `${p.config.arch}/${p.config.dataset}/seed ${p.config.seed}`;
     const runDense = async (d: PlannedRun, freshWorker: boolean): Promise<JobResult> => {
@@ -204,6 +215,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
       waitingDense.delete(d.denseKey);
       if (abort.signal.aborted) stoppedWhileWaiting.add(d.denseKey);
+      announceBackend(r);
       return r;
     };
     for (const d of denseModels(todo)) {
@@ -275,6 +287,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
           onProgress: (phase, _epoch, _epochs, note) => { if (note) progress.event(phase === "warning" ? `warning: ${note}` : note, counts); },
         });
         counts.running--;
+        announceBackend(result);
         if (stopMode() === "hard" && result.status === "failed") {
           try {
             store.markFailed(p.key, "interrupted", "sweep stopped (Ctrl-C) before this run finished");

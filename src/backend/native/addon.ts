@@ -1,6 +1,6 @@
 // Loading of the compiled N-API addon (native/build/Release/prunebench_native.node).
 
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { packageRoot } from "../../core/locations.js";
@@ -102,6 +102,25 @@ export function addonPath(): string {
 
 let cached: { addon: NativeAddon } | { error: string } | undefined;
 
+/**
+ * Why this CPU cannot run the addon, or null. It is built for x86-64-v3 (binding.gyp) and its kernels use AVX2 and
+ * FMA: loading it elsewhere would die of an illegal instruction instead of falling back to wasm.
+ */
+export function cpuProblem(arch: string = process.arch, cpuinfo?: string): string | null {
+  if (arch !== "x64") return `the native kernels are built for x86-64 with AVX2 and FMA, and this is ${arch}`;
+  let info = cpuinfo;
+  if (info === undefined) {
+    try {
+      info = readFileSync("/proc/cpuinfo", "utf8");
+    } catch {
+      return null; // not Linux: the build checked the machine it ran on
+    }
+  }
+  const flags = new Set((/^flags\s*:(.*)$/m.exec(info)?.[1] ?? "").trim().split(/\s+/));
+  const missing = ["avx2", "fma"].filter((f) => !flags.has(f));
+  return missing.length > 0 ? `this CPU lacks ${missing.join(" and ")}, which the native kernels are built for` : null;
+}
+
 /** Loads the addon once; never throws. */
 export function loadAddon(): { addon: NativeAddon } | { error: string } {
   if (cached) return cached;
@@ -116,6 +135,8 @@ export function loadAddon(): { addon: NativeAddon } | { error: string } {
       error: `native addon not built: ${path} is missing (run scripts/build-native.sh)`,
     });
   }
+  const cpu = cpuProblem();
+  if (cpu) return (cached = { error: cpu });
   try {
     const require = createRequire(import.meta.url);
     const addon = require(path) as NativeAddon;

@@ -1,0 +1,92 @@
+/**
+ * `bench doctor`: what this installation will run on, and why. The backend a sweep trains on decides whether it takes
+ * minutes or hours, so a new user gets it said in one place, with the reasons the faster ones were passed over and the
+ * one line that gets them; likewise which datasets are present.
+ */
+import { existsSync, statSync } from "node:fs";
+import { arch as cpuArch, availableParallelism } from "node:os";
+import { DATASETS } from "../../datasets/index.js";
+import { initBackend, isBackendRequest } from "../backend/index.js";
+import { addonPath, cpuProblem } from "../backend/native/addon.js";
+import { PRUNEBENCH_VERSION } from "../core/version.js";
+import { EXIT } from "./errors.js";
+import { emit } from "./output.js";
+
+/** The Debian packages the native backend builds against, by a file each installs. */
+const NATIVE_PACKAGES = [
+  { pkg: "libtorch-dev", file: "/usr/include/ATen/ATen.h" },
+  { pkg: "libdnnl-dev", file: "/usr/include/oneapi/dnnl/dnnl.h" },
+];
+
+export interface DoctorReport {
+  prunebench: string;
+  node: string;
+  cpus: number;
+  backend: { name: string; threads: number; tfjsVersion: string; skipped: string[] };
+  native: { addon: string; built: boolean; cpu: string | null; packages: Record<string, boolean>; advice: string | null };
+  datasets: Array<{ name: string; present: boolean; detail: string }>;
+}
+
+export async function doctorReport(): Promise<DoctorReport> {
+  const info = await initBackend("auto");
+  const addon = addonPath();
+  const built = existsSync(addon);
+  const packages = Object.fromEntries(NATIVE_PACKAGES.map((p) => [p.pkg, existsSync(p.file)]));
+  const missing = NATIVE_PACKAGES.filter((p) => !packages[p.pkg]).map((p) => p.pkg);
+  const cpu = cpuProblem();
+  const advice = info.name === "native" || info.name === "tensorflow" ? null
+    : cpu ? `the native backend cannot run here (${cpu}); wasm is what this machine has`
+    : missing.length > 0 ? `apt-get install -y ${missing.join(" ")} && npm run build:native`
+    : !built ? "npm run build:native (the packages are installed; the addon was not built, or its build failed: see native/build-native.log)"
+    : "the addon is built but did not start (see the reason above); rebuild it with npm run build:native";
+  const datasets = [];
+  for (const d of DATASETS) {
+    try {
+      await d.fingerprint({ download: false });
+      datasets.push({ name: d.name, present: true, detail: "found" });
+    } catch (e) {
+      // The loader's message is a page long; doctor keeps what to fetch and where it goes.
+      const lines = (e as Error).message.split("\n");
+      const needed = lines.find((l) => l.startsWith("Needed"));
+      const folder = /^\s*1\. (\S+)/m.exec((e as Error).message)?.[1];
+      datasets.push({ name: d.name, present: false, detail: needed ? `${needed}${folder ? ` Default folder: ${folder}` : ""}` : lines[0] });
+    }
+  }
+  return {
+    prunebench: PRUNEBENCH_VERSION, node: process.version, cpus: availableParallelism(),
+    backend: { name: info.name, threads: info.threads, tfjsVersion: info.tfjsVersion, skipped: info.note ? info.note.split(" | ") : [] },
+    native: { addon, built, cpu, packages, advice },
+    datasets,
+  };
+}
+
+export function formatDoctor(r: DoctorReport): string {
+  const lines = [
+    `prunebench ${r.prunebench}, Node ${r.node}, tfjs ${r.backend.tfjsVersion}, ${r.cpus} CPUs (${cpuArch()})`,
+    `backend: ${r.backend.name}, ${r.backend.threads} thread(s) per worker (what \`bench sweep\` uses with --backend auto)`,
+    ...r.backend.skipped.map((s) => `  passed over: ${s}`),
+    `native addon: ${r.native.built ? r.native.addon : `not built (${r.native.addon} is missing)`}${r.native.built ? ` (built ${statSync(r.native.addon).mtime.toISOString().slice(0, 16).replace("T", " ")})` : ""}`,
+    `  packages: ${Object.entries(r.native.packages).map(([p, ok]) => `${p} ${ok ? "installed" : "missing"}`).join(", ")}`,
+    `  cpu: ${r.native.cpu ?? "x86-64 with AVX2 and FMA: fine"}`,
+    ...(r.native.advice ? [`  to get the native backend (5-10x faster than wasm): ${r.native.advice}`] : []),
+    "datasets:",
+    ...r.datasets.map((d) => `  ${d.name}: ${d.present ? "found" : `not found: ${d.detail}`}`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export default async function doctor(o: { json?: boolean; expect?: string }): Promise<number> {
+  if (o.expect !== undefined && !isBackendRequest(o.expect)) {
+    process.stderr.write(`error: --expect must be a backend name (node, native, wasm, cpu), got "${o.expect}"\n`);
+    return EXIT.badInput;
+  }
+  const report = await doctorReport();
+  emit(o.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
+  // --expect: CI's check that a machine with the packages really runs on the native backend.
+  const expected = o.expect === "node" ? "tensorflow" : o.expect;
+  if (expected && report.backend.name !== expected) {
+    process.stderr.write(`error: the backend is ${report.backend.name}, not ${o.expect}${report.native.advice ? ` (${report.native.advice})` : ""}\n`);
+    return 1;
+  }
+  return 0;
+}
