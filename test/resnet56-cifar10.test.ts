@@ -6,16 +6,26 @@
  * papers' rows beside the measured ones.
  */
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { CIFAR_IMAGE_BYTES, CIFAR_RECORD_BYTES, CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES } from "../datasets/formats/cifar-binary.js";
 import { readRuns } from "../reports/read.js";
+import { catalog } from "../src/catalog.js";
+import { loadGrid } from "../src/grid/index.js";
+import { checkIterativeReachable, checkTargetsReachable } from "../src/plan/reachable.js";
 import { Store } from "../src/store/store.js";
 import { bench, tempDir } from "./helpers/cli.js";
 
 const GRID = fileURLToPath(new URL("../../benchmarks/resnet56-cifar10.yaml", import.meta.url));
+
+/** The six batch files of the binary distribution, a few records each, in <dir>/cifar10/cifar-10-batches-bin/. */
+function writeTinyCifar(dir: string): void {
+  mkdirSync(join(dir, "cifar10", "cifar-10-batches-bin"), { recursive: true });
+  CIFAR10_TRAIN_BATCHES.forEach((name, b) => writeFileSync(join(dir, "cifar10", "cifar-10-batches-bin", name), cifarRecords(8 * b, 8)));
+  writeFileSync(join(dir, "cifar10", "cifar-10-batches-bin", CIFAR10_TEST_BATCH), cifarRecords(1000, 16));
+}
 
 /** `n` records: label i mod 10, each channel plane a class-dependent gradient plus the record's own offset. */
 function cifarRecords(first: number, n: number): Uint8Array {
@@ -38,9 +48,7 @@ function override(text: string, pattern: RegExp, line: string): string {
 test("resnet56-cifar10.yaml runs end to end on CIFAR-format files (tiny): every method finishes with compacted counts, and the table puts the papers' rows beside ours", () => {
   const dir = tempDir();
   const data = join(dir, "data");
-  mkdirSync(join(data, "cifar10", "cifar-10-batches-bin"), { recursive: true });
-  CIFAR10_TRAIN_BATCHES.forEach((name, b) => writeFileSync(join(data, "cifar10", "cifar-10-batches-bin", name), cifarRecords(8 * b, 8)));
-  writeFileSync(join(data, "cifar10", "cifar-10-batches-bin", CIFAR10_TEST_BATCH), cifarRecords(1000, 16));
+  writeTinyCifar(data);
 
   let grid = readFileSync(GRID, "utf8");
   grid = override(grid, /^seeds: .*$/m, "seeds: [0]");
@@ -88,4 +96,34 @@ test("resnet56-cifar10.yaml runs end to end on CIFAR-format files (tiny): every 
   for (const source of ["ResNet-56-pruned-A", "HRank on ResNet-56: 93.52", "HRank on ResNet-56: 90.72", "UNCONFIRMED"]) {
     assert.ok(lines.some((l) => l.startsWith("| ↳") && l.includes(source)), `${source} missing:\n${t.stdout}`);
   }
+});
+
+test("every grid in benchmarks/ validates as bench sweep checks it (targets reachable included)", () => {
+  const dir = fileURLToPath(new URL("../../benchmarks/", import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"));
+  assert.ok(files.includes("resnet56-cifar10.yaml"), files.join(", "));
+  const cat = catalog();
+  for (const f of files) {
+    const { grid, lines } = loadGrid(join(dir, f), cat);
+    checkTargetsReachable(grid, lines, cat);
+    checkIterativeReachable(grid, lines, cat);
+  }
+});
+
+test("bench validate says where to put CIFAR-10 when its files are not on this machine, and says nothing once they are", () => {
+  const dir = tempDir();
+  const env = { BENCH_OFFLINE: "1", BENCH_DATA_DIR: "", XDG_CACHE_HOME: join(dir, "cache"), HOME: dir };
+  const empty = join(dir, "empty");
+  mkdirSync(empty);
+  const missing = bench(["validate", GRID, "--data-dir", empty], env);
+  assert.equal(missing.code, 0, missing.stderr);
+  assert.match(missing.stdout, /resnet56-cifar10\.yaml: ok — 36 runs/);
+  assert.match(missing.stderr, /dataset cifar10 is not on this machine yet/);
+  assert.match(missing.stderr, /Needed in one folder: cifar-10-binary\.tar\.gz \(or the cifar-10-batches-bin\/ folder/);
+  assert.ok(missing.stderr.includes(join(empty, "cifar10")), missing.stderr);
+  const data = join(dir, "data");
+  writeTinyCifar(data);
+  const present = bench(["validate", GRID, "--data-dir", data], env);
+  assert.equal(present.code, 0, present.stderr);
+  assert.equal(present.stderr, "");
 });
