@@ -70,8 +70,12 @@ function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, Hyp
   return m.granularity === "channel" && kind !== "one-shot" ? `a channel method runs one-shot for now, and this schedule is ${kind}` : null;
 }
 
+function schedulePrefix(problem: string | null): string | null {
+  return problem === null ? null : `its schedule cannot run: ${problem}`;
+}
+
 export function methodCatalog(): Catalog["methods"] {
-  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p),
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => m.paramsProblem?.(p) ?? schedulePrefix(scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p)),
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
 }
 

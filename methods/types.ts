@@ -238,6 +238,15 @@ export interface PruningMethod {
   /** Channel methods: kept channel counts are multiples of this where a group has that many (1 when absent). */
   roundTo?(params: Readonly<Record<string, HyperValue>>): number;
   /**
+   * Channel methods under the "layer" distribution: how much faster than the common fraction t this group loses its
+   * channels (it loses min(1, t × multiplier), still within its floor), so that per-stage rates such as Li et al.'s
+   * 60/30/10 % keep their ratios while the engine scales them to the run's target. 1 when absent; must be >= 1 and
+   * finite. Called once per offered group with the names of the layers producing it.
+   */
+  rateMultiplier?(params: Readonly<Record<string, HyperValue>>, producers: readonly string[]): number;
+  /** What is wrong with these (filled-in) hyperparameters beyond their declared types and ranges; null if nothing. Checked at grid time. */
+  paramsProblem?(params: Readonly<Record<string, HyperValue>>): string | null;
+  /**
    * Importance per tensor (same length as its values), or per channel group for channel methods; higher survives.
    * Already-pruned weights (units) are ignored.
    */

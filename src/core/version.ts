@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "c6f8690d492291803c059a94a0cf609c7b69243ba20f76acb7dcfadb0376ca23";
+export const RESULTS_SOURCES_SHA256 = "8b5bca6da0071dec0d50bb258658d68018740b698f6f7a4cf6b471f12d3e2396";

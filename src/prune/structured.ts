@@ -23,6 +23,12 @@ export interface ChannelAllocation {
   minKeep: number;
   /** Kept unit counts are multiples of this (hardware-friendly channel counts), where the group has that many. */
   roundTo: number;
+  /**
+   * "layer" only: per group index, how much faster than the common fraction t the group is pruned (it loses
+   * min(1, t × multiplier) of its units); 1 for a group not listed. Fixed ratios between layers (Li et al.'s
+   * per-stage rates) whose common scale the target decides.
+   */
+  rateMultipliers?: ReadonlyMap<number, number>;
 }
 
 export interface CompactedCounts {
@@ -108,7 +114,10 @@ export function allocateChannels(o: AllocationInput): AllocationResult {
   const keepAt = (t: number): boolean[][] => {
     const removals = new Map<number, number>(pruned.map((i) => [i, 0]));
     if (o.allocation.distribution === "layer") {
-      for (const i of pruned) removals.set(i, Math.floor(t * graph.groups[i].size + 1e-9) - (graph.groups[i].size - aliveCount(i)));
+      for (const i of pruned) {
+        const fraction = Math.min(1, t * (o.allocation.rateMultipliers?.get(i) ?? 1));
+        removals.set(i, Math.floor(fraction * graph.groups[i].size + 1e-9) - (graph.groups[i].size - aliveCount(i)));
+      }
     } else {
       // The lowest-scored units overall, each group stopping at its floor.
       let left = Math.floor(t * totalAlive + 1e-9);

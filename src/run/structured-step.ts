@@ -90,6 +90,17 @@ export function channelGroupViews(model: Model, state: StructuredState, offered:
   });
 }
 
+/** The method's per-group rate multipliers (absent when it declares none), checked: a multiplier below 1 or not finite is a bug. */
+function rateMultipliers(method: PruningMethod, params: Readonly<Record<string, HyperValue>>, state: StructuredState, offered: readonly number[]): Map<number, number> | undefined {
+  if (!method.rateMultiplier) return undefined;
+  return new Map(offered.map((i) => {
+    const g = state.graph.groups[i];
+    const m = method.rateMultiplier!(params, g.producers);
+    if (!(Number.isFinite(m) && m >= 1)) throw new Error(`${method.name}: rate multiplier ${m} for group ${g.name}; expected a finite number >= 1`);
+    return [i, m];
+  }));
+}
+
 export async function structuredPruneStep(o: StructuredStepInput): Promise<void> {
   const { state, model } = o;
   const excluded = excludedGroups(state, o.prunable);
@@ -107,6 +118,7 @@ export async function structuredPruneStep(o: StructuredStepInput): Promise<void>
       distribution: o.method.distribution(o.params) === "global" ? "global" : "layer",
       minKeep: o.method.minDensity?.(o.params) ?? 0,
       roundTo: o.method.roundTo?.(o.params) ?? 1,
+      rateMultipliers: rateMultipliers(o.method, o.params, state, offered),
     },
     inputShape: model.inputShape, numClasses: model.numClasses, dense: state.dense,
   });
