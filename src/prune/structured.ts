@@ -16,6 +16,29 @@ export interface StructuredTarget {
   value: number;
 }
 
+/**
+ * The fraction of its measure a structured target keeps, the "density" a schedule is planned with: channels or MACs
+ * kept (1 − value), params kept (1 / compression). A weight method's density is the fraction of prunable weights
+ * kept, so an iterative schedule's `rate` means the same for both: the fraction of what is left removed per round.
+ */
+export function keptFraction(target: { kind: StructuredTarget["kind"] | "sparsity"; value: number }): number {
+  return target.kind === "compression" ? 1 / target.value : 1 - target.value;
+}
+
+/** The target of `kind` that keeps `fraction` of its measure (keptFraction's inverse): an iterative round's target. */
+export function targetKeeping(kind: StructuredTarget["kind"], fraction: number): StructuredTarget {
+  return { kind, value: kind === "compression" ? 1 / fraction : 1 - fraction };
+}
+
+/**
+ * What a structured prune step planned at density `d` aims for: the run's own target where `d` is its kept fraction
+ * (a one-shot step, an iterative schedule's last round: exactly the target, not a float round trip of it), else the
+ * target of the same kind keeping `d` (an iterative schedule's earlier rounds, (1 − rate)^r).
+ */
+export function roundTarget(target: StructuredTarget, d: number): StructuredTarget {
+  return d === keptFraction(target) ? target : targetKeeping(target.kind, d);
+}
+
 export interface ChannelAllocation {
   /** "global": one ranking over the units of every group; "layer": the same fraction removed from every group. */
   distribution: "global" | "layer";
