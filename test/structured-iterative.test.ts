@@ -19,7 +19,7 @@ import type { HyperValue } from "../src/core/types.js";
 import { pruningEvents, type Schedule } from "../src/prune/schedules.js";
 import { keptFraction, roundTarget, type StructuredTarget } from "../src/prune/structured.js";
 import { phasePlan } from "../src/run/phase-plan.js";
-import { structuredPruneStep, structuredState } from "../src/run/structured-step.js";
+import { restoreStructuredState, structuredPruneStep, structuredState } from "../src/run/structured-step.js";
 import { stage } from "../src/train/loop.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel } from "../src/train/model.js";
@@ -189,4 +189,66 @@ test("a dropnet sweep on lenet5 runs its rounds through the engine: one level pe
     assert.ok(l.diff < 1e-4);
   }
   assert.ok(levels[1].macs < levels[0].macs && levels[1].params < levels[0].params);
+});
+
+test("a resumed structured run reads its removed channels back from the masks (resnet20: shortcut maps too)", async () => {
+  await initBackend("wasm");
+  const CIFAR: [number, number, number] = [32, 32, 3];
+  const model = createModel(getArch("resnet20"), CIFAR, 10, 4);
+  const masks = new MaskSet();
+  const split = stage({ x: new Float32Array(2 * 32 * 32 * 3).map((_, i) => Math.sin(i)), y: new Int32Array(2), count: 2 }, CIFAR);
+  const state = structuredState(model);
+  await structuredPruneStep({
+    model, masks, method: getMethod("random-channel"), params: params("random-channel", { layers: "all" }),
+    prunable: DEFAULT_PRUNABLE, target: { kind: "macs-reduction", value: 0.4 }, train: split, seed: 1, step: 0, state,
+  });
+  assert.ok(state.graph.shortcuts.length > 0 && removedSet(state.keep).length > 0);
+  // A fresh model as a resumed run builds it, given the checkpoint's masks.
+  const resumed = createModel(getArch("resnet20"), CIFAR, 10, 4);
+  const again = structuredState(resumed);
+  const restoredMasks = new MaskSet();
+  for (const name of masks.names()) restoredMasks.set(name, masks.values(name)!, model.params.get(name)!.shape);
+  restoreStructuredState(resumed, restoredMasks, again);
+  assert.deepEqual(again.keep, state.keep);
+  assert.deepEqual(again.counts, state.counts);
+  assert.deepEqual(resumed.arch.widths, model.arch.widths, "the shortcut maps as the prune step set them");
+  assert.notDeepEqual(model.arch.widths, getArch("resnet20").widths, "not vacuous: the prune step changed them");
+  for (const m of [masks, restoredMasks]) m.dispose();
+  split.dispose();
+  disposeModel(model);
+  disposeModel(resumed);
+});
+
+test("a dropnet run killed after level 1 of 2 resumes at level 2 and stores what an uninterrupted run stores", () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  writeFileSync(grid, readFileSync(grid, "utf8")
+    .replace("methods: [random, global-magnitude]", "methods: [{name: dropnet, rate: 0.5, batches: 2, rewind: none}]")
+    .replace("archs: [mlp]", "archs: [lenet5]")
+    .replace("sparsities: [0.5, 0.9]", "macs_reductions: [0.75]")
+    .replace("data: {train_subset: 600, test_subset: 400}", "data: {train_subset: 300, test_subset: 200}"));
+  const cache = join(dir, "cache");
+  const sweep = (db: string, env: Record<string, string> = {}) =>
+    bench(["sweep", grid, "--db", join(dir, db), "--cache-dir", cache, "--artifacts-dir", join(dir, `art-${db}`), "--jobs", "1", "--plain"], env);
+  const timing = /(_ms|_seconds|^measured_speedup|^train_img_per_s|^peak_rss_mb)/;
+  const results = (db: string) => {
+    const d = new Database(join(dir, db), { readonly: true });
+    try {
+      return {
+        runs: d.prepare(`SELECT key, status, parent_key, level, target_kind, target_value FROM runs ORDER BY key`).all(),
+        metrics: (d.prepare(`SELECT run_key, name, value FROM metrics ORDER BY run_key, name`).all() as Array<{ name: string }>).filter((m) => !timing.test(m.name)),
+      };
+    } finally {
+      d.close();
+    }
+  };
+  assert.equal(sweep("a.db").code, 0);
+  const killed = sweep("b.db", { BENCH_FAULT_KILL_AFTER_LEVEL: "1" });
+  assert.equal(killed.code, 3, killed.stdout + killed.stderr);
+  const r = sweep("b.db");
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /resuming \S+ after level 1 of 2/);
+  const [a, b] = [results("a.db"), results("b.db")];
+  assert.ok(a.metrics.some((m) => m.name === "macs_compacted"), "not vacuous");
+  assert.deepEqual(b, a);
 });
