@@ -252,3 +252,19 @@ test("a dropnet run killed after level 1 of 2 resumes at level 2 and stores what
   assert.ok(a.metrics.some((m) => m.name === "macs_compacted"), "not vacuous");
   assert.deepEqual(b, a);
 });
+
+test("bench validate refuses a channel method's iterative schedule that cannot reach a MACs target in its rounds", () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  const write = (rounds: number) => writeFileSync(grid, readFileSync(grid, "utf8")
+    .replace(/methods: \[.*\]/, `methods: [{name: dropnet, rate: 0.5, max_rounds: ${rounds}}]`)
+    .replace("archs: [mlp]", "archs: [lenet5]")
+    .replace(/sparsities: \[.*\]/, "macs_reductions: [0.75]"));
+  write(1);
+  const r = bench(["validate", grid]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr + r.stdout, /dropnet: macs-reduction 0\.75 is unreachable: density 25% needs 2 rounds of 50%, more than max_rounds 1/);
+  write(2);
+  const ok = bench(["validate", grid]);
+  assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+});
