@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "40eb2e2d57ab13ba46bb0a854c67ef79a1f3e4f2087f4de9e13ce4123f50fbd2";
+export const RESULTS_SOURCES_SHA256 = "4b6ab2f0c9440be87f7ae2e1924ebf54bb48dbdd088d04cf5b035e16215a6957";

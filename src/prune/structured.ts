@@ -208,6 +208,32 @@ export function channelMasks(graph: ChannelGraph, keep: UnitKeep, shapes: Readon
   return out;
 }
 
+/**
+ * Per channel group, the units `channelMasks` kept, read back from its masks (a resumed run's, an exported run's): a
+ * removed unit's mask is 0 over its whole slice of every tensor producing it (filter, bias, BN γ and β); a kept
+ * one's is not (it loses at most the rows of removed inputs, and every group keeps a unit). A group none of whose
+ * producing tensors has a mask kept every unit.
+ */
+export function keepFromMasks(graph: ChannelGraph, masks: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>): boolean[][] {
+  return graph.groups.map((g) => {
+    const producing = g.members.filter((m) => m.side === "out" && !m.state && masks.has(m.tensor));
+    return Array.from({ length: g.size }, (_, u) => producing.length === 0 || !producing.every((m) => sliceIsZero(masks.get(m.tensor)!, m.axis, m.indices[u])));
+  });
+}
+
+/** Every entry of a tensor's slices `indices` along `axis` is 0 (row-major data). */
+function sliceIsZero(t: { data: Float32Array; shape: readonly number[] }, axis: number, indices: readonly number[]): boolean {
+  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const n = t.shape[axis];
+  for (const a of indices) {
+    for (let o = 0; o < outer; o++) {
+      for (let i = (o * n + a) * inner, end = i + inner; i < end; i++) if (t.data[i] !== 0) return false;
+    }
+  }
+  return true;
+}
+
 /** Per tensor and axis, the indices kept, ascending (the compacted tensor keeps them in this order). */
 export function keptSlices(graph: ChannelGraph, keep: UnitKeep): Map<string, Map<number, number[]>> {
   const out = new Map<string, Map<number, number[]>>();

@@ -9,7 +9,7 @@ import type { ChannelGroupView, PruningMethod } from "../../methods/types.js";
 import { channelGraph, maskedShortcuts, widthPlan, type ChannelGraph, type WidthPlan } from "../archs/graph.js";
 import type { ArchDef } from "../archs/ops.js";
 import type { HyperValue, PrunablePolicy, PruneTarget } from "../core/types.js";
-import { allocateChannels, channelMasks, compactedCounts, prunableGroups, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
+import { allocateChannels, channelMasks, compactedCounts, keepFromMasks, prunableGroups, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
 import { hasKernel } from "../archs/ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { MaskSet } from "../train/masks.js";
@@ -123,25 +123,12 @@ export async function structuredPruneStep(o: StructuredStepInput): Promise<void>
 }
 
 /**
- * A run resumed after a level: its state read back from the masks the level checkpoint restored. A unit was removed
- * where its producing tensor's mask is 0 over the unit's whole slice (channelMasks zeroes exactly that; a kept unit's
- * slice loses only the rows of removed inputs, never all of them, as every group keeps a unit); the shortcut maps are
- * set as the prune step set them. What the target reached is the next prune step's to measure.
+ * A run resumed after a level: its state read back from the masks the level checkpoint restored (keepFromMasks), the
+ * shortcut maps set as the prune step set them. What the target reached is the next prune step's to measure.
  */
 export function restoreStructuredState(model: Model, masks: MaskSet, state: StructuredState): void {
-  state.keep = state.graph.groups.map((g) => {
-    const m = g.members.find((x) => !x.state && x.side === "out" && masks.values(x.tensor) !== undefined);
-    if (!m) return Array<boolean>(g.size).fill(true);
-    const mask = masks.values(m.tensor)!;
-    const shape = model.params.get(m.tensor)!.shape;
-    const inner = shape.slice(m.axis + 1).reduce((a, b) => a * b, 1);
-    const outer = shape.slice(0, m.axis).reduce((a, b) => a * b, 1);
-    const n = shape[m.axis];
-    return m.indices.map((idx) => idx.some((a) => {
-      for (let o = 0; o < outer; o++) if (mask.subarray((o * n + a) * inner, (o * n + a + 1) * inner).some((v) => v !== 0)) return true;
-      return false;
-    }));
-  });
+  const stored = new Map(masks.names().map((name) => [name, { data: masks.values(name)!, shape: model.params.get(name)!.shape }]));
+  state.keep = keepFromMasks(state.graph, stored);
   state.counts = compactedCounts(state.plan, state.keep, model.inputShape, model.numClasses);
   if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
 }
