@@ -8,6 +8,7 @@ import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { dns } from "./dns.js";
+import { dropnet } from "./dropnet.js";
 import { gmp } from "./gmp.js";
 import { grasp } from "./grasp.js";
 import { imp } from "./imp.js";
@@ -56,6 +57,7 @@ export const METHODS: readonly PruningMethod[] = [
   hrank,
   slimming,
   taylor,
+  dropnet,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -64,10 +66,15 @@ export function getMethod(name: string): PruningMethod {
   return method;
 }
 
-/** The engine prunes channels in one step after pretraining for now (issue 13: other schedules for channel methods later). */
+/**
+ * The engine prunes channels in one step after pretraining, or in rounds after it (iterative). Not (yet) while
+ * training or at initialization, and not with Activating-while-Pruning, whose share picks single weights.
+ */
 function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, HyperValue>>): string | null {
-  const kind = m.schedule(p).kind;
-  return m.granularity === "channel" && kind !== "one-shot" ? `a channel method runs one-shot for now, and this schedule is ${kind}` : null;
+  if (m.granularity !== "channel") return null;
+  const schedule = m.schedule(p);
+  if (schedule.kind !== "one-shot" && schedule.kind !== "iterative") return `a channel method runs one-shot or iterative, and this schedule is ${schedule.kind}`;
+  return schedule.kind === "iterative" && (schedule.apRate ?? 0) > 0 ? "a channel method's rounds remove whole channels: ap_rate (which removes single weights) must be 0" : null;
 }
 
 function schedulePrefix(problem: string | null): string | null {

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "8b5bca6da0071dec0d50bb258658d68018740b698f6f7a4cf6b471f12d3e2396";
+export const RESULTS_SOURCES_SHA256 = "96a19f41c2fa96a53310ceebd906113fd4e48bff98a9fe7c36bb01657096db6e";

@@ -16,6 +16,29 @@ export interface StructuredTarget {
   value: number;
 }
 
+/**
+ * The fraction of its measure a structured target keeps, the "density" a schedule is planned with: channels or MACs
+ * kept (1 − value), params kept (1 / compression). A weight method's density is the fraction of prunable weights
+ * kept, so an iterative schedule's `rate` means the same for both: the fraction of what is left removed per round.
+ */
+export function keptFraction(target: { kind: StructuredTarget["kind"] | "sparsity"; value: number }): number {
+  return target.kind === "compression" ? 1 / target.value : 1 - target.value;
+}
+
+/** The target of `kind` that keeps `fraction` of its measure (keptFraction's inverse): an iterative round's target. */
+export function targetKeeping(kind: StructuredTarget["kind"], fraction: number): StructuredTarget {
+  return { kind, value: kind === "compression" ? 1 / fraction : 1 - fraction };
+}
+
+/**
+ * What a structured prune step planned at density `d` aims for: the run's own target where `d` is its kept fraction
+ * (a one-shot step, an iterative schedule's last round: exactly the target, not a float round trip of it), else the
+ * target of the same kind keeping `d` (an iterative schedule's earlier rounds, (1 − rate)^r).
+ */
+export function roundTarget(target: StructuredTarget, d: number): StructuredTarget {
+  return d === keptFraction(target) ? target : targetKeeping(target.kind, d);
+}
+
 export interface ChannelAllocation {
   /** "global": one ranking over the units of every group; "layer": the same fraction removed from every group. */
   distribution: "global" | "layer";
@@ -192,6 +215,32 @@ export function channelMasks(graph: ChannelGraph, keep: UnitKeep, shapes: Readon
     }
   });
   return out;
+}
+
+/**
+ * Per channel group, the units `channelMasks` kept, read back from its masks (a resumed run's, an exported run's): a
+ * removed unit's mask is 0 over its whole slice of every tensor producing it (filter, bias, BN γ and β); a kept
+ * one's is not (it loses at most the rows of removed inputs, and every group keeps a unit). A group none of whose
+ * producing tensors has a mask kept every unit.
+ */
+export function keepFromMasks(graph: ChannelGraph, masks: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>): boolean[][] {
+  return graph.groups.map((g) => {
+    const producing = g.members.filter((m) => m.side === "out" && !m.state && masks.has(m.tensor));
+    return Array.from({ length: g.size }, (_, u) => producing.length === 0 || !producing.every((m) => sliceIsZero(masks.get(m.tensor)!, m.axis, m.indices[u])));
+  });
+}
+
+/** Every entry of a tensor's slices `indices` along `axis` is 0 (row-major data). */
+function sliceIsZero(t: { data: Float32Array; shape: readonly number[] }, axis: number, indices: readonly number[]): boolean {
+  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const n = t.shape[axis];
+  for (const a of indices) {
+    for (let o = 0; o < outer; o++) {
+      for (let i = (o * n + a) * inner, end = i + inner; i < end; i++) if (t.data[i] !== 0) return false;
+    }
+  }
+  return true;
 }
 
 /** Per tensor and axis, the indices kept, ascending (the compacted tensor keeps them in this order). */

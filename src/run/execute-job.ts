@@ -28,7 +28,8 @@ import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
 import { startSurgery } from "./surgery-step.js";
-import { structuredPruneStep, structuredState, structuredTarget, type StructuredState } from "./structured-step.js";
+import { restoreStructuredState, structuredPruneStep, structuredState, structuredTarget, type StructuredState } from "./structured-step.js";
+import { keptFraction, roundTarget } from "../prune/structured.js";
 import { latencyStats } from "./latency.js";
 import { checkLayerNameParams } from "./layer-names.js";
 import { compactModel } from "../train/compact.js";
@@ -128,9 +129,10 @@ async function runPhasePlan(
   const paramsTotal = model.layers.reduce((n, l) => n + l.params, 0);
   const paramsPrunable = refs.reduce((n, r) => n + model.params.get(r.name)!.size, 0);
   // A channel method prunes to its target measured on the compacted model (structured-step.ts); the density a
-  // schedule is planned with is then nominal (a one-shot plan has one prune step, which reads the target itself).
+  // schedule is planned with is the fraction of that measure kept (a one-shot plan's one prune step reads the target
+  // itself; an iterative plan's rounds prune to the densities its rate gives, the last to the target).
   const structured: StructuredState | null = method.granularity === "channel" ? structuredState(model) : null;
-  const density = structured ? nominalDensity(config.target)
+  const density = structured ? keptFraction(structuredTarget(config.target))
     : config.target.kind === "sparsity" ? 1 - config.target.value
     : config.target.kind === "compression" ? keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable)
     : (() => { throw new Error(`target ${config.target.kind} needs a channel method, and ${method.name} prunes weights`); })();
@@ -138,8 +140,10 @@ async function runPhasePlan(
   // Where the training before a prune started (AP measures movement from there): the dense training's start, then
   // each phase's start, snapshotted only for plans that ask for AP.
   let roundStart: ReadonlyMap<string, Float32Array> = initWeights;
+  // An iterative schedule's rounds before the last prune to the run's kind of target at the round's density (the
+  // fraction of the measure kept); the last round, like a one-shot step, to the run's target itself.
   const prune = (d: number, round: number, randomMask = false, activate?: number) => structured ? structuredPruneStep({
-    model, masks, method, params: config.method.params, prunable: config.prunable, target: structuredTarget(config.target), train: splits.train,
+    model, masks, method, params: config.method.params, prunable: config.prunable, target: roundTarget(structuredTarget(config.target), d), train: splits.train,
     seed: config.seed, step: round, state: structured,
   }) : pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
@@ -174,6 +178,8 @@ async function runPhasePlan(
   if (resumed) {
     restore(model, resumed.weights);
     for (const [name, t] of resumed.masks) masks.set(name, t.data, t.shape);
+    // The channels earlier rounds removed stay removed: the structured state is read back from their masks.
+    if (structured) restoreStructuredState(model, masks, structured);
     levels.push(...resumed.levels);
     rewound = resumed.rewound;
     trainSeconds = resumed.trainSeconds;
@@ -441,11 +447,6 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
 /** The penalty the run's method trains under in `phase` (its loss terms); undefined for most methods. */
 function methodPenalty(config: Job["config"], model: Model, phase: "pretrain" | "finetune") {
   return penaltyLoss(model, getMethod(config.method.name).lossTerms?.(config.method.params) ?? [], phase);
-}
-
-/** The density a structured run's schedule is planned with (nominal: its prune step reads the target itself). */
-function nominalDensity(target: Job["config"]["target"]): number {
-  return target.kind === "compression" ? 1 / target.value : 1 - target.value;
 }
 
 type MaskChange = { kind: "prune"; density: number } | { kind: "regrow"; fraction: number };

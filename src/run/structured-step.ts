@@ -9,7 +9,7 @@ import type { ChannelGroupView, PruningMethod } from "../../methods/types.js";
 import { channelGraph, maskedShortcuts, widthPlan, type ChannelGraph, type WidthPlan } from "../archs/graph.js";
 import type { ArchDef } from "../archs/ops.js";
 import type { HyperValue, PrunablePolicy, PruneTarget } from "../core/types.js";
-import { allocateChannels, channelMasks, prunableGroups, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
+import { allocateChannels, channelMasks, compactedCounts, keepFromMasks, prunableGroups, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
 import { hasKernel } from "../archs/ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { MaskSet } from "../train/masks.js";
@@ -131,5 +131,16 @@ export async function structuredPruneStep(o: StructuredStepInput): Promise<void>
   o.masks.apply(model.params);
   // The masks zero every removed channel's producers; where an option-A shortcut would carry a kept channel of the
   // stream before into a removed one, its map is what must change.
+  if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
+}
+
+/**
+ * A run resumed after a level: its state read back from the masks the level checkpoint restored (keepFromMasks), the
+ * shortcut maps set as the prune step set them. What the target reached is the next prune step's to measure.
+ */
+export function restoreStructuredState(model: Model, masks: MaskSet, state: StructuredState): void {
+  const stored = new Map(masks.names().map((name) => [name, { data: masks.values(name)!, shape: model.params.get(name)!.shape }]));
+  state.keep = keepFromMasks(state.graph, stored);
+  state.counts = compactedCounts(state.plan, state.keep, model.inputShape, model.numClasses);
   if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
 }
