@@ -3,6 +3,7 @@ import type { Catalog, HyperValue } from "../src/core/types.js";
 import { scheduleProblem } from "../src/prune/schedules.js";
 import { apoz } from "./apoz.js";
 import { fpgm } from "./fpgm.js";
+import { gateDecorator } from "./gate-decorator.js";
 import { hrank } from "./hrank.js";
 import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
@@ -56,6 +57,7 @@ export const METHODS: readonly PruningMethod[] = [
   hrank,
   slimming,
   taylor,
+  gateDecorator,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -67,6 +69,7 @@ export function getMethod(name: string): PruningMethod {
 /** The engine prunes channels in one step after pretraining for now (issue 13: other schedules for channel methods later). */
 function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, HyperValue>>): string | null {
   const kind = m.schedule(p).kind;
+  if (kind === "tick-tock") return m.granularity === "channel" ? null : "a tick-tock schedule prunes channels: it needs a channel method";
   return m.granularity === "channel" && kind !== "one-shot" ? `a channel method runs one-shot for now, and this schedule is ${kind}` : null;
 }
 
