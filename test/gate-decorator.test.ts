@@ -21,10 +21,11 @@ import { phasePlan } from "../src/run/phase-plan.js";
 import { channelGroupViews, gatePlacements, structuredPruneLowest, structuredState } from "../src/run/structured-step.js";
 import { tick } from "../src/run/tick-tock-step.js";
 import { prunableGroups } from "../src/prune/structured.js";
-import { GateSet, gateTensor } from "../src/train/gates.js";
+import { GateSet } from "../src/train/gates.js";
 import { stage, trainPhase } from "../src/train/loop.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel, forward, type Model } from "../src/train/model.js";
+import { penaltyLoss } from "../src/train/penalty.js";
 import { Store } from "../src/store/store.js";
 import { readRuns } from "../reports/read.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
@@ -271,6 +272,22 @@ test("gate-decorator is a tick-tock channel method: its plan, its loss term on t
   const check = methodCatalog()["gate-decorator"].check!;
   assert.equal(check(params()), null);
   assert.match(check(params({ tock_lr_max: -1 }))!, /learning rates must be finite and > 0/);
+});
+
+test("the tock's penalty is λ·Σ|φ| over the gates of a gated phase (φ = γ to start), in tocks only, and an error outside a gated phase", async () => {
+  await initBackend("wasm");
+  const model = resnet(4);
+  const sumAbsGamma = [...model.params].filter(([n]) => n.endsWith("/gamma")).reduce((t, [, v]) => t + [...v.dataSync()].reduce((a, x) => a + Math.abs(x), 0), 0);
+  const gates = new GateSet(model, gatePlacements(structuredState(model), DEFAULT_PRUNABLE));
+  const terms = method.lossTerms!(params({ lambda: 0.01 }));
+  const tock = penaltyLoss(model, terms, "tock")!;
+  const value = tf.tidy(() => tock(gates.view()).dataSync()[0]);
+  assert.ok(Math.abs(value - 0.01 * sumAbsGamma) < 1e-4, `${value} vs ${0.01 * sumAbsGamma}`);
+  assert.equal(penaltyLoss(model, terms, "finetune"), undefined);
+  assert.equal(penaltyLoss(model, terms, "pretrain"), undefined);
+  assert.throws(() => tf.tidy(() => tock()), /no such gate/);
+  gates.dispose();
+  disposeModel(model);
 });
 
 test("a gate-decorator run through the engine reaches its MACs target with a compacted model equal to the masked one (ResNet-20 with batch norm, LeNet-5 with gated convs)", () => {

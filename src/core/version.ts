@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "5decab00454100b097fe30d7b345af6dff14ab136ddc3e301c51359a0e60277a";
+export const RESULTS_SOURCES_SHA256 = "da6b6071a7f8b0a918013fa99d8c544f17059e9a124d8cbb1f6d250e1bda1840";

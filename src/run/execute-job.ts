@@ -198,7 +198,7 @@ async function runPhasePlan(
         const r = await tickTockStep({
           model, masks, method, params: config.method.params, prunable: config.prunable, target: structuredTarget(config.target), train: splits.train,
           seed: config.seed, state: structured, schedule, finetune: config.finetune, penalty: (phase) => methodPenalty(config, model, phase),
-          onProgress: (phase, index, note) => onProgress(phase, index, 0, note),
+          onProgress: (phase, index) => onProgress(phase, index, 0),
         });
         trainSeconds += r.trainSeconds;
       } else if (step.kind === "ablate") {

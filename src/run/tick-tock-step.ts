@@ -35,7 +35,8 @@ export interface TickTockInput {
   finetune: TrainConfig;
   /** The method's penalty in a phase (its loss terms), undefined when none acts. */
   penalty(phase: LossPhase): PhaseOptions["extraLoss"];
-  onProgress?(phase: "tick" | "tock", index: number, note: string): void;
+  /** After each tock epoch and each tick: which one (1-based). */
+  onProgress?(phase: "tick" | "tock", index: number): void;
 }
 
 export interface TickTockResult {
@@ -66,7 +67,7 @@ export async function tickTockStep(o: TickTockInput): Promise<TickTockResult> {
       // Triangular: linear from lo to hi over the first half of the tock, back to lo over the second.
       lrAt: (p) => (p < T / 2 ? lo + (hi - lo) * (p / (T / 2)) : hi + (lo - hi) * ((p - T / 2) / (T / 2))),
       extraLoss: o.penalty("tock"),
-      hooks: { afterEpoch: (e) => o.onProgress?.("tock", n, `tock ${n} epoch ${e.epoch + 1}/${T}`) },
+      hooks: { afterEpoch: () => o.onProgress?.("tock", n) },
     });
     result.trainSeconds += r.trainSeconds;
   };
@@ -80,7 +81,7 @@ export async function tickTockStep(o: TickTockInput): Promise<TickTockResult> {
         model, masks, method: o.method, params: o.params, prunable: o.prunable, target: o.target, train: o.train, seed: o.seed,
         step: index, state: o.state, fraction: schedule.fraction, gateSaliency: saliency,
       });
-      o.onProgress?.("tick", index, `tick ${index}: ${removed} channels removed, target measure ${o.state.achieved}`);
+      o.onProgress?.("tick", index);
       if (reached) break;
       if (removed === 0) {
         throw new Error(`${o.target.kind} ${o.target.value} is unreachable: after ${index} ticks every prunable group is at its floor (${o.state.achieved} reached)`);

@@ -152,6 +152,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   // Taken before the masks apply: soft masks keep the dense values.
   const soft = o.masking === "soft" ? new DenseWeights(model.params, masks) : null;
   if (soft && (o.gates || o.frozen)) throw new Error("soft masks train every masked weight: no gates or frozen layers with them");
+  // Restoring a best epoch's weights would leave the gates behind them.
+  if (o.gates && o.selectBestOnVal) throw new Error("a gated phase keeps its last epoch's weights");
   masks.apply(model.params);
   o.gates?.begin(masks);
   // The tensors this phase updates, by name (all of the model's unless gates or frozen layers say otherwise).
