@@ -27,7 +27,9 @@ import { CHANNEL_PARAMS, eligibleGroups, producingKernels } from "./channel-scor
  *   counts a group's channel once per member batch norm; its FLOPs regulariser, flops_eta, is 0 in their scripts and
  *   not offered). At least one channel per tick; the last tick removes only as many as reach the target.
  * - Networks without batch norm (LeNet-5): the gate goes on the conv (or dense) layer's output, φ = 1 to start
- *   (their appendix B, gated convolution); the same statistic and the same penalty.
+ *   (their appendix B, gated convolution); the same statistic and the same penalty. The engine gates every group it
+ *   may prune, so with `layers: conv` LeNet-5's dense neurons have gates that train and are penalised in tocks but
+ *   are never ranked (their code likewise gates every batch norm, whatever it prunes).
  * - Optimizer state starts afresh in every tick and tock (their one SGD keeps its momentum across them); the
  *   optimizer, batch size, momentum and weight decay are the run's fine-tuning config's.
  * - Defaults scaled for small grids (LeNet-5/ResNet-20 on Fashion-MNIST); the paper's and their scripts' values are
