@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "0525e139fc333818fba3a02aaa4f2f4296d94551817b80b454f2c8df8872c1f2";
+export const RESULTS_SOURCES_SHA256 = "bac92d2b8453fb2e09d407ced619581ab63d7657d8e849029e850100d693829a";

@@ -38,6 +38,8 @@ import { budgetedConfig, macsRatio } from "./train-budget.js";
 import { ensureDense } from "./dense-cache.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 import { penaltyLoss } from "../train/penalty.js";
+import type { LossPhase } from "../prune/loss-terms.js";
+import { tickTockStep } from "./tick-tock-step.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -201,6 +203,14 @@ async function runPhasePlan(
       } else if (step.kind === "prune") {
         if (ablates && beforePruning === null) beforePruning = snapshot(model);
         await prune(step.density, step.round, step.random, step.activate);
+      } else if (step.kind === "tick-tock") {
+        if (!structured || schedule.kind !== "tick-tock") throw new Error(`a tick-tock step needs a channel method with a tick-tock schedule (${method.name}: ${schedule.kind})`);
+        const r = await tickTockStep({
+          model, masks, method, params: config.method.params, prunable: config.prunable, target: structuredTarget(config.target), train: splits.train,
+          seed: config.seed, state: structured, schedule, finetune: config.finetune, penalty: (phase) => methodPenalty(config, model, phase),
+          onProgress: (phase, index) => onProgress(phase, index, 0),
+        });
+        trainSeconds += r.trainSeconds;
       } else if (step.kind === "ablate") {
         ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
       } else if (step.kind === "level") {
@@ -472,7 +482,7 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
 }
 
 /** The penalty the run's method trains under in `phase` (its loss terms); undefined for most methods. */
-function methodPenalty(config: Job["config"], model: Model, phase: "pretrain" | "finetune") {
+function methodPenalty(config: Job["config"], model: Model, phase: LossPhase) {
   return penaltyLoss(model, getMethod(config.method.name).lossTerms?.(config.method.params) ?? [], phase);
 }
 
