@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { ARCHS } from "../archs/index.js";
 import {
-  ShapeOps, tensorNames, type ArchDef, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type Padding,
+  ShapeOps, tensorNames, type ArchDef, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type Padding,
 } from "../archs/ops.js";
 
 export class ExportError extends Error {
@@ -151,8 +151,8 @@ class LayersOps implements Ops<Sym> {
     }), x, this.withBias(name, o.bias));
   }
 
-  batchNorm(name: string, x: Sym): Sym {
-    return this.apply(tfl.layers.batchNormalization({ name, axis: -1, epsilon: BN_EPSILON, momentum: BN_MOMENTUM }), x, [
+  batchNorm(name: string, x: Sym, o: BatchNormOptions = {}): Sym {
+    return this.apply(tfl.layers.batchNormalization({ name, axis: -1, epsilon: o.epsilon ?? BN_EPSILON, momentum: BN_MOMENTUM }), x, [
       tensorNames.gamma(name), tensorNames.beta(name), tensorNames.movingMean(name), tensorNames.movingVar(name),
     ]);
   }
