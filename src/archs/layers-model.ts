@@ -53,6 +53,14 @@ export async function importLayersModel(file: string): Promise<ImportedModel> {
     throw new ImportError(`${file}: cannot read the LayersModel: ${(e as Error).message}`);
   }
   manifestPaths(file, json);
+  // The grid is checked in the sweep's own process, where no backend was started: tfjs needs one to hold the
+  // weights (a worker has its own already; importing the module again registers nothing new).
+  if ((tf.engine() as unknown as { backendName: string | null }).backendName == null) {
+    await import("@tensorflow/tfjs-backend-cpu");
+    // Only weights are held here: no "install tfjs-node" banner in the middle of a sweep's output.
+    tf.env().set("PROD", true);
+    await tf.setBackend("cpu");
+  }
   const sha256 = layersModelHash(file);
   let model: tfl.LayersModel;
   try {
