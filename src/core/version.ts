@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "0f216dfbf19b2f474e7971067276a017a3a375e8f9acc92705b99021fa5fceae";
+export const RESULTS_SOURCES_SHA256 = "0aa94d5ccadb286b8e1a963eb047994d0ac0a16c47a6e2c7b5d9da69e5ad971d";
