@@ -10,9 +10,10 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
-import { layerTable, loadLayersModelArch } from "../src/archs/index.js";
+import { getArch, layerTable, loadLayersModelArch } from "../src/archs/index.js";
+import { channelGraph, unsizedGroups, widthPlan } from "../src/archs/graph.js";
 import { initBackend } from "../src/backend/index.js";
-import { layersModelFiles } from "../src/export/layers-ops.js";
+import { buildLayersModel, layersModelFiles } from "../src/export/layers-ops.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
@@ -127,6 +128,36 @@ describe("importing a tfjs LayersModel", () => {
     await assert.rejects(loadLayersModelArch(await save(tanh)), /layer "h" \(Dense\) has activation "tanh"; supported: relu, linear/);
     [lstm, transposed, tanh].forEach((m) => m.dispose());
   });
+});
+
+describe("the inverse of bench export-model", () => {
+  for (const name of ["lenet5", "resnet20-b", "mobilenetv2"]) {
+    test(`${name}, exported and imported: the same counts, the same logits, every channel group prunable`, async () => {
+      const shape: [number, number, number] = [32, 32, 3];
+      const original = createModel(getArch(name), shape, 10, 3);
+      const tensors = new Map([...original.params, ...original.state].map(([n, v]) => [n, { shape: v.shape, data: v.dataSync() as Float32Array }]));
+      const exported = buildLayersModel(getArch(name), shape, 10, tensors);
+      const arch = await loadLayersModelArch(await save(exported));
+      exported.dispose();
+      // tfjs orders a functional model's layers by depth, prunebench by its build: the same layers, maybe reordered.
+      const table = (a: typeof arch) => layerTable(a, shape, 10).filter((l) => l.params > 0).map((l) => `${l.kind} ${l.params} ${l.macs}`).sort();
+      assert.deepEqual(table(arch), table(getArch(name)), "params and MACs per layer");
+      const imported = createModel(arch, shape, 10, 0);
+      const x = tf.randomNormal([2, ...shape], 0, 1, "float32", 4);
+      const want = forward(original, x, false).logits;
+      const got = forward(imported, x, false).logits;
+      assert.ok(maxAbsDiff(want, got) < 1e-4 * Math.max(1, tf.max(tf.abs(want)).dataSync()[0]), `max |diff| ${maxAbsDiff(want, got)}`);
+      // Structured pruning: every channel group but the classifier's is sized by a width, so it can be compacted.
+      const graph = channelGraph(arch, shape, 10);
+      const plan = widthPlan(arch, graph, shape, 10);
+      const unsized = [...unsizedGroups(plan)].map((g) => graph.groups[g]).filter((g) => g.protectedBy === null).map((g) => g.name);
+      assert.deepEqual(unsized, [], "prunable groups no width sizes");
+      assert.equal(graph.groups.filter((g) => g.protectedBy === null).length, channelGraph(getArch(name), shape, 10).groups.filter((g) => g.protectedBy === null).length);
+      tf.dispose([x, want, got]);
+      disposeModel(original);
+      disposeModel(imported);
+    });
+  }
 });
 
 describe("a grid naming a LayersModel", () => {
