@@ -191,6 +191,11 @@ describe("a grid naming a LayersModel", () => {
     const v = bench(["validate", grid]);
     assert.equal(v.code, 0, v.stderr);
     assert.match(v.stdout, /layers-model:prunebench-[^@]+@[0-9a-f]{12}: \d[\d,]* params, [\d,]+ MACs/);
+    const listed = bench(["archs", "--layers-model", join(dir, "model.json"), "--json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const rows = JSON.parse(listed.stdout) as Array<{ arch: string; params: number; datasets: string[] }>;
+    // c1 5·5·1·6+6, c2 3·3·6·8, bn2 2·8, fc 8·10+10.
+    assert.equal(rows.find((row) => row.datasets.includes("fashion-mnist-mini"))?.params, 156 + 432 + 16 + 90);
     const r = bench(["sweep", grid, "--db", db, "--artifacts-dir", join(dir, "art"), "--cache-dir", join(dir, "cache"), "--jobs", "1", "--plain"]);
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /1 runs planned, 0 already finished/);

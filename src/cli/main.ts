@@ -141,6 +141,7 @@ program.command("methods")
 
 program.command("archs")
   .description("list architectures with params and MACs per dataset input shape")
+  .option("--layers-model <model.json>", "list a tfjs LayersModel instead, as a grid's archs: [{layers_model: …}] imports it")
   .addOption(jsonOption())
   .action(action(() => import("./archs.js")));
 
