@@ -53,6 +53,7 @@ function functionalModel(): tfl.LayersModel {
   x = tfl.layers.add({ name: "res" }).apply([x, y]) as tfl.SymbolicTensor;
   x = tfl.layers.activation({ activation: "relu", name: "res_relu" }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.maxPooling2d({ poolSize: 2, name: "pool" }).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.averagePooling2d({ poolSize: 2, strides: 1, name: "avg" }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: "same", activation: "relu", name: "c2" }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.globalAveragePooling2d({ name: "gap" }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.dropout({ rate: 0.5, name: "drop" }).apply(x) as tfl.SymbolicTensor;

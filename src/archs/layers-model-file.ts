@@ -12,7 +12,7 @@ export class ImportError extends Error {
 
 /** Keras classes the importer maps, for messages (ReLU: without max_value/threshold/negative_slope). */
 export const SUPPORTED_LAYER_CLASSES = [
-  "InputLayer", "Conv2D", "DepthwiseConv2D", "Dense", "BatchNormalization", "Activation", "ReLU", "MaxPooling2D",
+  "InputLayer", "Conv2D", "DepthwiseConv2D", "Dense", "BatchNormalization", "Activation", "ReLU", "MaxPooling2D", "AveragePooling2D",
   "GlobalAveragePooling2D", "Flatten", "Dropout", "Add", "ZeroPadding2D",
 ] as const;
 

@@ -14,7 +14,7 @@
  * from `model.init`); see `initialWeights` in ops.ts.
  *
  * What is refused (an `ImportError` naming the file, the layer, its class and why): layers with no `Op` (LSTM,
- * Conv2DTranspose, AveragePooling2D, custom layers, …), activations other than ReLU and linear (softmax is accepted on
+ * Conv2DTranspose, custom layers, …), activations other than ReLU and linear (softmax is accepted on
  * the output alone and dropped: prunebench's models output logits and the loss applies the softmax), non-square
  * kernels or strides, dilation, channels-first data, 'same' pooling, a layer applied more than once, several inputs
  * or outputs.
@@ -33,7 +33,7 @@ type Node =
   | { op: "dense"; name: string; inputs: string[]; width: string | number; units: number; bias: boolean; relu: boolean }
   | { op: "batchNorm"; name: string; inputs: string[]; epsilon: number }
   | { op: "relu" | "identity" | "globalAvgPool" | "flatten" | "add"; name: string; inputs: string[] }
-  | { op: "maxPool"; name: string; inputs: string[]; size: number; stride: number }
+  | { op: "maxPool" | "avgPool"; name: string; inputs: string[]; size: number; stride: number }
   /** A ZeroPadding2D: folded into the 'valid' conv that reads it (tfjs computes both the same way). */
   | { op: "pad"; name: string; inputs: string[]; pad: number };
 
@@ -168,11 +168,12 @@ function mapModel(file: string, name: string, model: tfl.LayersModel): ArchDef {
         if (c.maxValue != null || (c.threshold ?? 0) !== 0 || (c.negativeSlope ?? 0) !== 0) throw fail(file, layer, "is a clipped, thresholded or leaky ReLU; only the plain one maps");
         nodes.push({ op: "relu", name: layer.name, inputs });
         break;
-      case "MaxPooling2D": {
+      case "MaxPooling2D":
+      case "AveragePooling2D": {
         channelsLast();
         if (c.padding !== "valid") throw fail(file, layer, `has padding ${JSON.stringify(c.padding)}; prunebench pools with 'valid' padding`);
         const size = square(file, layer, "pool size", c.poolSize);
-        nodes.push({ op: "maxPool", name: layer.name, inputs, size, stride: square(file, layer, "strides", c.strides ?? size) });
+        nodes.push({ op: cls === "MaxPooling2D" ? "maxPool" : "avgPool", name: layer.name, inputs, size, stride: square(file, layer, "strides", c.strides ?? size) });
         break;
       }
       case "GlobalAveragePooling2D":
@@ -235,6 +236,10 @@ function mapModel(file: string, name: string, model: tfl.LayersModel): ArchDef {
           case "batchNorm": y = ops.batchNorm(node.name, a, { epsilon: node.epsilon }); break;
           case "relu": y = ops.relu(a); break;
           case "maxPool": y = ops.maxPool(a, node.size, node.stride); break;
+          case "avgPool":
+            if (!ops.avgPool) throw new Error(`${name}: layer ${node.name} is an average pool, which this interpreter of the architecture does not implement`);
+            y = ops.avgPool(a, node.size, node.stride);
+            break;
           case "globalAvgPool": y = ops.globalAvgPool(a); break;
           case "flatten": y = ops.flatten(a); break;
           case "add": y = node.inputs.slice(1).reduce<V>((s, b) => ops.add(s, at(b)), a); break;

@@ -70,6 +70,11 @@ export interface Ops<V> {
   /** GELU, the exact (erf) form PyTorch's nn.GELU computes by default. */
   gelu(x: V): V;
   maxPool(x: V, size: number, stride?: number): V;
+  /**
+   * Average pooling, 'valid' windows (an imported Keras AveragePooling2D; no built-in architecture uses it). Optional
+   * so that an interpreter written without it still builds every built-in; an import that needs it says so.
+   */
+  avgPool?(x: V, size: number, stride?: number): V;
   globalAvgPool(x: V): V;
   flatten(x: V): V;
   add(a: V, b: V): V;
@@ -297,6 +302,10 @@ export class ShapeOps implements Ops<number[]> {
   maxPool(x: number[], size: number, stride = size): number[] {
     const [h, w, c] = expectRank(x, 3, "maxPool");
     return [outputSize(h, size, stride, "valid"), outputSize(w, size, stride, "valid"), c];
+  }
+
+  avgPool(x: number[], size: number, stride = size): number[] {
+    return this.maxPool(x, size, stride);
   }
 
   globalAvgPool(x: number[]): number[] {

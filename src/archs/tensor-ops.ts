@@ -119,6 +119,10 @@ export class TensorOps implements Ops<tf.Tensor> {
     return tf.maxPool(x as tf.Tensor4D, size, stride, "valid");
   }
 
+  avgPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
+    return tf.avgPool(x as tf.Tensor4D, size, stride, "valid");
+  }
+
   globalAvgPool(x: tf.Tensor): tf.Tensor { return tf.mean(x, [1, 2]); }
 
   flatten(x: tf.Tensor): tf.Tensor { return tf.reshape(x, [x.shape[0], -1]); }

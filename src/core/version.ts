@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "0aa94d5ccadb286b8e1a963eb047994d0ac0a16c47a6e2c7b5d9da69e5ad971d";
+export const RESULTS_SOURCES_SHA256 = "f7035ef1239a4122bdc8f47378d0b8dbb6f5a4160b6c9d2002f1a5fd51ae32fe";

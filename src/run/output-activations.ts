@@ -295,6 +295,7 @@ export class OutputRecorder implements Ops<tf.Tensor> {
   gelu(x: tf.Tensor): tf.Tensor { return this.activated(x, this.inner.gelu(x)); }
   layerNorm(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.layerNorm(name, x); }
   maxPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.maxPool(x, size, stride); }
+  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.avgPool!(x, size, stride); }
   globalAvgPool(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.globalAvgPool(x); }
   flatten(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.flatten(x); }
   zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { this.settle(x); return this.inner.zeroPadShortcut(name, x, o); }

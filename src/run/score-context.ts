@@ -171,6 +171,7 @@ export class InputRecorder<V> implements Ops<V> {
   batchNorm(name: string, x: V, o?: BatchNormOptions): V { this.onInput(name, x); return this.inner.batchNorm(name, x, o); }
   relu(x: V): V { return this.inner.relu(x); }
   maxPool(x: V, size: number, stride?: number): V { return this.inner.maxPool(x, size, stride); }
+  avgPool(x: V, size: number, stride?: number): V { return this.inner.avgPool!(x, size, stride); }
   globalAvgPool(x: V): V { return this.inner.globalAvgPool(x); }
   flatten(x: V): V { return this.inner.flatten(x); }
   add(a: V, b: V): V { return this.inner.add(a, b); }
@@ -345,6 +346,8 @@ export class FrozenActivations implements Ops<tf.Tensor> {
   }
   batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.inner.batchNorm(name, x, o); }
   globalAvgPool(x: tf.Tensor): tf.Tensor { return this.inner.globalAvgPool(x); }
+  // Linear in its input, like the global one: nothing to freeze.
+  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { return this.inner.avgPool!(x, size, stride); }
   flatten(x: tf.Tensor): tf.Tensor { return this.inner.flatten(x); }
   add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return this.inner.add(a, b); }
   // Smooth or piecewise-linear in the parameters with no switch to freeze (GELU, softmax attention and layer norm are
