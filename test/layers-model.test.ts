@@ -203,6 +203,18 @@ describe("a grid naming a LayersModel", () => {
     assert.match(r.stdout, /1 done, 0 failed/);
     assert.match(r.stdout, /l1-filter compression 1\.5x/);
     assert.doesNotMatch(r.stderr, /TensorFlow\.js in Node\.js/, "the coordinator's import prints no tfjs banner");
+    // The pruned run exports (compacted) given the files it was imported from, and the export imports back, smaller.
+    const key = /\[([0-9a-f]{16})\]/.exec(r.stdout)![1];
+    const out = join(tempDir(), "pruned");
+    const noFile = bench(["export-model", key, "--db", db, "-o", out]);
+    assert.equal(noFile.code, 2, noFile.stderr);
+    assert.match(noFile.stderr, /imported from a tfjs LayersModel: give its model\.json with --layers-model/);
+    const exported = bench(["export-model", key, "--db", db, "-o", out, "--layers-model", join(dir, "model.json")]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const pruned = await loadLayersModelArch(join(out, "model.json"));
+    const original = await loadLayersModelArch(join(dir, "model.json"));
+    const count = (a: typeof pruned) => layerTable(a, [28, 28, 1], 10).reduce((n, l) => n + l.params, 0);
+    assert.ok(count(pruned) < count(original) / 1.4, `compacted ${count(pruned)} of ${count(original)} params`);
     // Same files: nothing to run. Edited weights: another architecture name, so another key.
     const again = bench(["sweep", grid, "--db", db, "--artifacts-dir", join(dir, "art"), "--cache-dir", join(dir, "cache"), "--jobs", "1", "--plain", "--dry-run"]);
     assert.equal(again.code, 0, again.stderr);

@@ -27,7 +27,7 @@ export async function loadLayersModelArch(file: string, expectedName?: string): 
   const { importLayersModel } = await import("./layers-model.js");
   const { arch } = await importLayersModel(file);
   if (expectedName !== undefined && arch.name !== expectedName) {
-    throw new ImportError(`${file} changed since the sweep was planned: it is now ${arch.name}, the run asked for ${expectedName}`);
+    throw new ImportError(`${file} is not the model the run was planned with: it is ${arch.name}, the run's architecture is ${expectedName} (edited since?)`);
   }
   imported.set(arch.name, arch);
   return arch;
