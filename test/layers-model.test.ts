@@ -15,6 +15,8 @@ import { channelGraph, unsizedGroups, widthPlan } from "../src/archs/graph.js";
 import { initBackend } from "../src/backend/index.js";
 import { buildLayersModel, layersModelFiles } from "../src/export/layers-ops.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
+import { catalog } from "../src/catalog.js";
+import { parseGrid } from "../src/grid/index.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
 await initBackend("cpu");
@@ -226,6 +228,18 @@ describe("a grid naming a LayersModel", () => {
     const names = (s: string) => [...s.matchAll(/layers-model:[^\s/@]+@[0-9a-f]{12}/g)].map((m) => m[0]);
     assert.ok(names(again.stdout).length > 0, again.stdout);
     assert.notEqual(names(again.stdout)[0], names(edited.stdout)[0]);
+  });
+
+  test("a misspelt entry is a grid error with a suggestion; the same file twice is a duplicate", async () => {
+    const own = tempDir();
+    const m = sequentialModel();
+    await save(m, own);
+    m.dispose();
+    const text = readFileSync(writeTinyGrid(own), "utf8");
+    const errors = (archs: string) => parseGrid(text.replace("archs: [mlp]", archs), join(own, "g.yaml"), catalog()).errors.map((e) => e.message);
+    assert.match(errors("archs: [{layer_model: model.json}]").join("\n"), /g\.yaml:3: archs\[0\]\.layer_model: unknown key "layer_model"; did you mean "layers_model"\?/);
+    assert.match(errors("archs: [{layers_model: 3}]").join("\n"), /g\.yaml:3: archs\[0\]\.layers_model: expected the path of a model\.json, got 3/);
+    assert.match(errors("archs: [{layers_model: model.json}, {layers_model: ./model.json}]").join("\n"), /archs\[1\]: duplicate arch "layers-model:[^"]+" \(same as archs\[0\]\)/);
   });
 
   test("an unsupported layer is a grid error at the entry's line (exit 2)", async () => {
