@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "f7035ef1239a4122bdc8f47378d0b8dbb6f5a4160b6c9d2002f1a5fd51ae32fe";
+export const RESULTS_SOURCES_SHA256 = "f4bdd3c5bd0afd12781cfbb839608b142d67108dc7b276fcda71db471dfdc19e";
