@@ -118,6 +118,7 @@ program.command("export-model")
   .requiredOption("-o, --out <dir>", "output folder (created if missing; its parent must exist)")
   .addOption(new Option("--force", "write into a folder that holds other files (the export's own files are replaced, nothing else; never a database)"))
   .option("--data-dir <dir>", "folder searched first for dataset files, to record the input normalization (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
+  .option("--layers-model <model.json>", "for a run on an imported architecture: the model.json it was imported from (the same files)")
   .action(action(() => import("./export-model.js")));
 
 program.command("ls")
@@ -142,6 +143,7 @@ program.command("methods")
 
 program.command("archs")
   .description("list architectures with params and MACs per dataset input shape")
+  .option("--layers-model <model.json>", "list a tfjs LayersModel instead, as a grid's archs: [{layers_model: …}] imports it")
   .addOption(jsonOption())
   .action(action(() => import("./archs.js")));
 
