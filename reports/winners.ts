@@ -112,13 +112,26 @@ function bySeed(runs: readonly RunRow[], metric: string): Map<number, { v: numbe
  * - otherwise no test: a tie, since nothing shows the noise.
  * A difference that is not significant is a tie.
  */
-export function compareMethodRuns(runsA: readonly RunRow[], runsB: readonly RunRow[], metric = "top1_after"): MethodComparison | null {
-  const sa = bySeed(runsA, metric);
-  const sb = bySeed(runsB, metric);
-  if (sa.size === 0 || sb.size === 0) return null;
-  const first = [...sa.values()][0].run;
-  const statA = summarize([...sa.values()].map((e) => e.v))!;
-  const statB = summarize([...sb.values()].map((e) => e.v))!;
+export function compareMethodRuns(runsA: readonly RunRow[], runsB: readonly RunRow[], metric = "top1_after", options: { seedsNeeded?: boolean } = {}): MethodComparison | null {
+  return compareSeeds(seedValues(runsA, metric), seedValues(runsB, metric), metric, options);
+}
+
+/** A method's runs at one target reduced to what a comparison reads: one value per seed and their summary. */
+interface SeedValues { bySeed: ReturnType<typeof bySeed>; stat: Stat | null; first: RunRow | null }
+
+function seedValues(runs: readonly RunRow[], metric: string): SeedValues {
+  const m = bySeed(runs, metric);
+  const values = [...m.values()];
+  return { bySeed: m, stat: summarize(values.map((e) => e.v)), first: values[0]?.run ?? null };
+}
+
+function compareSeeds(A: SeedValues, B: SeedValues, metric: string, options: { seedsNeeded?: boolean }): MethodComparison | null {
+  const sa = A.bySeed;
+  const sb = B.bySeed;
+  if (!A.first || !B.first || !A.stat || !B.stat) return null;
+  const first = A.first;
+  const statA = A.stat;
+  const statB = B.stat;
   const paired: number[] = [];
   const unpaired: number[] = [];
   for (const s of new Set([...sa.keys(), ...sb.keys()])) {
@@ -133,7 +146,7 @@ export function compareMethodRuns(runsA: readonly RunRow[], runsB: readonly RunR
   const hib = METRICS.get(metric)?.higherIsBetter ?? true;
   const base = {
     dataset: first.dataset, arch: first.arch, targetKind: first.targetKind, targetValue: first.targetValue,
-    target: targetLabel({ kind: first.targetKind, value: first.targetValue }), metric, a: first.methodLabel, b: [...sb.values()][0].run.methodLabel,
+    target: targetLabel({ kind: first.targetKind, value: first.targetValue }), metric, a: first.methodLabel, b: B.first.methodLabel,
     statA, statB, pairedSeeds: paired, unpairedSeeds: unpaired,
   };
   const verdict = (diff: number, significant: boolean) => (significant && diff !== 0 ? ((diff > 0) === hib ? base.a : base.b) : null);
@@ -150,7 +163,8 @@ export function compareMethodRuns(runsA: readonly RunRow[], runsB: readonly RunR
     const t = pairedTTest(paired.map((s) => sa.get(s)!.v - sb.get(s)!.v));
     return {
       ...base, test: "paired-t", diff: t.diff, ci: t.ci, p: t.p, diffStd: t.std, significant: t.significant, better: verdict(t.diff, t.significant),
-      seedsNeeded: seedsToSeparate(t.diff, t.std), testImages: null,
+      // Only asked for where it is shown (runner-up, bench compare): the search costs more than the test.
+      seedsNeeded: options.seedsNeeded === false ? null : seedsToSeparate(t.diff, t.std), testImages: null,
       method: `paired t-test over ${paired.length} seeds (same seed, same dense model)`,
     };
   }
@@ -208,6 +222,19 @@ export interface TargetWinner {
  * src/metrics/names.ts). Sorted by dataset, arch, then target order. Methods compared by label.
  */
 export function winnersAt(runs: readonly RunRow[], metric = "top1_after"): TargetWinner[] {
+  // The winner table and the results table ask for the same runs and metric: compute once per page.
+  let byMetric = winnersCache.get(runs);
+  if (!byMetric) winnersCache.set(runs, (byMetric = new Map()));
+  const hit = byMetric.get(metric);
+  if (hit) return hit;
+  const out = computeWinners(runs, metric);
+  byMetric.set(metric, out);
+  return out;
+}
+
+const winnersCache = new WeakMap<readonly RunRow[], Map<string, TargetWinner[]>>();
+
+function computeWinners(runs: readonly RunRow[], metric: string): TargetWinner[] {
   const hib = METRICS.get(metric)?.higherIsBetter ?? true;
   const cells = new Map<string, Map<string, RunRow[]>>();
   for (const r of runs) {
@@ -222,13 +249,16 @@ export function winnersAt(runs: readonly RunRow[], metric = "top1_after"): Targe
   const out: TargetWinner[] = [];
   for (const methods of cells.values()) {
     const f = [...methods.values()][0][0];
-    const ranking = [...methods].map(([method, rs]) => ({ method, rs, stat: summarize([...bySeed(rs, metric).values()].map((e) => e.v))! }));
+    const ranking = [...methods].map(([method, rs]) => {
+      const sv = seedValues(rs, metric);
+      return { method, sv, stat: sv.stat! };
+    });
     ranking.sort((x, y) => (hib ? y.stat.mean - x.stat.mean : x.stat.mean - y.stat.mean) || x.method.localeCompare(y.method));
     const best = ranking[0];
     const tied = [best.method];
     let vsRunnerUp: MethodComparison | null = null;
     for (let i = 1; i < ranking.length; i++) {
-      const c = compareMethodRuns(best.rs, ranking[i].rs, metric);
+      const c = compareSeeds(best.sv, ranking[i].sv, metric, { seedsNeeded: i === 1 });
       if (i === 1) vsRunnerUp = c;
       if (!c || c.better !== best.method) tied.push(ranking[i].method);
     }
