@@ -7,6 +7,7 @@ import { overviewSection } from "./overview.js";
 import { resultsSection } from "./results.js";
 import { speedupSection } from "./speedup.js";
 import { tradeoffSection } from "./tradeoff.js";
+import { winnersSection } from "./winners.js";
 import type { Section } from "./types.js";
 
 export const SECTIONS: readonly Section[] = [
@@ -15,6 +16,7 @@ export const SECTIONS: readonly Section[] = [
   accuracyDropSection,
   layerSection,
   finetuneSection,
+  winnersSection,
   resultsSection,
   speedupSection,
   comparisonSection,

@@ -101,6 +101,19 @@ program.command("table")
   .addOption(forceOption())
   .action(action(() => import("./table.js")));
 
+program.command("compare")
+  .description("compare two methods at each target, paired by seed and dense model: mean difference, 95% CI, test, verdict (tie unless significant), seeds needed")
+  .argument("<methodA>", "method label (or name, when it has one label) as in `bench ls`")
+  .argument("<methodB>", "the other method")
+  .addOption(dbOption())
+  .option("--at <target>", "only this target: 16x (compression), 0.9 (sparsity), macs-reduction 0.5")
+  .option("--arch <name>", "only this architecture")
+  .option("--dataset <name>", "only this dataset")
+  .option("--sweep <id>", "only this sweep's runs")
+  .addOption(jsonOption())
+  .addHelpText("after", "\nExamples:\n  bench compare global-magnitude random --db results.db\n  bench compare global-magnitude layer-magnitude --at 16x --arch mlp --json\n")
+  .action(action(() => import("./compare.js")));
+
 program.command("export")
   .description("export raw rows: runs (one column per metric), layers or epochs")
   .addOption(dbOption())
