@@ -151,10 +151,12 @@ function metricStyle(metric: string, values: readonly number[]): NumberStyle {
   if (u === "x" || u === "ms") return { factor: 1, decimals: 2, suffix: "", signed };
   if (u === "s") return { factor: 1, decimals: 1, suffix: "", signed };
   if (u === "count" || u === "MACs") {
-    const max = Math.max(0, ...values.map(Math.abs));
-    if (max >= 1e9) return { factor: 1e-9, decimals: 2, suffix: "G", signed };
-    if (max >= 1e6) return { factor: 1e-6, decimals: 2, suffix: "M", signed };
-    if (max >= 1e4) return { factor: 1e-3, decimals: 1, suffix: "k", signed };
+    // Scaled by the smallest count, so none of the column's values rounds to zero (std aside).
+    const nonzero = values.map(Math.abs).filter((v) => v > 0);
+    const min = nonzero.length > 0 ? Math.min(...nonzero) : 0;
+    if (min >= 1e9) return { factor: 1e-9, decimals: 2, suffix: "G", signed };
+    if (min >= 1e6) return { factor: 1e-6, decimals: 2, suffix: "M", signed };
+    if (min >= 1e4) return { factor: 1e-3, decimals: 1, suffix: "k", signed };
     return { factor: 1, decimals: 0, suffix: "", signed };
   }
   return { factor: 1, decimals: values.every((v) => Number.isInteger(v)) ? 0 : 3, suffix: "", signed };
@@ -616,7 +618,7 @@ function texMetricCells(c: MetricCell | null, withStd: boolean): string[] {
   // Bold reaches an S column's number through text-series-to-math (set in the table's \sisetup).
   const mean = c.reference ? `{\\itshape ${c.mean}}` : c.bold ? `\\bfseries ${c.mean}` : c.mean;
   if (!withStd) return [mean];
-  return [mean, c.std ?? "{--}"];
+  return [mean, c.std ?? (c.reference ? "{}" : "{--}")];
 }
 
 function metricSpecs(l: Layout, cells: (j: number) => Array<MetricCell | null>): string[] {
