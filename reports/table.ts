@@ -303,6 +303,8 @@ function denseGroups(runs: readonly RunRow[], dims: readonly GroupDim[], metrics
   }
   const out = new Map<string, SummaryGroup>();
   for (const [k, members] of byBlock) {
+    // No dense accuracy recorded (a database from before it was stored): a row of constants would say nothing.
+    if (!members.some((r) => typeof r.metrics.top1_dense === "number")) continue;
     const seeds = [...new Set(members.map((r) => r.seed))].sort((a, b) => a - b);
     const g: SummaryGroup = { by: { method: "dense" }, seeds, runKeys: [], metrics: {} };
     for (const d of dims) if (BLOCK_DIMS.includes(d)) g.by[d] = d === "dataset" ? members[0].dataset : members[0].arch;

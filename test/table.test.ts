@@ -55,6 +55,14 @@ describe("bench table: dense row and Δ", () => {
     assert.equal(asked[2][5], "-15.00 ± 9.17");
   });
 
+  it("no dense row for a block whose runs recorded no dense accuracy (an older database)", () => {
+    const d = tinyReportData();
+    for (const r of d.runs) delete r.metrics.top1_dense;
+    const md = renderTable(d, { format: "markdown", metrics: ["top1_after", "compression_ratio"] });
+    assert.ok(!md.includes("dense"), md);
+    assert.equal(mdRows(md).length, 4);
+  });
+
   it("csv and json carry the dense rows and the Δ columns as raw fractions", () => {
     const csv = renderTable(tinyReportData(), { format: "csv", metrics: ["top1_after"] }).trim().split("\n");
     assert.match(csv[0], /top1_after_mean,top1_after_std,.*delta_top1_mean,delta_top1_std/);
