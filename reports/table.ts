@@ -6,9 +6,10 @@
 import { stringify } from "csv-stringify/sync";
 import { METRICS } from "../src/metrics/names.js";
 import type { PruneTarget, ReferenceRow } from "../src/core/types.js";
-import { GROUP_DIMS, referenceMatches, referenceMetric, referenceSameTarget, summarize, summarizeGroups, targetOrder, type GroupDim, type Stat, type SummaryGroup } from "./aggregate.js";
+import { GROUP_DIMS, groupId, referenceMatches, referenceMetric, referenceSameTarget, summarize, summarizeGroups, targetOrder, type GroupDim, type Stat, type SummaryGroup } from "./aggregate.js";
 import { targetLabel } from "../src/grid/label.js";
 import type { ReportData, RunRow } from "./model.js";
+import { significantWinnerIds } from "./winners.js";
 
 export type TableFormat = "markdown" | "latex" | "csv" | "json";
 
@@ -341,26 +342,17 @@ export function seedPhrase(groups: readonly SummaryGroup[]): string {
   return lo === 1 ? "1 seed" : `${lo} seeds`;
 }
 
-/** For each row and metric: whether the row holds the best mean of its dataset x arch block (when grouped by them). */
-function bestFlags(groups: SummaryGroup[], dims: GroupDim[], metrics: string[]): boolean[][] {
-  const blockDims = dims.filter((d) => d === "dataset" || d === "arch");
-  const blockOf = (g: SummaryGroup) => blockDims.map((d) => g.by[d]).join("\u0000");
-  const best = new Map<string, number>();
-  metrics.forEach((m, j) => {
-    const dir = METRICS.get(m)?.higherIsBetter;
-    if (dir === null || dir === undefined) return;
-    for (const g of groups) {
-      const v = g.metrics[m]?.mean;
-      if (v === undefined) continue;
-      const k = `${j}|${blockOf(g)}`;
-      const b = best.get(k);
-      if (b === undefined || (dir ? v > b : v < b)) best.set(k, v);
-    }
-  });
-  return groups.map((g) => metrics.map((m, j) => {
-    const v = g.metrics[m]?.mean;
-    return v !== undefined && best.get(`${j}|${blockOf(g)}`) === v && groups.length > 1;
-  }));
+/**
+ * Bold: the method that wins its target outside the noise, the verdict the report's results and winner tables and
+ * `bench compare` give (reports/winners.ts: paired by seed, ties bold nothing). Only rows that are whole (dataset, arch,
+ * method, target) groups have one: a row averaged over targets (--average-over) is bold nowhere.
+ */
+function bestFlags(groups: SummaryGroup[], dims: GroupDim[], metrics: string[], runs: readonly RunRow[]): boolean[][] {
+  const whole = (["dataset", "arch", "method", "target"] as const).every((d) => dims.includes(d));
+  if (!whole) return groups.map(() => metrics.map(() => false));
+  const winners = new Map(metrics.map((m) => [m, METRICS.get(m)?.higherIsBetter == null ? new Set<string>() : significantWinnerIds(runs, m)]));
+  return groups.map((g) => metrics.map((m) =>
+    g.targetKind !== undefined && winners.get(m)!.has(groupId(g.by.dataset!, g.by.arch!, g.by.method!, g.targetKind, g.targetValue!))));
 }
 
 
@@ -476,7 +468,7 @@ function targetCells(kinds: Layout["kinds"], decimals: number[], kind: PruneTarg
   return kinds.map((k, i) => (k.kind === kind && value !== undefined ? (value * k.scale).toFixed(decimals[i]) : ""));
 }
 
-function layout(groups: SummaryGroup[], dims: GroupDim[], metrics: string[], references: readonly ReferenceRow[], dense: Map<string, SummaryGroup> | undefined): Layout {
+function layout(groups: SummaryGroup[], dims: GroupDim[], metrics: string[], references: readonly ReferenceRow[], dense: Map<string, SummaryGroup> | undefined, runs: readonly RunRow[]): Layout {
   const rows = tableRows(groups, dims, references, dense);
   const refs = rows.flatMap((r) => (r.kind === "reference" ? [r.ref] : []));
   const kinds = dims.includes("target") ? targetKinds(groups, refs) : [];
@@ -493,7 +485,7 @@ function layout(groups: SummaryGroup[], dims: GroupDim[], metrics: string[], ref
     return s ? [s.mean, ...(s.std === null ? [] : [s.std])] : [];
   };
   const styles = metrics.map((m) => metricStyle(m, rows.flatMap((r) => statsOf(r, m))));
-  const best = bestFlags(groups, dims, metrics);
+  const best = bestFlags(groups, dims, metrics, runs);
   const textDims: GroupDim[] = dims.filter((d) => d !== "target");
   // A dimension repeats from the row above only while every dimension left of it does; the last never repeats.
   const repeatable = dims.slice(0, -1);
@@ -873,9 +865,9 @@ export function renderTable(data: ReportData, opts: TableOptions): string {
   const placedRefs = placed(dims) && data.references.length > 0;
   switch (opts.format) {
     case "markdown":
-      return markdown(layout(groups, dims, metrics, data.references, dense), opts, r, placedRefs);
+      return markdown(layout(groups, dims, metrics, data.references, dense, runs), opts, r, placedRefs);
     case "latex":
-      return latex(layout(groups, dims, metrics, data.references, dense), opts, r, placedRefs);
+      return latex(layout(groups, dims, metrics, data.references, dense, runs), opts, r, placedRefs);
     case "csv": {
       const { columns, rows } = csvRows(groups, dims, metrics, data.references, dense);
       return stringify(rows, { header: true, columns, cast: { number: (v) => String(v) } });

@@ -389,7 +389,8 @@ describe("tables", () => {
     // snip row (same target, method not run), the published dense row last
     assert.equal(md.length, 8, md.join("\n"));
     assert.match(md[2], /^\| mnist .*\| dense .*\|\s+3 \|\s+95\.00 ± 2\.00 \|/);
-    assert.match(md[3], /^\| +\| +\| magnitude .*\|\s+0\.9 \|.*\|\s+3 \| \*\*80\.00\*\* ± 10\.00 \|/);
+    // Not bold: on the 2 seeds both methods ran, 80 % vs random is a tie (paired t-test p = 0.205; reports/winners.ts)
+    assert.match(md[3], /^\| +\| +\| magnitude .*\|\s+0\.9 \|.*\|\s+3 \| 80\.00 ± 10\.00 \|/);
     assert.match(md[4], /^\| ↳ mnist .*\| magnitude \[Mag paper, Table 2\] .*\|\s+ref \|\s+81\.00 \|\s+– \|\s+– \|$/);
     assert.match(md[5], /^\| mnist .*\| random /);
     assert.match(md[6], /^\| ↳ MNIST .*\| snip \[Snip paper, Fig\. 3\] .*\|\s+0\.9 \|.*\|\s+ref \|\s+70\.00 \|\s+– \|\s+12\.00 \|$/);

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { renderHtmlReport } from "../reports/html.js";
+import { renderTable } from "../reports/table.js";
 import { readReportData } from "../reports/read.js";
 import {
   normalCdf,
@@ -231,6 +232,18 @@ describe("winner table, bench compare and the results table agree (3 seeds)", ()
     assert.ok(rows.every((r) => /^\[\d+\.\d\d, \d+\.\d\d\]%$/.test(r.ci)), "t intervals over seeds, not Wilson");
     // Compression is 10× for everyone: never bold, although it is the "best" column value.
     assert.doesNotMatch(section(page, "results"), /<td class="num best">10\.00×/);
+  });
+
+  it("bench table bolds the same cells: only the significant winner's top-1 at its target", () => {
+    const md = renderTable(data, { format: "markdown", metrics: ["top1_after", "compression_ratio"] });
+    const lines = md.split("\n");
+    const bold = lines.filter((l) => l.includes("**"));
+    assert.equal(bold.length, 1, md);
+    assert.match(bold[0], /\|\s+0\.9 \|\s+3 \| \*\*\d+\.\d\d\*\* ±/);
+    // the method cell is printed once per method and left blank below: the row belongs to the last one named above it
+    const methodAbove = lines.slice(0, lines.indexOf(bold[0]) + 1).map((l) => l.split("|")[3]?.trim()).filter(Boolean).pop();
+    assert.equal(methodAbove, "global-magnitude");
+    assert.doesNotMatch(md, /\*\*10\.00\*\*/, "an equal compression is no win");
   });
 
   it("bench compare prints the same verdicts, and --at / --json select and serialize them", () => {
