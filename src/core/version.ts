@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "a3c5819b54dffc8556314fb02fcd8df308dbbb189f9d0f553a6d120e6779ee9c";
+export const RESULTS_SOURCES_SHA256 = "febbb24eb59efcc80a64cb091af3c8433e7a891cb1f0283ff621b6d2efd59537";

@@ -316,7 +316,15 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
 }
 
 /**
- * Wall times (ms) of one inference batch for each model, `repeats` per model, after warm-up. Models are timed in
+ * Latency timing's floor: each repetition asked for stands for at least this much timing, so repetitions continue (up
+ * to LATENCY_MAX_FACTOR × the number asked) until repeats × LATENCY_MS_PER_REPEAT have passed (1 s for 20).
+ */
+export const LATENCY_MS_PER_REPEAT = 50;
+const LATENCY_MAX_FACTOR = 50;
+
+/**
+ * Wall times (ms) of one inference batch for each model, at least `repeats` per model (more for fast batches, see
+ * LATENCY_MS_PER_REPEAT), after warm-up. Models are timed in
  * alternation, repetition by repetition, so drift (other processes, allocator and JIT warm-up) hits all of them alike
  * and their ratio (measured speedup) stays meaningful. Synchronizes on every repetition.
  */
@@ -333,7 +341,14 @@ export async function latencyTimings(models: readonly Model[], split: StagedSpli
   try {
     for (let i = 0; i < 3; i++) for (const m of models) await once(m);
     const times: number[][] = models.map(() => []);
-    for (let i = 0; i < repeats; i++) for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
+    // At least `repeats` rounds, and more until repeats × LATENCY_MS_PER_REPEAT of timing: a batch-1 forward of a small network takes
+    // a few ms, so 20 of them are at the mercy of one scheduler hiccup on a busy machine (ResNet-20's batch-1
+    // "speedups" ranged 0.5-9x with 20); a batch that takes longer than the floor gets exactly `repeats`.
+    const started = performance.now();
+    const floorMs = repeats * LATENCY_MS_PER_REPEAT;
+    for (let i = 0; i < repeats || (performance.now() - started < floorMs && i < repeats * LATENCY_MAX_FACTOR); i++) {
+      for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
+    }
     return times;
   } finally {
     xb.dispose();
