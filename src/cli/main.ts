@@ -100,6 +100,18 @@ program.command("table")
   .addOption(forceOption())
   .action(action(() => import("./table.js")));
 
+program.command("reproduce")
+  .description("grade published tables (benchmarks/published/) cell by cell against the database: reproduced / outside tolerance (by how much) / not run / dataset absent")
+  .argument("[table]", "table id (run without one to list them)")
+  .option("--all", "every table of the catalogue")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "latex", "json"]).default("text"))
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("-o, --out <file>", "write to a file instead of stdout")
+  .addOption(forceOption())
+  .addHelpText("after", "\nExamples:\n  bench reproduce shrinkbench-fmnist --db sb.db\n  bench reproduce --all --db results.db --format latex -o grades.tex")
+  .action(action(() => import("./reproduce.js")));
+
 program.command("export")
   .description("export raw rows: runs (one column per metric), layers or epochs")
   .addOption(dbOption())
