@@ -24,7 +24,10 @@ export const reproduceSection: Section = {
     const graded: TableGrade[] = tables
       .map((t) => gradeTable(t, ctx.data.runs, undefined, ctx.groups))
       .filter((g) => g.counts.reproduced + g.counts["outside tolerance"] > 0);
-    if (graded.length === 0) return null;
+    // Said rather than left out: the reader learns that published tables exist and how to see what to sweep.
+    if (graded.length === 0) {
+      return { html: note(`No published table of the catalogue (benchmarks/published/: ${escapeHtml(tables.map((t) => t.id).join(", "))}) has runs in this database; <code>bench reproduce --all</code> says which grid runs each.`) };
+    }
     let html = note(
       "Each cell of a published table (benchmarks/published/) against the mean over seeds of the matching runs: " +
         "<b>reproduced</b> when the difference is within the cell's tolerance, else <b>outside tolerance</b> by how much. " +
