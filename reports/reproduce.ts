@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { catalog as prunebenchCatalog } from "../src/catalog.js";
+import { canonicalJson } from "../src/core/canonical.js";
 import { packageRoot } from "../src/core/locations.js";
 import type { Catalog, HyperValue, MethodChoice, PruneTarget } from "../src/core/types.js";
 import { methodLabel, targetLabel } from "../src/grid/label.js";
@@ -281,6 +282,13 @@ export interface CellGrade {
   /** How far beyond the tolerance (our unit, > 0) when outside; else null. */
   beyond: number | null;
   runKeys: string[];
+  /**
+   * How many training protocols (model, pretraining, fine-tuning, data, prunable settings) the matched runs were run
+   * under: more than one means runs of different grids share the cell's label and were averaged together.
+   */
+  protocols: number;
+  /** Distinct seeds of the matched runs (fewer than runKeys when a seed ran more than once, e.g. in two sweeps). */
+  seeds: number;
   /** For "not run" / "dataset absent": what to do. */
   reason: string;
 }
@@ -289,6 +297,12 @@ export interface TableGrade {
   table: PublishedTable;
   cells: CellGrade[];
   counts: Record<GradeStatus, number>;
+}
+
+/** The settings of a run's configuration that change its accuracy, besides what a cell names and the seed. */
+function protocolOf(config: unknown): string {
+  const c = (config ?? {}) as Record<string, unknown>;
+  return canonicalJson({ model: c.model ?? null, pretrain: c.pretrain ?? null, finetune: c.finetune ?? null, data: c.data ?? null, prunable: c.prunable ?? null, ablation: c.ablation ?? null });
 }
 
 const same = (a: string, b: string) => a.trim().toLowerCase() === b.trim().toLowerCase();
@@ -315,14 +329,16 @@ export function gradeTable(table: PublishedTable, runs: readonly RunRow[], datas
           : table.grid
             ? `sweep ${table.grid}`
             : `no grid in benchmarks/ runs it yet${table.gridNote ? ` (${table.gridNote})` : ""}`;
-      return { cell, status: absent ? "dataset absent" : "not run", published, tolerance, ours: null, difference: null, beyond: null, runKeys: [], reason };
+      return { cell, status: absent ? "dataset absent" : "not run", published, tolerance, ours: null, difference: null, beyond: null, runKeys: [], protocols: 0, seeds: 0, reason };
     }
     const difference = ours.mean - published;
     // One-sided claims: "at least" is missed only below, "at most" only above.
     const miss = cell.claim === "at-least" ? -difference - tolerance : cell.claim === "at-most" ? difference - tolerance : Math.abs(difference) - tolerance;
     // Rounding noise of the published digits must not flip a grade: compare with a hair of slack.
     const outside = miss > 1e-9;
-    return { cell, status: outside ? "outside tolerance" : "reproduced", published, tolerance, ours, difference, beyond: outside ? miss : null, runKeys: g.runKeys, reason: "" };
+    const keys = new Set(g.runKeys);
+    const protocols = new Set(runs.filter((r) => keys.has(r.key)).map((r) => protocolOf(r.config))).size;
+    return { cell, status: outside ? "outside tolerance" : "reproduced", published, tolerance, ours, difference, beyond: outside ? miss : null, runKeys: g.runKeys, protocols, seeds: g.seeds.length, reason: "" };
   });
   const counts: Record<GradeStatus, number> = { reproduced: 0, "outside tolerance": 0, "not run": 0, "dataset absent": 0 };
   for (const c of cells) counts[c.status]++;
@@ -362,6 +378,10 @@ export function gradeRows(t: TableGrade): GradeRow[] {
     const grade = g.status === "outside tolerance" ? `outside tolerance by ${(g.beyond! * s.k).toFixed(s.digits)} ${s.diffUnit.trim()}`
       : g.status === "reproduced" ? "reproduced"
       : `${g.status}: ${g.reason}`;
+    // Runs of one label can come from several grids or code versions (their keys differ); averaging them is rarely meant.
+    const seeds = g.seeds;
+    const mixed = g.protocols > 1 ? ` (averages runs of ${g.protocols} protocols: choose one with --sweep)`
+      : g.runKeys.length > seeds && seeds > 0 ? ` (${g.runKeys.length} runs of ${seeds} seed${seeds === 1 ? "" : "s"}, e.g. from several sweeps: choose one with --sweep)` : "";
     return {
       cell: `${g.cell.arch} · ${g.cell.label} · ${targetLabel(g.cell.target)}`,
       metric: g.cell.metric,
@@ -369,7 +389,7 @@ export function gradeRows(t: TableGrade): GradeRow[] {
       ours,
       difference: g.difference === null ? "–" : `${signed(g.difference * s.k, s.digits)} ${s.diffUnit.trim()}`,
       tolerance: `${g.cell.claim === "equal" ? "±" : ""}${(g.tolerance * s.k).toFixed(s.digits)} ${s.diffUnit.trim()}`,
-      grade,
+      grade: grade + mixed,
     };
   });
 }
@@ -393,7 +413,7 @@ export function renderGrades(grades: readonly TableGrade[], format: ReproduceFor
       cells: t.cells.map((g) => ({
         arch: g.cell.arch, method: g.cell.label, target: g.cell.target, metric: g.cell.metric, claim: g.cell.claim,
         published: { value: g.cell.value, unit: g.cell.unit, std: g.cell.std, confirmed: g.cell.confirmed, source: g.cell.source, ours_unit: g.published },
-        tolerance: g.tolerance, status: g.status, ours: g.ours, difference: g.difference, beyond: g.beyond, reason: g.reason || null, run_keys: g.runKeys,
+        tolerance: g.tolerance, status: g.status, ours: g.ours, difference: g.difference, beyond: g.beyond, reason: g.reason || null, protocols: g.protocols, run_keys: g.runKeys,
       })),
     })), null, 2) + "\n";
   }

@@ -20,15 +20,18 @@ import { Store } from "../src/store/store.js";
 import { bench, tempDir } from "./helpers/cli.js";
 import { smallConfig } from "./helpers/config.js";
 
-interface FixtureRun { method: string; label?: string; arch: string; dataset: string; target: PruneTarget; seed: number; top1: number; dense: number }
+interface FixtureRun { method: string; label?: string; arch: string; dataset: string; target: PruneTarget; seed: number; top1: number; dense: number; tag?: string; epochs?: number }
 
 function database(runs: readonly FixtureRun[]): string {
   const path = join(tempDir("reproduce-"), "r.db");
   const store = new Store(path);
-  const key = (r: FixtureRun) => `${r.dataset}-${r.arch}-${r.label ?? r.method}-${r.target.value}-${r.seed}`;
+  const key = (r: FixtureRun) => `${r.dataset}-${r.arch}-${r.label ?? r.method}-${r.target.value}-${r.seed}${r.tag ?? ""}`;
   const planned: PlannedRun[] = runs.map((r) => ({
     key: key(r), denseKey: `d-${r.dataset}-${r.arch}-${r.seed}`, methodLabel: r.label ?? r.method, codeVersion: "test", dataFingerprint: "fp",
-    config: smallConfig({ method: { name: r.method, params: {} }, arch: r.arch, dataset: r.dataset, target: r.target, seed: r.seed }),
+    config: (() => {
+      const c = smallConfig({ method: { name: r.method, params: {} }, arch: r.arch, dataset: r.dataset, target: r.target, seed: r.seed });
+      return r.epochs === undefined ? c : { ...c, pretrain: { ...c.pretrain, epochs: r.epochs } };
+    })(),
   }));
   store.createSweep({ name: "repro", file: "g.yaml", reference: [] } as unknown as Grid, "name: repro\n", "test", planned);
   for (const r of runs) {
@@ -141,6 +144,18 @@ test("grading: a table's dataset absent here says so (not an error), but runs al
   const unknown = gradeTable(table, runs);
   assert.equal(unknown.cells[1].status, "not run");
   assert.match(unknown.cells[1].reason, /no grid in benchmarks\/ runs it yet \(somebody's branch\)/);
+});
+
+test("grading says when it averaged runs of several protocols, or several runs of one seed (e.g. two sweeps)", () => {
+  const table = parseTable(FMNIST_TABLE, "fixture.yaml", catalog(), gridExists);
+  const twice = gradeTable(table, runsOf(database([fm("global-magnitude", 0.82, 0), fm("global-magnitude", 0.83, 0, { tag: "-again" })])), true);
+  assert.equal(twice.cells[0].seeds, 1);
+  assert.match(renderGrades([twice], "text"), /reproduced \(2 runs of 1 seed, e.g. from several sweeps: choose one with --sweep\)/);
+  const protocols = gradeTable(table, runsOf(database([fm("global-magnitude", 0.82, 0), fm("global-magnitude", 0.83, 1, { epochs: 7 })])), true);
+  assert.equal(protocols.cells[0].protocols, 2);
+  assert.match(renderGrades([protocols], "text"), /reproduced \(averages runs of 2 protocols: choose one with --sweep\)/);
+  // The fixture of the first test: one protocol, one run per seed, no remark.
+  assert.doesNotMatch(renderGrades([gradeTable(table, runsOf(database(RUNS)), true)], "text"), /choose one with --sweep/);
 });
 
 test("catalogue mistakes are reported together, each with the file and key, typos with a did-you-mean", () => {
