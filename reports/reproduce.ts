@@ -20,7 +20,7 @@ import { methodLabel, targetLabel } from "../src/grid/label.js";
 import { didYouMean } from "../src/grid/suggest.js";
 import { METRICS } from "../src/metrics/names.js";
 import { toMetricUnit } from "../src/metrics/units.js";
-import { aggregateRuns, type GroupAggregate, type Stat } from "./aggregate.js";
+import { aggregateRuns, summarize, type GroupAggregate, type Stat } from "./aggregate.js";
 import type { RunRow } from "./model.js";
 import { escapeLatex } from "./table.js";
 
@@ -36,6 +36,14 @@ export interface Tolerance {
   std?: number;
 }
 
+export interface CellMethod {
+  choice: MethodChoice;
+  /** The label our runs carry for it (name plus non-default hyperparameters). */
+  label: string;
+  /** Whether it is a prunebench method (a paper's own method not yet in prunebench is graded "not run"). */
+  known: boolean;
+}
+
 export interface PublishedCell {
   arch: string;
   method: MethodChoice;
@@ -43,6 +51,11 @@ export interface PublishedCell {
   label: string;
   /** Whether `method` is a prunebench method (a paper's own method not yet in prunebench is graded "not run"). */
   known: boolean;
+  /**
+   * A second method at the same arch and target: the cell is then the difference method − versus (a finding such as
+   * "global beats layer-wise"), estimated per seed (both runs of a seed share the dense model) and averaged.
+   */
+  versus: CellMethod | null;
   target: PruneTarget;
   metric: string;
   value: number;
@@ -90,6 +103,8 @@ function ownUnit(metric: string): string | null {
 /** A published value (or tolerance: every conversion is a scale) in our unit for the metric; null if not convertible. */
 export function toOurUnit(metric: string, value: number, unit: string): number | null {
   if (metric === DELTA_TOP1) return unit === "fraction" ? value : unit === "percent" || unit === "%" || unit === "pt" ? value / 100 : null;
+  // Percentage points: how differences of accuracies (versus cells) are printed.
+  if (unit === "pt" && METRICS.get(metric)?.unit === "fraction") return value / 100;
   return toMetricUnit(metric, value, unit);
 }
 
@@ -145,36 +160,15 @@ export function parseTable(text: string, file: string, catalog: Catalog, gridExi
     doc.cells.forEach((c: unknown, i: number) => {
       const at = `cells[${i}]`;
       if (!isObj(c)) return err(at, "must be a mapping");
-      const cellKeys = new Set(["arch", "method", "sparsity", "compression", "macs_reduction", "metric", "value", "unit", "std", "claim", "tolerance", "confirmed", "source", "note"]);
+      const cellKeys = new Set(["arch", "method", "versus", "sparsity", "compression", "macs_reduction", "metric", "value", "unit", "std", "claim", "tolerance", "confirmed", "source", "note"]);
       for (const k of Object.keys(c)) if (!cellKeys.has(k)) err(`${at}.${k}`, `unknown key; valid: ${[...cellKeys].join(", ")}`);
       const arch = typeof c.arch === "string" ? c.arch : "";
       if (!archs.includes(arch)) {
         const near = didYouMean(arch, archs);
         err(`${at}.arch`, `unknown arch "${String(c.arch ?? "")}"${near ? `; did you mean "${near}"?` : ""} valid: ${archs.join(", ")}`);
       }
-      let choice: MethodChoice = { name: "", params: {} };
-      if (typeof c.method === "string") choice = { name: c.method, params: {} };
-      else if (isObj(c.method) && typeof c.method.name === "string") {
-        const params: Record<string, HyperValue> = {};
-        for (const [k, v] of Object.entries(c.method)) {
-          if (k === "name") continue;
-          if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") params[k] = v;
-          else err(`${at}.method.${k}`, "must be a string, number or boolean");
-        }
-        choice = { name: c.method.name, params };
-      } else err(`${at}.method`, "must be a method name or {name: ..., <hyperparameter>: value}");
-      const known = methods.includes(choice.name);
-      if (choice.name && !known) {
-        // A paper's own method (not in prunebench yet) is allowed, as in a grid's reference rows; a near miss is a typo.
-        const near = didYouMean(choice.name, methods);
-        if (near) err(`${at}.method`, `unknown method "${choice.name}"; did you mean "${near}"? (a method prunebench lacks is fine, a typo is not)`);
-      }
-      if (known) {
-        const specs = catalog.methods[choice.name].params;
-        for (const k of Object.keys(choice.params)) {
-          if (!(k in specs)) err(`${at}.method.${k}`, `${choice.name} has no hyperparameter "${k}"; valid: ${Object.keys(specs).join(", ") || "none"}`);
-        }
-      }
+      const m = parseMethod(c.method, `${at}.method`, catalog, err);
+      const versus = c.versus === undefined ? null : parseMethod(c.versus, `${at}.versus`, catalog, err);
       const targets = Object.keys(TARGET_KEYS).filter((k) => c[k] !== undefined);
       let target: PruneTarget = { kind: "sparsity", value: 0 };
       if (targets.length !== 1) err(at, `give exactly one target: sparsity, compression or macs_reduction (got ${targets.length})`);
@@ -188,6 +182,7 @@ export function parseTable(text: string, file: string, catalog: Catalog, gridExi
       const metric = typeof c.metric === "string" ? c.metric : "top1_after";
       const unit = typeof c.unit === "string" ? c.unit : "";
       if (ownUnit(metric) === null) err(`${at}.metric`, `unknown metric "${metric}"; use a metric of src/metrics/names.ts or ${DELTA_TOP1}`);
+      if (versus && metric === DELTA_TOP1) err(`${at}.versus`, `compare ${metric} with versus? both cancel the dense model: use metric top1_after`);
       const value = c.value;
       if (typeof value !== "number" || !Number.isFinite(value)) err(`${at}.value`, "must be a number (as published)");
       else if (ownUnit(metric) !== null && toOurUnit(metric, value, unit) === null) err(`${at}.unit`, `"${unit}" does not convert to ${metric}'s unit ${ownUnit(metric)}`);
@@ -198,7 +193,7 @@ export function parseTable(text: string, file: string, catalog: Catalog, gridExi
       if (tolerance.std !== undefined && std === null) err(`${at}.tolerance`, "a tolerance in published stds needs the cell's std");
       if (typeof c.confirmed !== "boolean") err(`${at}.confirmed`, "say true (checked against the paper) or false (not checked)");
       cells.push({
-        arch, method: choice, label: known ? methodLabel(choice, catalog) : labelOf(choice), known, target, metric,
+        arch, method: m.choice, label: m.label, known: m.known, versus, target, metric,
         value: Number(value), unit, std, claim, tolerance, confirmed: c.confirmed === true,
         source: typeof c.source === "string" ? c.source : "", note: typeof c.note === "string" ? c.note : "",
       });
@@ -209,6 +204,35 @@ export function parseTable(text: string, file: string, catalog: Catalog, gridExi
     id, file, paper: str("paper"), table: str("table"), url: typeof doc.url === "string" ? doc.url : "", dataset, grid,
     gridNote: typeof doc.grid_note === "string" ? doc.grid_note : "", note: typeof doc.note === "string" ? doc.note : "", cells,
   };
+}
+
+/** A cell's method (or versus): a name or {name, hyperparameters}, with the label our runs of it carry. */
+function parseMethod(v: unknown, key: string, catalog: Catalog, err: (k: string, m: string) => void): CellMethod {
+  const methods = Object.keys(catalog.methods);
+  let choice: MethodChoice = { name: "", params: {} };
+  if (typeof v === "string") choice = { name: v, params: {} };
+  else if (isObj(v) && typeof v.name === "string") {
+    const params: Record<string, HyperValue> = {};
+    for (const [k, x] of Object.entries(v)) {
+      if (k === "name") continue;
+      if (typeof x === "string" || typeof x === "number" || typeof x === "boolean") params[k] = x;
+      else err(`${key}.${k}`, "must be a string, number or boolean");
+    }
+    choice = { name: v.name, params };
+  } else err(key, "must be a method name or {name: ..., <hyperparameter>: value}");
+  const known = methods.includes(choice.name);
+  if (choice.name && !known) {
+    // A paper's own method (not in prunebench yet) is allowed, as in a grid's reference rows; a near miss is a typo.
+    const near = didYouMean(choice.name, methods);
+    if (near) err(key, `unknown method "${choice.name}"; did you mean "${near}"? (a method prunebench lacks is fine, a typo is not)`);
+  }
+  if (known) {
+    const specs = catalog.methods[choice.name].params;
+    for (const k of Object.keys(choice.params)) {
+      if (!(k in specs)) err(`${key}.${k}`, `${choice.name} has no hyperparameter "${k}"; valid: ${Object.keys(specs).join(", ") || "none"}`);
+    }
+  }
+  return { choice, label: known ? methodLabel(choice, catalog) : labelOf(choice), known };
 }
 
 /** The label of a method prunebench does not have: its name and every hyperparameter given. */
@@ -287,8 +311,10 @@ export interface CellGrade {
    * under: more than one means runs of different grids share the cell's label and were averaged together.
    */
   protocols: number;
-  /** Distinct seeds of the matched runs (fewer than runKeys when a seed ran more than once, e.g. in two sweeps). */
+  /** Distinct seeds of the matched runs (of the method's runs for a versus cell). */
   seeds: number;
+  /** Some seed has more than one matching run (e.g. from two sweeps): they were averaged. */
+  repeatedSeeds: boolean;
   /** For "not run" / "dataset absent": what to do. */
   reason: string;
 }
@@ -297,6 +323,25 @@ export interface TableGrade {
   table: PublishedTable;
   cells: CellGrade[];
   counts: Record<GradeStatus, number>;
+}
+
+/**
+ * method − versus, paired by seed: the runs of one seed share the dense model, so the per-seed differences are what
+ * varies; their mean, sample std and t-interval (summarize). Null when no seed has runs of both.
+ */
+function pairedDifference(runs: readonly RunRow[], a: GroupAggregate, b: GroupAggregate, metric: string): Stat | null {
+  const perSeed = (g: GroupAggregate) => {
+    const keys = new Set(g.runKeys);
+    const bySeed = new Map<number, number[]>();
+    for (const r of runs) {
+      const v = r.metrics[metric];
+      if (!keys.has(r.key) || v === null || v === undefined || !Number.isFinite(v)) continue;
+      bySeed.set(r.seed, [...(bySeed.get(r.seed) ?? []), v]);
+    }
+    return new Map([...bySeed].map(([seed, vs]) => [seed, vs.reduce((x, y) => x + y, 0) / vs.length]));
+  };
+  const [pa, pb] = [perSeed(a), perSeed(b)];
+  return summarize([...pa].filter(([seed]) => pb.has(seed)).map(([seed, v]) => v - pb.get(seed)!));
 }
 
 /** The settings of a run's configuration that change its accuracy, besides what a cell names and the seed. */
@@ -318,27 +363,33 @@ export function gradeTable(table: PublishedTable, runs: readonly RunRow[], datas
     const tolPub = (cell.tolerance.abs ?? 0) + (cell.tolerance.std ?? 0) * (cell.std ?? 0);
     const tolerance = Math.abs(toOurUnit(cell.metric, tolPub, cell.unit)!);
     const tl = targetLabel(cell.target);
-    const g = groups.find((x) => same(x.dataset, table.dataset) && same(x.arch, cell.arch) && x.methodLabel === cell.label && x.target === tl);
-    const ours = g ? (cell.metric === DELTA_TOP1 ? g.deltaTop1 : g.metrics[cell.metric] ?? null) : null;
+    const find = (label: string) => groups.find((x) => same(x.dataset, table.dataset) && same(x.arch, cell.arch) && x.methodLabel === label && x.target === tl);
+    const g = find(cell.label);
+    const gv = cell.versus ? find(cell.versus.label) : undefined;
+    const ours = !g ? null
+      : cell.versus ? (gv ? pairedDifference(runs, g, gv, cell.metric) : null)
+      : cell.metric === DELTA_TOP1 ? g.deltaTop1 : g.metrics[cell.metric] ?? null;
     if (!g || !ours) {
       const absent = datasetPresent === false;
+      const missing = !g ? cell : { label: cell.versus!.label, known: cell.versus!.known, method: cell.versus!.choice };
       const reason = absent
         ? `${table.dataset} is not on this machine (bench doctor says where its files go)`
-        : !cell.known
-          ? `${cell.method.name} is not a prunebench method yet`
-          : table.grid
-            ? `sweep ${table.grid}`
-            : `no grid in benchmarks/ runs it yet${table.gridNote ? ` (${table.gridNote})` : ""}`;
-      return { cell, status: absent ? "dataset absent" : "not run", published, tolerance, ours: null, difference: null, beyond: null, runKeys: [], protocols: 0, seeds: 0, reason };
+        : g && gv ? `no seed has runs of both ${cell.label} and ${cell.versus!.label}`
+        : !missing.known
+          ? `${missing.method.name} is not a prunebench method yet`
+          : `${g ? `no runs of ${missing.label}: ` : ""}${table.grid ? `sweep ${table.grid}` : `no grid in benchmarks/ runs it yet${table.gridNote ? ` (${table.gridNote})` : ""}`}`;
+      return { cell, status: absent ? "dataset absent" : "not run", published, tolerance, ours: null, difference: null, beyond: null, runKeys: [], protocols: 0, seeds: 0, repeatedSeeds: false, reason };
     }
     const difference = ours.mean - published;
     // One-sided claims: "at least" is missed only below, "at most" only above.
     const miss = cell.claim === "at-least" ? -difference - tolerance : cell.claim === "at-most" ? difference - tolerance : Math.abs(difference) - tolerance;
     // Rounding noise of the published digits must not flip a grade: compare with a hair of slack.
     const outside = miss > 1e-9;
-    const keys = new Set(g.runKeys);
+    const runKeys = [...g.runKeys, ...(gv?.runKeys ?? [])];
+    const keys = new Set(runKeys);
     const protocols = new Set(runs.filter((r) => keys.has(r.key)).map((r) => protocolOf(r.config))).size;
-    return { cell, status: outside ? "outside tolerance" : "reproduced", published, tolerance, ours, difference, beyond: outside ? miss : null, runKeys: g.runKeys, protocols, seeds: g.seeds.length, reason: "" };
+    return { cell, status: outside ? "outside tolerance" : "reproduced", published, tolerance, ours, difference, beyond: outside ? miss : null, runKeys, protocols, seeds: g.seeds.length,
+      repeatedSeeds: g.runKeys.length > g.seeds.length || (gv !== undefined && gv.runKeys.length > gv.seeds.length), reason: "" };
   });
   const counts: Record<GradeStatus, number> = { reproduced: 0, "outside tolerance": 0, "not run": 0, "dataset absent": 0 };
   for (const c of cells) counts[c.status]++;
@@ -349,8 +400,8 @@ export function gradeTable(table: PublishedTable, runs: readonly RunRow[], datas
 // Rendering
 
 /** Fractions (accuracy, Δ) are shown in percent and differences in percentage points; other metrics as they are. */
-function scaleOf(metric: string): { k: number; unit: string; diffUnit: string; digits: number } {
-  if (metric === DELTA_TOP1) return { k: 100, unit: " pt", diffUnit: "pt", digits: 2 };
+function scaleOf(metric: string, difference = false): { k: number; unit: string; diffUnit: string; digits: number } {
+  if (metric === DELTA_TOP1 || (difference && ownUnit(metric) === "fraction")) return { k: 100, unit: " pt", diffUnit: "pt", digits: 2 };
   return ownUnit(metric) === "fraction" ? { k: 100, unit: "%", diffUnit: "pt", digits: 2 } : { k: 1, unit: ` ${ownUnit(metric) ?? ""}`.trimEnd(), diffUnit: ` ${ownUnit(metric) ?? ""}`.trimEnd(), digits: 4 };
 }
 
@@ -369,21 +420,21 @@ export interface GradeRow {
 /** One display row per cell (shared by text, Markdown, LaTeX and the report section). */
 export function gradeRows(t: TableGrade): GradeRow[] {
   return t.cells.map((g) => {
-    const s = scaleOf(g.cell.metric);
+    const s = scaleOf(g.cell.metric, g.cell.versus !== null);
     const claim = g.cell.claim === "at-least" ? "≥ " : g.cell.claim === "at-most" ? "≤ " : "";
     const pub = `${claim}${(g.published * s.k).toFixed(s.digits)}${s.unit}${g.cell.std !== null ? ` ± ${(toOurUnit(g.cell.metric, g.cell.std, g.cell.unit)! * s.k).toFixed(s.digits)}` : ""}${g.cell.confirmed ? "" : " (unconfirmed)"}`;
+    const differenceCell = g.cell.versus !== null || g.cell.metric === DELTA_TOP1;
     const ours = g.ours
-      ? `${(g.ours.mean * s.k).toFixed(s.digits)}${s.unit}${g.ours.std !== null ? ` ± ${(g.ours.std * s.k).toFixed(s.digits)}` : ""} (n=${g.ours.n}${g.ours.ci95 ? `, CI ${(g.ours.ci95[0] * s.k).toFixed(s.digits)}–${(g.ours.ci95[1] * s.k).toFixed(s.digits)}` : ""})`
+      ? `${differenceCell ? signed(g.ours.mean * s.k, s.digits) : (g.ours.mean * s.k).toFixed(s.digits)}${s.unit}${g.ours.std !== null ? ` ± ${(g.ours.std * s.k).toFixed(s.digits)}` : ""} (n=${g.ours.n}${g.ours.ci95 ? `, CI ${(g.ours.ci95[0] * s.k).toFixed(s.digits).replace("-", "−")} to ${(g.ours.ci95[1] * s.k).toFixed(s.digits).replace("-", "−")}` : ""})`
       : "–";
     const grade = g.status === "outside tolerance" ? `outside tolerance by ${(g.beyond! * s.k).toFixed(s.digits)} ${s.diffUnit.trim()}`
       : g.status === "reproduced" ? "reproduced"
       : `${g.status}: ${g.reason}`;
     // Runs of one label can come from several grids or code versions (their keys differ); averaging them is rarely meant.
-    const seeds = g.seeds;
     const mixed = g.protocols > 1 ? ` (averages runs of ${g.protocols} protocols: choose one with --sweep)`
-      : g.runKeys.length > seeds && seeds > 0 ? ` (${g.runKeys.length} runs of ${seeds} seed${seeds === 1 ? "" : "s"}, e.g. from several sweeps: choose one with --sweep)` : "";
+      : g.repeatedSeeds ? " (a seed ran more than once, e.g. in several sweeps, and its runs were averaged: choose one with --sweep)" : "";
     return {
-      cell: `${g.cell.arch} · ${g.cell.label} · ${targetLabel(g.cell.target)}`,
+      cell: `${g.cell.arch} · ${g.cell.label}${g.cell.versus ? ` − ${g.cell.versus.label}` : ""} · ${targetLabel(g.cell.target)}`,
       metric: g.cell.metric,
       published: pub,
       ours,
@@ -411,7 +462,7 @@ export function renderGrades(grades: readonly TableGrade[], format: ReproduceFor
     return JSON.stringify(grades.map((t) => ({
       id: t.table.id, paper: t.table.paper, table: t.table.table, dataset: t.table.dataset, grid: t.table.grid, counts: t.counts,
       cells: t.cells.map((g) => ({
-        arch: g.cell.arch, method: g.cell.label, target: g.cell.target, metric: g.cell.metric, claim: g.cell.claim,
+        arch: g.cell.arch, method: g.cell.label, versus: g.cell.versus?.label ?? null, target: g.cell.target, metric: g.cell.metric, claim: g.cell.claim,
         published: { value: g.cell.value, unit: g.cell.unit, std: g.cell.std, confirmed: g.cell.confirmed, source: g.cell.source, ours_unit: g.published },
         tolerance: g.tolerance, status: g.status, ours: g.ours, difference: g.difference, beyond: g.beyond, reason: g.reason || null, protocols: g.protocols, run_keys: g.runKeys,
       })),

@@ -73,6 +73,8 @@ cells:
   - {arch: mlp, method: global-magnitude, compression: 32, metric: delta_top1, claim: at-least, value: 0, unit: pt, tolerance: {abs: 0.5}, confirmed: true}
   - {arch: mlp, method: layer-magnitude, compression: 32, metric: top1_after, value: 0.805, std: 0.01, unit: fraction, tolerance: {std: 2}, confirmed: true}
   - {arch: mlp, method: a-method-of-the-paper, compression: 32, metric: top1_after, value: 90, unit: percent, confirmed: true}
+  - {arch: mlp, method: global-magnitude, versus: layer-magnitude, compression: 32, metric: top1_after, claim: at-least, value: 0, unit: pt, tolerance: {abs: 0}, confirmed: true}
+  - {arch: mlp, method: global-magnitude, versus: {name: random, scope: global}, compression: 32, metric: top1_after, value: 1, unit: pt, confirmed: true}
 `;
 
 const CIFAR_TABLE = `
@@ -100,7 +102,7 @@ function runsOf(path: string) {
 test("grading: reproduced with the difference, outside tolerance by how much, one-sided claims, std tolerances, not run with what to do", () => {
   const table = parseTable(FMNIST_TABLE, "fixture.yaml", catalog(), gridExists);
   const g = gradeTable(table, runsOf(database(RUNS)), true);
-  const [gm, lm, rnd, delta, lmStd, paperOwn] = g.cells;
+  const [gm, lm, rnd, delta, lmStd, paperOwn, versus, versusMissing] = g.cells;
   // 82, 83, 84 %: mean 83 %, sample std 1 pt, 95 % t-interval 83 ± t(0.975, 2)·1/√3 with t = 4.302652729911275
   // (scipy.stats.t.ppf(0.975, 2)): 80.516–85.484.
   assert.equal(gm.status, "reproduced");
@@ -119,11 +121,18 @@ test("grading: reproduced with the difference, outside tolerance by how much, on
   assert.ok(Math.abs(lmStd.tolerance - 0.02) < 1e-12);
   assert.equal(paperOwn.status, "not run");
   assert.match(paperOwn.reason, /a-method-of-the-paper is not a prunebench method yet/);
-  assert.deepEqual(g.counts, { reproduced: 2, "outside tolerance": 2, "not run": 2, "dataset absent": 0 });
+  // global − layer magnitude, paired by seed: 2, 3, 4 pt, so 3 pt ± 1 (same t-interval as above): at least 0, reproduced.
+  assert.equal(versus.status, "reproduced");
+  assert.equal(versus.ours!.n, 3);
+  assert.ok(Math.abs(versus.ours!.mean - 0.03) < 1e-12 && Math.abs(versus.ours!.std! - 0.01) < 1e-12);
+  assert.equal(versusMissing.status, "not run");
+  assert.match(versusMissing.reason, /no runs of random\(scope=global\): sweep benchmarks\/shrinkbench-fmnist\.yaml/);
+  assert.deepEqual(g.counts, { reproduced: 3, "outside tolerance": 2, "not run": 3, "dataset absent": 0 });
 
   const md = renderGrades([g], "markdown");
-  assert.match(md, /\| mlp · global-magnitude · compression 32x \| top1_after \| 82\.60% \| 83\.00% ± 1\.00 \(n=3, CI 80\.52–85\.48\) \| \+0\.40 pt \| ±1\.00 pt \| reproduced \|/);
-  assert.match(md, /\| 83\.00% \(unconfirmed\) \| 80\.00% ± 0\.00 \(n=3, CI 80\.00–80\.00\) \| −3\.00 pt \| ±1\.00 pt \| outside tolerance by 2\.00 pt \|/);
+  assert.match(md, /\| mlp · global-magnitude · compression 32x \| top1_after \| 82\.60% \| 83\.00% ± 1\.00 \(n=3, CI 80\.52 to 85\.48\) \| \+0\.40 pt \| ±1\.00 pt \| reproduced \|/);
+  assert.match(md, /\| mlp · global-magnitude − layer-magnitude · compression 32x \| top1_after \| ≥ 0\.00 pt \| \+3\.00 pt ± 1\.00 \(n=3, CI 0\.52 to 5\.48\) \| \+3\.00 pt \| 0\.00 pt \| reproduced \|/);
+  assert.match(md, /\| 83\.00% \(unconfirmed\) \| 80\.00% ± 0\.00 \(n=3, CI 80\.00 to 80\.00\) \| −3\.00 pt \| ±1\.00 pt \| outside tolerance by 2\.00 pt \|/);
   const tex = renderGrades([g], "latex");
   assert.match(tex, /\\begin\{tabular\}/);
   assert.match(tex, /outside tolerance by 2\.00 pt/);
@@ -150,7 +159,8 @@ test("grading says when it averaged runs of several protocols, or several runs o
   const table = parseTable(FMNIST_TABLE, "fixture.yaml", catalog(), gridExists);
   const twice = gradeTable(table, runsOf(database([fm("global-magnitude", 0.82, 0), fm("global-magnitude", 0.83, 0, { tag: "-again" })])), true);
   assert.equal(twice.cells[0].seeds, 1);
-  assert.match(renderGrades([twice], "text"), /reproduced \(2 runs of 1 seed, e.g. from several sweeps: choose one with --sweep\)/);
+  assert.equal(twice.cells[0].repeatedSeeds, true);
+  assert.match(renderGrades([twice], "text"), /reproduced \(a seed ran more than once, e.g. in several sweeps, and its runs were averaged: choose one with --sweep\)/);
   const protocols = gradeTable(table, runsOf(database([fm("global-magnitude", 0.82, 0), fm("global-magnitude", 0.83, 1, { epochs: 7 })])), true);
   assert.equal(protocols.cells[0].protocols, 2);
   assert.match(renderGrades([protocols], "text"), /reproduced \(averages runs of 2 protocols: choose one with --sweep\)/);
@@ -208,6 +218,7 @@ test("the shipped catalogue parses, and every cell of a table with a grid is one
     for (const c of t.cells) {
       assert.ok(grid.archs.includes(c.arch), `${t.id}: ${t.grid} runs ${c.arch}`);
       assert.ok(labels.includes(c.label), `${t.id}: ${t.grid} runs ${c.label} (it runs ${labels.join(", ")})`);
+      if (c.versus) assert.ok(labels.includes(c.versus.label), `${t.id}: ${t.grid} runs ${c.versus.label}`);
       // IMP reports every round as a child run: 20 % of the remaining weights per round, so level k is 1 − 0.8^k.
       const levels = c.method.name.startsWith("imp") ? Array.from({ length: 30 }, (_, k) => targetLabel({ kind: "sparsity", value: 1 - 0.8 ** (k + 1) })) : [];
       assert.ok(targets.has(targetLabel(c.target)) || levels.includes(targetLabel(c.target)), `${t.id}: ${t.grid} reaches ${targetLabel(c.target)}`);
@@ -221,7 +232,7 @@ test("bench reproduce: a table graded from the database, CIFAR tables 'dataset a
   const env = { XDG_CACHE_HOME: tempDir("repro-cache-"), BENCH_DATA_DIR: "" };
   const one = bench(["reproduce", "shrinkbench-fmnist", "--db", db], env);
   assert.equal(one.code, 0, one.stderr);
-  assert.match(one.stdout, /mlp · global-magnitude · compression 32x\s+top1_after\s+82\.60% \(unconfirmed\)\s+82\.47% ± 0\.50 \(n=3, CI 81\.22–83\.72\)\s+−0\.13 pt\s+±1\.00 pt\s+reproduced/);
+  assert.match(one.stdout, /mlp · global-magnitude · compression 32x\s+top1_after\s+82\.60% \(unconfirmed\)\s+82\.47% ± 0\.50 \(n=3, CI 81\.22 to 83\.72\)\s+−0\.13 pt\s+±1\.00 pt\s+reproduced/);
   const all = bench(["reproduce", "--all", "--db", db, "--format", "markdown"], env);
   assert.equal(all.code, 0, all.stderr);
   assert.match(all.stdout, /### li2017-t1-resnet56[^]*dataset absent: cifar10 is not on this machine/);
@@ -247,7 +258,7 @@ test("the report's reproduction section shows the grades of the tables the datab
   assert.ok(start > 0, "the section is there");
   const s = html.slice(start, html.indexOf("</section>", start));
   assert.match(s, /shrinkbench-fmnist, fashion-mnist/);
-  assert.match(s, /<td>mlp · global-magnitude · compression 32x<\/td><td>top1_after<\/td><td class="num">82\.60% \(unconfirmed\)<\/td><td class="num">83\.00% ± 1\.00 \(n=3, CI 80\.52–85\.48\)<\/td><td class="num">\+0\.40 pt<\/td><td class="num">±1\.00 pt<\/td><td class="grade ok">reproduced<\/td>/);
+  assert.match(s, /<td>mlp · global-magnitude · compression 32x<\/td><td>top1_after<\/td><td class="num">82\.60% \(unconfirmed\)<\/td><td class="num">83\.00% ± 1\.00 \(n=3, CI 80\.52 to 85\.48\)<\/td><td class="num">\+0\.40 pt<\/td><td class="num">±1\.00 pt<\/td><td class="grade ok">reproduced<\/td>/);
   assert.doesNotMatch(s, /lth-mnist/, "tables without runs in this database are left out");
   const none = page(database([fm("random", 0.5, 0, { target: { kind: "sparsity", value: 0.5 } })]));
   const n0 = none.indexOf('<section id="reproduce"');
