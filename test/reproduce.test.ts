@@ -226,7 +226,7 @@ test("the shipped catalogue parses, and every cell of a table with a grid is one
   }
 });
 
-test("bench reproduce: a table graded from the database, CIFAR tables 'dataset absent' (exit 0), an unknown id exit 2 with the catalogue", () => {
+test("bench reproduce: a table graded from the database, CIFAR tables 'dataset absent' (exit 0), an unknown id exit 2 with the catalogue, no id the catalogue", () => {
   const db = database([fm("global-magnitude", 0.82, 0), fm("global-magnitude", 0.83, 1), fm("global-magnitude", 0.824, 2)]);
   // A cache folder of our own: cifar10 is looked up there and in --data-dir, so it is absent whatever this machine has.
   const env = { XDG_CACHE_HOME: tempDir("repro-cache-"), BENCH_DATA_DIR: "" };
@@ -241,7 +241,10 @@ test("bench reproduce: a table graded from the database, CIFAR tables 'dataset a
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no published table "shrinkbench"; did you mean "shrinkbench-fmnist"\?/);
   assert.match(unknown.stderr, /lth-fmnist\s+Frankle, Carbin 2019/);
-  assert.equal(bench(["reproduce", "--db", db], env).code, 2, "neither an id nor --all");
+  const list = bench(["reproduce", "--db", db], env);
+  assert.equal(list.code, 0, "neither an id nor --all: the catalogue");
+  assert.match(list.stdout, /han2015-t1\s+Han, Pool, Tran, Dally 2015/);
+  assert.equal(bench(["reproduce", "han2015-t1", "--all", "--db", db], env).code, 2, "an id and --all");
 });
 
 test("the report's reproduction section shows the grades of the tables the database has runs for, and says so when it has runs for none", () => {

@@ -102,14 +102,14 @@ program.command("table")
 
 program.command("reproduce")
   .description("grade published tables (benchmarks/published/) cell by cell against the database: reproduced / outside tolerance (by how much) / not run / dataset absent")
-  .argument("[table]", "table id (run without one to list them)")
+  .argument("[table]", "table id (without one and without --all: list the catalogue)")
   .option("--all", "every table of the catalogue")
   .addOption(dbOption())
   .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "latex", "json"]).default("text"))
   .option("--sweep <id>", "only this sweep's runs")
   .option("-o, --out <file>", "write to a file instead of stdout")
   .addOption(forceOption())
-  .addHelpText("after", "\nExamples:\n  bench reproduce shrinkbench-fmnist --db sb.db\n  bench reproduce --all --db results.db --format latex -o grades.tex")
+  .addHelpText("after", "\nExamples:\n  bench reproduce shrinkbench-fmnist --db sb.db\n  bench reproduce --all --db results.db --format latex -o grades.tex\n")
   .action(action(() => import("./reproduce.js")));
 
 program.command("export")

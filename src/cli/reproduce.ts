@@ -1,6 +1,6 @@
 /**
  * `bench reproduce <table-id>|--all`: published tables (benchmarks/published/) graded cell by cell against a results
- * database. A table whose dataset is not on this machine grades its unrun cells "dataset absent", which is an answer,
+ * database (without an id or --all: the catalogue). A table whose dataset is not on this machine grades its unrun cells "dataset absent", which is an answer,
  * not an error (exit 0); an unknown table id is bad input (exit 2) and lists the catalogue.
  */
 import { DATASETS } from "../../datasets/index.js";
@@ -27,7 +27,10 @@ export default async function reproduce(id: string | undefined, o: { db: string;
   const tables = defaultCatalogue();
   const listing = tables.map((t) => `  ${t.id.padEnd(28)} ${t.paper}, ${t.table} (${t.dataset})`).join("\n");
   if (id !== undefined && o.all) throw new UsageError(`give a table id or --all, not both; tables:\n${listing}`);
-  if (id === undefined && !o.all) throw new UsageError(`give a table id or --all; tables:\n${listing}`);
+  if (id === undefined && !o.all) {
+    process.stdout.write(`published tables (benchmarks/published/); grade one with bench reproduce <id>, or all with --all:\n${listing}\n`);
+    return 0;
+  }
   const chosen = o.all ? tables : tables.filter((t) => t.id === id);
   if (chosen.length === 0) {
     const near = didYouMean(id!, tables.map((t) => t.id));
