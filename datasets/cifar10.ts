@@ -97,4 +97,5 @@ export const cifar10: DatasetEntry = {
   splitSizes: { train: 50_000, test: 10_000 },
   load: loadCifar10,
   fingerprint: fingerprintCifar10,
+  source: CIFAR10_SOURCE,
 };

@@ -100,4 +100,5 @@ export const fashionMnist: DatasetEntry = {
   splitSizes: { train: 60_000, test: 10_000 },
   load: loadFashionMnist,
   fingerprint: (options?: LocateOptions) => fingerprintIdxDataset(SPEC, FASHION_MNIST_SOURCE, options),
+  source: FASHION_MNIST_SOURCE,
 };

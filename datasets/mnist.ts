@@ -70,4 +70,5 @@ export const mnist: DatasetEntry = {
   splitSizes: { train: 60_000, test: 10_000 },
   load: loadMnist,
   fingerprint: (options?: LocateOptions) => fingerprintIdxDataset(SPEC, MNIST_SOURCE, options),
+  source: MNIST_SOURCE,
 };

@@ -1,3 +1,5 @@
+import type { DatasetSource } from "./locate.js";
+
 /** The dataset shelf's shared shapes. A loader returns raw pixels; normalization happens in the training pipeline. */
 
 export interface ImageSplit {
@@ -41,6 +43,11 @@ export interface DatasetEntry {
   /** Images in the published train and test splits, so a grid's data subsets are checked before anything loads. */
   splitSizes: { train: number; test: number };
   load(options?: LoadOptions): Promise<LoadedDataset>;
+  /**
+   * The files it reads and where they are searched (datasets/locate.ts), so `bench validate` can say before a sweep
+   * whether they are on this machine and where to put them; absent for a dataset embedded in prunebench.
+   */
+  source?: DatasetSource;
   /** The same fingerprint load() reports, without decoding the images (reads and hashes the files; cached in-process). */
   fingerprint(options?: LoadOptions): Promise<string>;
 }

@@ -3,11 +3,13 @@ import type { Catalog, HyperValue } from "../src/core/types.js";
 import { scheduleProblem } from "../src/prune/schedules.js";
 import { apoz } from "./apoz.js";
 import { fpgm } from "./fpgm.js";
+import { gateDecorator } from "./gate-decorator.js";
 import { hrank } from "./hrank.js";
 import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
 import { globalMagnitude } from "./global-magnitude.js";
 import { dns } from "./dns.js";
+import { dropnet } from "./dropnet.js";
 import { gmp } from "./gmp.js";
 import { grasp } from "./grasp.js";
 import { imp } from "./imp.js";
@@ -56,6 +58,8 @@ export const METHODS: readonly PruningMethod[] = [
   hrank,
   slimming,
   taylor,
+  dropnet,
+  gateDecorator,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -64,14 +68,24 @@ export function getMethod(name: string): PruningMethod {
   return method;
 }
 
-/** The engine prunes channels in one step after pretraining for now (issue 13: other schedules for channel methods later). */
+/**
+ * The engine prunes channels in one step after pretraining, or in rounds after it (iterative). Not (yet) while
+ * training or at initialization, and not with Activating-while-Pruning, whose share picks single weights.
+ */
 function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, HyperValue>>): string | null {
-  const kind = m.schedule(p).kind;
-  return m.granularity === "channel" && kind !== "one-shot" ? `a channel method runs one-shot for now, and this schedule is ${kind}` : null;
+  if (m.granularity !== "channel") return m.schedule(p).kind === "tick-tock" ? "a tick-tock schedule prunes channels: it needs a channel method" : null;
+  const schedule = m.schedule(p);
+  if (schedule.kind === "tick-tock") return null;
+  if (schedule.kind !== "one-shot" && schedule.kind !== "iterative") return `a channel method runs one-shot, iterative or tick-tock, and this schedule is ${schedule.kind}`;
+  return schedule.kind === "iterative" && (schedule.apRate ?? 0) > 0 ? "a channel method's rounds remove whole channels: ap_rate (which removes single weights) must be 0" : null;
+}
+
+function schedulePrefix(problem: string | null): string | null {
+  return problem === null ? null : `its schedule cannot run: ${problem}`;
 }
 
 export function methodCatalog(): Catalog["methods"] {
-  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p),
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => m.paramsProblem?.(p) ?? schedulePrefix(scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p)),
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
 }
 

@@ -14,8 +14,9 @@ import { CHANNEL_PARAMS, channelHooks, eligibleGroups, producingKernels } from "
  *
  * Where their setting differs or the paper is silent:
  * - Their code prunes while fine-tuning, a few channels every `frequency` = 30 minibatches, with a momentum of 0.9
- *   over successive rounds. The engine runs channel methods one-shot for now: one ranking on the trained model over
- *   `batches` = 30 minibatches (their `frequency`) of `batch_size` = 64 (their main.py's default batch), model in
+ *   over successive rounds. Here the method is one-shot (the engine has no gradual channel schedule that would
+ *   prune inside fine-tuning; iterative rounds, as dropnet's, retrain fully between rankings): one ranking on the
+ *   trained model over `batches` = 30 minibatches (their `frequency`) of `batch_size` = 64 (their main.py's default batch), model in
  *   training mode as in their training step; momentum has nothing to average over in one round.
  * - A channel with no batch norm after it (LeNet-5): their LeNet puts the gate after the ReLU and max pool. ReLU and
  *   max pooling commute with a positive scale, so at z = 1 that gate's gradient is the one of scaling the layer's

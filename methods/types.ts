@@ -202,6 +202,14 @@ export interface ScoreContext {
    * kept (needs.batchGradients). For statistics that are not linear in the gradient, such as a mean of squares.
    */
   batchGradients?(spec: BatchSpec, tensors: readonly string[], visit: (gradients: ReadonlyMap<string, Float32Array>, batch: number) => void): Promise<void>;
+  /**
+   * Under a tick-tock schedule (src/prune/schedules.ts), at each tick's prune step: per gated layer (a batch norm, or
+   * a conv or dense layer with no batch norm after it; src/train/gates.ts), per channel, Σ over the tick's minibatches
+   * of |φ·∂L/∂φ|, φ the channel's gate and L the minibatch's mean cross-entropy, at the values the step's gradient
+   * was taken at. A channel group's units map to a gated layer's channels through that layer's "out" member's
+   * `indices`.
+   */
+  gateSaliency?: ReadonlyMap<string, Float32Array>;
 }
 
 export type { LossTerm, Schedule };
@@ -237,6 +245,15 @@ export interface PruningMethod {
   granularity?: "weight" | "channel";
   /** Channel methods: kept channel counts are multiples of this where a group has that many (1 when absent). */
   roundTo?(params: Readonly<Record<string, HyperValue>>): number;
+  /**
+   * Channel methods under the "layer" distribution: how much faster than the common fraction t this group loses its
+   * channels (it loses min(1, t × multiplier), still within its floor), so that per-stage rates such as Li et al.'s
+   * 60/30/10 % keep their ratios while the engine scales them to the run's target. 1 when absent; must be >= 1 and
+   * finite. Called once per offered group with the names of the layers producing it.
+   */
+  rateMultiplier?(params: Readonly<Record<string, HyperValue>>, producers: readonly string[]): number;
+  /** What is wrong with these (filled-in) hyperparameters beyond their declared types and ranges; null if nothing. Checked at grid time. */
+  paramsProblem?(params: Readonly<Record<string, HyperValue>>): string | null;
   /**
    * Importance per tensor (same length as its values), or per channel group for channel methods; higher survives.
    * Already-pruned weights (units) are ignored.

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
-import { getMethod } from "../methods/index.js";
+import { getMethod, methodCatalog } from "../methods/index.js";
 import { getArch } from "../src/archs/index.js";
 import { channelGraph, widthPlan } from "../src/archs/graph.js";
 import { initBackend } from "../src/backend/index.js";
@@ -142,4 +142,56 @@ test("a MACs-reduction target is met on the compacted model with the fewest remo
     plan, scores, target: { kind: "macs-reduction", value: 0.99 }, allocation: { distribution: "global", minKeep: 0.25, roundTo: 1 },
     inputShape: CIFAR, numClasses: 10, dense,
   }), /unreachable/);
+});
+
+test("l1-filter's stage_rates keep Li et al.'s 6:3:1 per-stage ratios (ResNet-56-pruned-B) and scale them to the target; the grid refuses a bad value", async () => {
+  await initBackend("wasm");
+  const arch = getArch("resnet56");
+  const skipB = ["s1b8", "s1b9", "s2b1", "s2b8", "s3b1", "s3b9"].map((b) => `${b}/conv1`);
+  const widthsRemoving = (perStage: number[]) => Object.fromEntries(
+    [16, 32, 64].flatMap((c, s) => Array.from({ length: 9 }, (_, i) => `s${s + 1}b${i + 1}/conv1`)
+      .filter((k) => !skipB.includes(k)).map((k) => [k, c - perStage[s]])));
+  const macs = (a: typeof arch) => compactedCounts(widthPlan(a, channelGraph(a, CIFAR, 10), CIFAR, 10), channelGraph(a, CIFAR, 10).groups.map((g) => Array<boolean>(g.size).fill(true)), CIFAR, 10).macs;
+  const dense = macs(arch);
+  // Li et al.'s 60/30/10 % of 16/32/64 filters is 9/9/6 removed under the engine's floor(n × fraction): the MACs
+  // reduction of exactly that model is the target.
+  const target = 1 - macs(arch.withWidths(widthsRemoving([9, 9, 6]))) / dense;
+  const kept = async (overrides: Record<string, HyperValue>) => {
+    const model = createModel(arch, CIFAR, 10, 2);
+    const masks = new MaskSet();
+    const split = stage({ x: new Float32Array(2 * 3072), y: new Int32Array(2), count: 2 }, CIFAR);
+    const state = structuredState(model);
+    await structuredPruneStep({
+      model, masks, method: getMethod("l1-filter"), params: params("l1-filter", { skip: skipB.join(","), ...overrides }),
+      prunable: DEFAULT_PRUNABLE, target: { kind: "macs-reduction", value: target - 1e-12 }, train: split, seed: 1, step: 0, state,
+    });
+    const out = new Map(state.graph.groups.map((g, i) => [g.name, state.keep[i].filter(Boolean).length]));
+    split.dispose();
+    masks.dispose();
+    disposeModel(model);
+    return out;
+  };
+  const b = await kept({ stage_rates: "s1:0.6,s2:0.3,s3:0.1" });
+  const width = (name: string) => (name === "conv0" ? 16 : ({ 1: 16, 2: 32, 3: 64 } as Record<string, number>)[/^s(\d)/.exec(name)![1]]);
+  let pruned = 0;
+  for (const [name, n] of b) {
+    if (name === "fc") continue;
+    if (skipB.includes(name) || !name.endsWith("/conv1")) {
+      assert.equal(n, width(name), `${name} is kept whole`);
+    } else {
+      assert.equal(n, { 16: 7, 32: 23, 64: 58 }[width(name)], `${name}: ${n} filters kept`);
+      pruned++;
+    }
+  }
+  assert.equal(pruned, 21);
+  // Without the rates, the same target is met with one fraction for every layer: stage 1 loses far less than 60 %.
+  const uniform = await kept({});
+  assert.ok(uniform.get("s1b1/conv1")! > 7 && uniform.get("s3b2/conv1")! < 58, `uniform: s1 ${uniform.get("s1b1/conv1")}, s3 ${uniform.get("s3b2/conv1")}`);
+
+  const check = methodCatalog()["l1-filter"].check!;
+  assert.equal(check(params("l1-filter", { stage_rates: "s1:0.6,s2:0.3,s3:0.1" })), null);
+  assert.match(check(params("l1-filter", { stage_rates: "s1=0.6" }))!, /stage_rates: cannot read "s1=0\.6"/);
+  assert.match(check(params("l1-filter", { stage_rates: "s1:1.5" }))!, /rates in \(0, 1\]/);
+  assert.match(check(params("l1-filter", { stage_rates: "s1:0.5,s1:0.2" }))!, /given twice/);
+  assert.match(check(params("l1-filter", { stage_rates: "s1:0.5", scope: "global" }))!, /needs scope: layer/);
 });

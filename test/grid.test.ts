@@ -344,6 +344,11 @@ describe("parseGrid: errors point at file:line, key and name the bad value", () 
     assert.deepEqual(parseOk(row([...ok.slice(0, 6), "metrics: {top1_after: {value: 98, unit: percent}}"])).reference[0].metrics.top1_after, { value: 98, unit: "percent" });
     expectOne(row([...ok.slice(0, 6), "metrics: {top1_after: {value: 98, unit: permille}}"]), 14, "reference[0].metrics.top1_after.unit", '"permille"', "fraction, percent");
     expectOne(row([...ok, "pages: 3"]), 15, "reference[0].pages", 'unknown key "pages"');
+    // Structured papers give FLOPs reductions: a row's target may be a MACs reduction, checked as the targets axis is.
+    const macs = ok.map((l) => (l.startsWith("sparsity") ? "macs_reduction: 0.276" : l));
+    assert.deepEqual(parseOk(row(macs)).reference[0].target, { kind: "macs-reduction", value: 0.276 });
+    expectOne(row(macs.map((l) => l.replace("0.276", "1"))), 13, "reference[0].macs_reduction", "MACs reduction");
+    expectOne(row([...macs, "sparsity: 0.5"]), 15, "reference[0].sparsity", "exactly one of sparsity / compression / macs_reduction");
   });
 
   test("all errors of a file are collected, sorted by line", () => {

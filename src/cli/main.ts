@@ -74,8 +74,9 @@ program.command("sweep")
   })));
 
 program.command("validate")
-  .description("check a grid file and print how many runs it expands to")
+  .description("check a grid file and print how many runs it expands to; say where to put dataset files not on this machine")
   .argument("<grid>", "grid file")
+  .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
   .action(action(() => import("./validate.js")));
 
 program.command("report")

@@ -26,7 +26,7 @@ import { tensorNames } from "../archs/ops.js";
 import type { RunConfig } from "../core/types.js";
 import { CODE_VERSION, PRUNEBENCH_VERSION } from "../core/version.js";
 import { checkWritableFolder, isSqlite, PathError, sameFile, statIfAny } from "../io/paths.js";
-import { channelMasks, gatherAxes, keptSlices } from "../prune/structured.js";
+import { channelMasks, gatherAxes, keepFromMasks, keptSlices } from "../prune/structured.js";
 import { readCheckpoint } from "../run/checkpoint.js";
 import { normalizationStats } from "../train/data.js";
 import { buildLayersModel, ExportError, exportProblem, layersModelFiles, trainableParams, type NamedTensors } from "./layers-ops.js";
@@ -204,28 +204,12 @@ function checkFits(run: RunToExport, arch: ArchDef, layers: readonly LayerInfo[]
   }
 }
 
-/** Σ of a tensor's slices `indices` along `axis` is all zero (row-major data). */
-function sliceIsZero(t: Tensor, axis: number, indices: readonly number[]): boolean {
-  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
-  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
-  const n = t.shape[axis];
-  for (const a of indices) {
-    for (let o = 0; o < outer; o++) {
-      for (let i = (o * n + a) * inner, end = i + inner; i < end; i++) if (t.data[i] !== 0) return false;
-    }
-  }
-  return true;
-}
-
 /**
  * Per channel group, which units the run kept: a removed unit's mask is 0 on every tensor producing it (its filter,
  * bias, BN γ and β: channelMasks), a kept one's is not. The masks rebuilt from the answer must be the stored ones.
  */
 function keptUnits(run: RunToExport, graph: ChannelGraph, weights: ReadonlyMap<string, Tensor>, masks: ReadonlyMap<string, Tensor>): UnitKeep {
-  const keep = graph.groups.map((g) => {
-    const producing = g.members.filter((m) => m.side === "out" && !m.state && masks.has(m.tensor));
-    return Array.from({ length: g.size }, (_, u) => producing.length === 0 || !producing.every((m) => sliceIsZero(masks.get(m.tensor)!, m.axis, m.indices[u])));
-  });
+  const keep = keepFromMasks(graph, masks);
   const shapes = new Map([...weights].map(([n, t]) => [n, t.shape]));
   const rebuilt = channelMasks(graph, keep, shapes);
   const names = new Set([...rebuilt.keys(), ...masks.keys()]);

@@ -3,6 +3,7 @@ import { getArch, layerTable } from "../archs/index.js";
 import { getMethod } from "../../methods/index.js";
 import type { Catalog, Grid } from "../core/types.js";
 import { checkIterative } from "../prune/schedules.js";
+import { keptFraction } from "../prune/structured.js";
 import { GridErrors, type GridLines } from "../grid/index.js";
 import { GridError } from "../grid/types.js";
 import { keepFractionForCompression } from "../metrics/counts.js";
@@ -46,10 +47,13 @@ export function checkTargetsReachable(grid: Grid, lines: GridLines, cat: Catalog
 export function checkIterativeReachable(grid: Grid, lines: GridLines, cat: Catalog): void {
   const errors: GridError[] = [];
   grid.methods.forEach((method, i) => {
-    const schedule = getMethod(method.name).schedule(method.params);
+    const m = getMethod(method.name);
+    const schedule = m.schedule(method.params);
     if (schedule.kind !== "iterative") return;
     for (const target of grid.targets) {
-      const densities: Array<{ density: number; where: string }> = target.kind === "sparsity" ? [{ density: 1 - target.value, where: "" }]
+      // A channel method's rounds are planned on the fraction of its target's measure kept (src/prune/structured.ts).
+      const densities: Array<{ density: number; where: string }> = m.granularity === "channel" ? [{ density: keptFraction(target), where: "" }]
+        : target.kind === "sparsity" ? [{ density: 1 - target.value, where: "" }]
         : grid.archs.flatMap((arch) => grid.datasets.map((dataset) => {
           const ds = cat.datasets[dataset];
           const layers = layerTable(getArch(arch), ds.inputShape, ds.numClasses);
@@ -60,7 +64,7 @@ export function checkIterativeReachable(grid: Grid, lines: GridLines, cat: Catal
       for (const { density, where } of densities) {
         const problem = checkIterative(schedule, density, grid.pretrain.epochs);
         if (problem === null) continue;
-        const what = target.kind === "compression" ? `compression ${target.value}x` : `sparsity ${target.value}`;
+        const what = target.kind === "compression" ? `compression ${target.value}x` : `${target.kind} ${target.value}`;
         errors.push(new GridError(grid.file, lines.methods[i] ?? null, `methods[${i}]`, `${method.name}: ${what}${where} is unreachable: ${problem}`));
         break;
       }

@@ -16,6 +16,29 @@ export interface StructuredTarget {
   value: number;
 }
 
+/**
+ * The fraction of its measure a structured target keeps, the "density" a schedule is planned with: channels or MACs
+ * kept (1 − value), params kept (1 / compression). A weight method's density is the fraction of prunable weights
+ * kept, so an iterative schedule's `rate` means the same for both: the fraction of what is left removed per round.
+ */
+export function keptFraction(target: { kind: StructuredTarget["kind"] | "sparsity"; value: number }): number {
+  return target.kind === "compression" ? 1 / target.value : 1 - target.value;
+}
+
+/** The target of `kind` that keeps `fraction` of its measure (keptFraction's inverse): an iterative round's target. */
+export function targetKeeping(kind: StructuredTarget["kind"], fraction: number): StructuredTarget {
+  return { kind, value: kind === "compression" ? 1 / fraction : 1 - fraction };
+}
+
+/**
+ * What a structured prune step planned at density `d` aims for: the run's own target where `d` is its kept fraction
+ * (a one-shot step, an iterative schedule's last round: exactly the target, not a float round trip of it), else the
+ * target of the same kind keeping `d` (an iterative schedule's earlier rounds, (1 − rate)^r).
+ */
+export function roundTarget(target: StructuredTarget, d: number): StructuredTarget {
+  return d === keptFraction(target) ? target : targetKeeping(target.kind, d);
+}
+
 export interface ChannelAllocation {
   /** "global": one ranking over the units of every group; "layer": the same fraction removed from every group. */
   distribution: "global" | "layer";
@@ -23,6 +46,12 @@ export interface ChannelAllocation {
   minKeep: number;
   /** Kept unit counts are multiples of this (hardware-friendly channel counts), where the group has that many. */
   roundTo: number;
+  /**
+   * "layer" only: per group index, how much faster than the common fraction t the group is pruned (it loses
+   * min(1, t × multiplier) of its units); 1 for a group not listed. Fixed ratios between layers (Li et al.'s
+   * per-stage rates) whose common scale the target decides.
+   */
+  rateMultipliers?: ReadonlyMap<number, number>;
 }
 
 export interface CompactedCounts {
@@ -108,7 +137,10 @@ export function allocateChannels(o: AllocationInput): AllocationResult {
   const keepAt = (t: number): boolean[][] => {
     const removals = new Map<number, number>(pruned.map((i) => [i, 0]));
     if (o.allocation.distribution === "layer") {
-      for (const i of pruned) removals.set(i, Math.floor(t * graph.groups[i].size + 1e-9) - (graph.groups[i].size - aliveCount(i)));
+      for (const i of pruned) {
+        const fraction = Math.min(1, t * (o.allocation.rateMultipliers?.get(i) ?? 1));
+        removals.set(i, Math.floor(fraction * graph.groups[i].size + 1e-9) - (graph.groups[i].size - aliveCount(i)));
+      }
     } else {
       // The lowest-scored units overall, each group stopping at its floor.
       let left = Math.floor(t * totalAlive + 1e-9);
@@ -150,6 +182,76 @@ export function allocateChannels(o: AllocationInput): AllocationResult {
   return { keep, ...measure(keep) };
 }
 
+export interface LowestInput extends Omit<AllocationInput, "allocation"> {
+  /** At most this many units are removed. */
+  count: number;
+  /** Every pruned group keeps at least this fraction of its units (and at least one), as ChannelAllocation.minKeep. */
+  minKeep: number;
+}
+
+/**
+ * One step of pruning toward a target rather than to it: the alive units of the scored groups in one global order
+ * (lowest score first; ties by group, then unit index), a group's units passed over once it is at its floor; of the
+ * first `count` of them, the fewest that make the compacted model reach the target, or all `count` when they do not.
+ * `reached` says whether it did; `removed` how many units went (0 when every group is at its floor).
+ */
+export function removeLowest(o: LowestInput): AllocationResult & { reached: boolean; removed: number } {
+  const { graph } = o.plan;
+  const alive = o.alive ?? graph.groups.map((g) => Array<boolean>(g.size).fill(true));
+  const pruned = prunableGroups(o.plan, o.excluded).filter((i) => o.scores.has(graph.groups[i].name));
+  const total = pruned.reduce((n, i) => n + graph.groups[i].size, 0);
+  if (total === 0) throw new Error("no channel group may be pruned (every group is protected, excluded or unscored)");
+  const units: Array<{ i: number; u: number; s: number }> = [];
+  for (const i of pruned) {
+    const g = graph.groups[i];
+    const s = o.scores.get(g.name)!;
+    if (s.length !== g.size) throw new Error(`group ${g.name}: ${s.length} scores for ${g.size} units`);
+    s.forEach((x, u) => {
+      if (Number.isNaN(x)) throw new Error(`group ${g.name}: score of unit ${u} is NaN`);
+      if (alive[i][u]) units.push({ i, u, s: x });
+    });
+  }
+  units.sort((a, b) => a.s - b.s || a.i - b.i || a.u - b.u);
+  const left = new Map(pruned.map((i) => [i, alive[i].filter(Boolean).length]));
+  const floor = (i: number) => Math.max(1, Math.ceil(o.minKeep * graph.groups[i].size));
+  const chosen: Array<{ i: number; u: number }> = [];
+  for (const unit of units) {
+    if (chosen.length >= o.count) break;
+    if (left.get(unit.i)! <= floor(unit.i)) continue;
+    left.set(unit.i, left.get(unit.i)! - 1);
+    chosen.push(unit);
+  }
+  const keepAt = (k: number) => {
+    const keep = alive.map((a) => [...a]);
+    for (const { i, u } of chosen.slice(0, k)) keep[i][u] = false;
+    return keep;
+  };
+  const measure = (keep: boolean[][]) => {
+    const counts = compactedCounts(o.plan, keep, o.inputShape, o.numClasses);
+    const kept = pruned.reduce((n, i) => n + keep[i].filter(Boolean).length, 0);
+    const channelSparsity = 1 - kept / total;
+    const achieved = o.target.kind === "channel-sparsity" ? channelSparsity
+      : o.target.kind === "compression" ? o.dense.params / counts.params
+      : 1 - counts.macs / o.dense.macs;
+    return { counts, channelSparsity, achieved };
+  };
+  const reaches = (k: number) => measure(keepAt(k)).achieved >= o.target.value - 1e-12;
+  // Every measure grows with the units removed: the fewest that reach the target, by bisection.
+  let k = chosen.length;
+  if (reaches(k)) {
+    let [lo, hi] = [0, k];
+    if (reaches(0)) hi = 0;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (reaches(mid)) hi = mid; else lo = mid;
+    }
+    k = hi;
+  }
+  const keep = keepAt(k);
+  const m = measure(keep);
+  return { keep, ...m, reached: m.achieved >= o.target.value - 1e-12, removed: k };
+}
+
 export function describeTarget(t: StructuredTarget): string {
   return `${t.kind} ${formatMeasure(t.kind, t.value)}`;
 }
@@ -183,6 +285,32 @@ export function channelMasks(graph: ChannelGraph, keep: UnitKeep, shapes: Readon
     }
   });
   return out;
+}
+
+/**
+ * Per channel group, the units `channelMasks` kept, read back from its masks (a resumed run's, an exported run's): a
+ * removed unit's mask is 0 over its whole slice of every tensor producing it (filter, bias, BN γ and β); a kept
+ * one's is not (it loses at most the rows of removed inputs, and every group keeps a unit). A group none of whose
+ * producing tensors has a mask kept every unit.
+ */
+export function keepFromMasks(graph: ChannelGraph, masks: ReadonlyMap<string, { data: Float32Array; shape: readonly number[] }>): boolean[][] {
+  return graph.groups.map((g) => {
+    const producing = g.members.filter((m) => m.side === "out" && !m.state && masks.has(m.tensor));
+    return Array.from({ length: g.size }, (_, u) => producing.length === 0 || !producing.every((m) => sliceIsZero(masks.get(m.tensor)!, m.axis, m.indices[u])));
+  });
+}
+
+/** Every entry of a tensor's slices `indices` along `axis` is 0 (row-major data). */
+function sliceIsZero(t: { data: Float32Array; shape: readonly number[] }, axis: number, indices: readonly number[]): boolean {
+  const inner = t.shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const outer = t.shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const n = t.shape[axis];
+  for (const a of indices) {
+    for (let o = 0; o < outer; o++) {
+      for (let i = (o * n + a) * inner, end = i + inner; i < end; i++) if (t.data[i] !== 0) return false;
+    }
+  }
+  return true;
 }
 
 /** Per tensor and axis, the indices kept, ascending (the compacted tensor keeps them in this order). */

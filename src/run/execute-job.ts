@@ -28,7 +28,8 @@ import { phasePlan, type PhaseStep, type RewindTarget } from "./phase-plan.js";
 import { pruneStep } from "./prune-step.js";
 import { regrowStep } from "./regrow-step.js";
 import { startSurgery } from "./surgery-step.js";
-import { structuredPruneStep, structuredState, structuredTarget, type StructuredState } from "./structured-step.js";
+import { restoreStructuredState, structuredPruneStep, structuredState, structuredTarget, type StructuredState } from "./structured-step.js";
+import { keptFraction, roundTarget } from "../prune/structured.js";
 import { latencyStats } from "./latency.js";
 import { checkLayerNameParams } from "./layer-names.js";
 import { compactModel } from "../train/compact.js";
@@ -37,6 +38,8 @@ import { budgetedConfig, macsRatio } from "./train-budget.js";
 import { ensureDense } from "./dense-cache.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 import { penaltyLoss } from "../train/penalty.js";
+import type { LossPhase } from "../prune/loss-terms.js";
+import { tickTockStep } from "./tick-tock-step.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -50,6 +53,8 @@ const datasetCache = new Map<string, Promise<LoadedDataset>>();
  * every run of a seed starts from the same dense weights, and a 10,000-image evaluation is ~0.7 s of a LeNet-5 run.
  */
 const denseEvalCache = new Map<string, Evaluation>();
+/** The dense model's latency (ms) per dense model, batch, repetitions and threads, timed once per worker. */
+const denseLatencyCache = new Map<string, number>();
 const preparedCache = new Map<string, PreparedData>();
 
 export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): Promise<JobResult> {
@@ -128,9 +133,10 @@ async function runPhasePlan(
   const paramsTotal = model.layers.reduce((n, l) => n + l.params, 0);
   const paramsPrunable = refs.reduce((n, r) => n + model.params.get(r.name)!.size, 0);
   // A channel method prunes to its target measured on the compacted model (structured-step.ts); the density a
-  // schedule is planned with is then nominal (a one-shot plan has one prune step, which reads the target itself).
+  // schedule is planned with is the fraction of that measure kept (a one-shot plan's one prune step reads the target
+  // itself; an iterative plan's rounds prune to the densities its rate gives, the last to the target).
   const structured: StructuredState | null = method.granularity === "channel" ? structuredState(model) : null;
-  const density = structured ? nominalDensity(config.target)
+  const density = structured ? keptFraction(structuredTarget(config.target))
     : config.target.kind === "sparsity" ? 1 - config.target.value
     : config.target.kind === "compression" ? keepFractionForCompression(config.target.value, paramsTotal, paramsPrunable)
     : (() => { throw new Error(`target ${config.target.kind} needs a channel method, and ${method.name} prunes weights`); })();
@@ -138,8 +144,10 @@ async function runPhasePlan(
   // Where the training before a prune started (AP measures movement from there): the dense training's start, then
   // each phase's start, snapshotted only for plans that ask for AP.
   let roundStart: ReadonlyMap<string, Float32Array> = initWeights;
+  // An iterative schedule's rounds before the last prune to the run's kind of target at the round's density (the
+  // fraction of the measure kept); the last round, like a one-shot step, to the run's target itself.
   const prune = (d: number, round: number, randomMask = false, activate?: number) => structured ? structuredPruneStep({
-    model, masks, method, params: config.method.params, prunable: config.prunable, target: structuredTarget(config.target), train: splits.train,
+    model, masks, method, params: config.method.params, prunable: config.prunable, target: roundTarget(structuredTarget(config.target), d), train: splits.train,
     seed: config.seed, step: round, state: structured,
   }) : pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
@@ -174,6 +182,8 @@ async function runPhasePlan(
   if (resumed) {
     restore(model, resumed.weights);
     for (const [name, t] of resumed.masks) masks.set(name, t.data, t.shape);
+    // The channels earlier rounds removed stay removed: the structured state is read back from their masks.
+    if (structured) restoreStructuredState(model, masks, structured);
     levels.push(...resumed.levels);
     rewound = resumed.rewound;
     trainSeconds = resumed.trainSeconds;
@@ -193,6 +203,14 @@ async function runPhasePlan(
       } else if (step.kind === "prune") {
         if (ablates && beforePruning === null) beforePruning = snapshot(model);
         await prune(step.density, step.round, step.random, step.activate);
+      } else if (step.kind === "tick-tock") {
+        if (!structured || schedule.kind !== "tick-tock") throw new Error(`a tick-tock step needs a channel method with a tick-tock schedule (${method.name}: ${schedule.kind})`);
+        const r = await tickTockStep({
+          model, masks, method, params: config.method.params, prunable: config.prunable, target: structuredTarget(config.target), train: splits.train,
+          seed: config.seed, state: structured, schedule, finetune: config.finetune, penalty: (phase) => methodPenalty(config, model, phase),
+          onProgress: (phase, index) => onProgress(phase, index, 0),
+        });
+        trainSeconds += r.trainSeconds;
       } else if (step.kind === "ablate") {
         ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
       } else if (step.kind === "level") {
@@ -329,15 +347,40 @@ async function runPhasePlan(
     const finetuneSeconds = round.reduce((n, t) => n + t.trainSeconds, 0);
     const after = await evaluate(model, splits.test, 512, masks);
     const valAfter = splits.val.count > 0 ? await evaluate(model, splits.val, 512, masks) : { top1: NaN };
-    // A structured run's model has its shortcut maps masked: the dense model is the architecture as it was built.
-    const denseModel = createModel(structured?.arch ?? model.arch, model.inputShape, model.numClasses, config.seed);
-    restore(denseModel, denseWeights);
-    // Structured runs time the compacted model, the network a deployment would run; unstructured ones the masked model.
-    const compacted = structured ? compactModel(model, structured.plan, structured.keep) : null;
-    const [latencyDense, latencyPruned] = await measureLatencies([denseModel, compacted ?? model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
-    const structuredMetrics = structured && compacted ? await compactedMetrics(compacted, denseModel, structured) : {};
-    compacted && disposeModel(compacted);
-    disposeModel(denseModel);
+    const latencyBatch = Math.min(config.eval.latencyBatch, splits.test.count);
+    let latencyDense: number;
+    let latencyPruned: number;
+    let structuredMetrics: Record<string, number> = {};
+    if (structured) {
+      // Structured runs time the compacted model, the network a deployment would run, against the dense one in
+      // alternation (compactedMetrics). Its model has its shortcut maps masked: the dense model is the architecture
+      // as it was built. latency_dense/pruned_ms is the fine-tuning batch's timing when the batches agree, not a
+      // third one (it was: a fifth of a scaled ResNet-20 run).
+      const denseModel = createModel(structured.arch, model.inputShape, model.numClasses, config.seed);
+      restore(denseModel, denseWeights);
+      const compacted = compactModel(model, structured.plan, structured.keep);
+      structuredMetrics = await compactedMetrics(compacted, denseModel, structured);
+      [latencyDense, latencyPruned] = structuredMetrics.latency_train_batch === latencyBatch
+        ? [structuredMetrics.latency_train_dense_ms, structuredMetrics.latency_train_compacted_ms]
+        : await measureLatencies([denseModel, compacted], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+      disposeModel(compacted);
+      disposeModel(denseModel);
+    } else {
+      // Unstructured runs time the masked model on dense kernels, so its latency is the dense model's up to noise:
+      // the dense model is timed once per dense model and worker, not again in every run that shares it.
+      const latencyKey = JSON.stringify([denseEvalKey, latencyBatch, config.eval.latencyRepeats, threads]);
+      let dense = denseLatencyCache.get(latencyKey);
+      if (dense === undefined) {
+        const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
+        restore(denseModel, denseWeights);
+        [dense] = await measureLatencies([denseModel], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+        disposeModel(denseModel);
+        if (denseLatencyCache.size > 64) denseLatencyCache.clear();
+        denseLatencyCache.set(latencyKey, dense);
+      }
+      latencyDense = dense;
+      [latencyPruned] = await measureLatencies([model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+    }
 
     // Counts from the weights as they are now, so they describe exactly what was saved.
     const weights = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));
@@ -363,7 +406,7 @@ async function runPhasePlan(
       macs_dense: counts.macsDense, macs_effective: counts.macsEffective,
       theoretical_speedup: theoreticalSpeedup(counts.macsDense, counts.macsEffective),
       latency_dense_ms: latencyDense, latency_pruned_ms: latencyPruned, measured_speedup: latencyDense / latencyPruned,
-      latency_batch: Math.min(config.eval.latencyBatch, splits.test.count), latency_threads: threads,
+      latency_batch: latencyBatch, latency_threads: threads,
       pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: finetuneSeconds + pretrainSeconds,
       total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
@@ -439,13 +482,8 @@ function saveArtifacts(job: Job, model: Model, weights: Map<string, Float32Array
 }
 
 /** The penalty the run's method trains under in `phase` (its loss terms); undefined for most methods. */
-function methodPenalty(config: Job["config"], model: Model, phase: "pretrain" | "finetune") {
+function methodPenalty(config: Job["config"], model: Model, phase: LossPhase) {
   return penaltyLoss(model, getMethod(config.method.name).lossTerms?.(config.method.params) ?? [], phase);
-}
-
-/** The density a structured run's schedule is planned with (nominal: its prune step reads the target itself). */
-function nominalDensity(target: Job["config"]["target"]): number {
-  return target.kind === "compression" ? 1 / target.value : 1 - target.value;
 }
 
 type MaskChange = { kind: "prune"; density: number } | { kind: "regrow"; fraction: number };

@@ -307,13 +307,16 @@ export class Store {
     const config = this.parseStored(parent.config_json, `configuration of run ${result.key}`) as RunConfig;
     const insert = this.db.prepare(`INSERT INTO runs (key, dense_key, status, method, method_label, arch, dataset, target_kind, target_value, seed,
         config_json, code_version, data_fingerprint, backend, tfjs_version, threads, host, worker_pid, attempts, created_at, started_at, finished_at, parent_key, level)
-      VALUES (@key, @dense_key, 'done', @method, @method_label, @arch, @dataset, 'sparsity', @target_value, @seed, @config_json, @code_version,
+      VALUES (@key, @dense_key, 'done', @method, @method_label, @arch, @dataset, @target_kind, @target_value, @seed, @config_json, @code_version,
         @data_fingerprint, @backend, @tfjs_version, @threads, @host, @worker_pid, @attempts, @created_at, @started_at, @finished_at, @parent_key, @level)`);
     for (const level of levels.slice(0, -1)) {
       const key = levelRunKey(result.key, level.level);
-      const sparsity = level.metrics.sparsity;
+      // A structured run's level is a point of its own target's kind, at what that level reached on its compacted
+      // model (channel sparsity, compression or MACs reduction); a weight run's, at the sparsity it reached.
+      const achieved = level.metrics.target_achieved;
+      const target = Number.isFinite(achieved) ? { kind: config.target.kind, value: achieved } : { kind: "sparsity" as const, value: level.metrics.sparsity };
       insert.run({
-        ...parent, key, target_value: sparsity, config_json: JSON.stringify({ ...config, target: { kind: "sparsity", value: sparsity } }),
+        ...parent, key, target_kind: target.kind, target_value: target.value, config_json: JSON.stringify({ ...config, target }),
         parent_key: result.key, level: level.level,
       });
       this.db.prepare(`INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) SELECT sweep_id, ? FROM sweep_runs WHERE run_key = ?`).run(key, result.key);

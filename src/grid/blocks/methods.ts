@@ -29,7 +29,7 @@ function readMethodEntry(c: Checker, item: LNode, p: string, gridParams: GridPar
   Object.assign(params, gridParams[name] ?? {}, explicit);
   const problem = c.catalog.methods[name].check?.(params);
   if (problem) {
-    c.error(item.line, p, `method ${name}: its schedule cannot run: ${problem}`);
+    c.error(item.line, p, `method ${name}: ${problem}`);
     return undefined;
   }
   return { name, params };

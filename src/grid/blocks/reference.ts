@@ -4,10 +4,10 @@ import { METRICS, METRIC_NAMES } from "../../metrics/names.js";
 import { isNull, join, type Checker, type TopLevel } from "../checker.js";
 import { describe, type LEntry, type LNode } from "../parse.js";
 import { didYouMean, unknownNameMessage } from "../suggest.js";
-import { COMPRESSION_SPEC, SPARSITY_SPEC } from "./targets.js";
+import { COMPRESSION_SPEC, MACS_REDUCTION_SPEC, SPARSITY_SPEC } from "./targets.js";
 import type { PruneTarget, ReferenceRow } from "../../core/types.js";
 
-const REFERENCE_KEYS = ["paper", "source", "dataset", "arch", "method", "sparsity", "compression", "metrics", "note"];
+const REFERENCE_KEYS = ["paper", "source", "dataset", "arch", "method", "sparsity", "compression", "macs_reduction", "metrics", "note"];
 
 /**
  * Published rows may name what we do not run (SNIP, "iterative magnitude (Han 2015)", LeNet-300-100): those names are
@@ -24,20 +24,24 @@ function checkNotANearMiss(c: Checker, row: Row, p: string, key: string, value: 
   c.error(row.get(key)!.value.line, join(p, key), `${unknownNameMessage(key, value, valid)} (${REFERENCE_NAME_RULE})`);
 }
 
+/** A row's target: exactly one of these keys, read as the grid's targets axis reads its values. */
+const ROW_TARGETS = [
+  ["sparsity", "sparsity", SPARSITY_SPEC],
+  ["compression", "compression", COMPRESSION_SPEC],
+  ["macs_reduction", "macs-reduction", MACS_REDUCTION_SPEC],
+] as const;
+
 function readRowTarget(c: Checker, row: Row, item: LNode, p: string): PruneTarget | undefined {
-  const sp = row.get("sparsity");
-  const cr = row.get("compression");
-  if (sp !== undefined && cr !== undefined) {
-    const later = sp.keyLine >= cr.keyLine ? sp : cr;
-    c.error(later.keyLine, join(p, later.key), "give exactly one of sparsity / compression, not both");
-  } else if (sp !== undefined) {
-    const v = c.number(sp.value, join(p, "sparsity"), SPARSITY_SPEC);
-    if (v !== undefined) return { kind: "sparsity", value: v };
-  } else if (cr !== undefined) {
-    const v = c.number(cr.value, join(p, "compression"), COMPRESSION_SPEC);
-    if (v !== undefined) return { kind: "compression", value: v };
+  const given = ROW_TARGETS.filter(([key]) => row.has(key));
+  if (given.length > 1) {
+    const later = given.map(([key]) => row.get(key)!).sort((a, b) => b.keyLine - a.keyLine)[0];
+    c.error(later.keyLine, join(p, later.key), `give exactly one of sparsity / compression / macs_reduction, not ${given.map(([k]) => k).join(" and ")}`);
+  } else if (given.length === 1) {
+    const [key, kind, spec] = given[0];
+    const v = c.number(row.get(key)!.value, join(p, key), spec);
+    if (v !== undefined) return { kind, value: v };
   } else {
-    c.error(item.line, join(p, "sparsity"), "missing target: give exactly one of sparsity (in [0, 1)) or compression (>= 1)");
+    c.error(item.line, join(p, "sparsity"), "missing target: give exactly one of sparsity (in [0, 1)), compression (>= 1) or macs_reduction (in [0, 1))");
   }
   return undefined;
 }
