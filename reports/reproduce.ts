@@ -64,6 +64,8 @@ export interface PublishedCell {
   claim: Claim;
   tolerance: Tolerance;
   confirmed: boolean;
+  /** Why the table's grid does not run this cell (a cell the grid cannot reach); "" when it does. */
+  notInGrid: string;
   /** Where in the paper, as printed (e.g. "1.59 % error, 12x"). */
   source: string;
   note: string;
@@ -160,7 +162,7 @@ export function parseTable(text: string, file: string, catalog: Catalog, gridExi
     doc.cells.forEach((c: unknown, i: number) => {
       const at = `cells[${i}]`;
       if (!isObj(c)) return err(at, "must be a mapping");
-      const cellKeys = new Set(["arch", "method", "versus", "sparsity", "compression", "macs_reduction", "metric", "value", "unit", "std", "claim", "tolerance", "confirmed", "source", "note"]);
+      const cellKeys = new Set(["arch", "method", "versus", "sparsity", "compression", "macs_reduction", "metric", "value", "unit", "std", "claim", "tolerance", "confirmed", "source", "note", "not_in_grid"]);
       for (const k of Object.keys(c)) if (!cellKeys.has(k)) err(`${at}.${k}`, `unknown key; valid: ${[...cellKeys].join(", ")}`);
       const arch = typeof c.arch === "string" ? c.arch : "";
       if (!archs.includes(arch)) {
@@ -196,6 +198,7 @@ export function parseTable(text: string, file: string, catalog: Catalog, gridExi
         arch, method: m.choice, label: m.label, known: m.known, versus, target, metric,
         value: Number(value), unit, std, claim, tolerance, confirmed: c.confirmed === true,
         source: typeof c.source === "string" ? c.source : "", note: typeof c.note === "string" ? c.note : "",
+        notInGrid: typeof c.not_in_grid === "string" ? c.not_in_grid : "",
       });
     });
   }
@@ -377,6 +380,7 @@ export function gradeTable(table: PublishedTable, runs: readonly RunRow[], datas
         : g && gv ? `no seed has runs of both ${cell.label} and ${cell.versus!.label}`
         : !missing.known
           ? `${missing.method.name} is not a prunebench method yet`
+          : cell.notInGrid && table.grid ? `not in ${table.grid}: ${cell.notInGrid}`
           : `${g ? `no runs of ${missing.label}: ` : ""}${table.grid ? `sweep ${table.grid}` : `no grid in benchmarks/ runs it yet${table.gridNote ? ` (${table.gridNote})` : ""}`}`;
       return { cell, status: absent ? "dataset absent" : "not run", published, tolerance, ours: null, difference: null, beyond: null, runKeys: [], protocols: 0, seeds: 0, repeatedSeeds: false, reason };
     }

@@ -168,6 +168,14 @@ test("grading says when it averaged runs of several protocols, or several runs o
   assert.doesNotMatch(renderGrades([gradeTable(table, runsOf(database(RUNS)), true)], "text"), /choose one with --sweep/);
 });
 
+test("a cell its grid cannot run says why, and is graded 'not run' with that reason", () => {
+  const text = `${FMNIST_TABLE.trimEnd()}\n  - {arch: lenet5-caffe, method: global-magnitude, sparsity: 0.999, value: 50, unit: percent, confirmed: true, not_in_grid: "the grid stops at 32x"}\n`;
+  const g = gradeTable(parseTable(text, "fixture.yaml", catalog(), gridExists), runsOf(database(RUNS)), true);
+  const last = g.cells[g.cells.length - 1];
+  assert.equal(last.status, "not run");
+  assert.equal(last.reason, "not in benchmarks/shrinkbench-fmnist.yaml: the grid stops at 32x");
+});
+
 test("catalogue mistakes are reported together, each with the file and key, typos with a did-you-mean", () => {
   const bad = `
 id: Bad_Id
@@ -216,12 +224,12 @@ test("the shipped catalogue parses, and every cell of a table with a grid is one
     const labels = grid.methods.map((m) => methodLabel(m, cat));
     const targets = new Set(grid.targets.map(targetLabel));
     for (const c of t.cells) {
-      assert.ok(grid.archs.includes(c.arch), `${t.id}: ${t.grid} runs ${c.arch}`);
-      assert.ok(labels.includes(c.label), `${t.id}: ${t.grid} runs ${c.label} (it runs ${labels.join(", ")})`);
-      if (c.versus) assert.ok(labels.includes(c.versus.label), `${t.id}: ${t.grid} runs ${c.versus.label}`);
       // IMP reports every round as a child run: 20 % of the remaining weights per round, so level k is 1 − 0.8^k.
       const levels = c.method.name.startsWith("imp") ? Array.from({ length: 30 }, (_, k) => targetLabel({ kind: "sparsity", value: 1 - 0.8 ** (k + 1) })) : [];
-      assert.ok(targets.has(targetLabel(c.target)) || levels.includes(targetLabel(c.target)), `${t.id}: ${t.grid} reaches ${targetLabel(c.target)}`);
+      const runs = grid.archs.includes(c.arch) && labels.includes(c.label) && (!c.versus || labels.includes(c.versus.label)) &&
+        (targets.has(targetLabel(c.target)) || levels.includes(targetLabel(c.target)));
+      // A cell its grid cannot run says why (not_in_grid); one that says so while the grid runs it is stale.
+      assert.equal(runs, c.notInGrid === "", `${t.id}: ${t.grid} ${runs ? "runs" : "does not run"} ${c.arch} · ${c.label}${c.versus ? ` − ${c.versus.label}` : ""} · ${targetLabel(c.target)}${c.notInGrid ? `, yet the cell says: ${c.notInGrid}` : ` (it runs ${grid.archs.join(", ")}; ${labels.join(", ")}; ${[...targets].join(", ")})`}`);
     }
   }
 });
