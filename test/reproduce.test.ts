@@ -215,6 +215,8 @@ test("the shipped catalogue parses, and every cell of a table with a grid is one
     assert.ok(ids.includes(id), `${id} is in the catalogue`);
   }
   for (const t of tables) {
+    // Every shipped cell names a method prunebench has (a paper-only method would be allowed, but none is left).
+    for (const c of t.cells) assert.ok(c.known && (!c.versus || c.versus.known), `${t.id}: ${c.label} is a prunebench method`);
     if (t.grid === null) {
       assert.ok(t.gridNote !== "", `${t.id}: a table without a grid says why`);
       continue;
