@@ -22,6 +22,7 @@ import { METRICS } from "../src/metrics/names.js";
 import { toMetricUnit } from "../src/metrics/units.js";
 import { aggregateRuns, summarize, type GroupAggregate, type Stat } from "./aggregate.js";
 import type { RunRow } from "./model.js";
+import { trimNum } from "./format.js";
 import { escapeLatex } from "./table.js";
 
 /** top1_after minus the dense top-1 of the same dataset · arch (in fraction): how papers state "no loss". */
@@ -404,12 +405,13 @@ export function gradeTable(table: PublishedTable, runs: readonly RunRow[], datas
 // Rendering
 
 /** Fractions (accuracy, Δ) are shown in percent and differences in percentage points; other metrics as they are. */
-function scaleOf(metric: string, difference = false): { k: number; unit: string; diffUnit: string; digits: number } {
-  if (metric === DELTA_TOP1 || (difference && ownUnit(metric) === "fraction")) return { k: 100, unit: " pt", diffUnit: "pt", digits: 2 };
-  return ownUnit(metric) === "fraction" ? { k: 100, unit: "%", diffUnit: "pt", digits: 2 } : { k: 1, unit: ` ${ownUnit(metric) ?? ""}`.trimEnd(), diffUnit: ` ${ownUnit(metric) ?? ""}`.trimEnd(), digits: 4 };
+function scaleOf(metric: string, difference = false): { k: number; unit: string; diffUnit: string } {
+  if (metric === DELTA_TOP1 || (difference && ownUnit(metric) === "fraction")) return { k: 100, unit: " pt", diffUnit: "pt" };
+  const own = ownUnit(metric) ?? "";
+  return own === "fraction" ? { k: 100, unit: "%", diffUnit: "pt" } : { k: 1, unit: own ? ` ${own}` : "", diffUnit: own };
 }
 
-const signed = (v: number, d: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(d)}`;
+const signed = (v: number, num: (v: number) => string) => `${v >= 0 ? "+" : "−"}${num(Math.abs(v))}`;
 
 export interface GradeRow {
   cell: string;
@@ -425,13 +427,15 @@ export interface GradeRow {
 export function gradeRows(t: TableGrade): GradeRow[] {
   return t.cells.map((g) => {
     const s = scaleOf(g.cell.metric, g.cell.versus !== null);
+    // Percent and points with 2 decimals; other units (MACs, counts, ms) as they are, without trailing zeros.
+    const num = (v: number) => (s.k === 100 ? v.toFixed(2) : trimNum(v)).replace(/^-/, "−");
     const claim = g.cell.claim === "at-least" ? "≥ " : g.cell.claim === "at-most" ? "≤ " : "";
-    const pub = `${claim}${(g.published * s.k).toFixed(s.digits)}${s.unit}${g.cell.std !== null ? ` ± ${(toOurUnit(g.cell.metric, g.cell.std, g.cell.unit)! * s.k).toFixed(s.digits)}` : ""}${g.cell.confirmed ? "" : " (unconfirmed)"}`;
+    const pub = `${claim}${num(g.published * s.k)}${s.unit}${g.cell.std !== null ? ` ± ${num(toOurUnit(g.cell.metric, g.cell.std, g.cell.unit)! * s.k)}` : ""}${g.cell.confirmed ? "" : " (unconfirmed)"}`;
     const differenceCell = g.cell.versus !== null || g.cell.metric === DELTA_TOP1;
     const ours = g.ours
-      ? `${differenceCell ? signed(g.ours.mean * s.k, s.digits) : (g.ours.mean * s.k).toFixed(s.digits)}${s.unit}${g.ours.std !== null ? ` ± ${(g.ours.std * s.k).toFixed(s.digits)}` : ""} (n=${g.ours.n}${g.ours.ci95 ? `, CI ${(g.ours.ci95[0] * s.k).toFixed(s.digits).replace("-", "−")} to ${(g.ours.ci95[1] * s.k).toFixed(s.digits).replace("-", "−")}` : ""})`
+      ? `${differenceCell ? signed(g.ours.mean * s.k, num) : num(g.ours.mean * s.k)}${s.unit}${g.ours.std !== null ? ` ± ${num(g.ours.std * s.k)}` : ""} (n=${g.ours.n}${g.ours.ci95 ? `, CI ${num(g.ours.ci95[0] * s.k)} to ${num(g.ours.ci95[1] * s.k)}` : ""})`
       : "–";
-    const grade = g.status === "outside tolerance" ? `outside tolerance by ${(g.beyond! * s.k).toFixed(s.digits)} ${s.diffUnit.trim()}`
+    const grade = g.status === "outside tolerance" ? `outside tolerance by ${num(g.beyond! * s.k)} ${s.diffUnit.trim()}`
       : g.status === "reproduced" ? "reproduced"
       : `${g.status}: ${g.reason}`;
     // Runs of one label can come from several grids or code versions (their keys differ); averaging them is rarely meant.
@@ -442,8 +446,8 @@ export function gradeRows(t: TableGrade): GradeRow[] {
       metric: g.cell.metric,
       published: pub,
       ours,
-      difference: g.difference === null ? "–" : `${signed(g.difference * s.k, s.digits)} ${s.diffUnit.trim()}`,
-      tolerance: `${g.cell.claim === "equal" ? "±" : ""}${(g.tolerance * s.k).toFixed(s.digits)} ${s.diffUnit.trim()}`,
+      difference: g.difference === null ? "–" : `${signed(g.difference * s.k, num)} ${s.diffUnit.trim()}`,
+      tolerance: `${g.cell.claim === "equal" ? "±" : ""}${num(g.tolerance * s.k)} ${s.diffUnit.trim()}`,
       grade: grade + mixed,
     };
   });

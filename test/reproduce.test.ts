@@ -20,7 +20,7 @@ import { Store } from "../src/store/store.js";
 import { bench, tempDir } from "./helpers/cli.js";
 import { smallConfig } from "./helpers/config.js";
 
-interface FixtureRun { method: string; label?: string; arch: string; dataset: string; target: PruneTarget; seed: number; top1: number; dense: number; tag?: string; epochs?: number }
+interface FixtureRun { method: string; label?: string; arch: string; dataset: string; target: PruneTarget; seed: number; top1: number; dense: number; tag?: string; epochs?: number; metrics?: Record<string, number> }
 
 function database(runs: readonly FixtureRun[]): string {
   const path = join(tempDir("reproduce-"), "r.db");
@@ -37,7 +37,7 @@ function database(runs: readonly FixtureRun[]): string {
   for (const r of runs) {
     const result: JobResult = {
       protocol: PROTOCOL_VERSION, kind: "run", key: key(r), status: "done", error: null, backend: { name: "cpu", tfjsVersion: "4", threads: 2 },
-      metrics: { top1_dense: r.dense, top1_after: r.top1 }, layers: [], epochs: [], artifacts: [],
+      metrics: { top1_dense: r.dense, top1_after: r.top1, ...r.metrics }, layers: [], epochs: [], artifacts: [],
       startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:01:00Z", host: "h", pid: 1,
     };
     store.saveResult(result);
@@ -174,6 +174,18 @@ test("a cell its grid cannot run says why, and is graded 'not run' with that rea
   const last = g.cells[g.cells.length - 1];
   assert.equal(last.status, "not run");
   assert.equal(last.reason, "not in benchmarks/shrinkbench-fmnist.yaml: the grid stops at 32x");
+});
+
+test("a cell on another metric is graded in that metric's unit (Han et al.'s FLOPs as 2xMACs are halved)", () => {
+  const text = FMNIST_TABLE.replace(/cells:[^]*$/, `cells:
+  - {arch: mlp, method: global-magnitude, compression: 32, metric: macs_effective, value: 16700, unit: 2xMACs, tolerance: {abs: 200}, confirmed: true}
+`);
+  const runs = [8000, 8100, 8300].map((m, seed) => fm("global-magnitude", 0.83, seed, { metrics: { macs_effective: m } }));
+  const g = gradeTable(parseTable(text, "fixture.yaml", catalog(), gridExists), runsOf(database(runs)), true);
+  // 16,700 FLOPs = 8,350 MACs ± 100; ours 8,133.33: 216.67 off, 116.67 beyond.
+  assert.equal(g.cells[0].status, "outside tolerance");
+  assert.ok(Math.abs(g.cells[0].beyond! - 116.6666667) < 1e-6);
+  assert.match(renderGrades([g], "markdown"), /\| 8350 MACs \| 8133\.3333 MACs ± 152\.7525 \(n=3, CI 7753\.875 to 8512\.7916\) \| −216\.6667 MACs \| ±100 MACs \| outside tolerance by 116\.6667 MACs \|/);
 });
 
 test("catalogue mistakes are reported together, each with the file and key, typos with a did-you-mean", () => {

@@ -4,6 +4,7 @@
  * not an error (exit 0); an unknown table id is bad input (exit 2) and lists the catalogue.
  */
 import { DATASETS } from "../../datasets/index.js";
+import { aggregateRuns } from "../../reports/aggregate.js";
 import { defaultCatalogue, gradeTable, renderGrades, type ReproduceFormat } from "../../reports/reproduce.js";
 import { didYouMean } from "../grid/suggest.js";
 import { UsageError } from "./errors.js";
@@ -41,7 +42,8 @@ export default async function reproduce(id: string | undefined, o: { db: string;
   const data = reportDataOf(o.db, o.sweep);
   const presence = new Map<string, boolean>();
   for (const t of chosen) if (!presence.has(t.dataset)) presence.set(t.dataset, await present(t.dataset));
-  const grades = chosen.map((t) => gradeTable(t, data.runs, presence.get(t.dataset)));
+  const groups = aggregateRuns(data.runs); // once, whatever the number of tables
+  const grades = chosen.map((t) => gradeTable(t, data.runs, presence.get(t.dataset), groups));
   emit(renderGrades(grades, o.format), o.out, output);
   return 0;
 }
