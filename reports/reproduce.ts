@@ -20,13 +20,14 @@ import { methodLabel, targetLabel } from "../src/grid/label.js";
 import { didYouMean } from "../src/grid/suggest.js";
 import { METRICS } from "../src/metrics/names.js";
 import { toMetricUnit } from "../src/metrics/units.js";
-import { aggregateRuns, summarize, type GroupAggregate, type Stat } from "./aggregate.js";
+import { aggregateRuns, type GroupAggregate } from "./aggregate.js";
+import { summarize, type Stat } from "./stats.js";
 import type { RunRow } from "./model.js";
 import { trimNum } from "./format.js";
-import { escapeLatex } from "./table.js";
+import { DELTA_METRIC, escapeLatex, withDelta } from "./table.js";
 
-/** top1_after minus the dense top-1 of the same dataset · arch (in fraction): how papers state "no loss". */
-export const DELTA_TOP1 = "delta_top1";
+/** top1_after minus the run's own dense top-1 (reports/table.ts defines it): how papers state "no loss". */
+export const DELTA_TOP1 = DELTA_METRIC;
 
 export type Claim = "equal" | "at-least" | "at-most";
 
@@ -367,12 +368,16 @@ export function gradeTable(table: PublishedTable, runs: readonly RunRow[], datas
     const tolPub = (cell.tolerance.abs ?? 0) + (cell.tolerance.std ?? 0) * (cell.std ?? 0);
     const tolerance = Math.abs(toOurUnit(cell.metric, tolPub, cell.unit)!);
     const tl = targetLabel(cell.target);
+    const runsOf = (x: GroupAggregate) => {
+      const keys = new Set(x.runKeys);
+      return runs.filter((r) => keys.has(r.key));
+    };
     const find = (label: string) => groups.find((x) => same(x.dataset, table.dataset) && same(x.arch, cell.arch) && x.methodLabel === label && x.target === tl);
     const g = find(cell.label);
     const gv = cell.versus ? find(cell.versus.label) : undefined;
     const ours = !g ? null
       : cell.versus ? (gv ? pairedDifference(runs, g, gv, cell.metric) : null)
-      : cell.metric === DELTA_TOP1 ? g.deltaTop1 : g.metrics[cell.metric] ?? null;
+      : cell.metric === DELTA_TOP1 ? summarize(withDelta(runsOf(g)).map((r) => r.metrics[DELTA_TOP1])) : g.metrics[cell.metric] ?? null;
     if (!g || !ours) {
       const absent = datasetPresent === false;
       const missing = !g ? cell : { label: cell.versus!.label, known: cell.versus!.known, method: cell.versus!.choice };

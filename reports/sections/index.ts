@@ -8,6 +8,7 @@ import { reproduceSection } from "./reproduce.js";
 import { resultsSection } from "./results.js";
 import { speedupSection } from "./speedup.js";
 import { tradeoffSection } from "./tradeoff.js";
+import { winnersSection } from "./winners.js";
 import type { Section } from "./types.js";
 
 export const SECTIONS: readonly Section[] = [
@@ -16,6 +17,7 @@ export const SECTIONS: readonly Section[] = [
   accuracyDropSection,
   layerSection,
   finetuneSection,
+  winnersSection,
   resultsSection,
   speedupSection,
   reproduceSection,

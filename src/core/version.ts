@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "bac92d2b8453fb2e09d407ced619581ab63d7657d8e849029e850100d693829a";
+export const RESULTS_SOURCES_SHA256 = "a3c5819b54dffc8556314fb02fcd8df308dbbb189f9d0f553a6d120e6779ee9c";

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { getMethod } from "../../methods/index.js";
 import { getDataset } from "../../datasets/index.js";
 import type { LoadedDataset } from "../../datasets/types.js";
-import { getArch } from "../archs/index.js";
+import { getArch, loadLayersModelArch } from "../archs/index.js";
 import { initBackend } from "../backend/index.js";
 import { type Artifact, type EpochRecord, type Job, type JobResult, type LevelResult, PROTOCOL_VERSION, type TrainConfig } from "../core/types.js";
 import type { Schedule } from "../prune/schedules.js";
@@ -80,6 +80,9 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
 async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, threads: number): Promise<Omit<JobResult, "protocol" | "kind" | "key" | "status" | "error" | "backend" | "startedAt" | "finishedAt" | "host" | "pid">> {
   const { config } = job;
   const data = await loadPrepared(job);
+  // An imported architecture is read from its file in this worker, and refused if the file changed since planning.
+  const archFile = job.paths.archFiles?.[config.arch];
+  if (archFile !== undefined) await loadLayersModelArch(archFile, config.arch);
   const arch = getArch(config.arch);
   if (job.kind === "run") checkLayerNameParams(config, arch, data.inputShape, data.numClasses);
   const model = createModel(arch, data.inputShape, data.numClasses, config.seed, config.model.init);
