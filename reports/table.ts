@@ -271,7 +271,7 @@ function resolve(data: ReportData, opts: TableOptions): Resolved {
 }
 
 /** The runs with the derived Δ top-1 added to each run's metrics (runs without top1_dense get none). */
-function withDelta(runs: readonly RunRow[]): RunRow[] {
+export function withDelta(runs: readonly RunRow[]): RunRow[] {
   return runs.map((r) => {
     const a = r.metrics.top1_after;
     const d = r.metrics.top1_dense;

@@ -4,6 +4,7 @@ import { comparisonSection } from "./comparison.js";
 import { finetuneSection } from "./finetune.js";
 import { layerSection } from "./layers.js";
 import { overviewSection } from "./overview.js";
+import { reproduceSection } from "./reproduce.js";
 import { resultsSection } from "./results.js";
 import { speedupSection } from "./speedup.js";
 import { tradeoffSection } from "./tradeoff.js";
@@ -19,6 +20,7 @@ export const SECTIONS: readonly Section[] = [
   winnersSection,
   resultsSection,
   speedupSection,
+  reproduceSection,
   comparisonSection,
 ];
 

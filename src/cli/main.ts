@@ -106,6 +106,17 @@ program.command("table")
   .addOption(forceOption())
   .action(action(() => import("./table.js")));
 
+program.command("reproduce")
+  .description("grade published tables (benchmarks/published/) cell by cell against the database: reproduced / outside tolerance (by how much) / not run / dataset absent")
+  .argument("[table]", "table id (without one and without --all: list the catalogue)")
+  .option("--all", "every table of the catalogue")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "latex", "json"]).default("text"))
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("-o, --out <file>", "write to a file instead of stdout")
+  .addOption(forceOption())
+  .action(action(() => import("./reproduce.js")));
+
 program.command("compare")
   .description("compare two methods at each target, paired by seed and dense model: mean difference, 95% CI, test, verdict (tie unless significant), seeds needed")
   .argument("<methodA>", "method label (or name, when it has one label) as in `bench ls`")
@@ -191,6 +202,7 @@ const EXAMPLES: Record<string, string[]> = {
     "bench table --db results.db --group-by arch,method --average-over target",
     "bench table --db results.db --metrics top1_after,delta_top1,params_nonzero --no-dense",
   ],
+  reproduce: ["bench reproduce", "bench reproduce shrinkbench-fmnist --db results.db", "bench reproduce --all --db results.db --format latex -o grades.tex"],
   compare: ["bench compare global-magnitude random --db results.db", "bench compare global-magnitude layer-magnitude --at 16x --arch mlp --json"],
   export: ["bench export --db results.db --format csv -o runs.csv", "bench export --db results.db --what epochs --format jsonl"],
   "export-model": ["bench export-model 3f2a --db results.db -o model/"],
