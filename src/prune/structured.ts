@@ -158,15 +158,7 @@ export function allocateChannels(o: AllocationInput): AllocationResult {
     }
     return keep;
   };
-  const measure = (keep: boolean[][]) => {
-    const counts = compactedCounts(o.plan, keep, o.inputShape, o.numClasses);
-    const kept = pruned.reduce((n, i) => n + keep[i].filter(Boolean).length, 0);
-    const channelSparsity = 1 - kept / total;
-    const achieved = o.target.kind === "channel-sparsity" ? channelSparsity
-      : o.target.kind === "compression" ? o.dense.params / counts.params
-      : 1 - counts.macs / o.dense.macs;
-    return { counts, channelSparsity, achieved };
-  };
+  const measure = (keep: boolean[][]) => measureKeep(o, pruned, total, keep);
   const reaches = (m: { achieved: number }) => m.achieved >= o.target.value - 1e-12;
   const most = measure(keepAt(1));
   if (!reaches(most)) {
@@ -180,6 +172,17 @@ export function allocateChannels(o: AllocationInput): AllocationResult {
   }
   const keep = keepAt(hi);
   return { keep, ...measure(keep) };
+}
+
+/** A kept-unit choice measured as a target reads it: the compacted counts, the channel sparsity over the pruned groups and the target's measure. */
+function measureKeep(o: Omit<AllocationInput, "allocation">, pruned: readonly number[], total: number, keep: boolean[][]) {
+  const counts = compactedCounts(o.plan, keep, o.inputShape, o.numClasses);
+  const kept = pruned.reduce((n, i) => n + keep[i].filter(Boolean).length, 0);
+  const channelSparsity = 1 - kept / total;
+  const achieved = o.target.kind === "channel-sparsity" ? channelSparsity
+    : o.target.kind === "compression" ? o.dense.params / counts.params
+    : 1 - counts.macs / o.dense.macs;
+  return { counts, channelSparsity, achieved };
 }
 
 export interface LowestInput extends Omit<AllocationInput, "allocation"> {
@@ -226,15 +229,7 @@ export function removeLowest(o: LowestInput): AllocationResult & { reached: bool
     for (const { i, u } of chosen.slice(0, k)) keep[i][u] = false;
     return keep;
   };
-  const measure = (keep: boolean[][]) => {
-    const counts = compactedCounts(o.plan, keep, o.inputShape, o.numClasses);
-    const kept = pruned.reduce((n, i) => n + keep[i].filter(Boolean).length, 0);
-    const channelSparsity = 1 - kept / total;
-    const achieved = o.target.kind === "channel-sparsity" ? channelSparsity
-      : o.target.kind === "compression" ? o.dense.params / counts.params
-      : 1 - counts.macs / o.dense.macs;
-    return { counts, channelSparsity, achieved };
-  };
+  const measure = (keep: boolean[][]) => measureKeep(o, pruned, total, keep);
   const reaches = (k: number) => measure(keepAt(k)).achieved >= o.target.value - 1e-12;
   // Every measure grows with the units removed: the fewest that reach the target, by bisection.
   let k = chosen.length;

@@ -5,11 +5,11 @@
  * shortcut maps, which the masks cannot reach) and remembers what it kept, so the run can measure the compacted model.
  * The method's name is never asked: only its granularity, distribution, floor and rounding.
  */
-import type { ChannelGroupView, PruningMethod } from "../../methods/types.js";
+import type { ChannelGroupView, PruningMethod, ScoreContext } from "../../methods/types.js";
 import { channelGraph, maskedShortcuts, widthPlan, type ChannelGraph, type WidthPlan } from "../archs/graph.js";
 import type { ArchDef } from "../archs/ops.js";
 import type { HyperValue, PrunablePolicy, PruneTarget } from "../core/types.js";
-import { allocateChannels, channelMasks, compactedCounts, keepFromMasks, prunableGroups, removeLowest, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
+import { allocateChannels, channelMasks, compactedCounts, keepFromMasks, prunableGroups, removeLowest, type AllocationResult, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
 import { hasKernel } from "../archs/ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { MaskSet } from "../train/masks.js";
@@ -101,17 +101,40 @@ function rateMultipliers(method: PruningMethod, params: Readonly<Record<string, 
   }));
 }
 
-export async function structuredPruneStep(o: StructuredStepInput): Promise<void> {
+/** The method's scores of the groups it may prune (with `extra` in its context), checked to name only those groups. */
+async function scoreGroups(o: StructuredStepInput, extra: Partial<ScoreContext> = {}) {
   const { state, model } = o;
   const excluded = excludedGroups(state, o.prunable);
   const offered = prunableGroups(state.plan, excluded);
   const groups = channelGroupViews(model, state, offered);
   const tensors = prunableState(model, o.masks, o.prunable);
-  const ctx = { ...scoreContext({ method: o.method, params: o.params, tensors, model, train: o.train, seed: o.seed, step: o.step }), groups };
+  const ctx = { ...scoreContext({ method: o.method, params: o.params, tensors, model, train: o.train, seed: o.seed, step: o.step }), groups, ...extra };
   const scores = await o.method.score(ctx);
   for (const name of scores.keys()) {
     if (!groups.some((g) => g.name === name)) throw new Error(`${o.method.name} scored "${name}", which is not a channel group it was offered (${groups.map((g) => g.name).join(", ")})`);
   }
+  return { excluded, offered, scores };
+}
+
+/**
+ * The units kept become the run's state and its masks. The masks zero every removed channel's producers; where an
+ * option-A shortcut would carry a kept channel of the stream before into a removed one, its map is what must change.
+ */
+function applyKeep(o: StructuredStepInput, result: Pick<AllocationResult, "keep" | "achieved" | "channelSparsity" | "counts">): void {
+  const { state, model } = o;
+  state.keep = result.keep;
+  state.achieved = result.achieved;
+  state.channelSparsity = result.channelSparsity;
+  state.counts = result.counts;
+  const shapes = new Map([...model.params].map(([n, v]) => [n, v.shape]));
+  for (const [name, mask] of channelMasks(state.graph, state.keep, shapes)) o.masks.set(name, mask, shapes.get(name)!);
+  o.masks.apply(model.params);
+  if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
+}
+
+export async function structuredPruneStep(o: StructuredStepInput): Promise<void> {
+  const { state, model } = o;
+  const { excluded, offered, scores } = await scoreGroups(o);
   const result = allocateChannels({
     plan: state.plan, scores, alive: state.keep, excluded, target: o.target,
     allocation: {
@@ -122,16 +145,7 @@ export async function structuredPruneStep(o: StructuredStepInput): Promise<void>
     },
     inputShape: model.inputShape, numClasses: model.numClasses, dense: state.dense,
   });
-  state.keep = result.keep;
-  state.achieved = result.achieved;
-  state.channelSparsity = result.channelSparsity;
-  state.counts = result.counts;
-  const shapes = new Map([...model.params].map(([n, v]) => [n, v.shape]));
-  for (const [name, mask] of channelMasks(state.graph, state.keep, shapes)) o.masks.set(name, mask, shapes.get(name)!);
-  o.masks.apply(model.params);
-  // The masks zero every removed channel's producers; where an option-A shortcut would carry a kept channel of the
-  // stream before into a removed one, its map is what must change.
-  if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
+  applyKeep(o, result);
 }
 
 /**
@@ -154,31 +168,13 @@ export function restoreStructuredState(model: Model, masks: MaskSet, state: Stru
  */
 export async function structuredPruneLowest(o: StructuredStepInput & { fraction: number; gateSaliency?: ReadonlyMap<string, Float32Array> }): Promise<{ reached: boolean; removed: number }> {
   const { state, model } = o;
-  const excluded = excludedGroups(state, o.prunable);
-  const offered = prunableGroups(state.plan, excluded);
-  const groups = channelGroupViews(model, state, offered);
-  const tensors = prunableState(model, o.masks, o.prunable);
-  const ctx = {
-    ...scoreContext({ method: o.method, params: o.params, tensors, model, train: o.train, seed: o.seed, step: o.step }), groups,
-    ...(o.gateSaliency ? { gateSaliency: o.gateSaliency } : {}),
-  };
-  const scores = await o.method.score(ctx);
-  for (const name of scores.keys()) {
-    if (!groups.some((g) => g.name === name)) throw new Error(`${o.method.name} scored "${name}", which is not a channel group it was offered (${groups.map((g) => g.name).join(", ")})`);
-  }
+  const { excluded, offered, scores } = await scoreGroups(o, o.gateSaliency ? { gateSaliency: o.gateSaliency } : {});
   const remaining = offered.filter((i) => scores.has(state.graph.groups[i].name)).reduce((n, i) => n + state.keep[i].filter(Boolean).length, 0);
   const result = removeLowest({
     plan: state.plan, scores, alive: state.keep, excluded, target: o.target, count: Math.max(1, Math.floor(o.fraction * remaining)),
     minKeep: o.method.minDensity?.(o.params) ?? 0, inputShape: model.inputShape, numClasses: model.numClasses, dense: state.dense,
   });
-  state.keep = result.keep;
-  state.achieved = result.achieved;
-  state.channelSparsity = result.channelSparsity;
-  state.counts = result.counts;
-  const shapes = new Map([...model.params].map(([n, v]) => [n, v.shape]));
-  for (const [name, mask] of channelMasks(state.graph, state.keep, shapes)) o.masks.set(name, mask, shapes.get(name)!);
-  o.masks.apply(model.params);
-  if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
+  applyKeep(o, result);
   return { reached: result.reached, removed: result.removed };
 }
 

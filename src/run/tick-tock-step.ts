@@ -8,28 +8,16 @@
  * is named here.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { PruningMethod } from "../../methods/types.js";
-import type { HyperValue, PrunablePolicy, TrainConfig } from "../core/types.js";
+import type { TrainConfig } from "../core/types.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 import type { LossPhase } from "../prune/loss-terms.js";
 import type { TickTock } from "../prune/schedules.js";
-import type { StructuredTarget } from "../prune/structured.js";
 import { GateSet, gateTensor } from "../train/gates.js";
 import { trainPhase, type PhaseOptions, type StagedSplit } from "../train/loop.js";
-import type { MaskSet } from "../train/masks.js";
-import type { Model } from "../train/model.js";
-import { gatePlacements, structuredPruneLowest, type StructuredState } from "./structured-step.js";
+import { gatePlacements, structuredPruneLowest, type StructuredStepInput } from "./structured-step.js";
 
-export interface TickTockInput {
-  model: Model;
-  masks: MaskSet;
-  method: PruningMethod;
-  params: Readonly<Record<string, HyperValue>>;
-  prunable: PrunablePolicy;
-  target: StructuredTarget;
-  train: StagedSplit;
-  seed: number;
-  state: StructuredState;
+/** A structured step's inputs (each tick numbers its own step) with the schedule and the phases' settings. */
+export interface TickTockInput extends Omit<StructuredStepInput, "step"> {
   schedule: TickTock;
   /** The run's fine-tuning config: the ticks' and tocks' optimizer, batch, momentum and weight decay. */
   finetune: TrainConfig;
