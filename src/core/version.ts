@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "96a19f41c2fa96a53310ceebd906113fd4e48bff98a9fe7c36bb01657096db6e";
+export const RESULTS_SOURCES_SHA256 = "576ba353912746d0d35e1d257f512828ede698376ec769b12c72de67d288a7c9";
