@@ -2,7 +2,7 @@
  * The plain data a report is rendered from. src/store fills it from SQLite; renderers never touch the database,
  * so every report section can be tested on a hand-made ReportData.
  */
-import type { EpochRecord, LayerCount, PruneTarget, ReferenceRow, RunStatus } from "../src/core/types.js";
+import type { ClassAccuracy, EpochRecord, LayerCount, PruneTarget, ReferenceRow, RunStatus } from "../src/core/types.js";
 
 export interface SweepInfo {
   id: number;
@@ -28,6 +28,8 @@ export interface RunRow {
   targetKind: PruneTarget["kind"];
   targetValue: number;
   seed: number;
+  /** Key of the dense model the run pruned (runs of one seed share it); absent in hand-made data. */
+  denseKey?: string;
   backend: string | null;
   tfjsVersion: string | null;
   error: string | null;
@@ -44,6 +46,9 @@ export type LayerRow = LayerCount & { runKey: string };
 /** A run's per-epoch record (src/train/hooks.ts), as stored. */
 export type EpochRow = EpochRecord & { runKey: string };
 
+/** A run's top-1 hits on one class in one phase (src/core/types.ts ClassAccuracy), as stored. */
+export type ClassRow = ClassAccuracy & { runKey: string };
+
 export interface ReportData {
   title: string;
   generatedAt: string;
@@ -52,4 +57,6 @@ export interface ReportData {
   layers: LayerRow[];
   epochs: EpochRow[];
   references: ReferenceRow[];
+  /** Per-class top-1 of the runs; absent in hand-made data and databases from before it was stored. */
+  classes?: ClassRow[];
 }

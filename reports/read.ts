@@ -5,7 +5,7 @@
  */
 import type { Store } from "../src/store/store.js";
 import type { ReferenceRow, RunStatus } from "../src/core/types.js";
-import type { EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
+import type { ClassRow, EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
 
 export interface RunFilter {
   sweep?: number;
@@ -51,7 +51,7 @@ export function readRuns(store: Store, filter: RunFilter = {}): RunRow[] {
     }
     return rows.map((r) => ({
       key: r.key, sweepIds: sweepsOf.get(r.key) ?? [], database: store.path, status: r.status, method: r.method, methodLabel: r.method_label,
-      arch: r.arch, dataset: r.dataset, targetKind: r.target_kind, targetValue: r.target_value, seed: r.seed, backend: r.backend,
+      arch: r.arch, dataset: r.dataset, targetKind: r.target_kind, targetValue: r.target_value, seed: r.seed, denseKey: r.dense_key, backend: r.backend,
       tfjsVersion: r.tfjs_version, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, metrics: metrics.get(r.key) ?? {},
       config: store.parseStored(r.config_json, `configuration of run ${r.key}`),
     }));
@@ -79,6 +79,16 @@ export function readEpochs(store: Store, runKeys?: ReadonlySet<string>): EpochRo
   return out;
 }
 
+/** Per-class top-1 rows (migration 5), of `runKeys` when given. */
+export function readClassAccuracy(store: Store, runKeys?: ReadonlySet<string>): ClassRow[] {
+  const rows = store.read((db) => db.prepare(`SELECT run_key, phase, label, name, correct, count FROM class_accuracy ORDER BY run_key, phase, label`).raw().all()) as any[][];
+  const out: ClassRow[] = [];
+  for (const [runKey, phase, label, name, correct, count] of rows) {
+    if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, label, name, correct, count });
+  }
+  return out;
+}
+
 export function readArtifacts(store: Store, runKey: string): ArtifactRow[] {
   return store.read((db) => db.prepare(`SELECT kind, path, sha256, bytes FROM artifacts WHERE run_key = ?`).all(runKey)) as ArtifactRow[];
 }
@@ -101,5 +111,6 @@ export function readReportData(store: Store, options: { sweep?: number; title?: 
     title: options.title ?? `prunebench report: ${[...new Set(sweeps.map((s) => s.name))].join(", ") || store.path}`,
     generatedAt: new Date().toISOString(),
     sweeps, runs, layers: readLayers(store, keys), epochs: readEpochs(store, keys), references: readReferences(store, options.sweep),
+    classes: readClassAccuracy(store, keys),
   };
 }
