@@ -6,7 +6,7 @@
 import { targetOrder } from "../aggregate.js";
 import { classDamage, type ClassDamage, type GroupDamage } from "../class-damage.js";
 import { escapeHtml } from "../format.js";
-import { CHART_CONFIG, methodColor, note, packRows, panelFacet, r5 } from "./common.js";
+import { CHART_CONFIG, defaultTarget, note, packRows, panelFacet, pointColor, targetsOf } from "./common.js";
 import type { Section } from "./types.js";
 
 const DATA = "class-damage";
@@ -15,6 +15,8 @@ const WORST = 3;
 /** Above this many groups the panels' tables start folded. */
 const FOLD_ABOVE = 60;
 
+/** A fraction in percentage points to 0.01 pp: finer than one image of a 10,000-image test split, and short in the page. */
+const pp2 = (x: number) => (Number.isFinite(x) ? Math.round(x * 10_000) / 100 : null);
 const pp = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x * 100).toFixed(1)}`;
 
 function classCell(c: ClassDamage): string {
@@ -49,19 +51,25 @@ export const classDamageSection: Section = {
     const span = new Map<string, [number, number]>();
     for (const g of groups) {
       for (const c of g.classes) {
-        const x = r5(g.overall.mean * 100)!;
-        const y = r5(c.delta.mean * 100)!;
+        const x = pp2(g.overall.mean)!;
+        const y = pp2(c.delta.mean)!;
         points.push({
-          p: g.panel, m: g.methodLabel, t: g.target, to: targetOrder(g.targetKind, g.targetValue), c: c.name || `class ${c.label}`, n: g.runKeys.length,
-          x, y, e: r5(c.excess.mean * 100), b: c.deltaBefore ? r5(c.deltaBefore.mean * 100) : null, hurt: c.disproportionate ? "yes" : "no", k: g.runKeys[0],
+          p: g.panel, m: g.methodLabel, t: g.target, c: c.name || `class ${c.label}`, n: g.runKeys.length,
+          x, y, e: pp2(c.excess.mean), b: c.deltaBefore ? pp2(c.deltaBefore.mean) : null, hurt: c.disproportionate ? "yes" : "no",
         });
         const s = span.get(g.panel);
         span.set(g.panel, s ? [Math.min(s[0], x, y), Math.max(s[1], x, y)] : [Math.min(x, y), Math.max(x, y)]);
       }
     }
     const diagonal = [...span].flatMap(([p, [lo, hi]]) => [{ p, x: lo, y: lo }, { p, x: hi, y: hi }]);
+    // One target at a time (chosen in the chart): every class of every group at once is thousands of points.
+    const present = new Set(groups.map((g) => g.target));
+    const targets = targetsOf(ctx.groups).filter((t) => present.has(t.label)).map((t) => t.label);
+    const def = defaultTarget(ctx.groups.filter((g) => present.has(g.target))) ?? targets[0];
     const spec = {
       data: { name: DATA },
+      params: [{ name: "class_target", value: def, bind: { input: "select", options: targets, name: "target " } }],
+      transform: [{ filter: "datum.c == null || datum.t == class_target" }],
       ...panelFacet(ctx, {
         width: 300,
         height: 240,
@@ -73,13 +81,12 @@ export const classDamageSection: Section = {
             encoding: {
               x: { field: "x", type: "quantitative", title: "overall Δ top-1 vs dense (pp)" },
               y: { field: "y", type: "quantitative", title: "class Δ top-1 vs dense (pp)" },
-              color: methodColor(ctx),
+              color: pointColor(ctx),
               shape: { field: "hurt", type: "nominal", title: "disproportionate", scale: { domain: ["no", "yes"], range: ["circle", "diamond"] } },
               tooltip: [
                 { field: "c", title: "class" }, { field: "m", title: "method" }, { field: "t", title: "target" }, { field: "n", title: "seeds" },
                 { field: "y", title: "class Δ (pp)", format: "+.2f" }, { field: "x", title: "overall Δ (pp)", format: "+.2f" },
                 { field: "e", title: "excess (pp)", format: "+.2f" }, { field: "b", title: "class Δ before fine-tuning (pp)", format: "+.2f" },
-                { field: "k", title: "a run key" },
               ],
             },
           },
