@@ -42,54 +42,54 @@ export interface GroupDamage {
   classes: ClassDamage[];
 }
 
-type Phase = ClassRow["phase"];
-
 export function classDamage(runs: readonly RunRow[], rows: readonly ClassRow[]): GroupDamage[] {
-  const byRun = new Map<string, Map<Phase, ClassRow[]>>();
+  const byRun = new Map<string, Partial<Record<ClassRow["phase"], ClassRow>>>();
   for (const c of rows) {
-    let phases = byRun.get(c.runKey);
-    if (!phases) byRun.set(c.runKey, (phases = new Map()));
-    const list = phases.get(c.phase);
-    if (list) list.push(c);
-    else phases.set(c.phase, [c]);
+    const phases = byRun.get(c.runKey);
+    if (phases) phases[c.phase] = c;
+    else byRun.set(c.runKey, { [c.phase]: c });
   }
-  const groups = new Map<string, { runs: RunRow[]; perRun: Array<{ overall: number; classes: Map<number, { name: string; d: number; b: number | null }> }> }>();
+  /** Per run of a group: its overall Δ, and per class label its Δ after and before fine-tuning (NaN: not measured). */
+  interface PerRun { overall: number; after: Map<number, number>; before: Map<number, number> }
+  const groups = new Map<string, { runs: RunRow[]; perRun: PerRun[]; names: Map<number, string> }>();
+  const total = (xs: readonly number[]) => xs.reduce((n, x) => n + x, 0);
   for (const r of runs) {
     if (r.status !== "done") continue;
     const phases = byRun.get(r.key);
-    const dense = phases?.get("dense");
-    const after = phases?.get("after");
+    const dense = phases?.dense;
+    const after = phases?.after;
     if (!dense || !after) continue;
-    const acc = (list: ClassRow[]) => new Map(list.map((c) => [c.label, { name: c.name, a: c.count > 0 ? c.correct / c.count : NaN }]));
-    const overall = (list: ClassRow[]) => list.reduce((n, c) => n + c.correct, 0) / list.reduce((n, c) => n + c.count, 0);
-    const d = acc(dense);
-    const a = acc(after);
-    const before = phases!.get("before");
-    const b = before ? acc(before) : null;
-    const classes = new Map<number, { name: string; d: number; b: number | null }>();
-    for (const [label, x] of a) {
-      const base = d.get(label);
-      if (!base) continue;
-      classes.set(label, { name: x.name || base.name, d: x.a - base.a, b: b?.get(label) ? b.get(label)!.a - base.a : null });
-    }
+    const denseAcc = new Map(dense.labels.map((label, i) => [label, dense.count[i] > 0 ? dense.correct[i] / dense.count[i] : NaN]));
+    const deltas = (c: ClassRow | undefined) => {
+      const out = new Map<number, number>();
+      if (!c) return out;
+      c.labels.forEach((label, i) => {
+        const base = denseAcc.get(label);
+        if (base !== undefined && c.count[i] > 0) out.set(label, c.correct[i] / c.count[i] - base);
+      });
+      return out;
+    };
     const id = groupId(r.dataset, r.arch, r.methodLabel, r.targetKind, r.targetValue);
     let g = groups.get(id);
-    if (!g) groups.set(id, (g = { runs: [], perRun: [] }));
+    if (!g) groups.set(id, (g = { runs: [], perRun: [], names: new Map() }));
+    dense.labels.forEach((label, i) => { if (!g!.names.get(label)) g!.names.set(label, after.names[after.labels.indexOf(label)] || dense.names[i]); });
     g.runs.push(r);
-    g.perRun.push({ overall: overall(after) - overall(dense), classes });
+    g.perRun.push({
+      overall: total(after.correct) / total(after.count) - total(dense.correct) / total(dense.count),
+      after: deltas(after),
+      before: deltas(phases!.before),
+    });
   }
   const out: GroupDamage[] = [];
   for (const [id, g] of groups) {
     const f = g.runs[0];
-    const labels = new Map<number, string>();
-    for (const p of g.perRun) for (const [label, c] of p.classes) if (!labels.has(label) || !labels.get(label)) labels.set(label, c.name);
     const classes: ClassDamage[] = [];
-    for (const [label, name] of labels) {
-      const delta = summarize(g.perRun.map((p) => p.classes.get(label)?.d ?? null));
-      const excess = summarize(g.perRun.map((p) => (p.classes.has(label) ? p.classes.get(label)!.d - p.overall : null)));
+    for (const [label, name] of [...g.names].sort((a, b) => a[0] - b[0])) {
+      const delta = summarize(g.perRun.map((p) => p.after.get(label)));
+      const excess = summarize(g.perRun.map((p) => (p.after.has(label) ? p.after.get(label)! - p.overall : null)));
       if (!delta || !excess) continue;
-      const deltaBefore = summarize(g.perRun.map((p) => p.classes.get(label)?.b ?? null));
-      classes.push({ label, name, delta, deltaBefore, excess, disproportionate: excess.ci95 !== null && excess.ci95[1] < 0 });
+      const deltaBefore = summarize(g.perRun.map((p) => p.before.get(label)));
+      classes.push({ label, name: name ?? "", delta, deltaBefore, excess, disproportionate: excess.ci95 !== null && excess.ci95[1] < 0 });
     }
     classes.sort((a, b) => a.delta.mean - b.delta.mean || a.label - b.label);
     out.push({

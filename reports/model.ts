@@ -46,8 +46,19 @@ export type LayerRow = LayerCount & { runKey: string };
 /** A run's per-epoch record (src/train/hooks.ts), as stored. */
 export type EpochRow = EpochRecord & { runKey: string };
 
-/** A run's top-1 hits on one class in one phase (src/core/types.ts ClassAccuracy), as stored. */
-export type ClassRow = ClassAccuracy & { runKey: string };
+/**
+ * A run's per-class top-1 in one phase (src/core/types.ts ClassAccuracy, stored one row per class), as parallel
+ * arrays indexed by position, labels ascending: a 10,000-run database has 300,000 class rows, and one object per row
+ * cost seconds to read.
+ */
+export interface ClassRow {
+  runKey: string;
+  phase: ClassAccuracy["phase"];
+  labels: number[];
+  names: string[];
+  correct: number[];
+  count: number[];
+}
 
 export interface ReportData {
   title: string;

@@ -79,12 +79,16 @@ export function readEpochs(store: Store, runKeys?: ReadonlySet<string>): EpochRo
   return out;
 }
 
-/** Per-class top-1 rows (migration 5), of `runKeys` when given. */
+/** Per-class top-1 (migration 5), one ClassRow per run and phase, of `runKeys` when given. */
 export function readClassAccuracy(store: Store, runKeys?: ReadonlySet<string>): ClassRow[] {
-  const rows = store.read((db) => db.prepare(`SELECT run_key, phase, label, name, correct, count FROM class_accuracy ORDER BY run_key, phase, label`).raw().all()) as any[][];
+  // Grouped inside SQLite (as the metrics are): one row per run and phase instead of one per class.
+  const rows = store.read((db) => db.prepare(`SELECT run_key, phase, json_group_array(label), json_group_array(name), json_group_array(correct), json_group_array(count)
+    FROM (SELECT * FROM class_accuracy ORDER BY run_key, phase, label) GROUP BY run_key, phase`).raw().all()) as string[][];
   const out: ClassRow[] = [];
-  for (const [runKey, phase, label, name, correct, count] of rows) {
-    if (!runKeys || runKeys.has(runKey)) out.push({ runKey, phase, label, name, correct, count });
+  for (const [runKey, phase, labels, names, correct, count] of rows) {
+    if (runKeys && !runKeys.has(runKey)) continue;
+    const parse = (json: string) => store.parseStored(json, `per-class results of run ${runKey}`);
+    out.push({ runKey, phase: phase as ClassRow["phase"], labels: parse(labels), names: parse(names), correct: parse(correct), count: parse(count) });
   }
   return out;
 }

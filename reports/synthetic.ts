@@ -280,11 +280,16 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
               // test images each, the harder classes (high labels) losing more.
               const crnd = makeRng(seed, `synthetic-classes:${key}`);
               for (const [phase, acc] of [["dense", top1Dense], ["before", top1Before], ["after", top1After]] as const) {
+                const row: ClassRow = { runKey: key, phase, labels: [], names: [], correct: [], count: [] };
                 for (let label = 0; label < 10; label++) {
                   const skew = phase === "dense" ? 0 : (top1Dense - acc) * (label - 4.5) / 4.5;
                   const a = Math.max(0, Math.min(1, acc - skew + 0.01 * (crnd() - 0.5)));
-                  classes.push({ runKey: key, phase, label, name: `class ${label}`, correct: Math.round(a * 1000), count: 1000 });
+                  row.labels.push(label);
+                  row.names.push(`class ${label}`);
+                  row.correct.push(Math.round(a * 1000));
+                  row.count.push(1000);
                 }
+                classes.push(row);
               }
               layers.push(...runLayers);
               if (doPretrain) {

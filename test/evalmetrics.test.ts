@@ -20,7 +20,7 @@ import { readReportData } from "../reports/read.js";
 import { renderHtmlReport } from "../reports/html.js";
 import { classDamage } from "../reports/class-damage.js";
 import { validityChecks } from "../reports/validity.js";
-import type { RunRow } from "../reports/model.js";
+import type { ClassRow, RunRow } from "../reports/model.js";
 import { bench, tempDir } from "./helpers/cli.js";
 
 const TRAIN = 600;
@@ -48,7 +48,7 @@ describe("per-class accuracy, cost and validity on real sweeps", () => {
   const common = ["--db", db, "--cache-dir", join(dir, "cache"), "--artifacts-dir", join(dir, "art"), "--jobs", "1", "--plain"];
   let first: RunRow[] = [];
   let all: RunRow[] = [];
-  let classes: Array<{ runKey: string; phase: string; label: number; name: string; correct: number; count: number }> = [];
+  let classes: ClassRow[] = [];
 
   before(() => {
     // The first sweep trains the dense model (in its dense job); the second, another grid, finds it in the cache.
@@ -71,31 +71,36 @@ describe("per-class accuracy, cost and validity on real sweeps", () => {
   it("per-class hits add up to each phase's top-1 (weighted by class counts), from the same evaluation pass", () => {
     for (const r of all) {
       for (const phase of ["dense", "before", "after"] as const) {
-        const rows = classes.filter((c) => c.runKey === r.key && c.phase === phase);
-        assert.equal(rows.length, 10, `${r.methodLabel} ${phase}: one row per class`);
-        assert.deepEqual(rows.map((c) => c.label), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-        assert.equal(rows[6].name, "Shirt", "Fashion-MNIST's class names are stored");
-        const count = rows.reduce((n, c) => n + c.count, 0);
+        const found = classes.filter((c) => c.runKey === r.key && c.phase === phase);
+        assert.equal(found.length, 1, `${r.methodLabel} ${phase}: one set of class rows`);
+        const c = found[0];
+        assert.deepEqual(c.labels, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "one row per class");
+        assert.equal(c.names[6], "Shirt", "Fashion-MNIST's class names are stored");
+        const count = c.count.reduce((n, x) => n + x, 0);
         assert.equal(count, TEST);
         // The class-balanced mini set: the test subset keeps 30 images of each class.
-        assert.ok(rows.every((c) => c.count === TEST / 10));
-        const top1 = rows.reduce((n, c) => n + c.correct, 0) / count;
+        assert.ok(c.count.every((x) => x === TEST / 10));
+        const top1 = c.correct.reduce((n, x) => n + x, 0) / count;
         assert.ok(Math.abs(top1 - r.metrics[`top1_${phase}`]!) < 1e-12, `${r.methodLabel} ${phase}: Σ correct / Σ count ${top1} = top1_${phase} ${r.metrics[`top1_${phase}`]}`);
-        // Weighted mean of the class accuracies is the same number.
-        const weighted = rows.reduce((n, c) => n + (c.correct / c.count) * c.count, 0) / count;
+        // The class accuracies weighted by their class counts give the same number.
+        const weighted = c.correct.reduce((n, x, i) => n + (x / c.count[i]) * (c.count[i] / count), 0);
         assert.ok(Math.abs(weighted - top1) < 1e-12);
       }
     }
     // The report's per-class view: every class of the run, its Δ = after − dense and the overall Δ from the same rows.
-    const damage = classDamage(all, classes as never);
+    const damage = classDamage(all, classes);
     assert.equal(damage.length, 3);
     const g = damage.find((d) => d.methodLabel === "snip")!;
     const r = all.find((x) => x.methodLabel === "snip")!;
     assert.equal(g.classes.length, 10);
     assert.ok(Math.abs(g.overall.mean - (r.metrics.top1_after! - r.metrics.top1_dense!)) < 1e-12);
     const worst = g.classes[0];
-    const rows = (phase: string) => classes.find((c) => c.runKey === r.key && c.phase === phase && c.label === worst.label)!;
-    assert.ok(Math.abs(worst.delta.mean - (rows("after").correct - rows("dense").correct) / rows("dense").count) < 1e-12);
+    const hits = (phase: string) => {
+      const c = classes.find((x) => x.runKey === r.key && x.phase === phase)!;
+      const i = c.labels.indexOf(worst.label);
+      return { correct: c.correct[i], count: c.count[i] };
+    };
+    assert.ok(Math.abs(worst.delta.mean - (hits("after").correct - hits("dense").correct) / hits("dense").count) < 1e-12);
     assert.ok(g.classes.every((c, i) => i === 0 || c.delta.mean >= g.classes[i - 1].delta.mean), "most damaged first");
     assert.ok(g.classes.every((c) => !c.disproportionate), "one seed: no class is called significant");
   });
