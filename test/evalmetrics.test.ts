@@ -52,7 +52,7 @@ describe("per-class accuracy, cost and validity on real sweeps", () => {
 
   before(() => {
     // The first sweep trains the dense model (in its dense job); the second, another grid, finds it in the cache.
-    const a = bench(["sweep", grid(dir, "first", "[global-magnitude, snip]", "[0.9]"), ...common]);
+    const a = bench(["sweep", grid(dir, "first", "[global-magnitude, snip, {name: imp, rate: 0.6}]", "[0.9]"), ...common]);
     assert.equal(a.code, 0, a.stdout + a.stderr);
     const b = bench(["sweep", grid(dir, "second", "[global-magnitude]", "[0.5]"), ...common]);
     assert.equal(b.code, 0, b.stdout + b.stderr);
@@ -65,7 +65,8 @@ describe("per-class accuracy, cost and validity on real sweeps", () => {
     } finally {
       store.close();
     }
-    assert.equal(all.length, 3);
+    // IMP at rate 0.6 reaches 0.9 in three rounds: three results (two child runs and the run itself).
+    assert.equal(all.length, 6);
   });
 
   it("per-class hits add up to each phase's top-1 (weighted by class counts), from the same evaluation pass", () => {
@@ -89,7 +90,7 @@ describe("per-class accuracy, cost and validity on real sweeps", () => {
     }
     // The report's per-class view: every class of the run, its Δ = after − dense and the overall Δ from the same rows.
     const damage = classDamage(all, classes);
-    assert.equal(damage.length, 3);
+    assert.equal(damage.length, 6);
     const g = damage.find((d) => d.methodLabel === "snip")!;
     const r = all.find((x) => x.methodLabel === "snip")!;
     assert.equal(g.classes.length, 10);
@@ -132,6 +133,19 @@ describe("per-class accuracy, cost and validity on real sweeps", () => {
     assert.equal(snip.metrics.dense_pretrain_macs, 0);
     assert.equal(snip.metrics.train_images, 3 * TRAIN, "its pretraining-length and fine-tuning epochs, sparse");
     for (const r of all) assert.equal(r.metrics.masked_nonzero, 0, `${r.methodLabel}: masked weights stay 0`);
+  });
+
+  it("IMP's rounds are not free: each level is charged every round up to it, plus the dense pretraining once", () => {
+    const levels = all.filter((r) => r.method === "imp").sort((a, b) => a.metrics.sparsity! - b.metrics.sparsity!);
+    assert.deepEqual(levels.map((r) => Number(r.metrics.sparsity!.toFixed(2))), [0.6, 0.84, 0.9]);
+    // Each round rewinds to the initial weights and retrains for the pretraining config's 2 epochs.
+    assert.deepEqual(levels.map((r) => r.metrics.train_images), [2 * TRAIN, 4 * TRAIN, 6 * TRAIN]);
+    for (let i = 1; i < levels.length; i++) {
+      const round = levels[i].metrics.train_macs! - levels[i - 1].metrics.train_macs!;
+      // A round trains the network pruned at that level: 3 × its masked MACs per image.
+      assert.ok(Math.abs(round - 2 * TRAIN * TRAIN_MACS_PER_FORWARD * levels[i].metrics.macs_effective!) <= 1e-9 * round);
+    }
+    for (const r of levels) assert.equal(r.metrics.dense_pretrain_images, 2 * TRAIN, "the dense pretraining is charged once per result");
   });
 
   it("the overview's validity block: every check passes on the sweep, and one tampered run fails exactly its checks", () => {
