@@ -6,9 +6,11 @@ import { costSection } from "./cost.js";
 import { finetuneSection } from "./finetune.js";
 import { layerSection } from "./layers.js";
 import { overviewSection } from "./overview.js";
+import { reproduceSection } from "./reproduce.js";
 import { resultsSection } from "./results.js";
 import { speedupSection } from "./speedup.js";
 import { tradeoffSection } from "./tradeoff.js";
+import { winnersSection } from "./winners.js";
 import type { Section } from "./types.js";
 
 export const SECTIONS: readonly Section[] = [
@@ -17,10 +19,12 @@ export const SECTIONS: readonly Section[] = [
   accuracyDropSection,
   layerSection,
   finetuneSection,
+  winnersSection,
   resultsSection,
   speedupSection,
   classDamageSection,
   costSection,
+  reproduceSection,
   comparisonSection,
 ];
 

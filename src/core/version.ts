@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "576ba353912746d0d35e1d257f512828ede698376ec769b12c72de67d288a7c9";
+export const RESULTS_SOURCES_SHA256 = "0f20f0bb8324fd7ff968046ad8cf42dbc35923e2d9e05c1d4b548678526df95a";
