@@ -2,7 +2,7 @@
  * The plain data a report is rendered from. src/store fills it from SQLite; renderers never touch the database,
  * so every report section can be tested on a hand-made ReportData.
  */
-import type { EpochRecord, LayerCount, PruneTarget, ReferenceRow, RunStatus } from "../src/core/types.js";
+import type { ClassAccuracy, EpochRecord, LayerCount, PruneTarget, ReferenceRow, RunStatus } from "../src/core/types.js";
 
 export interface SweepInfo {
   id: number;
@@ -46,6 +46,20 @@ export type LayerRow = LayerCount & { runKey: string };
 /** A run's per-epoch record (src/train/hooks.ts), as stored. */
 export type EpochRow = EpochRecord & { runKey: string };
 
+/**
+ * A run's per-class top-1 in one phase (src/core/types.ts ClassAccuracy, stored one row per class), as parallel
+ * arrays indexed by position, labels ascending: a 10,000-run database has 300,000 class rows, and one object per row
+ * cost seconds to read.
+ */
+export interface ClassRow {
+  runKey: string;
+  phase: ClassAccuracy["phase"];
+  labels: number[];
+  names: string[];
+  correct: number[];
+  count: number[];
+}
+
 export interface ReportData {
   title: string;
   generatedAt: string;
@@ -54,4 +68,6 @@ export interface ReportData {
   layers: LayerRow[];
   epochs: EpochRow[];
   references: ReferenceRow[];
+  /** Per-class top-1 of the runs; absent in hand-made data and databases from before it was stored. */
+  classes?: ClassRow[];
 }

@@ -5,7 +5,7 @@
  */
 import type { Store } from "../src/store/store.js";
 import type { ReferenceRow, RunStatus } from "../src/core/types.js";
-import type { EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
+import type { ClassRow, EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
 
 export interface RunFilter {
   sweep?: number;
@@ -79,6 +79,20 @@ export function readEpochs(store: Store, runKeys?: ReadonlySet<string>): EpochRo
   return out;
 }
 
+/** Per-class top-1 (migration 5), one ClassRow per run and phase, of `runKeys` when given. */
+export function readClassAccuracy(store: Store, runKeys?: ReadonlySet<string>): ClassRow[] {
+  // Grouped inside SQLite (as the metrics are): one row per run and phase instead of one per class.
+  const rows = store.read((db) => db.prepare(`SELECT run_key, phase, json_group_array(label), json_group_array(name), json_group_array(correct), json_group_array(count)
+    FROM (SELECT * FROM class_accuracy ORDER BY run_key, phase, label) GROUP BY run_key, phase`).raw().all()) as string[][];
+  const out: ClassRow[] = [];
+  for (const [runKey, phase, labels, names, correct, count] of rows) {
+    if (runKeys && !runKeys.has(runKey)) continue;
+    const parse = (json: string) => store.parseStored(json, `per-class results of run ${runKey}`);
+    out.push({ runKey, phase: phase as ClassRow["phase"], labels: parse(labels), names: parse(names), correct: parse(correct), count: parse(count) });
+  }
+  return out;
+}
+
 export function readArtifacts(store: Store, runKey: string): ArtifactRow[] {
   return store.read((db) => db.prepare(`SELECT kind, path, sha256, bytes FROM artifacts WHERE run_key = ?`).all(runKey)) as ArtifactRow[];
 }
@@ -101,5 +115,6 @@ export function readReportData(store: Store, options: { sweep?: number; title?: 
     title: options.title ?? `prunebench report: ${[...new Set(sweeps.map((s) => s.name))].join(", ") || store.path}`,
     generatedAt: new Date().toISOString(),
     sweeps, runs, layers: readLayers(store, keys), epochs: readEpochs(store, keys), references: readReferences(store, options.sweep),
+    classes: readClassAccuracy(store, keys),
   };
 }

@@ -4,7 +4,7 @@
  */
 import type { LayerKind, ReferenceRow } from "../src/core/types.js";
 import { makeRng } from "../src/core/rng.js";
-import type { EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
+import type { ClassRow, EpochRow, LayerRow, ReportData, RunRow, SweepInfo } from "./model.js";
 
 interface LayerSpec {
   name: string;
@@ -148,6 +148,7 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
   const runs: RunRow[] = [];
   const layers: LayerRow[] = [];
   const epochs: EpochRow[] = [];
+  const classes: ClassRow[] = [];
   // ~1% of the runs (at least 2 when nRuns >= 10) fail or diverge, at deterministic pseudo-random positions.
   const failing = new Map<number, "failed" | "diverged">();
   if (nRuns >= 10) {
@@ -240,6 +241,13 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
                     train_img_per_s: 2000 / a.latencyMs,
                     peak_rss_mb: 300 + 10 * a.latencyMs,
                     best_epoch: ftEpochs - 1 - Math.floor(rnd() * 3),
+                    train_images: ftEpochs * 50_000,
+                    train_macs: 3 * macsEff * ftEpochs * 50_000,
+                    train_step_seconds: finetuneSeconds * 0.9,
+                    dense_pretrain_images: 10 * 50_000,
+                    dense_pretrain_macs: 3 * macsDense * 10 * 50_000,
+                    dense_pretrain_seconds: 10 * a.latencyMs * 1.5,
+                    masked_nonzero: 0,
                   }
                 : { top1_dense: top1Dense, params_total: paramsTotal, total_seconds: 5 + rnd() * 20 };
             runs.push({
@@ -268,6 +276,21 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
               config: { method: { name: m.method, params: {} }, arch, dataset, target: { kind: "sparsity", value: target }, seed: s },
             });
             if (status === "done") {
+              // Per-class hits from a stream of their own (the other numbers stay as they were): classes 0-9 of 1,000
+              // test images each, the harder classes (high labels) losing more.
+              const crnd = makeRng(seed, `synthetic-classes:${key}`);
+              for (const [phase, acc] of [["dense", top1Dense], ["before", top1Before], ["after", top1After]] as const) {
+                const row: ClassRow = { runKey: key, phase, labels: [], names: [], correct: [], count: [] };
+                for (let label = 0; label < 10; label++) {
+                  const skew = phase === "dense" ? 0 : (top1Dense - acc) * (label - 4.5) / 4.5;
+                  const a = Math.max(0, Math.min(1, acc - skew + 0.01 * (crnd() - 0.5)));
+                  row.labels.push(label);
+                  row.names.push(`class ${label}`);
+                  row.correct.push(Math.round(a * 1000));
+                  row.count.push(1000);
+                }
+                classes.push(row);
+              }
               layers.push(...runLayers);
               if (doPretrain) {
                 for (let e = 0; e < 10; e++) {
@@ -320,5 +343,6 @@ export function syntheticReportData(nRuns: number, seed = 1): ReportData {
     layers,
     epochs,
     references,
+    classes,
   };
 }

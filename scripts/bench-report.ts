@@ -99,6 +99,8 @@ function writeSyntheticDatabase(path: string, data: ReportData): void {
     }
     const epoch = db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds) VALUES (?,?,?,?,?,?,?,?)`);
     for (const e of data.epochs) epoch.run(e.runKey, e.phase, e.epoch, e.loss, e.trainAcc, e.valAcc, e.lr, e.seconds);
+    const cls = db.prepare(`INSERT INTO class_accuracy (run_key, phase, label, name, correct, count) VALUES (?,?,?,?,?,?)`);
+    for (const c of data.classes ?? []) c.labels.forEach((label, i) => cls.run(c.runKey, c.phase, label, c.names[i], c.correct[i], c.count[i]));
     const ref = db.prepare(`INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
     for (const r of data.references) ref.run(sweep, JSON.stringify(r));
   })();

@@ -203,6 +203,8 @@ test("reading commands never create or write a database", () => {
   d.exec(`DROP INDEX runs_parent; ALTER TABLE runs DROP COLUMN parent_key; ALTER TABLE runs DROP COLUMN level`);
   // …and before migration 4 (the epochs' dynamic dead neuron rate).
   d.exec(`ALTER TABLE epochs DROP COLUMN dnr`);
+  // …and before migration 5 (per-class accuracy).
+  d.exec(`DROP TABLE class_accuracy`);
   d.pragma("user_version = 1");
   d.close();
   const hash = sha256(old);

@@ -69,7 +69,9 @@ describe("HTML report in a browser (offline)", { skip, timeout: 180_000 }, () =>
         text: (el.textContent ?? "").slice(0, 200),
       })),
     );
-    assert.equal(charts.length, 6);
+    // The overview's requested-vs-achieved targets, the per-class damage and the cost charts among them.
+    assert.equal(charts.length, 9);
+    assert.deepEqual(["chart-targets", "chart-class-damage", "chart-cost"].filter((id) => !charts.some((c) => c.id === id)), []);
     for (const c of charts) {
       assert.ok(c.rendered, `${c.id} rendered (${c.text})`);
       assert.equal(c.svg >= 1, true, `${c.id} has an svg`);

@@ -206,7 +206,7 @@ describe("HTML report", () => {
     assert.ok(m);
     const payload = JSON.parse(m[1]) as { charts: { id: string; spec: Record<string, unknown>; datasets: string[] }[]; data: Record<string, PackedTable> };
     const ids = payload.charts.map((c) => c.id);
-    assert.deepEqual(ids.sort(), ["chart-drop", "chart-finetune", "chart-layers", "chart-tradeoff-compression", "chart-tradeoff-latency", "chart-tradeoff-speedup"]);
+    assert.deepEqual(ids.sort(), ["chart-class-damage", "chart-cost", "chart-drop", "chart-finetune", "chart-layers", "chart-targets", "chart-tradeoff-compression", "chart-tradeoff-latency", "chart-tradeoff-speedup"]);
     for (const c of payload.charts) {
       assert.ok(html.includes(`<div class="chart" id="${c.id}">`));
       for (const d of c.datasets) {

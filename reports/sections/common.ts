@@ -55,6 +55,12 @@ export function methodColor(ctx: ReportContext, field = "m"): VlSpec {
   };
 }
 
+/** methodColor for point marks: the legend shows filled circles (the line legend's strokes do not show for points). */
+export function pointColor(ctx: ReportContext, field = "m"): VlSpec {
+  const c = methodColor(ctx, field);
+  return { ...c, legend: { ...(c.legend as VlSpec), symbolType: "circle", symbolStrokeWidth: 0, symbolFillColor: null } };
+}
+
 /**
  * Facet columns: one per architecture when there are at most 3 (so each row is a dataset: an arch x dataset grid),
  * else 3 (wrapped).

@@ -1,6 +1,8 @@
 /** The report's sections, in page order. Add a section by writing a module and listing it here. */
 import { accuracyDropSection } from "./accuracy-drop.js";
+import { classDamageSection } from "./class-damage.js";
 import { comparisonSection } from "./comparison.js";
+import { costSection } from "./cost.js";
 import { finetuneSection } from "./finetune.js";
 import { layerSection } from "./layers.js";
 import { overviewSection } from "./overview.js";
@@ -20,6 +22,8 @@ export const SECTIONS: readonly Section[] = [
   winnersSection,
   resultsSection,
   speedupSection,
+  classDamageSection,
+  costSection,
   reproduceSection,
   comparisonSection,
 ];

@@ -4,6 +4,7 @@ import { escapeHtml, formatDuration } from "../format.js";
 import type { RunStatus } from "../../src/core/types.js";
 import { targetLabel } from "../../src/grid/label.js";
 import type { Section } from "./types.js";
+import { validityBlock } from "./validity-block.js";
 
 const STATUSES: RunStatus[] = ["done", "failed", "diverged", "interrupted", "running", "pending"];
 const MAX_FAILURES = 500;
@@ -81,6 +82,7 @@ export const overviewSection: Section = {
         failures.length > MAX_FAILURES ? `<p class="note">… and ${failures.length - MAX_FAILURES} more (export the runs to see them all).</p>` : ""
       }</details>`;
     }
+    const validity = validityBlock(ctx);
     const usedMetrics = new Set<string>();
     for (const g of ctx.groups) for (const k of Object.keys(g.metrics)) usedMetrics.add(k);
     const defs = [...METRICS.values()]
@@ -105,7 +107,8 @@ export const overviewSection: Section = {
 ${data.sweeps.length === 0 ? `<p class="muted">No sweeps recorded.</p>` : `<div class="scroll"><table class="data"><thead><tr><th>id</th><th>name</th><th>grid file</th><th>created</th><th>code version</th><th>database</th></tr></thead><tbody>${sweepRows}</tbody></table></div>`}
 ${grids}
 ${failureBlock}
+${validity.html}
 ${defs ? `<details><summary>Metric definitions</summary><table class="data defs"><thead><tr><th>metric</th><th>unit</th><th>definition</th></tr></thead><tbody>${defs}</tbody></table></details>` : ""}`;
-    return { html };
+    return { html, charts: validity.charts, data: validity.data };
   },
 };

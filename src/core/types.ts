@@ -263,6 +263,8 @@ export interface JobResult {
    * writes each level as a child run (see Store.saveResult).
    */
   levels?: LevelResult[];
+  /** Per-class top-1 on the test split (dense, before and after fine-tuning); absent for dense jobs and failed runs. */
+  classes?: ClassAccuracy[];
 }
 
 /** One level of an iterative run: the model after round `level` (1-based) was retrained, measured like any run. */
@@ -271,6 +273,21 @@ export interface LevelResult {
   metrics: Record<string, number>;
   layers: LayerCount[];
   epochs: EpochRecord[];
+  classes?: ClassAccuracy[];
+}
+
+/**
+ * Top-1 hits of one true class on the test split, counted in the evaluation pass that gives top1_<phase>: the class's
+ * accuracy is correct / count, and Σ correct / Σ count over the classes is top1_<phase>.
+ */
+export interface ClassAccuracy {
+  phase: "dense" | "before" | "after";
+  /** The class index (label). */
+  label: number;
+  /** The dataset's name for it ("" when it has none). */
+  name: string;
+  correct: number;
+  count: number;
 }
 
 export interface EpochRecord {

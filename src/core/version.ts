@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "2348e75d076b6abaddad4635ae01726993ebc5da54f376d2ee023c56d1185ae0";
+export const RESULTS_SOURCES_SHA256 = "b84e942c6d09218a23014d959b43f7435ebf3c5e53b36f30b980a1390491d75f";

@@ -102,3 +102,19 @@ export function median(values: readonly number[]): number {
 function sum(xs: readonly number[]): number {
   return xs.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * Weights that are nonzero where their mask is 0 (masked_nonzero): a pruned weight must stay exactly 0 through
+ * fine-tuning, so anything but 0 means a training path let a masked weight move. `weights` and `masks` by tensor name;
+ * tensors without a mask are not counted.
+ */
+export function maskedNonzero(weights: ReadonlyMap<string, ArrayLike<number>>, masks: ReadonlyMap<string, ArrayLike<number>>): number {
+  let n = 0;
+  for (const [name, mask] of masks) {
+    const w = weights.get(name);
+    if (!w) throw new Error(`mask for unknown tensor ${name}`);
+    if (w.length !== mask.length) throw new Error(`mask of ${name} has ${mask.length} entries, the tensor ${w.length}`);
+    for (let i = 0; i < mask.length; i++) if (mask[i] === 0 && w[i] !== 0) n++;
+  }
+  return n;
+}

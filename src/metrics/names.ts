@@ -61,6 +61,13 @@ const defs: MetricDef[] = [
   { name: "train_img_per_s", unit: "img/s", higherIsBetter: true, definition: "Training throughput during fine-tuning (images per second, masks included)." },
   { name: "peak_rss_mb", unit: "MiB", higherIsBetter: false, definition: "Peak resident memory of the worker process during the run." },
   { name: "best_epoch", unit: "epoch", higherIsBetter: null, definition: "Fine-tuning epoch whose weights were kept (chosen by validation accuracy)." },
+  { name: "train_images", unit: "images", higherIsBetter: false, definition: "Images through this run's own training steps on the way to its result: fine-tuning, retraining, and the sparse training of at-init and dynamic runs (a level of an iterative run: every round up to it; a control level: those plus its own retraining). Not the dense pretraining (dense_pretrain_images), evaluation passes or pruning scores." },
+  { name: "train_macs", unit: "MACs", higherIsBetter: false, definition: "Training MACs of the steps counted in train_images: per image, 3 x the forward MACs of the model under its masks at that step (effective MACs: each layer's MACs x its kernel's mask density); forward 1x plus backward ~2x (gradients of activations and of weights), the usual accounting of training compute." },
+  { name: "train_step_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of the training steps counted in train_images (each epoch's steps, not its validation pass)." },
+  { name: "dense_pretrain_images", unit: "images", higherIsBetter: false, definition: "Images through the dense pretraining this run starts from, attributed to every run that prunes the trained dense model, whoever trained it (0 for runs that start from the initial weights: at-init and dynamic sparse training use it only as a baseline). Never part of train_images." },
+  { name: "dense_pretrain_macs", unit: "MACs", higherIsBetter: false, definition: "Training MACs of that dense pretraining (3 x dense MACs per image), attributed like dense_pretrain_images. Total training budget of a run = train_macs + dense_pretrain_macs." },
+  { name: "dense_pretrain_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of that dense pretraining's training steps, measured where it was trained and kept with the cached dense model, attributed like dense_pretrain_images (unknown for a dense model cached before prunebench kept it). pretrain_seconds stays this process's share only." },
+  { name: "masked_nonzero", unit: "count", higherIsBetter: false, definition: "Validity check: weights that are nonzero where their mask is 0, after fine-tuning (must be 0: masked weights stay exactly zero)." },
 ];
 
 export const METRICS: ReadonlyMap<string, MetricDef> = new Map(defs.map((d) => [d.name, d]));

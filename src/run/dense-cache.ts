@@ -21,8 +21,16 @@ export interface DenseOutcome {
   epochs: EpochRecord[];
   /** Seconds spent pretraining in this process (0 when the cache was hit). */
   trainedSeconds: number;
+  /**
+   * What training the dense model cost whoever trained it, kept with the checkpoint so that every run starting from
+   * it can be charged for it; null for a checkpoint cached before prunebench recorded it.
+   */
+  cost: DenseCost | null;
   path: string;
 }
+
+/** Seconds of the training steps, images through them, and their training MACs (src/train/train-cost.ts). */
+export interface DenseCost { seconds: number; images: number; macs: number }
 
 export interface DenseEvents {
   /** This process waits for another one's lease; `note` is set once the wait is long enough to tell the user. */
@@ -56,7 +64,7 @@ export async function ensureDense(
   denseKey: string,
   label: string,
   model: Model,
-  train: (keepLeaseAlive: () => Promise<void>) => Promise<{ epochs: EpochRecord[]; seconds: number }>,
+  train: (keepLeaseAlive: () => Promise<void>) => Promise<{ epochs: EpochRecord[] } & DenseCost>,
   events: DenseEvents = {},
 ): Promise<DenseOutcome> {
   const leaseMs = denseLeaseMs();
@@ -70,7 +78,7 @@ export async function ensureDense(
   for (;;) {
     if (existsSync(path)) {
       const loaded = tryLoad(path, model);
-      if ("epochs" in loaded) return { epochs: loaded.epochs, trainedSeconds: 0, path };
+      if ("epochs" in loaded) return { epochs: loaded.epochs, trainedSeconds: 0, cost: loaded.cost, path };
     }
     mkdirSync(dirname(path), { recursive: true }); // also when someone deleted the cache folder while we waited
     release = await tryLease(lock, ownerFile, leaseMs, (e) => {
@@ -88,7 +96,7 @@ export async function ensureDense(
     writeOwner(ownerFile);
     if (existsSync(path)) {
       const loaded = tryLoad(path, model);
-      if ("epochs" in loaded) return { epochs: loaded.epochs, trainedSeconds: 0, path };
+      if ("epochs" in loaded) return { epochs: loaded.epochs, trainedSeconds: 0, cost: loaded.cost, path };
       rmSync(path, { force: true });
       events.onWarning?.(`cached dense model ${denseKey} (${label}) ${loaded.problem}; discarded and retrained (${loaded.detail})`);
     }
@@ -99,10 +107,12 @@ export async function ensureDense(
       lastTurn = Date.now();
       await nextTurn();
     };
-    const { epochs, seconds } = await train(keepLeaseAlive);
+    const { epochs, seconds, images, macs } = await train(keepLeaseAlive);
+    const cost = { seconds, images, macs };
     const tensors = new Map([...snapshot(model)].map(([name, data]) => [name, { shape: shapeOf(model, name), data }]));
-    writeCheckpoint(path, { tensors, metadata: { denseKey, epochs: JSON.stringify(epochs), format: "prunebench-dense-1" } });
-    return { epochs, trainedSeconds: seconds, path };
+    // An added metadata key keeps the format: older readers ignore it, and older checkpoints read back with cost null.
+    writeCheckpoint(path, { tensors, metadata: { denseKey, epochs: JSON.stringify(epochs), cost: JSON.stringify(cost), format: "prunebench-dense-1" } });
+    return { epochs, trainedSeconds: seconds, cost, path };
   } finally {
     if (!lostLease) rmSync(ownerFile, { force: true });
     await release().catch(() => {}); // a lost lease has nothing left to release
@@ -110,7 +120,7 @@ export async function ensureDense(
 }
 
 /** The checkpoint restored into `model`, or what is wrong with it (it is then left untouched on disk). */
-function tryLoad(path: string, model: Model): { epochs: EpochRecord[] } | { problem: string; detail: string } {
+function tryLoad(path: string, model: Model): { epochs: EpochRecord[]; cost: DenseCost | null } | { problem: string; detail: string } {
   try {
     const checkpoint = readCheckpoint(path);
     const expected = new Map([...model.params, ...model.state].map(([name, v]) => [name, v.shape]));
@@ -121,8 +131,9 @@ function tryLoad(path: string, model: Model): { epochs: EpochRecord[] } | { prob
     }
     for (const name of expected.keys()) if (!checkpoint.tensors.has(name)) throw new CheckpointError(`${path}: tensor ${name} is missing`);
     const epochs = JSON.parse(checkpoint.metadata.epochs ?? "[]") as EpochRecord[];
+    const cost = checkpoint.metadata.cost === undefined ? null : JSON.parse(checkpoint.metadata.cost) as DenseCost;
     restore(model, new Map([...checkpoint.tensors].map(([n, t]) => [n, t.data])));
-    return { epochs };
+    return { epochs, cost };
   } catch (e) {
     const message = (e as Error).message;
     if (/checksum mismatch/.test(message)) return { problem: "failed its checksum", detail: message };

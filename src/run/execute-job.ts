@@ -14,7 +14,7 @@ import { initBackend } from "../backend/index.js";
 import { type Artifact, type EpochRecord, type Job, type JobResult, type LevelResult, PROTOCOL_VERSION, type TrainConfig } from "../core/types.js";
 import type { Schedule } from "../prune/schedules.js";
 import {
-  compressionRatio, countNonzero, keepFractionForCompression, layerCounts, modelCounts, sparsityOf, theoreticalSpeedup,
+  compressionRatio, countNonzero, keepFractionForCompression, layerCounts, maskedNonzero, modelCounts, sparsityOf, theoreticalSpeedup,
 } from "../metrics/counts.js";
 import { densityAtStep, resolveSchedule, updateFractionAtStep } from "../prune/schedules.js";
 import { prunableTensors } from "../prune/policy.js";
@@ -35,7 +35,8 @@ import { checkLayerNameParams } from "./layer-names.js";
 import { compactModel } from "../train/compact.js";
 import * as tf from "@tensorflow/tfjs-core";
 import { budgetedConfig, macsRatio } from "./train-budget.js";
-import { ensureDense } from "./dense-cache.js";
+import { ensureDense, type DenseCost } from "./dense-cache.js";
+import { attributedDenseCost, classRows, costMetrics, ZERO_COST, type PathCost } from "./run-cost.js";
 import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 import { penaltyLoss } from "../train/penalty.js";
 import type { LossPhase } from "../prune/loss-terms.js";
@@ -101,7 +102,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
         extraLoss: methodPenalty(config, model, "pretrain"),
         hooks: { afterStep: keepLeaseAlive, afterEpoch: (e) => onProgress("pretrain", e.epoch + 1, config.pretrain.epochs) },
       });
-      return { epochs: r.epochs, seconds: r.trainSeconds };
+      return { epochs: r.epochs, seconds: r.trainSeconds, images: r.images, macs: r.macs };
     }, {
       onWait: (note) => onProgress("wait-dense", 0, 0, note),
       onTrain: () => onProgress("pretrain", 0, config.pretrain.epochs),
@@ -110,7 +111,8 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
     if (job.kind === "dense") {
       return { metrics: { pretrain_seconds: dense.trainedSeconds }, layers: [], epochs: dense.epochs, artifacts: [] };
     }
-    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads);
+    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads,
+      { cost: dense.cost, classNames: data.classNames });
   } finally {
     masks.dispose();
     train.dispose();
@@ -123,6 +125,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
 async function runPhasePlan(
   job: Job, model: Model, splits: { train: StagedSplit; val: StagedSplit; test: StagedSplit }, masks: MaskSet, initWeights: Map<string, Float32Array>,
   pretrainEpochs: EpochRecord[], pretrainSeconds: number, onProgress: ProgressFn, startedAt: Date, threads: number,
+  extra: { cost: DenseCost | null; classNames: readonly string[] },
 ) {
   const { config } = job;
   const denseEvalKey = JSON.stringify([job.denseKey, config.dataset, config.data, job.paths.dataDir ?? ""]);
@@ -161,6 +164,7 @@ async function runPhasePlan(
   const changes = maskChanges(schedule, density, stepsOf(config.pretrain), stepsOf(config.finetune));
   const regrowth = method.regrowth?.(config.method.params);
   const plan = phasePlan(schedule, density, config.ablation);
+  const denseCost = attributedDenseCost(plan, extra.cost, config.pretrain.epochs * splits.train.count, model.layers);
   const rewindWeights = await rewindPoints(plan, model, splits, masks, initWeights, denseWeights, config);
 
   const pruneStarted = performance.now();
@@ -171,6 +175,8 @@ async function runPhasePlan(
   // Seconds of retraining so far (a resumed run's saved rounds included) and the latest round's throughput: run-wide timings.
   let trainSeconds = 0;
   let imagesPerSecond = NaN;
+  // Training on the way to the current model (a control level's own retraining is charged to that level only).
+  const pathCost: PathCost = { ...ZERO_COST };
   const levels: LevelResult[] = [];
   // The weights before pruning, kept only for a plan that ablates its masks (a shuffled survivor needs its value).
   const ablates = plan.some((s) => s.kind === "ablate");
@@ -191,6 +197,8 @@ async function runPhasePlan(
     rewound = resumed.rewound;
     trainSeconds = resumed.trainSeconds;
     imagesPerSecond = resumed.imagesPerSecond;
+    // A checkpoint written before the cost was kept: unknown, not zero.
+    Object.assign(pathCost, resumed.trainCost ?? { images: NaN, macs: NaN, seconds: NaN });
     if (resumed.roundStart) roundStart = resumed.roundStart;
     first = plan.findIndex((s) => s.kind === "level" && s.level === resumed.level) + 1;
     onProgress("resume", 0, 0, `resuming ${job.key} after level ${resumed.level} of ${levelCount} (levels 1-${resumed.level} restored from ${resumed.path})`);
@@ -214,6 +222,10 @@ async function runPhasePlan(
           onProgress: (phase, index) => onProgress(phase, index, 0),
         });
         trainSeconds += r.trainSeconds;
+        // Ticks and tocks train the network they prune: its cost, like any training on the way to the result.
+        pathCost.images += r.images;
+        pathCost.macs += r.macs;
+        pathCost.seconds += r.trainSeconds;
       } else if (step.kind === "ablate") {
         ablateStep({ model, masks, ablation: step.ablation, seed: config.seed, init: config.model.init, beforePruning: beforePruning! });
       } else if (step.kind === "level") {
@@ -225,7 +237,7 @@ async function runPhasePlan(
           const controlBefore = await evaluate(model, splits.test, 512, masks);
           const result = await train(step.control.train);
           trainSeconds += result.trainSeconds;
-          measured = await measure([result], controlBefore, true);
+          measured = await measure([result], controlBefore, true, { images: result.images, macs: result.macs, seconds: result.trainSeconds });
           restore(model, own);
         } else {
           measured = await measure(trained, before!, rewound);
@@ -235,7 +247,7 @@ async function runPhasePlan(
         // only saves time on a re-run: one that cannot be written (a full cache disk) is a warning, not a failed run.
         try {
           writeLevel(job.paths.cacheDir, job.key, step.level, model, masks, {
-            levels, rewound, trainSeconds, imagesPerSecond, roundStart: usesAp ? new Map(roundStart) : null,
+            levels, rewound, trainSeconds, imagesPerSecond, roundStart: usesAp ? new Map(roundStart) : null, trainCost: { ...pathCost },
           });
         } catch (e) {
           onProgress("warning", 0, 0, `level ${step.level} of ${job.key} not saved for resuming (${(e as Error).message})`);
@@ -248,6 +260,9 @@ async function runPhasePlan(
         const result = await train(step);
         trained.push(result);
         trainSeconds += result.trainSeconds;
+        pathCost.images += result.images;
+        pathCost.macs += result.macs;
+        pathCost.seconds += result.trainSeconds;
         imagesPerSecond = result.imagesPerSecond;
       }
     }
@@ -270,7 +285,7 @@ async function runPhasePlan(
   // The result goes back to the coordinator now, with every level in it: the level checkpoints are not needed any
   // more. (Killed between here and the coordinator's commit, the run starts over: what it did before today.)
   if (levelCount > 0) removeLevels(job.paths.cacheDir, job.key);
-  return { metrics: last.metrics, layers: last.layers, epochs: last.epochs, artifacts, ...(levels.length > 0 ? { levels } : {}) };
+  return { metrics: last.metrics, layers: last.layers, epochs: last.epochs, classes: last.classes, artifacts, ...(levels.length > 0 ? { levels } : {}) };
 
   /** One "train" step of the plan: the phase's config (peak LR, compute budget), its mask changes, and its hooks. */
   async function train(step: Extract<PhaseStep, { kind: "train" }>) {
@@ -345,7 +360,10 @@ async function runPhasePlan(
   }
 
   /** The model as it is now, measured as a run's result: `round` is the training it got since the previous level. */
-  async function measure(round: Array<Awaited<ReturnType<typeof trainPhase>>>, beforeEval: Awaited<ReturnType<typeof evaluate>>, rewoundNow: boolean) {
+  async function measure(
+    round: Array<Awaited<ReturnType<typeof trainPhase>>>, beforeEval: Awaited<ReturnType<typeof evaluate>>, rewoundNow: boolean,
+    ownCost: PathCost = ZERO_COST,
+  ) {
     const ft = round[round.length - 1];
     const finetuneSeconds = round.reduce((n, t) => n + t.trainSeconds, 0);
     const after = await evaluate(model, splits.test, 512, masks);
@@ -413,13 +431,16 @@ async function runPhasePlan(
       pretrain_seconds: pretrainSeconds, finetune_seconds: finetuneSeconds, train_seconds: finetuneSeconds + pretrainSeconds,
       total_seconds: (Date.now() - startedAt.getTime()) / 1000, train_img_per_s: ft.imagesPerSecond,
       peak_rss_mb: process.resourceUsage().maxRSS / 1024, best_epoch: ft.bestEpoch,
+      masked_nonzero: maskedNonzero(weights, new Map(masks.names().map((n) => [n, masks.values(n)!]))),
+      ...costMetrics({ images: pathCost.images + ownCost.images, macs: pathCost.macs + ownCost.macs, seconds: pathCost.seconds + ownCost.seconds }, denseCost),
       ...structuredMetrics,
     };
     // A run rewound to its initial weights trained its own network: the dense model's epochs are not its history; a
     // level that kept its weights has it, less the phases its own retraining records anew (LR rewinding's pretrain).
     const own = round.flatMap((t) => t.epochs);
     const history = rewoundNow ? [] : pretrainEpochs.filter((e) => !own.some((o) => o.phase === e.phase));
-    return { metrics, layers, epochs: [...history, ...own] };
+    const classes = classRows(extra.classNames, { dense: denseEval, before: beforeEval, after });
+    return { metrics, layers, epochs: [...history, ...own], classes };
   }
 }
 

@@ -27,6 +27,8 @@ export interface LevelState {
   imagesPerSecond: number;
   /** The weights at the start of the last round's training, where AP measures movement from; only when AP is on. */
   roundStart: Map<string, Float32Array> | null;
+  /** Training on the way to this level (images, MACs, seconds: run-cost.ts); absent in checkpoints written before it. */
+  trainCost?: { images: number; macs: number; seconds: number };
 }
 
 export interface Resumed extends LevelState {
@@ -64,6 +66,7 @@ export function writeLevel(cacheDir: string, runKey: string, level: number, mode
     metadata: {
       kind: KIND, runKey, level: String(level), levels: encode(state.levels), rewound: String(state.rewound),
       trainSeconds: encode(state.trainSeconds), imagesPerSecond: encode(state.imagesPerSecond), ap: String(state.roundStart !== null),
+      ...(state.trainCost ? { trainCost: encode(state.trainCost) } : {}),
     },
   });
 }
@@ -115,6 +118,7 @@ function readLevel(path: string, runKey: string, level: number, model: Model): O
   return {
     level, weights, masks, levels, rewound: metadata.rewound === "true", roundStart,
     trainSeconds: decode(metadata.trainSeconds), imagesPerSecond: decode(metadata.imagesPerSecond),
+    ...(metadata.trainCost === undefined ? {} : { trainCost: decode(metadata.trainCost) }),
   };
 }
 

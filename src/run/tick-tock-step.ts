@@ -31,6 +31,9 @@ export interface TickTockResult {
   ticks: number;
   tocks: number;
   trainSeconds: number;
+  /** Images through the ticks' and tocks' training steps, and their training MACs (src/train/train-cost.ts). */
+  images: number;
+  macs: number;
 }
 
 /** Conv weights are what a tick leaves alone (the authors' freeze_conv); depthwise convs are convs too. */
@@ -43,7 +46,7 @@ export async function tickTockStep(o: TickTockInput): Promise<TickTockResult> {
   const gates = new GateSet(model, placements);
   // Progress of the ticks and tocks is the run's; validation accuracy per epoch is not needed to prune.
   const noVal: StagedSplit = { ...o.train, count: 0, dispose() {} };
-  const result: TickTockResult = { ticks: 0, tocks: 0, trainSeconds: 0 };
+  const result: TickTockResult = { ticks: 0, tocks: 0, trainSeconds: 0, images: 0, macs: 0 };
   const tock = async () => {
     if (schedule.tockEpochs === 0) return;
     const n = ++result.tocks;
@@ -58,13 +61,17 @@ export async function tickTockStep(o: TickTockInput): Promise<TickTockResult> {
       hooks: { afterEpoch: () => o.onProgress?.("tock", n) },
     });
     result.trainSeconds += r.trainSeconds;
+    result.images += r.images;
+    result.macs += r.macs;
   };
   try {
     await tock();
     for (let index = 1; ; index++) {
       result.ticks = index;
-      const { saliency, trainSeconds } = await tick(o, gates, placements.map((p) => p.layer), index, noVal);
+      const { saliency, trainSeconds, images, macs } = await tick(o, gates, placements.map((p) => p.layer), index, noVal);
       result.trainSeconds += trainSeconds;
+      result.images += images;
+      result.macs += macs;
       const { reached, removed } = await structuredPruneLowest({
         model, masks, method: o.method, params: o.params, prunable: o.prunable, target: o.target, train: o.train, seed: o.seed,
         step: index, state: o.state, fraction: schedule.fraction, gateSaliency: saliency,
@@ -86,7 +93,7 @@ export async function tickTockStep(o: TickTockInput): Promise<TickTockResult> {
  * One tick: one epoch over a fresh seeded subset of the training split, conv layers frozen, constant LR, while
  * Σ |φ·∂L/∂φ| accumulates per gate on the device (read back once, at the end).
  */
-export async function tick(o: TickTockInput, gates: GateSet, layers: readonly string[], index: number, noVal: StagedSplit): Promise<{ saliency: Map<string, Float32Array>; trainSeconds: number }> {
+export async function tick(o: TickTockInput, gates: GateSet, layers: readonly string[], index: number, noVal: StagedSplit): Promise<{ saliency: Map<string, Float32Array>; trainSeconds: number; images: number; macs: number }> {
   const subset = tickSubset(o.train, o.schedule.tickImages, o.seed, index);
   const sums = new Map<string, tf.Tensor>();
   try {
@@ -106,7 +113,7 @@ export async function tick(o: TickTockInput, gates: GateSet, layers: readonly st
         },
       },
     });
-    return { saliency: new Map([...sums].map(([layer, t]) => [layer, Float32Array.from(t.dataSync())])), trainSeconds: r.trainSeconds };
+    return { saliency: new Map([...sums].map(([layer, t]) => [layer, Float32Array.from(t.dataSync())])), trainSeconds: r.trainSeconds, images: r.images, macs: r.macs };
   } finally {
     for (const t of sums.values()) t.dispose();
     if (subset !== o.train) subset.dispose();

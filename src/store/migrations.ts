@@ -96,6 +96,20 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 4: the dynamic dead neuron rate of each training epoch (EpochRecord.dnr); NULL for epochs stored before it
   `ALTER TABLE epochs ADD COLUMN dnr REAL;`,
+  // 5: per-class top-1 on the test split (ClassAccuracy), counted in the evaluation pass of top1_dense / _before /
+  // _after: hits and images rather than a fraction, so accuracies over classes, seeds or runs weigh exactly; WITHOUT
+  // ROWID: the rows live in their key's b-tree (30 per run), not twice
+  `
+  CREATE TABLE class_accuracy (
+    run_key TEXT NOT NULL REFERENCES runs(key),
+    phase TEXT NOT NULL CHECK (phase IN ('dense','before','after')),
+    label INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    correct INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (run_key, phase, label)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

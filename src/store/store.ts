@@ -11,6 +11,9 @@ import { canonicalJson } from "../core/canonical.js";
 import type { Grid, JobResult, LevelResult, PlannedRun, RunConfig, RunStatus } from "../core/types.js";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.js";
 
+/** The tables holding rows of one run (by run_key), cleared when its result is written again. */
+const RUN_ROW_TABLES = ["metrics", "layers", "epochs", "artifacts", "class_accuracy"] as const;
+
 /** Why the database itself failed: its file is damaged, or the disk under it is full. */
 export type StoreFault = "corrupt" | "full";
 
@@ -272,7 +275,7 @@ export class Store {
 
   private writeResult(result: JobResult): void {
     {
-      for (const table of ["metrics", "layers", "epochs", "artifacts"]) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(result.key);
+      for (const table of RUN_ROW_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(result.key);
       this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, host = ?, worker_pid = ?, finished_at = ?,
           started_at = COALESCE(started_at, ?), lease_owner = NULL, lease_until = NULL WHERE key = ?`)
         .run(result.status, result.error, result.backend?.name ?? null, result.backend?.tfjsVersion ?? null, result.backend?.threads ?? null,
@@ -294,7 +297,7 @@ export class Store {
   private writeLevels(result: JobResult): void {
     const stale = (this.db.prepare(`SELECT key FROM runs WHERE parent_key = ?`).all(result.key) as Array<{ key: string }>).map((r) => r.key);
     for (const key of stale) {
-      for (const table of ["metrics", "layers", "epochs", "artifacts"]) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(key);
+      for (const table of RUN_ROW_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(key);
       this.db.prepare(`DELETE FROM sweep_runs WHERE run_key = ?`).run(key);
       this.db.prepare(`DELETE FROM runs WHERE key = ?`).run(key);
     }
@@ -324,7 +327,7 @@ export class Store {
     }
   }
 
-  private writeRows(key: string, rows: Pick<LevelResult, "metrics" | "layers" | "epochs">): void {
+  private writeRows(key: string, rows: Pick<LevelResult, "metrics" | "layers" | "epochs" | "classes">): void {
     const metric = this.db.prepare(`INSERT INTO metrics (run_key, name, value) VALUES (?, ?, ?)`);
     for (const [name, value] of Object.entries(rows.metrics)) metric.run(key, name, Number.isFinite(value) ? value : null);
     const layer = this.db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
@@ -332,6 +335,8 @@ export class Store {
     const epoch = this.db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds, dnr) VALUES (?,?,?,?,?,?,?,?,?)`);
     // dnr may be absent from epochs recorded before it existed (a dense model cached then): stored as NULL.
     for (const e of rows.epochs) epoch.run(key, e.phase, e.epoch, finite(e.loss), finite(e.trainAcc), finite(e.valAcc), e.lr, e.seconds, finite(e.dnr ?? NaN));
+    const cls = this.db.prepare(`INSERT INTO class_accuracy (run_key, phase, label, name, correct, count) VALUES (?,?,?,?,?,?)`);
+    for (const c of rows.classes ?? []) cls.run(key, c.phase, c.label, c.name, c.correct, c.count);
   }
 
   /** Mark a run as failed (or interrupted) without a worker result, e.g. when its worker died. */

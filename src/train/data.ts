@@ -19,6 +19,8 @@ export interface Arrays {
 export interface PreparedData {
   inputShape: [number, number, number];
   numClasses: number;
+  /** The dataset's class names, by label (per-class results are stored with them). */
+  classNames: readonly string[];
   train: Arrays;
   val: Arrays;
   test: Arrays;
@@ -54,6 +56,7 @@ export function prepareData(ds: LoadedDataset, config: DataConfig): PreparedData
   return {
     inputShape: ds.inputShape,
     numClasses: ds.numClasses,
+    classNames: ds.classNames,
     train,
     val: gather(ds.train, valIdx.sort((a, b) => a - b), standardize, ds.inputShape),
     test: gather(ds.test, chosenTest.sort((a, b) => a - b), standardize, ds.inputShape),

@@ -14,6 +14,7 @@ import type { SparsePatterns } from "../backend/sparse-ops.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
 import { DenseWeights } from "./soft-masks.js";
+import { TrainCost } from "./train-cost.js";
 import type { GateSet } from "./gates.js";
 import type { LayerKind } from "../core/types.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
@@ -135,6 +136,9 @@ export interface PhaseResult {
   bestEpoch: number;
   trainSeconds: number;
   imagesPerSecond: number;
+  /** Images through training steps, and their training MACs (train-cost.ts). */
+  images: number;
+  macs: number;
 }
 
 export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
@@ -149,6 +153,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   let best: { epoch: number; valAcc: number; weights: Map<string, Float32Array> | null } = { epoch: -1, valAcc: -1, weights: null };
   let trainSeconds = 0;
   let images = 0;
+  const cost = new TrainCost(model.layers, masks);
   // Taken before the masks apply: soft masks keep the dense values.
   const soft = o.masking === "soft" ? new DenseWeights(model.params, masks) : null;
   if (soft && (o.gates || o.frozen)) throw new Error("soft masks train every masked weight: no gates or frozen layers with them");
@@ -230,6 +235,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           zerosSum = tf.keep(newZeros);
         });
         images += batchSize;
+        // Before the hook: a mask it changes applies from the next step on.
+        cost.step(batchSize);
         try {
           await o.hooks?.afterStep?.({
             phase: o.phase, epoch, step, globalStep: epoch * stepsPerEpoch + step, stepsPerEpoch, gradients: kept.grads ?? undefined,
@@ -265,6 +272,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
     bestEpoch: best.weights ? best.epoch : epochs.length - 1,
     trainSeconds,
     imagesPerSecond: trainSeconds > 0 ? images / trainSeconds : 0,
+    images: cost.images,
+    macs: cost.macs,
   };
 }
 
@@ -285,6 +294,8 @@ export interface Evaluation {
   top1: number;
   top5: number;
   loss: number;
+  /** Per true class (index = label): top-1 hits and images, from the same pass (Σ correct / Σ count = top1). */
+  perClass: { correct: number[]; count: number[] };
 }
 
 /**
@@ -296,23 +307,37 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
   // One tidy per batch, the running sums kept across them: a tidy around the whole loop held every batch's
   // activations until the end (≈ 1 GB per 512 images of ResNet-20, 20 GB over a 10,000-image test split).
   let totals = tf.zeros([3]);
+  // Row 0: top-1 hits per true class; row 1: images per class.
+  let classes = tf.zeros([2, model.numClasses]);
   for (let start = 0; start < split.count; start += batchSize) {
     const size = Math.min(batchSize, split.count - start);
-    const next = tf.tidy(() => {
+    const [next, nextClasses] = tf.tidy(() => {
       const xb = tf.slice(split.x, [start, 0, 0, 0], [size, -1, -1, -1]);
       const yb = tf.slice(split.y, [start], [size]);
       const logits = forward(model, xb, false, false, sparse).logits;
       const topk = tf.topk(logits, k).indices;
       const hits = tf.cast(tf.equal(topk, tf.expandDims(yb, 1)), "float32");
-      const loss = tf.mul(tf.losses.softmaxCrossEntropy(tf.oneHot(yb, model.numClasses), logits), size);
-      return tf.add(totals, tf.stack([tf.sum(tf.slice(hits, [0, 0], [-1, 1])), tf.sum(hits), loss]));
+      const onehot = tf.oneHot(yb, model.numClasses);
+      const loss = tf.mul(tf.losses.softmaxCrossEntropy(onehot, logits), size);
+      const hits1 = tf.slice(hits, [0, 0], [-1, 1]);
+      const oh = tf.cast(onehot, "float32");
+      const perClass = tf.stack([tf.sum(tf.mul(oh, hits1), 0), tf.sum(oh, 0)]);
+      return [tf.add(totals, tf.stack([tf.sum(hits1), tf.sum(hits), loss])), tf.add(classes, perClass)];
     });
     totals.dispose();
+    classes.dispose();
     totals = next;
+    classes = nextClasses;
   }
   const [top1, top5, loss] = await totals.data();
+  const perClass = await classes.data();
   totals.dispose();
-  return { top1: top1 / split.count, top5: top5 / split.count, loss: loss / split.count };
+  classes.dispose();
+  const c = model.numClasses;
+  return {
+    top1: top1 / split.count, top5: top5 / split.count, loss: loss / split.count,
+    perClass: { correct: Array.from(perClass.subarray(0, c)), count: Array.from(perClass.subarray(c, 2 * c)) },
+  };
 }
 
 /**
