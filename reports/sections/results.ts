@@ -18,7 +18,7 @@ import {
 } from "../aggregate.js";
 import { targetLabel } from "../../src/grid/label.js";
 import { escapeHtml, formatMetric, formatSpread } from "../format.js";
-import { note } from "./common.js";
+import { groupAttrs, note } from "./common.js";
 import type { Section } from "./types.js";
 
 /** Above this many groups, each panel's table starts folded. */
@@ -173,7 +173,7 @@ export const resultsSection: Section = {
       let body = "";
       if (base) {
         const top1 = base.top1;
-        body += `<tr class="dense"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${
+        body += `<tr class="dense" data-ds="${escapeHtml(base.dataset)}" data-a="${escapeHtml(base.arch)}"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${
           top1.ci95 ? `[${(top1.ci95[0] * 100).toFixed(2)}, ${(top1.ci95[1] * 100).toFixed(2)}]%` : `<span class="muted">n &lt; 2</span>`
         }</td><td class="num">0</td><td class="num">${formatMetric("params_total", base.paramsTotal)}</td><td class="num">${formatMetric("macs_dense", base.macsDense)}</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">${formatMetric(
           "latency_dense_ms",
@@ -203,7 +203,7 @@ export const resultsSection: Section = {
           const isBest = best[i] !== null && v !== null && v === best[i];
           return `<td class="num${isBest ? " best" : ""}">${c.html(g)}</td>`;
         }).join("");
-        body += `<tr><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
+        body += `<tr${groupAttrs(g)}><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
         for (const ref of ctx.data.references) {
           if (!isDenseReference(ref) && referenceMatches(ref, g)) {
             usedRefs.add(ref);
@@ -224,11 +224,12 @@ export const resultsSection: Section = {
           );
         }
       }
-      const table = `<div class="scroll"><table class="data results"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+      const table = `<div class="scroll"><table class="data results sortable"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
       // Large result sets: one folded block per panel so the page stays navigable.
+      const where = `data-ds="${escapeHtml(groups[0].dataset)}" data-a="${escapeHtml(groups[0].arch)}"`;
       html += fold
-        ? `<details class="panel"><summary><b>${escapeHtml(panel)}</b> <span class="muted">(${groups.length} groups)</span></summary>${table}</details>`
-        : `<h3>${escapeHtml(panel)}</h3>${table}`;
+        ? `<details class="panel" ${where}><summary><b>${escapeHtml(panel)}</b> <span class="muted">(${groups.length} groups)</span></summary>${table}</details>`
+        : `<div class="panel" ${where}><h3>${escapeHtml(panel)}</h3>${table}</div>`;
     }
     const unmatched = ctx.data.references.filter((r) => !usedRefs.has(r));
     if (unmatched.length > 0) {
