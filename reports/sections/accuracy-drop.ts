@@ -2,7 +2,7 @@
  * Accuracy drop vs the dense model against compression on a log axis (percentage points, ±1 std over seeds): the
  * sparsities 0.5 … 0.98 are 2× … 50× compression, so equal steps on the axis are equal factors of compression.
  */
-import { CHART_CONFIG, HIGHLIGHT_PARAM, groupFields, highlightOpacity, methodColor, methodShape, note, packRows, panelFacet, r5, runKeysText, withFilter } from "./common.js";
+import { CHART_CONFIG, HIGHLIGHT_PARAM, groupFields, highlightOpacity, methodColor, methodShape, note, packRows, panelFacet, r5, runKeysText, withFilter, DESCRIBE_POINT } from "./common.js";
 import { PANEL_HEIGHT, PANEL_WIDTH } from "./tradeoff.js";
 import type { Section } from "./types.js";
 
@@ -57,8 +57,10 @@ export const accuracyDropSection: Section = {
               { mark: { type: "line", strokeWidth: 1.6 }, encoding: { x, y, color: methodColor(ctx), order: { field: "cr" }, opacity: highlightOpacity(1, 0.12) } },
               {
                 params: [HIGHLIGHT_PARAM],
+                transform: [DESCRIBE_POINT],
                 mark: { type: "point", filled: true, size: 40 },
                 encoding: {
+                  description: { field: "desc" },
                   x,
                   y,
                   color: methodColor(ctx),

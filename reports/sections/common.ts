@@ -143,6 +143,12 @@ export function seedList(seeds: readonly number[]): string {
   return `|${seeds.join("|")}|`;
 }
 
+/**
+ * An accessible description of a method's point (the SVG's aria-label): method, target and run keys, so a screen
+ * reader — and a test — can tell which run a mark is.
+ */
+export const DESCRIBE_POINT: VlSpec = { calculate: "'method: ' + datum.m + '; target: ' + datum.t + '; run keys: ' + datum.keys", as: "desc" };
+
 /** Run keys for a tooltip: all of them when few, else the first three and how many more. */
 export function runKeysText(keys: readonly string[]): string {
   return keys.length <= 3 ? keys.join(", ") : `${keys.slice(0, 3).join(", ")} … (+${keys.length - 3})`;

@@ -1,6 +1,6 @@
 /** Fine-tuning curves: validation accuracy per epoch (phase "finetune"), mean and min-max over seeds, selectable. */
 import { escapeHtml } from "../format.js";
-import { CHART_CONFIG, HIGHLIGHT_PARAM, defaultTarget, groupFields, highlightOpacity, methodColor, note, packRows, panelFacet, r5, runKeysText, targetsOf, withFilter } from "./common.js";
+import { CHART_CONFIG, HIGHLIGHT_PARAM, defaultTarget, groupFields, highlightOpacity, methodColor, note, packRows, panelFacet, r5, runKeysText, targetsOf, withFilter, DESCRIBE_POINT } from "./common.js";
 import { PANEL_WIDTH } from "./tradeoff.js";
 import type { Section } from "./types.js";
 
@@ -59,8 +59,10 @@ export const finetuneSection: Section = {
             { mark: { type: "area", opacity: 0.15 }, encoding: { x, y: { field: "lo", type: "quantitative" }, y2: { field: "hi" }, color: methodColor(ctx), fillOpacity: highlightOpacity(1, 0.2) } },
             {
               params: [HIGHLIGHT_PARAM],
+              transform: [DESCRIBE_POINT],
               mark: { type: "line", strokeWidth: 1.6, point: { filled: true, size: 18 } },
               encoding: {
+                description: { field: "desc" },
                 opacity: highlightOpacity(1, 0.12),
                 x,
                 y: { field: "v", type: "quantitative", title: "validation top-1", scale: { zero: false }, axis: { format: ".0%" } },

@@ -21,6 +21,7 @@ import {
   r5,
   runKeysText,
   withFilter,
+  DESCRIBE_POINT,
 } from "./common.js";
 import type { ChartSpec, ReportContext, Section, VlSpec } from "./types.js";
 
@@ -274,9 +275,9 @@ function spec(ctx: ReportContext, a: Axis, zoom: number): VlSpec {
       },
       {
         params: [HIGHLIGHT_PARAM],
-        transform: [{ filter: `datum.k == 'g' && ${valid}` }],
+        transform: [{ filter: `datum.k == 'g' && ${valid}` }, DESCRIBE_POINT],
         mark: { type: "point", filled: true, size: 42, ...clip },
-        encoding: { x, y, color: methodColor(ctx, "m", KEYS), shape: methodShape(ctx, "m", KEYS), opacity: highlightOpacity(1, 0.12), tooltip: tooltip(a) },
+        encoding: { x, y, color: methodColor(ctx, "m", KEYS), shape: methodShape(ctx, "m", KEYS), opacity: highlightOpacity(1, 0.12), tooltip: tooltip(a), description: { field: "desc" } },
       },
       {
         transform: [{ filter: `datum.k == 'g' && datum.f${a.field} && ${valid}` }, { calculate: "datum.m", as: "mm" }, { calculate: `'${KEYS[2].label}'`, as: "m" }],
@@ -284,7 +285,12 @@ function spec(ctx: ReportContext, a: Axis, zoom: number): VlSpec {
         encoding: { x, y, color: methodColor(ctx, "m", KEYS), shape: methodShape(ctx, "m", KEYS), tooltip: [{ field: "mm", title: "Pareto-optimal" }, ...tooltip(a).slice(1)] },
       },
       {
-        transform: [{ filter: `datum.k == 'r' && ${valid}` }, { calculate: "datum.m", as: "mm" }, { calculate: `'${KEYS[3].label}'`, as: "m" }],
+        transform: [
+          { filter: `datum.k == 'r' && ${valid}` },
+          { calculate: "datum.m", as: "mm" },
+          { calculate: `'${KEYS[3].label}'`, as: "m" },
+          { calculate: "'published in: ' + datum.paper + '; method: ' + datum.mm + '; target: ' + datum.t", as: "desc" },
+        ],
         mark: { type: "point", size: 110, filled: true, opacity: 0.9, ...clip },
         encoding: {
           x,
@@ -299,6 +305,7 @@ function spec(ctx: ReportContext, a: Axis, zoom: number): VlSpec {
             { field: "y", title: "top-1 (published)", format: ".2%" },
             { field: a.field, title: a.key, format: ".3~f" },
           ],
+          description: { field: "desc" },
         },
       },
     ],
@@ -326,9 +333,10 @@ function measuredSpec(ctx: ReportContext): VlSpec {
       { mark: { type: "rule", color: "#666", strokeDash: [5, 3] }, encoding: { y: { datum: 1, type: "quantitative" } } },
       {
         params: [HIGHLIGHT_PARAM],
-        transform: [{ filter: "datum.k == 'g' && isValid(datum.ms)" }],
+        transform: [{ filter: "datum.k == 'g' && isValid(datum.ms)" }, DESCRIBE_POINT],
         mark: { type: "point", filled: true, size: 46 },
         encoding: {
+          description: { field: "desc" },
           x,
           y,
           xOffset: { field: "m", type: "nominal", scale: { domain: ctx.methods } },
