@@ -292,7 +292,7 @@ const BOOT = `
 `;
 
 /** The filter bar: one select per dimension, "" = all; its values are every value present in the report. */
-function filterBar(ctx: ReportContext): { html: string; dims: { key: string; signal: string; attr: string; values: string[] }[] } {
+export function filterBar(ctx: ReportContext): { html: string; dims: { key: string; signal: string; attr: string; values: string[] }[] } {
   const sets = [ctx, ...(ctx.compare ? [ctx.compare] : [])];
   const groups = sets.flatMap((s) => s.groups);
   const values: Record<string, string[]> = {
@@ -314,15 +314,19 @@ function filterBar(ctx: ReportContext): { html: string; dims: { key: string; sig
   return { html, dims };
 }
 
-/** Render `data` (and optionally a comparison with `options.compare`) as one self-contained HTML page. */
-export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = {}): string {
+/** The context every section renders from. */
+export function reportContext(data: ReportData, options: HtmlReportOptions = {}): ReportContext {
   const title = options.title ?? data.title ?? "prunebench report";
-  const ctx: ReportContext = { ...buildResultSet(data), title, compare: options.compare ? buildResultSet(options.compare) : undefined };
+  return { ...buildResultSet(data), title, compare: options.compare ? buildResultSet(options.compare) : undefined };
+}
+
+/** Every section's HTML, charts and datasets (dataset names must be unique across sections). */
+export function renderSections(ctx: ReportContext, sections: readonly Section[]): { charts: ChartSpec[]; datasets: Record<string, PackedTable>; parts: string[]; nav: string[] } {
   const charts: ChartSpec[] = [];
   const datasets: Record<string, PackedTable> = {};
   const parts: string[] = [];
   const nav: string[] = [];
-  for (const s of options.sections ?? SECTIONS) {
+  for (const s of sections) {
     const out = s.render(ctx);
     if (!out) continue;
     for (const [name, t] of Object.entries(out.data ?? {})) {
@@ -333,6 +337,14 @@ export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = 
     nav.push(`<a href="#${escapeHtml(s.id)}" data-target="${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`);
     parts.push(`<section id="${escapeHtml(s.id)}" data-section="${escapeHtml(s.id)}"><h2>${escapeHtml(s.title)}</h2>${out.html}</section>`);
   }
+  return { charts, datasets, parts, nav };
+}
+
+/** Render `data` (and optionally a comparison with `options.compare`) as one self-contained HTML page. */
+export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = {}): string {
+  const title = options.title ?? data.title ?? "prunebench report";
+  const ctx = reportContext(data, options);
+  const { charts, datasets, parts, nav } = renderSections(ctx, options.sections ?? SECTIONS);
   const bar = filterBar(ctx);
   const assets = readVegaAssets();
   const done = data.runs.filter((r) => r.status === "done").length;

@@ -90,6 +90,26 @@ program.command("report")
   .option("--title <text>", "page title")
   .action(action(() => import("./report.js")));
 
+program.command("plot")
+  .description("write one report chart as SVG, PNG or PDF for a paper (offline; PNG/PDF are drawn by Chromium)")
+  .argument("<chart>", "tradeoff-compression, tradeoff-speedup, tradeoff-measured, drop, layers, finetune or speedup (those the data has)")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "file format").choices(["svg", "png", "pdf"]).default("svg"))
+  .option("-o, --out <file>", "output file (default <chart>.<format>)")
+  .addOption(forceOption())
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("--dataset <name>", "only this dataset (as the report's filter bar)")
+  .option("--arch <name>", "only this architecture")
+  .option("--method <label>", "only this method label")
+  .option("--target <label>", 'only this target, e.g. "sparsity 0.9"')
+  .option("--seed <n>", "only this seed's runs (default: mean over seeds)")
+  .option("--scale <n>", "PNG pixels per chart pixel", "2")
+  .addHelpText("after", `
+Examples:
+  bench plot tradeoff-compression --db results.db -o fig2.pdf --format pdf --dataset mnist
+  bench plot drop --db results.db --method "global_magnitude" --format png`)
+  .action(action(() => import("./plot.js")));
+
 program.command("table")
   .description("print a results table (mean ± std over seeds) for a paper")
   .addOption(dbOption())
