@@ -179,6 +179,7 @@ const BOOT = `
     if (c) c.textContent = total ? shown + " of " + total + " table rows shown" : "";
   }
   function apply() {
+    var t0 = performance.now();
     DIMS.forEach(function (d) {
       var sel = document.getElementById("pb-f-" + d.key);
       if (sel) { sel.value = state[d.key] || ""; sel.classList.toggle("on", !!state[d.key]); }
@@ -189,7 +190,11 @@ const BOOT = `
       DIMS.forEach(function (d) { v.signal(d.signal, state[d.key] || ""); });
       return v.runAsync();
     });
-    Promise.all(runs).then(function () { document.body.setAttribute("data-filtered", String(++applied)); });
+    Promise.all(runs).then(function () {
+      // How long the last filter change took to reach every chart and table (scripts/bench-report.ts reads it).
+      document.body.setAttribute("data-filter-ms", String(Math.round(performance.now() - t0)));
+      document.body.setAttribute("data-filtered", String(++applied));
+    });
   }
   state = readHash();
   DIMS.forEach(function (d) {
@@ -215,18 +220,39 @@ const BOOT = `
   var pending = P.charts.length, failed = 0;
   function settle() {
     if (--pending === 0) {
+      // Milliseconds from navigation start to every chart drawn (scripts/bench-report.ts reads it).
+      document.body.setAttribute("data-charts-ms", String(Math.round(performance.now())));
       document.body.setAttribute("data-charts", failed ? "error" : "done");
       document.body.setAttribute("data-filtered", String(++applied));
     }
   }
   if (pending === 0) { document.body.setAttribute("data-charts", "done"); return; }
   document.body.setAttribute("data-charts", "pending");
-  P.charts.forEach(function (ch) {
+  // Charts on screen first, then the rest in page order, folded ones last; one chart per task, so the first view
+  // appears early and scrolling and the filter bar stay usable while the rest is drawn.
+  function distance(ch) {
+    var el = document.getElementById(ch.id);
+    if (!el.offsetParent) return 1e9;
+    var r = el.getBoundingClientRect();
+    return r.bottom < 0 ? -r.bottom : r.top > innerHeight ? r.top - innerHeight : 0;
+  }
+  var order = P.charts.map(function (ch, i) { return { ch: ch, i: i, d: distance(ch) }; });
+  order.sort(function (a, b) { return (a.d > 0) - (b.d > 0) || (a.d >= 1e9) - (b.d >= 1e9) || a.i - b.i; });
+  var onScreen = order.filter(function (o) { return o.d === 0; }).length;
+  function next(k) {
+    if (k >= order.length) return;
+    draw(order[k].ch).then(function () {
+      if (k + 1 === Math.max(1, onScreen)) document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now())));
+      setTimeout(function () { next(k + 1); }, 0);
+    });
+  }
+  next(0);
+  function draw(ch) {
     var el = document.getElementById(ch.id);
     var spec = ch.spec, ds = {};
     ch.datasets.forEach(function (n) { ds[n] = unpack(P.data[n]); });
     spec.datasets = ds;
-    // Start from the linked view: one render, not a render then a filter.
+    // Start from the current filter (the linked view, or what was chosen meanwhile): one render, not two.
     (spec.params || []).forEach(function (p) {
       DIMS.forEach(function (d) { if (p.name === d.signal) p.value = state[d.key] || ""; });
     });
@@ -237,7 +263,7 @@ const BOOT = `
     };
     var controls = document.getElementById(ch.id + "-controls");
     if (controls) opts.bind = controls;
-    vegaEmbed(el, spec, opts)
+    return vegaEmbed(el, spec, opts)
       .then(function (res) { views.push(res.view); el.setAttribute("data-rendered", "1"); settle(); })
       .catch(function (err) {
         failed++;
@@ -246,7 +272,7 @@ const BOOT = `
         console.error(err);
         settle();
       });
-  });
+  }
 
   /** Click a header to sort (again to reverse). A row keeps its published-number rows (tr.ref); dense rows stay on top. */
   function sortableTables() {

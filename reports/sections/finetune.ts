@@ -23,6 +23,8 @@ export const finetuneSection: Section = {
       a.vals.push(ep.valAcc);
     }
     const rows: Record<string, unknown>[] = [];
+    // Per group once: its filter fields and run keys (the same for each of its epochs).
+    const fields = new Map<number, Record<string, unknown>>();
     for (const a of acc.values()) {
       const g = ctx.groups[a.gi];
       let sum = 0;
@@ -33,7 +35,9 @@ export const finetuneSection: Section = {
         if (v < lo) lo = v;
         if (v > hi) hi = v;
       }
-      rows.push({ ...groupFields(g), p: g.panel, e: a.e + 1, v: r5(sum / a.vals.length), lo: r5(lo), hi: r5(hi), n: a.vals.length, keys: runKeysText(g.runKeys) });
+      let f = fields.get(a.gi);
+      if (!f) fields.set(a.gi, (f = { ...groupFields(g), p: g.panel, keys: runKeysText(g.runKeys) }));
+      rows.push({ ...f, e: a.e + 1, v: r5(sum / a.vals.length), lo: r5(lo), hi: r5(hi), n: a.vals.length });
     }
     if (rows.length === 0) return { html: note("No fine-tuning epochs recorded for finished runs.") };
     const present = new Set(rows.map((r) => r.t as string));

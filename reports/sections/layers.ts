@@ -52,8 +52,9 @@ export const layerSection: Section = {
     const rows: Record<string, unknown>[] = [];
     for (const [gi, m] of acc) {
       const g = ctx.groups[gi];
+      const f = { ...groupFields(g), p: g.panel };
       for (const [name, a] of m) {
-        rows.push({ ...groupFields(g), p: g.panel, l: `${name} · ${compactCount(a.weights)}`, li: a.li, k: a.kind, np: a.weights, pr: a.prunable ? "yes" : "no", v: r5(a.sum / a.n) });
+        rows.push({ ...f, l: `${name} · ${compactCount(a.weights)}`, li: a.li, k: a.kind, np: a.weights, pr: a.prunable ? "yes" : "no", v: r5(a.sum / a.n) });
       }
     }
     if (rows.length === 0) return { html: note("No per-layer rows recorded for finished runs.") };

@@ -75,6 +75,15 @@ export function latencyNoise(runs: readonly RunRow[]): Map<string, number> {
   return out;
 }
 
+/** Mean of a metric over a seed's runs (usually one), null when none recorded it. */
+function meanOf(rs: readonly RunRow[], name: string): number | null {
+  if (rs.length === 1) {
+    const v = rs[0].metrics[name];
+    return typeof v === "number" && Number.isFinite(v) ? v : null;
+  }
+  return summarize(rs.map((r) => r.metrics[name]))?.mean ?? null;
+}
+
 function rows(ctx: ReportContext): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   const runs = new Map(ctx.data.runs.map((r) => [r.key, r]));
@@ -113,30 +122,31 @@ function rows(ctx: ReportContext): Record<string, unknown>[] {
     const bySeed = new Map<number, RunRow[]>();
     for (const k of g.runKeys) {
       const r = runs.get(k);
-      if (r) bySeed.set(r.seed, [...(bySeed.get(r.seed) ?? []), r]);
+      if (!r) continue;
+      const l = bySeed.get(r.seed);
+      if (l) l.push(r);
+      else bySeed.set(r.seed, [r]);
     }
+    const base = { k: "g", ...groupFields(g), p: g.panel, to: targetOrder(g.targetKind, g.targetValue) };
     for (const [seed, rs] of bySeed) {
-      const y = summarize(rs.map((r) => r.metrics.top1_after))?.mean;
-      if (y === undefined) continue;
-      const yb = summarize(rs.map((r) => r.metrics.top1_before))?.mean;
+      const y = meanOf(rs, "top1_after");
+      if (y === null) continue;
+      const yb = meanOf(rs, "top1_before");
       // Δ against this seed's own dense model: the paired difference.
-      const d = summarize(rs.map((r) => r.metrics.top1_dense))?.mean ?? dense;
-      const m = summarize(rs.map((r) => r.metrics.measured_speedup))?.mean;
+      const d = meanOf(rs, "top1_dense") ?? dense;
+      const m = meanOf(rs, "measured_speedup");
       out.push({
-        k: "g",
-        ...groupFields(g),
+        ...base,
         s: String(seed),
-        p: g.panel,
-        to: targetOrder(g.targetKind, g.targetValue),
         n: 1,
         y: r5(y),
         yb: r5(yb),
         dy: d === null ? null : r5((y - d) * 100),
-        dyb: d === null || yb === undefined ? null : r5((yb - d) * 100),
-        cr: r5(summarize(rs.map((r) => r.metrics.compression_ratio))?.mean),
-        sp: r5(summarize(rs.map((r) => r.metrics.theoretical_speedup))?.mean),
+        dyb: d === null || yb === null ? null : r5((yb - d) * 100),
+        cr: r5(meanOf(rs, "compression_ratio")),
+        sp: r5(meanOf(rs, "theoretical_speedup")),
         ms: r5(m),
-        beats: m !== undefined && band !== null ? m > 1 + band : false,
+        beats: m !== null && band !== null ? m > 1 + band : false,
         keys: runKeysText(rs.map((r) => r.key)),
       });
     }
@@ -146,7 +156,9 @@ function rows(ctx: ReportContext): Record<string, unknown>[] {
     const sets = new Map<string, Record<string, unknown>[]>();
     for (const r of out) {
       const k = `${r.p}\u0000${r.s}`;
-      sets.set(k, [...(sets.get(k) ?? []), r]);
+      const l = sets.get(k);
+      if (l) l.push(r);
+      else sets.set(k, [r]);
     }
     for (const set of sets.values()) {
       for (const r of paretoFrontier(set, (r) => r[a.field] as number | null, (r) => r.y as number | null, "higher")) r[`f${a.field}`] = true;
