@@ -204,6 +204,18 @@ describe("HTML report in a browser (offline)", { skip, timeout: 240_000 }, () =>
     assert.deepEqual(errors, []);
   });
 
+  it("clicking a legend entry highlights that method and mutes the others", async () => {
+    const opacities = () =>
+      page.$$eval("#chart-drop g.mark-symbol.role-mark path[aria-label^='method: ']", (ps) => [
+        ...new Set(ps.map((p) => `${p.getAttribute("aria-label")!.split(";")[0]}=${p.getAttribute("opacity") ?? "1"}`)),
+      ]);
+    assert.deepEqual((await opacities()).sort(), ["method: global_magnitude=1", "method: layer_magnitude=1", "method: random=1"]);
+    await page.locator("#chart-drop g.role-legend text", { hasText: /^random$/ }).first().click();
+    await page.waitForFunction(() => document.querySelector("#chart-drop g.mark-symbol.role-mark path[aria-label^='method: global_magnitude']")?.getAttribute("opacity") === "0.12", undefined, { timeout: 5000 });
+    assert.deepEqual((await opacities()).sort(), ["method: global_magnitude=0.12", "method: layer_magnitude=0.12", "method: random=1"]);
+    assert.deepEqual(errors, []);
+  });
+
   it("sorts a results table by a column", async () => {
     const table = page.locator("section#results table.sortable").first();
     const top1 = () => table.locator("tbody tr[data-m] td:nth-child(4)").allInnerTexts();
