@@ -63,6 +63,9 @@ describe("bench plot", () => {
     assert.match(method.stderr, /--method: unknown value "randomm"; did you mean "random"\? valid: global_magnitude, layer_magnitude, random/);
     const format = bench(["plot", "drop", "--db", db, "--format", "jpg"]);
     assert.equal(format.code, 2);
+    const self = bench(["plot", "drop", "--db", db, "-o", db, "--force"]);
+    assert.equal(self.code, 2);
+    assert.match(self.stderr, /is the results database this command reads/);
     assert.ok(!existsSync(join(dir, "x.svg")), "nothing written on bad input");
   });
 
