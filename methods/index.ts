@@ -3,6 +3,7 @@ import type { Catalog, HyperValue } from "../src/core/types.js";
 import { scheduleProblem } from "../src/prune/schedules.js";
 import { apoz } from "./apoz.js";
 import { fpgm } from "./fpgm.js";
+import { gateDecorator } from "./gate-decorator.js";
 import { hrank } from "./hrank.js";
 import { globalActivation } from "./global-activation.js";
 import { globalGradient } from "./global-gradient.js";
@@ -58,6 +59,7 @@ export const METHODS: readonly PruningMethod[] = [
   slimming,
   taylor,
   dropnet,
+  gateDecorator,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -71,9 +73,10 @@ export function getMethod(name: string): PruningMethod {
  * training or at initialization, and not with Activating-while-Pruning, whose share picks single weights.
  */
 function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, HyperValue>>): string | null {
-  if (m.granularity !== "channel") return null;
+  if (m.granularity !== "channel") return m.schedule(p).kind === "tick-tock" ? "a tick-tock schedule prunes channels: it needs a channel method" : null;
   const schedule = m.schedule(p);
-  if (schedule.kind !== "one-shot" && schedule.kind !== "iterative") return `a channel method runs one-shot or iterative, and this schedule is ${schedule.kind}`;
+  if (schedule.kind === "tick-tock") return null;
+  if (schedule.kind !== "one-shot" && schedule.kind !== "iterative") return `a channel method runs one-shot, iterative or tick-tock, and this schedule is ${schedule.kind}`;
   return schedule.kind === "iterative" && (schedule.apRate ?? 0) > 0 ? "a channel method's rounds remove whole channels: ap_rate (which removes single weights) must be 0" : null;
 }
 

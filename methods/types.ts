@@ -202,6 +202,14 @@ export interface ScoreContext {
    * kept (needs.batchGradients). For statistics that are not linear in the gradient, such as a mean of squares.
    */
   batchGradients?(spec: BatchSpec, tensors: readonly string[], visit: (gradients: ReadonlyMap<string, Float32Array>, batch: number) => void): Promise<void>;
+  /**
+   * Under a tick-tock schedule (src/prune/schedules.ts), at each tick's prune step: per gated layer (a batch norm, or
+   * a conv or dense layer with no batch norm after it; src/train/gates.ts), per channel, Σ over the tick's minibatches
+   * of |φ·∂L/∂φ|, φ the channel's gate and L the minibatch's mean cross-entropy, at the values the step's gradient
+   * was taken at. A channel group's units map to a gated layer's channels through that layer's "out" member's
+   * `indices`.
+   */
+  gateSaliency?: ReadonlyMap<string, Float32Array>;
 }
 
 export type { LossTerm, Schedule };

@@ -1,5 +1,5 @@
 /**
- * Pure aggregation of runs over seeds: mean, sample std, 95% Student-t confidence interval, delta vs the dense
+ * Pure aggregation of runs over seeds (the statistics themselves are in ./stats.ts): delta vs the dense
  * baseline of the same dataset x architecture, and Pareto frontiers. Reports aggregate before plotting, so the
  * rendered page stays light however many runs the store holds.
  */
@@ -8,129 +8,11 @@ import type { PruneTarget, ReferenceRow } from "../src/core/types.js";
 import { METRICS } from "../src/metrics/names.js";
 import type { RunRow } from "./model.js";
 import { targetLabel } from "../src/grid/label.js";
+import { summarize, type Stat } from "./stats.js";
 
 // ---------------------------------------------------------------------------------------------------------------
-// Statistics
-
-/** Summary of one metric over a group's runs (usually one run per seed). */
-export interface Stat {
-  n: number;
-  mean: number;
-  /** Sample standard deviation (n - 1 denominator); null when n < 2. */
-  std: number | null;
-  min: number;
-  max: number;
-  /** Two-sided 95% confidence interval of the mean (Student t, n - 1 degrees of freedom); null when n < 2. */
-  ci95: [number, number] | null;
-}
-
-/** Natural log of the gamma function (Lanczos approximation, g = 7, 9 terms), accurate to ~1e-13 for x > 0. */
-function lnGamma(x: number): number {
-  const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
-    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
-  const z = x - 1;
-  let a = c[0];
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-/** Continued fraction of the incomplete beta function (modified Lentz). */
-function betaContinuedFraction(x: number, a: number, b: number): number {
-  const tiny = 1e-300;
-  let c = 1;
-  let d = 1 - ((a + b) * x) / (a + 1);
-  if (Math.abs(d) < tiny) d = tiny;
-  d = 1 / d;
-  let f = d;
-  for (let m = 1; m <= 500; m++) {
-    const m2 = 2 * m;
-    let num = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
-    d = 1 + num * d;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = 1 + num / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    f *= d * c;
-    num = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
-    d = 1 + num * d;
-    if (Math.abs(d) < tiny) d = tiny;
-    c = 1 + num / c;
-    if (Math.abs(c) < tiny) c = tiny;
-    d = 1 / d;
-    const step = d * c;
-    f *= step;
-    if (Math.abs(step - 1) < 1e-15) break;
-  }
-  return f;
-}
-
-/** Regularized incomplete beta function I_x(a, b). */
-export function incompleteBeta(x: number, a: number, b: number): number {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const lnFront = lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x);
-  const front = Math.exp(lnFront);
-  if (x < (a + 1) / (a + b + 2)) return (front * betaContinuedFraction(x, a, b)) / a;
-  return 1 - (front * betaContinuedFraction(1 - x, b, a)) / b;
-}
-
-/** CDF of Student's t distribution with `df` degrees of freedom. */
-export function studentTCdf(t: number, df: number): number {
-  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
-  return t >= 0 ? 1 - tail : tail;
-}
-
-const quantileCache = new Map<string, number>();
-
-/** Quantile of Student's t distribution: the t with P(T <= t) = p. */
-export function studentTQuantile(p: number, df: number): number {
-  if (!(p > 0 && p < 1) || !(df > 0)) throw new RangeError(`studentTQuantile: need 0 < p < 1 and df > 0 (got p=${p}, df=${df})`);
-  const key = `${p}:${df}`;
-  const hit = quantileCache.get(key);
-  if (hit !== undefined) return hit;
-  if (p < 0.5) return -studentTQuantile(1 - p, df);
-  let lo = 0;
-  let hi = 1;
-  while (studentTCdf(hi, df) < p) hi *= 2;
-  for (let i = 0; i < 200 && hi - lo > 1e-13 * Math.max(1, hi); i++) {
-    const mid = (lo + hi) / 2;
-    if (studentTCdf(mid, df) < p) lo = mid;
-    else hi = mid;
-  }
-  const q = (lo + hi) / 2;
-  quantileCache.set(key, q);
-  return q;
-}
-
-/** Summarize the finite values of a list; null when there are none. */
-export function summarize(values: ReadonlyArray<number | null | undefined>): Stat | null {
-  let n = 0;
-  let sum = 0;
-  let min = Infinity;
-  let max = -Infinity;
-  for (const v of values) {
-    if (v === null || v === undefined || !Number.isFinite(v)) continue;
-    n++;
-    sum += v;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  if (n === 0) return null;
-  const mean = sum / n;
-  if (n < 2) return { n, mean, std: null, min, max, ci95: null };
-  let ss = 0;
-  for (const v of values) {
-    if (v === null || v === undefined || !Number.isFinite(v)) continue;
-    ss += (v - mean) * (v - mean);
-  }
-  const std = Math.sqrt(ss / (n - 1));
-  const half = studentTQuantile(0.975, n - 1) * (std / Math.sqrt(n));
-  return { n, mean, std, min, max, ci95: [mean - half, mean + half] };
-}
+// Statistics live in ./stats.ts; re-exported here for the modules (and concurrent branches) that import them from here.
+export { incompleteBeta, studentTCdf, studentTQuantile, summarize, type Stat } from "./stats.js";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Grouping

@@ -28,6 +28,8 @@ export interface RunRow {
   targetKind: PruneTarget["kind"];
   targetValue: number;
   seed: number;
+  /** Key of the dense model the run pruned (runs of one seed share it); absent in hand-made data. */
+  denseKey?: string;
   backend: string | null;
   tfjsVersion: string | null;
   error: string | null;

@@ -1,7 +1,7 @@
 /** What the grid validator may name: the three plug-in shelves, seen through their registries. */
 import { DATASETS, datasetCatalog } from "../datasets/index.js";
 import { methodCatalog } from "../methods/index.js";
-import { ARCHS } from "./archs/index.js";
+import { ARCHS, layersModelArchName, layersModelHash } from "./archs/index.js";
 import { channelGraph, channelLayerNames } from "./archs/graph.js";
 import type { Catalog } from "./core/types.js";
 
@@ -12,6 +12,13 @@ export function catalog(): Catalog {
     methods: methodCatalog(),
     archs: Object.fromEntries(ARCHS.map((a) => [a.name, { inputShape: a.inputShape, numClasses: a.numClasses, layerNames: () => layerNamesOf(a) }])),
     datasets,
+    layersModelName: (file) => {
+      try {
+        return { name: layersModelArchName(file, layersModelHash(file)) };
+      } catch (e) {
+        return { error: (e as Error).message };
+      }
+    },
   };
 }
 

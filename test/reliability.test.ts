@@ -543,8 +543,9 @@ test("a dense lock left with a live pid, from another host, or in the old format
   const g = grid(dir, "{epochs: 1, batch_size: 64, lr: 0.01}");
   const cases = [
     // pid 1 is alive but is not a sweep (pids wrap): before the lease, this lock made the sweep wait forever, silently.
-    // 8 s: the wait is only reported after 3 s of it, and a loaded machine can take 3-4 s to start the sweep.
-    { name: "live", leaseMs: 8000, make: (f: string) => leaveLock(f, { host: hostname(), pid: 1 }) },
+    // 12 s: the wait is only reported after 3 s of it, and a loaded machine can take 3-8 s to start the sweep (8 s was
+    // not enough with CI sharing 2 cores with sweeps).
+    { name: "live", leaseMs: 12000, make: (f: string) => leaveLock(f, { host: hostname(), pid: 1 }) },
     { name: "other-host", leaseMs: 2000, make: (f: string) => leaveLock(f, { host: "elsewhere.example", pid: process.pid }) },
     { name: "old-format", leaseMs: 2000, make: (f: string) => writeFileSync(`${f}.lock`, JSON.stringify({ pid: 1, host: "elsewhere.example" })) },
   ];

@@ -44,6 +44,8 @@ async function snapshot(page: Page) {
       overview: rows("overview"),
       results: rows("results"),
       comparison: rows("comparison"),
+      // the winner table compares methods: one row per (dataset · arch, target), filtered by those only
+      winners: [...document.querySelectorAll("section#winners tr[data-t]")].filter(shown).length,
     };
   });
 }
@@ -163,6 +165,9 @@ describe("HTML report in a browser (offline)", { skip, timeout: 240_000 }, () =>
     assert.equal(s.results, groups.size);
     assert.equal(s.comparison, groups.size);
     assert.ok(before.results > s.results && before.comparison > s.comparison);
+    const targets = new Set(done.map((r) => r.targetValue)).size;
+    assert.equal(before.winners, 4 * targets, "4 panels");
+    assert.equal(s.winners, 2 * targets, "the 2 mnist panels, every method still compared");
     const failures = data.runs.filter((r) => r.status !== "done");
     assert.equal(before.overview, failures.length);
     assert.equal(s.overview, failures.filter((r) => r.dataset === "mnist" && r.methodLabel === "random").length);
@@ -180,6 +185,7 @@ describe("HTML report in a browser (offline)", { skip, timeout: 240_000 }, () =>
     const t = await snapshot(page);
     assert.equal(t.results, 2, "one row per mnist arch");
     assert.equal(t.drop.length, 2);
+    assert.equal(t.winners, 2);
     await page.click("#pb-f-reset");
     n = await filtered(page, n);
     // back to the first view (marks may be drawn in another order after a re-render)

@@ -5,7 +5,7 @@ import { getArch } from "../src/archs/index.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
 import type { TrainConfig } from "../src/core/types.js";
 import { initBackend } from "../src/backend/index.js";
-import { evaluate, stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
+import { evaluate, LATENCY_MS_PER_REPEAT, latencyTimings, stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot } from "../src/train/model.js";
 import { learningRate } from "../src/train/optim.js";
@@ -125,4 +125,24 @@ test("evaluation holds one batch's activations at a time: peak memory does not g
   assert.equal(tf.memory().numTensors, before, "no tensor left behind");
   assert.ok(r.top1 >= 0 && r.top1 <= 1 && Number.isFinite(r.loss));
   one.dispose(); eight.dispose(); disposeModel(model);
+});
+
+test("latency timing: fast batches get repeated until repeats x LATENCY_MS_PER_REPEAT; the models alternate", async () => {
+  const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0);
+  const other = createModel(getArch("mlp"), [28, 28, 1], 10, 1);
+  const split = syntheticSplit(8, 3);
+  try {
+    const started = performance.now();
+    const times = await latencyTimings([model, other], split, 1, 4);
+    const elapsed = performance.now() - started;
+    // A batch-1 MLP forward takes well under a millisecond: 4 repetitions alone would be over in a few ms.
+    assert.equal(times[0].length, times[1].length, "one time per model per round");
+    assert.ok(times[0].length > 4, `more than the 4 asked: ${times[0].length}`);
+    assert.ok(times[0].length <= 4 * 50, "capped at 50x the repetitions asked");
+    assert.ok(elapsed >= 4 * LATENCY_MS_PER_REPEAT || times[0].length === 200, `timed for ${elapsed.toFixed(0)} ms`);
+  } finally {
+    disposeModel(model);
+    disposeModel(other);
+    split.dispose();
+  }
 });

@@ -4,9 +4,11 @@ import { comparisonSection } from "./comparison.js";
 import { finetuneSection } from "./finetune.js";
 import { layerSection } from "./layers.js";
 import { overviewSection } from "./overview.js";
+import { reproduceSection } from "./reproduce.js";
 import { resultsSection } from "./results.js";
 import { speedupSection } from "./speedup.js";
 import { tradeoffSection } from "./tradeoff.js";
+import { winnersSection } from "./winners.js";
 import type { Section } from "./types.js";
 
 export const SECTIONS: readonly Section[] = [
@@ -15,8 +17,10 @@ export const SECTIONS: readonly Section[] = [
   accuracyDropSection,
   layerSection,
   finetuneSection,
+  winnersSection,
   resultsSection,
   speedupSection,
+  reproduceSection,
   comparisonSection,
 ];
 

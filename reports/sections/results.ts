@@ -1,6 +1,8 @@
 /**
  * Results table (plain HTML): one block per dataset · arch, one row per method x target with mean ± std over seeds,
- * 95% CI, delta vs dense, size and speed metrics. The best value of each column within a block is bold. Published
+ * 95% CI (Student t over seeds; with one seed the Wilson interval of the run's test accuracy), delta vs dense, size and
+ * speed metrics. A value is bold only when its method wins its target outside the noise (reports/winners.ts: the same
+ * verdict as the winner table and `bench compare`); a tie bolds nothing. Published
  * reference numbers sit under the row they correspond to, converted to the harness's units, with the difference.
  */
 import type { ReferenceRow } from "../../src/core/types.js";
@@ -18,6 +20,8 @@ import {
 } from "../aggregate.js";
 import { targetLabel } from "../../src/grid/label.js";
 import { escapeHtml, formatMetric, formatSpread } from "../format.js";
+import type { RunRow } from "../model.js";
+import { runWilson, significantWinnerIds, testImagesOf } from "../winners.js";
 import { groupAttrs, note } from "./common.js";
 import type { Section } from "./types.js";
 
@@ -30,8 +34,10 @@ interface Col {
   /** Metric shown (and looked up in reference rows); null for derived columns. */
   metric: string | null;
   better: "higher" | "lower" | null;
+  /** The metric whose winner at a target is bold in this column (null: never bold). */
+  boldBy: string | null;
   value(g: GroupAggregate): number | null;
-  html(g: GroupAggregate): string;
+  html(g: GroupAggregate, runs: ReadonlyMap<string, RunRow>): string;
 }
 
 function pm(name: string, s: Stat | undefined): string {
@@ -46,6 +52,7 @@ function metricCol(header: string, metric: string, withStd = false): Col {
     title: `${metric}: ${METRICS.get(metric)?.definition ?? ""}${withStd ? " Mean ± sample std over seeds." : " Mean over seeds."}`,
     metric,
     better: hib === null ? null : hib ? "higher" : "lower",
+    boldBy: hib === null ? null : metric,
     value: (g) => g.metrics[metric]?.mean ?? null,
     html: (g) => (withStd ? pm(metric, g.metrics[metric]) : formatMetric(metric, g.metrics[metric]?.mean)),
   };
@@ -55,20 +62,22 @@ const COLS: Col[] = [
   metricCol("top-1", "top1_after", true),
   {
     header: "95% CI",
-    title: "95% confidence interval of the mean top-1 (Student t, n − 1 degrees of freedom; not clipped to [0, 100]%).",
+    title:
+      "95% confidence interval of top-1: over seeds, of the mean (Student t, n − 1 degrees of freedom; not clipped to [0, 100]%); " +
+      "with one seed, the Wilson interval of that run's accuracy on its test images (marked W), the only noise one run shows.",
     metric: null,
     better: null,
+    boldBy: null,
     value: () => null,
-    html: (g) => {
-      const ci = g.metrics.top1_after?.ci95;
-      return ci ? `[${(ci[0] * 100).toFixed(2)}, ${(ci[1] * 100).toFixed(2)}]%` : `<span class="muted">n &lt; 2</span>`;
-    },
+    html: (g, runs) => ciCell(g.metrics.top1_after, g.runKeys.map((k) => runs.get(k)!).filter(Boolean), "top1_after"),
   },
   {
     header: "Δ vs dense",
     title: "top1_after − top1_dense of the same dataset × arch (dense averaged over seeds), in percentage points.",
     metric: null,
     better: "higher",
+    // The dense baseline is shared within a panel, so Δ ranks methods exactly as top-1 does.
+    boldBy: "top1_after",
     value: (g) => g.deltaTop1?.mean ?? null,
     html: (g) => (g.deltaTop1 ? `${g.deltaTop1.mean >= 0 ? "+" : "−"}${Math.abs(g.deltaTop1.mean * 100).toFixed(2)} pp` : "–"),
   },
@@ -79,6 +88,19 @@ const COLS: Col[] = [
   metricCol("meas. speedup", "measured_speedup"),
   metricCol("latency", "latency_pruned_ms"),
 ];
+
+/**
+ * The 95% CI cell of an accuracy: Student t over seeds when there are two or more, else the Wilson interval of the
+ * single run on its test images (W), else "–".
+ */
+function ciCell(s: Stat | undefined, runs: readonly RunRow[], metric: string): string {
+  if (s?.ci95) return `[${(s.ci95[0] * 100).toFixed(2)}, ${(s.ci95[1] * 100).toFixed(2)}]%`;
+  const one = runs.length === 1 ? runs[0] : null;
+  const w = one ? runWilson(one, metric) : null;
+  if (!one || !w) return `<span class="muted">–</span>`;
+  const n = testImagesOf(one)!;
+  return `<span title="Wilson 95% interval of one run's accuracy on ${n.toLocaleString("en-US")} test images">[${(w[0] * 100).toFixed(2)}, ${(w[1] * 100).toFixed(2)}]% W</span>`;
+}
 
 function refDelta(metric: string, ours: number | null, rv: ReferenceValue): string {
   if (rv.normalized === null) return `not comparable (unit “${escapeHtml(rv.unit)}” is not convertible to ${escapeHtml(METRICS.get(metric)?.unit ?? "?")})`;
@@ -149,33 +171,39 @@ export const resultsSection: Section = {
   render(ctx) {
     if (ctx.groups.length === 0) return { html: note("No finished runs yet.") };
     const usedRefs = new Set<ReferenceRow>();
+    const runsByKey = new Map(ctx.data.runs.map((r) => [r.key, r] as const));
+    // One verdict per metric, shared with the winner table and `bench compare`.
+    const boldIds = new Map<string, Set<string>>();
+    for (const c of COLS) if (c.boldBy && !boldIds.has(c.boldBy)) boldIds.set(c.boldBy, significantWinnerIds(ctx.data.runs, c.boldBy));
+    const oneSeed = ctx.groups.every((g) => g.seeds.length <= 1);
     let html = note(
-      "Mean ± sample std over seeds (n = seeds). Best value per column within each block in <b>bold</b> (by the metric's direction). " +
+      "Mean ± sample std over seeds (n = seeds). <b>Bold</b>: the method that wins its target (same dataset · arch and target) outside the noise — " +
+        "a paired t-test over seeds, or with one seed a two-proportion test of top-1 on the test images; measured timings need two or more seeds; " +
+        "counts (params, MACs, compression) must differ by more than 1 %. A tie bolds nothing (see the winner table). " +
         "Published numbers (↳ rows) are converted to this harness's units where the unit allows; the difference is stated as ours − paper (percentage points) or ours / paper.",
     );
+    if (oneSeed) {
+      html += note(
+        "<b>One seed per group:</b> seed-to-seed variation is not measured. The CI column falls back to the Wilson (binomial) interval of each run's " +
+          "top-1 on its test images (W); it covers test-set sampling only, not the spread a different seed would give.",
+      );
+    }
     const fold = ctx.groups.length > FOLD_ABOVE;
     if (fold) html += note(`${ctx.groups.length} groups: click a dataset · architecture to unfold its table.`);
     for (const panel of ctx.panels) {
       const groups = ctx.groups.filter((g) => g.panel === panel);
       if (groups.length === 0) continue;
-      const best = COLS.map((c) => {
-        if (!c.better) return null;
-        let b: number | null = null;
-        for (const g of groups) {
-          const v = c.value(g);
-          if (v === null || !Number.isFinite(v)) continue;
-          if (b === null || (c.better === "higher" ? v > b : v < b)) b = v;
-        }
-        return b;
-      });
       const base = ctx.baselines.get(panel);
       const head = `<tr><th>method</th><th>target</th><th class="num" title="seeds">n</th>${COLS.map((c) => `<th class="num" title="${escapeHtml(c.title)}">${escapeHtml(c.header)}</th>`).join("")}</tr>`;
       let body = "";
       if (base) {
         const top1 = base.top1;
-        body += `<tr class="dense" data-ds="${escapeHtml(base.dataset)}" data-a="${escapeHtml(base.arch)}"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${
-          top1.ci95 ? `[${(top1.ci95[0] * 100).toFixed(2)}, ${(top1.ci95[1] * 100).toFixed(2)}]%` : `<span class="muted">n &lt; 2</span>`
-        }</td><td class="num">0</td><td class="num">${formatMetric("params_total", base.paramsTotal)}</td><td class="num">${formatMetric("macs_dense", base.macsDense)}</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">${formatMetric(
+        const denseRuns = groups.length > 0 ? groups[0].runKeys.map((k) => runsByKey.get(k)!).filter(Boolean) : [];
+        body += `<tr class="dense" data-ds="${escapeHtml(base.dataset)}" data-a="${escapeHtml(base.arch)}"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${ciCell(
+          top1,
+          top1.n === 1 ? denseRuns.slice(0, 1) : [],
+          "top1_dense",
+        )}</td><td class="num">0</td><td class="num">${formatMetric("params_total", base.paramsTotal)}</td><td class="num">${formatMetric("macs_dense", base.macsDense)}</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">1.00×</td><td class="num">${formatMetric(
           "latency_dense_ms",
           base.latencyDenseMs?.mean,
         )}</td></tr>`;
@@ -198,10 +226,9 @@ export const resultsSection: Section = {
         byTargetOnly.set(last, l);
       }
       for (const g of groups) {
-        const cells = COLS.map((c, i) => {
-          const v = c.value(g);
-          const isBest = best[i] !== null && v !== null && v === best[i];
-          return `<td class="num${isBest ? " best" : ""}">${c.html(g)}</td>`;
+        const cells = COLS.map((c) => {
+          const isBest = c.boldBy !== null && boldIds.get(c.boldBy)!.has(g.id);
+          return `<td class="num${isBest ? " best" : ""}">${c.html(g, runsByKey)}</td>`;
         }).join("");
         body += `<tr${groupAttrs(g)}><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
         for (const ref of ctx.data.references) {

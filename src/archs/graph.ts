@@ -191,6 +191,10 @@ class ChannelTracer implements Ops<Sym> {
   relu(x: Sym): Sym { return x; }
   gelu(x: Sym): Sym { return x; }
 
+  avgPool(x: Sym, size: number, stride = size): Sym {
+    return { shape: this.shapes.avgPool(x.shape, size, stride), slots: x.slots };
+  }
+
   maxPool(x: Sym, size: number, stride = size): Sym {
     return { shape: this.shapes.maxPool(x.shape, size, stride), slots: x.slots };
   }

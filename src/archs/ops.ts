@@ -37,6 +37,10 @@ export interface DepthwiseOptions {
   bias?: boolean;
 }
 
+export interface BatchNormOptions {
+  epsilon?: number;
+}
+
 export interface ZeroPadShortcutOptions {
   /** Spatial subsampling: every `stride`-th row and column, starting at the first (a 1x1 average pool). */
   stride: number;
@@ -58,13 +62,19 @@ export interface Ops<V> {
   depthwiseConv(name: string, x: V, options: DepthwiseOptions): V;
   /** A dense layer; on a token sequence [tokens, features] it applies to every token (the same weights). */
   dense(name: string, x: V, options: DenseOptions): V;
-  batchNorm(name: string, x: V): V;
+  /** Batch norm over the last axis; `epsilon` defaults to 1e-5 (PyTorch's), an imported Keras layer gives its own. */
+  batchNorm(name: string, x: V, options?: BatchNormOptions): V;
   /** Layer normalization over the last axis with learned γ and β (no running statistics). */
   layerNorm(name: string, x: V): V;
   relu(x: V): V;
   /** GELU, the exact (erf) form PyTorch's nn.GELU computes by default. */
   gelu(x: V): V;
   maxPool(x: V, size: number, stride?: number): V;
+  /**
+   * Average pooling, 'valid' windows (an imported Keras AveragePooling2D; no built-in architecture uses it). Optional
+   * so that an interpreter written without it still builds every built-in; an import that needs it says so.
+   */
+  avgPool?(x: V, size: number, stride?: number): V;
   globalAvgPool(x: V): V;
   flatten(x: V): V;
   add(a: V, b: V): V;
@@ -110,10 +120,15 @@ export interface ArchDef {
   withWidths(changes: Widths): ArchDef;
   /** The same architecture with its published widths (what `withWidths` started from). */
   published(): ArchDef;
+  /**
+   * Weights the network starts from instead of a draw from the configured init (an imported model's file), by tensor
+   * name; only on the published widths (`withWidths` drops them: other widths are another network).
+   */
+  initialWeights?: ReadonlyMap<string, { shape: readonly number[]; data: Float32Array }>;
 }
 
 /** What an architecture file declares: `build` receives the complete widths to read its sizes from. */
-export interface ArchSpec extends Pick<ArchDef, "name" | "summary" | "citation" | "inputShape" | "numClasses"> {
+export interface ArchSpec extends Pick<ArchDef, "name" | "summary" | "citation" | "inputShape" | "numClasses" | "initialWeights"> {
   /** The published widths. */
   widths: Widths;
   /** Keys `withWidths` may add that have no default (index lists computed from the widths unless given). */
@@ -129,11 +144,12 @@ export interface WidthReader {
 }
 
 export function defineArch(spec: ArchSpec): ArchDef {
-  const make = (widths: Widths): ArchDef => {
+  const make = (widths: Widths, published: boolean): ArchDef => {
     const reader = widthReader(spec.name, widths);
     return {
       name: spec.name, summary: spec.summary, citation: spec.citation, inputShape: spec.inputShape, numClasses: spec.numClasses,
       widths,
+      ...(published && spec.initialWeights ? { initialWeights: spec.initialWeights } : {}),
       build: <V>(ops: Ops<V>, input: V, numClasses: number): V => spec.build(ops, input, numClasses, reader),
       withWidths(changes: Widths): ArchDef {
         for (const [key, value] of Object.entries(changes)) {
@@ -143,12 +159,12 @@ export function defineArch(spec: ArchSpec): ArchDef {
             : Array.isArray(value) && value.every((i) => Number.isInteger(i) && i >= -1);
           if (!ok) throw new Error(`${spec.name}: width "${key}" must be ${typeof value === "number" ? "a positive integer" : "a list of channel indices (−1: zeros)"}, got ${JSON.stringify(value)}`);
         }
-        return make({ ...widths, ...changes });
+        return make({ ...widths, ...changes }, false);
       },
-      published: () => make(spec.widths),
+      published: () => make(spec.widths, true),
     };
   };
-  return make(spec.widths);
+  return make(spec.widths, true);
 }
 
 function widthReader(arch: string, widths: Widths): WidthReader {
@@ -286,6 +302,10 @@ export class ShapeOps implements Ops<number[]> {
   maxPool(x: number[], size: number, stride = size): number[] {
     const [h, w, c] = expectRank(x, 3, "maxPool");
     return [outputSize(h, size, stride, "valid"), outputSize(w, size, stride, "valid"), c];
+  }
+
+  avgPool(x: number[], size: number, stride = size): number[] {
+    return this.maxPool(x, size, stride);
   }
 
   globalAvgPool(x: number[]): number[] {

@@ -3,7 +3,7 @@ import { batchNormTrain } from "../backend/fused-ops.js";
 import { conv2dBiasAct, countZeros, fusedApplies, matMulBiasAct } from "../backend/layer-ops.js";
 import { sparseApplies, sparseConv2d, sparseMatMul, type SparsePatterns } from "../backend/sparse-ops.js";
 import {
-  tensorNames, type AttentionOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
+  tensorNames, type AttentionOptions, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
 } from "./ops.js";
 
 const BN_EPSILON = 1e-5;
@@ -78,13 +78,14 @@ export class TensorOps implements Ops<tf.Tensor> {
     return o.activation === "relu" ? this.relu(y) : y;
   }
 
-  batchNorm(name: string, x: tf.Tensor): tf.Tensor {
+  batchNorm(name: string, x: tf.Tensor, o: BatchNormOptions = {}): tf.Tensor {
+    const eps = o.epsilon ?? BN_EPSILON;
     const gamma = this.get(tensorNames.gamma(name));
     const beta = this.get(tensorNames.beta(name));
     if (!this.training) {
-      return tf.batchNorm(x, this.get(tensorNames.movingMean(name)), this.get(tensorNames.movingVar(name)), beta, gamma, BN_EPSILON);
+      return tf.batchNorm(x, this.get(tensorNames.movingMean(name)), this.get(tensorNames.movingVar(name)), beta, gamma, eps);
     }
-    const { y, mean, variance } = batchNormTrain(x, gamma, beta, BN_EPSILON);
+    const { y, mean, variance } = batchNormTrain(x, gamma, beta, eps);
     this.queueRunningStats(name, x, mean, variance);
     return y;
   }
@@ -116,6 +117,10 @@ export class TensorOps implements Ops<tf.Tensor> {
 
   maxPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
     return tf.maxPool(x as tf.Tensor4D, size, stride, "valid");
+  }
+
+  avgPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
+    return tf.avgPool(x as tf.Tensor4D, size, stride, "valid");
   }
 
   globalAvgPool(x: tf.Tensor): tf.Tensor { return tf.mean(x, [1, 2]); }

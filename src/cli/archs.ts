@@ -1,8 +1,11 @@
 import { DATASETS } from "../../datasets/index.js";
-import { ARCHS, layerTable } from "../archs/index.js";
+import { resolve } from "node:path";
+import { ARCHS, layerTable, loadLayersModelArch, type ArchDef } from "../archs/index.js";
 import { emit, textTable } from "./output.js";
 
-export default function archs(o: { json?: boolean }): number {
+export default async function archs(o: { json?: boolean; layersModel?: string }): Promise<number> {
+  // An import error names the file, the layer and its class (exit 2, as in a grid).
+  const list: readonly ArchDef[] = o.layersModel ? [await loadLayersModelArch(resolve(o.layersModel))] : ARCHS;
   const shapes = new Map<string, { inputShape: [number, number, number]; numClasses: number; datasets: string[] }>();
   for (const d of DATASETS) {
     const k = `${d.inputShape.join("x")}/${d.numClasses}`;
@@ -11,8 +14,8 @@ export default function archs(o: { json?: boolean }): number {
     shapes.set(k, entry);
   }
   // An architecture built for one input shape is listed only with the datasets that have it (the grid refuses the others).
-  const fits = (a: (typeof ARCHS)[number], s: { inputShape: number[] }) => a.inputShape === null || a.inputShape.join("x") === s.inputShape.join("x");
-  const rows = ARCHS.flatMap((a) => [...shapes.values()].filter((s) => fits(a, s)).map((s) => {
+  const fits = (a: ArchDef, s: { inputShape: number[] }) => a.inputShape === null || a.inputShape.join("x") === s.inputShape.join("x");
+  const rows = list.flatMap((a) => [...shapes.values()].filter((s) => fits(a, s)).map((s) => {
     const layers = layerTable(a, s.inputShape, s.numClasses);
     return {
       arch: a.name, summary: a.summary, citation: a.citation, inputShape: s.inputShape, numClasses: s.numClasses, datasets: s.datasets,

@@ -3,12 +3,14 @@
  * minutes or hours, so a new user gets it said in one place, with the reasons the faster ones were passed over and the
  * one line that gets them; likewise which datasets are present.
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, lstatSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { arch as cpuArch, availableParallelism } from "node:os";
 import { DATASETS } from "../../datasets/index.js";
 import { initBackend, isBackendRequest } from "../backend/index.js";
 import { addonPath, cpuProblem } from "../backend/native/addon.js";
-import { PRUNEBENCH_VERSION } from "../core/version.js";
+import { userCacheDir } from "../core/locations.js";
+import { CODE_VERSION, PRUNEBENCH_VERSION } from "../core/version.js";
 import { EXIT } from "./errors.js";
 import { emit } from "./output.js";
 
@@ -25,9 +27,45 @@ export interface DoctorReport {
   backend: { name: string; threads: number; tfjsVersion: string; skipped: string[] };
   native: { addon: string; built: boolean; cpu: string | null; packages: Record<string, boolean>; advice: string | null };
   datasets: Array<{ name: string; present: boolean; detail: string }>;
+  /** The code version stored with every run (a results revision changes it), and what runs it. */
+  versions: { prunebench: string; code: string; node: string; tfjs: string; v8: string };
+  /** The shared cache of dense pretrained models (and downloads): where, how big, how many files. */
+  cache: { dir: string; exists: boolean; bytes: number; files: number };
 }
 
-export async function doctorReport(): Promise<DoctorReport> {
+/** Total size and file count under `dir` (symlinks not followed; unreadable entries skipped). */
+export function folderSize(dir: string): { bytes: number; files: number } {
+  let bytes = 0;
+  let files = 0;
+  const walk = (d: string) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        try {
+          bytes += lstatSync(p).size;
+          files++;
+        } catch {
+          // removed while we looked
+        }
+      }
+    }
+  };
+  walk(dir);
+  return { bytes, files };
+}
+
+function formatBytes(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
+}
+
+export async function doctorReport(cacheDir: string = userCacheDir()): Promise<DoctorReport> {
   const info = await initBackend("auto");
   const addon = addonPath();
   const built = existsSync(addon);
@@ -57,6 +95,8 @@ export async function doctorReport(): Promise<DoctorReport> {
     backend: { name: info.name, threads: info.threads, tfjsVersion: info.tfjsVersion, skipped: info.note ? info.note.split(" | ") : [] },
     native: { addon, built, cpu, packages, advice },
     datasets,
+    versions: { prunebench: PRUNEBENCH_VERSION, code: CODE_VERSION, node: process.version, tfjs: info.tfjsVersion, v8: process.versions.v8 },
+    cache: { dir: cacheDir, exists: existsSync(cacheDir), ...folderSize(cacheDir) },
   };
 }
 
@@ -71,16 +111,18 @@ export function formatDoctor(r: DoctorReport): string {
     ...(r.native.advice ? [`  to get the native backend (5-10x faster than wasm): ${r.native.advice}`] : []),
     "datasets:",
     ...r.datasets.map((d) => `  ${d.name}: ${d.present ? "found" : `not found: ${d.detail}`}`),
+    `cache: ${r.cache.dir}: ${r.cache.exists ? `${formatBytes(r.cache.bytes)} in ${r.cache.files} file(s) (dense models are reused across sweeps; delete the folder to free it)` : "not created yet"}`,
+    `versions: code ${r.versions.code}, Node ${r.versions.node} (V8 ${r.versions.v8}), tfjs ${r.versions.tfjs}`,
   ];
   return lines.join("\n") + "\n";
 }
 
-export default async function doctor(o: { json?: boolean; expect?: string }): Promise<number> {
+export default async function doctor(o: { json?: boolean; expect?: string; cacheDir?: string }): Promise<number> {
   if (o.expect !== undefined && !isBackendRequest(o.expect)) {
     process.stderr.write(`error: --expect must be a backend name (node, native, wasm, cpu), got "${o.expect}"\n`);
     return EXIT.badInput;
   }
-  const report = await doctorReport();
+  const report = await doctorReport(o.cacheDir);
   emit(o.json ? JSON.stringify(report, null, 2) : formatDoctor(report));
   // --expect: CI's check that a machine with the packages really runs on the native backend.
   const expected = o.expect === "node" ? "tensorflow" : o.expect;

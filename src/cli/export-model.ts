@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { readArtifacts, readRuns, type ArtifactRow } from "../../reports/read.js";
+import { isLayersModelArch, loadLayersModelArch } from "../archs/index.js";
 import { initBackend } from "../backend/index.js";
 import { exportRun, fileSha256 } from "../export/export-run.js";
 import { KEY_HEX_CHARS } from "../plan/runKey.js";
@@ -8,7 +9,7 @@ import { UsageError } from "./errors.js";
 import { openExisting } from "./open.js";
 
 /** `bench export-model <run> -o DIR`: see src/export/export-run.ts for what the folder holds. */
-export default async function exportModel(run: string, o: { db: string; out: string; force?: boolean; dataDir?: string }): Promise<number> {
+export default async function exportModel(run: string, o: { db: string; out: string; force?: boolean; dataDir?: string; layersModel?: string }): Promise<number> {
   if (!new RegExp(`^[0-9a-f]{1,${KEY_HEX_CHARS}}$`).test(run)) {
     throw new UsageError(`"${run.length > 40 ? `${run.slice(0, 40)}…` : run}" is not a run key: keys are ${KEY_HEX_CHARS} hex characters (0-9, a-f; see \`bench ls\`); give a key or a prefix of one`);
   }
@@ -32,6 +33,11 @@ export default async function exportModel(run: string, o: { db: string; out: str
       `only runs that finished (status done) save their pruned weights and masks; see \`bench show ${row.key.slice(0, 8)} --db ${o.db}\``);
   }
   await initBackend("cpu");
+  // An imported architecture is known by its files' hash: the files it came from are read again, and must be the same.
+  if (isLayersModelArch(row.arch)) {
+    if (!o.layersModel) throw new UsageError(`run ${row.key} is on ${row.arch}, imported from a tfjs LayersModel: give its model.json with --layers-model`);
+    await loadLayersModelArch(resolve(o.layersModel), row.arch);
+  }
   const summary = await exportRun({
     key: row.key, method: row.method, methodLabel: row.methodLabel, arch: row.arch, dataset: row.dataset, targetKind: row.targetKind,
     targetValue: row.targetValue, seed: row.seed, status: row.status, metrics: row.metrics, config: row.config, database: o.db, backend: row.backend,

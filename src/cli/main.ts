@@ -111,15 +111,43 @@ Examples:
   .action(action(() => import("./plot.js")));
 
 program.command("table")
-  .description("print a results table (mean ± std over seeds) for a paper")
+  .description("print a results table (mean ± std over seeds, a dense row and Δ vs dense per block) for a paper")
   .addOption(dbOption())
   .addOption(new Option("-f, --format <format>", "table format").choices(["markdown", "latex", "csv", "json"]).default("markdown"))
   .option("--group-by <keys>", "comma-separated: dataset,arch,method,target", "dataset,arch,method,target")
-  .option("--metrics <names>", "comma-separated metric names", "top1_after,compression_ratio,theoretical_speedup")
+  .option("--metrics <names>", `comma-separated metric names, or ${"delta_top1"} (default: top1_after,compression_ratio,theoretical_speedup; with --pivot: top1_after)`)
+  .option("--pivot <dim>", "method: targets as rows, one column per method (markdown, latex)")
+  .option("--average-over <keys>", "dimensions not in --group-by that may vary within a row and are averaged over on purpose")
+  .option("--no-dense", "leave out the dense row and the Δ top-1 column")
+  .option("--caption <text>", "table caption (LaTeX; markdown prints a pandoc 'Table:' line)")
+  .option("--label <label>", "LaTeX label (default tab:prunebench)")
   .option("--sweep <id>", "only this sweep's runs")
   .option("-o, --out <file>", "write to a file instead of stdout")
   .addOption(forceOption())
   .action(action(() => import("./table.js")));
+
+program.command("reproduce")
+  .description("grade published tables (benchmarks/published/) cell by cell against the database: reproduced / outside tolerance (by how much) / not run / dataset absent")
+  .argument("[table]", "table id (without one and without --all: list the catalogue)")
+  .option("--all", "every table of the catalogue")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "output format").choices(["text", "markdown", "latex", "json"]).default("text"))
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("-o, --out <file>", "write to a file instead of stdout")
+  .addOption(forceOption())
+  .action(action(() => import("./reproduce.js")));
+
+program.command("compare")
+  .description("compare two methods at each target, paired by seed and dense model: mean difference, 95% CI, test, verdict (tie unless significant), seeds needed")
+  .argument("<methodA>", "method label (or name, when it has one label) as in `bench ls`")
+  .argument("<methodB>", "the other method")
+  .addOption(dbOption())
+  .option("--at <target>", "only this target: 16x (compression), 0.9 (sparsity), macs-reduction 0.5")
+  .option("--arch <name>", "only this architecture")
+  .option("--dataset <name>", "only this dataset")
+  .option("--sweep <id>", "only this sweep's runs")
+  .addOption(jsonOption())
+  .action(action(() => import("./compare.js")));
 
 program.command("export")
   .description("export raw rows: runs (one column per metric), layers or epochs")
@@ -138,6 +166,7 @@ program.command("export-model")
   .requiredOption("-o, --out <dir>", "output folder (created if missing; its parent must exist)")
   .addOption(new Option("--force", "write into a folder that holds other files (the export's own files are replaced, nothing else; never a database)"))
   .option("--data-dir <dir>", "folder searched first for dataset files, to record the input normalization (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
+  .option("--layers-model <model.json>", "for a run on an imported architecture: the model.json it was imported from (the same files)")
   .action(action(() => import("./export-model.js")));
 
 program.command("ls")
@@ -162,6 +191,7 @@ program.command("methods")
 
 program.command("archs")
   .description("list architectures with params and MACs per dataset input shape")
+  .option("--layers-model <model.json>", "list a tfjs LayersModel instead, as a grid's archs: [{layers_model: …}] imports it")
   .addOption(jsonOption())
   .action(action(() => import("./archs.js")));
 
@@ -173,12 +203,42 @@ program.command("datasets")
 program.command("doctor")
   .description("which compute backend sweeps run on and why (with how to get the native one), and which datasets are present")
   .option("--expect <backend>", "exit 1 unless --backend auto picks this backend (node, native, wasm or cpu): for CI")
+  .option("--cache-dir <dir>", "the dense-model cache to measure (as bench sweep --cache-dir)", userCacheDir())
   .addOption(jsonOption())
   .action(action(() => import("./doctor.js")));
 
-program.command("worker")
+program.command("worker", { hidden: true })
   .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
   .action(async () => { await import("../sweep/worker.js"); });
+
+// Examples under every command's --help: the quickest way to learn an option is to see it used.
+const EXAMPLES: Record<string, string[]> = {
+  sweep: ["bench sweep benchmarks/quickstart.yaml --db results.db", "bench sweep grid.yaml --jobs 4 --backend native", "bench sweep grid.yaml --dry-run"],
+  validate: ["bench validate benchmarks/quickstart.yaml"],
+  report: ["bench report --db results.db -o report.html", "bench report --db new.db --compare old.db -o diff.html"],
+  table: [
+    "bench table --db results.db --format latex --caption \"Fashion-MNIST, LeNet-300-100\" --label tab:fmnist",
+    "bench table --db results.db --pivot method --format latex",
+    "bench table --db results.db --group-by arch,method --average-over target",
+    "bench table --db results.db --metrics top1_after,delta_top1,params_nonzero --no-dense",
+  ],
+  reproduce: ["bench reproduce", "bench reproduce shrinkbench-fmnist --db results.db", "bench reproduce --all --db results.db --format latex -o grades.tex"],
+  compare: ["bench compare global-magnitude random --db results.db", "bench compare global-magnitude layer-magnitude --at 16x --arch mlp --json"],
+  export: ["bench export --db results.db --format csv -o runs.csv", "bench export --db results.db --what epochs --format jsonl"],
+  "export-model": ["bench export-model 3f2a --db results.db -o model/"],
+  ls: ["bench ls --db results.db", "bench ls --db results.db --status failed", "bench ls --db results.db --json"],
+  show: ["bench show 3f2a --db results.db", "bench show 3f2a --db results.db --json"],
+  methods: ["bench methods", "bench methods --json"],
+  archs: ["bench archs", "bench archs --json"],
+  datasets: ["bench datasets", "bench datasets --json"],
+  doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
+  worker: ["bench worker < jobs.jsonl"],
+};
+for (const c of program.commands) {
+  const lines = EXAMPLES[c.name()];
+  if (lines) c.addHelpText("after", `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`);
+}
+program.addHelpText("after", "\nExamples:\n  $ bench sweep benchmarks/quickstart.yaml\n  $ bench report -o report.html\n  $ bench table --format latex\n  $ bench <command> --help\n");
 
 function badOption(message: string): never {
   process.stderr.write(`error: ${message}\n`);

@@ -4,6 +4,7 @@ import { DatasetNotFoundError } from "../../datasets/types.js";
 import { catalog } from "../catalog.js";
 import { checkIterativeReachable, checkTargetsReachable } from "../plan/reachable.js";
 import { countRuns, loadGrid, targetLabel } from "../grid/index.js";
+import { importedArchCounts, importGridArchs } from "../plan/imported-archs.js";
 
 /**
  * Checks a grid file the way `bench sweep` does before anything runs; counts its runs without building them. Then,
@@ -13,6 +14,8 @@ import { countRuns, loadGrid, targetLabel } from "../grid/index.js";
 export default async function validate(file: string, o: { dataDir?: string } = {}): Promise<number> {
   const cat = catalog();
   const { grid, lines } = loadGrid(file, cat);
+  // Files named by the grid are read (and their layers checked) before the checks that count their layers.
+  await importGridArchs(grid, lines, cat);
   // An unreachable compression is bad input too.
   checkTargetsReachable(grid, lines, cat);
   // So is a target an iterative method cannot reach in its rounds.
@@ -35,5 +38,6 @@ export default async function validate(file: string, o: { dataDir?: string } = {
       process.stderr.write(`note: dataset ${name} is not on this machine yet; ${then}. To provide them:\n${e.message.replace(/^/gm, "  ")}\n`);
     }
   }
+  for (const line of importedArchCounts(grid, cat)) process.stdout.write(`  ${line}\n`);
   return 0;
 }

@@ -145,6 +145,11 @@ export interface Grid {
   methods: MethodChoice[];
   ablations: AblationName[];
   archs: string[];
+  /**
+   * Architectures imported from files (`archs: [{layers_model: path}]`): name -> absolute path of the model.json. The
+   * name carries the files' content hash, so it (not the path) is what run keys hash; the path only locates it.
+   */
+  archFiles?: Record<string, string>;
   datasets: string[];
   targets: PruneTarget[];
   seeds: number[];
@@ -188,6 +193,11 @@ export interface Catalog {
   /** inputShape [h, w, c] of each architecture's expected input, null = any image shape. */
   /** `layerNames`: the names a `layerNames` hyperparameter may list (the layers producing channels); absent = unknown until the run. */
   archs: Record<string, { inputShape: [number, number, number] | null; numClasses: number | null; layerNames?: () => readonly string[] }>;
+  /**
+   * The architecture name of a tfjs LayersModel file (content-addressed, see src/archs/layers-model-file.ts), or why
+   * it cannot be read; absent: the grid accepts no files. Its layers are checked after validation (importGridArchs).
+   */
+  layersModelName?: (file: string) => { name: string } | { error: string };
   /** `splitSizes`: images in the train and test split; absent = unknown, so subsets are not checked against it. */
   datasets: Record<string, { inputShape: [number, number, number]; numClasses: number; splitSizes?: { train: number; test: number } }>;
 }
@@ -197,6 +207,8 @@ export const PROTOCOL_VERSION = 1;
 export interface JobPaths {
   /** Shared dense-model cache (content-addressed by dense key). */
   cacheDir: string;
+  /** Imported architectures' model.json files by architecture name (Grid.archFiles); not part of any key. */
+  archFiles?: Record<string, string>;
   /** Where a run writes its pruned weights and masks. */
   artifactsDir: string;
   /** --data-dir, searched first for dataset files. */

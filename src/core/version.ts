@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "96a19f41c2fa96a53310ceebd906113fd4e48bff98a9fe7c36bb01657096db6e";
+export const RESULTS_SOURCES_SHA256 = "febbb24eb59efcc80a64cb091af3c8433e7a891cb1f0283ff621b6d2efd59537";

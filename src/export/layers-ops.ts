@@ -13,7 +13,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import * as tfl from "@tensorflow/tfjs-layers";
 import { ARCHS } from "../archs/index.js";
 import {
-  ShapeOps, tensorNames, type ArchDef, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type Padding,
+  ShapeOps, tensorNames, type ArchDef, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type Padding,
 } from "../archs/ops.js";
 
 export class ExportError extends Error {
@@ -28,7 +28,7 @@ const BN_EPSILON = 1e-5;
 /** Keras convention (moving = moving·m + batch·(1 − m)), the same update TensorOps makes; only used if retrained. */
 const BN_MOMENTUM = 0.9;
 
-export const SUPPORTED_OPS = ["conv", "depthwiseConv", "dense", "batchNorm", "relu", "maxPool", "globalAvgPool", "flatten", "add"] as const;
+export const SUPPORTED_OPS = ["conv", "depthwiseConv", "dense", "batchNorm", "relu", "maxPool", "avgPool", "globalAvgPool", "flatten", "add"] as const;
 
 const UNSUPPORTED: Record<string, string> = {
   zeroPadShortcut: "He et al.'s option-A zero-padded shortcut",
@@ -151,8 +151,8 @@ class LayersOps implements Ops<Sym> {
     }), x, this.withBias(name, o.bias));
   }
 
-  batchNorm(name: string, x: Sym): Sym {
-    return this.apply(tfl.layers.batchNormalization({ name, axis: -1, epsilon: BN_EPSILON, momentum: BN_MOMENTUM }), x, [
+  batchNorm(name: string, x: Sym, o: BatchNormOptions = {}): Sym {
+    return this.apply(tfl.layers.batchNormalization({ name, axis: -1, epsilon: o.epsilon ?? BN_EPSILON, momentum: BN_MOMENTUM }), x, [
       tensorNames.gamma(name), tensorNames.beta(name), tensorNames.movingMean(name), tensorNames.movingVar(name),
     ]);
   }
@@ -161,6 +161,10 @@ class LayersOps implements Ops<Sym> {
 
   maxPool(x: Sym, size: number, stride = size): Sym {
     return this.apply(tfl.layers.maxPooling2d({ name: this.auto("max_pool"), poolSize: size, strides: stride, padding: "valid" }), x);
+  }
+
+  avgPool(x: Sym, size: number, stride = size): Sym {
+    return this.apply(tfl.layers.averagePooling2d({ name: this.auto("avg_pool"), poolSize: size, strides: stride, padding: "valid" }), x);
   }
 
   globalAvgPool(x: Sym): Sym { return this.apply(tfl.layers.globalAveragePooling2d({ name: this.auto("global_avg_pool") }), x); }

@@ -49,6 +49,8 @@ export interface GridLines {
   targets: number[];
   /** Line of each entry of grid.methods, in the same order. */
   methods: number[];
+  /** Line of each entry of grid.archs, in the same order (imported architectures' errors point there). */
+  archs?: number[];
 }
 
 /** Validate a located document against the grid schema and the catalog. */
@@ -69,7 +71,8 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
   const methodsAxis = readMethods(c, top, methodParams.params);
   const methods = methodsAxis?.methods;
   const ablations = readAblations(c, top, methods, methodsAxis?.lines);
-  const archs = readArchs(c, top);
+  const archFiles: Record<string, string> = {};
+  const archs = readArchs(c, top, archFiles);
   if (methods && archs) checkLayerNameParams(c, top, methods, methodsAxis!.lines, archs);
   const datasets = readDatasets(c, top);
   checkArchDatasetPairs(c, top);
@@ -98,8 +101,8 @@ export function validateGrid(root: LNode | null, file: string, catalog: Catalog)
     return { grid: null, errors: c.errors };
   }
   return {
-    grid: { name, description, file, methods, ablations, archs, datasets, targets: targets.targets, seeds, model, pretrain, finetune, data, prunable, eval: evalConfig, reference },
+    grid: { name, description, file, methods, ablations, archs, ...(Object.keys(archFiles).length > 0 ? { archFiles } : {}), datasets, targets: targets.targets, seeds, model, pretrain, finetune, data, prunable, eval: evalConfig, reference },
     errors: [],
-    lines: { targets: targets.lines, methods: methodsAxis!.lines },
+    lines: { targets: targets.lines, methods: methodsAxis!.lines, archs: top.get("archs")?.kind === "seq" ? (top.get("archs") as { items: LNode[] }).items.map((n) => n.line) : [] },
   };
 }

@@ -7,7 +7,11 @@
 import type { LayerKind } from "../core/types.js";
 import { tensorNames, type LayerInfo } from "../archs/ops.js";
 
-export type LossTermRole = "kernel" | "bias" | "gamma" | "beta";
+/**
+ * "gate": the channel gates a gated training phase trains (src/train/gates.ts; Gate Decorator's φ), one per gated
+ * layer of the term's kinds; they exist only in such phases.
+ */
+export type LossTermRole = "kernel" | "bias" | "gamma" | "beta" | "gate";
 
 export interface LossTerm {
   /** "l1": strength · Σ|w|; "l2": strength · Σw² (no ½: the gradient is 2·strength·w). */
@@ -20,8 +24,14 @@ export interface LossTerm {
    * The training phases it acts in. "pretrain" is the dense model's training (and any plan step that trains with the
    * pretraining config): a term acting there makes a dense model of its own, so it is part of the dense key.
    */
-  phases: readonly ("pretrain" | "finetune")[];
+  phases: readonly LossPhase[];
 }
+
+/**
+ * "tock": the training of a tick-tock schedule between its pruning ticks (src/prune/schedules.ts), which trains
+ * every parameter and the gates.
+ */
+export type LossPhase = "pretrain" | "finetune" | "tock";
 
 /** What is wrong with a term, or null. */
 export function lossTermProblem(t: LossTerm): string | null {
@@ -31,12 +41,16 @@ export function lossTermProblem(t: LossTerm): string | null {
   return null;
 }
 
-/** The tensor names a term acts on in a model with these layers (layers without such a tensor are skipped). */
+/**
+ * The tensor names a term acts on in a model with these layers (layers without such a tensor are skipped). Gates are
+ * not the model's tensors: a gated phase finds them by name (penalty.ts).
+ */
 export function lossTermTensors(layers: readonly LayerInfo[], t: LossTerm): string[] {
   const out: string[] = [];
   for (const layer of layers) {
     if (!t.layerKinds.includes(layer.kind)) continue;
     for (const role of t.roles) {
+      if (role === "gate") continue;
       if (role === "bias" && !layer.hasBias) continue;
       out.push(tensorNames[role](layer.name));
     }

@@ -68,7 +68,31 @@ export type Schedule =
    * surgery starts. `c`: a number (the paper's) or "target" (solved so that the first cut meets the run's target).
    * At step min(`stop`, T) the masks are cut or spliced to exactly the target; the rest of fine-tuning keeps them.
    */
-  | { kind: "surgery"; c: number | "target"; lower: number; upper: number; gamma: number; power: number; stop: number };
+  | { kind: "surgery"; c: number | "target"; lower: number; upper: number; gamma: number; power: number; stop: number }
+  | TickTock;
+
+/**
+ * Tick-Tock (You et al. 2019, Gate Decorator), for channel methods, from the pretrained model: every channel group
+ * gets gates (src/train/gates.ts: on its batch norms, else on its producing layers' outputs). A tock trains
+ * everything (gates included, under the method's "tock" loss terms) for `tockEpochs` epochs with an LR rising
+ * linearly from `tockLr[0]` to `tockLr[1]` over the first half and back (triangular); a tick trains the gates,
+ * batch-norm shifts and every non-conv layer, conv layers frozen, for one epoch of `tickImages` training images (a
+ * fresh seeded subset each tick; 0: the whole split) at the constant LR `tickLr`, while the engine accumulates the
+ * gate statistic the method scores with (ScoreContext.gateSaliency), then removes the `fraction` of the remaining
+ * prunable channels with the lowest scores, globally, within each group's floor, stopping as soon as the compacted
+ * model reaches the run's target. A tock comes before the first tick and after every `tockEvery` ticks; then the run
+ * fine-tunes with its fine-tuning config (the gates folded into the network). The other training settings
+ * (optimizer, batch, momentum, weight decay) are the fine-tuning config's.
+ */
+export interface TickTock {
+  kind: "tick-tock";
+  fraction: number;
+  tickImages: number;
+  tickLr: number;
+  tockEvery: number;
+  tockEpochs: number;
+  tockLr: [number, number];
+}
 
 /**
  * SILO's peak LR per round (Liu, Ghosh, Tan, Motani, arXiv 2212.06144; code Martin1937/SILO): rounds k <= `delay`
@@ -133,6 +157,14 @@ export function scheduleProblem(schedule: Schedule): string | null {
       if (!(power >= 0 && Number.isFinite(power))) return `power must be a finite number >= 0, got ${power}`;
       return integer(stop, 1) ? null : `iter_stop must be an integer number of steps >= 1, got ${stop}`;
     }
+    case "tick-tock": {
+      const { fraction, tickImages, tickLr, tockEvery, tockEpochs, tockLr } = schedule;
+      if (!(fraction > 0 && fraction < 1)) return `the fraction pruned per tick must be in (0, 1), got ${fraction}`;
+      if (!integer(tickImages, 0)) return `tick images must be an integer >= 0 (0: the whole training split), got ${tickImages}`;
+      if (!integer(tockEvery, 1)) return `tock_every must be an integer number of ticks >= 1, got ${tockEvery}`;
+      if (!integer(tockEpochs, 0)) return `tock epochs must be an integer >= 0, got ${tockEpochs}`;
+      return [tickLr, ...tockLr].every((lr) => lr > 0 && Number.isFinite(lr)) ? null : `learning rates must be finite and > 0, got tick ${tickLr}, tock ${tockLr.join(" to ")}`;
+    }
   }
 }
 
@@ -161,6 +193,7 @@ export function pruningEvents(schedule: Schedule, targetDensity: number): number
       return Array.from({ length: schedule.rounds }, (_, k) => targetDensity ** ((k + 1) / schedule.rounds));
     case "gradual":
     case "surgery":
+    case "tick-tock":
       return [];
     case "dynamic":
       return [targetDensity];

@@ -182,6 +182,76 @@ export function allocateChannels(o: AllocationInput): AllocationResult {
   return { keep, ...measure(keep) };
 }
 
+export interface LowestInput extends Omit<AllocationInput, "allocation"> {
+  /** At most this many units are removed. */
+  count: number;
+  /** Every pruned group keeps at least this fraction of its units (and at least one), as ChannelAllocation.minKeep. */
+  minKeep: number;
+}
+
+/**
+ * One step of pruning toward a target rather than to it: the alive units of the scored groups in one global order
+ * (lowest score first; ties by group, then unit index), a group's units passed over once it is at its floor; of the
+ * first `count` of them, the fewest that make the compacted model reach the target, or all `count` when they do not.
+ * `reached` says whether it did; `removed` how many units went (0 when every group is at its floor).
+ */
+export function removeLowest(o: LowestInput): AllocationResult & { reached: boolean; removed: number } {
+  const { graph } = o.plan;
+  const alive = o.alive ?? graph.groups.map((g) => Array<boolean>(g.size).fill(true));
+  const pruned = prunableGroups(o.plan, o.excluded).filter((i) => o.scores.has(graph.groups[i].name));
+  const total = pruned.reduce((n, i) => n + graph.groups[i].size, 0);
+  if (total === 0) throw new Error("no channel group may be pruned (every group is protected, excluded or unscored)");
+  const units: Array<{ i: number; u: number; s: number }> = [];
+  for (const i of pruned) {
+    const g = graph.groups[i];
+    const s = o.scores.get(g.name)!;
+    if (s.length !== g.size) throw new Error(`group ${g.name}: ${s.length} scores for ${g.size} units`);
+    s.forEach((x, u) => {
+      if (Number.isNaN(x)) throw new Error(`group ${g.name}: score of unit ${u} is NaN`);
+      if (alive[i][u]) units.push({ i, u, s: x });
+    });
+  }
+  units.sort((a, b) => a.s - b.s || a.i - b.i || a.u - b.u);
+  const left = new Map(pruned.map((i) => [i, alive[i].filter(Boolean).length]));
+  const floor = (i: number) => Math.max(1, Math.ceil(o.minKeep * graph.groups[i].size));
+  const chosen: Array<{ i: number; u: number }> = [];
+  for (const unit of units) {
+    if (chosen.length >= o.count) break;
+    if (left.get(unit.i)! <= floor(unit.i)) continue;
+    left.set(unit.i, left.get(unit.i)! - 1);
+    chosen.push(unit);
+  }
+  const keepAt = (k: number) => {
+    const keep = alive.map((a) => [...a]);
+    for (const { i, u } of chosen.slice(0, k)) keep[i][u] = false;
+    return keep;
+  };
+  const measure = (keep: boolean[][]) => {
+    const counts = compactedCounts(o.plan, keep, o.inputShape, o.numClasses);
+    const kept = pruned.reduce((n, i) => n + keep[i].filter(Boolean).length, 0);
+    const channelSparsity = 1 - kept / total;
+    const achieved = o.target.kind === "channel-sparsity" ? channelSparsity
+      : o.target.kind === "compression" ? o.dense.params / counts.params
+      : 1 - counts.macs / o.dense.macs;
+    return { counts, channelSparsity, achieved };
+  };
+  const reaches = (k: number) => measure(keepAt(k)).achieved >= o.target.value - 1e-12;
+  // Every measure grows with the units removed: the fewest that reach the target, by bisection.
+  let k = chosen.length;
+  if (reaches(k)) {
+    let [lo, hi] = [0, k];
+    if (reaches(0)) hi = 0;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (reaches(mid)) hi = mid; else lo = mid;
+    }
+    k = hi;
+  }
+  const keep = keepAt(k);
+  const m = measure(keep);
+  return { keep, ...m, reached: m.achieved >= o.target.value - 1e-12, removed: k };
+}
+
 export function describeTarget(t: StructuredTarget): string {
   return `${t.kind} ${formatMeasure(t.kind, t.value)}`;
 }

@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, ChannelActivationStats, OutputActivationOptions } from "../../methods/types.js";
-import type { AttentionOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
+import type { AttentionOptions, BatchNormOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { Model } from "../train/model.js";
@@ -284,7 +284,7 @@ export class OutputRecorder implements Ops<tf.Tensor> {
   conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.conv(name, x, o), o.activation === "relu"); }
   dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.dense(name, x, o), o.activation === "relu"); }
   depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.depthwiseConv(name, x, o), false); }
-  batchNorm(name: string, x: tf.Tensor): tf.Tensor { return this.carried(x, this.inner.batchNorm(name, x)); }
+  batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.carried(x, this.inner.batchNorm(name, x, o)); }
   add(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     const layers = [...this.take(a), ...this.take(b)];
     const y = this.inner.add(a, b);
@@ -295,6 +295,7 @@ export class OutputRecorder implements Ops<tf.Tensor> {
   gelu(x: tf.Tensor): tf.Tensor { return this.activated(x, this.inner.gelu(x)); }
   layerNorm(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.layerNorm(name, x); }
   maxPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.maxPool(x, size, stride); }
+  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.avgPool!(x, size, stride); }
   globalAvgPool(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.globalAvgPool(x); }
   flatten(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.flatten(x); }
   zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { this.settle(x); return this.inner.zeroPadShortcut(name, x, o); }

@@ -60,6 +60,11 @@ export type PhaseStep =
    */
   | { kind: "ablate"; ablation: Exclude<AblationName, "none"> }
   /**
+   * A tick-tock schedule's tocks and ticks (schedules.ts), pruning until the run's target is reached: its training
+   * phases are its own (gated, some layers frozen), so they are one step run by tick-tock-step.ts.
+   */
+  | { kind: "tick-tock" }
+  /**
    * The model as it is now is one result of the run: level `level` (1-based) of an iterative schedule. The run's own
    * result is its last level.
    */
@@ -106,6 +111,9 @@ export function phasePlan(schedule: Schedule, density: number, ablation: Ablatio
     case "dynamic":
       // Sparse from the start, like at-init, with the mask moving over both phases.
       return [{ kind: "rewind-to-init" }, ...prunes, { kind: "train", phase: "pretrain", during: "dynamic" }, { kind: "train", phase: "finetune", during: "dynamic" }];
+    case "tick-tock":
+      // From the trained dense model; the ticks prune it to the target, then the usual fine-tuning.
+      return [{ kind: "tick-tock" }, { kind: "train", phase: "finetune", during: "none" }];
     case "iterative": {
       // Each round: prune, go back to where the schedule retrains from, retrain, and record the level. Rewound
       // weights get the dense model's whole training again (from the rewind epoch on for "epoch"), LR rewinding the

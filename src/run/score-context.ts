@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, HessianGradient, PrunableTensor, PruningMethod, ScoreContext } from "../../methods/index.js";
-import type { AttentionOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
+import type { AttentionOptions, BatchNormOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 import type { HyperValue } from "../core/types.js";
@@ -168,9 +168,10 @@ export class InputRecorder<V> implements Ops<V> {
 
   conv(name: string, x: V, o: ConvOptions): V { this.onInput(name, x); return this.inner.conv(name, x, o); }
   dense(name: string, x: V, o: DenseOptions): V { this.onInput(name, x); return this.inner.dense(name, x, o); }
-  batchNorm(name: string, x: V): V { this.onInput(name, x); return this.inner.batchNorm(name, x); }
+  batchNorm(name: string, x: V, o?: BatchNormOptions): V { this.onInput(name, x); return this.inner.batchNorm(name, x, o); }
   relu(x: V): V { return this.inner.relu(x); }
   maxPool(x: V, size: number, stride?: number): V { return this.inner.maxPool(x, size, stride); }
+  avgPool(x: V, size: number, stride?: number): V { return this.inner.avgPool!(x, size, stride); }
   globalAvgPool(x: V): V { return this.inner.globalAvgPool(x); }
   flatten(x: V): V { return this.inner.flatten(x); }
   add(a: V, b: V): V { return this.inner.add(a, b); }
@@ -343,8 +344,10 @@ export class FrozenActivations implements Ops<tf.Tensor> {
     const y = this.inner.dense(name, x, rest);
     return activation === "relu" ? this.relu(y) : y;
   }
-  batchNorm(name: string, x: tf.Tensor): tf.Tensor { return this.inner.batchNorm(name, x); }
+  batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.inner.batchNorm(name, x, o); }
   globalAvgPool(x: tf.Tensor): tf.Tensor { return this.inner.globalAvgPool(x); }
+  // Linear in its input, like the global one: nothing to freeze.
+  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { return this.inner.avgPool!(x, size, stride); }
   flatten(x: tf.Tensor): tf.Tensor { return this.inner.flatten(x); }
   add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return this.inner.add(a, b); }
   // Smooth or piecewise-linear in the parameters with no switch to freeze (GELU, softmax attention and layer norm are

@@ -9,7 +9,7 @@ import type { ChannelGroupView, PruningMethod } from "../../methods/types.js";
 import { channelGraph, maskedShortcuts, widthPlan, type ChannelGraph, type WidthPlan } from "../archs/graph.js";
 import type { ArchDef } from "../archs/ops.js";
 import type { HyperValue, PrunablePolicy, PruneTarget } from "../core/types.js";
-import { allocateChannels, channelMasks, compactedCounts, keepFromMasks, prunableGroups, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
+import { allocateChannels, channelMasks, compactedCounts, keepFromMasks, prunableGroups, removeLowest, type CompactedCounts, type StructuredTarget } from "../prune/structured.js";
 import { hasKernel } from "../archs/ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { MaskSet } from "../train/masks.js";
@@ -143,4 +143,58 @@ export function restoreStructuredState(model: Model, masks: MaskSet, state: Stru
   state.keep = keepFromMasks(state.graph, stored);
   state.counts = compactedCounts(state.plan, state.keep, model.inputShape, model.numClasses);
   if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
+}
+
+/**
+ * A step toward the target instead of to it (tick-tock's tick): the method scores the offered groups (with
+ * `gateSaliency`, the statistic its schedule gathered, in its context), and the engine removes the `fraction` of the
+ * remaining prunable units (at least one) with the lowest scores globally, within each group's floor (the method's
+ * minDensity), fewer when fewer already reach the target (removeLowest). Returns whether the compacted model reaches
+ * the target, and how many units went.
+ */
+export async function structuredPruneLowest(o: StructuredStepInput & { fraction: number; gateSaliency?: ReadonlyMap<string, Float32Array> }): Promise<{ reached: boolean; removed: number }> {
+  const { state, model } = o;
+  const excluded = excludedGroups(state, o.prunable);
+  const offered = prunableGroups(state.plan, excluded);
+  const groups = channelGroupViews(model, state, offered);
+  const tensors = prunableState(model, o.masks, o.prunable);
+  const ctx = {
+    ...scoreContext({ method: o.method, params: o.params, tensors, model, train: o.train, seed: o.seed, step: o.step }), groups,
+    ...(o.gateSaliency ? { gateSaliency: o.gateSaliency } : {}),
+  };
+  const scores = await o.method.score(ctx);
+  for (const name of scores.keys()) {
+    if (!groups.some((g) => g.name === name)) throw new Error(`${o.method.name} scored "${name}", which is not a channel group it was offered (${groups.map((g) => g.name).join(", ")})`);
+  }
+  const remaining = offered.filter((i) => scores.has(state.graph.groups[i].name)).reduce((n, i) => n + state.keep[i].filter(Boolean).length, 0);
+  const result = removeLowest({
+    plan: state.plan, scores, alive: state.keep, excluded, target: o.target, count: Math.max(1, Math.floor(o.fraction * remaining)),
+    minKeep: o.method.minDensity?.(o.params) ?? 0, inputShape: model.inputShape, numClasses: model.numClasses, dense: state.dense,
+  });
+  state.keep = result.keep;
+  state.achieved = result.achieved;
+  state.channelSparsity = result.channelSparsity;
+  state.counts = result.counts;
+  const shapes = new Map([...model.params].map(([n, v]) => [n, v.shape]));
+  for (const [name, mask] of channelMasks(state.graph, state.keep, shapes)) o.masks.set(name, mask, shapes.get(name)!);
+  o.masks.apply(model.params);
+  if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
+  return { reached: result.reached, removed: result.removed };
+}
+
+/**
+ * Where a gated phase puts the gates of the groups a method may prune (gates.ts): on a group's batch norms where its
+ * channels pass through batch norm, else on its producing conv or dense layers' outputs. Keyed like
+ * ScoreContext.gateSaliency, by the gated layer.
+ */
+export function gatePlacements(state: StructuredState, prunable: PrunablePolicy): Array<{ layer: string; at: "norm" | "output" }> {
+  const offered = prunableGroups(state.plan, excludedGroups(state, prunable));
+  const out = new Map<string, "norm" | "output">();
+  for (const i of offered) {
+    const out_ = state.graph.groups[i].members.filter((m) => m.side === "out");
+    const norms = out_.filter((m) => m.layerKind === "batchnorm" && m.role === "gamma");
+    if (norms.length > 0) for (const m of norms) out.set(m.layer, "norm");
+    else for (const m of out_) if (m.role === "kernel" && (m.layerKind === "conv" || m.layerKind === "dense")) out.set(m.layer, "output");
+  }
+  return [...out].map(([layer, at]) => ({ layer, at }));
 }

@@ -10,6 +10,7 @@ import { getDataset } from "../../datasets/index.js";
 import { DatasetNotFoundError } from "../../datasets/types.js";
 import { catalog } from "../catalog.js";
 import { countRuns, expandGrid, loadGrid, targetLabel } from "../grid/index.js";
+import { importGridArchs } from "../plan/imported-archs.js";
 import { type Grid, type Job, type JobResult, type PlannedRun, PROTOCOL_VERSION } from "../core/types.js";
 import { checkIterativeReachable, checkTargetsReachable } from "../plan/reachable.js";
 import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
@@ -76,6 +77,7 @@ export const UNKNOWN_FINGERPRINT = "not-on-this-machine";
 export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDir" | "maxRuns" | "yes" | "dryRun">): Promise<{ grid: Grid; gridText: string; planned: PlannedRun[] }> {
   const cat = catalog();
   const { grid, text: gridText, lines } = loadGrid(options.gridFile, cat);
+  await importGridArchs(grid, lines, cat);
   checkTargetsReachable(grid, lines, cat);
   // Counted, not expanded: a 10^6-run grid must be refused before it costs a gigabyte and the datasets are read.
   const runCount = countRuns(grid);
@@ -183,7 +185,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     const limit = pLimit(options.jobs);
     const jobFor = (p: PlannedRun, kind: Job["kind"]): Job => ({
       protocol: PROTOCOL_VERSION, kind, key: kind === "dense" ? p.denseKey : p.key, denseKey: p.denseKey, config: p.config, backend: options.backend,
-      paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir },
+      paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir, ...(grid.archFiles ? { archFiles: grid.archFiles } : {}) },
     });
     const dense = new Map<string, Promise<JobResult>>();
     // Which backend the workers train on, said once (and again if a worker ends up on another): a sweep on wasm is

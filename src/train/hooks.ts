@@ -35,6 +35,13 @@ export interface StepContext extends StepInfo {
 export interface TrainHooks {
   afterStep?(ctx: StepContext): void | Promise<void>;
   afterEpoch?(record: EpochRecord): void | Promise<void>;
+  /**
+   * After every step's gradient, before the optimizer uses it: the gradient of the step's loss (the penalty's
+   * included) per tensor the phase trains, and those tensors at the values it was taken at (a gated phase's gates
+   * under their own names; see gates.ts). Inside the step's tidy scope: keep (tf.keep) anything computed from them
+   * that must outlive the call, and read nothing back to the host (the step stays asynchronous).
+   */
+  afterGradients?(gradients: ReadonlyMap<string, tf.Tensor>, values: ReadonlyMap<string, tf.Tensor>): void;
   /** The steps (counted over the phase) after which afterStep needs the dense gradients; none when absent. */
   wantsGradients?(globalStep: number): boolean;
 }

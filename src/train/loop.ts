@@ -14,6 +14,8 @@ import type { SparsePatterns } from "../backend/sparse-ops.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
 import { DenseWeights } from "./soft-masks.js";
+import type { GateSet } from "./gates.js";
+import type { LayerKind } from "../core/types.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 
 /** The dead-neuron rate is measured on one training batch in this many (the first of each epoch always). */
@@ -101,13 +103,31 @@ export interface PhaseOptions {
    * A penalty added to every step's training loss, differentiated with it (a method's loss terms, built by
    * src/train/penalty.ts). The epoch's recorded loss stays the cross-entropy alone, comparable across methods.
    */
-  extraLoss?: () => tf.Scalar;
+  extraLoss?: (tensors?: ReadonlyMap<string, tf.Tensor>) => tf.Scalar;
   /**
    * "hard" (default): masked weights and their gradients are zeroed at every step. "soft": the masked weights keep
    * their dense values, which the unmasked gradient of W⊙T updates, while the model's variables hold W⊙T, during the
    * phase and after it (soft-masks.ts); the variables' values when the phase starts are the dense weights.
    */
   masking?: "hard" | "soft";
+  /**
+   * Channel gates trained as extra parameters (gates.ts): the forward pass and the penalty read the gated view, the
+   * optimizer updates the gates and the gated tensors' stand-ins, and the model holds the gated products after every
+   * step. Absent: no gates (hard or soft masking as above; gates use hard masking).
+   */
+  gates?: GateSet;
+  /** Layer kinds whose tensors this phase does not train (a gate on such a layer still trains); none when absent. */
+  frozen?: readonly LayerKind[];
+  /**
+   * The LR at a fractional epoch position of this phase, in place of the config's schedule (a curve of the phase's
+   * own, e.g. a triangular one); the config's schedule when absent.
+   */
+  lrAt?: (epochPosition: number) => number;
+  /**
+   * Names the phase's data-order and augmentation streams apart from other phases of the same kind (several short
+   * phases of one run then see different orders); the phase's own name alone when absent.
+   */
+  stream?: string;
 }
 
 export interface PhaseResult {
@@ -120,8 +140,9 @@ export interface PhaseResult {
 export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   const { model, config, masks } = o;
   const optimizer = makeOptimizer(config);
-  const rng = makeRng(o.seed, `order:${o.phase}`);
-  const augmentRng = makeRng(o.seed, `augment:${o.phase}`);
+  const tag = o.stream === undefined ? o.phase : `${o.phase}:${o.stream}`;
+  const rng = makeRng(o.seed, `order:${tag}`);
+  const augmentRng = makeRng(o.seed, `augment:${tag}`);
   const stepsPerEpoch = Math.ceil(o.train.count / config.batchSize);
   const order = new Int32Array(o.train.count).map((_, i) => i);
   const epochs: EpochRecord[] = [];
@@ -130,7 +151,13 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   let images = 0;
   // Taken before the masks apply: soft masks keep the dense values.
   const soft = o.masking === "soft" ? new DenseWeights(model.params, masks) : null;
+  if (soft && (o.gates || o.frozen)) throw new Error("soft masks train every masked weight: no gates or frozen layers with them");
+  // Restoring a best epoch's weights would leave the gates behind them.
+  if (o.gates && o.selectBestOnVal) throw new Error("a gated phase keeps its last epoch's weights");
   masks.apply(model.params);
+  o.gates?.begin(masks);
+  // The tensors this phase updates, by name (all of the model's unless gates or frozen layers say otherwise).
+  const trained = o.gates ? o.gates.variables(o.frozen) : o.frozen && o.frozen.length > 0 ? frozenOut(model, o.frozen) : model.params;
   try {
     for (let epoch = 0; epoch < (o.toEpoch ?? config.epochs); epoch++) {
       const started = performance.now();
@@ -144,7 +171,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
       let reluUnits = 0;
       let lastLr = config.lr;
       for (let step = 0; step < stepsPerEpoch; step++) {
-        const lr = learningRate(config, epoch + step / stepsPerEpoch);
+        const lr = o.lrAt ? o.lrAt(epoch + step / stepsPerEpoch) : learningRate(config, epoch + step / stepsPerEpoch);
         lastLr = lr;
         const idx = order.subarray(step * config.batchSize, Math.min(o.train.count, (step + 1) * config.batchSize));
         const batchSize = idx.length;
@@ -163,7 +190,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           const { value, grads } = tf.variableGrads(() => {
             // Masked kernels run sparse (src/backend/sparse-ops.ts) unless a hook needs this step's dense gradient, or
             // soft masks need the gradient of every masked weight (the sparse kernels compute it on the mask only).
-            const out = forward(model, xb, true, countZeros, wantsGradients || soft ? undefined : masks);
+            const view = o.gates?.view();
+            const out = forward(view ? { ...model, params: view as Map<string, tf.Variable> } : model, xb, true, countZeros, wantsGradients || soft ? undefined : masks);
             updates = out.stateUpdates;
             correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
             if (countZeros) {
@@ -173,9 +201,11 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
             const ce = tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
             if (!o.extraLoss) return ce;
             kept.ce = tf.keep(ce);
-            return tf.add(ce, o.extraLoss()) as tf.Scalar;
-          }, [...model.params.values()]);
-          const named = byTensorName(model, grads);
+            return tf.add(ce, view ? o.extraLoss(view) : o.extraLoss()) as tf.Scalar;
+          }, [...trained.values()]);
+          const named = trained === model.params ? byTensorName(model, grads) : byName(trained, grads);
+          // Before the update: the hook sees the gradient at the values it was taken at.
+          o.hooks?.afterGradients?.(new Map(Object.entries(named)), trained);
           // Kept for the hook before the optimizer sees them: a schedule that grows weights needs the dense gradient.
           if (wantsGradients) kept.grads = new Map(Object.entries(named).map(([n, g]) => [n, tf.keep(g.clone())]));
           // Masks the gradients of pruned tensors and the weights after the update (fused on the native backend); soft
@@ -183,7 +213,8 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           if (soft) {
             optimizer.step(soft.optimizerParams(), named, lr);
             soft.refresh();
-          } else optimizer.step(model.params, named, lr, masks);
+          } else optimizer.step(trained, named, lr, masks);
+          o.gates?.sync();
           applyStateUpdates(model, updates);
           const newLoss = tf.add(lossSum, tf.mul(kept.ce ?? value, batchSize));
           kept.ce?.dispose();
@@ -237,6 +268,19 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   };
 }
 
+/** The model's parameters less those of layers of the `frozen` kinds. */
+function frozenOut(model: Model, frozen: readonly LayerKind[]): Map<string, tf.Variable> {
+  const skip = new Set(model.layers.filter((l) => frozen.includes(l.kind)).map((l) => l.name));
+  return new Map([...model.params].filter(([name]) => !skip.has(name.slice(0, name.lastIndexOf("/")))));
+}
+
+/** Gradients from tf.variableGrads re-keyed by the names of `vars`. */
+function byName(vars: ReadonlyMap<string, tf.Variable>, grads: tf.NamedTensorMap): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, v] of vars) if (grads[v.name]) out[name] = grads[v.name];
+  return out;
+}
+
 export interface Evaluation {
   top1: number;
   top5: number;
@@ -272,7 +316,15 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
 }
 
 /**
- * Wall times (ms) of one inference batch for each model, `repeats` per model, after warm-up. Models are timed in
+ * Latency timing's floor: each repetition asked for stands for at least this much timing, so repetitions continue (up
+ * to LATENCY_MAX_FACTOR × the number asked) until repeats × LATENCY_MS_PER_REPEAT have passed (1 s for 20).
+ */
+export const LATENCY_MS_PER_REPEAT = 50;
+const LATENCY_MAX_FACTOR = 50;
+
+/**
+ * Wall times (ms) of one inference batch for each model, at least `repeats` per model (more for fast batches, see
+ * LATENCY_MS_PER_REPEAT), after warm-up. Models are timed in
  * alternation, repetition by repetition, so drift (other processes, allocator and JIT warm-up) hits all of them alike
  * and their ratio (measured speedup) stays meaningful. Synchronizes on every repetition.
  */
@@ -289,7 +341,14 @@ export async function latencyTimings(models: readonly Model[], split: StagedSpli
   try {
     for (let i = 0; i < 3; i++) for (const m of models) await once(m);
     const times: number[][] = models.map(() => []);
-    for (let i = 0; i < repeats; i++) for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
+    // At least `repeats` rounds, and more until repeats × LATENCY_MS_PER_REPEAT of timing: a batch-1 forward of a small network takes
+    // a few ms, so 20 of them are at the mercy of one scheduler hiccup on a busy machine (ResNet-20's batch-1
+    // "speedups" ranged 0.5-9x with 20); a batch that takes longer than the floor gets exactly `repeats`.
+    const started = performance.now();
+    const floorMs = repeats * LATENCY_MS_PER_REPEAT;
+    for (let i = 0; i < repeats || (performance.now() - started < floorMs && i < repeats * LATENCY_MAX_FACTOR); i++) {
+      for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
+    }
     return times;
   } finally {
     xb.dispose();

@@ -32,6 +32,14 @@ export function createModel(arch: ArchDef, inputShape: [number, number, number],
   const state = new Map<string, tf.Variable>();
   // Variables survive tidy; their initial-value tensors do not need to.
   tf.tidy(() => initialize(layers, params, state, seed, init));
+  // An imported model starts from its file's weights (src/archs/layers-model.ts), every tensor of them.
+  if (arch.initialWeights) {
+    for (const [name, v] of [...params, ...state]) {
+      const w = arch.initialWeights.get(name);
+      if (!w || w.shape.join() !== v.shape.join()) throw new Error(`${arch.name}: its initial weights have ${w ? `shape [${w.shape}] for` : "no"} tensor ${name}${w ? `, the model [${v.shape}]` : ""}`);
+      tf.tidy(() => v.assign(tf.tensor(w.data, [...w.shape])));
+    }
+  }
   return { arch, inputShape, numClasses, layers, params, state };
 }
 
@@ -124,8 +132,9 @@ function initialize(layers: LayerInfo[], params: Map<string, tf.Variable>, state
     params.set(kernel, variable(tf.tensor(values.kernel, shape), true, kernel));
     if (layer.hasBias) {
       const bias = tensorNames.bias(layer.name);
-      const c = shape[shape.length - 1];
-      params.set(bias, variable(values.bias ? tf.tensor(values.bias, [c]) : tf.zeros([c]), true, bias));
+      // A depthwise kernel [kh, kw, c, 1] has a bias per channel, not per (single) output of each channel.
+      const c = layer.kind === "depthwise" ? shape[2] : shape[shape.length - 1];
+      params.set(bias, variable(values.bias?.length === c ? tf.tensor(values.bias, [c]) : tf.zeros([c]), true, bias));
     }
   }
 }

@@ -1,5 +1,7 @@
 /** The archs and datasets axes, and whether every arch of the grid can take every dataset of it. */
-import { catalogEntry, type Checker, type TopLevel } from "../checker.js";
+import { dirname, resolve } from "node:path";
+import { catalogEntry, join, type Checker, type TopLevel } from "../checker.js";
+import type { LNode } from "../parse.js";
 
 function readNameAxis(c: Checker, top: TopLevel, key: "archs" | "datasets", what: string, valid: string[]): string[] | undefined {
   const node = top.get(key);
@@ -14,8 +16,46 @@ function readNameAxis(c: Checker, top: TopLevel, key: "archs" | "datasets", what
   return items?.map((x) => x.value);
 }
 
-export function readArchs(c: Checker, top: TopLevel): string[] | undefined {
-  return readNameAxis(c, top, "archs", "arch", Object.keys(c.catalog.archs));
+/**
+ * The archs axis: built-in names, or `{layers_model: path}` (a tfjs LayersModel's model.json, relative to the grid
+ * file), which the catalog names by its content. `files` receives each imported name's absolute path.
+ */
+export function readArchs(c: Checker, top: TopLevel, files: Record<string, string> = {}): string[] | undefined {
+  const node = top.get("archs");
+  const valid = Object.keys(c.catalog.archs);
+  if (node === undefined) {
+    top.missing("archs", `a list of arch names, valid: ${valid.join(", ")}, or {layers_model: path/to/model.json}`);
+    return undefined;
+  }
+  const read = (item: LNode, p: string): string | undefined => {
+    if (item.kind !== "map") return c.choice(item, p, "arch", valid);
+    const m = c.map(item, p, ["layers_model"], { what: "an arch name or a mapping {layers_model: path/to/model.json}" });
+    const e = m?.get("layers_model");
+    if (m === undefined) return undefined;
+    if (e === undefined) {
+      c.missing(item.line, p, "layers_model", " (the path of a tfjs LayersModel's model.json, relative to the grid file)");
+      return undefined;
+    }
+    const written = c.string(e.value, join(p, "layers_model"), { nonEmpty: true, what: "the path of a model.json" });
+    if (written === undefined) return undefined;
+    if (!c.catalog.layersModelName) {
+      c.error(e.value.line, join(p, "layers_model"), "this program reads no LayersModel files");
+      return undefined;
+    }
+    const file = resolve(dirname(c.file), written);
+    const named = c.catalog.layersModelName(file);
+    if ("error" in named) {
+      c.error(e.value.line, join(p, "layers_model"), named.error);
+      return undefined;
+    }
+    files[named.name] = file;
+    return named.name;
+  };
+  const items = c.distinctList(node, "archs", "arch names", read, {
+    id: (name) => name,
+    duplicate: (name, first) => `duplicate arch "${name}" (same as archs[${first}])`,
+  });
+  return items?.map((x) => x.value);
 }
 
 export function readDatasets(c: Checker, top: TopLevel): string[] | undefined {
