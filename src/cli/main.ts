@@ -104,10 +104,6 @@ program.command("plot")
   .option("--target <label>", 'only this target, e.g. "sparsity 0.9"')
   .option("--seed <n>", "only this seed's runs (default: mean over seeds)")
   .option("--scale <n>", "PNG pixels per chart pixel", "2")
-  .addHelpText("after", `
-Examples:
-  bench plot tradeoff-compression --db results.db -o fig2.pdf --format pdf --dataset mnist
-  bench plot drop --db results.db --method "global_magnitude" --format png`)
   .action(action(() => import("./plot.js")));
 
 program.command("table")
@@ -224,6 +220,7 @@ const EXAMPLES: Record<string, string[]> = {
   ],
   reproduce: ["bench reproduce", "bench reproduce shrinkbench-fmnist --db results.db", "bench reproduce --all --db results.db --format latex -o grades.tex"],
   compare: ["bench compare global-magnitude random --db results.db", "bench compare global-magnitude layer-magnitude --at 16x --arch mlp --json"],
+  plot: ["bench plot tradeoff-compression --db results.db --dataset mnist --format pdf -o fig2.pdf", "bench plot drop --db results.db --method global_magnitude --format png --scale 3"],
   export: ["bench export --db results.db --format csv -o runs.csv", "bench export --db results.db --what epochs --format jsonl"],
   "export-model": ["bench export-model 3f2a --db results.db -o model/"],
   ls: ["bench ls --db results.db", "bench ls --db results.db --status failed", "bench ls --db results.db --json"],
