@@ -8,6 +8,7 @@ import { PRUNEBENCH_VERSION } from "../src/core/version.js";
 import { readVegaAssets } from "./assets.js";
 import { escapeHtml, jsonForScript } from "./format.js";
 import type { ReportData } from "./model.js";
+import { FILTER_DIMS, targetsOf } from "./sections/common.js";
 import { SECTIONS } from "./sections/index.js";
 import type { ChartSpec, PackedTable, ReportContext, ResultSet, Section } from "./sections/types.js";
 
@@ -38,11 +39,11 @@ body { margin:0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, s
 header.top { padding: 18px 28px 10px; border-bottom:1px solid var(--line); }
 header.top h1 { margin:0 0 4px; font-size:22px; font-weight:650; }
 header.top .sub { color:var(--muted); font-size:13px; }
-nav.toc { position: sticky; top:0; z-index:5; background:rgba(255,255,255,.96); border-bottom:1px solid var(--line); padding: 6px 28px; font-size:13px; }
+nav.toc { position: sticky; top:0; z-index:5; background:rgba(255,255,255,.97); border-bottom:1px solid var(--line); padding: 6px 28px 4px; font-size:13px; }
 nav.toc a { color:var(--accent); text-decoration:none; margin-right:16px; white-space:nowrap; }
 nav.toc a:hover { text-decoration:underline; }
 main { padding: 4px 28px 40px; max-width: 1400px; }
-section { scroll-margin-top: 36px; padding-top: 10px; border-bottom: 1px solid var(--line); padding-bottom: 18px; }
+section { scroll-margin-top: 76px; padding-top: 10px; border-bottom: 1px solid var(--line); padding-bottom: 18px; }
 section:last-child { border-bottom: none; }
 h2 { font-size:18px; margin: 18px 0 6px; }
 h3 { font-size:14px; margin: 16px 0 6px; color:#333; }
@@ -92,38 +93,178 @@ summary { cursor: pointer; color: var(--accent); }
 .vega-bind-name { color: var(--muted); }
 .vega-bindings select { font: inherit; padding: 2px 4px; }
 footer { color:var(--muted); font-size:12px; padding: 0 28px 24px; }
+.filterbar { display:flex; flex-wrap:wrap; gap: 6px 16px; align-items:center; padding: 5px 0 2px; font-size: 12.5px; }
+.filterbar label { color: var(--muted); }
+.filterbar select { font: inherit; padding: 1px 3px; max-width: 240px; color: var(--fg); }
+.filterbar select.on { outline: 2px solid var(--accent); }
+.filterbar button { font: inherit; padding: 1px 8px; cursor: pointer; }
+.filterbar .shown { color: var(--muted); }
+.filterbar .warn { color: #9b1c1c; }
+table.sortable th { cursor: pointer; user-select: none; }
+table.sortable th[aria-sort="ascending"]::after { content: " ▲"; font-size: 9px; }
+table.sortable th[aria-sort="descending"]::after { content: " ▼"; font-size: 9px; }
+details.collapsed-chart > summary { color: var(--muted); }
+.vega-embed { padding-right: 38px; }
 `;
 
-/** Boot script: unpack column-packed data and render every chart with vega-embed (SVG renderer). */
+/**
+ * Boot script: unpack column-packed data, read the filter from the URL hash, render every chart with vega-embed (SVG
+ * renderer, export actions on) with the filter's signal values already set, then keep the filter bar, the charts'
+ * signals, the tables' rows and the hash in step. Sets body[data-charts] to done/error once every chart is drawn and
+ * body[data-filtered] to a counter each time a filter change has been applied everywhere (tests wait on both).
+ */
 const BOOT = `
 (function () {
   var P = JSON.parse(document.getElementById("pb-data").textContent);
   function unpack(t) {
-    var out = new Array(t.n);
-    for (var i = 0; i < t.n; i++) {
-      var o = {};
-      for (var j = 0; j < t.cols.length; j++) {
-        var c = t.cols[j], x = c.v[i];
-        o[c.name] = c.d && x !== null ? c.d[x] : x;
+    var out = new Array(t.n), i, j;
+    for (i = 0; i < t.n; i++) out[i] = {};
+    for (j = 0; j < t.cols.length; j++) {
+      var c = t.cols[j], x;
+      if (c.at) {
+        for (i = 0; i < t.n; i++) out[i][c.name] = null;
+        for (i = 0; i < c.at.length; i++) { x = c.v[i]; out[c.at[i]][c.name] = c.d && x !== null ? c.d[x] : x; }
+      } else {
+        for (i = 0; i < t.n; i++) { x = c.v[i]; out[i][c.name] = c.d && x !== null ? c.d[x] : x; }
       }
-      out[i] = o;
     }
     return out;
   }
+  var DIMS = P.filter;
+  var state = {};
+  var views = [];
+  var applied = 0;
+  var warn = document.getElementById("pb-filter-warn");
+  function readHash() {
+    var s = {}, bad = [];
+    location.hash.replace(/^#/, "").split("&").forEach(function (kv) {
+      var i = kv.indexOf("=");
+      if (i < 1) return;
+      var k = decodeURIComponent(kv.slice(0, i)), v = decodeURIComponent(kv.slice(i + 1).split("+").join(" "));
+      var d = DIMS.filter(function (d) { return d.key === k; })[0];
+      if (!d) return;
+      if (v === "" || d.values.indexOf(v) >= 0) s[k] = v; else bad.push(k + " “" + v + "”");
+    });
+    if (warn) warn.textContent = bad.length ? "not in this report, ignored: " + bad.join(", ") : "";
+    return s;
+  }
+  function writeHash() {
+    var parts = [];
+    DIMS.forEach(function (d) { if (state[d.key]) parts.push(encodeURIComponent(d.key) + "=" + encodeURIComponent(state[d.key])); });
+    var h = parts.length ? "#" + parts.join("&") : "";
+    if (location.hash === h || (h === "" && location.hash === "")) return;
+    try { history.replaceState(null, "", h || location.pathname + location.search); } catch (e) { location.hash = h; }
+  }
+  function rowMatches(el) {
+    for (var i = 0; i < DIMS.length; i++) {
+      var d = DIMS[i], want = state[d.key];
+      if (!want) continue;
+      var have = el.getAttribute(d.attr);
+      if (have === null) continue;
+      if (d.key === "seed" ? have.indexOf("|" + want + "|") < 0 : have !== want) return false;
+    }
+    return true;
+  }
+  function filterElements() {
+    var shown = 0, total = 0;
+    var els = document.querySelectorAll("main [data-ds], main [data-a], main [data-m], main [data-t], main [data-ss]");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i], ok = rowMatches(el);
+      el.style.display = ok ? "" : "none";
+      if (el.tagName === "TR" && el.hasAttribute("data-m")) { total++; if (ok) shown++; }
+      // Published-number rows (tr.ref) follow the row they belong to.
+      for (var n = el.nextElementSibling; el.tagName === "TR" && n && n.classList.contains("ref") && !n.hasAttribute("data-ds"); n = n.nextElementSibling) n.style.display = ok ? "" : "none";
+    }
+    var c = document.getElementById("pb-filter-count");
+    if (c) c.textContent = total ? shown + " of " + total + " table rows shown" : "";
+  }
+  function apply() {
+    var t0 = performance.now();
+    DIMS.forEach(function (d) {
+      var sel = document.getElementById("pb-f-" + d.key);
+      if (sel) { sel.value = state[d.key] || ""; sel.classList.toggle("on", !!state[d.key]); }
+    });
+    filterElements();
+    writeHash();
+    var runs = views.map(function (v) {
+      DIMS.forEach(function (d) { v.signal(d.signal, state[d.key] || ""); });
+      return v.runAsync();
+    });
+    Promise.all(runs).then(function () {
+      // How long the last filter change took to reach every chart and table (scripts/bench-report.ts reads it).
+      document.body.setAttribute("data-filter-ms", String(Math.round(performance.now() - t0)));
+      document.body.setAttribute("data-filtered", String(++applied));
+    });
+  }
+  state = readHash();
+  DIMS.forEach(function (d) {
+    var sel = document.getElementById("pb-f-" + d.key);
+    if (sel) sel.addEventListener("change", function () { state[d.key] = sel.value; apply(); });
+  });
+  var reset = document.getElementById("pb-f-reset");
+  if (reset) reset.addEventListener("click", function () { state = {}; apply(); });
+  window.addEventListener("hashchange", function () { state = readHash(); apply(); });
+  // Section links scroll without replacing the filter in the hash.
+  Array.prototype.forEach.call(document.querySelectorAll("nav.toc a[data-target]"), function (a) {
+    a.addEventListener("click", function (e) {
+      var t = document.getElementById(a.getAttribute("data-target"));
+      if (t) { e.preventDefault(); t.scrollIntoView(); }
+    });
+  });
+  sortableTables();
+  filterElements();
+  DIMS.forEach(function (d) {
+    var sel = document.getElementById("pb-f-" + d.key);
+    if (sel) { sel.value = state[d.key] || ""; sel.classList.toggle("on", !!state[d.key]); }
+  });
   var pending = P.charts.length, failed = 0;
-  function settle() { if (--pending === 0) document.body.setAttribute("data-charts", failed ? "error" : "done"); }
+  function settle() {
+    if (--pending === 0) {
+      // Milliseconds from navigation start to every chart drawn (scripts/bench-report.ts reads it).
+      document.body.setAttribute("data-charts-ms", String(Math.round(performance.now())));
+      document.body.setAttribute("data-charts", failed ? "error" : "done");
+      document.body.setAttribute("data-filtered", String(++applied));
+    }
+  }
   if (pending === 0) { document.body.setAttribute("data-charts", "done"); return; }
   document.body.setAttribute("data-charts", "pending");
-  P.charts.forEach(function (ch) {
+  // Charts on screen first, then the rest in page order, folded ones last; one chart per task, so the first view
+  // appears early and scrolling and the filter bar stay usable while the rest is drawn.
+  function distance(ch) {
+    var el = document.getElementById(ch.id);
+    if (!el.offsetParent) return 1e9;
+    var r = el.getBoundingClientRect();
+    return r.bottom < 0 ? -r.bottom : r.top > innerHeight ? r.top - innerHeight : 0;
+  }
+  var order = P.charts.map(function (ch, i) { return { ch: ch, i: i, d: distance(ch) }; });
+  order.sort(function (a, b) { return (a.d > 0) - (b.d > 0) || (a.d >= 1e9) - (b.d >= 1e9) || a.i - b.i; });
+  var onScreen = order.filter(function (o) { return o.d === 0; }).length;
+  function next(k) {
+    if (k >= order.length) return;
+    draw(order[k].ch).then(function () {
+      if (k + 1 === Math.max(1, onScreen)) document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now())));
+      setTimeout(function () { next(k + 1); }, 0);
+    });
+  }
+  next(0);
+  function draw(ch) {
     var el = document.getElementById(ch.id);
     var spec = ch.spec, ds = {};
     ch.datasets.forEach(function (n) { ds[n] = unpack(P.data[n]); });
     spec.datasets = ds;
-    var opts = { renderer: "svg", actions: false, mode: "vega-lite", logLevel: vega.Error };
+    // Start from the current filter (the linked view, or what was chosen meanwhile): one render, not two.
+    (spec.params || []).forEach(function (p) {
+      DIMS.forEach(function (d) { if (p.name === d.signal) p.value = state[d.key] || ""; });
+    });
+    var opts = {
+      renderer: "svg", mode: "vega-lite", logLevel: vega.Error, downloadFileName: ch.id.replace(/^chart-/, ""),
+      actions: { export: { svg: true, png: true }, source: false, compiled: false, editor: false },
+      i18n: { SVG_ACTION: "Save as SVG", PNG_ACTION: "Save as PNG" },
+    };
     var controls = document.getElementById(ch.id + "-controls");
     if (controls) opts.bind = controls;
-    vegaEmbed(el, spec, opts)
-      .then(function () { el.setAttribute("data-rendered", "1"); settle(); })
+    return vegaEmbed(el, spec, opts)
+      .then(function (res) { views.push(res.view); el.setAttribute("data-rendered", "1"); settle(); })
       .catch(function (err) {
         failed++;
         el.className += " chart-error";
@@ -131,19 +272,87 @@ const BOOT = `
         console.error(err);
         settle();
       });
-  });
+  }
+
+  /** Click a header to sort (again to reverse). A row keeps its published-number rows (tr.ref); dense rows stay on top. */
+  function sortableTables() {
+    Array.prototype.forEach.call(document.querySelectorAll("table.sortable"), function (table) {
+      var head = table.tHead && table.tHead.rows[table.tHead.rows.length - 1];
+      if (!head || table.tHead.rows.length !== 1) return;
+      Array.prototype.forEach.call(head.cells, function (th, col) {
+        th.title = (th.title ? th.title + " " : "") + "(click to sort)";
+        th.addEventListener("click", function () {
+          var dir = th.getAttribute("aria-sort") === "ascending" ? -1 : 1;
+          Array.prototype.forEach.call(head.cells, function (h) { h.removeAttribute("aria-sort"); });
+          th.setAttribute("aria-sort", dir > 0 ? "ascending" : "descending");
+          Array.prototype.forEach.call(table.tBodies, function (body) {
+            var blocks = [], top = [], cur = null;
+            Array.prototype.forEach.call(body.rows, function (r) {
+              if (r.classList.contains("ref") && cur) { cur.rows.push(r); return; }
+              cur = { rows: [r], key: r.cells[col] ? cellKey(r.cells[col]) : null };
+              (r.classList.contains("dense") ? top : blocks).push(cur);
+            });
+            blocks.sort(function (a, b) {
+              var x = a.key, y = b.key;
+              if (x === null || y === null) return x === null ? (y === null ? 0 : 1) : -1;
+              if (typeof x === "number" && typeof y === "number") return dir * (x - y);
+              return dir * String(x).localeCompare(String(y));
+            });
+            top.concat(blocks).forEach(function (b) { b.rows.forEach(function (r) { body.appendChild(r); }); });
+          });
+        });
+      });
+    });
+  }
+  function cellKey(td) {
+    var v = td.getAttribute("data-v");
+    if (v !== null) return v === "" ? null : Number(v);
+    var t = (td.textContent || "").trim();
+    if (t === "" || t === "–") return null;
+    var m = /^[\\[(]?\\s*([+\\-−±]?)\\s*(\\d[\\d,]*(?:\\.\\d+)?)\\s*([kMG]?)/.exec(t);
+    if (!m) return t.toLowerCase();
+    var x = Number(m[2].replace(/,/g, "")) * (m[3] === "k" ? 1e3 : m[3] === "M" ? 1e6 : m[3] === "G" ? 1e9 : 1);
+    return m[1] === "-" || m[1] === "−" ? -x : x;
+  }
 })();
 `;
 
-/** Render `data` (and optionally a comparison with `options.compare`) as one self-contained HTML page. */
-export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = {}): string {
+/** The filter bar: one select per dimension, "" = all; its values are every value present in the report. */
+export function filterBar(ctx: ReportContext): { html: string; dims: { key: string; signal: string; attr: string; values: string[] }[] } {
+  const sets = [ctx, ...(ctx.compare ? [ctx.compare] : [])];
+  const groups = sets.flatMap((s) => s.groups);
+  const values: Record<string, string[]> = {
+    dataset: [...new Set(groups.map((g) => g.dataset))].sort(),
+    arch: [...new Set(groups.map((g) => g.arch))].sort(),
+    method: [...new Set(groups.map((g) => g.methodLabel))].sort((a, b) => a.localeCompare(b)),
+    target: targetsOf(groups).map((t) => t.label),
+    seed: [...new Set(groups.flatMap((g) => g.seeds))].sort((a, b) => a - b).map(String),
+  };
+  const dims = FILTER_DIMS.map((d) => ({ key: d.key, signal: d.signal, attr: d.attr, values: values[d.key] }));
+  const html = `<div class="filterbar" id="pb-filter" role="search" aria-label="filter every section">${dims
+    .map(
+      (d) =>
+        `<label for="pb-f-${d.key}">${d.key}</label><select id="pb-f-${d.key}" data-dim="${d.key}"><option value="">all${d.key === "seed" ? " (mean)" : ""}</option>${d.values
+          .map((v) => `<option value="${escapeHtml(v)}">${escapeHtml(v)}</option>`)
+          .join("")}</select>`,
+    )
+    .join("")}<button type="button" id="pb-f-reset" title="show everything">reset</button><span class="shown" id="pb-filter-count"></span><span class="warn" id="pb-filter-warn"></span></div>`;
+  return { html, dims };
+}
+
+/** The context every section renders from. */
+export function reportContext(data: ReportData, options: HtmlReportOptions = {}): ReportContext {
   const title = options.title ?? data.title ?? "prunebench report";
-  const ctx: ReportContext = { ...buildResultSet(data), title, compare: options.compare ? buildResultSet(options.compare) : undefined };
+  return { ...buildResultSet(data), title, compare: options.compare ? buildResultSet(options.compare) : undefined };
+}
+
+/** Every section's HTML, charts and datasets (dataset names must be unique across sections). */
+export function renderSections(ctx: ReportContext, sections: readonly Section[]): { charts: ChartSpec[]; datasets: Record<string, PackedTable>; parts: string[]; nav: string[] } {
   const charts: ChartSpec[] = [];
   const datasets: Record<string, PackedTable> = {};
   const parts: string[] = [];
   const nav: string[] = [];
-  for (const s of options.sections ?? SECTIONS) {
+  for (const s of sections) {
     const out = s.render(ctx);
     if (!out) continue;
     for (const [name, t] of Object.entries(out.data ?? {})) {
@@ -151,9 +360,18 @@ export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = 
       datasets[name] = t;
     }
     charts.push(...(out.charts ?? []));
-    nav.push(`<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`);
+    nav.push(`<a href="#${escapeHtml(s.id)}" data-target="${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`);
     parts.push(`<section id="${escapeHtml(s.id)}" data-section="${escapeHtml(s.id)}"><h2>${escapeHtml(s.title)}</h2>${out.html}</section>`);
   }
+  return { charts, datasets, parts, nav };
+}
+
+/** Render `data` (and optionally a comparison with `options.compare`) as one self-contained HTML page. */
+export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = {}): string {
+  const title = options.title ?? data.title ?? "prunebench report";
+  const ctx = reportContext(data, options);
+  const { charts, datasets, parts, nav } = renderSections(ctx, options.sections ?? SECTIONS);
+  const bar = filterBar(ctx);
   const assets = readVegaAssets();
   const done = data.runs.filter((r) => r.status === "done").length;
   const subtitle = `${data.runs.length} runs (${done} done) · ${ctx.groups.length} groups · generated ${escapeHtml(data.generatedAt)}${
@@ -170,7 +388,7 @@ export function renderHtmlReport(data: ReportData, options: HtmlReportOptions = 
 </head>
 <body>
 <header class="top"><h1>${escapeHtml(title)}</h1><div class="sub">${subtitle}</div></header>
-<nav class="toc">${nav.join("")}</nav>
+<nav class="toc"><div>${nav.join("")}</div>${bar.html}</nav>
 <main>
 ${parts.join("\n")}
 </main>
@@ -178,7 +396,7 @@ ${parts.join("\n")}
 <script>${assets.vega}</script>
 <script>${assets.vegaLite}</script>
 <script>${assets.vegaEmbed}</script>
-<script type="application/json" id="pb-data">${jsonForScript({ charts, data: datasets })}</script>
+<script type="application/json" id="pb-data">${jsonForScript({ charts, data: datasets, filter: bar.dims })}</script>
 <script>${BOOT}</script>
 </body>
 </html>

@@ -1,21 +1,23 @@
 /**
  * Scale benchmark of the HTML report: a synthetic ReportData of N runs (default 10,000), timed through
  * renderHtmlReport; then the same data written into a synthetic SQLite database and timed end to end through
- * `bench report` (open, query, aggregate, render, write). Prints JSON lines and readable lines. Goal: < 5 s.
+ * `bench report` (open, query, aggregate, render, write). Goal: < 5 s. Then, when Chromium is present, the page
+ * itself, offline: from navigation to every chart drawn (goal < 2 s), and how long each filter of the filter bar
+ * takes to reach every chart and table (goal < 500 ms: responsive). Prints JSON lines and readable lines.
  *   node dist/scripts/bench-report.js [nRuns] [--out report.html] [--repeat 3]
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import type { ReportData } from "../reports/model.js";
-import { Store } from "../src/store/store.js";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from "./report-screenshot.js";
+import { writeSyntheticDatabase } from "../reports/synthetic-db.js";
 import { performance } from "node:perf_hooks";
 import { renderHtmlReport } from "../reports/html.js";
 import { syntheticReportData } from "../reports/synthetic.js";
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const take = (flag: string): string | undefined => {
     const i = args.indexOf(flag);
@@ -73,38 +75,66 @@ function main(): void {
   console.log(JSON.stringify(e2e));
   console.log(`bench report over a ${nRuns}-run database (${(e2e.db_bytes / 1024 / 1024).toFixed(1)} MiB): ${e2e.ms} ms end to end, HTML ${(e2e.html_bytes / 1024 / 1024).toFixed(2)} MiB (goal < 5000 ms)`);
   if (!e2e.ok) process.exitCode = 1;
+  await inBrowser(page, nRuns, repeat);
 }
 
-/** Store synthetic runs through the real schema (a sweep, runs, metrics, layers, epochs, references). */
-function writeSyntheticDatabase(path: string, data: ReportData): void {
-  const store = new Store(path);
-  const db = store.db;
-  db.transaction(() => {
-    const sweep = Number(db.prepare(`INSERT INTO sweeps (name, grid_file, grid_text, code_version, created_at) VALUES ('synthetic', 'synthetic.yaml', '', 'synthetic', ?)`).run(new Date().toISOString()).lastInsertRowid);
-    const run = db.prepare(`INSERT INTO runs (key, dense_key, status, method, method_label, arch, dataset, target_kind, target_value, seed, config_json, code_version,
-      data_fingerprint, backend, tfjs_version, error, created_at, started_at, finished_at) VALUES (?, 'd', ?, ?, ?, ?, ?, ?, ?, ?, '{}', 'synthetic', 'x', ?, ?, ?, ?, ?, ?)`);
-    const link = db.prepare(`INSERT INTO sweep_runs (sweep_id, run_key) VALUES (?, ?)`);
-    const metric = db.prepare(`INSERT INTO metrics (run_key, name, value) VALUES (?, ?, ?)`);
-    for (const r of data.runs) {
-      run.run(r.key, r.status, r.method, r.methodLabel, r.arch, r.dataset, r.targetKind, r.targetValue, r.seed, r.backend, r.tfjsVersion, r.error, r.startedAt ?? "", r.startedAt, r.finishedAt);
-      link.run(sweep, r.key);
-      for (const [name, value] of Object.entries(r.metrics)) metric.run(r.key, name, value);
+/** Open the report in Chromium `repeat` times (fresh page each) and time drawing, then each filter dimension once. */
+async function inBrowser(file: string, nRuns: number, repeat: number): Promise<void> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    console.log(`(no Chromium at ${CHROMIUM_PATH}: the in-browser timings are skipped)`);
+    return;
+  }
+  const { chromium } = await import("playwright-core");
+  const profile = mkdtempSync(join(tmpdir(), "pb-bench-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, offline: true, viewport: { width: 1366, height: 900 } });
+  try {
+    await context.route("**/*", (route) => (route.request().url().startsWith("file:") ? route.continue() : route.abort()));
+    const draws: number[] = [];
+    const firsts: number[] = [];
+    const errors: string[] = [];
+    let page = await context.newPage();
+    for (let i = 0; i < repeat; i++) {
+      if (i > 0) {
+        await page.close();
+        page = await context.newPage();
+      }
+      page.on("pageerror", (e) => errors.push(String(e)));
+      page.on("console", (m) => {
+        if (m.type() === "error") errors.push(m.text());
+      });
+      await page.goto(pathToFileURL(file).href);
+      await page.waitForFunction(() => document.body.getAttribute("data-charts") === "done", undefined, { timeout: 120_000 });
+      draws.push(Number(await page.evaluate(() => document.body.getAttribute("data-charts-ms"))));
+      firsts.push(Number(await page.evaluate(() => document.body.getAttribute("data-first-view-ms"))));
     }
-    const layer = db.prepare(`INSERT INTO layers (run_key, idx, name, kind, shape, params, nonzero, macs, macs_effective, prunable) VALUES (?,?,?,?,?,?,?,?,?,?)`);
-    const index = new Map<string, number>();
-    for (const l of data.layers) {
-      const i = index.get(l.runKey) ?? 0;
-      index.set(l.runKey, i + 1);
-      layer.run(l.runKey, i, l.name, l.kind, JSON.stringify(l.shape), l.params, l.nonzero, l.macs, l.macsEffective, l.prunable ? 1 : 0);
+    const draw = {
+      bench: "report page in Chromium (navigation → charts on screen drawn; → every chart drawn)", runs: nRuns,
+      first_view_ms: firsts, first_view_best_ms: Math.min(...firsts), all_charts_ms: draws, all_charts_best_ms: Math.min(...draws),
+      goal_ms: 2000, ok: Math.min(...firsts) < 2000, errors: errors.length,
+    };
+    console.log(JSON.stringify(draw));
+    console.log(`report page, ${nRuns} runs: charts on screen drawn ${firsts.join(" / ")} ms after navigation (goal < 2000 ms); every chart ${draws.join(" / ")} ms; ${errors.length} page errors`);
+    // Each filter once (its first value), then back to everything: time until every chart and table has it.
+    const filters: Record<string, number> = {};
+    const dims = await page.$$eval("#pb-filter select", (ss) => ss.map((s) => ({ id: s.id, value: (s as HTMLSelectElement).options[1]?.value ?? "" })));
+    for (const d of [...dims, { id: "pb-f-method", value: "" }]) {
+      const before = Number(await page.evaluate(() => document.body.getAttribute("data-filtered") ?? 0));
+      await page.selectOption(`#${d.id}`, d.value);
+      await page.waitForFunction((b) => Number(document.body.getAttribute("data-filtered") ?? 0) > b, before, { timeout: 60_000 });
+      filters[`${d.id.replace("pb-f-", "")}=${d.value || "all"}`] = Number(await page.evaluate(() => document.body.getAttribute("data-filter-ms")));
     }
-    const epoch = db.prepare(`INSERT OR REPLACE INTO epochs (run_key, phase, epoch, loss, train_acc, val_acc, lr, seconds) VALUES (?,?,?,?,?,?,?,?)`);
-    for (const e of data.epochs) epoch.run(e.runKey, e.phase, e.epoch, e.loss, e.trainAcc, e.valAcc, e.lr, e.seconds);
-    const cls = db.prepare(`INSERT INTO class_accuracy (run_key, phase, label, name, correct, count) VALUES (?,?,?,?,?,?)`);
-    for (const c of data.classes ?? []) c.labels.forEach((label, i) => cls.run(c.runKey, c.phase, label, c.names[i], c.correct[i], c.count[i]));
-    const ref = db.prepare(`INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
-    for (const r of data.references) ref.run(sweep, JSON.stringify(r));
-  })();
-  store.close();
+    const worst = Math.max(...Object.values(filters));
+    const resp = { bench: "filter bar → every chart and table updated", runs: nRuns, ms: filters, worst_ms: worst, goal_ms: 500, ok: worst < 500 };
+    console.log(JSON.stringify(resp));
+    console.log(`filtering (cumulative, each select once): ${Object.entries(filters).map(([k, v]) => `${k} ${v} ms`).join(", ")} (worst ${worst} ms; goal < 500 ms)`);
+    if (!draw.ok || !resp.ok || errors.length > 0) process.exitCode = 1;
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
 }
 
-main();
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

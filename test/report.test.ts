@@ -206,18 +206,20 @@ describe("HTML report", () => {
     assert.ok(m);
     const payload = JSON.parse(m[1]) as { charts: { id: string; spec: Record<string, unknown>; datasets: string[] }[]; data: Record<string, PackedTable> };
     const ids = payload.charts.map((c) => c.id);
-    assert.deepEqual(ids.sort(), ["chart-class-damage", "chart-cost", "chart-drop", "chart-finetune", "chart-layers", "chart-targets", "chart-tradeoff-compression", "chart-tradeoff-latency", "chart-tradeoff-speedup"]);
+    assert.deepEqual(ids.sort(), ["chart-class-damage", "chart-cost", "chart-drop", "chart-finetune", "chart-layers", "chart-targets", "chart-tradeoff-compression", "chart-tradeoff-measured", "chart-tradeoff-speedup"]);
     for (const c of payload.charts) {
       assert.ok(html.includes(`<div class="chart" id="${c.id}">`));
       for (const d of c.datasets) {
         assert.ok(payload.data[d], `dataset ${d}`);
         assert.ok(payload.data[d].n > 0);
-        for (const col of payload.data[d].cols) assert.equal(col.v.length, payload.data[d].n);
+        for (const col of payload.data[d].cols) assert.equal(col.v.length, col.at ? col.at.length : payload.data[d].n);
       }
     }
-    // aggregated, not raw: one trade-off row per group (+ dense + references), far fewer than runs
-    const kinds = unpackRows(payload.data.tradeoff).map((r) => r.k);
-    assert.equal(kinds.filter((k) => k === "g").length, aggregateRuns(data.runs).length);
+    // aggregated: one trade-off row per group ("*": mean over seeds) and one per (group, seed) for the seed filter
+    const tradeoff = unpackRows(payload.data.tradeoff);
+    const kinds = tradeoff.map((r) => r.k);
+    assert.equal(tradeoff.filter((r) => r.k === "g" && r.s === "*").length, aggregateRuns(data.runs).length);
+    assert.equal(tradeoff.filter((r) => r.k === "g" && r.s !== "*").length, data.runs.filter((r) => r.status === "done").length);
     assert.equal(kinds.filter((k) => k === "d").length, 4);
     assert.equal(kinds.filter((k) => k === "r").length, 2);
     // the layer heatmap's default target is the one present for most methods (here all tie: the middle one)
@@ -267,15 +269,16 @@ describe("HTML report", () => {
     );
     const h = renderHtmlReport(tiny);
     const results = h.slice(h.indexOf('<section id="results"'), h.indexOf("</section>", h.indexOf('<section id="results"')));
-    const dense = results.indexOf('<tr class="dense">');
+    const dense = results.indexOf('<tr class="dense"');
     const densePaper = results.indexOf("Dense paper");
-    const firstGroup = results.indexOf("<tr><td>magnitude</td>");
+    const firstGroup = results.search(/<tr[^>]*><td>magnitude<\/td>/);
     assert.ok(dense >= 0 && dense < densePaper && densePaper < firstGroup, "dense reference right under the dense row");
     // ours (dense mean 95.00%) vs 96.00% -> -1.00 pp
     assert.match(results.slice(densePaper, firstGroup), /ours − paper <b>−1\.00 pp<\/b>/);
     // iterative magnitude: after the last group at sparsity 0.9 (random), compared with magnitude (best top-1, 80%)
     const it = results.indexOf("Iterative paper");
-    assert.ok(it > results.indexOf("<tr><td>random</td>"));
+    const random = results.search(/<tr[^>]*><td>random<\/td>/);
+    assert.ok(random >= 0 && it > random);
     assert.match(results.slice(it), /compared with our best top-1 at sparsity 0\.9: <b>magnitude<\/b>/);
     assert.match(results.slice(it), /ours − paper <b>\+1\.00 pp<\/b>/);
     // no reproduced group at sparsity 0.95: listed apart
@@ -483,6 +486,17 @@ describe("packed chart data", () => {
     assert.deepEqual(t.cols.find((c) => c.name === "p")!.d, ["a", "b"]);
     assert.deepEqual(t.cols.find((c) => c.name === "p")!.v, [0, 0, 1, 0]);
     assert.deepEqual(unpackRows(t), rows.map((r) => ({ p: r.p, x: r.x, s: r.s, b: "b" in r ? r.b : null })));
+  });
+
+  it("stores mostly-empty columns sparsely and round-trips them", () => {
+    const rows = Array.from({ length: 10 }, (_, i) => ({ i, paper: i === 7 ? "Han 2015" : null, f: i === 2 ? true : i === 9 ? false : null }));
+    const t = packRows(rows);
+    const paper = t.cols.find((c) => c.name === "paper")!;
+    assert.deepEqual(paper.at, [7]);
+    assert.deepEqual(paper.v, ["Han 2015"]);
+    assert.deepEqual(t.cols.find((c) => c.name === "f")!.at, [2, 9]);
+    assert.equal(t.cols.find((c) => c.name === "i")!.at, undefined, "a full column stays dense");
+    assert.deepEqual(unpackRows(t), rows);
   });
 });
 

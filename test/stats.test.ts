@@ -178,14 +178,14 @@ function section(page: string, id: string): string {
 /** Rows of the results table's tbody: method, target and whether the top-1 cell is bold. */
 function resultRows(html: string): { method: string; target: string; bold: boolean; ci: string }[] {
   const out: { method: string; target: string; bold: boolean; ci: string }[] = [];
-  for (const m of html.matchAll(/<tr><td>([^<]+)<\/td><td>([^<]+)<\/td><td class="num">\d+<\/td><td class="num( best)?">[^]*?<\/td><td class="num">([^]*?)<\/td>/g)) {
+  for (const m of html.matchAll(/<tr data-ds[^>]*><td>([^<]+)<\/td><td>([^<]+)<\/td><td class="num">\d+<\/td><td class="num( best)?">[^]*?<\/td><td class="num">([^]*?)<\/td>/g)) {
     out.push({ method: m[1], target: m[2], bold: m[3] !== undefined, ci: m[4] });
   }
   return out;
 }
 
 function winnerRows(html: string): { target: string; best: string; verdict: string }[] {
-  return [...html.matchAll(/<tr class="(?:win|tie|)"><td>([^<]+)<\/td><td>(?:<b>)?([^<]+)(?:<\/b>)?<\/td>(?:<td[^>]*>[^]*?<\/td>){3}<td>([^]*?)<\/td>/g)].map((m) => ({
+  return [...html.matchAll(/<tr class="(?:win|tie|)"[^>]*><td>([^<]+)<\/td><td>(?:<b>)?([^<]+)(?:<\/b>)?<\/td>(?:<td[^>]*>[^]*?<\/td>){3}<td>([^]*?)<\/td>/g)].map((m) => ({
     target: m[1], best: m[2], verdict: m[3].replace(/<[^>]+>/g, ""),
   }));
 }
@@ -307,7 +307,7 @@ describe("one seed: the report says so and falls back to the binomial test", () 
     assert.match(results, /<td class="num">1\.10×<\/td>/);
     assert.doesNotMatch(results, /<td class="num best">1\.10×/);
     // The dense row's interval is the Wilson interval of top1_dense (88.50 % of 2,000).
-    assert.match(results, /<tr class="dense">.*?\[\d+\.\d\d, \d+\.\d\d\]% W/);
+    assert.match(results, /<tr class="dense"[^>]*>.*?\[\d+\.\d\d, \d+\.\d\d\]% W/);
   });
 
   it("winner table says one seed and uses the two-proportion test", () => {

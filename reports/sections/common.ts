@@ -1,24 +1,34 @@
 /** Helpers shared by the section modules: packing, colors, facets, target choice. */
 import { targetOrder, type GroupAggregate } from "../aggregate.js";
+import { escapeHtml } from "../format.js";
 import type { PackedTable, ReportContext, VlSpec } from "./types.js";
 
 /**
  * Pack an array of flat objects column-wise; columns are the union of the rows' keys (missing values -> null).
- * String columns with repeated values are dictionary-encoded (values become indexes into `d`; null stays null).
+ * Columns with fewer than a third of the rows filled are sparse (`at`: the filled rows). String columns with
+ * repeated values are dictionary-encoded (values become indexes into `d`; null stays null).
  */
 export function packRows(rows: ReadonlyArray<Record<string, unknown>>): PackedTable {
   const names: string[] = [];
   const seen = new Set<string>();
   for (const row of rows) for (const k of Object.keys(row)) if (!seen.has(k)) { seen.add(k); names.push(k); }
   const cols = names.map((name) => {
-    const v = rows.map((row) => (row[name] === undefined ? null : row[name]));
+    let v: unknown[] = rows.map((row) => (row[name] === undefined ? null : row[name]));
+    let at: number[] | undefined;
+    // Mostly empty (e.g. fields only dense or published rows have): keep the filled rows' indexes and values only.
+    const filled = v.reduce<number>((n, x) => n + (x === null ? 0 : 1), 0);
+    if (filled * 3 < v.length) {
+      at = [];
+      for (let i = 0; i < v.length; i++) if (v[i] !== null) at.push(i);
+      v = at.map((i) => v[i]);
+    }
     const strings = v.every((x) => x === null || typeof x === "string");
     if (strings) {
       const dict = new Map<string, number>();
       for (const x of v) if (x !== null && !dict.has(x as string)) dict.set(x as string, dict.size);
-      if (dict.size * 2 <= v.length) return { name, v: v.map((x) => (x === null ? null : dict.get(x as string)!)), d: [...dict.keys()] };
+      if (dict.size * 2 <= v.length) return { name, v: v.map((x) => (x === null ? null : dict.get(x as string)!)), d: [...dict.keys()], ...(at ? { at } : {}) };
     }
-    return { name, v };
+    return { name, v, ...(at ? { at } : {}) };
   });
   return { n: rows.length, cols };
 }
@@ -26,13 +36,13 @@ export function packRows(rows: ReadonlyArray<Record<string, unknown>>): PackedTa
 /** Inverse of packRows (the page does the same in its boot script). */
 export function unpackRows(t: PackedTable): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  for (let i = 0; i < t.n; i++) {
-    const o: Record<string, unknown> = {};
-    for (const c of t.cols) {
-      const x = c.v[i];
-      o[c.name] = c.d && x !== null ? c.d[x as number] : x;
-    }
-    out.push(o);
+  for (let i = 0; i < t.n; i++) out.push({});
+  for (const c of t.cols) {
+    const value = (x: unknown) => (c.d && x !== null ? c.d[x as number] : x);
+    if (c.at) {
+      for (const o of out) o[c.name] = null;
+      c.at.forEach((i, j) => (out[i][c.name] = value(c.v[j])));
+    } else for (let i = 0; i < t.n; i++) out[i][c.name] = value(c.v[i]);
   }
   return out;
 }
@@ -44,14 +54,47 @@ export function r5(v: number | null | undefined): number | null {
   return Number(v.toPrecision(5));
 }
 
+/**
+ * Okabe & Ito's colour-blind-safe palette (Color Universal Design, 2008), ordered so the first methods get the most
+ * distinct hues; yellow and black come last (yellow is faint on white, black is taken by reference diamonds). Beyond
+ * eight methods colours repeat, but the marker shape (METHOD_SHAPES) still tells methods apart.
+ */
+export const METHOD_COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"];
+/** One marker shape per method (no diamond: diamonds are published numbers). */
+export const METHOD_SHAPES = ["circle", "square", "triangle-up", "cross", "triangle-down", "triangle-right", "triangle-left", "wedge", "arrow", "stroke"];
+
+/**
+ * Legend entries for marks that are not methods (dense rule, frontier ring, published diamond): appended to the
+ * method domain so that one legend, shared by every facet panel, explains every mark.
+ */
+export interface KeyEntry {
+  label: string;
+  color: string;
+  shape: string;
+}
+
+function cycle(values: readonly string[], n: number): string[] {
+  return Array.from({ length: n }, (_, i) => values[i % values.length]);
+}
+
 /** The color encoding for method labels, identical in every chart so a method keeps its color. */
-export function methodColor(ctx: ReportContext, field = "m"): VlSpec {
+export function methodColor(ctx: ReportContext, field = "m", keys: readonly KeyEntry[] = []): VlSpec {
   return {
     field,
     type: "nominal",
-    title: "method",
-    scale: { domain: ctx.methods, scheme: ctx.methods.length > 10 ? "tableau20" : "tableau10" },
-    legend: { orient: "right", labelLimit: 260, symbolType: "stroke", symbolStrokeWidth: 3, symbolOpacity: 1 },
+    title: "method (click to highlight)",
+    scale: { domain: [...ctx.methods, ...keys.map((k) => k.label)], range: [...cycle(METHOD_COLORS, ctx.methods.length), ...keys.map((k) => k.color)] },
+    legend: { orient: "right", labelLimit: 260, symbolOpacity: 1, symbolStrokeWidth: 2 },
+  };
+}
+
+/** The shape encoding for method labels (same domain and title as the colour, so colour and shape share one legend). */
+export function methodShape(ctx: ReportContext, field = "m", keys: readonly KeyEntry[] = []): VlSpec {
+  return {
+    field,
+    type: "nominal",
+    title: "method (click to highlight)",
+    scale: { domain: [...ctx.methods, ...keys.map((k) => k.label)], range: [...cycle(METHOD_SHAPES, ctx.methods.length), ...keys.map((k) => k.shape)] },
   };
 }
 
@@ -62,14 +105,80 @@ export function pointColor(ctx: ReportContext, field = "m"): VlSpec {
 }
 
 /**
- * Facet columns: one per architecture when there are at most 3 (so each row is a dataset: an arch x dataset grid),
- * else 3 (wrapped).
+ * The page-wide filter (reports/html.ts draws the bar): every chart gets these signals, the page sets them. "" = all.
+ * Rows of a chart's data carry ds (dataset), a (arch), m (method label), t (target label), s (a seed, or "*" for a
+ * mean over seeds), ss ("|0|1|2|": the seeds a "*" row averages) and x (true: a context row — dense model, published
+ * number — that the method, target and seed filters keep).
  */
+export const FILTER_DIMS = [
+  { key: "dataset", signal: "pb_dataset", field: "ds", attr: "data-ds" },
+  { key: "arch", signal: "pb_arch", field: "a", attr: "data-a" },
+  { key: "method", signal: "pb_method", field: "m", attr: "data-m" },
+  { key: "target", signal: "pb_target", field: "t", attr: "data-t" },
+  { key: "seed", signal: "pb_seed", field: "s", attr: "data-ss" },
+] as const;
+
+/**
+ * The filter as a Vega expression. Context rows (x: a dense rule, a y = x guide) stay whatever method, target or seed
+ * is chosen, and a row without a dataset or arch (a guide across panels) whatever dataset or arch. perSeed: the data has one row per seed besides the "*" rows, so choosing a seed
+ * shows that seed's own values; otherwise choosing a seed keeps the groups that ran it (still averaged over seeds).
+ */
+export function filterExpr(perSeed: boolean): string {
+  const seed = perSeed
+    ? "(datum.x || (pb_seed == '' ? datum.s == '*' : datum.s == pb_seed))"
+    : "(pb_seed == '' || datum.x || indexof(datum.ss, '|' + pb_seed + '|') >= 0)";
+  return (
+    "(pb_dataset == '' || datum.ds == null || datum.ds == pb_dataset) && (pb_arch == '' || datum.a == null || datum.a == pb_arch) && " +
+    "(datum.x || ((pb_method == '' || datum.m == pb_method) && (pb_target == '' || datum.t == pb_target))) && " +
+    seed
+  );
+}
+
+/** Add the filter signals and the filter transform to a top-level spec (before any facet or layer). */
+export function withFilter(spec: VlSpec, perSeed: boolean): VlSpec {
+  const params = [...((spec.params as unknown[]) ?? []), ...FILTER_DIMS.map((d) => ({ name: d.signal, value: "" }))];
+  const transform = [{ filter: filterExpr(perSeed) }, ...((spec.transform as unknown[]) ?? [])];
+  return { ...spec, params, transform };
+}
+
+/** The filter fields of a group's row: dataset, arch, method, target and the seeds it averages (a "*" row needs s: "*" too). */
+export function groupFields(g: GroupAggregate): Record<string, unknown> {
+  return { ds: g.dataset, a: g.arch, m: g.methodLabel, t: g.target, ss: seedList(g.seeds) };
+}
+
+export function seedList(seeds: readonly number[]): string {
+  return `|${seeds.join("|")}|`;
+}
+
+/**
+ * An accessible description of a method's point (the SVG's aria-label): method, target and run keys, so a screen
+ * reader — and a test — can tell which run a mark is.
+ */
+export const DESCRIBE_POINT: VlSpec = { calculate: "'method: ' + datum.m + '; target: ' + datum.t + '; run keys: ' + datum.keys", as: "desc" };
+
+/** Run keys for a tooltip: all of them when few, else the first three and how many more. */
+export function runKeysText(keys: readonly string[]): string {
+  return keys.length <= 3 ? keys.join(", ") : `${keys.slice(0, 3).join(", ")} … (+${keys.length - 3})`;
+}
+
+/** HTML attributes that let the page's filter bar show or hide an element (a table row) of one group. */
+export function groupAttrs(g: GroupAggregate): string {
+  return ` data-ds="${escapeHtml(g.dataset)}" data-a="${escapeHtml(g.arch)}" data-m="${escapeHtml(g.methodLabel)}" data-t="${escapeHtml(g.target)}" data-ss="${seedList(g.seeds)}" title="runs: ${escapeHtml(g.runKeys.join(" "))}"`;
+}
+
+/**
+ * Legend-bound point selection on the method: clicking a legend entry highlights that method and mutes the others
+ * (shift-click adds more; double-click clears). Put the param on one layer; use highlightOpacity on every layer.
+ */
+export const HIGHLIGHT_PARAM: VlSpec = { name: "pb_hl", select: { type: "point", fields: ["m"] }, bind: "legend" };
+export function highlightOpacity(on: number, off = 0.12): VlSpec {
+  return { condition: { param: "pb_hl", value: on, empty: true }, value: off };
+}
+
+/** Facet columns (wrapped). */
 export function defaultColumns(ctx: ReportContext): number {
-  const archs = new Set(ctx.groups.map((g) => g.arch)).size;
-  const datasets = new Set(ctx.groups.map((g) => g.dataset)).size;
-  if (datasets <= 1) return Math.min(3, Math.max(1, ctx.panels.length));
-  return Math.max(1, Math.min(3, archs));
+  // Two columns: panels large enough to read (the page is at most 1400 px wide, the legend takes ~250).
+  return Math.max(1, Math.min(2, ctx.panels.length));
 }
 
 /** Wrapped facet over dataset · arch panels. */

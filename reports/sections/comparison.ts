@@ -4,7 +4,7 @@
  */
 import { pairGroups, type GroupAggregate, type Stat } from "../aggregate.js";
 import { escapeHtml, formatMetric } from "../format.js";
-import { note } from "./common.js";
+import { groupAttrs, note } from "./common.js";
 import type { Section } from "./types.js";
 
 interface Cmp {
@@ -78,7 +78,7 @@ export const comparisonSection: Section = {
           .filter((p) => (p.a ?? p.b)!.panel === panel)
           .map((p) => {
             const g = (p.a ?? p.b)!;
-            return `<tr${p.a && p.b ? "" : ` class="unmatched"`}><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${p.a ? p.a.seeds.length : "–"}/${p.b ? p.b.seeds.length : "–"}</td>${cells(p.a, p.b)}</tr>`;
+            return `<tr${groupAttrs(g)}${p.a && p.b ? "" : ` class="unmatched"`}><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${p.a ? p.a.seeds.length : "–"}/${p.b ? p.b.seeds.length : "–"}</td>${cells(p.a, p.b)}</tr>`;
           })
           .join("");
         return `<h3>${escapeHtml(panel)}</h3><div class="scroll"><table class="data compare"><thead>${head1}${head2}</thead><tbody>${body}</tbody></table></div>`;

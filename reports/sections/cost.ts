@@ -7,7 +7,7 @@
  */
 import { summarize, targetOrder } from "../aggregate.js";
 import { compactCount, formatDuration } from "../format.js";
-import { CHART_CONFIG, methodColor, note, packRows, panelFacet, r5 } from "./common.js";
+import { CHART_CONFIG, groupFields, methodColor, note, packRows, panelFacet, r5, withFilter } from "./common.js";
 import type { Section } from "./types.js";
 import type { RunRow } from "../model.js";
 
@@ -41,7 +41,7 @@ export const costSection: Section = {
         const s = summarize(g.runKeys.map((k) => budgets.get(k)?.[measure] ?? null));
         if (!s) continue;
         rows.push({
-          p: g.panel, m: g.methodLabel, t: g.target, to: targetOrder(g.targetKind, g.targetValue), w: measure, b: r5(s.mean), y: r5(top1.mean), n: top1.n,
+          ...groupFields(g), p: g.panel, to: targetOrder(g.targetKind, g.targetValue), w: measure, b: r5(s.mean), y: r5(top1.mean), n: top1.n,
           own: r5(measure === "training MACs" ? g.metrics.train_macs?.mean : measure === "images" ? g.metrics.train_images?.mean : g.metrics.train_step_seconds?.mean),
           k: g.runKeys[0],
         });
@@ -57,13 +57,14 @@ export const costSection: Section = {
       const v = { "training MACs": "dense_pretrain_macs", images: "dense_pretrain_images", seconds: "dense_pretrain_seconds" } as const;
       for (const measure of MEASURES) {
         const s = summarize(members.map((r) => r.metrics[v[measure]]));
-        if (s) rows.push({ p: panel, m: "dense", t: "dense", to: -1, w: measure, b: r5(s.mean), y: r5(b.top1.mean), n: b.top1.n, dense: 1 });
+        // A context row (x): the filter bar keeps the dense model whatever method, target or seed it shows.
+        if (s) rows.push({ p: panel, ds: b.dataset, a: b.arch, x: 1, m: "dense", t: "dense", to: -1, w: measure, b: r5(s.mean), y: r5(b.top1.mean), n: b.top1.n, dense: 1 });
       }
     }
     const param = { name: "budget", value: MEASURES[0], bind: { input: "select", options: [...MEASURES], name: "budget measure: " } };
     const x = { field: "b", type: "quantitative", title: "total training budget (dense pretraining + the run's own training)", scale: { type: "log" }, axis: { format: "~s" } };
     const y = { field: "y", type: "quantitative", title: "top-1 after fine-tuning", axis: { format: ".0%" }, scale: { zero: false } };
-    const spec = {
+    const spec = withFilter({
       data: { name: DATA },
       params: [param],
       transform: [{ filter: "datum.w == budget" }],
@@ -91,7 +92,7 @@ export const costSection: Section = {
         ],
       }, { independentX: true, independentY: true }),
       config: CHART_CONFIG,
-    };
+    }, false);
     return {
       html: note(`Top-1 against each group's total training budget (mean over seeds): the run's own training (<code>train_macs</code>, <code>train_images</code>, <code>train_step_seconds</code>; a level of an iterative run counts all its rounds so far) ` +
         `plus the dense pretraining it prunes (<code>dense_pretrain_*</code>, charged to every run that starts from the trained dense model; at-init and dynamic sparse training start from the initial weights and pay none). ` +

@@ -52,9 +52,9 @@ export const overviewSection: Section = {
       .join("");
     const failures = data.runs.filter((r) => r.status === "failed" || r.status === "diverged");
     const failureRow = (r: (typeof failures)[number]) =>
-      `<tr><td><span class="badge st-${r.status}">${r.status}</span></td><td>${escapeHtml(r.dataset)}</td><td>${escapeHtml(r.arch)}</td><td>${escapeHtml(r.methodLabel)}</td><td>${escapeHtml(targetLabel({ kind: r.targetKind, value: r.targetValue }))}</td><td class="num">${r.seed}</td><td class="err">${escapeHtml(r.error ?? "(no error recorded)")}</td></tr>`;
+      `<tr data-ds="${escapeHtml(r.dataset)}" data-a="${escapeHtml(r.arch)}" data-m="${escapeHtml(r.methodLabel)}" data-t="${escapeHtml(targetLabel({ kind: r.targetKind, value: r.targetValue }))}" data-ss="|${r.seed}|" title="run ${escapeHtml(r.key)}"><td><span class="badge st-${r.status}">${r.status}</span></td><td>${escapeHtml(r.dataset)}</td><td>${escapeHtml(r.arch)}</td><td>${escapeHtml(r.methodLabel)}</td><td>${escapeHtml(targetLabel({ kind: r.targetKind, value: r.targetValue }))}</td><td class="num">${r.seed}</td><td><code>${escapeHtml(r.key)}</code></td><td class="err">${escapeHtml(r.error ?? "(no error recorded)")}</td></tr>`;
     const failureTable = (rows: typeof failures) =>
-      `<div class="scroll"><table class="data"><thead><tr><th>status</th><th>dataset</th><th>arch</th><th>method</th><th>target</th><th>seed</th><th>error</th></tr></thead><tbody>${rows.map(failureRow).join("")}</tbody></table></div>`;
+      `<div class="scroll"><table class="data sortable"><thead><tr><th>status</th><th>dataset</th><th>arch</th><th>method</th><th>target</th><th>seed</th><th>run key</th><th>error</th></tr></thead><tbody>${rows.map(failureRow).join("")}</tbody></table></div>`;
     let failureBlock: string;
     if (failures.length === 0) failureBlock = `<p>No failed or diverged runs.</p>`;
     else if (failures.length <= INLINE_FAILURES) failureBlock = `<h3>Failed and diverged runs (${failures.length})</h3>${failureTable(failures)}`;

@@ -22,7 +22,7 @@ import { targetLabel } from "../../src/grid/label.js";
 import { escapeHtml, formatMetric, formatSpread } from "../format.js";
 import type { RunRow } from "../model.js";
 import { runWilson, significantWinnerIds, testImagesOf } from "../winners.js";
-import { note } from "./common.js";
+import { groupAttrs, note } from "./common.js";
 import type { Section } from "./types.js";
 
 /** Above this many groups, each panel's table starts folded. */
@@ -199,7 +199,7 @@ export const resultsSection: Section = {
       if (base) {
         const top1 = base.top1;
         const denseRuns = groups.length > 0 ? groups[0].runKeys.map((k) => runsByKey.get(k)!).filter(Boolean) : [];
-        body += `<tr class="dense"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${ciCell(
+        body += `<tr class="dense" data-ds="${escapeHtml(base.dataset)}" data-a="${escapeHtml(base.arch)}"><td>dense</td><td>–</td><td class="num">${top1.n}</td><td class="num">${pm("top1_dense", top1)}</td><td class="num">${ciCell(
           top1,
           top1.n === 1 ? denseRuns.slice(0, 1) : [],
           "top1_dense",
@@ -230,7 +230,7 @@ export const resultsSection: Section = {
           const isBest = c.boldBy !== null && boldIds.get(c.boldBy)!.has(g.id);
           return `<td class="num${isBest ? " best" : ""}">${c.html(g, runsByKey)}</td>`;
         }).join("");
-        body += `<tr><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
+        body += `<tr${groupAttrs(g)}><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>${cells}</tr>`;
         for (const ref of ctx.data.references) {
           if (!isDenseReference(ref) && referenceMatches(ref, g)) {
             usedRefs.add(ref);
@@ -251,11 +251,12 @@ export const resultsSection: Section = {
           );
         }
       }
-      const table = `<div class="scroll"><table class="data results"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
+      const table = `<div class="scroll"><table class="data results sortable"><thead>${head}</thead><tbody>${body}</tbody></table></div>`;
       // Large result sets: one folded block per panel so the page stays navigable.
+      const where = `data-ds="${escapeHtml(groups[0].dataset)}" data-a="${escapeHtml(groups[0].arch)}"`;
       html += fold
-        ? `<details class="panel"><summary><b>${escapeHtml(panel)}</b> <span class="muted">(${groups.length} groups)</span></summary>${table}</details>`
-        : `<h3>${escapeHtml(panel)}</h3>${table}`;
+        ? `<details class="panel" ${where}><summary><b>${escapeHtml(panel)}</b> <span class="muted">(${groups.length} groups)</span></summary>${table}</details>`
+        : `<div class="panel" ${where}><h3>${escapeHtml(panel)}</h3>${table}</div>`;
     }
     const unmatched = ctx.data.references.filter((r) => !usedRefs.has(r));
     if (unmatched.length > 0) {

@@ -8,7 +8,7 @@
 import type { GroupAggregate, Stat } from "../aggregate.js";
 import { targetOrder } from "../aggregate.js";
 import { escapeHtml, formatMetric } from "../format.js";
-import { CHART_CONFIG, methodColor, note, packRows, panelFacet, r5 } from "./common.js";
+import { CHART_CONFIG, groupAttrs, groupFields, methodColor, note, packRows, panelFacet, r5, runKeysText, withFilter } from "./common.js";
 import type { Section } from "./types.js";
 
 const DATA = "speedup";
@@ -56,7 +56,8 @@ export const speedupSection: Section = {
           if (!s) continue;
           const batch = mean(g.metrics[b.batch]);
           rows.push({
-            p: g.panel, m: g.methodLabel, t: g.target, b: b.key === "b1" ? "batch 1" : `training batch${batch !== null ? ` (${batch})` : ""}`,
+            ...groupFields(g), keys: runKeysText(g.runKeys),
+            p: g.panel, b: b.key === "b1" ? "batch 1" : `training batch${batch !== null ? ` (${batch})` : ""}`,
             th: r5(mean(g.metrics.theoretical_speedup)), ms: r5(s.mean), lo: r5(s.min), hi: r5(s.max), n: s.n,
             dn: r5(mean(g.metrics[`latency_${b.key}_dense_ms`])), di: r5(mean(g.metrics[`latency_${b.key}_dense_iqr_ms`])),
             cm: r5(mean(g.metrics[`latency_${b.key}_compacted_ms`])), ci: r5(mean(g.metrics[`latency_${b.key}_compacted_iqr_ms`])),
@@ -65,7 +66,7 @@ export const speedupSection: Section = {
       }
       const trainBatches = [...new Set(structured.map((g) => mean(g.metrics.latency_train_batch)).filter((v): v is number => v !== null))];
       const trainHead = `training batch${trainBatches.length === 1 ? ` (${trainBatches[0]})` : ""}`;
-      const body = structured.map((g) => `<tr><td>${escapeHtml(g.panel)}</td><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>` +
+      const body = structured.map((g) => `<tr${groupAttrs(g)}><td>${escapeHtml(g.panel)}</td><td>${escapeHtml(g.methodLabel)}</td><td>${escapeHtml(g.target)}</td><td class="num">${g.seeds.length}</td>` +
         `<td class="num">${formatMetric("theoretical_speedup", mean(g.metrics.theoretical_speedup))}</td>` +
         `<td class="num">${formatMetric("macs_compacted", mean(g.metrics.macs_compacted))}</td><td class="num">${formatMetric("params_compacted", mean(g.metrics.params_compacted))}</td>` +
         BATCHES.map((b) => speedupCell(g.metrics[b.speedup]) + latencyCell(g, `latency_${b.key}_dense_ms`) + latencyCell(g, `latency_${b.key}_compacted_ms`)).join("") +
@@ -75,10 +76,10 @@ export const speedupSection: Section = {
       const head2 = `<tr>${`<th class="num">measured</th><th class="num">dense</th><th class="num">compacted</th>`.repeat(2)}</tr>`;
       const x = { field: "th", type: "quantitative", title: "theoretical speedup (dense / compacted MACs)", scale: { zero: false } };
       const y = { field: "ms", type: "quantitative", title: "measured speedup (dense / compacted latency)", scale: { zero: false } };
-      const spec = {
+      const spec = withFilter({
         data: { name: DATA },
         ...panelFacet(ctx, {
-          width: 250,
+          width: 340,
           height: 200,
           layer: [
             // y = x: where the measured speedup would equal the theoretical one.
@@ -95,13 +96,14 @@ export const speedupSection: Section = {
                   { field: "lo", title: "measured min", format: ".2f" }, { field: "hi", title: "measured max", format: ".2f" },
                   { field: "dn", title: "dense ms (median)", format: ".3f" }, { field: "di", title: "dense IQR ms", format: ".3f" },
                   { field: "cm", title: "compacted ms (median)", format: ".3f" }, { field: "ci", title: "compacted IQR ms", format: ".3f" },
+                  { field: "keys", title: "run keys" },
                 ],
               },
             },
           ],
         }, { independentX: true, independentY: true }),
         config: CHART_CONFIG,
-      };
+      }, false);
       html +=
         note("Structured runs: the dense and the compacted model (the architecture rebuilt with the kept widths) timed on the same backend and threads, at batch 1 and at the fine-tuning batch. " +
           "Latency: each run's median of repeated timings, with its interquartile range (IQR), mean over seeds. Measured speedup: dense / compacted latency, mean over seeds with [min–max] over seeds; " +

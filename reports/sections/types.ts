@@ -14,7 +14,8 @@ export type VlSpec = Record<string, unknown>;
  */
 export interface PackedTable {
   n: number;
-  cols: { name: string; v: unknown[]; d?: string[] }[];
+  /** at: the column is sparse — v holds the values of rows `at` only, every other row is null. */
+  cols: { name: string; v: unknown[]; d?: string[]; at?: number[] }[];
 }
 
 /** One chart: rendered by vega-embed into the element with id `id`, with the named datasets attached. */

@@ -6,7 +6,8 @@
 import { groupId, panelLabel } from "../aggregate.js";
 import { escapeHtml } from "../format.js";
 import { achievedTarget, checkStatus, validityChecks } from "../validity.js";
-import { CHART_CONFIG, packRows, pointColor, r5 } from "./common.js";
+import { CHART_CONFIG, packRows, pointColor, r5, seedList, withFilter } from "./common.js";
+import { targetLabel } from "../../src/grid/label.js";
 import type { ReportContext, SectionOutput } from "./types.js";
 
 const DATA = "overview-targets";
@@ -26,15 +27,20 @@ export function validityBlock(ctx: ReportContext): SectionOutput {
   }).join("");
   // One point per (panel, method, target) with the range over its runs: per run, a 10,000-run report carried 0.6 MB
   // here; the runs that miss are named in the table above.
-  const byGroup = new Map<string, { p: string; m: string; kind: string; req: number; lo: number; hi: number; sum: number; n: number; k: string }>();
+  const byGroup = new Map<string, { p: string; ds: string; a: string; m: string; t: string; kind: string; req: number; lo: number; hi: number; sum: number; n: number; k: string; seeds: Set<number> }>();
   for (const r of ctx.data.runs) {
     if (r.status !== "done") continue;
     const achieved = achievedTarget(r);
     if (achieved === null) continue;
     const id = groupId(r.dataset, r.arch, r.methodLabel, r.targetKind, r.targetValue);
     const g = byGroup.get(id);
-    if (!g) byGroup.set(id, { p: panelLabel(r.dataset, r.arch), m: r.methodLabel, kind: r.targetKind, req: r.targetValue, lo: achieved, hi: achieved, sum: achieved, n: 1, k: r.key });
-    else {
+    if (!g) {
+      byGroup.set(id, {
+        p: panelLabel(r.dataset, r.arch), ds: r.dataset, a: r.arch, m: r.methodLabel, t: targetLabel({ kind: r.targetKind, value: r.targetValue }),
+        kind: r.targetKind, req: r.targetValue, lo: achieved, hi: achieved, sum: achieved, n: 1, k: r.key, seeds: new Set([r.seed]),
+      });
+    } else {
+      g.seeds.add(r.seed);
       g.lo = Math.min(g.lo, achieved);
       g.hi = Math.max(g.hi, achieved);
       g.sum += achieved;
@@ -42,7 +48,8 @@ export function validityBlock(ctx: ReportContext): SectionOutput {
     }
   }
   const points: Record<string, unknown>[] = [...byGroup.values()].map((g) => ({
-    k: g.k, p: g.p, m: g.m, kind: g.kind, req: r5(g.req), ach: r5(g.sum / g.n), lo: r5(g.lo), hi: r5(g.hi), n: g.n,
+    k: g.k, p: g.p, ds: g.ds, a: g.a, m: g.m, t: g.t, ss: seedList([...g.seeds].sort((x, y) => x - y)),
+    kind: g.kind, req: r5(g.req), ach: r5(g.sum / g.n), lo: r5(g.lo), hi: r5(g.hi), n: g.n,
   }));
   // The y = x diagonal of each facet, as two extra rows without a run key.
   const span = new Map<string, [number, number]>();
@@ -52,13 +59,14 @@ export function validityBlock(ctx: ReportContext): SectionOutput {
     const s = span.get(q.kind as string);
     span.set(q.kind as string, s ? [Math.min(s[0], lo), Math.max(s[1], hi)] : [lo, hi]);
   }
-  const diagonal = [...span].flatMap(([kind, [lo, hi]]) => [{ kind, req: lo, ach: lo }, { kind, req: hi, ach: hi }]);
+  // Context rows (x): the filter bar keeps them whatever method or target it shows.
+  const diagonal = [...span].flatMap(([kind, [lo, hi]]) => [{ kind, req: lo, ach: lo, x: 1 }, { kind, req: hi, ach: hi, x: 1 }]);
   const failed = checks.filter((c) => checkStatus(c) === "fail").length;
   const html = `<h3 id="validity">Validity checks ${failed === 0 ? `<span class="badge st-done">all pass</span>` : `<span class="badge st-failed">${failed} failing</span>`}</h3>
 <div class="scroll"><table class="data validity"><thead><tr><th>result</th><th>check</th><th class="num">runs checked</th><th>rule</th><th>runs that fail</th></tr></thead><tbody>${rows}</tbody></table></div>` +
     (points.length > 0 ? `<div class="chart" id="chart-targets"></div>` : "");
   if (points.length === 0) return { html };
-  const spec = {
+  const spec = withFilter({
     data: { name: DATA },
     facet: { field: "kind", type: "nominal", title: "target kind" },
     resolve: { scale: { x: "independent", y: "independent" } },
@@ -88,6 +96,6 @@ export function validityBlock(ctx: ReportContext): SectionOutput {
       ],
     },
     config: CHART_CONFIG,
-  };
+  }, false);
   return { html, charts: [{ id: "chart-targets", spec, datasets: [DATA] }], data: { [DATA]: packRows([...points, ...diagonal]) } };
 }

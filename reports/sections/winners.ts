@@ -49,7 +49,8 @@ function row(w: TargetWinner): string {
   if (!runner) verdict = `<span class="muted">only method run</span>`;
   else if (w.significant) verdict = `<b>${escapeHtml(w.best)}</b> wins`;
   else verdict = `tie: ${w.tied.map(escapeHtml).join(", ")}`;
-  return `<tr class="${w.significant ? "win" : runner ? "tie" : ""}"><td>${escapeHtml(w.target)}</td><td>${w.significant ? `<b>${escapeHtml(w.best)}</b>` : escapeHtml(w.best)}</td><td class="num">${meanStd(
+  // The page's filter bar: this row belongs to a dataset, an architecture and a target (it compares every method).
+  return `<tr class="${w.significant ? "win" : runner ? "tie" : ""}" data-ds="${escapeHtml(w.dataset)}" data-a="${escapeHtml(w.arch)}" data-t="${escapeHtml(w.target)}"><td>${escapeHtml(w.target)}</td><td>${w.significant ? `<b>${escapeHtml(w.best)}</b>` : escapeHtml(w.best)}</td><td class="num">${meanStd(
     best.stat,
   )}</td><td>${runner ? escapeHtml(runner.method) : "–"}</td><td class="num">${margin}</td><td>${verdict}</td><td>${testCell(c)}</td><td class="num">${formatSeedsNeeded(c)}</td></tr>`;
 }
@@ -81,7 +82,7 @@ export const winnersSection: Section = {
       const head =
         `<tr><th>target</th><th>best</th><th class="num">top-1</th><th>runner-up</th><th class="num" title="best − runner-up (mean top-1), 95% interval">margin</th>` +
         `<th>verdict</th><th>test</th><th class="num" title="seeds the paired test would need at this mean difference and std">seeds to separate</th></tr>`;
-      html += `<h3>${escapeHtml(panel)}</h3><div class="scroll"><table class="data winners"><thead>${head}</thead><tbody>${rows.map(row).join("")}</tbody></table></div>`;
+      html += `<div class="panel" data-ds="${escapeHtml(rows[0].dataset)}" data-a="${escapeHtml(rows[0].arch)}"><h3>${escapeHtml(panel)}</h3><div class="scroll"><table class="data winners"><thead>${head}</thead><tbody>${rows.map(row).join("")}</tbody></table></div></div>`;
     }
     return { html };
   },

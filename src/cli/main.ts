@@ -90,6 +90,22 @@ program.command("report")
   .option("--title <text>", "page title")
   .action(action(() => import("./report.js")));
 
+program.command("plot")
+  .description("write one report chart as SVG, PNG or PDF for a paper (offline; PNG/PDF are drawn by Chromium)")
+  .argument("<chart>", "tradeoff-compression, tradeoff-speedup, tradeoff-measured, drop, layers, finetune or speedup (those the data has)")
+  .addOption(dbOption())
+  .addOption(new Option("-f, --format <format>", "file format").choices(["svg", "png", "pdf"]).default("svg"))
+  .option("-o, --out <file>", "output file (default <chart>.<format>)")
+  .addOption(forceOption())
+  .option("--sweep <id>", "only this sweep's runs")
+  .option("--dataset <name>", "only this dataset (as the report's filter bar)")
+  .option("--arch <name>", "only this architecture")
+  .option("--method <label>", "only this method label")
+  .option("--target <label>", 'only this target, e.g. "sparsity 0.9"')
+  .option("--seed <n>", "only this seed's runs (default: mean over seeds)")
+  .option("--scale <n>", "PNG pixels per chart pixel", "2")
+  .action(action(() => import("./plot.js")));
+
 program.command("table")
   .description("print a results table (mean ± std over seeds, a dense row and Δ vs dense per block) for a paper")
   .addOption(dbOption())
@@ -204,6 +220,7 @@ const EXAMPLES: Record<string, string[]> = {
   ],
   reproduce: ["bench reproduce", "bench reproduce shrinkbench-fmnist --db results.db", "bench reproduce --all --db results.db --format latex -o grades.tex"],
   compare: ["bench compare global-magnitude random --db results.db", "bench compare global-magnitude layer-magnitude --at 16x --arch mlp --json"],
+  plot: ["bench plot tradeoff-compression --db results.db --dataset mnist --format pdf -o fig2.pdf", "bench plot drop --db results.db --method global_magnitude --format png --scale 3"],
   export: ["bench export --db results.db --format csv -o runs.csv", "bench export --db results.db --what epochs --format jsonl"],
   "export-model": ["bench export-model 3f2a --db results.db -o model/"],
   ls: ["bench ls --db results.db", "bench ls --db results.db --status failed", "bench ls --db results.db --json"],

@@ -76,7 +76,7 @@ export function checkWritableFile(file: string, what: string): void {
   checkWritableFolder(dirname(resolve(file)), `${what} ${file}: its folder`);
 }
 
-export type OutputKind = "html" | "csv" | "json" | "jsonl" | "markdown" | "latex";
+export type OutputKind = "html" | "csv" | "json" | "jsonl" | "markdown" | "latex" | "svg" | "png" | "pdf";
 
 /** Extensions a user may reuse for a kind of output; an existing file with another one is someone else's. */
 const OUTPUT_EXTENSIONS: Record<OutputKind, string[]> = {
@@ -86,7 +86,13 @@ const OUTPUT_EXTENSIONS: Record<OutputKind, string[]> = {
   jsonl: [".jsonl", ".ndjson", ".json"],
   markdown: [".md", ".markdown", ".txt"],
   latex: [".tex", ".txt"],
+  svg: [".svg"],
+  png: [".png"],
+  pdf: [".pdf"],
 };
+
+/** Binary outputs recognised by their first bytes, so a previous figure may be replaced and nothing else. */
+const MAGIC: Partial<Record<OutputKind, Buffer>> = { png: Buffer.from([0x89, 0x50, 0x4e, 0x47]), pdf: Buffer.from("%PDF-", "latin1") };
 
 const SQLITE_MAGIC = Buffer.from("SQLite format 3\0", "latin1");
 
@@ -109,6 +115,8 @@ export function isSqlite(path: string): boolean {
 function foreignReason(path: string, kind: OutputKind): string | null {
   const start = head(path);
   if (start.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) return "it is a SQLite database";
+  const magic = MAGIC[kind];
+  if (magic) return start.subarray(0, magic.length).equals(magic) ? null : `it is not a ${kind.toUpperCase()} file`;
   if (start.includes(0)) return "it is a binary file";
   if (kind === "html") {
     return /^\s*<!doctype html/i.test(start.toString("utf8")) ? null : "it is not an HTML file";
