@@ -163,11 +163,35 @@ test("the matrix covers every architecture of `bench archs` and every channel cr
   assert.deepEqual(CRITERIA, EXPECTED_CRITERIA);
 });
 
+test("the equality is not vacuous: compacting with one kept channel swapped for a removed one changes the logits", async () => {
+  await initBackend("wasm");
+  const d = dense("conv4");
+  const method = getMethod("l1-filter");
+  const masks = new MaskSet();
+  const state = structuredState(d.model);
+  const train = stage({ x: new Float32Array(IMAGES * 3072).map((_, i) => Math.sin(i)), y: new Int32Array(IMAGES), count: IMAGES }, CIFAR);
+  const x = tf.tensor4d(Float32Array.from({ length: 2 * 3072 }, (_, i) => Math.cos(i)), [2, ...CIFAR]);
+  await prune(d.model, masks, method, params(method), state, train);
+  const g = state.keep.findIndex((k) => k.includes(false) && k.includes(true));
+  const wrong = state.keep.map((k) => [...k]);
+  const [kept, removed] = [wrong[g].indexOf(true), wrong[g].indexOf(false)];
+  [wrong[g][kept], wrong[g][removed]] = [false, true];
+  const compact = compactModel(d.model, state.plan, wrong);
+  const [a, b] = tf.tidy(() => [forward(d.model, x, false).logits.arraySync().flat(), forward(compact, x, false).logits.arraySync().flat()]);
+  const diff = Math.max(...a.map((v, i) => Math.abs(v - b[i])));
+  assert.ok(diff / Math.max(...a.map(Math.abs)) > 1e-2, `swapped channel: relative diff ${diff}`);
+  [x, train, masks].forEach((t) => t.dispose());
+  disposeModel(compact);
+  disposeModel(d.model);
+});
+
 const native = await registerNativeBackend();
 /** The native backend's oneDNN kernels block channels differently: a subset, where the equality must hold as well. */
 const NATIVE = [["resnet20", "taylor"], ["vgg16-bn", "slimming"], ["mobilenetv2", "hrank"], ["resnet56-b", "gate-decorator"], ["vit-tiny", "apoz"], ["lenet5", "dropnet"]];
 
 const cells = new Map<string, string>();
+/** CPU seconds of the pairs that ran (not the expected failures), per backend and arch: where the file's time goes. */
+const seconds = new Map<string, number>();
 const key = (backend: string, arch: string, criterion: string) => `${backend}|${arch}|${criterion}`;
 
 /** One (arch, criterion) pair: its expected failure asserted first where it does not apply, then the pair run and recorded. */
@@ -190,7 +214,7 @@ async function runCell(backend: string, d: Dense, criterion: string): Promise<vo
   });
   cells.set(key(backend, arch, criterion), `${o.diff.toExponential(1)} (${o.relative.toExponential(0)})${via}`);
   const cpu = process.cpuUsage(cpu0);
-  if (process.env.MATRIX_TIMES) console.log(`# time ${arch} ${criterion} ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s cpu`);
+  seconds.set(`${backend}|${arch}`, (seconds.get(`${backend}|${arch}`) ?? 0) + (cpu.user + cpu.system) / 1e6);
   if (backend === "native") console.log(`# ${arch} × ${criterion} (native): max abs diff ${o.diff.toExponential(2)} (relative ${o.relative.toExponential(2)}), params ${o.params[0]}/${o.params[1]}, MACs ${o.macs[0]}/${o.macs[1]}`);
 }
 
@@ -215,8 +239,8 @@ test("the matrix's max abs differences (compacted vs masked logits)", (t) => {
   const col = Math.max(...EXPECTED_CRITERIA.map((c) => c.length), 16);
   const lines = [
     `wasm backend, ${IMAGES} random images, 50 % MACs reduction; max |logit(masked) − logit(compacted)| over 2 inputs (relative to the largest |logit|)`,
-    `${"arch".padEnd(width)} ${EXPECTED_CRITERIA.map((c) => c.padStart(col)).join(" ")}`,
-    ...EXPECTED_ARCHS.map((a) => `${a.padEnd(width)} ${EXPECTED_CRITERIA.map((c) => (cells.get(key("wasm", a, c)) ?? "—").padStart(col)).join(" ")}`),
+    `${"arch".padEnd(width)} ${EXPECTED_CRITERIA.map((c) => c.padStart(col)).join(" ")}  cpu s`,
+    ...EXPECTED_ARCHS.map((a) => `${a.padEnd(width)} ${EXPECTED_CRITERIA.map((c) => (cells.get(key("wasm", a, c)) ?? "—").padStart(col)).join(" ")}  ${(seconds.get(`wasm|${a}`) ?? 0).toFixed(1).padStart(5)}`),
     "ᵃ the method's default layers: conv has no prunable conv here (fails: \"no channel group may be pruned\"; taylor: tfjs's \"variableGrads() expects at least one ... trainable\"); run with layers: all",
     "n/a (no BN): slimming fails with its error (\"none of the channel groups it may prune has a batch norm\")",
     ...NATIVE.map(([a, c]) => `native: ${a} × ${c}: ${cells.get(key("native", a, c)) ?? "skipped"}`),
