@@ -11,7 +11,7 @@ import { Store } from "../src/store/store.js";
 import { readRuns } from "../reports/read.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
-test("a structured sweep records every metric; the compacted model has the surviving parameters and meets the MACs target", () => {
+test("a structured sweep records every metric; the compacted model has the surviving parameters and meets the MACs target; bench latency re-times it", () => {
   const dir = tempDir();
   const grid = writeTinyGrid(dir);
   writeFileSync(grid, readFileSync(grid, "utf8")
@@ -33,4 +33,22 @@ test("a structured sweep records every metric; the compacted model has the survi
   assert.ok(Math.abs(1 - m.macs_compacted! / m.macs_dense! - m.target_achieved!) < 1e-9);
   assert.equal(m.params_compacted, m.params_nonzero, "the compacted model holds exactly the surviving parameters");
   assert.ok(m.compacted_max_abs_diff! < 1e-4);
+
+  // `bench latency` times the same two models again from what the run saved, and writes nothing.
+  const before = readFileSync(db);
+  const l = bench(["latency", "--db", db, "--json", "--repeats", "2"]);
+  assert.equal(l.code, 0, l.stdout + l.stderr);
+  const timed = JSON.parse(l.stdout);
+  assert.equal(timed.runs.length, 1);
+  const row = timed.runs[0];
+  assert.equal(row.key, runs[0].key);
+  assert.equal(row.theoreticalSpeedup, m.theoretical_speedup);
+  assert.deepEqual(row.batches.map((b: { batch: number }) => b.batch), [1, m.latency_train_batch]);
+  for (const b of row.batches) {
+    assert.ok(b.dense.medianMs > 0 && b.compacted.medianMs > 0 && Math.abs(b.speedup - b.dense.medianMs / b.compacted.medianMs) < 1e-12, JSON.stringify(b));
+  }
+  assert.ok(readFileSync(db).equals(before), "the database is not written");
+  const none = bench(["latency", "--db", db, "--arch", "mlp"]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /no finished structured run/);
 });

@@ -53,7 +53,7 @@ export default async function exportModel(run: string, o: { db: string; out: str
  * database moved with its artifacts, or a relative path recorded from another working directory). It must be the
  * file the run wrote: its sha256 is checked.
  */
-function located(a: ArtifactRow, db: string, key: string): string {
+export function located(a: ArtifactRow, db: string, key: string): string {
   const beside = join(dirname(db), `${basename(db).replace(/\.[^.]+$/, "")}-artifacts`, key, basename(a.path));
   const path = [a.path, beside].find((p) => existsSync(p));
   if (!path) throw new UsageError(`run ${key}: its ${a.kind} file ${a.path} is missing (also looked for ${beside}); was the artifacts folder moved or deleted?`);

@@ -165,6 +165,17 @@ program.command("export-model")
   .option("--layers-model <model.json>", "for a run on an imported architecture: the model.json it was imported from (the same files)")
   .action(action(() => import("./export-model.js")));
 
+program.command("latency")
+  .description("time finished structured runs again (dense vs compacted, batch 1 and the fine-tuning batch) on this machine now, without training")
+  .addOption(dbOption())
+  .option("--run <keys...>", "only these runs (keys or prefixes)")
+  .option("--arch <name>", "only this architecture")
+  .option("--method <name>", "only this method (name or label)")
+  .option("--repeats <n>", "alternating repetitions per batch size, at least (default 20; more for fast batches)")
+  .addOption(new Option("--backend <name>", "compute backend").choices(["auto", "node", "native", "wasm", "cpu"]).default(process.env.BENCH_BACKEND ?? "auto"))
+  .addOption(jsonOption())
+  .action(action(() => import("./latency.js")));
+
 program.command("ls")
   .description("list runs with their status and headline metrics")
   .addOption(dbOption())
@@ -219,6 +230,7 @@ const EXAMPLES: Record<string, string[]> = {
     "bench table --db results.db --metrics top1_after,delta_top1,params_nonzero --no-dense",
   ],
   reproduce: ["bench reproduce", "bench reproduce shrinkbench-fmnist --db results.db", "bench reproduce --all --db results.db --format latex -o grades.tex"],
+  latency: ["bench latency --db results.db", "bench latency --db results.db --arch resnet20 --json"],
   compare: ["bench compare global-magnitude random --db results.db", "bench compare global-magnitude layer-magnitude --at 16x --arch mlp --json"],
   plot: ["bench plot tradeoff-compression --db results.db --dataset mnist --format pdf -o fig2.pdf", "bench plot drop --db results.db --method global_magnitude --format png --scale 3"],
   export: ["bench export --db results.db --format csv -o runs.csv", "bench export --db results.db --what epochs --format jsonl"],
