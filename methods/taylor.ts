@@ -56,6 +56,9 @@ export const taylor: PruningMethod = {
     if (!ctx.groups) throw new Error("taylor is a channel method: the engine gave it no channel groups");
     if (!ctx.batchGradients) throw new Error("taylor needs the engine's batch gradients");
     const gated = eligibleGroups(ctx.groups, ctx.params).map((g) => ({ g, members: gateParameters(g) }));
+    // Nothing to score (e.g. `layers: conv` on a network without convs): no gradients to take; the engine then says
+    // that no channel group may be pruned, as it does for every channel method.
+    if (gated.length === 0) return new Map();
     const names = [...new Set(gated.flatMap(({ members }) => members.map((m) => m.tensor)))];
     const sums = new Map(gated.map(({ g }) => [g.name, new Float64Array(g.size)]));
     let batches = 0;
