@@ -54,11 +54,17 @@ export default async function latency(o: { db: string; run?: string[]; arch?: st
   if (runs.length === 0) throw new UsageError(`no finished structured run in ${o.db} matches (only channel-pruning runs have a compacted model to time; see \`bench ls --db ${o.db}\`)`);
   const info = await initBackend((o.backend ?? "auto") as BackendRequest);
   const rows: LatencyRow[] = [];
+  let unsaved = 0;
   for (const run of runs) {
     const a = artifacts.get(run.key)!;
     const weightsFile = a.find((x) => x.kind === "pruned-weights");
     const masksFile = a.find((x) => x.kind === "masks");
-    if (!weightsFile || !masksFile) throw new UsageError(`run ${run.key} has no saved weights or masks in ${o.db}`);
+    if (!weightsFile || !masksFile) {
+      // An iterative run's earlier levels are results without a saved model (the run saves its last one).
+      if (o.run?.length) throw new UsageError(`run ${run.key} has no saved weights or masks in ${o.db} (an earlier level of an iterative run? only its last level is saved)`);
+      unsaved++;
+      continue;
+    }
     if (getMethod(run.method).granularity !== "channel") continue;
     const arch = getArch(run.arch);
     const { inputShape, numClasses } = getDataset(run.dataset);
@@ -95,13 +101,13 @@ export default async function latency(o: { db: string; run?: string[]; arch?: st
     });
   }
   if (o.json) {
-    emit(JSON.stringify({ backend: info.name, threads: info.threads, repeats, runs: rows }, null, 2));
+    emit(JSON.stringify({ backend: info.name, threads: info.threads, repeats, runs: rows, skippedWithoutModel: unsaved }, null, 2));
     return 0;
   }
   const f = (v: number | null) => (v === null || !Number.isFinite(v) ? "–" : v.toFixed(2));
   const stat = (b: LatencyRow["batches"][number]) => `${f(b.speedup)} (${b.dense.medianMs.toFixed(2)} ± ${b.dense.iqrMs.toFixed(2)} / ${b.compacted.medianMs.toFixed(2)} ± ${b.compacted.iqrMs.toFixed(2)} ms)`;
   emit(textTable(["run", "arch", "method", "target", "theor.", "b1 now (dense / compacted, median ± IQR)", "b1 sweep", "train batch now", "train sweep"], rows.map((r) => [
     r.key.slice(0, 8), r.arch, r.method, r.target, f(r.theoreticalSpeedup), stat(r.batches[0]), f(r.storedSpeedup.b1), stat(r.batches[1]), f(r.storedSpeedup.train),
-  ])) + `measured speedup = dense / compacted median latency, ${info.name} backend, ${info.threads} thread(s), at least ${repeats} alternating repetitions (more for fast batches); nothing written to ${o.db}\n`);
+  ])) + `measured speedup = dense / compacted median latency, ${info.name} backend, ${info.threads} thread(s), at least ${repeats} alternating repetitions (more for fast batches); nothing written to ${o.db}${unsaved ? `; ${unsaved} run(s) skipped: no saved model (earlier levels of iterative runs)` : ""}\n`);
   return 0;
 }
