@@ -28,6 +28,7 @@ import { stage } from "../src/train/loop.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel, forward, type Model } from "../src/train/model.js";
 import { penaltyLoss } from "../src/train/penalty.js";
+import { perturb } from "./helpers/perturb.js";
 
 const MNIST: [number, number, number] = [28, 28, 1];
 const CIFAR: [number, number, number] = [32, 32, 3];
@@ -72,15 +73,6 @@ function params(method: PruningMethod, overrides: Record<string, HyperValue> = {
   return { ...p, ...overrides };
 }
 
-/** Non-trivial batch norm (γ, β, running statistics) and biases, so that a channel left alive by mistake shows. */
-function perturb(model: Model, seed: number): void {
-  const rng = makeRng(seed, "perturb");
-  for (const [name, v] of [...model.params, ...model.state]) {
-    if (name.endsWith("/kernel") || name.endsWith("/embedding")) continue;
-    const positive = name.endsWith("moving_var") || name.endsWith("gamma");
-    tf.tidy(() => v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => (positive ? 0.5 + rng() : rng() - 0.5)), v.shape)));
-  }
-}
 
 /** The engine's prune step for the method's schedule kind, to TARGET. */
 async function prune(model: Model, masks: MaskSet, method: PruningMethod, p: Record<string, HyperValue>, state: StructuredState, train: ReturnType<typeof stage>): Promise<void> {

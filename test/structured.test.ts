@@ -14,7 +14,8 @@ import { registerNativeBackend } from "../src/backend/native/index.js";
 import { makeRng } from "../src/core/rng.js";
 import { channelMasks, prunableGroups } from "../src/prune/structured.js";
 import { compactModel } from "../src/train/compact.js";
-import { createModel, disposeModel, forward, type Model } from "../src/train/model.js";
+import { createModel, disposeModel, forward } from "../src/train/model.js";
+import { perturb } from "./helpers/perturb.js";
 
 const MNIST: [number, number, number] = [28, 28, 1];
 const CIFAR: [number, number, number] = [32, 32, 3];
@@ -75,15 +76,6 @@ test("vit-tiny: heads and MLP neurons are groups; the residual width is protecte
   assert.equal(plan.sizes.has("block1/head_dim"), false);
 });
 
-/** Non-trivial batch norm (γ, β, running statistics) and biases, so that a channel left alive by mistake shows. */
-function perturb(model: Model, seed: number): void {
-  const rng = makeRng(seed, "perturb");
-  for (const [name, v] of [...model.params, ...model.state]) {
-    if (name.endsWith("/kernel") || name.endsWith("/embedding")) continue;
-    const positive = name.endsWith("moving_var") || name.endsWith("gamma");
-    tf.tidy(() => v.assign(tf.tensor(Float32Array.from({ length: v.size }, () => (positive ? 0.5 + rng() : rng() - 0.5)), v.shape)));
-  }
-}
 
 interface Case { arch: string; input: [number, number, number]; tolerance: number }
 
