@@ -6,7 +6,7 @@
  * - effective MACs scale each layer's MACs by its kernel density (unstructured pruning);
  * - compression ratio = total params / nonzero params (ShrinkBench).
  */
-import { hasKernel, type LayerInfo } from "../archs/ops.js";
+import { hasKernel, tensorNames, type LayerInfo } from "../archs/ops.js";
 import type { LayerCount } from "../core/types.js";
 
 export interface ModelCounts {
@@ -51,6 +51,21 @@ export function layerCounts(
       prunable: prunableLayers.has(layer.name),
     };
   });
+}
+
+/**
+ * Dense and effective forward MACs of one input under kernel masks (`maskOf`: a tensor's mask, or undefined): each
+ * layer's MACs scale with its kernel's mask density (the README's convention for unstructured pruning); masks of
+ * biases or batch norm change no MACs.
+ */
+export function maskedMacs(layers: readonly LayerInfo[], maskOf: (tensor: string) => ArrayLike<number> | undefined): { dense: number; effective: number } {
+  const survivors = new Map<string, number>();
+  for (const layer of layers) {
+    const m = maskOf(tensorNames.kernel(layer.name));
+    if (m) survivors.set(layer.name, countNonzero(m));
+  }
+  const counts = modelCounts(layerCounts(layers, survivors, new Map(), new Set()), { size: 0, nonzero: 0 });
+  return { dense: counts.macsDense, effective: counts.macsEffective };
 }
 
 /** Model totals; `prunable` sums the size and nonzero count of the tensors the policy lets methods prune. */

@@ -3,9 +3,9 @@
  * pure functions of a config and the masked model's MAC counts (src/metrics), so the phase plan stays data and the
  * runner only supplies the counts of the masks it holds when the step starts.
  */
-import { tensorNames, type LayerInfo } from "../archs/ops.js";
+import type { LayerInfo } from "../archs/ops.js";
 import type { TrainConfig } from "../core/types.js";
-import { layerCounts, modelCounts, theoreticalSpeedup } from "../metrics/counts.js";
+import { maskedMacs, theoreticalSpeedup } from "../metrics/counts.js";
 
 /** Train for as much compute as `epochs` dense epochs buy: epochs × min(cap, dense MACs ÷ effective MACs). */
 export interface TrainBudget { by: "macs"; cap: number }
@@ -32,18 +32,10 @@ export function stretchedConfig<T extends TrainConfig>(config: T, epochs: number
   return { ...config, epochs, stepEpochs: config.stepEpochs * f, warmupEpochs: config.warmupEpochs * f };
 }
 
-/**
- * Dense ÷ effective MACs of the model under `masks` (tensor name → mask): a layer's MACs scale with its kernel's
- * density (the README's convention for unstructured pruning); masks of biases or batch norm change no MACs.
- */
+/** Dense ÷ effective MACs of the model under `masks` (tensor name → mask; metrics/counts.ts maskedMacs). */
 export function macsRatio(layers: readonly LayerInfo[], masks: ReadonlyMap<string, Float32Array>): number {
-  const kernelSurvivors = new Map<string, number>();
-  for (const layer of layers) {
-    const m = masks.get(tensorNames.kernel(layer.name));
-    if (m) kernelSurvivors.set(layer.name, m.reduce((n, x) => n + (x !== 0 ? 1 : 0), 0));
-  }
-  const counts = modelCounts(layerCounts(layers, kernelSurvivors, new Map(), new Set()), { size: 0, nonzero: 0 });
-  return theoreticalSpeedup(counts.macsDense, counts.macsEffective);
+  const macs = maskedMacs(layers, (name) => masks.get(name));
+  return theoreticalSpeedup(macs.dense, macs.effective);
 }
 
 /** The config a budgeted phase trains with, given the masked model's MAC ratio. */

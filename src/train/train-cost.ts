@@ -6,8 +6,8 @@
  * effective MACs of the README (each layer's MACs × its kernel's mask density), recounted only when the masks
  * change (MaskSet.version), so a gradual or dynamic schedule is charged what each of its steps trained.
  */
-import { tensorNames, type LayerInfo } from "../archs/ops.js";
-import { countNonzero, layerCounts, modelCounts } from "../metrics/counts.js";
+import type { LayerInfo } from "../archs/ops.js";
+import { maskedMacs } from "../metrics/counts.js";
 import type { MaskSet } from "./masks.js";
 
 /** Forward + backward ≈ 3 forward passes (Kaplan et al. 2020; the usual accounting of training FLOPs). */
@@ -15,12 +15,7 @@ export const TRAIN_MACS_PER_FORWARD = 3;
 
 /** Forward MACs of one input through `layers` with each kernel's MACs scaled by its mask's density. */
 export function maskedForwardMacs(layers: readonly LayerInfo[], masks: MaskSet): number {
-  const survivors = new Map<string, number>();
-  for (const layer of layers) {
-    const name = tensorNames.kernel(layer.name);
-    if (masks.has(name)) survivors.set(layer.name, countNonzero(masks.values(name)!));
-  }
-  return modelCounts(layerCounts(layers, survivors, new Map(), new Set()), { size: 0, nonzero: 0 }).macsEffective;
+  return maskedMacs(layers, (name) => (masks.has(name) ? masks.values(name) : undefined)).effective;
 }
 
 export class TrainCost {

@@ -17,17 +17,22 @@ export function tempDir(prefix = "prunebench-"): string {
 }
 
 /** A grid small enough for tests: LeNet-300-100 on a few hundred images, one epoch each. */
-export function writeTinyGrid(dir: string, extra = ""): string {
+/**
+ * A tiny grid (2 methods, mlp, fashion-mnist-mini, 2 sparsities, 1 seed) in `dir`; `set` replaces whole top-level
+ * lines by key (`targets` stands for the targets line, e.g. "macs_reductions: [0.5]"), `extra` is appended.
+ */
+export function writeTinyGrid(dir: string, extra = "", set: Partial<Record<"methods" | "archs" | "targets" | "pretrain" | "finetune" | "data", string>> = {}): string {
   const path = join(dir, "tiny.yaml");
+  const line = (key: string, value: string) => (key === "targets" ? set.targets ?? value : `${key}: ${(set as Record<string, string>)[key] ?? value}`);
   writeFileSync(path, `name: tiny
-methods: [random, global-magnitude]
-archs: [mlp]
+${line("methods", "[random, global-magnitude]")}
+${line("archs", "[mlp]")}
 datasets: [fashion-mnist-mini]
-sparsities: [0.5, 0.9]
+${line("targets", "sparsities: [0.5, 0.9]")}
 seeds: [0]
-pretrain: {epochs: 2, batch_size: 64, lr: 0.05}
-finetune: {epochs: 1, batch_size: 64, lr: 0.01}
-data: {train_subset: 600, test_subset: 400}
+${line("pretrain", "{epochs: 2, batch_size: 64, lr: 0.05}")}
+${line("finetune", "{epochs: 1, batch_size: 64, lr: 0.01}")}
+${line("data", "{train_subset: 600, test_subset: 400}")}
 eval: {latency_batch: 32, latency_repeats: 2}
 ${extra}`);
   return path;
