@@ -259,4 +259,11 @@ export interface PruningMethod {
    * Already-pruned weights (units) are ignored.
    */
   score(ctx: ScoreContext): Promise<Map<string, Float32Array>> | Map<string, Float32Array>;
+  /**
+   * After the engine has chosen the new masks at a prune step: new values for surviving weights (OBS's compensation
+   * update), per tensor name; tensors left out keep their values. The engine zeroes pruned entries whatever is
+   * returned, writes the values into the model before training resumes, and never calls it for methods without it.
+   */
+  compensate?(ctx: ScoreContext, newMasks: ReadonlyMap<string, Float32Array>, params: Readonly<Record<string, HyperValue>>):
+    Promise<Map<string, Float32Array>> | Map<string, Float32Array>;
 }

@@ -1,8 +1,9 @@
 /**
  * One pruning step of a run: the method scores the prunable tensors as they are now, the budget is spread by the
  * method's distribution, and the masks shrink (a pruned weight never returns). The capabilities a score function may
- * ask for (training gradients, the data-free path gradient) are built here, only when the method `needs` them; the
- * engine never asks which method it runs.
+ * ask for (training gradients, the data-free path gradient) are built here, only when the method `needs` them; a
+ * method with a `compensate` hook then moves the surviving weights (src/run/compensate.ts). The engine never asks
+ * which method it runs.
  */
 import type { PrunableTensor, PruningMethod } from "../../methods/types.js";
 import type { HyperValue, PrunablePolicy } from "../core/types.js";
@@ -11,6 +12,7 @@ import { prunableTensors } from "../prune/policy.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { MaskSet } from "../train/masks.js";
 import type { Model } from "../train/model.js";
+import { compensateAndMask } from "./compensate.js";
 import { scoreContext } from "./score-context.js";
 
 export interface PruneStepInput {
@@ -61,7 +63,9 @@ export async function pruneStep(o: PruneStepInput): Promise<void> {
   );
   if (apCount > 0) activateWhilePruning(tensors, next, scores, o.activate!.start, target);
   for (const t of tensors) o.masks.set(t.name, next.get(t.name)!, t.shape);
-  o.masks.apply(o.model.params);
+  // The random initial mask of a dynamic schedule is no choice of the method: nothing to compensate for.
+  if (o.randomMask) o.masks.apply(o.model.params);
+  else await compensateAndMask(o.method, ctx, next, o.params, o.model, o.masks);
 }
 
 function count(mask: Float32Array): number {

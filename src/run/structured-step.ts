@@ -14,6 +14,7 @@ import { hasKernel } from "../archs/ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { MaskSet } from "../train/masks.js";
 import type { Model } from "../train/model.js";
+import { compensateAndMask } from "./compensate.js";
 import { prunableState } from "./prune-step.js";
 import { scoreContext } from "./score-context.js";
 
@@ -113,28 +114,29 @@ async function scoreGroups(o: StructuredStepInput, extra: Partial<ScoreContext> 
   for (const name of scores.keys()) {
     if (!groups.some((g) => g.name === name)) throw new Error(`${o.method.name} scored "${name}", which is not a channel group it was offered (${groups.map((g) => g.name).join(", ")})`);
   }
-  return { excluded, offered, scores };
+  return { excluded, offered, scores, ctx };
 }
 
 /**
  * The units kept become the run's state and its masks. The masks zero every removed channel's producers; where an
  * option-A shortcut would carry a kept channel of the stream before into a removed one, its map is what must change.
  */
-function applyKeep(o: StructuredStepInput, result: Pick<AllocationResult, "keep" | "achieved" | "channelSparsity" | "counts">): void {
+async function applyKeep(o: StructuredStepInput, ctx: ScoreContext, result: Pick<AllocationResult, "keep" | "achieved" | "channelSparsity" | "counts">): Promise<void> {
   const { state, model } = o;
   state.keep = result.keep;
   state.achieved = result.achieved;
   state.channelSparsity = result.channelSparsity;
   state.counts = result.counts;
   const shapes = new Map([...model.params].map(([n, v]) => [n, v.shape]));
-  for (const [name, mask] of channelMasks(state.graph, state.keep, shapes)) o.masks.set(name, mask, shapes.get(name)!);
-  o.masks.apply(model.params);
+  const next = channelMasks(state.graph, state.keep, shapes);
+  for (const [name, mask] of next) o.masks.set(name, mask, shapes.get(name)!);
+  await compensateAndMask(o.method, ctx, next, o.params, model, o.masks);
   if (state.graph.shortcuts.length > 0) model.arch = state.arch.withWidths(maskedShortcuts(state.graph, state.keep));
 }
 
 export async function structuredPruneStep(o: StructuredStepInput): Promise<void> {
   const { state, model } = o;
-  const { excluded, offered, scores } = await scoreGroups(o);
+  const { excluded, offered, scores, ctx } = await scoreGroups(o);
   const result = allocateChannels({
     plan: state.plan, scores, alive: state.keep, excluded, target: o.target,
     allocation: {
@@ -145,7 +147,7 @@ export async function structuredPruneStep(o: StructuredStepInput): Promise<void>
     },
     inputShape: model.inputShape, numClasses: model.numClasses, dense: state.dense,
   });
-  applyKeep(o, result);
+  await applyKeep(o, ctx, result);
 }
 
 /**
@@ -168,13 +170,13 @@ export function restoreStructuredState(model: Model, masks: MaskSet, state: Stru
  */
 export async function structuredPruneLowest(o: StructuredStepInput & { fraction: number; gateSaliency?: ReadonlyMap<string, Float32Array> }): Promise<{ reached: boolean; removed: number }> {
   const { state, model } = o;
-  const { excluded, offered, scores } = await scoreGroups(o, o.gateSaliency ? { gateSaliency: o.gateSaliency } : {});
+  const { excluded, offered, scores, ctx } = await scoreGroups(o, o.gateSaliency ? { gateSaliency: o.gateSaliency } : {});
   const remaining = offered.filter((i) => scores.has(state.graph.groups[i].name)).reduce((n, i) => n + state.keep[i].filter(Boolean).length, 0);
   const result = removeLowest({
     plan: state.plan, scores, alive: state.keep, excluded, target: o.target, count: Math.max(1, Math.floor(o.fraction * remaining)),
     minKeep: o.method.minDensity?.(o.params) ?? 0, inputShape: model.inputShape, numClasses: model.numClasses, dense: state.dense,
   });
-  applyKeep(o, result);
+  await applyKeep(o, ctx, result);
   return { reached: result.reached, removed: result.removed };
 }
 
