@@ -16,3 +16,12 @@ export const BLALOCK_2020: Citation = {
   year: 2020,
   url: "https://arxiv.org/abs/2003.03033",
 };
+
+/** NAP's weight and channel modes (methods/nap.ts). */
+export const NAP_2021: Citation = {
+  authors: "Zeng, Xiong, Urtasun",
+  title: "Network Automatic Pruning: Start NAP and Take a Nap",
+  venue: "arXiv",
+  year: 2021,
+  url: "https://arxiv.org/abs/2101.06608",
+};

@@ -94,6 +94,43 @@ export interface ScoreNeeds {
   outputActivations?: true;
   /** ctx.batchGradients: each batch's gradient on its own, of any trainable tensor. */
   batchGradients?: true;
+  /** ctx.kfacFactors: K-FAC's per-layer factors A = E[aaᵀ] and G = E[ggᵀ] of every conv and dense layer. */
+  kfacFactors?: true;
+}
+
+/**
+ * The two Kronecker factors of one conv or dense layer's curvature block, H ≈ A ⊗ G (K-FAC: Martens & Grosse 2015;
+ * convolutions as in KFC, Grosse & Martens 2016), over N images of T positions each (T = 1 for a dense layer on
+ * vectors; the output's h·w for a conv; the tokens for a dense layer applied per token). The layer's weights read as a
+ * d_out × d_in matrix W (with the bias as its last column where the layer has one): row i is output unit i, column j
+ * the kernel's input index j in its own order ((kh, kw, c_in) for a conv, the kernel's [..., in, out] layout).
+ */
+export interface KfacFactors {
+  /** d_in columns of W: the kernel's inputs (kh·kw·c_in for a conv), plus 1 where there is a bias. */
+  inDim: number;
+  outDim: number;
+  hasBias: boolean;
+  /** T, the positions each image contributes. */
+  positions: number;
+  /** inDim², row-major: (1/(N·T)) Σ_n Σ_t a aᵀ, a the input at position t (a conv's unfolded patch) with a trailing 1 where there is a bias. */
+  A: Float64Array;
+  /**
+   * outDim², row-major: (1/N) Σ_n Σ_t g gᵀ, g = ∂ℓ_n/∂s_t the gradient of image n's own cross-entropy with respect to
+   * the layer's output s at position t, before any activation (summed over positions, as K-FAC does for convs, so that
+   * A ⊗ G has the scale of the Fisher of the mean loss).
+   */
+  G: Float64Array;
+}
+
+/** What `ctx.kfacFactors` gathers. */
+export interface KfacOptions {
+  /**
+   * "data" (the default): the gradients are taken with the images' real labels, the empirical Fisher; "sampled": with
+   * labels drawn from the model's own softmax (seeded), the true Fisher as K-FAC defines it.
+   */
+  labels?: "data" | "sampled";
+  /** Only these layers (every conv and dense layer when absent). */
+  layers?: readonly string[];
 }
 
 /** What `ctx.outputActivations` gathers besides mean |a| and the fraction of zeros, and over which layers. */
@@ -210,6 +247,11 @@ export interface ScoreContext {
    * `indices`.
    */
   gateSaliency?: ReadonlyMap<string, Float32Array>;
+  /**
+   * K-FAC's factors (see KfacFactors) of each conv and dense layer, keyed by layer name, over every image of `spec`
+   * (needs.kfacFactors). Depthwise convs, batch norm, layer norm and attention's own parameters are not included.
+   */
+  kfacFactors?(spec: BatchSpec, options?: KfacOptions): Promise<Map<string, KfacFactors>>;
 }
 
 export type { LossTerm, Schedule };

@@ -17,6 +17,7 @@ import type { StagedSplit } from "../train/loop.js";
 import { forward, type Model } from "../train/model.js";
 import { outputActivationStats } from "./output-activations.js";
 import { batchLossGradients, forEachBatchGradient } from "./batch-gradients.js";
+import { kfacFactors } from "./kfac-factors.js";
 
 export interface ScoreInputs {
   method: PruningMethod;
@@ -50,6 +51,10 @@ export function scoreContext(inputs: ScoreInputs): ScoreContext {
       : undefined,
     batchGradients: method.needs.batchGradients
       ? (spec, tensors, visit) => forEachBatchGradient(model, train, tensors, specBatches(train, spec, seed, model.numClasses), spec.mode, visit)
+      : undefined,
+    kfacFactors: method.needs.kfacFactors
+      ? async (spec, options) => kfacFactors(model, train, specBatches(train, spec, seed, model.numClasses), spec.mode, options ?? {},
+        makeRng(seed, `kfac-labels:${inputs.step ?? 0}`))
       : undefined,
   };
 }
