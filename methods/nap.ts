@@ -1,6 +1,6 @@
 import type { HyperValue } from "../src/core/types.js";
 import type { Schedule } from "../src/prune/schedules.js";
-import { CHANNEL_PARAMS, eligibleGroups, producingKernels } from "./channel-scores.js";
+import { eligibleGroups, producingKernels } from "./channel-scores.js";
 import { NAP_2021 } from "./citations.js";
 import { matMul, meanDiagonal, principal, spdInverse } from "./linalg.js";
 import type { ChannelGroupView, KfacFactors, PruningMethod, ScoreContext } from "./types.js";
@@ -9,8 +9,9 @@ import type { ChannelGroupView, KfacFactors, PruningMethod, ScoreContext } from 
  * NAP, Network Automatic Pruning (Zeng, Xiong, Urtasun, "Network Automatic Pruning: Start NAP and Take a Nap", arXiv
  * 2101.06608; no public code): the loss increase of removing a weight or a channel, from an Optimal-Brain-Surgeon
  * quadratic model whose Hessian is K-FAC's per-layer A ⊗ G, ranked over all layers at once, so the method, not a
- * hand-set distribution, decides how much each layer loses. Two registry entries share this file: `nap` (single
- * weights) and `nap-channel` (output channels / neurons, removed through the channel groups of src/archs/graph.ts).
+ * hand-set distribution, decides how much each layer loses. Two registry entries share this code: `nap` (single
+ * weights, here) and `nap-channel` (output channels / neurons through the channel groups of src/archs/graph.ts; its
+ * registry file methods/nap-channel.ts only assembles the pieces below).
  *
  * From the paper's abstract: K-FAC curvature, OBS-like importance, fine-grained and structured modes, per-layer ratios
  * chosen automatically. The formulas (METHOD-NOTES "Curvature family"; the same algebra as the public K-FAC pruner
@@ -46,7 +47,7 @@ import type { ChannelGroupView, KfacFactors, PruningMethod, ScoreContext } from 
  *   after every uncapped unit of the network), so the run still reaches its target; 1 turns it off. The kept scores
  *   are then ranks (the order, not ΔL, is what the engine reads).
  */
-const COMMON_PARAMS: PruningMethod["params"] = {
+export const NAP_PARAMS: PruningMethod["params"] = {
   damping: { type: "number", default: 1e-3, min: 0, max: 1e6, description: "K-FAC Tikhonov damping λ (π-corrected: A + π√λ·I, G + √λ/π·I)" },
   batches: { type: "integer", default: 8, min: 1, max: 100_000, description: "training batches the K-FAC factors are gathered over" },
   batch_size: { type: "integer", default: 128, min: 1, max: 100_000, description: "images per batch" },
@@ -57,7 +58,7 @@ const COMMON_PARAMS: PruningMethod["params"] = {
   max_rounds: { type: "integer", default: 20, min: 1, max: 100, description: "iterative: most rounds a run may take (a target that needs more is refused when the sweep is planned)" },
 };
 
-function napSchedule(p: Readonly<Record<string, HyperValue>>): Schedule {
+export function napSchedule(p: Readonly<Record<string, HyperValue>>): Schedule {
   if (p.schedule === "one-shot") return { kind: "one-shot" };
   return { kind: "iterative", rate: Number(p.rate), maxRounds: Number(p.max_rounds), rewind: "none", rewindEpoch: 1 };
 }
@@ -222,7 +223,7 @@ function producers(g: ChannelGroupView): Producer[] {
 }
 
 /** Channel mode: per unit, Σ over its producing layers of ΔL of removing its rows there; a step's cap as priority. */
-async function scoreChannels(ctx: ScoreContext): Promise<Map<string, Float32Array>> {
+export async function scoreChannels(ctx: ScoreContext): Promise<Map<string, Float32Array>> {
   if (!ctx.groups) throw new Error("nap-channel is a channel method: the engine gave it no channel groups");
   const groups = eligibleGroups(ctx.groups, ctx.params).map((g) => ({ g, producers: producers(g) })).filter((x) => x.producers.length > 0);
   if (groups.length === 0) return new Map();
@@ -259,7 +260,7 @@ export function capped(raw: ReadonlyArray<{ g: ChannelGroupView; s: Float64Array
   return new Map(raw.map(({ g }, k) => [g.name, out[k]]));
 }
 
-async function compensateChannels(ctx: ScoreContext, newMasks: ReadonlyMap<string, Float32Array>, params: Readonly<Record<string, HyperValue>>): Promise<Map<string, Float32Array>> {
+export async function compensateChannels(ctx: ScoreContext, newMasks: ReadonlyMap<string, Float32Array>, params: Readonly<Record<string, HyperValue>>): Promise<Map<string, Float32Array>> {
   const out = new Map<string, Float32Array>();
   if (params.compensate === false || !ctx.groups) return out;
   const all = new Map<string, Producer>();
@@ -287,33 +288,10 @@ export const nap: PruningMethod = {
   name: "nap",
   summary: "Remove the weights with the smallest OBS loss increase under K-FAC curvature, one global ranking in loss units, OBS compensation, iterative (Zeng et al. 2021)",
   paper: NAP_2021,
-  params: { ...COMMON_PARAMS },
+  params: { ...NAP_PARAMS },
   needs: { kfacFactors: true },
   distribution: () => "global",
   schedule: napSchedule,
   score: scoreWeights,
   compensate: compensateWeights,
-};
-
-export const napChannel: PruningMethod = {
-  name: "nap-channel",
-  summary: "NAP's structured mode: remove the channels/neurons with the smallest K-FAC OBS loss increase, one global ranking, capped per layer and step",
-  paper: NAP_2021,
-  params: {
-    ...COMMON_PARAMS,
-    cap: { type: "number", default: 0.5, min: 0.01, max: 1, description: "a group loses at most this fraction of its live channels per step before any other group's capped ones (EigenDamage: 0.5); 1 = no cap" },
-    min_keep: { ...CHANNEL_PARAMS.min_keep, default: 0 },
-    round_to: CHANNEL_PARAMS.round_to,
-    layers: CHANNEL_PARAMS.layers,
-    residual: CHANNEL_PARAMS.residual,
-    skip: CHANNEL_PARAMS.skip,
-  },
-  needs: { kfacFactors: true },
-  granularity: "channel",
-  distribution: () => "global",
-  minDensity: (p) => Number(p.min_keep),
-  roundTo: (p) => Number(p.round_to),
-  schedule: napSchedule,
-  score: scoreChannels,
-  compensate: compensateChannels,
 };
