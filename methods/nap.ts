@@ -66,9 +66,12 @@ export function napSchedule(p: Readonly<Record<string, HyperValue>>): Schedule {
 /** One layer's damped K-FAC block and its factors' inverses. */
 export interface LayerCurvature {
   f: KfacFactors;
+  /** π√λ, the damping added to A's diagonal. */
+  aShift: number;
   /** A + π√λ·I. */
   aDamped: Float64Array;
-  aInv: Float64Array;
+  /** (A + π√λ·I)⁻¹, computed when first read: the channel mode never needs it (O(d_in³) on the host). */
+  readonly aInv: Float64Array;
   gInv: Float64Array;
 }
 
@@ -81,7 +84,11 @@ export function dampedCurvature(f: KfacFactors, damping: number, layer = "layer"
   for (let j = 0; j < f.inDim; j++) aDamped[j * f.inDim + j] += pi * gamma;
   const gDamped = f.G.slice();
   for (let i = 0; i < f.outDim; i++) gDamped[i * f.outDim + i] += gamma / pi;
-  return { f, aDamped, aInv: spdInverse(aDamped, f.inDim, `${layer}: K-FAC factor A`), gInv: spdInverse(gDamped, f.outDim, `${layer}: K-FAC factor G`) };
+  let aInv: Float64Array | null = null;
+  return {
+    f, aShift: pi * gamma, aDamped, gInv: spdInverse(gDamped, f.outDim, `${layer}: K-FAC factor G`),
+    get aInv() { return (aInv ??= spdInverse(aDamped, f.inDim, `${layer}: K-FAC factor A`)); },
+  };
 }
 
 /** A layer's kernel (and bias) as the d_out × d_in matrix W of KfacFactors, bias in the last column. */
@@ -92,6 +99,20 @@ export function weightMatrix(f: KfacFactors, kernel: Float32Array, bias: Float32
   for (let j = 0; j < kin; j++) for (let i = 0; i < f.outDim; i++) w[i * f.inDim + j] = kernel[j * f.outDim + i];
   if (f.hasBias && bias) for (let i = 0; i < f.outDim; i++) w[i * f.inDim + kin] = bias[i];
   return w;
+}
+
+/** W-layout values (m × n) back in the kernel's [..., in, out] layout, added to `base` where given. */
+function toKernel(w: Float64Array, m: number, n: number, base: Float32Array | null, length: number): Float32Array {
+  const out = new Float32Array(length);
+  for (let k = 0; k < length; k++) out[k] = (base ? base[k] : 0) + w[(k % m) * n + Math.floor(k / m)];
+  return out;
+}
+
+/** W's bias column (its last), added to `base` where given. */
+function toBias(w: Float64Array, m: number, n: number, base: Float32Array | null): Float32Array {
+  const out = new Float32Array(m);
+  for (let i = 0; i < m; i++) out[i] = (base ? base[i] : 0) + w[i * n + n - 1];
+  return out;
 }
 
 /** ΔL of removing each weight on its own, in W's layout (see weightMatrix). */
@@ -110,10 +131,19 @@ export function weightUpdate(c: LayerCurvature, w: Float64Array, pruned: (i: num
   return matMul(matMul(c.gInv, e, m, m, n), c.aInv, m, n, n);
 }
 
-/** ΔL of removing the output rows `rows` of W together: ½·tr(([G⁻¹]_QQ)⁻¹·W_Q·A·W_Qᵀ). */
+/**
+ * ΔL of removing the output rows `rows` of W together: ½·tr(([G⁻¹]_QQ)⁻¹·W_Q·A·W_Qᵀ). A single row's W_i·A·W_iᵀ is the
+ * mean square of its output (KfacFactors.outputMeanSquare) plus the damping's π√λ·‖W_i‖², without the O(d_in²) product.
+ */
 export function rowSaliency(c: LayerCurvature, w: Float64Array, rows: readonly number[]): number {
   const { inDim: n, outDim: m } = c.f;
   const q = rows.length;
+  if (q === 1) {
+    const r = rows[0];
+    let norm = 0;
+    for (let j = 0; j < n; j++) norm += w[r * n + j] ** 2;
+    return (c.f.outputMeanSquare[r] + c.aShift * norm) / (2 * c.gInv[r * m + r]);
+  }
   const wq = new Float64Array(q * n);
   rows.forEach((r, a) => wq.set(w.subarray(r * n, (r + 1) * n), a * n));
   const waw = new Float64Array(q * q);
@@ -123,7 +153,6 @@ export function rowSaliency(c: LayerCurvature, w: Float64Array, rows: readonly n
     for (let j = 0; j < n; j++) s += wa[a * n + j] * wq[b * n + j];
     waw[a * q + b] = s;
   }
-  if (q === 1) return waw[0] / (2 * c.gInv[rows[0] * m + rows[0]]);
   const inv = spdInverse(principal(c.gInv, m, rows), q, "[G⁻¹]_QQ");
   let t = 0;
   for (let a = 0; a < q; a++) for (let b = 0; b < q; b++) t += inv[a * q + b] * waw[b * q + a];
@@ -179,8 +208,8 @@ async function scoreWeights(ctx: ScoreContext): Promise<Map<string, Float32Array
     const w = weightMatrix(c.f, kernel.values, bias?.values ?? null, layer);
     const s = weightSaliency(c, w);
     const { inDim: n, outDim: m } = c.f;
-    out.set(kernel.name, Float32Array.from(kernel.values, (_, k) => s[(k % m) * n + Math.floor(k / m)]));
-    if (bias && c.f.hasBias) out.set(bias.name, Float32Array.from(bias.values, (_, i) => s[i * n + n - 1]));
+    out.set(kernel.name, toKernel(s, m, n, null, kernel.values.length));
+    if (bias && c.f.hasBias) out.set(bias.name, toBias(s, m, n, null));
   }
   for (const t of ctx.tensors) if (!out.has(t.name)) out.set(t.name, new Float32Array(t.values.length).fill(Infinity));
   return out;
@@ -205,8 +234,8 @@ async function compensateWeights(ctx: ScoreContext, newMasks: ReadonlyMap<string
       return bias !== null && bm![i] === 0 && bias.mask[i] !== 0;
     };
     const dw = weightUpdate(c, w, fresh);
-    out.set(kernel.name, Float32Array.from(kernel.values, (v, k) => v + dw[(k % m) * n + Math.floor(k / m)]));
-    if (bias) out.set(bias.name, Float32Array.from(bias.values, (v, i) => v + dw[i * n + n - 1]));
+    out.set(kernel.name, toKernel(dw, m, n, kernel.values, kernel.values.length));
+    if (bias) out.set(bias.name, toBias(dw, m, n, bias.values));
   }
   return out;
 }
@@ -277,9 +306,9 @@ export async function compensateChannels(ctx: ScoreContext, newMasks: ReadonlyMa
     if (removed.length === 0 || removed.length === m) continue;
     const w = weightMatrix(c.f, p.kernel.values, p.bias, p.layer);
     const dw = rowUpdate(c, w, removed);
-    out.set(p.kernel.tensor, Float32Array.from(p.kernel.values, (v, k) => v + dw[(k % m) * n + Math.floor(k / m)]));
+    out.set(p.kernel.tensor, toKernel(dw, m, n, p.kernel.values, p.kernel.values.length));
     const bias = ctx.groups.flatMap((g) => g.members).find((x) => x.side === "out" && x.layer === p.layer && x.role === "bias");
-    if (bias && c.f.hasBias) out.set(bias.tensor, Float32Array.from(bias.values, (v, i) => v + dw[i * n + n - 1]));
+    if (bias && c.f.hasBias) out.set(bias.tensor, toBias(dw, m, n, bias.values));
   }
   return out;
 }

@@ -120,6 +120,11 @@ export interface KfacFactors {
    * A ⊗ G has the scale of the Fisher of the mean loss).
    */
   G: Float64Array;
+  /**
+   * outDim values: (1/(N·T)) Σ_n Σ_t s_i², the mean square of each output s = W·a before its activation, i.e. the
+   * diagonal of W·A·Wᵀ at the current weights, gathered on the device (on the host it costs d_out·d_in² per layer).
+   */
+  outputMeanSquare: Float64Array;
 }
 
 /** What `ctx.kfacFactors` gathers. */

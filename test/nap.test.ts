@@ -10,7 +10,7 @@ import { test } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import Database from "better-sqlite3";
 import { getMethod } from "../methods/index.js";
-import { nap } from "../methods/nap.js";
+import { dampedCurvature, nap, rowSaliency, weightMatrix } from "../methods/nap.js";
 import { napChannel } from "../methods/nap-channel.js";
 import type { ChannelGroupView, KfacFactors, PrunableTensor, ScoreContext } from "../methods/types.js";
 import { defineArch } from "../src/archs/ops.js";
@@ -70,6 +70,7 @@ test("K-FAC factors of a conv and a dense layer are E[aaᵀ] (patches, bias colu
   const kc = values(model, "conv/kernel"), bc = values(model, "conv/bias"), kd = values(model, "fc/kernel"), bd = values(model, "fc/bias");
   const T = OH * OH, DC = K * K * C + 1, DD = T * F + 1;
   const A1 = new Float64Array(DC * DC), G1 = new Float64Array(F * F), A2 = new Float64Array(DD * DD), G2 = new Float64Array(CLASSES * CLASSES);
+  const S1 = new Float64Array(F), S2 = new Float64Array(CLASSES);
   const px = (n: number, r: number, c: number, ch: number) => (r < 0 || c < 0 || r >= H || c >= H ? 0 : X[((n * H + r) * H + c) * C + ch]);
   for (let n = 0; n < N; n++) {
     const pre = new Float64Array(T * F);
@@ -84,12 +85,14 @@ test("K-FAC factors of a conv and a dense layer are E[aaᵀ] (patches, bias colu
         let s = bc[f];
         for (let j = 0; j < DC - 1; j++) s += a[j] * kc[j * F + f];
         pre[t * F + f] = s;
+        S1[f] += s * s / (N * T);
         h[t * F + f] = Math.max(0, s);
       }
     }
     h[DD - 1] = 1;
     for (let i = 0; i < DD; i++) for (let j = 0; j < DD; j++) A2[i * DD + j] += h[i] * h[j] / N;
     const z = Array.from({ length: CLASSES }, (_, k) => bd[k] + Array.from({ length: DD - 1 }, (_, j) => h[j] * kd[j * CLASSES + k]).reduce((x, y) => x + y, 0));
+    z.forEach((v, k) => { S2[k] += v * v / N; });
     const m = Math.max(...z);
     const e = z.map((v) => Math.exp(v - m));
     const sum = e.reduce((x, y) => x + y, 0);
@@ -107,6 +110,7 @@ test("K-FAC factors of a conv and a dense layer are E[aaᵀ] (patches, bias colu
   assert.ok(maxRelDiff(conv.G, G1) < 1e-4, `conv G off by ${maxRelDiff(conv.G, G1)}`);
   assert.ok(maxRelDiff(fc.A, A2) < 1e-5, `dense A off by ${maxRelDiff(fc.A, A2)}`);
   assert.ok(maxRelDiff(fc.G, G2) < 1e-5, `dense G off by ${maxRelDiff(fc.G, G2)}`);
+  assert.ok(maxRelDiff(conv.outputMeanSquare, S1) < 1e-5 && maxRelDiff(fc.outputMeanSquare, S2) < 1e-5, "mean squares of the outputs before ReLU");
   assert.ok(G1.some((v) => v !== 0) && A1[0] !== 0, "not vacuous");
   // The true Fisher's labels are drawn from the model: another G, the same A.
   const sampled = await ctx.kfacFactors!({ batches: 3, batchSize: 2, mode: "eval" }, { labels: "sampled", layers: ["fc"] });
@@ -155,7 +159,10 @@ function quadraticLayer() {
     });
     return l;
   };
-  const factors: KfacFactors = { inDim: D, outDim: OUT, hasBias: true, positions: 1, A, G: M };
+  // What the engine measures as each output's mean square, E[(W·a)²], here from the inputs.
+  const w0rows = W(kernel, bias);
+  const outputMeanSquare = Float64Array.from(w0rows, (row) => x.reduce((s, a) => s + row.reduce((t, v, j) => t + v * a[j], 0) ** 2, 0) / N);
+  const factors: KfacFactors = { inDim: D, outDim: OUT, hasBias: true, positions: 1, A, G: M, outputMeanSquare };
   const tensors: PrunableTensor[] = [
     { name: "fc/kernel", layer: "fc", layerKind: "dense", role: "kernel", shape: [IN, OUT], values: kernel, mask: new Float32Array(IN * OUT).fill(1) },
     { name: "fc/bias", layer: "fc", layerKind: "dense", role: "bias", shape: [OUT], values: bias, mask: new Float32Array(OUT).fill(1) },
@@ -164,7 +171,7 @@ function quadraticLayer() {
     tensors, params, random: () => 0.5, groups,
     kfacFactors: async () => new Map([["fc", factors]]),
   });
-  return { IN, OUT, kernel, bias, loss, tensors, ctx };
+  return { IN, OUT, kernel, bias, loss, tensors, ctx, factors };
 }
 
 test("on a quadratic loss with Hessian A ⊗ G, nap's ΔL of a weight is the real loss increase after its compensation", async () => {
@@ -219,6 +226,14 @@ test("on the same loss, nap-channel's ΔL of an output unit (its row and bias) i
     const bare = q.loss(q.kernel.map((v, i) => v * km[i]), q.bias.map((v, i) => v * bm[i])) - base;
     assert.ok(bare > actual * (1 + 1e-6), `unit ${u}: ${bare} without compensation, ${actual} with`);
   }
+  // Two units of the layer at once: the joint ΔL (the W_Q·A·W_Qᵀ path) is the loss after the joint update.
+  const joint = rowSaliency(dampedCurvature(q.factors, 0), weightMatrix(q.factors, q.kernel, q.bias), [0, 2]);
+  const km = q.kernel.map((_, k) => (k % q.OUT === 1 ? 1 : 0));
+  const bm = q.bias.map((_, i) => (i === 1 ? 1 : 0));
+  const out = await napChannel.compensate!(ctx, new Map([["fc/kernel", km], ["fc/bias", bm]]), params);
+  const both = q.loss(out.get("fc/kernel")!.map((v, i) => v * km[i]), out.get("fc/bias")!.map((v, i) => v * bm[i])) - base;
+  assert.ok(Math.abs(both - joint) <= 1e-4 * joint, `units 0 and 2: predicted ${joint}, actual ${both}`);
+  assert.ok(Math.abs(joint - scores[0] - scores[2]) > 1e-3 * joint, "not the sum of the single ΔL (G couples the rows)");
   // With a cap, the units beyond floor(cap × live) of a group rank after everything else; the order within is ΔL's.
   const capped = (await napChannel.score(q.ctx(defaults("nap-channel", { damping: 0, cap: 0.5 }), [group]))).get("fc")!;
   const byScore = [...scores.keys()].sort((a, b) => scores[a] - scores[b]);

@@ -39,7 +39,7 @@ const BATCH = 4;
 const TOLERANCE = 1e-4;
 
 const EXPECTED_ARCHS = ["mlp", "lenet5", "lenet5-caffe", "conv2", "conv4", "conv6", "resnet20", "resnet32", "resnet56", "resnet110", "resnet20-b", "resnet56-b", "vgg16-bn", "vgg19-bn", "mobilenetv2", "vit-tiny"];
-const EXPECTED_CRITERIA = ["random-channel", "l1-filter", "fpgm", "apoz", "hrank", "slimming", "taylor", "dropnet", "gate-decorator"];
+const EXPECTED_CRITERIA = ["random-channel", "l1-filter", "fpgm", "apoz", "hrank", "slimming", "taylor", "dropnet", "gate-decorator", "nap-channel"];
 const CRITERIA = METHODS.filter((m) => m.granularity === "channel").map((m) => m.name);
 
 // assert.rejects matches a RegExp against String(error): "Error: <message>".
