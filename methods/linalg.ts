@@ -20,21 +20,25 @@ export function spdInverse(m: Float64Array, n: number, what = "matrix"): Float64
       l[i * n + j] = s / ljj;
     }
   }
-  // L⁻¹ (lower), then m⁻¹ = L⁻ᵀ·L⁻¹.
-  const li = new Float64Array(n * n);
+  // Row j of t is column j of L⁻¹ (forward substitution of L·x = e_j), so that m⁻¹ = L⁻ᵀ·L⁻¹ has entry (i, j) =
+  // Σ_k t[i][k]·t[j][k]: every inner loop runs along rows (column-wise access was ~10× slower at n = 1153).
+  const t = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
-    li[j * n + j] = 1 / l[j * n + j];
+    const x = j * n;
+    t[x + j] = 1 / l[j * n + j];
     for (let i = j + 1; i < n; i++) {
       let s = 0;
-      for (let k = j; k < i; k++) s -= l[i * n + k] * li[k * n + j];
-      li[i * n + j] = s / l[i * n + i];
+      const row = i * n;
+      for (let k = j; k < i; k++) s += l[row + k] * t[x + k];
+      t[x + i] = -s / l[row + i];
     }
   }
   const inv = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j <= i; j++) {
       let s = 0;
-      for (let k = i; k < n; k++) s += li[k * n + i] * li[k * n + j];
+      const a = i * n, b = j * n;
+      for (let k = i; k < n; k++) s += t[a + k] * t[b + k];
       inv[i * n + j] = s;
       inv[j * n + i] = s;
     }
