@@ -27,15 +27,17 @@ import type { ChannelGroupView, KfacFactors, PruningMethod, ScoreContext } from 
  *
  * Choices where the paper is silent (each a hyperparameter):
  * - Curvature: the empirical Fisher (`labels: data`, the real labels; `sampled` draws them from the model for K-FAC's
- *   true Fisher), over `batches` × `batch_size` training images in training mode (batch norm on batch statistics).
+ *   true Fisher, which EigenDamage's CIFAR configs use: fisher_type "true"), over `batches` × `batch_size` training images in training mode (batch norm on batch statistics).
  *   A conv's A is over every patch and image, its G sums over output positions (KFC's convention), so A ⊗ G is the
  *   Fisher of the mean loss in every layer and the ΔL of different layers compare in the same units.
  * - Damping: K-FAC's π-corrected Tikhonov damping, A + π·√λ·I and G + (√λ/π)·I, π = √((tr A/d_in)/(tr G/d_out)),
- *   `damping` λ = 1e-3 (a common K-FAC default). The ranking is invariant to rescaling consecutive ReLU layers
- *   (×s, ÷s) as λ → 0; damping breaks that invariance by O(λ).
+ *   `damping` λ = 1e-3 (a common K-FAC default; the paper gives none). The ranking is invariant to rescaling
+ *   consecutive ReLU layers (×s, ÷s) as λ → 0 (A and G of the two layers scale by s² and 1/s², the weights by s
+ *   and 1/s, and ΔL does not move); the damping terms √λ·π and √λ/π do not scale with them, so a finite λ breaks the
+ *   invariance by a term of order √λ relative to the factors.
  * - Schedule: iterative (`schedule: iterative`): each round removes `rate` of what is left (weights, or the run's
  *   structured measure), recomputes the curvature on the pruned model and fine-tunes (rewind none, Han et al.'s
- *   retraining); EigenDamage's CIFAR setting is rounds of 50 %, the default. `schedule: one-shot` prunes once.
+ *   retraining); EigenDamage's CIFAR setting is 7 rounds of 50 % (ratio 0.5, prune_ratio_limit 0.5), the default. `schedule: one-shot` prunes once.
  * - Only conv and dense kernels (and their biases, where prunable) are modelled: any other prunable tensor (batch
  *   norm, depthwise, embeddings, attention's own) scores +∞ and is pruned last. Compensation updates a bias only where
  *   the method is handed its values (a prunable bias, or a channel group's member); otherwise the bias column's part
