@@ -70,26 +70,34 @@ export interface LayerCurvature {
   f: KfacFactors;
   /** π√λ, the damping added to A's diagonal. */
   aShift: number;
-  /** A + π√λ·I. */
-  aDamped: Float64Array;
+  /** A + π√λ·I (only where the factors hold A: not under `input: "trace"`). */
+  readonly aDamped: Float64Array;
   /** (A + π√λ·I)⁻¹, computed when first read: the channel mode never needs it (O(d_in³) on the host). */
   readonly aInv: Float64Array;
   gInv: Float64Array;
 }
 
 export function dampedCurvature(f: KfacFactors, damping: number, layer = "layer"): LayerCurvature {
-  const a = meanDiagonal(f.A, f.inDim);
+  const a = f.traceA / f.inDim;
   const g = meanDiagonal(f.G, f.outDim);
   const pi = a > 0 && g > 0 ? Math.sqrt(a / g) : 1;
   const gamma = Math.sqrt(damping);
-  const aDamped = f.A.slice();
-  for (let j = 0; j < f.inDim; j++) aDamped[j * f.inDim + j] += pi * gamma;
   const gDamped = f.G.slice();
   for (let i = 0; i < f.outDim; i++) gDamped[i * f.outDim + i] += gamma / pi;
+  let aDamped: Float64Array | null = null;
   let aInv: Float64Array | null = null;
+  const damped = () => {
+    if (f.A.length !== f.inDim * f.inDim) throw new Error(`${layer}: the K-FAC factors were gathered without A`);
+    if (!aDamped) {
+      aDamped = f.A.slice();
+      for (let j = 0; j < f.inDim; j++) aDamped[j * f.inDim + j] += pi * gamma;
+    }
+    return aDamped;
+  };
   return {
-    f, aShift: pi * gamma, aDamped, gInv: spdInverse(gDamped, f.outDim, `${layer}: K-FAC factor G`),
-    get aInv() { return (aInv ??= spdInverse(aDamped, f.inDim, `${layer}: K-FAC factor A`)); },
+    f, aShift: pi * gamma, gInv: spdInverse(gDamped, f.outDim, `${layer}: K-FAC factor G`),
+    get aDamped() { return damped(); },
+    get aInv() { return (aInv ??= spdInverse(damped(), f.inDim, `${layer}: K-FAC factor A`)); },
   };
 }
 
@@ -175,16 +183,17 @@ export function rowUpdate(c: LayerCurvature, w: Float64Array, rows: readonly num
   return matMul(cols, coef, m, q, n);
 }
 
-/** Per step, the curvature `score` computed, for `compensate` of the same step. */
-const stepCurvature = new WeakMap<ScoreContext, Map<string, LayerCurvature>>();
+/** Per step, the curvature `score` computed (and whether with A), for `compensate` of the same step. */
+const stepCurvature = new WeakMap<ScoreContext, { full: boolean; layers: Map<string, LayerCurvature> }>();
 
-async function curvatures(ctx: ScoreContext, layers: readonly string[], params: Readonly<Record<string, HyperValue>>): Promise<Map<string, LayerCurvature>> {
+/** The damped curvature of `layers`; `full`: with A itself (the weight mode, multi-row units), else only its trace. */
+async function curvatures(ctx: ScoreContext, layers: readonly string[], params: Readonly<Record<string, HyperValue>>, full = true): Promise<Map<string, LayerCurvature>> {
   const cached = stepCurvature.get(ctx);
-  if (cached && layers.every((l) => cached.has(l))) return cached;
+  if (cached && (cached.full || !full) && layers.every((l) => cached.layers.has(l))) return cached.layers;
   if (!ctx.kfacFactors) throw new Error("nap needs the engine's K-FAC factors (needs.kfacFactors)");
   const factors = await ctx.kfacFactors(
     { batches: Number(params.batches), batchSize: Number(params.batch_size), mode: "train" },
-    { labels: params.labels === "sampled" ? "sampled" : "data", layers },
+    { labels: params.labels === "sampled" ? "sampled" : "data", layers, input: full ? "full" : "trace" },
   );
   const out = new Map<string, LayerCurvature>();
   for (const layer of layers) {
@@ -192,7 +201,7 @@ async function curvatures(ctx: ScoreContext, layers: readonly string[], params: 
     if (!f) throw new Error(`nap: no K-FAC factors for layer ${layer} (it never ran as a conv or dense layer)`);
     out.set(layer, dampedCurvature(f, Number(params.damping), layer));
   }
-  stepCurvature.set(ctx, out);
+  stepCurvature.set(ctx, { full, layers: out });
   return out;
 }
 
@@ -258,7 +267,9 @@ export async function scoreChannels(ctx: ScoreContext): Promise<Map<string, Floa
   if (!ctx.groups) throw new Error("nap-channel is a channel method: the engine gave it no channel groups");
   const groups = eligibleGroups(ctx.groups, ctx.params).map((g) => ({ g, producers: producers(g) })).filter((x) => x.producers.length > 0);
   if (groups.length === 0) return new Map();
-  const curv = await curvatures(ctx, [...new Set(groups.flatMap((x) => x.producers.map((p) => p.layer)))], ctx.params);
+  // A itself only where a unit spans several rows of a layer (e.g. an attention head); else its trace is enough.
+  const full = groups.some((x) => x.producers.some((p) => p.rows.some((r) => r.length > 1)));
+  const curv = await curvatures(ctx, [...new Set(groups.flatMap((x) => x.producers.map((p) => p.layer)))], ctx.params, full);
   const raw = groups.map(({ g, producers: ps }) => {
     const s = new Float64Array(g.size);
     for (const p of ps) {
@@ -297,7 +308,8 @@ export async function compensateChannels(ctx: ScoreContext, newMasks: ReadonlyMa
   const all = new Map<string, Producer>();
   for (const g of eligibleGroups(ctx.groups, params)) for (const p of producers(g)) if (newMasks.has(p.kernel.tensor)) all.set(p.layer, p);
   if (all.size === 0) return out;
-  const curv = await curvatures(ctx, [...all.keys()], params);
+  // The joint update needs G⁻¹ only.
+  const curv = await curvatures(ctx, [...all.keys()], params, false);
   for (const p of all.values()) {
     const c = curv.get(p.layer)!;
     const { inDim: n, outDim: m } = c.f;

@@ -112,8 +112,13 @@ export interface KfacFactors {
   hasBias: boolean;
   /** T, the positions each image contributes. */
   positions: number;
-  /** inDim², row-major: (1/(N·T)) Σ_n Σ_t a aᵀ, a the input at position t (a conv's unfolded patch) with a trailing 1 where there is a bias. */
+  /**
+   * inDim², row-major: (1/(N·T)) Σ_n Σ_t a aᵀ, a the input at position t (a conv's unfolded patch) with a trailing 1
+   * where there is a bias. Empty under `input: "trace"`.
+   */
   A: Float64Array;
+  /** tr A, (1/(N·T)) Σ_n Σ_t ‖a‖², gathered either way (K-FAC's π needs only it). */
+  traceA: number;
   /**
    * outDim², row-major: (1/N) Σ_n Σ_t g gᵀ, g = ∂ℓ_n/∂s_t the gradient of image n's own cross-entropy with respect to
    * the layer's output s at position t, before any activation (summed over positions, as K-FAC does for convs, so that
@@ -136,6 +141,11 @@ export interface KfacOptions {
   labels?: "data" | "sampled";
   /** Only these layers (every conv and dense layer when absent). */
   layers?: readonly string[];
+  /**
+   * "full" (the default): A as a matrix; "trace": only its trace, without unfolding a conv's patches or forming the
+   * d_in² products (most of the capability's cost on convs).
+   */
+  input?: "full" | "trace";
 }
 
 /** What `ctx.outputActivations` gathers besides mean |a| and the fraction of zeros, and over which layers. */

@@ -39,6 +39,12 @@ function tensorsOf(model: Model, names: string[]): PrunableTensor[] {
   });
 }
 
+function meanTrace(m: Float64Array, n: number): number {
+  let t = 0;
+  for (let i = 0; i < n; i++) t += m[i * n + i];
+  return t / n;
+}
+
 function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let scale = 0;
   for (let i = 0; i < a.length; i++) scale = Math.max(scale, Math.abs(b[i]));
@@ -112,6 +118,14 @@ test("K-FAC factors of a conv and a dense layer are E[aaᵀ] (patches, bias colu
   assert.ok(maxRelDiff(fc.G, G2) < 1e-5, `dense G off by ${maxRelDiff(fc.G, G2)}`);
   assert.ok(maxRelDiff(conv.outputMeanSquare, S1) < 1e-5 && maxRelDiff(fc.outputMeanSquare, S2) < 1e-5, "mean squares of the outputs before ReLU");
   assert.ok(G1.some((v) => v !== 0) && A1[0] !== 0, "not vacuous");
+  assert.ok(Math.abs(conv.traceA - meanTrace(A1, DC) * DC) < 1e-5 * conv.traceA && Math.abs(fc.traceA - meanTrace(A2, DD) * DD) < 1e-5 * fc.traceA);
+  // Only A's trace: the same G, trace and mean squares, no matrix.
+  const light = await ctx.kfacFactors!({ batches: 3, batchSize: 2, mode: "eval" }, { input: "trace" });
+  for (const [name, full] of [["conv", conv], ["fc", fc]] as const) {
+    const l = light.get(name)!;
+    assert.equal(l.A.length, 0);
+    assert.ok(Math.abs(l.traceA - full.traceA) < 1e-6 * full.traceA && maxRelDiff(l.G, full.G) < 1e-6 && maxRelDiff(l.outputMeanSquare, full.outputMeanSquare) < 1e-6, name);
+  }
   // The true Fisher's labels are drawn from the model: another G, the same A.
   const sampled = await ctx.kfacFactors!({ batches: 3, batchSize: 2, mode: "eval" }, { labels: "sampled", layers: ["fc"] });
   assert.deepEqual([...sampled.keys()], ["fc"], "only the layers asked for");
@@ -162,7 +176,7 @@ function quadraticLayer() {
   // What the engine measures as each output's mean square, E[(W·a)²], here from the inputs.
   const w0rows = W(kernel, bias);
   const outputMeanSquare = Float64Array.from(w0rows, (row) => x.reduce((s, a) => s + row.reduce((t, v, j) => t + v * a[j], 0) ** 2, 0) / N);
-  const factors: KfacFactors = { inDim: D, outDim: OUT, hasBias: true, positions: 1, A, G: M, outputMeanSquare };
+  const factors: KfacFactors = { inDim: D, outDim: OUT, hasBias: true, positions: 1, A, traceA: meanTrace(A, D) * D, G: M, outputMeanSquare };
   const tensors: PrunableTensor[] = [
     { name: "fc/kernel", layer: "fc", layerKind: "dense", role: "kernel", shape: [IN, OUT], values: kernel, mask: new Float32Array(IN * OUT).fill(1) },
     { name: "fc/bias", layer: "fc", layerKind: "dense", role: "bias", shape: [OUT], values: bias, mask: new Float32Array(OUT).fill(1) },

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "50e1d5a7358673f6737c656d29dd56075f61f43695c8aed650e261df6869b54a";
+export const RESULTS_SOURCES_SHA256 = "a63846bfa433346cc4e390d3fce0ea2620f00d4a9e54d6667936ac06e540ba63";

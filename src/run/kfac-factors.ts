@@ -18,6 +18,7 @@ interface LayerSums {
   inDim: number;
   outDim: number;
   a: tf.Tensor | null;
+  trace: tf.Tensor | null;
   g: tf.Tensor | null;
   s2: tf.Tensor | null;
   outShape: number[];
@@ -47,20 +48,31 @@ export function kfacFactors(
         const logits = model.arch.build(new KfacProbes(forwardOps, wanted, null, (layer, input, output, bias, conv) => {
           if (seen.has(layer)) throw new Error(`K-FAC factors: layer ${layer} runs twice in ${model.arch.name} (shared weights are not supported)`);
           seen.add(layer);
-          const patches = conv ? unfold(input, conv, eyes, layer) : input;
-          const d = patches.shape[patches.shape.length - 1]!;
-          const n = patches.shape[0]!;
-          let a = tf.reshape(patches, [-1, d]);
-          const positions = a.shape[0]! / n;
-          if (bias) a = tf.concat([a, tf.ones([a.shape[0]!, 1])], 1);
-          const prev = sums.get(layer);
+          const full = options.input !== "trace";
+          const d = (conv ? conv.kernel * conv.kernel * input.shape[3]! : input.shape[input.shape.length - 1]!) + (bias ? 1 : 0);
           const outDim = output.shape[output.shape.length - 1]!;
+          const n = input.shape[0]!;
+          const rows = output.size / outDim;
+          const positions = rows / n;
+          const prev = sums.get(layer);
           if (prev && (prev.positions !== positions || prev.outDim !== outDim)) throw new Error(`K-FAC factors: layer ${layer} changed shape between batches`);
-          const s = prev ?? { hasBias: bias, positions, inDim: a.shape[1]!, outDim, a: null, g: null, s2: null, outShape: [] };
-          const aat = tf.matMul(a, a, true, false);
-          const old = s.a;
-          s.a = tf.keep(old ? tf.add(old, aat) : aat);
-          old?.dispose();
+          const s = prev ?? { hasBias: bias, positions, inDim: d, outDim, a: null, trace: null, g: null, s2: null, outShape: [] };
+          s.outShape = output.shape;
+          sums.set(layer, s);
+          // Σ ‖a‖² over positions: a conv's window sums of x² (a conv of x² with a ones kernel), plus 1 per row for the bias.
+          let trace = conv ? tf.sum(unfoldSquares(input, conv)) : tf.sum(tf.square(input));
+          if (bias) trace = tf.add(trace, rows);
+          const oldTrace = s.trace;
+          s.trace = tf.keep(oldTrace ? tf.add(oldTrace, trace) : trace);
+          oldTrace?.dispose();
+          if (full) {
+            let a = tf.reshape(conv ? unfold(input, conv, eyes, layer) : input, [rows, d - (bias ? 1 : 0)]);
+            if (bias) a = tf.concat([a, tf.ones([rows, 1])], 1);
+            const aat = tf.matMul(a, a, true, false);
+            const old = s.a;
+            s.a = tf.keep(old ? tf.add(old, aat) : aat);
+            old?.dispose();
+          }
           const squares = tf.sum(tf.square(tf.reshape(output, [-1, outDim])), 0);
           const oldS2 = s.s2;
           s.s2 = tf.keep(oldS2 ? tf.add(oldS2, squares) : squares);
@@ -93,17 +105,17 @@ export function kfacFactors(
     }
     const out = new Map<string, KfacFactors>();
     for (const [layer, s] of sums) {
-      const a = s.a!.dataSync() as Float32Array;
+      const a = s.a ? s.a.dataSync() as Float32Array : new Float32Array(0);
       const g = s.g!.dataSync() as Float32Array;
       const aScale = 1 / (images * s.positions);
       out.set(layer, {
         inDim: s.inDim, outDim: s.outDim, hasBias: s.hasBias, positions: s.positions,
-        A: scaled(a, aScale), G: scaled(g, 1 / images), outputMeanSquare: scaled(s.s2!.dataSync() as Float32Array, aScale),
+        A: scaled(a, aScale), traceA: s.trace!.dataSync()[0] * aScale, G: scaled(g, 1 / images), outputMeanSquare: scaled(s.s2!.dataSync() as Float32Array, aScale),
       });
     }
     return out;
   } finally {
-    for (const s of sums.values()) { s.a?.dispose(); s.g?.dispose(); s.s2?.dispose(); }
+    for (const s of sums.values()) { s.a?.dispose(); s.trace?.dispose(); s.g?.dispose(); s.s2?.dispose(); }
     for (const e of eyes.values()) e.dispose();
   }
 }
@@ -150,6 +162,15 @@ export function unfold(x: tf.Tensor, o: ConvOptions, eyes: Map<string, tf.Tensor
   if (o.padding === "same") pad = "same";
   else if (typeof o.padding === "number" && o.padding > 0) input = tf.pad(input, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]);
   return tf.conv2d(input, eye, o.stride ?? 1, pad);
+}
+
+/** Per output position, Σ of x² over the conv's window (‖patch‖², the patch's squared norm), with the layer's padding and stride. */
+function unfoldSquares(x: tf.Tensor, o: ConvOptions): tf.Tensor4D {
+  let input = tf.square(x) as tf.Tensor4D;
+  let pad: "same" | "valid" = "valid";
+  if (o.padding === "same") pad = "same";
+  else if (typeof o.padding === "number" && o.padding > 0) input = tf.pad(input, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]);
+  return tf.conv2d(input, tf.ones([o.kernel, o.kernel, x.shape[3]!, 1]) as tf.Tensor4D, o.stride ?? 1, pad);
 }
 
 type OnLayer = (layer: string, input: tf.Tensor, output: tf.Tensor, bias: boolean, conv: ConvOptions | null) => void;
