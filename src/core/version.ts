@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "a63846bfa433346cc4e390d3fce0ea2620f00d4a9e54d6667936ac06e540ba63";
+export const RESULTS_SOURCES_SHA256 = "8d52b0e7bc219e2ac1127e04529f6800aa322f7c9d2dc62fe8517d03c3f951ce";

@@ -60,15 +60,21 @@ export function kfacFactors(
           s.outShape = output.shape;
           sums.set(layer, s);
           // Σ ‖a‖² over positions: a conv's window sums of x² (a conv of x² with a ones kernel), plus 1 per row for the bias.
-          let trace = conv ? tf.sum(unfoldSquares(input, conv)) : tf.sum(tf.square(input));
-          if (bias) trace = tf.add(trace, rows);
+          // Each layer's temporaries (a conv's patches: n·T·d floats) go as soon as its sums are taken, not at the end
+          // of the batch's forward pass (all layers' patches at once held 2.3 GB on ResNet-20 at 128 images).
+          const trace = tf.tidy(() => {
+            const t = conv ? tf.sum(unfoldSquares(input, conv)) : tf.sum(tf.square(input));
+            return bias ? tf.add(t, rows) : t;
+          });
           const oldTrace = s.trace;
           s.trace = tf.keep(oldTrace ? tf.add(oldTrace, trace) : trace);
           oldTrace?.dispose();
           if (full) {
-            let a = tf.reshape(conv ? unfold(input, conv, eyes, layer) : input, [rows, d - (bias ? 1 : 0)]);
-            if (bias) a = tf.concat([a, tf.ones([rows, 1])], 1);
-            const aat = tf.matMul(a, a, true, false);
+            const aat = tf.tidy(() => {
+              let a = tf.reshape(conv ? unfold(input, conv, eyes, layer) : input, [rows, d - (bias ? 1 : 0)]);
+              if (bias) a = tf.concat([a, tf.ones([rows, 1])], 1);
+              return tf.matMul(a, a, true, false);
+            });
             const old = s.a;
             s.a = tf.keep(old ? tf.add(old, aat) : aat);
             old?.dispose();
