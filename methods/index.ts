@@ -19,6 +19,8 @@ import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { l1Filter } from "./l1-filter.js";
 import { magnitudeAtInit } from "./magnitude-at-init.js";
+import { obd } from "./obd.js";
+import { obs } from "./obs.js";
 import { random } from "./random.js";
 import { randomChannel } from "./random-channel.js";
 import { rigl } from "./rigl.js";
@@ -60,6 +62,8 @@ export const METHODS: readonly PruningMethod[] = [
   taylor,
   dropnet,
   gateDecorator,
+  obd,
+  obs,
 ];
 
 export function getMethod(name: string): PruningMethod {
