@@ -1,5 +1,4 @@
 import { LECUN_1990 } from "./citations.js";
-import { scopeDistribution } from "./obs.js";
 import type { PruningMethod } from "./types.js";
 
 /**
@@ -36,7 +35,7 @@ export const obd: PruningMethod = {
     scope: { type: "string", default: "global", choices: ["global", "layer"], description: "one ranking over all layers (saliencies are in loss units) or the same fraction per tensor" },
   },
   needs: { batchGradients: true },
-  distribution: (p) => scopeDistribution(p),
+  distribution: (p) => (p.scope === "layer" ? "layer" : "global"),
   schedule: () => ({ kind: "one-shot" }),
   async score(ctx) {
     if (!ctx.batchGradients) throw new Error("obd needs the engine's batch gradients");
