@@ -18,7 +18,8 @@ import type { PrunableTensor, PruningMethod, ScoreContext } from "./types.js";
  *
  * Blocks: F is taken block-diagonal, each block `block_size` consecutive entries of one tensor's flattened weights
  * (the last block of a tensor shorter; blocks never span two tensors), as WoodFisher splits a layer into chunks of
- * `fittable_params`. Blocks are inverted one at a time, so memory is bounded:
+ * `fittable_params`, flattened in PyTorch's [out, in, kh, kw] order as theirs are (`blockOrder`: a block holds one
+ * neuron's or filter's weights, not one input's weights into many neurons as prunebench's [kh, kw, in, out] would). Blocks are inverted one at a time, so memory is bounded:
  *   4·N·P bytes (the N float32 gradients of the P prunable weights, kept while scoring, as WoodFisher keeps its
  *   `_all_grads`) + 8·B² bytes (one float64 block inverse, B = block_size; the joint update's |Q|×|Q| system adds at
  *   most 8·min(B, joint_max)² more),
@@ -73,12 +74,13 @@ export const obs: PruningMethod = {
     const { damping, blockSize } = settings(ctx.params);
     return new Map(ctx.tensors.map((t) => {
       const grads = samples.grads.get(t.name)!;
+      const order = blockOrder(t.shape);
       const s = new Float32Array(t.values.length);
       forEachBlock(t.values.length, blockSize, (start, end) => {
         const inv = woodburyInverse(end - start, samples.count, damping, (n) => grads.subarray(n * t.values.length + start, n * t.values.length + end));
         const m = end - start;
         for (let j = 0; j < m; j++) {
-          const q = start + j;
+          const q = order[start + j];
           if (t.mask[q] !== 0) s[q] = (t.values[q] * t.values[q]) / (2 * inv[j * m + j]);
         }
       });
@@ -97,15 +99,20 @@ export const obs: PruningMethod = {
       if (!next) continue;
       const grads = samples.grads.get(t.name)!;
       const size = t.values.length;
+      const order = blockOrder(t.shape);
       const w = Float64Array.from(t.values);
       let changed = false;
       forEachBlock(size, blockSize, (start, end) => {
         const pruned: number[] = [];
-        for (let q = start; q < end; q++) if (t.mask[q] !== 0 && next[q] === 0) pruned.push(q - start);
+        for (let j = 0; j < end - start; j++) {
+          const q = order[start + j];
+          if (t.mask[q] !== 0 && next[q] === 0) pruned.push(j);
+        }
         if (pruned.length === 0) return;
         const inv = woodburyInverse(end - start, samples.count, damping, (n) => grads.subarray(n * size + start, n * size + end));
-        const delta = obsUpdate(inv, end - start, pruned, t.values.subarray(start, end), jointMax);
-        for (let j = 0; j < delta.length; j++) w[start + j] += delta[j];
+        const blockValues = Float64Array.from({ length: end - start }, (_, j) => t.values[order[start + j]]);
+        const delta = obsUpdate(inv, end - start, pruned, blockValues, jointMax);
+        for (let j = 0; j < delta.length; j++) w[order[start + j]] += delta[j];
         changed = true;
       });
       if (changed) out.set(t.name, Float32Array.from(w));
@@ -141,18 +148,41 @@ export async function fisherGradients(ctx: ScoreContext, method: string): Promis
   const tensors = ctx.tensors;
   const grads = new Map(tensors.map((t) => [t.name, new Float32Array(n * t.values.length)]));
   let count = 0;
+  const orders = tensors.map((t) => blockOrder(t.shape));
   await ctx.batchGradients({ batches: n, batchSize: Number(ctx.params.batch_size), mode: "eval" }, tensors.map((t) => t.name), (g, b) => {
-    for (const t of tensors) storeMasked(t, g.get(t.name)!, grads.get(t.name)!, b);
+    tensors.forEach((t, k) => storeMasked(t, orders[k], g.get(t.name)!, grads.get(t.name)!, b));
     count = Math.max(count, b + 1);
   });
   if (count === 0) throw new Error(`${method}: no training batch to take a gradient of`);
   return { count, grads: count === n ? grads : new Map([...grads].map(([k, v]) => [k, v.slice(0, count * (v.length / n))])) };
 }
 
-function storeMasked(t: PrunableTensor, g: Float32Array, into: Float32Array, b: number): void {
+/** Stores sample b of a tensor's gradient in block order (`blockOrder`), 0 at its already-pruned weights. */
+function storeMasked(t: PrunableTensor, order: Int32Array, g: Float32Array, into: Float32Array, b: number): void {
   if (g.length !== t.values.length) throw new Error(`${t.name}: ${g.length} gradient values for ${t.values.length} weights`);
   const at = b * t.values.length;
-  for (let i = 0; i < g.length; i++) into[at + i] = t.mask[i] !== 0 ? g[i] : 0;
+  for (let p = 0; p < g.length; p++) {
+    const i = order[p];
+    into[at + p] = t.mask[i] !== 0 ? g[i] : 0;
+  }
+}
+
+/**
+ * The order blocks cut a tensor in, as WoodFisher flattens PyTorch's weights: output unit first, then input unit, then
+ * kernel position ([out, in, kh, kw]), so a block holds the weights of one neuron or filter (whose curvature is
+ * coupled through that unit's inputs). prunebench's kernels are [kh, kw, in, out] (dense [in, out]): entry p of the
+ * order is the flat index of the p-th weight in PyTorch's. A 1-D tensor keeps its own order.
+ */
+export function blockOrder(shape: readonly number[]): Int32Array {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const order = new Int32Array(size);
+  if (shape.length < 2) return order.map((_, i) => i);
+  const out = shape[shape.length - 1];
+  const inputs = shape[shape.length - 2];
+  const spatial = size / (out * inputs);
+  let p = 0;
+  for (let o = 0; o < out; o++) for (let i = 0; i < inputs; i++) for (let k = 0; k < spatial; k++) order[p++] = (k * inputs + i) * out + o;
+  return order;
 }
 
 /** Calls `visit` with [start, end) of each block of `blockSize` consecutive entries of a tensor of `size` (the last one shorter). */

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import Database from "better-sqlite3";
 import { getMethod } from "../methods/index.js";
-import { forEachBlock, obsMemoryBytes, woodburyInverse } from "../methods/obs.js";
+import { blockOrder, forEachBlock, obsMemoryBytes, woodburyInverse } from "../methods/obs.js";
 import type { PrunableTensor, PruningMethod, ScoreContext } from "../methods/types.js";
 import { getArch } from "../src/archs/index.js";
 import { initBackend } from "../src/backend/index.js";
@@ -298,6 +298,28 @@ describe("obs's blocks", () => {
     assert.notDeepEqual([...a.subarray(4)], [...b.subarray(4)]);
     const [c, d] = [await scoresWith(grads, size), await scoresWith(changed, size)];
     assert.notDeepEqual([...c.subarray(0, 4)], [...d.subarray(0, 4)], "one block over the whole tensor couples them");
+  });
+
+  test("blocks follow PyTorch's [out, in, kh, kw] flattening, as WoodFisher's: a block holds one neuron's or filter's weights", async () => {
+    assert.deepEqual([...blockOrder([3, 2])], [0, 2, 4, 1, 3, 5], "dense [in 3, out 2]: neuron 0's three inputs, then neuron 1's");
+    assert.deepEqual([...blockOrder([1, 2, 2, 2])], [0, 4, 2, 6, 1, 5, 3, 7], "conv [kh 1, kw 2, in 2, out 2]: filter 0 (input 0 at both positions, input 1), then filter 1");
+    assert.deepEqual([...blockOrder([5])], [0, 1, 2, 3, 4]);
+    // Blocks of 3 on a dense [3, 2] kernel: neuron 1's saliencies do not see neuron 0's gradients.
+    const values = Float32Array.of(0.5, -1, 0.25, 0.75, -0.5, 1);
+    const rng = makeRng(6, "order");
+    const grads = Array.from({ length: 4 }, () => Float32Array.from({ length: 6 }, () => rng() - 0.5));
+    const score = async (gs: Float32Array[]) => {
+      const t: PrunableTensor = { name: "fc/kernel", layer: "fc", layerKind: "dense", role: "kernel", shape: [3, 2], values, mask: new Float32Array(6).fill(1) };
+      const ctx: ScoreContext = {
+        tensors: [t], params: { gradients: gs.length, batch_size: 1, damping: 0.01, block_size: 3, joint_max: 3, scope: "global" }, random: Math.random,
+        batchGradients: async (_spec, _names, visit) => gs.forEach((g, b) => visit(new Map([["fc/kernel", g]]), b)),
+      };
+      return (await getMethod("obs").score(ctx)).get("fc/kernel")!;
+    };
+    const a = await score(grads);
+    const b = await score(grads.map((g) => g.map((v, i) => (i % 2 === 0 ? v * 2 + 0.3 : v))));
+    assert.deepEqual([1, 3, 5].map((i) => a[i]), [1, 3, 5].map((i) => b[i]), "neuron 1 (odd flat indices) unchanged");
+    assert.notDeepEqual([0, 2, 4].map((i) => a[i]), [0, 2, 4].map((i) => b[i]));
   });
 
   test("memory: the block term is 8·B² bytes whatever the model's size; only the kept gradients grow with it (figures printed)", () => {
