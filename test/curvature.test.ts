@@ -350,6 +350,32 @@ describe("obd and obs through the engine and the command line", () => {
     assert.equal(obs.params.damping.default, 1e-3);
   });
 
+  test("obs through the engine's prune step: the surviving weights move by its update, pruned ones are 0, the density is exact", async () => {
+    const model = createModel(getArch("mlp"), MNIST, 10, 4);
+    const before = new Map([...model.params].map(([n, v]) => [n, (v.dataSync() as Float32Array).slice()]));
+    const masks = new MaskSet();
+    const method = getMethod("obs");
+    const params = { ...Object.fromEntries(Object.entries(method.params).map(([k, p]) => [k, p.default])), gradients: 4, block_size: 16, joint_max: 16 };
+    await pruneStep({ model, masks, method, params, prunable: PRUNABLE, density: 0.5, train: split(16, 5), seed: 0, step: 0 });
+    let kept = 0;
+    let total = 0;
+    for (const name of ["fc1/kernel", "fc2/kernel", "fc3/kernel"]) {
+      const mask = masks.values(name)!;
+      const w = model.params.get(name)!.dataSync();
+      const w0 = before.get(name)!;
+      let moved = 0;
+      for (let i = 0; i < w.length; i++) {
+        if (mask[i] === 0) assert.ok(w[i] === 0, `${name}[${i}] pruned is ${w[i]}`);
+        else if (w[i] !== w0[i]) moved++;
+      }
+      assert.ok(moved > 0, `${name}: some surviving weights moved`);
+      kept += mask.reduce((a, b) => a + b, 0);
+      total += mask.length;
+    }
+    assert.equal(kept, Math.round(0.5 * total));
+    disposeModel(model);
+  });
+
   test("a tiny grid with obd and obs on the MLP finishes and its masks hit the target sparsity", () => {
     const dir = tempDir();
     const grid = writeTinyGrid(dir, "", { methods: "[obd, obs]", targets: "sparsities: [0.9]" });
