@@ -124,7 +124,7 @@ export const obs: PruningMethod = {
 /** The gradients of one prune step, kept from `score` to `compensate` (keyed by the step's context: no state across steps or runs). */
 const SAMPLES = new WeakMap<ScoreContext, FisherSamples>();
 
-/** N gradient samples of the prunable tensors: sample n of tensor t at grads.get(t)[n·size + i]. */
+/** N gradient samples of the prunable tensors: sample n of tensor t at grads.get(t)[n·size + p], p the weight's place in `blockOrder`. */
 export interface FisherSamples {
   count: number;
   grads: Map<string, Float32Array>;
