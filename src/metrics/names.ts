@@ -67,6 +67,14 @@ const defs: MetricDef[] = [
   { name: "dense_pretrain_images", unit: "images", higherIsBetter: false, definition: "Images through the dense pretraining this run starts from, attributed to every run that prunes the trained dense model, whoever trained it (0 for runs that start from the initial weights: at-init and dynamic sparse training use it only as a baseline). Never part of train_images." },
   { name: "dense_pretrain_macs", unit: "MACs", higherIsBetter: false, definition: "Training MACs of that dense pretraining (3 x dense MACs per image), attributed like dense_pretrain_images. Total training budget of a run = train_macs + dense_pretrain_macs." },
   { name: "dense_pretrain_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of that dense pretraining's training steps, measured where it was trained and kept with the cached dense model, attributed like dense_pretrain_images (unknown for a dense model cached before prunebench kept it). pretrain_seconds stays this process's share only." },
+  { name: "cpu_startup_seconds", unit: "s", higherIsBetter: false, definition: "CPU time (all threads) of the worker's start-up (imports, backend), charged to the first job of each worker process (0 for the others)." },
+  { name: "cpu_setup_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of the run outside its other cpu_* phases: data and model set-up, loading the cached dense model, counts and bookkeeping." },
+  { name: "cpu_pretrain_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of dense pretraining in this process (0 when the cached dense model was reused)." },
+  { name: "cpu_prune_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of pruning steps (scores, masks, regrowth), also those inside training." },
+  { name: "cpu_finetune_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of the run's own training (fine-tuning, retraining, sparse training), less pruning steps inside it." },
+  { name: "cpu_eval_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of the run's evaluation passes on the test (and validation) split." },
+  { name: "cpu_latency_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of the latency measurements." },
+  { name: "cpu_save_seconds", unit: "s", higherIsBetter: false, definition: "CPU time of writing the run's artifacts (pruned weights and masks, with their checksums)." },
   { name: "masked_nonzero", unit: "count", higherIsBetter: false, definition: "Validity check: weights that are nonzero where their mask is 0, after fine-tuning (must be 0: masked weights stay exactly zero)." },
 ];
 

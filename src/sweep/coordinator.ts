@@ -39,6 +39,8 @@ export interface SweepOptions {
   maxWorkerRssMb?: number;
   /** Extra worker environment (tests inject faults through it). */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Every result a worker sends back, dense jobs' included (which the database does not keep): `npm run bench:sweep`. */
+  onResult?: (result: JobResult) => void;
 }
 
 export interface SweepSummary {
@@ -217,6 +219,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
       waitingDense.delete(d.denseKey);
       if (abort.signal.aborted) stoppedWhileWaiting.add(d.denseKey);
+      options.onResult?.(r);
       announceBackend(r);
       return r;
     };
@@ -289,6 +292,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
           onProgress: (phase, _epoch, _epochs, note) => { if (note) progress.event(phase === "warning" ? `warning: ${note}` : note, counts); },
         });
         counts.running--;
+        options.onResult?.(result);
         announceBackend(result);
         if (stopMode() === "hard" && result.status === "failed") {
           try {
