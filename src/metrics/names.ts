@@ -50,7 +50,7 @@ const defs: MetricDef[] = [
   { name: "measured_speedup_train", structuredOnly: true, unit: "x", higherIsBetter: true, definition: "latency_train_dense_ms / latency_train_compacted_ms." },
   { name: "latency_train_batch", structuredOnly: true, unit: "images", higherIsBetter: null, definition: "Batch of the train latencies (the fine-tuning batch, at most the test split)." },
   { name: "latency_dense_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the dense model (batch and threads recorded). Structured runs: timed in alternation with the compacted model (the train-batch timing when the batches agree); unstructured runs: timed once per dense model and worker, shared by the runs pruned from it." },
-  { name: "latency_pruned_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the pruned model, same backend, batch and threads." },
+  { name: "latency_pruned_ms", unit: "ms", higherIsBetter: false, definition: "Median wall time of one inference batch of the pruned model, same backend, batch and threads (unstructured runs: the masked model on the dense kernels, exactly latency_repeats repetitions after warm-up, without the timing floor of the dense model's measurement)." },
   { name: "measured_speedup", unit: "x", higherIsBetter: true, definition: "latency_dense_ms / latency_pruned_ms." },
   { name: "latency_batch", unit: "images", higherIsBetter: null, definition: "Batch size of the latency measurement." },
   { name: "latency_threads", unit: "threads", higherIsBetter: null, definition: "Compute threads during the latency measurement." },

@@ -400,7 +400,9 @@ async function runPhasePlan(
       disposeModel(denseModel);
     } else {
       // Unstructured runs time the masked model on dense kernels, so its latency is the dense model's up to noise:
-      // the dense model is timed once per dense model and worker, not again in every run that shares it.
+      // the dense model is timed once per dense model and worker, not again in every run that shares it, and the
+      // masked model for exactly its repetitions, without the floor that stretches fast batches to repeats x 50 ms
+      // (on a 2x-32x ShrinkBench grid that floor was ~5 % of the sweep's CPU, for a ratio known to be 1 up to noise).
       const latencyKey = JSON.stringify([denseEvalKey, latencyBatch, config.eval.latencyRepeats, threads]);
       let dense = denseLatencyCache.get(latencyKey);
       if (dense === undefined) {
@@ -412,7 +414,7 @@ async function runPhasePlan(
         denseLatencyCache.set(latencyKey, dense);
       }
       latencyDense = dense;
-      [latencyPruned] = await measureLatencies([model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+      [latencyPruned] = await measureLatencies([model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats, 0);
     }
     clock.enter(leftForLatency);
 
