@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "f4b332d7ef91bd2f3d23a0488c69d2aba9a772164c869d84645ec14b68be6093";
+export const RESULTS_SOURCES_SHA256 = "a077e7a2d085b1fe3bb7d6464298de6261ae9289c2be497460334f794641f027";

@@ -42,6 +42,7 @@ import { penaltyLoss } from "../train/penalty.js";
 import type { LossPhase } from "../prune/loss-terms.js";
 import { tickTockStep } from "./tick-tock-step.js";
 import { CpuClock, cpuSeconds } from "./cpu-clock.js";
+import { denseMeasure } from "./dense-measures.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -50,13 +51,6 @@ import { CpuClock, cpuSeconds } from "./cpu-clock.js";
 export type ProgressFn = (phase: string, epoch: number, epochs: number, note?: string) => void;
 
 const datasetCache = new Map<string, Promise<LoadedDataset>>();
-/**
- * The dense model's test accuracy per dense key and test split, computed by the first run of a worker that needs it:
- * every run of a seed starts from the same dense weights, and a 10,000-image evaluation is ~0.7 s of a LeNet-5 run.
- */
-const denseEvalCache = new Map<string, Evaluation>();
-/** The dense model's latency (ms) per dense model, batch, repetitions and threads, timed once per worker. */
-const denseLatencyCache = new Map<string, number>();
 const preparedCache = new Map<string, PreparedData>();
 /** The first job of a process is charged the process's start-up (imports, backend), paid once per worker. */
 let startupCharged = false;
@@ -73,7 +67,7 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
   try {
     const info = await clock.time("startup", () => initBackend(job.backend as never));
     backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads: info.threads };
-    const out = await runInScope(job, onProgress, startedAt, info.threads, clock);
+    const out = await runInScope(job, onProgress, startedAt, info, clock);
     Object.assign(out.metrics, clock.metrics());
     return { ...base, status: "done", error: null, backend, ...out, finishedAt: new Date().toISOString() };
   } catch (e) {
@@ -87,7 +81,7 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
   }
 }
 
-async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, threads: number, clock: CpuClock): Promise<Omit<JobResult, "protocol" | "kind" | "key" | "status" | "error" | "backend" | "startedAt" | "finishedAt" | "host" | "pid">> {
+async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, backend: { name: string; threads: number }, clock: CpuClock): Promise<Omit<JobResult, "protocol" | "kind" | "key" | "status" | "error" | "backend" | "startedAt" | "finishedAt" | "host" | "pid">> {
   const { config } = job;
   const data = await loadPrepared(job);
   // An imported architecture is read from its file in this worker, and refused if the file changed since planning.
@@ -117,11 +111,18 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
       onTrain: () => onProgress("pretrain", 0, config.pretrain.epochs),
       onWarning: (message) => onProgress("warning", 0, 0, message),
     });
+    // Every run pruned from this dense model reports its test accuracy and latency: measured once, by the dense job
+    // (dense-measures.ts), and read back by the runs. The latency is the unstructured runs' dense timing.
+    const splitKey = [config.dataset, config.data, job.paths.dataDir ?? "", backend.name];
+    const denseEval = await clock.time("eval", () => denseMeasure(dense.path, "test-eval", splitKey, false, () => evaluateSplit(model, test)));
+    const latencyKey = [...splitKey, config.eval.latencyBatch, config.eval.latencyRepeats, backend.threads];
+    const denseLatencyMs = await clock.time("latency", () => denseMeasure(dense.path, "latency-ms", latencyKey, true,
+      async () => (await measureLatencies([model], test, config.eval.latencyBatch, config.eval.latencyRepeats))[0]));
     if (job.kind === "dense") {
       return { metrics: { pretrain_seconds: dense.trainedSeconds }, layers: [], epochs: dense.epochs, artifacts: [] };
     }
-    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads,
-      { cost: dense.cost, classNames: data.classNames }, clock);
+    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, backend.threads,
+      { cost: dense.cost, classNames: data.classNames, denseEval, denseLatencyMs }, clock);
   } finally {
     masks.dispose();
     train.dispose();
@@ -134,15 +135,12 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
 async function runPhasePlan(
   job: Job, model: Model, splits: { train: StagedSplit; val: StagedSplit; test: StagedSplit }, masks: MaskSet, initWeights: Map<string, Float32Array>,
   pretrainEpochs: EpochRecord[], pretrainSeconds: number, onProgress: ProgressFn, startedAt: Date, threads: number,
-  extra: { cost: DenseCost | null; classNames: readonly string[] }, clock: CpuClock,
+  extra: { cost: DenseCost | null; classNames: readonly string[]; denseEval: Evaluation; denseLatencyMs: number }, clock: CpuClock,
 ) {
   // Every evaluation pass of the run, charged to evaluation.
   const evaluate = (...args: Parameters<typeof evaluateSplit>) => clock.time("eval", () => evaluateSplit(...args));
   const { config } = job;
-  const denseEvalKey = JSON.stringify([job.denseKey, config.dataset, config.data, job.paths.dataDir ?? ""]);
-  const denseEval = denseEvalCache.get(denseEvalKey) ?? await evaluate(model, splits.test);
-  if (denseEvalCache.size > 64) denseEvalCache.clear();
-  denseEvalCache.set(denseEvalKey, denseEval);
+  const { denseEval } = extra;
   const denseWeights = snapshot(model);
 
   const method = getMethod(config.method.name);
@@ -400,20 +398,10 @@ async function runPhasePlan(
       disposeModel(denseModel);
     } else {
       // Unstructured runs time the masked model on dense kernels, so its latency is the dense model's up to noise:
-      // the dense model is timed once per dense model and worker, not again in every run that shares it, and the
+      // the dense model is timed once per dense model (runInScope), not again in every run that shares it, and the
       // masked model for exactly its repetitions, without the floor that stretches fast batches to repeats x 50 ms
       // (on a 2x-32x ShrinkBench grid that floor was ~5 % of the sweep's CPU, for a ratio known to be 1 up to noise).
-      const latencyKey = JSON.stringify([denseEvalKey, latencyBatch, config.eval.latencyRepeats, threads]);
-      let dense = denseLatencyCache.get(latencyKey);
-      if (dense === undefined) {
-        const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
-        restore(denseModel, denseWeights);
-        [dense] = await measureLatencies([denseModel], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
-        disposeModel(denseModel);
-        if (denseLatencyCache.size > 64) denseLatencyCache.clear();
-        denseLatencyCache.set(latencyKey, dense);
-      }
-      latencyDense = dense;
+      latencyDense = extra.denseLatencyMs;
       [latencyPruned] = await measureLatencies([model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats, 0);
     }
     clock.enter(leftForLatency);
