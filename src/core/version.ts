@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "a077e7a2d085b1fe3bb7d6464298de6261ae9289c2be497460334f794641f027";
+export const RESULTS_SOURCES_SHA256 = "dc72b9eb070d21a85a1b4ce9f3e7b8cbec1d97fea5299686920da8c5d72e6486";
