@@ -140,6 +140,9 @@ test("latency timing: fast batches get repeated until repeats x LATENCY_MS_PER_R
     assert.ok(times[0].length > 4, `more than the 4 asked: ${times[0].length}`);
     assert.ok(times[0].length <= 4 * 50, "capped at 50x the repetitions asked");
     assert.ok(elapsed >= 4 * LATENCY_MS_PER_REPEAT || times[0].length === 200, `timed for ${elapsed.toFixed(0)} ms`);
+    // Without the floor (a masked model whose timing equals the dense one's up to noise): exactly the repetitions asked.
+    const bare = await latencyTimings([model], split, 1, 4, 0);
+    assert.deepEqual(bare.map((t) => t.length), [4]);
   } finally {
     disposeModel(model);
     disposeModel(other);

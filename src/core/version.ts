@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "d19ff62b948a52fae5687853b59a7b817656804dec37f6e4ee38b0251e0bbdb6";
+export const RESULTS_SOURCES_SHA256 = "cd81aa9671bb730ea8c726e517eccd9bcdcd60d85e99fa074279a2ab5bff32d6";
