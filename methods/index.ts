@@ -19,6 +19,7 @@ import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { l1Filter } from "./l1-filter.js";
 import { magnitudeAtInit } from "./magnitude-at-init.js";
+import { platon } from "./platon.js";
 import { random } from "./random.js";
 import { randomChannel } from "./random-channel.js";
 import { rigl } from "./rigl.js";
@@ -60,6 +61,7 @@ export const METHODS: readonly PruningMethod[] = [
   taylor,
   dropnet,
   gateDecorator,
+  platon,
 ];
 
 export function getMethod(name: string): PruningMethod {
@@ -90,4 +92,4 @@ export function methodCatalog(): Catalog["methods"] {
 }
 
 export type { LossTerm } from "../src/prune/loss-terms.js";
-export type { BatchSpec, ChannelActivationStats, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, OutputActivationOptions, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";
+export type { BatchSpec, ChannelActivationStats, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, LossSpec, OutputActivationOptions, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches, TrainingTracker } from "./types.js";

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "25eb38df890dce59e39938f07b86bd4fac463e37e464a1bd1e8a99483c86b114";
+export const RESULTS_SOURCES_SHA256 = "71eb4dacc1a11ca79ce4b256444c2649c50498a6a73f0c21b510b7fdf496b40e";
