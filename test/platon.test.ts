@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import * as tf from "@tensorflow/tfjs-core";
 import Database from "better-sqlite3";
 import { getMethod, methodCatalog } from "../methods/index.js";
 import { PlatonTracker } from "../methods/platon.js";
@@ -107,6 +108,28 @@ describe("platon: scores", () => {
     assert.deepEqual([...masks.get("a/kernel")!], [0, 0, 0, 0]);
     assert.deepEqual([...masks.get("b/kernel")!], [1, 1, 1, 1]);
     assert.throws(() => platon.score({ tensors, params: defaults, random: () => 0 }), /training tracker/);
+  });
+});
+
+describe("platon: the window feed", () => {
+  test("hands each window's mean of |w·g| to the tracker, and holds one sum per tensor on the device, however many steps", () => {
+    const seen: Array<Map<string, Float32Array>> = [];
+    const feed = windowFeed({ quantity: "abs-weight-gradient", window: 2, observe: (m) => seen.push(new Map(m)) }, ["a/kernel"]);
+    const w = tf.tensor1d([1, -2, 0]);
+    const base = tf.memory().numTensors;
+    const steps = [[1, 1, 5], [3, -1, 7], [2, 2, 2], [0, 4, 1]];
+    steps.forEach((g, s) => {
+      tf.tidy(() => feed.afterGradients(new Map([["a/kernel", tf.tensor1d(g)]]), new Map([["a/kernel", w]])));
+      assert.ok(tf.memory().numTensors <= base + 1, `step ${s}: ${tf.memory().numTensors - base} tensors held`);
+      feed.afterStep({ globalStep: s });
+    });
+    assert.equal(seen.length, 2);
+    // Window 1: |w·g| = [1, 2, 0] and [3, 2, 0], mean [2, 2, 0]; window 2: [2, 4, 0] and [0, 8, 0], mean [1, 6, 0].
+    assert.deepEqual([...seen[0].get("a/kernel")!], [2, 2, 0]);
+    assert.deepEqual([...seen[1].get("a/kernel")!], [1, 6, 0]);
+    feed.dispose();
+    assert.equal(tf.memory().numTensors, base);
+    w.dispose();
   });
 });
 
