@@ -252,8 +252,8 @@ export interface PruningMethod {
   /** For dynamic schedules: how inactive weights are chosen to grow (src/prune/regrowth.ts); random when absent. */
   regrowth?(params: Readonly<Record<string, HyperValue>>): Regrowth;
   /**
-   * A fresh per-run training tracker (see TrainingTracker) the engine feeds during training phases whose masks change;
-   * none when absent.
+   * A fresh per-run training tracker (see TrainingTracker), fed during the fine-tuning of a gradual schedule (the
+   * phase whose masks the method's scores move); none when absent.
    */
   tracker?(params: Readonly<Record<string, HyperValue>>): TrainingTracker;
   /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */
