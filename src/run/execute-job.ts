@@ -43,6 +43,7 @@ import type { LossPhase } from "../prune/loss-terms.js";
 import { tickTockStep } from "./tick-tock-step.js";
 import { CpuClock, cpuSeconds } from "./cpu-clock.js";
 import { denseMeasure } from "./dense-measures.js";
+import { windowFeed } from "./window-tracker.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -159,6 +160,8 @@ async function runPhasePlan(
   // Where the training before a prune started (AP measures movement from there): the dense training's start, then
   // each phase's start, snapshotted only for plans that ask for AP.
   let roundStart: ReadonlyMap<string, Float32Array> = initWeights;
+  // The method's per-run record of training (fed while a gradual schedule prunes), when it keeps one.
+  const tracker = method.tracker?.(config.method.params);
   // An iterative schedule's rounds before the last prune to the run's kind of target at the round's density (the
   // fraction of the measure kept); the last round, like a one-shot step, to the run's target itself.
   const prune = (d: number, round: number, randomMask = false, activate?: number) => clock.time("prune", () => structured ? structuredPruneStep({
@@ -167,6 +170,7 @@ async function runPhasePlan(
   }) : pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
     seed: config.seed, step: round, randomMask, ...(activate ? { activate: { fraction: activate, start: roundStart } } : {}),
+    ...(schedule.kind === "gradual" && schedule.remask ? { remask: true } : {}), ...(tracker ? { tracker } : {}),
   }));
 
   const stepsOf = (c: TrainConfig) => Math.ceil(splits.train.count / c.batchSize) * c.epochs;
@@ -313,30 +317,37 @@ async function runPhasePlan(
     let lastChange = surgery ? surgery.lastChangeStep : -1;
     for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
     let rounds = 0;
-    const result = await clock.time("finetune", () => trainPhase({
-      phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
-      selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
-      // Only epochs that ended with the final mask may be selected.
-      selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
-      fromEpoch: step.fromEpoch,
-      masking: step.masking ?? "hard",
-      extraLoss: methodPenalty(config, model, step.phase),
-      hooks: {
-        afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
-        wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
-        afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
-          const c = change(ctx.globalStep);
-          if (c?.kind === "prune") await prune(c.density, ++rounds);
-          else if (c?.kind === "regrow") {
-            await clock.time("prune", () => regrowStep({
-              model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
-              train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
-            }));
-          }
+    const feed = tracker && step.during === "gradual" ? windowFeed(tracker, refs.map((r) => r.name)) : null;
+    try {
+      return await clock.time("finetune", () => trainPhase({
+        phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
+        selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
+        // Only epochs that ended with the final mask may be selected.
+        selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
+        fromEpoch: step.fromEpoch,
+        masking: step.masking ?? "hard",
+        extraLoss: methodPenalty(config, model, step.phase),
+        hooks: {
+          afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
+          wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
+          ...(feed ? { afterGradients: feed.afterGradients } : {}),
+          afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
+            // The window that ends at this step is folded in before the mask changes at it.
+            feed?.afterStep(ctx);
+            const c = change(ctx.globalStep);
+            if (c?.kind === "prune") await prune(c.density, ++rounds);
+            else if (c?.kind === "regrow") {
+              await clock.time("prune", () => regrowStep({
+                model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
+                train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
+              }));
+            }
+          },
         },
-      },
-    }));
-    return result;
+      }));
+    } finally {
+      feed?.dispose();
+    }
   }
 
   /**
