@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "25eb38df890dce59e39938f07b86bd4fac463e37e464a1bd1e8a99483c86b114";
+export const RESULTS_SOURCES_SHA256 = "f5a72245cefc09f90fefad9960250d429ecd79a14c6e8de58602b9316d62247b";
