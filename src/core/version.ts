@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "e3824fa885770f9a176be634364a56d41e8bcb7b1e9918f68ddd3f9951339171";
+export const RESULTS_SOURCES_SHA256 = "271bf2f3134ad6295d10b23506d1282de185558067a4493796d5a069870e3866";
