@@ -25,3 +25,19 @@ export const NAP_2021: Citation = {
   year: 2021,
   url: "https://arxiv.org/abs/2101.06608",
 };
+
+/** Optimal Brain Damage: obd's paper; the saliency OBS and NAP generalise. */
+export const LECUN_1990: Citation = {
+  authors: "LeCun, Denker, Solla",
+  title: "Optimal Brain Damage",
+  venue: "NeurIPS (NIPS 2)",
+  year: 1990,
+};
+
+/** Optimal Brain Surgeon: obs's paper; its saliency and compensation update are also NAP's, under K-FAC. */
+export const HASSIBI_STORK_1993: Citation = {
+  authors: "Hassibi, Stork",
+  title: "Second order derivatives for network pruning: Optimal Brain Surgeon",
+  venue: "NeurIPS (NIPS 5)",
+  year: 1993,
+};

@@ -19,6 +19,9 @@ import { layerGradient } from "./layer-gradient.js";
 import { layerMagnitude } from "./layer-magnitude.js";
 import { l1Filter } from "./l1-filter.js";
 import { magnitudeAtInit } from "./magnitude-at-init.js";
+import { obd } from "./obd.js";
+import { obs } from "./obs.js";
+import { platon } from "./platon.js";
 import { nap } from "./nap.js";
 import { napChannel } from "./nap-channel.js";
 import { random } from "./random.js";
@@ -62,6 +65,9 @@ export const METHODS: readonly PruningMethod[] = [
   taylor,
   dropnet,
   gateDecorator,
+  obd,
+  obs,
+  platon,
   nap,
   napChannel,
 ];
@@ -84,14 +90,20 @@ function channelScheduleProblem(m: PruningMethod, p: Readonly<Record<string, Hyp
   return schedule.kind === "iterative" && (schedule.apRate ?? 0) > 0 ? "a channel method's rounds remove whole channels: ap_rate (which removes single weights) must be 0" : null;
 }
 
+/** A training tracker is fed only while a gradual schedule fine-tunes: another schedule would score from nothing. */
+function trackerScheduleProblem(m: PruningMethod, p: Readonly<Record<string, HyperValue>>): string | null {
+  const kind = m.schedule(p).kind;
+  return m.tracker && kind !== "gradual" ? `the method's training tracker is fed only under a gradual schedule, and this one is ${kind}` : null;
+}
+
 function schedulePrefix(problem: string | null): string | null {
   return problem === null ? null : `its schedule cannot run: ${problem}`;
 }
 
 export function methodCatalog(): Catalog["methods"] {
-  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => m.paramsProblem?.(p) ?? schedulePrefix(scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p)),
+  return Object.fromEntries(METHODS.map((m) => [m.name, { params: m.params, check: (p: Readonly<Record<string, HyperValue>>) => m.paramsProblem?.(p) ?? schedulePrefix(scheduleProblem(m.schedule(p)) ?? channelScheduleProblem(m, p) ?? trackerScheduleProblem(m, p)),
     scheduleKind: (p: Readonly<Record<string, HyperValue>>) => m.schedule(p).kind, granularity: m.granularity ?? "weight" }]));
 }
 
 export type { LossTerm } from "../src/prune/loss-terms.js";
-export type { BatchSpec, ChannelActivationStats, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, KfacFactors, KfacOptions, LossSpec, OutputActivationOptions, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches } from "./types.js";
+export type { BatchSpec, ChannelActivationStats, ChannelGroupView, ChannelMember, ClassBalancedBatches, HessianGradient, KfacFactors, KfacOptions, LossSpec, OutputActivationOptions, PruningMethod, PrunableTensor, ScoreContext, ScoreNeeds, ShuffledBatches, TrainingTracker } from "./types.js";

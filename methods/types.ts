@@ -267,9 +267,28 @@ export interface ScoreContext {
    * (needs.kfacFactors). Depthwise convs, batch norm, layer norm and attention's own parameters are not included.
    */
   kfacFactors?(spec: BatchSpec, options?: KfacOptions): Promise<Map<string, KfacFactors>>;
+  /** The run's training tracker (PruningMethod.tracker), fed with every window so far; absent when the method has none. */
+  tracker?: TrainingTracker;
 }
 
 export type { LossTerm, Schedule };
+
+/**
+ * A per-weight statistic of training that a method follows while its masks change during training (a gradual
+ * schedule), for scores that depend on the history of training rather than on the weights as they are now. The engine
+ * computes `quantity` at every training step on the device, averages it over windows of `window` steps (counted from
+ * the phase's start: steps 1..window, window+1..2·window, ...) and hands each window's mean to `observe` when the
+ * window ends, before any mask change at that step. The method's score function reads what it folded through
+ * ScoreContext.tracker. One fresh tracker per run (PruningMethod.tracker).
+ */
+export interface TrainingTracker {
+  /** "abs-weight-gradient": |w ⊙ ∂L/∂w| per weight, the step's minibatch loss at the values its gradient was taken at. */
+  quantity: "abs-weight-gradient";
+  /** Steps per window (>= 1). */
+  window: number;
+  /** One window's mean per prunable tensor name (every entry, pruned ones included: their w is 0). */
+  observe(means: ReadonlyMap<string, Float32Array>): void;
+}
 
 export interface PruningMethod {
   name: string;
@@ -289,6 +308,11 @@ export interface PruningMethod {
   lossTerms?(params: Readonly<Record<string, HyperValue>>): LossTerm[];
   /** For dynamic schedules: how inactive weights are chosen to grow (src/prune/regrowth.ts); random when absent. */
   regrowth?(params: Readonly<Record<string, HyperValue>>): Regrowth;
+  /**
+   * A fresh per-run training tracker (see TrainingTracker), fed during the fine-tuning of a gradual schedule (the
+   * phase whose masks the method's scores move); none when absent.
+   */
+  tracker?(params: Readonly<Record<string, HyperValue>>): TrainingTracker;
   /** A floor on every tensor's density under a global threshold (prevents layer collapse); none when absent. */
   minDensity?(params: Readonly<Record<string, HyperValue>>): number | undefined;
   /**

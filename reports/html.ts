@@ -108,10 +108,17 @@ details.collapsed-chart > summary { color: var(--muted); }
 `;
 
 /**
- * Boot script: unpack column-packed data, read the filter from the URL hash, render every chart with vega-embed (SVG
- * renderer, export actions on) with the filter's signal values already set, then keep the filter bar, the charts'
- * signals, the tables' rows and the hash in step. Sets body[data-charts] to done/error once every chart is drawn and
- * body[data-filtered] to a counter each time a filter change has been applied everywhere (tests wait on both).
+ * Boot script: unpack column-packed data, read the filter from the URL hash, then draw charts lazily with vega-embed
+ * (SVG renderer, export actions on), each with the filter's signal values already set: the charts on screen at once,
+ * the others when they come within a viewport's height of the screen (an IntersectionObserver triggers the check),
+ * one chart per task so scrolling and the filter bar stay usable. A filter change re-runs only the drawn charts near
+ * the screen; drawn charts further away are marked stale (data-stale) and re-run when they come near. Printing
+ * (beforeprint) and window.prunebench.drawAll() draw and update every chart, folded ones included.
+ * Sets on body (tests and scripts/bench-report.ts wait on them): data-first-view done/error once the charts on screen
+ * at load are drawn (with data-first-view-ms, data-first-view-charts); data-charts done/error once every chart is drawn
+ * (pending until then, which a page that is never scrolled may stay: call drawAll); data-filtered, a counter bumped
+ * when the first view is drawn and each time a filter change has reached every table and every chart near the screen;
+ * data-lazy idle/busy, idle when no chart near the screen waits to be drawn or updated.
  */
 const BOOT = `
 (function () {
@@ -132,8 +139,8 @@ const BOOT = `
   }
   var DIMS = P.filter;
   var state = {};
-  var views = [];
   var applied = 0;
+  var gen = 0; // bumped by each filter change; a chart showing an older one is stale
   var warn = document.getElementById("pb-filter-warn");
   function readHash() {
     var s = {}, bad = [];
@@ -180,21 +187,26 @@ const BOOT = `
   }
   function apply() {
     var t0 = performance.now();
+    gen++;
     DIMS.forEach(function (d) {
       var sel = document.getElementById("pb-f-" + d.key);
       if (sel) { sel.value = state[d.key] || ""; sel.classList.toggle("on", !!state[d.key]); }
     });
     filterElements();
     writeHash();
-    var runs = views.map(function (v) {
-      DIMS.forEach(function (d) { v.signal(d.signal, state[d.key] || ""); });
-      return v.runAsync();
+    var now = [];
+    charts.forEach(function (c) {
+      if (!c.drawn && !c.busy) return;
+      if (isNear(c)) now.push(ensure(c)); else if (c.drawn) c.el.setAttribute("data-stale", "1");
     });
-    Promise.all(runs).then(function () {
-      // How long the last filter change took to reach every chart and table (scripts/bench-report.ts reads it).
+    Promise.all(now).then(function () {
+      // How long the last filter change took to reach every table and every chart near the screen
+      // (scripts/bench-report.ts reads it).
       document.body.setAttribute("data-filter-ms", String(Math.round(performance.now() - t0)));
       document.body.setAttribute("data-filtered", String(++applied));
     });
+    // Charts the filter brought back into view, or near ones not drawn yet.
+    pump();
   }
   state = readHash();
   DIMS.forEach(function (d) {
@@ -217,38 +229,95 @@ const BOOT = `
     var sel = document.getElementById("pb-f-" + d.key);
     if (sel) { sel.value = state[d.key] || ""; sel.classList.toggle("on", !!state[d.key]); }
   });
-  var pending = P.charts.length, failed = 0;
-  function settle() {
-    if (--pending === 0) {
-      // Milliseconds from navigation start to every chart drawn (scripts/bench-report.ts reads it).
-      document.body.setAttribute("data-charts-ms", String(Math.round(performance.now())));
-      document.body.setAttribute("data-charts", failed ? "error" : "done");
-      document.body.setAttribute("data-filtered", String(++applied));
-    }
-  }
-  if (pending === 0) { document.body.setAttribute("data-charts", "done"); return; }
-  document.body.setAttribute("data-charts", "pending");
-  // Charts on screen first, then the rest in page order, folded ones last; one chart per task, so the first view
-  // appears early and scrolling and the filter bar stay usable while the rest is drawn.
-  function distance(ch) {
-    var el = document.getElementById(ch.id);
-    if (!el.offsetParent) return 1e9;
-    var r = el.getBoundingClientRect();
+  // One record per chart: its vega view once drawn, the filter generation it shows, the draw or re-run in flight.
+  var charts = P.charts.map(function (ch) {
+    return { ch: ch, el: document.getElementById(ch.id), view: null, drawn: false, failed: false, busy: null, gen: -1 };
+  });
+  // A chart counts as near when it is within MARGIN px of the screen (one screen height: drawn before it is seen).
+  var MARGIN = Math.max(600, innerHeight);
+  function distance(c) {
+    // Folded (closed <details>: laid out, yet not shown) or hidden by the filter.
+    if (c.el.checkVisibility ? !c.el.checkVisibility() : !c.el.getClientRects().length) return Infinity;
+    var r = c.el.getBoundingClientRect();
     return r.bottom < 0 ? -r.bottom : r.top > innerHeight ? r.top - innerHeight : 0;
   }
-  var order = P.charts.map(function (ch, i) { return { ch: ch, i: i, d: distance(ch) }; });
-  order.sort(function (a, b) { return (a.d > 0) - (b.d > 0) || (a.d >= 1e9) - (b.d >= 1e9) || a.i - b.i; });
-  var onScreen = order.filter(function (o) { return o.d === 0; }).length;
-  function next(k) {
-    if (k >= order.length) return;
-    draw(order[k].ch).then(function () {
-      if (k + 1 === Math.max(1, onScreen)) document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now())));
-      setTimeout(function () { next(k + 1); }, 0);
+  function isNear(c) { return distance(c) <= MARGIN; }
+  /** Draw c if it is not drawn, re-run it if it shows an older filter; resolves once it shows the current one. */
+  function ensure(c) {
+    if (c.failed) return Promise.resolve();
+    if (c.busy) return c.busy.then(function () { return ensure(c); });
+    if (c.drawn && c.gen === gen) return Promise.resolve();
+    var g = gen;
+    c.busy = (c.drawn ? rerun(c) : draw(c)).catch(function (err) { console.error(err); }).then(function () {
+      c.busy = null;
+      c.gen = g;
+      if (g === gen) c.el.removeAttribute("data-stale");
+      progress();
+      setTimeout(pump, 0);
     });
+    return c.busy.then(function () { return ensure(c); });
   }
-  next(0);
-  function draw(ch) {
-    var el = document.getElementById(ch.id);
+  function rerun(c) {
+    DIMS.forEach(function (d) { c.view.signal(d.signal, state[d.key] || ""); });
+    return c.view.runAsync();
+  }
+  /** Every chart drawn and showing the current filter (printing, scripts, tests). */
+  function drawAll() {
+    return Promise.all(charts.map(ensure)).then(function () {});
+  }
+  window.prunebench = { drawAll: drawAll };
+  // Printing is synchronous after beforeprint; every step of a draw is a microtask (data is inline), so the charts
+  // are drawn before the page is laid out for print.
+  window.addEventListener("beforeprint", function () { drawAll(); });
+  // The charts on screen now: the first view, drawn first; its time is what a reader waits for.
+  var first = charts.filter(function (c) { return distance(c) === 0; });
+  var firstDone = false, allDone = false;
+  function progress() {
+    if (!firstDone && first.every(function (c) { return c.drawn || c.failed; })) {
+      firstDone = true;
+      document.body.setAttribute("data-first-view-ms", String(Math.round(performance.now())));
+      document.body.setAttribute("data-first-view-charts", String(first.length));
+      document.body.setAttribute("data-first-view", first.some(function (c) { return c.failed; }) ? "error" : "done");
+      document.body.setAttribute("data-filtered", String(++applied));
+    }
+    if (!allDone && charts.every(function (c) { return c.drawn || c.failed; })) {
+      allDone = true;
+      // Milliseconds from navigation start to every chart drawn (scripts/bench-report.ts reads it).
+      document.body.setAttribute("data-charts-ms", String(Math.round(performance.now())));
+      document.body.setAttribute("data-charts", charts.some(function (c) { return c.failed; }) ? "error" : "done");
+    }
+  }
+  /** Draw or update the nearest chart that needs it, then yield to the browser and look again. */
+  var pumping = false;
+  function pump() {
+    if (pumping) return;
+    var next = null, best = Infinity, inFlight = false;
+    charts.forEach(function (c) {
+      if (c.failed || (c.drawn && c.gen === gen && !c.busy)) return;
+      var d = distance(c);
+      if (d > MARGIN) return;
+      if (c.busy) inFlight = true; // a filter change or drawAll is on it; look again when it ends
+      else if (d < best) { best = d; next = c; }
+    });
+    // Scripts and tests wait on "idle": every chart near the screen is drawn and current.
+    document.body.setAttribute("data-lazy", next || inFlight ? "busy" : "idle");
+    if (!next) return;
+    pumping = true;
+    ensure(next).then(function () { pumping = false; setTimeout(pump, 0); });
+  }
+  document.body.setAttribute("data-charts", charts.length ? "pending" : "done");
+  progress();
+  if (typeof IntersectionObserver === "function") {
+    var io = new IntersectionObserver(function () { pump(); }, { rootMargin: MARGIN + "px 0px " + MARGIN + "px 0px" });
+    charts.forEach(function (c) { io.observe(c.el); });
+    // Opening a folded chart does not always move it across the observer's edge.
+    Array.prototype.forEach.call(document.querySelectorAll("main details"), function (d) { d.addEventListener("toggle", pump); });
+    pump();
+  } else {
+    drawAll();
+  }
+  function draw(c) {
+    var ch = c.ch, el = c.el;
     var spec = ch.spec, ds = {};
     ch.datasets.forEach(function (n) { ds[n] = unpack(P.data[n]); });
     spec.datasets = ds;
@@ -264,13 +333,12 @@ const BOOT = `
     var controls = document.getElementById(ch.id + "-controls");
     if (controls) opts.bind = controls;
     return vegaEmbed(el, spec, opts)
-      .then(function (res) { views.push(res.view); el.setAttribute("data-rendered", "1"); settle(); })
+      .then(function (res) { c.view = res.view; c.drawn = true; el.setAttribute("data-rendered", "1"); })
       .catch(function (err) {
-        failed++;
+        c.failed = true;
         el.className += " chart-error";
         el.textContent = "This chart could not be drawn: " + (err && err.message ? err.message : err);
         console.error(err);
-        settle();
       });
   }
 

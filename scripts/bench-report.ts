@@ -2,8 +2,10 @@
  * Scale benchmark of the HTML report: a synthetic ReportData of N runs (default 10,000), timed through
  * renderHtmlReport; then the same data written into a synthetic SQLite database and timed end to end through
  * `bench report` (open, query, aggregate, render, write). Goal: < 5 s. Then, when Chromium is present, the page
- * itself, offline: from navigation to every chart drawn (goal < 2 s), and how long each filter of the filter bar
- * takes to reach every chart and table (goal < 500 ms: responsive). Prints JSON lines and readable lines.
+ * itself, offline, at 1366x900: from navigation to the first view drawn (goal < 2 s), to the charts within a screen
+ * of it drawn, and to every chart drawn after scrolling to the end a screen at a time (the page draws charts as they
+ * come near); then how long each filter of the filter bar takes to reach every table and every chart near the screen
+ * (goal < 500 ms: responsive) and every chart. Prints JSON lines and readable lines.
  *   node dist/scripts/bench-report.js [nRuns] [--out report.html] [--repeat 3]
  */
 import { spawnSync } from "node:child_process";
@@ -75,10 +77,32 @@ async function main(): Promise<void> {
   console.log(JSON.stringify(e2e));
   console.log(`bench report over a ${nRuns}-run database (${(e2e.db_bytes / 1024 / 1024).toFixed(1)} MiB): ${e2e.ms} ms end to end, HTML ${(e2e.html_bytes / 1024 / 1024).toFixed(2)} MiB (goal < 5000 ms)`);
   if (!e2e.ok) process.exitCode = 1;
-  await inBrowser(page, nRuns, repeat);
+  try {
+    await inBrowser(page, nRuns, repeat);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/** Open the report in Chromium `repeat` times (fresh page each) and time drawing, then each filter dimension once. */
+/** What the page reports about one visit: milliseconds after navigation. */
+interface Visit {
+  /** Every chart on the first screen drawn (the boot script's own mark; a first screen of tables has none). */
+  first_view_ms: number;
+  first_view_charts: number;
+  /** Every chart within a screen of the first one drawn too, without scrolling (the page is idle). */
+  near_ms: number;
+  /** Scrolled to the end a screen at a time, waiting each time until the charts near it are drawn. */
+  scrolled_ms: number;
+  /** Then every chart drawn, folded ones included (as printing does). */
+  all_ms: number;
+  drawn_by_scrolling: number;
+  charts: number;
+}
+
+/**
+ * Open the report in Chromium `repeat` times (fresh page each): time the first view, then a reader scrolling to the
+ * end, then each filter of the filter bar once.
+ */
 async function inBrowser(file: string, nRuns: number, repeat: number): Promise<void> {
   if (!existsSync(CHROMIUM_PATH)) {
     console.log(`(no Chromium at ${CHROMIUM_PATH}: the in-browser timings are skipped)`);
@@ -89,8 +113,7 @@ async function inBrowser(file: string, nRuns: number, repeat: number): Promise<v
   const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, offline: true, viewport: { width: 1366, height: 900 } });
   try {
     await context.route("**/*", (route) => (route.request().url().startsWith("file:") ? route.continue() : route.abort()));
-    const draws: number[] = [];
-    const firsts: number[] = [];
+    const visits: Visit[] = [];
     const errors: string[] = [];
     let page = await context.newPage();
     for (let i = 0; i < repeat; i++) {
@@ -103,36 +126,95 @@ async function inBrowser(file: string, nRuns: number, repeat: number): Promise<v
         if (m.type() === "error") errors.push(m.text());
       });
       await page.goto(pathToFileURL(file).href);
-      await page.waitForFunction(() => document.body.getAttribute("data-charts") === "done", undefined, { timeout: 120_000 });
-      draws.push(Number(await page.evaluate(() => document.body.getAttribute("data-charts-ms"))));
-      firsts.push(Number(await page.evaluate(() => document.body.getAttribute("data-first-view-ms"))));
+      await page.waitForFunction(() => ["done", "error"].includes(document.body.getAttribute("data-first-view") ?? ""), undefined, { timeout: 120_000 });
+      visits.push(await page.evaluate(SCROLL_THROUGH));
     }
+    const best = (k: keyof Visit) => Math.min(...visits.map((v) => v[k]));
+    const list = (k: keyof Visit) => visits.map((v) => v[k]);
     const draw = {
-      bench: "report page in Chromium (navigation → charts on screen drawn; → every chart drawn)", runs: nRuns,
-      first_view_ms: firsts, first_view_best_ms: Math.min(...firsts), all_charts_ms: draws, all_charts_best_ms: Math.min(...draws),
-      goal_ms: 2000, ok: Math.min(...firsts) < 2000, errors: errors.length,
+      bench: "report page in Chromium (ms after navigation)", runs: nRuns, viewport: "1366x900",
+      first_view_ms: list("first_view_ms"), first_view_charts: visits[0].first_view_charts, near_ms: list("near_ms"),
+      scrolled_to_end_ms: list("scrolled_ms"), all_charts_ms: list("all_ms"), charts: visits[0].charts, drawn_by_scrolling: visits[0].drawn_by_scrolling,
+      goal_ms: 2000, ok: best("first_view_ms") < 2000, errors: errors.length,
     };
     console.log(JSON.stringify(draw));
-    console.log(`report page, ${nRuns} runs: charts on screen drawn ${firsts.join(" / ")} ms after navigation (goal < 2000 ms); every chart ${draws.join(" / ")} ms; ${errors.length} page errors`);
-    // Each filter once (its first value), then back to everything: time until every chart and table has it.
+    console.log(
+      `report page, ${nRuns} runs, 1366x900: first view drawn ${list("first_view_ms").join(" / ")} ms after navigation (${draw.first_view_charts} charts on the first screen; goal < 2000 ms); ` +
+        `with the charts within a screen of it ${list("near_ms").join(" / ")} ms; all charts drawn after scrolling to the end ${list("scrolled_ms").join(" / ")} ms ` +
+        `(${draw.drawn_by_scrolling} of ${draw.charts} charts; the folded ones too: ${list("all_ms").join(" / ")} ms); ${errors.length} page errors`,
+    );
+    // Back at the top, each filter once (its first value), then back to everything: time until every table and every
+    // chart near the screen has it, then until every other chart has it too (what printing would wait for).
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+    await page.waitForFunction(() => document.body.getAttribute("data-lazy") === "idle", undefined, { timeout: 60_000 });
     const filters: Record<string, number> = {};
+    const everywhere: Record<string, number> = {};
     const dims = await page.$$eval("#pb-filter select", (ss) => ss.map((s) => ({ id: s.id, value: (s as HTMLSelectElement).options[1]?.value ?? "" })));
     for (const d of [...dims, { id: "pb-f-method", value: "" }]) {
       const before = Number(await page.evaluate(() => document.body.getAttribute("data-filtered") ?? 0));
       await page.selectOption(`#${d.id}`, d.value);
       await page.waitForFunction((b) => Number(document.body.getAttribute("data-filtered") ?? 0) > b, before, { timeout: 60_000 });
-      filters[`${d.id.replace("pb-f-", "")}=${d.value || "all"}`] = Number(await page.evaluate(() => document.body.getAttribute("data-filter-ms")));
+      const name = `${d.id.replace("pb-f-", "")}=${d.value || "all"}`;
+      filters[name] = Number(await page.evaluate(() => document.body.getAttribute("data-filter-ms")));
+      everywhere[name] = filters[name] + (await page.evaluate(async () => {
+        const t0 = performance.now();
+        await (window as unknown as { prunebench: { drawAll(): Promise<void> } }).prunebench.drawAll();
+        return Math.round(performance.now() - t0);
+      }));
     }
     const worst = Math.max(...Object.values(filters));
-    const resp = { bench: "filter bar → every chart and table updated", runs: nRuns, ms: filters, worst_ms: worst, goal_ms: 500, ok: worst < 500 };
+    const resp = { bench: "filter bar → every table and every chart near the screen updated", runs: nRuns, ms: filters, worst_ms: worst, every_chart_ms: everywhere, goal_ms: 500, ok: worst < 500 };
     console.log(JSON.stringify(resp));
-    console.log(`filtering (cumulative, each select once): ${Object.entries(filters).map(([k, v]) => `${k} ${v} ms`).join(", ")} (worst ${worst} ms; goal < 500 ms)`);
+    console.log(
+      `filtering at the top of the page (cumulative, each select once): ${Object.entries(filters).map(([k, v]) => `${k} ${v} ms`).join(", ")} (worst ${worst} ms; goal < 500 ms); ` +
+        `until every chart off screen has it too: ${Object.values(everywhere).join(" / ")} ms`,
+    );
     if (!draw.ok || !resp.ok || errors.length > 0) process.exitCode = 1;
   } finally {
     await context.close();
     rmSync(profile, { recursive: true, force: true });
   }
 }
+
+/** In the page: wait for the charts near the first screen, scroll to the end a screen at a time, then draw the rest. */
+const SCROLL_THROUGH = async (): Promise<Visit> => {
+  // Defined inside: this function is serialised into the page. Two frames first: the observer reports a scroll then.
+  const idle = (): Promise<void> =>
+    new Promise((resolve) => {
+      const ready = () => document.body.getAttribute("data-lazy") === "idle";
+      requestAnimationFrame(() =>
+        requestAnimationFrame(() => {
+          if (ready()) return resolve();
+          const mo = new MutationObserver(() => {
+            if (ready()) {
+              mo.disconnect();
+              resolve();
+            }
+          });
+          mo.observe(document.body, { attributes: true, attributeFilter: ["data-lazy"] });
+        }),
+      );
+    });
+  const drawn = () => document.querySelectorAll(".chart[data-rendered]").length;
+  await idle();
+  const near = performance.now();
+  for (;;) {
+    const y = scrollY;
+    scrollBy(0, innerHeight);
+    await idle();
+    if (scrollY === y) break;
+  }
+  const scrolled = performance.now();
+  const byScrolling = drawn();
+  await (window as unknown as { prunebench: { drawAll(): Promise<void> } }).prunebench.drawAll();
+  return {
+    first_view_ms: Number(document.body.getAttribute("data-first-view-ms")),
+    first_view_charts: Number(document.body.getAttribute("data-first-view-charts")),
+    near_ms: Math.round(near), scrolled_ms: Math.round(scrolled), all_ms: Math.round(performance.now()),
+    drawn_by_scrolling: byScrolling, charts: document.querySelectorAll(".chart").length,
+  };
+};
 
 main().catch((e) => {
   console.error(e);

@@ -34,7 +34,7 @@ function sweep(jobs: number): { seconds: number; runs: number; rssMb: number } {
 
 async function workerStartup(): Promise<{ forkToReadyMs: number; backendInitMs: number }> {
   const t0 = performance.now();
-  const child = fork(join(root, "dist", "src", "exec", "worker.js"), [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  const child = fork(join(root, "dist", "src", "sweep", "worker.js"), [], { stdio: ["ignore", "ignore", "inherit", "ipc"] });
   await new Promise<void>((res) => child.once("message", () => res()));
   const ready = performance.now() - t0;
   child.kill();

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { getArch } from "../src/archs/index.js";
 import { initBackend, type BackendRequest } from "../src/backend/index.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
-import { measureLatency, stage, trainPhase } from "../src/train/loop.js";
+import { evaluate, measureLatency, stage, trainPhase } from "../src/train/loop.js";
 import { randomKernelMasks } from "../src/train/masks.js";
 import { createModel, disposeModel } from "../src/train/model.js";
 import { makeRng } from "../src/core/rng.js";
@@ -34,7 +34,14 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-interface Row { who: string; backend: string; arch: string; batch: number; threads: number; train_img_per_s: number; infer_img_per_s: number; peak_rss_mb?: number; note?: string }
+interface Row {
+  who: string; backend: string; arch: string; batch: number; threads: number; train_img_per_s: number; infer_img_per_s: number;
+  /** The child's peak RSS once it has trained (and timed inference), and at its end, after evaluating as a run does. */
+  train_peak_rss_mb?: number; peak_rss_mb?: number; note?: string;
+}
+
+/** A run evaluates its test split in batches of this many images (src/train/loop.ts evaluate's default). */
+const EVAL_IMAGES = 512;
 
 async function measureOne(backend: string, arch: string, batch: number, steps: number): Promise<Row> {
   const info = await initBackend(backend as BackendRequest);
@@ -42,20 +49,25 @@ async function measureOne(backend: string, arch: string, batch: number, steps: n
   const model = createModel(getArch(arch), shape, 10, 0);
   const masks = randomKernelMasks(model.params, 0.5, 0);
   const rng = makeRng(1, "x");
-  const n = batch * steps;
+  // At least the 3 warm-up batches and one evaluation batch.
+  const n = Math.max(batch * Math.max(steps, 3), EVAL_IMAGES);
   const size = shape[0] * shape[1] * shape[2];
   const data = { x: new Float32Array(n * size).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n };
-  const train = stage(data, shape);
   const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, shape);
   const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: batch, lr: 0.01 };
   const warm = stage({ x: data.x.subarray(0, 3 * batch * size), y: data.y.subarray(0, 3 * batch), count: 3 * batch }, shape);
   await trainPhase({ phase: "finetune", model, train: warm, val: empty, config, masks, seed: 0, selectBestOnVal: false });
+  const train = stage({ x: data.x.subarray(0, batch * steps * size), y: data.y.subarray(0, batch * steps), count: batch * steps }, shape);
   const r = await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false });
   const ms = await measureLatency(model, train, batch, Math.max(5, steps));
-  train.dispose(); warm.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
+  const trainPeak = process.resourceUsage().maxRSS / 1024;
+  // One evaluation batch, as every run evaluates its test split: what it adds to the peak is the run's, too.
+  const test = stage({ x: data.x.subarray(0, EVAL_IMAGES * size), y: data.y.subarray(0, EVAL_IMAGES), count: EVAL_IMAGES }, shape);
+  await evaluate(model, test, EVAL_IMAGES, masks);
+  train.dispose(); test.dispose(); warm.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
   return {
     who: "prunebench", backend: info.name, arch, batch, threads: info.threads, train_img_per_s: round(r.imagesPerSecond),
-    infer_img_per_s: round((batch / ms) * 1000), peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
+    infer_img_per_s: round((batch / ms) * 1000), train_peak_rss_mb: round(trainPeak), peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
   };
 }
 
@@ -104,12 +116,12 @@ async function main(): Promise<void> {
     }
   }
   const peer = new Map(rows.filter((r) => r.who === "pytorch").map((r) => [r.arch, r]));
-  process.stdout.write(`\n${"arch".padEnd(10)}${"backend".padEnd(34)}${"train img/s".padStart(12)}${"× torch".padStart(9)}${"infer img/s".padStart(13)}${"× torch".padStart(9)}${"RSS MiB".padStart(9)}\n`);
+  process.stdout.write(`\n${"arch".padEnd(10)}${"backend".padEnd(34)}${"train img/s".padStart(12)}${"× torch".padStart(9)}${"infer img/s".padStart(13)}${"× torch".padStart(9)}${"peak RSS MiB: train".padStart(21)}${"+ eval".padStart(8)}\n`);
   for (const r of rows) {
     const p = peer.get(r.arch);
     const ratio = (a: number, b?: number) => (b && r.who !== "pytorch" ? (a / b).toFixed(2) : "");
     process.stdout.write(`${r.arch.padEnd(10)}${r.backend.slice(0, 33).padEnd(34)}${r.train_img_per_s.toFixed(0).padStart(12)}${ratio(r.train_img_per_s, p?.train_img_per_s).padStart(9)}` +
-      `${r.infer_img_per_s.toFixed(0).padStart(13)}${ratio(r.infer_img_per_s, p?.infer_img_per_s).padStart(9)}${(r.peak_rss_mb?.toFixed(0) ?? "").padStart(9)}\n`);
+      `${r.infer_img_per_s.toFixed(0).padStart(13)}${ratio(r.infer_img_per_s, p?.infer_img_per_s).padStart(9)}${(r.train_peak_rss_mb?.toFixed(0) ?? "").padStart(21)}${(r.peak_rss_mb?.toFixed(0) ?? "").padStart(8)}\n`);
   }
   process.stdout.write(`batch ${batch}, 1 thread, ${rows.length} measurements; cores on this machine: ${(await import("node:os")).availableParallelism()}\n`);
 }

@@ -43,7 +43,9 @@ export async function screenshotReport(htmlPath: string, outPng: string, width =
     });
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.goto(pathToFileURL(resolve(htmlPath)).href);
-    await page.waitForFunction(() => document.body.getAttribute("data-charts") !== "pending" && document.body.hasAttribute("data-charts"), undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => ["done", "error"].includes(document.body.getAttribute("data-first-view") ?? ""), undefined, { timeout: 60_000 });
+    // The page draws charts as they come near the screen; a full-page picture needs them all.
+    await page.evaluate(() => (window as unknown as { prunebench: { drawAll(): Promise<void> } }).prunebench.drawAll());
     const status = await page.evaluate(() => document.body.getAttribute("data-charts"));
     const charts = await page.evaluate(() => document.querySelectorAll(".chart[data-rendered]").length);
     await page.screenshot({ path: outPng, fullPage: true });

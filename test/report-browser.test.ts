@@ -24,8 +24,26 @@ async function filtered(page: Page, since: number): Promise<number> {
   return Number(await page.evaluate(() => document.body.getAttribute("data-filtered")));
 }
 
-/** What each section shows: method points' labels per chart, visible filterable rows per section. */
+/** Draw every chart not drawn yet and bring every stale one up to the filter (the page draws lazily). */
+async function drawAll(page: Page): Promise<void> {
+  await page.evaluate(() => (window as unknown as { prunebench: { drawAll(): Promise<void> } }).prunebench.drawAll());
+}
+
+/** Wait until every chart near the screen is drawn and shows the current filter. */
+async function idle(page: Page): Promise<void> {
+  // The observer reports a scroll on the next frame: let two go by before trusting "idle".
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  await page.waitForFunction(() => document.body.getAttribute("data-lazy") === "idle", undefined, { timeout: 30_000 });
+}
+
+/** Every mark's label in one chart, sorted (the order marks are drawn in may change with a re-run). */
+async function marks(page: Page, id: string): Promise<string[]> {
+  return (await page.$$eval(`#${id} g.role-mark [aria-label]`, (els) => els.map((e) => e.getAttribute("aria-label")!))).sort();
+}
+
+/** What each section shows (every chart drawn first): method points' labels per chart, visible filterable rows per section. */
 async function snapshot(page: Page) {
+  await drawAll(page);
   return page.evaluate(() => {
     const labels = (id: string) =>
       [...document.querySelectorAll(`#${id} g.mark-symbol path[aria-label]`)].map((p) => p.getAttribute("aria-label")!).filter((l) => l.startsWith("method: "));
@@ -70,7 +88,7 @@ describe("HTML report in a browser (offline)", { skip, timeout: 240_000 }, () =>
       if (!r.url().startsWith("file:")) external.push(r.url());
     });
     await p.goto(pathToFileURL(file).href + hash);
-    await p.waitForFunction(() => ["done", "error"].includes(document.body.getAttribute("data-charts") ?? ""), undefined, { timeout: 60_000 });
+    await p.waitForFunction(() => ["done", "error"].includes(document.body.getAttribute("data-first-view") ?? ""), undefined, { timeout: 60_000 });
     return p;
   }
 
@@ -100,6 +118,7 @@ describe("HTML report in a browser (offline)", { skip, timeout: 240_000 }, () =>
   });
 
   it("draws marks in every chart, with no errors and no network", async () => {
+    await drawAll(page);
     assert.equal(await page.evaluate(() => document.body.getAttribute("data-charts")), "done");
     const charts = await page.$$eval(".chart", (els) =>
       els.map((el) => ({
@@ -208,6 +227,89 @@ describe("HTML report in a browser (offline)", { skip, timeout: 240_000 }, () =>
     assert.equal(s.drop.length, 3);
     assert.ok(s.drop.every((l) => l.includes(`target: ${target}`)));
     await linked.close();
+    assert.deepEqual(errors, []);
+  });
+
+  it("draws off-screen charts only when they come near, and a filter reaches each chart once it is scrolled to", async () => {
+    // What each chart shows when drawn with the filter from the start.
+    const ref = await open("#dataset=mnist&method=random");
+    await drawAll(ref);
+    const ids = await ref.$$eval(".chart", (els) => els.map((e) => e.id));
+    const want = new Map<string, string[]>();
+    for (const id of ids) want.set(id, await marks(ref, id));
+    await ref.close();
+
+    const lazy = await open();
+    await idle(lazy);
+    const drawn = () => lazy.$$eval(".chart", (els) => els.filter((e) => e.hasAttribute("data-rendered")).map((e) => e.id));
+    // the first screen holds tables; charts further down than a screen below it wait
+    const first = await drawn();
+    for (const id of ["chart-layers", "chart-finetune", "chart-class-damage", "chart-cost"]) assert.ok(!first.includes(id), `${id} drawn at load: ${first.join()}`);
+    assert.equal(await lazy.evaluate(() => document.body.getAttribute("data-charts")), "pending");
+    // jump to the last chart: it is drawn, the charts jumped over are not
+    await lazy.locator("#chart-cost").scrollIntoViewIfNeeded();
+    await idle(lazy);
+    const jumped = await drawn();
+    assert.ok(jumped.includes("chart-cost"), jumped.join());
+    assert.ok(!jumped.includes("chart-layers") && !jumped.includes("chart-finetune"), jumped.join());
+    assert.ok((await marks(lazy, "chart-cost")).length > 0);
+    const unfiltered = { cost: await marks(lazy, "chart-cost"), compression: await marks(lazy, "chart-tradeoff-compression") };
+    assert.ok(unfiltered.compression.length > 0, "drawn at load");
+    // filter down there: the charts near the screen follow at once, drawn charts far away are marked stale
+    let n = Number(await lazy.evaluate(() => document.body.getAttribute("data-filtered")));
+    await lazy.selectOption("#pb-f-dataset", "mnist");
+    n = await filtered(lazy, n);
+    await lazy.selectOption("#pb-f-method", "random");
+    n = await filtered(lazy, n);
+    assert.notDeepEqual(want.get("chart-cost"), unfiltered.cost);
+    assert.deepEqual(await marks(lazy, "chart-cost"), want.get("chart-cost"));
+    assert.equal(await lazy.getAttribute("#chart-tradeoff-compression", "data-stale"), "1");
+    assert.deepEqual(await marks(lazy, "chart-tradeoff-compression"), unfiltered.compression, "not re-run while far away");
+    // back up chart by chart (opening the folded one): each is drawn, or brought up to the filter, as it comes near
+    for (const id of [...ids].reverse()) {
+      const folded = lazy.locator(`details.collapsed-chart:has(#${id}) > summary`);
+      if ((await folded.count()) > 0) {
+        await folded.scrollIntoViewIfNeeded();
+        await idle(lazy);
+        assert.equal(await lazy.getAttribute(`#${id}`, "data-rendered"), null, `${id} folded, not drawn`);
+        await folded.click();
+      }
+      await lazy.locator(`#${id}`).scrollIntoViewIfNeeded();
+      await idle(lazy);
+      assert.equal(await lazy.getAttribute(`#${id}`, "data-rendered"), "1", id);
+      assert.equal(await lazy.getAttribute(`#${id}`, "data-stale"), null, id);
+      assert.deepEqual(await marks(lazy, id), want.get(id), id);
+    }
+    assert.equal(await lazy.evaluate(() => document.body.getAttribute("data-charts")), "done");
+    await lazy.close();
+    assert.deepEqual(errors, []);
+  });
+
+  it("printing draws every chart and brings stale ones up to the filter first", async () => {
+    const p = await open();
+    await idle(p);
+    await p.locator("#chart-cost").scrollIntoViewIfNeeded();
+    await idle(p);
+    await p.evaluate(() => window.scrollTo(0, 0));
+    await idle(p);
+    const n = Number(await p.evaluate(() => document.body.getAttribute("data-filtered")));
+    await p.selectOption("#pb-f-method", "random");
+    await filtered(p, n);
+    assert.equal(await p.getAttribute("#chart-cost", "data-stale"), "1");
+    assert.equal(await p.evaluate(() => document.body.getAttribute("data-charts")), "pending");
+    // A listener added after the page's own runs after the page's draws (all microtasks): it sees what is printed.
+    await p.evaluate(() =>
+      window.addEventListener("beforeprint", () => {
+        const all = document.querySelectorAll(".chart").length;
+        const drawn = document.querySelectorAll(".chart[data-rendered]:not([data-stale])").length;
+        document.body.setAttribute("data-at-print", `${drawn} of ${all}`);
+      }),
+    );
+    const pdf = await p.pdf();
+    assert.ok(pdf.length > 10_000);
+    assert.equal(await p.evaluate(() => document.body.getAttribute("data-at-print")), "9 of 9");
+    assert.ok((await marks(p, "chart-cost")).every((l) => !l.startsWith("method: ") || l.startsWith("method: random")));
+    await p.close();
     assert.deepEqual(errors, []);
   });
 

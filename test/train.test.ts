@@ -7,7 +7,8 @@ import type { TrainConfig } from "../src/core/types.js";
 import { initBackend } from "../src/backend/index.js";
 import { evaluate, LATENCY_MS_PER_REPEAT, latencyTimings, stage, trainPhase, type StagedSplit } from "../src/train/loop.js";
 import { MaskSet, randomKernelMasks } from "../src/train/masks.js";
-import { createModel, disposeModel, snapshot } from "../src/train/model.js";
+import { createModel, disposeModel, forward, snapshot } from "../src/train/model.js";
+import { readCounts } from "../src/archs/ops.js";
 import { learningRate } from "../src/train/optim.js";
 import { makeRng } from "../src/core/rng.js";
 
@@ -127,6 +128,37 @@ test("evaluation holds one batch's activations at a time: peak memory does not g
   one.dispose(); eight.dispose(); disposeModel(model);
 });
 
+test("inference with release frees each activation after its last use: the same logits, a fraction of the peak memory", async () => {
+  // ResNet-20's residual blocks read a value twice (its shortcut); the ViT reads one value three times (q, k, v).
+  for (const [arch, shape, factor] of [["resnet20", [32, 32, 3], 0.2], ["vit-tiny", [32, 32, 3], 0.1], ["lenet5", [28, 28, 1], 0.8]] as const) {
+    const model = createModel(getArch(arch), [...shape], 10, 0);
+    const reads = readCounts(model.arch, 10, () => true);
+    assert.equal(reads.at(-1), 0, `${arch}: the output is read by nobody`);
+    assert.ok(reads.slice(0, -1).every((n) => n >= 1), `${arch}: every other value is read`);
+    if (arch !== "lenet5") assert.ok(reads.some((n) => n >= 2), `${arch}: some value is read more than once`);
+    const rng = makeRng(5, arch);
+    const x = tf.tensor4d(Float32Array.from({ length: 4 * shape[0] * shape[1] * shape[2] }, () => rng() - 0.5), [4, ...shape]);
+    const run = async (release: boolean) => {
+      let logits: Float32Array = new Float32Array(0);
+      const base = tf.memory().numBytes;
+      const info = await tf.profile(() => {
+        const out = tf.tidy(() => forward(model, x, false, false, undefined, release).logits);
+        logits = out.dataSync() as Float32Array;
+        out.dispose();
+        return [];
+      });
+      return { logits, peak: info.peakBytes - base };
+    };
+    const before = tf.memory().numTensors;
+    const held = await run(false);
+    const freed = await run(true);
+    assert.equal(tf.memory().numTensors, before, `${arch}: no tensor left behind`);
+    assert.deepEqual([...freed.logits], [...held.logits], `${arch}: the same logits, bit for bit`);
+    assert.ok(freed.peak < factor * held.peak, `${arch}: activations' peak bytes ${freed.peak} with release, ${held.peak} without`);
+    x.dispose(); disposeModel(model);
+  }
+});
+
 test("latency timing: fast batches get repeated until repeats x LATENCY_MS_PER_REPEAT; the models alternate", async () => {
   const model = createModel(getArch("mlp"), [28, 28, 1], 10, 0);
   const other = createModel(getArch("mlp"), [28, 28, 1], 10, 1);
@@ -140,6 +172,9 @@ test("latency timing: fast batches get repeated until repeats x LATENCY_MS_PER_R
     assert.ok(times[0].length > 4, `more than the 4 asked: ${times[0].length}`);
     assert.ok(times[0].length <= 4 * 50, "capped at 50x the repetitions asked");
     assert.ok(elapsed >= 4 * LATENCY_MS_PER_REPEAT || times[0].length === 200, `timed for ${elapsed.toFixed(0)} ms`);
+    // Without the floor (a masked model whose timing equals the dense one's up to noise): exactly the repetitions asked.
+    const bare = await latencyTimings([model], split, 1, 4, 0);
+    assert.deepEqual(bare.map((t) => t.length), [4]);
   } finally {
     disposeModel(model);
     disposeModel(other);

@@ -182,6 +182,31 @@ function widthReader(arch: string, widths: Widths): WidthReader {
   };
 }
 
+/**
+ * How many times `arch`'s build reads each value it makes, in the order its operations make them. The build runs on
+ * opaque tokens (it cannot look inside a value, so every interpreter follows the same path), which lets an inference
+ * run free each activation right after its last read (`releasingOps`). `offers`: whether the interpreter has an
+ * operation, so that a build that checks an optional one takes the same path here.
+ */
+export function readCounts(arch: ArchDef, numClasses: number, offers: (operation: string) => boolean): number[] {
+  const reads: number[] = [];
+  class Token {
+    constructor(readonly id: number) {}
+  }
+  const recorder = new Proxy({} as Ops<Token>, {
+    get(_target, operation) {
+      if (typeof operation !== "string" || !offers(operation)) return undefined;
+      return (...args: unknown[]) => {
+        for (const a of args) if (a instanceof Token && a.id >= 0) reads[a.id]++;
+        reads.push(0);
+        return new Token(reads.length - 1);
+      };
+    },
+  });
+  arch.build(recorder, new Token(-1), numClasses);
+  return reads;
+}
+
 /** Option A's channel source: the input's channels, then zero channels up to `out`. */
 export function identityThenZeros(cin: number, out: number): number[] {
   if (out < cin) throw new Error(`zero-padded shortcut: ${out} output channels cannot hold the ${cin} input channels; give its source list`);

@@ -23,7 +23,19 @@ export type Schedule =
    * along s_t = s_f + (s_i − s_f)(1 − (t − t0)/(n·Δt))³, updated every `frequency` steps from step t0 = `start`·T to
    * t0 + n·Δt = `end`·T, with T the fine-tuning steps and `start`, `end` fractions of it; then the mask stays fixed.
    */
-  | { kind: "gradual"; start: number; end: number; frequency: number; initialSparsity: number }
+  | {
+    kind: "gradual"; start: number; end: number; frequency: number; initialSparsity: number;
+    /**
+     * An add-on, absent when off (then the schedule is AGP's, value for value). Present (PLATON, Zhang et al. 2022):
+     * every update ranks all prunable weights again, pruned ones included, so a pruned weight may come back (at 0);
+     * with t the steps done (1-based), t_i = ⌊start·T⌋ and T − t_f = ⌊end·T⌋, updates come at every t > t_i that is
+     * a multiple of `frequency`, and at t = T, to the remaining ratio
+     * r(t) = r_T + (r₀ − r_T)(1 − (t − t_i)/(T − t_i − t_f))³ (r₀ = 1 − initialSparsity, r_T the target) up to T − t_f,
+     * then r_T: the updates go on through the final phase (the scores keep moving there), and the last one, at T,
+     * leaves the run at its target.
+     */
+    remask?: true;
+  }
   /**
    * Dynamic sparse training (SET, Mocanu et al. 2018; RigL, Evci et al. 2020): a random mask at initialization with
    * the target density (spread by the method's distribution), then every `interval` steps a fraction of each
@@ -275,12 +287,26 @@ export function updateFractionAtStep(schedule: Schedule, step: number, totalStep
  */
 export function densityAtStep(schedule: Schedule, targetDensity: number, step: number, totalSteps: number): number | null {
   if (schedule.kind !== "gradual") return null;
+  if (schedule.remask) return remaskDensityAtStep(schedule, targetDensity, step, totalSteps);
   const { t0, n, dt } = gradualSteps(schedule, totalSteps);
   if (step < t0 || (step - t0) % dt !== 0 || (step - t0) / dt > n) return null;
   const sf = 1 - targetDensity;
   const si = schedule.initialSparsity;
   const progress = n === 0 ? 1 : (step - t0) / (n * dt);
   return 1 - (sf + (si - sf) * (1 - progress) ** 3);
+}
+
+/** A remasking gradual schedule's density after 0-based step `step` (see the `remask` add-on), or null. */
+function remaskDensityAtStep(schedule: Extract<Schedule, { kind: "gradual" }>, targetDensity: number, step: number, totalSteps: number): number | null {
+  const { start, end, frequency, initialSparsity } = schedule;
+  gradualSteps(schedule, totalSteps); // the same checks as AGP's
+  const t = step + 1;
+  const ti = Math.floor(start * totalSteps);
+  const tEnd = Math.floor(end * totalSteps);
+  if (t <= ti || t > totalSteps || (t % frequency !== 0 && t !== totalSteps)) return null;
+  if (t > tEnd || tEnd <= ti) return targetDensity;
+  const r0 = 1 - initialSparsity;
+  return targetDensity + (r0 - targetDensity) * (1 - (t - ti) / (tEnd - ti)) ** 3;
 }
 
 /** The gradual schedule in steps: first update t0, number of intervals n, interval Δt (n·Δt ≤ end·T − t0). */

@@ -19,7 +19,7 @@ import {
 import { densityAtStep, resolveSchedule, updateFractionAtStep } from "../prune/schedules.js";
 import { prunableTensors } from "../prune/policy.js";
 import { prepareData, type PreparedData } from "../train/data.js";
-import { DivergedError, evaluate, measureLatencies, stage, trainPhase, type Evaluation, type StagedSplit } from "../train/loop.js";
+import { DivergedError, evaluate as evaluateSplit, measureLatencies, stage, trainPhase, type Evaluation, type StagedSplit } from "../train/loop.js";
 import { MaskSet } from "../train/masks.js";
 import { createModel, disposeModel, forward, redrawnInitialWeights, restore, snapshot, type Model } from "../train/model.js";
 import { ablateStep } from "./ablate-step.js";
@@ -41,6 +41,9 @@ import { findLevel, removeLevels, writeLevel } from "./level-checkpoints.js";
 import { penaltyLoss } from "../train/penalty.js";
 import type { LossPhase } from "../prune/loss-terms.js";
 import { tickTockStep } from "./tick-tock-step.js";
+import { CpuClock, cpuSeconds } from "./cpu-clock.js";
+import { denseMeasure } from "./dense-measures.js";
+import { windowFeed } from "./window-tracker.js";
 
 /**
  * `note`, when set, is a line for the user: phase "wait-dense" (waiting for another process's lease on the dense
@@ -49,23 +52,24 @@ import { tickTockStep } from "./tick-tock-step.js";
 export type ProgressFn = (phase: string, epoch: number, epochs: number, note?: string) => void;
 
 const datasetCache = new Map<string, Promise<LoadedDataset>>();
-/**
- * The dense model's test accuracy per dense key and test split, computed by the first run of a worker that needs it:
- * every run of a seed starts from the same dense weights, and a 10,000-image evaluation is ~0.7 s of a LeNet-5 run.
- */
-const denseEvalCache = new Map<string, Evaluation>();
-/** The dense model's latency (ms) per dense model, batch, repetitions and threads, timed once per worker. */
-const denseLatencyCache = new Map<string, number>();
 const preparedCache = new Map<string, PreparedData>();
+/** The first job of a process is charged the process's start-up (imports, backend), paid once per worker. */
+let startupCharged = false;
 
 export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): Promise<JobResult> {
   const startedAt = new Date();
   const base = { protocol: PROTOCOL_VERSION, kind: job.kind, key: job.key, startedAt: startedAt.toISOString(), host: hostname(), pid: process.pid } as const;
   let backend: JobResult["backend"] = null;
+  const clock = new CpuClock();
+  if (!startupCharged) {
+    startupCharged = true;
+    clock.charge("startup", cpuSeconds());
+  }
   try {
-    const info = await initBackend(job.backend as never);
+    const info = await clock.time("startup", () => initBackend(job.backend as never));
     backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads: info.threads };
-    const out = await runInScope(job, onProgress, startedAt, info.threads);
+    const out = await runInScope(job, onProgress, startedAt, info, clock);
+    Object.assign(out.metrics, clock.metrics());
     return { ...base, status: "done", error: null, backend, ...out, finishedAt: new Date().toISOString() };
   } catch (e) {
     const err = e as Error;
@@ -78,7 +82,7 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
   }
 }
 
-async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, threads: number): Promise<Omit<JobResult, "protocol" | "kind" | "key" | "status" | "error" | "backend" | "startedAt" | "finishedAt" | "host" | "pid">> {
+async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, backend: { name: string; threads: number }, clock: CpuClock): Promise<Omit<JobResult, "protocol" | "kind" | "key" | "status" | "error" | "backend" | "startedAt" | "finishedAt" | "host" | "pid">> {
   const { config } = job;
   const data = await loadPrepared(job);
   // An imported architecture is read from its file in this worker, and refused if the file changed since planning.
@@ -95,7 +99,7 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
   const initWeights = snapshot(model);
   try {
     const label = `${config.arch}/${config.dataset}/seed ${config.seed}`;
-    const dense = await ensureDense(job.paths.cacheDir, job.denseKey, label, model, async (keepLeaseAlive) => {
+    const dense = await ensureDense(job.paths.cacheDir, job.denseKey, label, model, async (keepLeaseAlive) => clock.time("pretrain", async () => {
       const r = await trainPhase({
         phase: "pretrain", model, train, val, config: config.pretrain, masks, seed: config.seed, selectBestOnVal: false,
         // The method's loss terms that act while pretraining: they are part of the dense key (src/plan/plan.ts).
@@ -103,16 +107,23 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
         hooks: { afterStep: keepLeaseAlive, afterEpoch: (e) => onProgress("pretrain", e.epoch + 1, config.pretrain.epochs) },
       });
       return { epochs: r.epochs, seconds: r.trainSeconds, images: r.images, macs: r.macs };
-    }, {
+    }), {
       onWait: (note) => onProgress("wait-dense", 0, 0, note),
       onTrain: () => onProgress("pretrain", 0, config.pretrain.epochs),
       onWarning: (message) => onProgress("warning", 0, 0, message),
     });
+    // Every run pruned from this dense model reports its test accuracy and latency: measured once, by the dense job
+    // (dense-measures.ts), and read back by the runs. The latency is the unstructured runs' dense timing.
+    const splitKey = [config.dataset, config.data, job.paths.dataDir ?? "", backend.name];
+    const denseEval = await clock.time("eval", () => denseMeasure(dense.path, "test-eval", splitKey, false, () => evaluateSplit(model, test)));
+    const latencyKey = [...splitKey, config.eval.latencyBatch, config.eval.latencyRepeats, backend.threads];
+    const denseLatencyMs = await clock.time("latency", () => denseMeasure(dense.path, "latency-ms", latencyKey, true,
+      async () => (await measureLatencies([model], test, config.eval.latencyBatch, config.eval.latencyRepeats))[0]));
     if (job.kind === "dense") {
       return { metrics: { pretrain_seconds: dense.trainedSeconds }, layers: [], epochs: dense.epochs, artifacts: [] };
     }
-    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, threads,
-      { cost: dense.cost, classNames: data.classNames });
+    return await runPhasePlan(job, model, { train, val, test }, masks, initWeights, dense.epochs, dense.trainedSeconds, onProgress, startedAt, backend.threads,
+      { cost: dense.cost, classNames: data.classNames, denseEval, denseLatencyMs }, clock);
   } finally {
     masks.dispose();
     train.dispose();
@@ -125,13 +136,12 @@ async function runInScope(job: Job, onProgress: ProgressFn, startedAt: Date, thr
 async function runPhasePlan(
   job: Job, model: Model, splits: { train: StagedSplit; val: StagedSplit; test: StagedSplit }, masks: MaskSet, initWeights: Map<string, Float32Array>,
   pretrainEpochs: EpochRecord[], pretrainSeconds: number, onProgress: ProgressFn, startedAt: Date, threads: number,
-  extra: { cost: DenseCost | null; classNames: readonly string[] },
+  extra: { cost: DenseCost | null; classNames: readonly string[]; denseEval: Evaluation; denseLatencyMs: number }, clock: CpuClock,
 ) {
+  // Every evaluation pass of the run, charged to evaluation.
+  const evaluate = (...args: Parameters<typeof evaluateSplit>) => clock.time("eval", () => evaluateSplit(...args));
   const { config } = job;
-  const denseEvalKey = JSON.stringify([job.denseKey, config.dataset, config.data, job.paths.dataDir ?? ""]);
-  const denseEval = denseEvalCache.get(denseEvalKey) ?? await evaluate(model, splits.test);
-  if (denseEvalCache.size > 64) denseEvalCache.clear();
-  denseEvalCache.set(denseEvalKey, denseEval);
+  const { denseEval } = extra;
   const denseWeights = snapshot(model);
 
   const method = getMethod(config.method.name);
@@ -150,15 +160,18 @@ async function runPhasePlan(
   // Where the training before a prune started (AP measures movement from there): the dense training's start, then
   // each phase's start, snapshotted only for plans that ask for AP.
   let roundStart: ReadonlyMap<string, Float32Array> = initWeights;
+  // The method's per-run record of training (fed while a gradual schedule prunes), when it keeps one.
+  const tracker = method.tracker?.(config.method.params);
   // An iterative schedule's rounds before the last prune to the run's kind of target at the round's density (the
   // fraction of the measure kept); the last round, like a one-shot step, to the run's target itself.
-  const prune = (d: number, round: number, randomMask = false, activate?: number) => structured ? structuredPruneStep({
+  const prune = (d: number, round: number, randomMask = false, activate?: number) => clock.time("prune", () => structured ? structuredPruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, target: roundTarget(structuredTarget(config.target), d), train: splits.train,
     seed: config.seed, step: round, state: structured,
   }) : pruneStep({
     model, masks, method, params: config.method.params, prunable: config.prunable, density: d, train: splits.train,
     seed: config.seed, step: round, randomMask, ...(activate ? { activate: { fraction: activate, start: roundStart } } : {}),
-  });
+    ...(schedule.kind === "gradual" && schedule.remask ? { remask: true } : {}), ...(tracker ? { tracker } : {}),
+  }));
 
   const stepsOf = (c: TrainConfig) => Math.ceil(splits.train.count / c.batchSize) * c.epochs;
   const changes = maskChanges(schedule, density, stepsOf(config.pretrain), stepsOf(config.finetune));
@@ -273,7 +286,7 @@ async function runPhasePlan(
     throw e;
   }
   const last = levels.length > 0 ? levels[levels.length - 1] : { ...(await measure(trained, before!, rewound)) };
-  const artifacts = saveArtifacts(job, model, new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array])), masks);
+  const artifacts = await clock.time("save", () => saveArtifacts(job, model, new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array])), masks));
   // Run-wide timings: a level's seconds are its own round's; the run's (the last level's row) count every round,
   // those of a killed attempt's saved rounds included (finetune_seconds and total_seconds are this attempt's).
   Object.assign(last.metrics, {
@@ -304,30 +317,37 @@ async function runPhasePlan(
     let lastChange = surgery ? surgery.lastChangeStep : -1;
     for (let s = 0; s < stepsOf(phaseConfig); s++) if (change(s)) lastChange = s;
     let rounds = 0;
-    const result = await trainPhase({
-      phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
-      selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
-      // Only epochs that ended with the final mask may be selected.
-      selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
-      fromEpoch: step.fromEpoch,
-      masking: step.masking ?? "hard",
-      extraLoss: methodPenalty(config, model, step.phase),
-      hooks: {
-        afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
-        wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
-        afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
-          const c = change(ctx.globalStep);
-          if (c?.kind === "prune") await prune(c.density, ++rounds);
-          else if (c?.kind === "regrow") {
-            await regrowStep({
-              model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
-              train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
-            });
-          }
+    const feed = tracker && step.during === "gradual" ? windowFeed(tracker, refs.map((r) => r.name)) : null;
+    try {
+      return await clock.time("finetune", () => trainPhase({
+        phase: step.phase, model, train: splits.train, val: splits.val, config: phaseConfig, masks, seed: config.seed,
+        selectBestOnVal: step.phase === "finetune" && config.finetune.select === "best-val",
+        // Only epochs that ended with the final mask may be selected.
+        selectFromEpoch: lastChange < 0 ? 0 : Math.floor(lastChange / stepsPerEpoch),
+        fromEpoch: step.fromEpoch,
+        masking: step.masking ?? "hard",
+        extraLoss: methodPenalty(config, model, step.phase),
+        hooks: {
+          afterEpoch: (e) => onProgress(step.phase, e.epoch + 1, phaseConfig.epochs),
+          wantsGradients: regrowth === "gradient" ? (s) => change(s)?.kind === "regrow" : undefined,
+          ...(feed ? { afterGradients: feed.afterGradients } : {}),
+          afterStep: step.during === "none" ? undefined : surgery ? (ctx) => surgery.afterStep(ctx) : async (ctx) => {
+            // The window that ends at this step is folded in before the mask changes at it.
+            feed?.afterStep(ctx);
+            const c = change(ctx.globalStep);
+            if (c?.kind === "prune") await prune(c.density, ++rounds);
+            else if (c?.kind === "regrow") {
+              await clock.time("prune", () => regrowStep({
+                model, masks, method, params: config.method.params, prunable: config.prunable, fraction: c.fraction, regrowth: regrowth ?? "random",
+                train: splits.train, seed: config.seed, step: ++rounds, gradients: ctx.gradients, resetOptimizerState: ctx.resetOptimizerState,
+              }));
+            }
+          },
         },
-      },
-    });
-    return result;
+      }));
+    } finally {
+      feed?.dispose();
+    }
   }
 
   /**
@@ -372,6 +392,7 @@ async function runPhasePlan(
     let latencyDense: number;
     let latencyPruned: number;
     let structuredMetrics: Record<string, number> = {};
+    const leftForLatency = clock.enter("latency");
     if (structured) {
       // Structured runs time the compacted model, the network a deployment would run, against the dense one in
       // alternation (compactedMetrics). Its model has its shortcut maps masked: the dense model is the architecture
@@ -388,20 +409,13 @@ async function runPhasePlan(
       disposeModel(denseModel);
     } else {
       // Unstructured runs time the masked model on dense kernels, so its latency is the dense model's up to noise:
-      // the dense model is timed once per dense model and worker, not again in every run that shares it.
-      const latencyKey = JSON.stringify([denseEvalKey, latencyBatch, config.eval.latencyRepeats, threads]);
-      let dense = denseLatencyCache.get(latencyKey);
-      if (dense === undefined) {
-        const denseModel = createModel(model.arch, model.inputShape, model.numClasses, config.seed);
-        restore(denseModel, denseWeights);
-        [dense] = await measureLatencies([denseModel], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
-        disposeModel(denseModel);
-        if (denseLatencyCache.size > 64) denseLatencyCache.clear();
-        denseLatencyCache.set(latencyKey, dense);
-      }
-      latencyDense = dense;
-      [latencyPruned] = await measureLatencies([model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats);
+      // the dense model is timed once per dense model (runInScope), not again in every run that shares it, and the
+      // masked model for exactly its repetitions, without the floor that stretches fast batches to repeats x 50 ms
+      // (on a 2x-32x ShrinkBench grid that floor was ~5 % of the sweep's CPU, for a ratio known to be 1 up to noise).
+      latencyDense = extra.denseLatencyMs;
+      [latencyPruned] = await measureLatencies([model], splits.test, config.eval.latencyBatch, config.eval.latencyRepeats, 0);
     }
+    clock.enter(leftForLatency);
 
     // Counts from the weights as they are now, so they describe exactly what was saved.
     const weights = new Map([...model.params].map(([name, v]) => [name, v.dataSync() as Float32Array]));

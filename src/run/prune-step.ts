@@ -1,11 +1,11 @@
 /**
  * One pruning step of a run: the method scores the prunable tensors as they are now, the budget is spread by the
- * method's distribution, and the masks shrink (a pruned weight never returns). The capabilities a score function may
- * ask for (training gradients, the data-free path gradient) are built here, only when the method `needs` them; a
- * method with a `compensate` hook then moves the surviving weights (src/run/compensate.ts). The engine never asks
- * which method it runs.
+ * method's distribution, and the masks shrink (a pruned weight never returns, unless the schedule remasks). The
+ * capabilities a score function may ask for (training gradients, the data-free path gradient) are built here, only
+ * when the method `needs` them; a method with a `compensate` hook then moves the surviving weights
+ * (src/run/compensate.ts). The engine never asks which method it runs.
  */
-import type { PrunableTensor, PruningMethod } from "../../methods/types.js";
+import type { PrunableTensor, PruningMethod, TrainingTracker } from "../../methods/types.js";
 import type { HyperValue, PrunablePolicy } from "../core/types.js";
 import { allocateMasks } from "../prune/allocate.js";
 import { prunableTensors } from "../prune/policy.js";
@@ -36,6 +36,13 @@ export interface PruneStepInput {
    * began), the rest of the step by the method; the step still ends at `density`.
    */
   activate?: { fraction: number; start: ReadonlyMap<string, Float32Array> };
+  /**
+   * Rank every prunable weight, pruned ones included (a gradual schedule's `remask`): a pruned weight whose score
+   * climbs back above the threshold returns, at 0. Absent: masks only shrink.
+   */
+  remask?: boolean;
+  /** The run's training tracker, handed to the score function (ScoreContext.tracker). */
+  tracker?: TrainingTracker;
 }
 
 /** The prunable tensors as they are now: values, shape and current mask (all ones before the first prune). */
@@ -48,8 +55,9 @@ export function prunableState(model: Model, masks: MaskSet, prunable: PrunablePo
 
 /** Prune `model` to `density` in place: masks replaced (monotonically) and applied to the weights. */
 export async function pruneStep(o: PruneStepInput): Promise<void> {
-  const tensors = prunableState(o.model, o.masks, o.prunable);
-  const ctx = scoreContext({ method: o.method, params: o.params, tensors, model: o.model, train: o.train, seed: o.seed, step: o.step });
+  const state = prunableState(o.model, o.masks, o.prunable);
+  const tensors = o.remask ? state.map((t) => ({ ...t, mask: new Float32Array(t.mask.length).fill(1) })) : state;
+  const ctx = scoreContext({ method: o.method, params: o.params, tensors, model: o.model, train: o.train, seed: o.seed, step: o.step, tracker: o.tracker });
   // A dynamic schedule starts from a random mask (SET, RigL); its scores decide only what is dropped later.
   const scores = o.randomMask ? new Map(tensors.map((t) => [t.name, t.values.map(() => ctx.random())])) : await o.method.score(ctx);
   const total = tensors.reduce((n, t) => n + t.values.length, 0);

@@ -8,7 +8,7 @@
  * `next(iter(train_dl))` per seeded experiment), and another seed on other images.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { BatchSpec, HessianGradient, PrunableTensor, PruningMethod, ScoreContext } from "../../methods/index.js";
+import type { BatchSpec, HessianGradient, PrunableTensor, PruningMethod, ScoreContext, TrainingTracker } from "../../methods/index.js";
 import type { AttentionOptions, BatchNormOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
@@ -29,6 +29,8 @@ export interface ScoreInputs {
   seed: number;
   /** Which pruning step of the run this is (round k of an iterative schedule): its random draws differ from step to step. */
   step?: number;
+  /** The run's training tracker (PruningMethod.tracker), passed through as ScoreContext.tracker. */
+  tracker?: TrainingTracker;
 }
 
 export function scoreContext(inputs: ScoreInputs): ScoreContext {
@@ -56,6 +58,7 @@ export function scoreContext(inputs: ScoreInputs): ScoreContext {
       ? async (spec, options) => kfacFactors(model, train, specBatches(train, spec, seed, model.numClasses), spec.mode, options ?? {},
         makeRng(seed, `kfac-labels:${inputs.step ?? 0}`))
       : undefined,
+    ...(inputs.tracker ? { tracker: inputs.tracker } : {}),
   };
 }
 

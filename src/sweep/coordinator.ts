@@ -5,7 +5,6 @@
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
 import { hostname } from "node:os";
-import pLimit from "p-limit";
 import { getDataset } from "../../datasets/index.js";
 import { DatasetNotFoundError } from "../../datasets/types.js";
 import { catalog } from "../catalog.js";
@@ -19,6 +18,7 @@ import { Store, StoreError } from "../store/store.js";
 import { importUnsavedResults, keepUnsavedResult } from "../store/unsaved.js";
 import { CODE_VERSION } from "../core/version.js";
 import { WorkerPool } from "./worker-pool.js";
+import { estimatedCost, PriorityLimit } from "./job-order.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
 
 export interface SweepOptions {
@@ -39,6 +39,8 @@ export interface SweepOptions {
   maxWorkerRssMb?: number;
   /** Extra worker environment (tests inject faults through it). */
   workerEnv?: NodeJS.ProcessEnv;
+  /** Every result a worker sends back, dense jobs' included (which the database does not keep): `npm run bench:sweep`. */
+  onResult?: (result: JobResult) => void;
 }
 
 export interface SweepSummary {
@@ -182,7 +184,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     const progress = new Progress(out, options.jobs, options.plain);
     out.write(`sweep ${grid.name} (#${summary.sweepId}): ${planned.length} runs planned, ${summary.skipped} already finished, ${todo.length} to run on ${options.jobs} worker(s); results in ${options.dbPath}\n`);
 
-    const limit = pLimit(options.jobs);
+    // Dense models first, then the longest runs first (job-order.ts): no worker waits on a long tail.
+    const limiter = new PriorityLimit(options.jobs);
+    const cat = catalog();
+    const limit = <T>(p: PlannedRun, kind: Job["kind"], fn: () => Promise<T>) => limiter.run([kind === "dense" ? 1 : 0, estimatedCost(p, kind, cat)], fn);
     const jobFor = (p: PlannedRun, kind: Job["kind"]): Job => ({
       protocol: PROTOCOL_VERSION, kind, key: kind === "dense" ? p.denseKey : p.key, denseKey: p.denseKey, config: p.config, backend: options.backend,
       paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir, ...(grid.archFiles ? { archFiles: grid.archFiles } : {}) },
@@ -217,11 +222,12 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
       waitingDense.delete(d.denseKey);
       if (abort.signal.aborted) stoppedWhileWaiting.add(d.denseKey);
+      options.onResult?.(r);
       announceBackend(r);
       return r;
     };
     for (const d of denseModels(todo)) {
-      dense.set(d.denseKey, limit(async () => {
+      dense.set(d.denseKey, limit(d, "dense", async () => {
         if (stopping !== "no") return interruptedResult(d.denseKey);
         counts.running++;
         progress.draw(counts, true);
@@ -244,7 +250,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
 
     await Promise.all(todo.map(async (p) => {
       const denseResult = await dense.get(p.denseKey)!;
-      await limit(async () => {
+      await limit(p, "run", async () => {
         if (stoppedWhileWaiting.has(p.denseKey)) {
           if (store.claim(p.key, owner, LEASE_MS)) {
             store.markFailed(p.key, "interrupted", `sweep stopped (Ctrl-C / SIGTERM) while waiting for dense model ${denseLabel(p)}`);
@@ -289,6 +295,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
           onProgress: (phase, _epoch, _epochs, note) => { if (note) progress.event(phase === "warning" ? `warning: ${note}` : note, counts); },
         });
         counts.running--;
+        options.onResult?.(result);
         announceBackend(result);
         if (stopMode() === "hard" && result.status === "failed") {
           try {

@@ -314,7 +314,8 @@ export async function evaluate(model: Model, split: StagedSplit, batchSize = 512
     const [next, nextClasses] = tf.tidy(() => {
       const xb = tf.slice(split.x, [start, 0, 0, 0], [size, -1, -1, -1]);
       const yb = tf.slice(split.y, [start], [size]);
-      const logits = forward(model, xb, false, false, sparse).logits;
+      // Each activation freed after its last use: a batch of 512 ResNet-20 images held ≈ 1.4 GB until the tidy's end.
+      const logits = forward(model, xb, false, false, sparse, true).logits;
       const topk = tf.topk(logits, k).indices;
       const hits = tf.cast(tf.equal(topk, tf.expandDims(yb, 1)), "float32");
       const onehot = tf.oneHot(yb, model.numClasses);
@@ -353,7 +354,9 @@ const LATENCY_MAX_FACTOR = 50;
  * alternation, repetition by repetition, so drift (other processes, allocator and JIT warm-up) hits all of them alike
  * and their ratio (measured speedup) stays meaningful. Synchronizes on every repetition.
  */
-export async function latencyTimings(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number): Promise<number[][]> {
+export async function latencyTimings(
+  models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number, floorMs = repeats * LATENCY_MS_PER_REPEAT,
+): Promise<number[][]> {
   const size = Math.min(batchSize, split.count);
   const xb = tf.slice(split.x, [0, 0, 0, 0], [size, -1, -1, -1]);
   const once = async (model: Model) => {
@@ -370,7 +373,6 @@ export async function latencyTimings(models: readonly Model[], split: StagedSpli
     // a few ms, so 20 of them are at the mercy of one scheduler hiccup on a busy machine (ResNet-20's batch-1
     // "speedups" ranged 0.5-9x with 20); a batch that takes longer than the floor gets exactly `repeats`.
     const started = performance.now();
-    const floorMs = repeats * LATENCY_MS_PER_REPEAT;
     for (let i = 0; i < repeats || (performance.now() - started < floorMs && i < repeats * LATENCY_MAX_FACTOR); i++) {
       for (let k = 0; k < models.length; k++) times[k].push(await once(models[k]));
     }
@@ -380,9 +382,12 @@ export async function latencyTimings(models: readonly Model[], split: StagedSpli
   }
 }
 
-/** Median wall time (ms) of one inference batch for each model (latencyTimings). */
-export async function measureLatencies(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number): Promise<number[]> {
-  return (await latencyTimings(models, split, batchSize, repeats)).map(median);
+/**
+ * Median wall time (ms) of one inference batch for each model (latencyTimings; `floorMs` 0: exactly `repeats`
+ * repetitions, for a model whose timing is known to equal another's up to noise).
+ */
+export async function measureLatencies(models: readonly Model[], split: StagedSplit, batchSize: number, repeats: number, floorMs?: number): Promise<number[]> {
+  return (await latencyTimings(models, split, batchSize, repeats, floorMs)).map(median);
 }
 
 export async function measureLatency(model: Model, split: StagedSplit, batchSize: number, repeats: number): Promise<number> {
