@@ -3,10 +3,9 @@
  * Sizes here are a layer's fan-in or fan-out (hundreds to a few thousand), where O(n³) on the host is seconds at most.
  */
 
-/** The inverse of a symmetric positive-definite n × n matrix, by Cholesky (throws, naming `what`, if it is not SPD). */
-export function spdInverse(m: Float64Array, n: number, what = "matrix"): Float64Array {
+/** The lower Cholesky factor L of a symmetric positive-definite n × n matrix, m = L·Lᵀ (throws, naming `what`, if it is not SPD). */
+export function cholesky(m: Float64Array, n: number, what = "matrix"): Float64Array {
   if (m.length !== n * n) throw new Error(`${what}: ${m.length} entries for ${n}×${n}`);
-  // L with m = L·Lᵀ, lower triangle.
   const l = new Float64Array(n * n);
   for (let j = 0; j < n; j++) {
     let d = m[j * n + j];
@@ -20,6 +19,29 @@ export function spdInverse(m: Float64Array, n: number, what = "matrix"): Float64
       l[i * n + j] = s / ljj;
     }
   }
+  return l;
+}
+
+/** Solves m·x = b for a symmetric positive-definite n × n m, by Cholesky (throws, naming `what`, if it is not SPD). */
+export function spdSolve(m: Float64Array, n: number, b: ArrayLike<number>, what = "matrix"): Float64Array {
+  const l = cholesky(m, n, what);
+  const y = Float64Array.from(b);
+  for (let i = 0; i < n; i++) {
+    let s = y[i];
+    for (let p = 0; p < i; p++) s -= l[i * n + p] * y[p];
+    y[i] = s / l[i * n + i];
+  }
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let p = i + 1; p < n; p++) s -= l[p * n + i] * y[p];
+    y[i] = s / l[i * n + i];
+  }
+  return y;
+}
+
+/** The inverse of a symmetric positive-definite n × n matrix, by Cholesky (throws, naming `what`, if it is not SPD). */
+export function spdInverse(m: Float64Array, n: number, what = "matrix"): Float64Array {
+  const l = cholesky(m, n, what);
   // Row j of t is column j of L⁻¹ (forward substitution of L·x = e_j), so that m⁻¹ = L⁻ᵀ·L⁻¹ has entry (i, j) =
   // Σ_k t[i][k]·t[j][k]: every inner loop runs along rows (column-wise access was ~10× slower at n = 1153).
   const t = new Float64Array(n * n);

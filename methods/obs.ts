@@ -1,6 +1,7 @@
 import type { HyperValue } from "../src/core/types.js";
 import type { Distribution } from "../src/prune/allocate.js";
 import { HASSIBI_STORK_1993 } from "./citations.js";
+import { principal, spdSolve } from "./linalg.js";
 import type { PrunableTensor, PruningMethod, ScoreContext } from "./types.js";
 
 /**
@@ -238,9 +239,7 @@ export function obsUpdate(inv: Float64Array, m: number, pruned: readonly number[
   // Coefficients c with δw = −F⁻¹_{:,Q}·c: c = ([F⁻¹]_QQ)⁻¹w_Q jointly, c_q = w_q / [F⁻¹]_qq independently.
   let c: Float64Array;
   if (k <= jointMax) {
-    const a = new Float64Array(k * k);
-    for (let r = 0; r < k; r++) for (let s = 0; s < k; s++) a[r * k + s] = inv[pruned[r] * m + pruned[s]];
-    c = choleskySolve(a, k, Float64Array.from(pruned, (q) => w[q]));
+    c = spdSolve(principal(inv, m, pruned), k, Float64Array.from(pruned, (q) => w[q]), "the pruned weights' block of F⁻¹");
   } else {
     c = Float64Array.from(pruned, (q) => w[q] / inv[q * m + q]);
   }
@@ -251,34 +250,6 @@ export function obsUpdate(inv: Float64Array, m: number, pruned: readonly number[
     delta[i] = -s;
   }
   return delta;
-}
-
-/** Solves A·x = b for a symmetric positive-definite k×k A (row-major; overwritten by its Cholesky factor). */
-export function choleskySolve(a: Float64Array, k: number, b: Float64Array): Float64Array {
-  for (let j = 0; j < k; j++) {
-    let d = a[j * k + j];
-    for (let p = 0; p < j; p++) d -= a[j * k + p] * a[j * k + p];
-    if (!(d > 0)) throw new Error(`the pruned weights' block of F⁻¹ is not positive definite (pivot ${d} at ${j}); raise the damping`);
-    const l = Math.sqrt(d);
-    a[j * k + j] = l;
-    for (let i = j + 1; i < k; i++) {
-      let s = a[i * k + j];
-      for (let p = 0; p < j; p++) s -= a[i * k + p] * a[j * k + p];
-      a[i * k + j] = s / l;
-    }
-  }
-  const y = Float64Array.from(b);
-  for (let i = 0; i < k; i++) {
-    let s = y[i];
-    for (let p = 0; p < i; p++) s -= a[i * k + p] * y[p];
-    y[i] = s / a[i * k + i];
-  }
-  for (let i = k - 1; i >= 0; i--) {
-    let s = y[i];
-    for (let p = i + 1; p < k; p++) s -= a[p * k + i] * y[p];
-    y[i] = s / a[i * k + i];
-  }
-  return y;
 }
 
 /** Peak memory of one OBS prune step, bytes: the float32 gradients, one float64 block and the joint update's system. */
