@@ -1041,6 +1041,48 @@ inline float* optionalF32(const Args& a, size_t k, size_t n) {
 #pragma GCC push_options
 #pragma GCC optimize("fp-contract=off")
 
+// One SGD step per element, plain (v = mom·v + g', w -= lr·v) or Nesterov (w -= lr·(g' + mom·v)), with
+// g' = g·mask + w·wd. A loop per combination of the optional parts, so each is branch-free and vectorizes: the one
+// loop with the branches inside ran scalar (~0.25 ms for LeNet-300-100's 235k weights, a tenth of its step).
+// `o` may be `w` and `v` is updated in place, always at the element being read: no dependence between iterations
+// (ivdep), and each element's float32 operations and their order are those of the scalar loop.
+template <bool Nesterov, bool Mask, bool Decay, bool Mom>
+void sgdLoop(const float* w, const float* g, float* v, const float* mask, float* o, size_t n, float lr, float mom,
+             float wd) {
+#pragma GCC ivdep
+  for (size_t i = 0; i < n; ++i) {
+    const float wi = w[i];
+    float gi = g[i];
+    if (Mask) gi = gi * mask[i];
+    if (Decay) gi = gi + wi * wd;
+    if (Mom) {
+      const float vi = v[i] * mom + gi;
+      v[i] = vi;
+      gi = Nesterov ? gi + vi * mom : vi;
+    }
+    float r = wi - gi * lr;
+    if (Mask) r = r * mask[i];
+    o[i] = r;
+  }
+}
+
+template <bool Nesterov>
+void sgdDispatch(const float* w, const float* g, float* v, const float* mask, float* o, size_t n, float lr,
+                 float mom, float wd) {
+  const bool decay = wd > 0.f;
+  const int which = (mask ? 4 : 0) | (decay ? 2 : 0) | (v ? 1 : 0);
+  switch (which) {
+    case 0: return sgdLoop<Nesterov, false, false, false>(w, g, v, mask, o, n, lr, mom, wd);
+    case 1: return sgdLoop<Nesterov, false, false, true>(w, g, v, mask, o, n, lr, mom, wd);
+    case 2: return sgdLoop<Nesterov, false, true, false>(w, g, v, mask, o, n, lr, mom, wd);
+    case 3: return sgdLoop<Nesterov, false, true, true>(w, g, v, mask, o, n, lr, mom, wd);
+    case 4: return sgdLoop<Nesterov, true, false, false>(w, g, v, mask, o, n, lr, mom, wd);
+    case 5: return sgdLoop<Nesterov, true, false, true>(w, g, v, mask, o, n, lr, mom, wd);
+    case 6: return sgdLoop<Nesterov, true, true, false>(w, g, v, mask, o, n, lr, mom, wd);
+    default: return sgdLoop<Nesterov, true, true, true>(w, g, v, mask, o, n, lr, mom, wd);
+  }
+}
+
 // sgdUpdate(w, g, v|null, mask|null, out, lr, momentum, weightDecay)
 NATIVE_FN(sgdUpdate) {
   size_t n, gn, on;
@@ -1052,21 +1094,7 @@ NATIVE_FN(sgdUpdate) {
   float* o = a.f32(4, &on);
   check(on == n, "sgdUpdate: output size differs");
   const float lr = static_cast<float>(a.d(5)), mom = static_cast<float>(a.d(6)), wd = static_cast<float>(a.d(7));
-  const bool decay = wd > 0.f;
-  for (size_t i = 0; i < n; ++i) {
-    const float wi = w[i];
-    float gi = g[i];
-    if (mask) gi = gi * mask[i];
-    if (decay) gi = gi + wi * wd;
-    if (v) {
-      const float vi = v[i] * mom + gi;
-      v[i] = vi;
-      gi = vi;
-    }
-    float r = wi - gi * lr;
-    if (mask) r = r * mask[i];
-    o[i] = r;
-  }
+  sgdDispatch<false>(w, g, v, mask, o, n, lr, mom, wd);
 }
 
 // sgdNesterovUpdate(w, g, v|null, mask|null, out, lr, momentum, weightDecay): the composed Nesterov step of
@@ -1082,21 +1110,7 @@ NATIVE_FN(sgdNesterovUpdate) {
   float* o = a.f32(4, &on);
   check(on == n, "sgdNesterovUpdate: output size differs");
   const float lr = static_cast<float>(a.d(5)), mom = static_cast<float>(a.d(6)), wd = static_cast<float>(a.d(7));
-  const bool decay = wd > 0.f;
-  for (size_t i = 0; i < n; ++i) {
-    const float wi = w[i];
-    float gi = g[i];
-    if (mask) gi = gi * mask[i];
-    if (decay) gi = gi + wi * wd;
-    if (v) {
-      const float vi = v[i] * mom + gi;
-      v[i] = vi;
-      gi = gi + vi * mom;
-    }
-    float r = wi - gi * lr;
-    if (mask) r = r * mask[i];
-    o[i] = r;
-  }
+  sgdDispatch<true>(w, g, v, mask, o, n, lr, mom, wd);
 }
 
 // adamUpdate(w, g, m, v, mask|null, out, lrc, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, weightDecay)
