@@ -61,7 +61,8 @@ async function measureOne(backend: string, arch: string, batch: number, steps: n
   const train = stage(data, shape);
   const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, shape);
   const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: batch, lr: 0.01 };
-  const warm = stage({ x: data.x.subarray(0, 3 * batch * size), y: data.y.subarray(0, 3 * batch), count: 3 * batch }, shape);
+  const w = Math.min(3, steps);
+  const warm = stage({ x: data.x.subarray(0, w * batch * size), y: data.y.subarray(0, w * batch), count: w * batch }, shape);
   await trainPhase({ phase: "finetune", model, train: warm, val: empty, config, masks, seed: 0, selectBestOnVal: false });
   const r = await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false });
   const ms = await measureLatency(model, train, batch, Math.max(5, steps));
