@@ -17,6 +17,11 @@ import {
 } from "../src/backend/fused-ops.js";
 import { TensorOps } from "../src/archs/tensor-ops.js";
 import { tensorNames } from "../src/archs/ops.js";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const reg = await registerNativeBackend();
 const skip = reg.ok ? false : `native backend unavailable: ${reg.reason}`;
@@ -636,4 +641,24 @@ test("native Nesterov SGD kernel is bit-identical to the composed tf-op step (wi
     }
   }
   assert.ok(nativeKernelNames.includes(SgdNesterovUpdate));
+});
+
+test("native matmul and conv survive a sampling profiler's signals (node --cpu-prof)", { skip }, () => {
+  // oneDNN's sgemm keeps data below the stack pointer: before the addon deferred signals around it, SIGPROF at the
+  // profiler's rate corrupted the heap within a few hundred calls.
+  const backend = fileURLToPath(new URL("../src/backend/index.js", import.meta.url));
+  const script = `const tf = await import("@tensorflow/tfjs-core"); const { initBackend } = await import(${JSON.stringify(backend)});
+await initBackend("native");
+const a = tf.randomNormal([128, 784]), b = tf.randomNormal([784, 300]), x = tf.randomNormal([16, 12, 12, 6]), f = tf.randomNormal([3, 3, 6, 8]);
+for (let i = 0; i < 400; i++) tf.tidy(() => { const y = tf.matMul(a, b); tf.matMul(a, y, true, false).dataSync(); tf.conv2d(x, f, 1, "same").dataSync(); });
+process.stdout.write("done");`;
+  const dir = mkdtempSync(join(tmpdir(), "prunebench-cpuprof-"));
+  try {
+    const r = spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-interval", "50", "--cpu-prof-dir", dir, "--input-type=module", "-e", script],
+      { encoding: "utf8", cwd: fileURLToPath(new URL("../..", import.meta.url)), timeout: 120_000 });
+    assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ""}: ${r.stderr.slice(-400)}`);
+    assert.equal(r.stdout, "done");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

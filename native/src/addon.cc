@@ -16,6 +16,7 @@
 #include <oneapi/dnnl/dnnl.h>
 
 #include <malloc.h>
+#include <signal.h>
 
 #include "sparse.h"
 
@@ -122,6 +123,30 @@ struct Args {
   }
 };
 
+// Asynchronous signals wait while a kernel runs that calls into oneDNN or libtorch (matmul, the convolutions).
+// oneDNN's JIT sgemm (Debian's libdnnl 2.6) keeps data below the
+// stack pointer, past the red zone, so a signal handled on this thread's stack meanwhile overwrites it: with V8's
+// sampling profiler (node --cpu-prof, SIGPROF) training died of heap corruption within a few steps, and a C loop
+// of dnnl_sgemm calls with an empty SIGPROF handler crashes the same way (not with the handler on an alternate
+// stack). Blocked signals are delivered when the call returns (two sigprocmask calls, ~1 us: around every addon
+// call they cost 2 % of an MLP step, so only these kernels take them); faults the kernel itself raises (SIGSEGV,
+// SIGBUS, SIGFPE, SIGILL) stay unblocked.
+class SignalsDeferred {
+ public:
+  SignalsDeferred() {
+    sigset_t all;
+    sigfillset(&all);
+    for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&all, s);
+    pthread_sigmask(SIG_BLOCK, &all, &saved_);
+  }
+  ~SignalsDeferred() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  SignalsDeferred(const SignalsDeferred&) = delete;
+  SignalsDeferred& operator=(const SignalsDeferred&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
 template <typename F>
 napi_value guarded(napi_env env, F&& f) {
   try {
@@ -200,6 +225,7 @@ bool optionalFlag(const Args& a, size_t k) { return k < a.argc && a.i(k) != 0; }
 // conv2d(x, w, out, geom[, bias, relu]): with bias (length O) and/or relu, out = act(conv + bias), the epilogue fused
 // into the copy out of libtorch's result (sparse::biasAct: the bits of a separate Add and Relu).
 NATIVE_FN(conv2d) {
+  SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
   const float* bias = optionalArray(a, 4, g.O, "conv2d: bias size");
   const bool relu = optionalFlag(a, 5);
@@ -227,6 +253,7 @@ NATIVE_FN(conv2d) {
 
 // conv2dBackpropInput(dy, w, dx(out), geom)
 NATIVE_FN(conv2dBackpropInput) {
+  SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
   at::Tensor dy = nhwc(a.f32(0), g.N, g.OH, g.OW, g.O);
   at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
@@ -247,6 +274,7 @@ NATIVE_FN(conv2dBackpropInput) {
 
 // conv2dBackpropFilter(x, dy, dw(out), geom)
 NATIVE_FN(conv2dBackpropFilter) {
+  SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
   at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
   at::Tensor dy = nhwc(a.f32(1), g.N, g.OH, g.OW, g.O);
@@ -270,6 +298,7 @@ NATIVE_FN(conv2dBackpropFilter) {
 // a: [batchA, M, K] (or [batchA, K, M] when transA), b: [batchB, K, N] (or [.., N, K]).
 // Batches broadcast when one side has batch 1. out: [max(batchA,batchB), M, N].
 NATIVE_FN(matmul) {
+  SignalsDeferred deferred;
   const float* A = a.f32(0);
   const float* B = a.f32(1);
   float* C = a.f32(2);

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "bd6aa02bb4a9270fa60bbd665052e9d771cb5d36bbc6c230860a9d565851b211";
+export const RESULTS_SOURCES_SHA256 = "b788d9811417d1ae6ce9f88306ca147334155476a5185f6bba8f5c97ef7eb7e0";
