@@ -12,11 +12,16 @@ import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
 import { makeRng, normal } from "../src/core/rng.js";
 import {
-  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdNesterovUpdate, SgdUpdate, adamUpdate, batchNormTrain,
-  composedSgdNesterovUpdate, sgdUpdate,
+  AdamUpdate, BatchNormTrain, BatchNormTrainGrad, SgdNesterovUpdate, SgdUpdate, SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad, adamUpdate, batchNormTrain,
+  composedSgdNesterovUpdate, sgdUpdate, softmaxCrossEntropyWithHits,
 } from "../src/backend/fused-ops.js";
 import { TensorOps } from "../src/archs/tensor-ops.js";
 import { tensorNames } from "../src/archs/ops.js";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 const reg = await registerNativeBackend();
 const skip = reg.ok ? false : `native backend unavailable: ${reg.reason}`;
@@ -490,6 +495,59 @@ for (const kind of ["sgd", "adam"] as const) {
   });
 }
 
+test("fused softmax cross-entropy (native, one kernel) matches the separate tfjs ops on cpu: loss, hits, logits gradient", { skip }, () => {
+  const B = 37, C = 10;
+  const [logitsOf] = inputs({ shape: [B, C] });
+  const raw = Int32Array.from({ length: B }, (_, i) => (i * 7) % C);
+  raw[3] = C; // out of range: an all-zero one-hot row, never a hit
+  const lab = () => tf.tensor1d(raw, "int32");
+  // Ties: row 0's maximum twice, the first index is the label's (argMax takes the first).
+  const withTies = () => {
+    const x = logitsOf().arraySync() as number[][];
+    x[0][raw[0]] = 9; x[0][(raw[0] + 1) % C] = 9;
+    return tf.tensor2d(x);
+  };
+  const separate = (x: tf.Tensor, y: tf.Tensor, dy: number) => {
+    const loss = (l: tf.Tensor) => tf.mul(tf.losses.softmaxCrossEntropy(tf.oneHot(y as tf.Tensor1D, C), l), dy) as tf.Scalar;
+    return [loss(x), tf.sum(tf.cast(tf.equal(tf.argMax(x, 1), y), "float32")), tf.grad(loss)(x)];
+  };
+  const fused = (x: tf.Tensor, y: tf.Tensor, dy: number) => {
+    const f = (l: tf.Tensor) => tf.mul(softmaxCrossEntropyWithHits(l as tf.Tensor2D, y as tf.Tensor1D).loss, dy) as tf.Scalar;
+    return [f(x), softmaxCrossEntropyWithHits(x as tf.Tensor2D, y as tf.Tensor1D).hits, tf.grad(f)(x)];
+  };
+  for (const dy of [1, 0.37]) {
+    const ref = runOn("cpu", () => separate(withTies(), lab(), dy));
+    const got = runOn("native", () => fused(withTies(), lab(), dy));
+    assert.equal(got[1].values[0], ref[1].values[0], "hits");
+    assert.ok(ref[1].values[0] >= 1, "row 0's tie counted as a hit");
+    for (const i of [0, 2]) {
+      assert.deepEqual(got[i].shape, ref[i].shape);
+      for (let j = 0; j < ref[i].values.length; j++) {
+        const a = got[i].values[j], b = ref[i].values[j];
+        assert.ok(Math.abs(a - b) <= 2e-7 * Math.max(1, Math.abs(b)) + 1e-9, `output ${i}[${j}]: ${a} vs ${b}`);
+      }
+    }
+    assert.ok(ref[2].values.slice(3 * C, 4 * C).every((v) => v > 0), "the out-of-range row's gradient is the softmax alone");
+  }
+  // the composed kernel (every other backend) equals the separate ops to the bit, gradient included
+  const ref = runOn("cpu", () => separate(withTies(), lab(), 1));
+  const composed = runOn("cpu", () => fused(withTies(), lab(), 1));
+  for (let i = 0; i < 3; i++) assert.deepEqual(composed[i].values, ref[i].values, `composed output ${i} bit-identical`);
+});
+
+test("fused softmax cross-entropy runs as one native kernel in the training step", { skip }, async () => {
+  assert.ok(tf.setBackend("native"));
+  const [logitsOf] = inputs({ shape: [16, 10] });
+  const prof = await tf.profile(() => tf.tidy(() => {
+    const x = tf.variable(logitsOf());
+    const { value, grads } = tf.variableGrads(() => softmaxCrossEntropyWithHits(x as unknown as tf.Tensor2D, tf.tensor1d(Int32Array.from({ length: 16 }, (_, i) => i % 10), "int32")).loss, [x]);
+    void value; void grads;
+    x.dispose();
+  }));
+  assert.deepEqual([...new Set(prof.kernelNames)].filter((k) => !["Identity", "OnesLike", "Fill"].includes(k)).sort(),
+    [SoftmaxCrossEntropy, SoftmaxCrossEntropyGrad].sort(), `kernels: ${prof.kernelNames}`);
+});
+
 test("fused update kernels write the variables' own arrays on native", { skip }, () => {
   assert.ok(tf.setBackend("native"));
   const shape = [32, 40]; // large enough for the backend's recycling pool, which in-place writes need
@@ -583,4 +641,24 @@ test("native Nesterov SGD kernel is bit-identical to the composed tf-op step (wi
     }
   }
   assert.ok(nativeKernelNames.includes(SgdNesterovUpdate));
+});
+
+test("native matmul and conv survive a sampling profiler's signals (node --cpu-prof)", { skip }, () => {
+  // oneDNN's sgemm keeps data below the stack pointer: before the addon deferred signals around it, SIGPROF at the
+  // profiler's rate corrupted the heap within a few hundred calls.
+  const backend = fileURLToPath(new URL("../src/backend/index.js", import.meta.url));
+  const script = `const tf = await import("@tensorflow/tfjs-core"); const { initBackend } = await import(${JSON.stringify(backend)});
+await initBackend("native");
+const a = tf.randomNormal([128, 784]), b = tf.randomNormal([784, 300]), x = tf.randomNormal([16, 12, 12, 6]), f = tf.randomNormal([3, 3, 6, 8]);
+for (let i = 0; i < 400; i++) tf.tidy(() => { const y = tf.matMul(a, b); tf.matMul(a, y, true, false).dataSync(); tf.conv2d(x, f, 1, "same").dataSync(); });
+process.stdout.write("done");`;
+  const dir = mkdtempSync(join(tmpdir(), "prunebench-cpuprof-"));
+  try {
+    const r = spawnSync(process.execPath, ["--cpu-prof", "--cpu-prof-interval", "50", "--cpu-prof-dir", dir, "--input-type=module", "-e", script],
+      { encoding: "utf8", cwd: fileURLToPath(new URL("../..", import.meta.url)), timeout: 120_000 });
+    assert.equal(r.status, 0, `exit ${r.status} ${r.signal ?? ""}: ${r.stderr.slice(-400)}`);
+    assert.equal(r.stdout, "done");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -41,6 +41,17 @@ export const BatchNormTrain = "PrunebenchBatchNormTrain";
 /** Its gradient: inputs dy, x, mean, variance, scale; attr varianceEpsilon. Outputs dx, dscale, doffset. */
 export const BatchNormTrainGrad = "PrunebenchBatchNormTrainGrad";
 
+/**
+ * The training loss and the batch's top-1 hits in one kernel. Inputs logits [B, C] (float32) and labels [B] (int32).
+ * Outputs the mean softmax cross-entropy over the batch (tf.losses.softmaxCrossEntropy of the one-hot labels: a
+ * scalar) and how many rows' first maximal logit is the label (float32 scalar: sum(cast(equal(argMax(logits), labels)))).
+ * Differentiable in logits through the loss only. The composed implementation is those tfjs ops (~25 kernels for a
+ * 10-class batch, a tenth of an MLP step on the native backend in dispatch alone); the native backend's runs one pass.
+ */
+export const SoftmaxCrossEntropy = "PrunebenchSoftmaxCrossEntropy";
+/** Its gradient: inputs dy (the loss's, a scalar), logits, labels. Output dlogits = dy / B · (softmax(logits) − onehot). */
+export const SoftmaxCrossEntropyGrad = "PrunebenchSoftmaxCrossEntropyGrad";
+
 export interface SgdAttrs { lr: number; momentum: number; weightDecay: number; nesterov?: boolean }
 export interface AdamAttrs { lr: number; beta1: number; beta2: number; epsilon: number; weightDecay: number }
 
@@ -147,7 +158,29 @@ export function composedBatchNormTrainGrad(args: Args): Out {
   });
 }
 
+export function composedSoftmaxCrossEntropy(args: Args): Out {
+  const { logits, labels } = tensors(args);
+  return tf.tidy(() => {
+    const onehot = tf.oneHot(labels!, logits!.shape[1]!);
+    const loss = tf.losses.softmaxCrossEntropy(onehot, logits!);
+    return [loss, tf.sum(tf.cast(tf.equal(tf.argMax(logits!, 1), labels!), "float32"))];
+  });
+}
+
+/** The gradient autodiff takes through those ops (softmaxCrossEntropy's custom gradient under the mean's), op for op. */
+export function composedSoftmaxCrossEntropyGrad(args: Args): Out {
+  const { dy, logits, labels } = tensors(args);
+  return tf.tidy(() => {
+    const [B, C] = logits!.shape as [number, number];
+    const perRow = tf.mul(tf.reshape(tf.div(dy!, B), [1, 1]), tf.ones([B, 1]));
+    const logResult = tf.sub(logits!, tf.logSumExp(logits!, 1, true));
+    return tf.mul(perRow, tf.sub(tf.exp(logResult), tf.oneHot(labels!, C)));
+  });
+}
+
 const composed: Record<string, (args: Args) => Out> = {
+  [SoftmaxCrossEntropy]: composedSoftmaxCrossEntropy,
+  [SoftmaxCrossEntropyGrad]: composedSoftmaxCrossEntropyGrad,
   [SgdUpdate]: composedSgdUpdate,
   [SgdNesterovUpdate]: composedSgdNesterovUpdate,
   [AdamUpdate]: composedAdamUpdate,
@@ -178,6 +211,27 @@ if (tf.getGradient(BatchNormTrain) == null) {
       return { x: () => dx, scale: () => dscale, offset: () => doffset };
     },
   });
+}
+
+if (tf.getGradient(SoftmaxCrossEntropy) == null) {
+  tf.registerGradient({
+    kernelName: SoftmaxCrossEntropy,
+    inputsToSave: ["logits", "labels"],
+    gradFunc: (dys, saved) => {
+      const dy = Array.isArray(dys) ? dys[0] : dys;
+      const [logits, labels] = saved;
+      return { logits: () => tf.engine().runKernel(SoftmaxCrossEntropyGrad, { dy, logits, labels }) as tf.Tensor };
+    },
+  });
+}
+
+/**
+ * The mean softmax cross-entropy of `logits` [B, C] against int32 `labels` [B] (on the gradient tape through the
+ * logits) and the batch's top-1 hits (a float32 scalar, not differentiable), from one kernel.
+ */
+export function softmaxCrossEntropyWithHits(logits: tf.Tensor2D, labels: tf.Tensor1D): { loss: tf.Scalar; hits: tf.Scalar } {
+  const [loss, hits] = tf.engine().runKernel(SoftmaxCrossEntropy, { logits, labels }) as tf.Tensor[];
+  return { loss: loss as tf.Scalar, hits: hits as tf.Scalar };
 }
 
 /** Gives `v` the values of `t` (a kernel's output, possibly `v`'s own data written in place) and drops `t`. */

@@ -11,6 +11,8 @@ import type { Arrays } from "./data.js";
 import type { TrainHooks } from "./hooks.js";
 import type { MaskSet } from "./masks.js";
 import type { SparsePatterns } from "../backend/sparse-ops.js";
+import { fusedApplies } from "../backend/layer-ops.js";
+import { softmaxCrossEntropyWithHits } from "../backend/fused-ops.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
 import { DenseWeights } from "./soft-masks.js";
@@ -163,6 +165,9 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   o.gates?.begin(masks);
   // The tensors this phase updates, by name (all of the model's unless gates or frozen layers say otherwise).
   const trained = o.gates ? o.gates.variables(o.frozen) : o.frozen && o.frozen.length > 0 ? frozenOut(model, o.frozen) : model.params;
+  // The loss and the batch's hits from one kernel where the backend has the fused kernels; elsewhere the separate ops
+  // it always ran (the same values there to the bit).
+  const fusedLoss = fusedApplies();
   try {
     for (let epoch = 0; epoch < (o.toEpoch ?? config.epochs); epoch++) {
       const started = performance.now();
@@ -188,7 +193,7 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
           const batch = gatherBatch(o.train, idx);
           const { labels } = batch;
           const xb = o.train.augment ? augmentBatch(batch.xb, o.train.augment, augmentRng) : batch.xb;
-          const onehot = tf.oneHot(labels, model.numClasses);
+          const onehot = fusedLoss ? null : tf.oneHot(labels, model.numClasses);
           let correct: tf.Tensor | null = null;
           let zeros: tf.Tensor | null = null;
           let updates: Array<[string, tf.Tensor]> = [];
@@ -198,12 +203,19 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
             const view = o.gates?.view();
             const out = forward(view ? { ...model, params: view as Map<string, tf.Variable> } : model, xb, true, countZeros, wantsGradients || soft ? undefined : masks);
             updates = out.stateUpdates;
-            correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
+            let ce: tf.Scalar;
+            if (onehot) {
+              correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(out.logits, 1), labels), "float32")));
+              ce = tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
+            } else {
+              const fused = softmaxCrossEntropyWithHits(out.logits as tf.Tensor2D, labels as tf.Tensor1D);
+              correct = tf.keep(fused.hits);
+              ce = fused.loss;
+            }
             if (countZeros) {
               zeros = tf.keep(out.reluZeros!);
               reluUnits += out.reluUnits;
             }
-            const ce = tf.losses.softmaxCrossEntropy(onehot, out.logits) as tf.Scalar;
             if (!o.extraLoss) return ce;
             kept.ce = tf.keep(ce);
             return tf.add(ce, view ? o.extraLoss(view) : o.extraLoss()) as tf.Scalar;
