@@ -103,6 +103,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   });
   worker.on("error", (e) => out.write(`worker ${name}: ${e.message}\n`));
   worker.on("failed", (bj, e) => out.write(`worker ${name}: job ${bj?.id} failed: ${e.message.split("\n")[0]}\n`));
+  worker.on("active", (bj) => out.write(`worker ${name}: job ${bj.id} started (try ${bj.attemptsMade + 1})\n`));
   worker.on("completed", (bj) => out.write(`worker ${name}: job ${bj.id} done\n`));
 
   let signals = 0;
