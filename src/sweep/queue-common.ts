@@ -61,8 +61,9 @@ export interface QueueJobReturn {
   result: JobResult;
   /** host:pid of the queue process that ran it. */
   worker: string;
-  /** When the worker's child started and finished (ms since epoch), for the queue-overhead figure. */
+  /** The training process's own time for the job, and when the worker took it (ms since epoch): the queue-overhead figure. */
   ranMs: number;
+  takenAt: number;
 }
 
 export interface QueueProgress {
@@ -79,9 +80,9 @@ export const denseIndexKey = (denseKey: string) => `${PREFIX}:dense:${denseKey}`
 
 export const sha256 = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
 
-/** Store bytes under their sha256 (a second put of the same bytes is free). */
-export async function putBlob(redis: Redis, bytes: Buffer): Promise<string> {
-  const sha = sha256(bytes);
+/** Store bytes under their sha256 (`known`: already computed by whoever wrote them); a second put of the same bytes is free. */
+export async function putBlob(redis: Redis, bytes: Buffer, known?: string): Promise<string> {
+  const sha = known ?? sha256(bytes);
   await redis.set(blobKey(sha), bytes, "NX");
   return sha;
 }

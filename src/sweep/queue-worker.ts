@@ -38,6 +38,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   const artifactsDir = options.artifactsDir ?? join(tmpdir(), `prunebench-worker-${process.pid}-artifacts`);
   const redis = new Redis(connection);
   const pool = new WorkerPool({ size: options.jobs, env: options.env });
+  pool.warm();
   const fingerprints = new Map<string, Promise<string>>();
   const { lockDuration, stalledInterval } = queueTimings();
 
@@ -72,6 +73,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   };
 
   const process_ = async (bj: BullJob<QueueJobData, QueueJobReturn>): Promise<QueueJobReturn> => {
+    const takenAt = Date.now();
     const wire = bj.data.job;
     await check(wire);
     await fetchDense(wire.denseKey);
@@ -88,14 +90,11 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
       const sha = await putBlob(redis, readFileSync(path));
       await redis.set(denseIndexKey(job.denseKey), sha);
     }
-    const artifacts = [];
-    for (const a of result.artifacts) {
-      const bytes = readFileSync(a.path);
-      await putBlob(redis, bytes);
-      artifacts.push({ ...a, path: relative(artifactsDir, a.path) });
-    }
+    // Sent under the sha256 the run computed when it wrote them (not hashed again here); the coordinator checks it.
+    await Promise.all(result.artifacts.map((a) => putBlob(redis, readFileSync(a.path), a.sha256)));
+    const artifacts = result.artifacts.map((a) => ({ ...a, path: relative(artifactsDir, a.path) }));
     rmSync(join(artifactsDir, job.key), { recursive: true, force: true });
-    return { result: { ...result, artifacts }, worker: name, ranMs };
+    return { result: { ...result, artifacts }, worker: name, ranMs, takenAt };
   };
 
   const worker = new Worker<QueueJobData, QueueJobReturn>(QUEUE_NAME, process_, {

@@ -53,6 +53,11 @@ export class WorkerPool implements Transport {
     }
   }
 
+  /** Start every worker now rather than at its first job: a queue worker waiting for work should be ready for it. */
+  warm(): void {
+    for (const slot of this.slots) if (!slot.child && !this.closed) slot.child = this.spawn();
+  }
+
   private acquire(): Promise<Slot> {
     if (this.closed) return Promise.reject(new Error("worker pool is closed"));
     const free = this.slots.find((s) => !s.busy);
