@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import Database from "better-sqlite3";
@@ -222,4 +223,21 @@ test("queue workers refuse jobs planned with other code or data (failed at once,
     await stop(procs);
     await redis.dispose();
   }
+});
+
+test("a bad or unreachable --queue address is bad input (exit 2) naming the form expected, before any file is made", async () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  for (const [args, message] of [
+    [["sweep", grid, "--db", join(dir, "a.db"), "--queue", "http://127.0.0.1:6379"], /--queue http:\/\/127\.0\.0\.1:6379: the scheme must be redis:\/\/ \(e\.g\. redis:\/\/127\.0\.0\.1:6379/],
+    [["worker", "--queue", "redis://127.0.0.1:6379/x"], /the database after the port must be a number/],
+    [["worker", "--queue", "queue-host:6379"], /--queue queue-host:6379/],
+    // Nothing listens on port 1: said at once, not retried in silence.
+    [["sweep", grid, "--db", join(dir, "a.db"), "--queue", "redis://127.0.0.1:1"], /cannot reach Redis \(connect ECONNREFUSED 127\.0\.0\.1:1\); is redis-server running there/],
+  ] as const) {
+    const r = bench([...args]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, message);
+  }
+  assert.equal(existsSync(join(dir, "a.db")), false);
 });

@@ -20,6 +20,7 @@ import { importUnsavedResults, keepUnsavedResult } from "../store/unsaved.js";
 import { CODE_VERSION, RESULTS_REVISION } from "../core/version.js";
 import { WorkerPool } from "./worker-pool.js";
 import type { Transport } from "./transport.js";
+import { checkReachable, parseQueueUrl } from "./queue-common.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
 
 export interface SweepOptions {
@@ -108,6 +109,8 @@ export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDi
 export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   const out = options.out ?? process.stdout;
   const started = Date.now();
+  // A mistyped or unreachable queue address is bad input, said before anything is planned or created.
+  if (options.queue) await checkReachable(parseQueueUrl(options.queue), options.queue);
   // A backend asked for by name that cannot start here would fail every run, one by one: say so before planning.
   if (options.backend === "node" || options.backend === "native") await (await import("../backend/index.js")).checkBackendAvailable(options.backend);
   const { grid, gridText, planned } = await planSweep(options);

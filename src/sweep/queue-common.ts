@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Redis } from "ioredis";
+import { Redis } from "ioredis";
 import type { Job, JobResult } from "../core/types.js";
 
 export class QueueError extends Error {
@@ -72,6 +72,24 @@ export interface QueueProgress {
   epoch: number;
   epochs: number;
   note?: string;
+}
+
+/**
+ * Fail fast, saying so, when nothing answers at the address (a typo, a firewall, Redis not started): the BullMQ clients
+ * would otherwise retry forever in silence. Later outages are theirs to ride out (they reconnect).
+ */
+export async function checkReachable(address: RedisAddress, url: string): Promise<void> {
+  const probe = new Redis({ ...address, lazyConnect: true, connectTimeout: 5000, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  let cause: Error | null = null;
+  probe.on("error", (e: Error) => { cause ??= e; });
+  try {
+    await probe.connect();
+    await probe.ping();
+  } catch (e) {
+    throw new QueueError(`--queue ${url}: cannot reach Redis (${(cause ?? (e as Error)).message}); is redis-server running there, listening on that address, and reachable from this machine?`);
+  } finally {
+    probe.disconnect();
+  }
 }
 
 const blobKey = (sha: string) => `${PREFIX}:blob:${sha}`;

@@ -15,7 +15,7 @@ import { CODE_VERSION, RESULTS_REVISION } from "../core/version.js";
 import { denseCheckpointPath } from "../run/dense-cache.js";
 import { WorkerPool } from "./worker-pool.js";
 import {
-  denseIndexKey, getBlob, parseQueueUrl, putBlob, QUEUE_NAME, type QueueJobData, type QueueJobReturn, type QueueProgress, queueTimings, writeFileAtomic,
+  checkReachable, denseIndexKey, getBlob, parseQueueUrl, putBlob, QUEUE_NAME, type QueueJobData, type QueueJobReturn, type QueueProgress, queueTimings, writeFileAtomic,
 } from "./queue-common.js";
 
 export interface QueueWorkerOptions {
@@ -36,7 +36,9 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   const connection = { ...address, maxRetriesPerRequest: null };
   const name = `${hostname()}:${process.pid}`;
   const artifactsDir = options.artifactsDir ?? join(tmpdir(), `prunebench-worker-${process.pid}-artifacts`);
+  await checkReachable(address, options.url);
   const redis = new Redis(connection);
+  redis.on("error", () => {}); // the BullMQ worker's own connection reports outages (below)
   const pool = new WorkerPool({ size: options.jobs, env: options.env });
   pool.warm();
   const fingerprints = new Map<string, Promise<string>>();
@@ -100,7 +102,13 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   const worker = new Worker<QueueJobData, QueueJobReturn>(QUEUE_NAME, process_, {
     connection, prefix: "prunebench", concurrency: options.jobs, lockDuration, stalledInterval, maxStalledCount: 2, autorun: false,
   });
-  worker.on("error", (e) => out.write(`worker ${name}: ${e.message}\n`));
+  // Said once per outage, not at every reconnection attempt.
+  let lastError = "";
+  worker.on("error", (e) => {
+    if (e.message !== lastError) out.write(`worker ${name}: ${e.message}\n`);
+    lastError = e.message;
+  });
+  worker.on("ready", () => { lastError = ""; });
   worker.on("failed", (bj, e) => out.write(`worker ${name}: job ${bj?.id} failed: ${e.message.split("\n")[0]}\n`));
   worker.on("active", (bj) => out.write(`worker ${name}: job ${bj.id} started (try ${bj.attemptsMade + 1})\n`));
   worker.on("completed", (bj) => out.write(`worker ${name}: job ${bj.id} done\n`));

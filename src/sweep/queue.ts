@@ -12,7 +12,7 @@ import { Queue, QueueEvents } from "bullmq";
 import { type Job, type JobResult, PROTOCOL_VERSION } from "../core/types.js";
 import type { RunOptions, Transport } from "./transport.js";
 import {
-  dropBlob, getBlob, parseQueueUrl, QueueError, QUEUE_NAME, type QueueJobData, type QueueJobReturn, type QueueProgress, queueJobId, queueTimings, writeFileAtomic,
+  checkReachable, dropBlob, getBlob, parseQueueUrl, QUEUE_NAME, type QueueJobData, type QueueJobReturn, type QueueProgress, queueJobId, queueTimings, writeFileAtomic,
 } from "./queue-common.js";
 
 interface Pending {
@@ -67,23 +67,15 @@ export class QueueTransport implements Transport {
 
   static async connect(url: string, artifactsDir: string): Promise<QueueTransport> {
     const address = parseQueueUrl(url);
+    await checkReachable(address, url);
     const connection = { ...address, maxRetriesPerRequest: null };
     const queue = new Queue<QueueJobData, QueueJobReturn>(QUEUE_NAME, { connection, prefix: "prunebench" });
     const events = new QueueEvents(QUEUE_NAME, { connection, prefix: "prunebench" });
     const redis = new Redis(connection);
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new QueueError(`--queue ${url}: no Redis answered within 10 s; is redis-server running there and reachable from this machine?`)), 10_000);
-    });
-    try {
-      await Promise.race([Promise.all([queue.waitUntilReady(), events.waitUntilReady(), redis.ping()]), timeout]);
-    } catch (e) {
-      await Promise.allSettled([queue.close(), events.close()]);
-      redis.disconnect();
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
+    // Outages are ridden out (ioredis reconnects; the poll catches up); their errors are not the user's to read.
+    queue.on("error", () => {});
+    redis.on("error", () => {});
+    await Promise.all([queue.waitUntilReady(), events.waitUntilReady(), redis.ping()]);
     return new QueueTransport(queue, events, redis, artifactsDir);
   }
 
