@@ -50,7 +50,7 @@ async function queueSweep(dir: string, url: string): Promise<{ seconds: number; 
   const db = join(dir, "queue.db");
   const timings = join(dir, "timings.jsonl");
   // Workers first, as on a cluster that waits for work: their start-up is not the queue's cost.
-  const workers = [1, 2].map((i) => spawn(process.execPath, [bench, "worker", "--queue", url, "--cache-dir", join(dir, `cache-w${i}`)], { stdio: ["ignore", "ignore", "inherit"] }));
+  const workers = [1, 2].map((i) => spawn(process.execPath, [bench, "worker", "--queue", url, "--cache-dir", join(dir, `cache-w${i}`)], { stdio: "ignore" }));
   await new Promise((r) => setTimeout(r, 3000));
   try {
     const t0 = performance.now();
