@@ -81,7 +81,7 @@ function syntheticResult(key: string): JobResult {
   };
 }
 
-async function writeRate(dir: string, url: string, planned: PlannedRun[]): Promise<{ throughRedis: number; sqliteOnly: number }> {
+async function writeRate(dir: string, url: string, planned: PlannedRun[]): Promise<{ throughRedis: number; sqliteOnly: number; noOpMs: number[] }> {
   const { grid: g } = await planSweep({ gridFile: grid });
   const plan = syntheticPlan(nResults, planned);
 
@@ -100,6 +100,18 @@ async function writeRate(dir: string, url: string, planned: PlannedRun[]): Promi
     connection: { ...parseQueueUrl(url), maxRetriesPerRequest: null }, prefix: "prunebench", concurrency: 50,
   });
   const transport = await QueueTransport.connect(url, join(dir, "artifacts"));
+  const jobOf = (p: PlannedRun): Job => ({
+    protocol: PROTOCOL_VERSION, kind: "run", key: p.key, denseKey: p.denseKey, config: p.config, backend: "auto", paths: { cacheDir: "", artifactsDir: "" },
+    versions: { code: CODE_VERSION, resultsRevision: RESULTS_REVISION, dataFingerprint: p.dataFingerprint },
+  });
+  // The queue's own floor: one no-op job at a time, enqueue to result in hand (no training process, no artifacts).
+  const noOpMs: number[] = [];
+  for (const p of syntheticPlan(200, planned).map((x, i) => ({ ...x, key: `n${String(i).padStart(15, "0")}` }))) {
+    const t = performance.now();
+    await transport.run(jobOf(p));
+    noOpMs.push(performance.now() - t);
+    await transport.ack(jobOf(p));
+  }
   t0 = performance.now();
   let inFlight = 0;
   const limit = 500;
@@ -107,10 +119,7 @@ async function writeRate(dir: string, url: string, planned: PlannedRun[]): Promi
   await Promise.all(plan.map(async (p) => {
     if (inFlight >= limit) await new Promise<void>((r) => waiters.push(r));
     inFlight++;
-    const job: Job = {
-      protocol: PROTOCOL_VERSION, kind: "run", key: p.key, denseKey: p.denseKey, config: p.config, backend: "auto", paths: { cacheDir: "", artifactsDir: "" },
-      versions: { code: CODE_VERSION, resultsRevision: RESULTS_REVISION, dataFingerprint: p.dataFingerprint },
-    };
+    const job = jobOf(p);
     const r = await transport.run(job);
     store.saveResult(r);
     await transport.ack(job);
@@ -121,7 +130,7 @@ async function writeRate(dir: string, url: string, planned: PlannedRun[]): Promi
   await transport.close();
   await worker.close();
   store.close();
-  return { throughRedis, sqliteOnly };
+  return { throughRedis, sqliteOnly, noOpMs };
 }
 
 const missing = redisMissing();
@@ -144,6 +153,8 @@ try {
   }
   const { planned } = await planSweep({ gridFile: grid });
   const w = await writeRate(dir, redis.url, planned);
+  const n = [...w.noOpMs].sort((a, b) => a - b);
+  console.log(`queue round trip, no-op:  median ${n[Math.floor(n.length / 2)].toFixed(1)} ms, p90 ${n[Math.floor(n.length * 0.9)].toFixed(1)} ms (${n.length} jobs one at a time: enqueue, a worker takes it, result back; no training process, no artifacts)`);
   console.log(`coordinator write rate:  ${Math.round(w.throughRedis)} results/s through Redis (${nResults} synthetic results, each written in one transaction, then its job removed); SQLite alone ${Math.round(w.sqliteOnly)} results/s`);
   console.log(`load average at end ${loadavg().map((x) => x.toFixed(1)).join(" ")}`);
 } finally {

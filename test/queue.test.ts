@@ -6,6 +6,7 @@ import { test } from "node:test";
 import Database from "better-sqlite3";
 import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 import { redisMissing, startRedis } from "./helpers/redis.js";
+import { makeNetnsHost, netnsMissing, type NetnsHost } from "./helpers/netns.js";
 import { type Job, PROTOCOL_VERSION } from "../src/core/types.js";
 import { CODE_VERSION, RESULTS_REVISION } from "../src/core/version.js";
 import { planSweep } from "../src/sweep/coordinator.js";
@@ -18,8 +19,9 @@ const timing = /(_ms|_seconds|^measured_speedup|^train_img_per_s|^peak_rss_mb)$/
 
 interface Proc { child: ChildProcess; log: () => string; exited: Promise<number | null> }
 
-function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [BENCH, ...args], { env: { ...process.env, ...QUEUE_ENV, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+function start(args: string[], env: NodeJS.ProcessEnv = {}, prefix: string[] = []): Proc {
+  const [command, ...rest] = [...prefix, process.execPath, BENCH, ...args];
+  const child = spawn(command, rest, { env: { ...process.env, ...QUEUE_ENV, ...env }, stdio: ["ignore", "pipe", "pipe"] });
   let log = "";
   child.stdout!.on("data", (d) => { log += d; });
   child.stderr!.on("data", (d) => { log += d; });
@@ -75,22 +77,29 @@ function starts(logs: string[]): Map<string, number> {
   return n;
 }
 
-test("a sweep through Redis: 3 workers, one SIGKILLed mid-run, one started late; every run done once, as a local sweep", { skip: missing ?? false }, async () => {
+test("a sweep through Redis: 3 workers (2 in network namespaces of their own where root), one SIGKILLed mid-run, one started late; every run done once, as a local sweep", { skip: missing ?? false }, async (t) => {
   const dir = tempDir();
   const grid = writeTinyGrid(dir);
   const local = bench(["sweep", grid, "--db", join(dir, "local.db"), "--cache-dir", join(dir, "cache-local"), "--jobs", "2", "--plain"]);
   assert.equal(local.code, 0, local.stdout + local.stderr);
 
-  const redis = await startRedis();
+  // Workers 1 and 2 on hosts of their own (network namespaces), reaching Redis over a veth pair: a real network hop.
+  const noNetns = netnsMissing();
+  if (noNetns) t.diagnostic(noNetns);
+  const hosts: NetnsHost[] = [];
   const procs: Proc[] = [];
+  let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
   try {
+    if (!noNetns) hosts.push(makeNetnsHost(1), makeNetnsHost(2));
+    redis = await startRedis(hosts.map((h) => h.gatewayIp));
+    const url = (i: number) => (hosts[i - 1] ? `redis://${hosts[i - 1].gatewayIp}:${redis!.port}` : redis!.url);
     // Slow epochs: the victim is surely mid-run when it is killed.
     const slow = { BENCH_FAULT_EPOCH_DELAY_MS: "400" };
-    const worker = (i: number) => start(["worker", "--queue", redis.url, "--cache-dir", join(dir, `cache-w${i}`)], slow);
+    const worker = (i: number) => start(["worker", "--queue", url(i), "--cache-dir", join(dir, `cache-w${i}`)], slow, hosts[i - 1]?.exec ?? []);
     const [w1, w2] = [worker(1), worker(2)];
     procs.push(w1, w2);
     const db = join(dir, "queue.db");
-    const coordinator = start(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis.url, "--plain"]);
+    const coordinator = start(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis!.url, "--plain"]);
     procs.push(coordinator);
     const all = () => procs.map((p) => p.log()).join("\n---\n");
     // w1 has started a run (not the dense job): kill it, and its training process goes with it.
@@ -120,9 +129,11 @@ test("a sweep through Redis: 3 workers, one SIGKILLed mid-run, one started late;
     assert.equal(artifacts.length, 8);
     assert.ok(artifacts.every((a) => a.path.startsWith(join(dir, "queue-artifacts"))));
     assert.deepEqual(snapshot(db), snapshot(join(dir, "local.db")));
+    if (hosts.length > 0) assert.match(w2.log(), new RegExp(`queue redis://${hosts[1].gatewayIp.replace(/\./g, "\\.")}:`));
   } finally {
     await stop(procs);
-    await redis.dispose();
+    await redis?.dispose();
+    for (const h of hosts) h.dispose();
   }
 });
 

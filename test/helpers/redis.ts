@@ -49,14 +49,15 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRedis(): Promise<RedisServer> {
+/** `bind`: more addresses to listen on besides 127.0.0.1 (a veth pair's end, for workers in network namespaces). */
+export async function startRedis(bind: string[] = []): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "prunebench-redis-"));
   const port = await freePort();
   let child: ChildProcess | null = null;
   let log = "";
   const start = async () => {
     child = spawn("redis-server", [
-      "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+      "--port", String(port), "--bind", "127.0.0.1", ...bind, "--dir", dir, "--save", "", "--appendonly", "yes", "--appendfsync", "always",
       "--daemonize", "no", "--protected-mode", "no", "--logfile", "",
     ], { stdio: ["ignore", "pipe", "pipe"] });
     child.stdout!.on("data", (d) => { log += d; });
