@@ -85,9 +85,15 @@ export class QueueTransport implements Transport {
     const done = new Promise<JobResult>((resolve) => this.pending.set(id, { job, options, resolve, settling: false }));
     // Its paths are this machine's: the worker fills in its own roots (imported architectures' files excepted).
     const wire: Job = { ...job, paths: { cacheDir: "", artifactsDir: "", ...(job.paths.archFiles ? { archFiles: job.paths.archFiles } : {}) } };
-    await this.queue.add(job.kind, { job: wire }, {
-      jobId: id, attempts: queueTimings().attempts, backoff: { type: "fixed", delay: 1000 }, removeOnComplete: false, removeOnFail: false,
-    });
+    try {
+      await this.queue.add(job.kind, { job: wire }, {
+        jobId: id, attempts: queueTimings().attempts, backoff: { type: "fixed", delay: 1000 }, removeOnComplete: false, removeOnFail: false,
+      });
+    } catch (e) {
+      this.pending.get(id)?.resolve(failed(job, `could not be queued: ${(e as Error).message}`));
+      this.pending.delete(id);
+      return done;
+    }
     // Already finished (a restarted coordinator reattaching): no event will come.
     await this.settle(id);
     return done;
@@ -153,8 +159,12 @@ export class QueueTransport implements Transport {
 
   async ack(job: Job): Promise<void> {
     const id = queueJobId(job);
-    await this.queue.remove(id);
-    for (const sha of this.shas.get(id) ?? []) await dropBlob(this.redis, sha);
+    try {
+      await this.queue.remove(id);
+      for (const sha of this.shas.get(id) ?? []) await dropBlob(this.redis, sha);
+    } catch {
+      // The result is written, which is what counts: a finished job left in Redis is only a few kB it keeps.
+    }
     this.shas.delete(id);
   }
 
