@@ -21,7 +21,8 @@ export function netnsMissing(): string | null {
   if (process.getuid?.() !== 0) return "not root: workers run on this host's network";
   const probe = `pbq${process.pid % 100000}p`;
   const r = ip(["netns", "add", probe]);
-  if (r.status !== 0) return `ip netns add failed (${r.stderr.trim()}): workers run on this host's network`;
+  if (r.error) return `no \`ip\` command (${r.error.message}): workers run on this host's network`;
+  if (r.status !== 0) return `ip netns add failed (${(r.stderr ?? "").trim()}): workers run on this host's network`;
   ip(["netns", "del", probe]);
   return null;
 }
