@@ -214,6 +214,15 @@ program.command("doctor")
   .addOption(jsonOption())
   .action(action(() => import("./doctor.js")));
 
+program.command("merge")
+  .description("merge results databases of sweeps run apart into one (matched by run key; differing results are reported, never silently overwritten)")
+  .argument("<inputs...>", "results databases to merge (read only)")
+  .requiredOption("--into <file>", "the merged database: a new file, or an existing results database to add to (never one of the inputs)")
+  .addOption(new Option("--on-conflict <policy>", "a key finished with different results on two sides: fail (write nothing, exit 4), first (keep the run merged first), last (take the later input's)")
+    .choices(["fail", "first", "last"]).default("fail"))
+  .addOption(jsonOption())
+  .action(action(() => import("./merge.js")));
+
 program.command("worker", { hidden: true })
   .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
   .action(async () => { await import("../sweep/worker.js"); });
@@ -242,6 +251,7 @@ const EXAMPLES: Record<string, string[]> = {
   datasets: ["bench datasets", "bench datasets --json"],
   doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
   worker: ["bench worker < jobs.jsonl"],
+  merge: ["bench merge lab.db cluster.db --into all.db", "bench merge a.db b.db --into all.db --on-conflict last"],
 };
 for (const c of program.commands) {
   const lines = EXAMPLES[c.name()];
