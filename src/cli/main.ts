@@ -223,6 +223,20 @@ program.command("merge")
   .addOption(jsonOption())
   .action(action(() => import("./merge.js")));
 
+program.command("slurm")
+  .description("write (and with --submit, submit) a Slurm array job whose tasks each start a queue worker for a sweep run with --queue")
+  .argument("<grid>", "grid file the workers will serve (checked now)")
+  .requiredOption("--queue <url>", "the sweep's Redis queue, as the nodes reach it: redis://host:port[/db]")
+  .requiredOption("--array <n>", "array tasks: one worker each")
+  .option("--cpus-per-task <c>", "CPUs per task; the worker runs this many runs at a time (--jobs)", "1")
+  .option("--gpus-per-task <k>", "GPUs per task (0: none asked for)", "0")
+  .option("--partition <name>", "Slurm partition")
+  .option("--time <limit>", "time limit per task, e.g. 12:00:00 or 2-00:00:00")
+  .option("--out <file>", "script to write (default <grid name>.sbatch)")
+  .addOption(forceOption())
+  .option("--submit", "run sbatch on the script and print the job id")
+  .action(action(() => import("./slurm.js")));
+
 program.command("worker", { hidden: true })
   .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
   .action(async () => { await import("../sweep/worker.js"); });
@@ -251,6 +265,10 @@ const EXAMPLES: Record<string, string[]> = {
   datasets: ["bench datasets", "bench datasets --json"],
   doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
   worker: ["bench worker < jobs.jsonl"],
+  slurm: [
+    "bench slurm grid.yaml --queue redis://10.0.0.5:6379 --array 16 --cpus-per-task 4 --time 1-00:00:00 --submit",
+    "bench slurm grid.yaml --queue redis://head:6379/1 --array 4 --gpus-per-task 1 --partition gpu --out gpu.sbatch",
+  ],
   merge: ["bench merge lab.db cluster.db --into all.db", "bench merge a.db b.db --into all.db --on-conflict last"],
 };
 for (const c of program.commands) {

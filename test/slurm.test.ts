@@ -1,0 +1,143 @@
+/**
+ * `bench slurm`: the sbatch script it writes (text), the options it refuses (exit 2), and a real single-node Slurm
+ * (test/helpers/slurm.ts) running arrays: first one whose tasks only write files (the harness itself), then the
+ * script `bench slurm --submit` writes, whose workers drain a tiny grid through Redis for a coordinator.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { shellQuote, slurmScript } from "../src/cli/slurm.js";
+import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
+import { slurmSkipReason, startSlurm, waitForEmptyQueue, type Slurm } from "./helpers/slurm.js";
+
+const BASE = {
+  gridFile: "benchmarks/my grid.yaml", gridName: "my grid", queue: "redis://head:6379/2", array: 4, cpusPerTask: 3, gpusPerTask: 0,
+  projectDir: "/opt/prune bench", node: "/usr/bin/node", bench: "/opt/prune bench/bin/bench.js", logDir: "/scratch/logs",
+};
+
+describe("bench slurm: the script", () => {
+  it("an array of N tasks, each one worker with --jobs = CPUs per task, started from the project folder with the same node and bench", () => {
+    const text = slurmScript(BASE);
+    const lines = text.trimEnd().split("\n");
+    assert.equal(lines[0], "#!/bin/bash");
+    const directives = lines.filter((l) => l.startsWith("#SBATCH "));
+    assert.deepEqual(directives, [
+      "#SBATCH --job-name=prunebench-my_grid",
+      "#SBATCH --array=0-3",
+      "#SBATCH --ntasks=1",
+      "#SBATCH --cpus-per-task=3",
+      "#SBATCH --output=/scratch/logs/prunebench-my_grid-%A_%a.log",
+    ]);
+    // sbatch reads #SBATCH lines only before the first command.
+    const firstCommand = lines.findIndex((l) => l !== "" && !l.startsWith("#"));
+    assert.ok(lines.every((l, i) => !l.startsWith("#SBATCH ") || i < firstCommand));
+    assert.deepEqual(lines.slice(firstCommand), [
+      "set -euo pipefail",
+      "cd '/opt/prune bench'",
+      "exec /usr/bin/node '/opt/prune bench/bin/bench.js' worker --queue redis://head:6379/2 --jobs 3",
+    ]);
+    assert.match(text, /# {3}bench sweep 'benchmarks\/my grid\.yaml' --queue redis:\/\/head:6379\/2\n/);
+  });
+
+  it("GPUs, partition and time limit only when asked for", () => {
+    const text = slurmScript({ ...BASE, gpusPerTask: 2, partition: "gpu", time: "1-12:00:00", array: 1 });
+    assert.match(text, /^#SBATCH --array=0-0$/m);
+    assert.match(text, /^#SBATCH --gpus-per-task=2$/m);
+    assert.match(text, /^#SBATCH --partition=gpu$/m);
+    assert.match(text, /^#SBATCH --time=1-12:00:00$/m);
+    assert.doesNotMatch(slurmScript(BASE), /gpus|partition|--time/);
+  });
+
+  it("shell quoting keeps spaces, quotes and $ literal", () => {
+    for (const s of ["plain/path.js", "with space", "it's", "$HOME `x`", ""]) {
+      const r = spawnSync("sh", ["-c", `printf %s ${shellQuote(s)}`], { encoding: "utf8" });
+      assert.equal(r.stdout, s);
+    }
+  });
+});
+
+describe("bench slurm: the command", () => {
+  const dir = tempDir("slurm-cli-");
+  const grid = writeTinyGrid(dir);
+
+  it("writes the script (executable) for the grid and says how to submit it and start the coordinator", () => {
+    const out = join(dir, "w.sbatch");
+    const r = bench(["slurm", grid, "--queue", "redis://10.1.2.3:6379", "--array", "2", "--cpus-per-task", "2", "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /wrote .*w\.sbatch: 2 worker task\(s\) x 2 run\(s\) at a time/);
+    assert.match(r.stderr, /sbatch .*w\.sbatch.*bench sweep .*tiny\.yaml --queue redis:\/\/10\.1\.2\.3:6379/);
+    const text = readFileSync(out, "utf8");
+    assert.match(text, /^#SBATCH --job-name=prunebench-tiny$/m);
+    const root = dirname(dirname(BENCH));
+    assert.ok(text.includes(`\ncd ${shellQuote(root)}\n`), "the project folder whose bench runs");
+    assert.ok(text.includes(`\nexec ${shellQuote(process.execPath)} ${shellQuote(BENCH)} worker --queue redis://10.1.2.3:6379 --jobs 2\n`), text);
+    assert.ok((statSync(out).mode & 0o111) !== 0, "executable");
+  });
+
+  it("refuses bad options with exit 2 and a message naming the option", () => {
+    const cases: Array<[string[], RegExp]> = [
+      [["--queue", "http://x:1", "--array", "2"], /--queue http:\/\/x:1 is not a Redis URL; give redis:\/\/host:port\[\/db\]/],
+      [["--queue", "redis://x:70000", "--array", "2"], /port 70000 is not 1-65535/],
+      [["--queue", "redis://x", "--array", "0"], /--array must be a positive integer, got "0"/],
+      [["--queue", "redis://x", "--array", "2", "--cpus-per-task", "1.5"], /--cpus-per-task must be a positive integer/],
+      [["--queue", "redis://x", "--array", "2", "--gpus-per-task", "-1"], /--gpus-per-task must be a whole number >= 0/],
+      [["--queue", "redis://x", "--array", "2", "--partition", "a b"], /--partition "a b" is not a partition name/],
+      [["--queue", "redis://x", "--array", "2", "--time", "5h"], /--time "5h" is not a Slurm time/],
+      [["--array", "2"], /required option '--queue <url>'/],
+    ];
+    for (const [args, message] of cases) {
+      const r = bench(["slurm", grid, "--out", join(dir, "bad.sbatch"), ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.ok(!existsSync(join(dir, "bad.sbatch")), "nothing written for bad options");
+    const missing = bench(["slurm", join(dir, "nope.yaml"), "--queue", "redis://x", "--array", "1", "--out", join(dir, "bad.sbatch")]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.yaml/);
+    // A file of another kind is not overwritten by the script.
+    const notes = join(dir, "notes.md");
+    writeFileSync(notes, "# notes\n");
+    const clobber = bench(["slurm", grid, "--queue", "redis://x", "--array", "1", "--out", notes]);
+    assert.equal(clobber.code, 2);
+    assert.match(clobber.stderr, /refusing to overwrite it/);
+    assert.equal(readFileSync(notes, "utf8"), "# notes\n");
+    // --submit where there is no Slurm.
+    const noSlurm = bench(["slurm", grid, "--queue", "redis://x", "--array", "1", "--out", join(dir, "s.sbatch"), "--submit"], { PATH: dir });
+    assert.equal(noSlurm.code, 2);
+    assert.match(noSlurm.stderr, /sbatch is not on PATH/);
+  });
+});
+
+const skip = slurmSkipReason();
+
+describe("a real single-node Slurm", { skip: skip ?? false }, () => {
+  let slurm: Slurm;
+  before(async () => {
+    slurm = await startSlurm();
+  });
+  after(async () => {
+    await slurm?.stop();
+  });
+
+  it("runs an array whose tasks each write a file (the harness itself)", async () => {
+    const dir = tempDir("slurm-files-");
+    const script = join(dir, "files.sbatch");
+    writeFileSync(script, `#!/bin/bash
+#SBATCH --array=0-3
+#SBATCH --cpus-per-task=1
+#SBATCH --output=${dir}/out-%A_%a.log
+echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_ID.txt
+`);
+    const r = spawnSync("sbatch", ["--parsable", script], { env: slurm.env, encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.match(id, /^\d+$/);
+    const left = await waitForEmptyQueue(slurm, 60_000);
+    assert.equal(left, null, `array still queued after 60 s:\n${left}\n${slurm.logs()}`);
+    const files = readdirSync(dir).filter((f) => f.startsWith("task-")).sort();
+    assert.deepEqual(files, ["task-0.txt", "task-1.txt", "task-2.txt", "task-3.txt"], slurm.logs());
+    for (const [i, f] of files.entries()) assert.equal(readFileSync(join(dir, f), "utf8"), `${id} ${i}\n`);
+  });
+});
