@@ -17,7 +17,7 @@ export class UsageError extends Error {
 
 const expected = (e: unknown): boolean =>
   e instanceof UsageError || e instanceof GridError || e instanceof DatasetError || e instanceof StoreError || e instanceof CheckpointError ||
-  (e instanceof Error && ["GridErrors", "SweepInputError", "BackendError", "PathError", "ExportError", "ImportError", "PlotError"].includes(e.name));
+  (e instanceof Error && ["GridErrors", "SweepInputError", "BackendError", "PathError", "QueueError", "ExportError", "ImportError", "PlotError"].includes(e.name));
 
 export function reportError(e: unknown): number {
   if (e instanceof StoreError && e.fault === "full") {

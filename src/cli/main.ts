@@ -58,6 +58,7 @@ program.command("sweep")
   .option("--run-timeout <seconds>", "kill a run that takes longer (0 = no limit)", "0")
   .option("--worker-max-rss <MiB>", "replace a worker whose memory exceeds this after a run (0 = never)", "8192")
   .option("--plain", "plain progress lines even on a terminal")
+  .option("--queue <redis-url>", "send runs to `bench worker --queue` processes on any machine through Redis: redis://host:port[/db]")
   .action(action(async () => ({
     default: async (grid: string, o: any) => {
       const { runSweep } = await import("../sweep/coordinator.js");
@@ -66,6 +67,7 @@ program.command("sweep")
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
         dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout", "seconds"), plain: o.plain,
         maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"),
+        ...(o.queue ? { queue: o.queue } : {}),
       });
       if (s.diskFull) return EXIT.diskFull;
       if (s.stopped || s.interrupted > 0) return EXIT.interrupted;
@@ -237,9 +239,25 @@ program.command("slurm")
   .option("--submit", "run sbatch on the script and print the job id")
   .action(action(() => import("./slurm.js")));
 
-program.command("worker", { hidden: true })
-  .description("run as a worker: JSON-lines jobs on stdin, results on stdout (for remote launchers)")
-  .action(async () => { await import("../sweep/worker.js"); });
+program.command("worker")
+  .description("run sweeps' jobs: from a Redis queue (--queue, for `bench sweep --queue`), else JSON-lines jobs on stdin, results on stdout")
+  .option("--queue <redis-url>", "take jobs from this Redis queue: redis://host:port[/db]")
+  .option("-j, --jobs <n>", "training processes (with --queue)", "1")
+  .option("--cache-dir <dir>", "this machine's dense-model cache (with --queue)", userCacheDir())
+  .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
+  .action(async (o: any) => {
+    if (!o.queue) {
+      await import("../sweep/worker.js");
+      return;
+    }
+    const jobs = jobCount(o.jobs);
+    try {
+      const { runQueueWorker } = await import("../sweep/queue-worker.js");
+      await runQueueWorker({ url: o.queue, jobs, cacheDir: o.cacheDir, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
+    } catch (e) {
+      process.exitCode = reportError(e);
+    }
+  });
 
 // Examples under every command's --help: the quickest way to learn an option is to see it used.
 const EXAMPLES: Record<string, string[]> = {
@@ -264,7 +282,7 @@ const EXAMPLES: Record<string, string[]> = {
   archs: ["bench archs", "bench archs --json"],
   datasets: ["bench datasets", "bench datasets --json"],
   doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
-  worker: ["bench worker < jobs.jsonl"],
+  worker: ["bench worker --queue redis://queue-host:6379 --jobs 2", "bench worker < jobs.jsonl"],
   slurm: [
     "bench slurm grid.yaml --queue redis://10.0.0.5:6379 --array 16 --cpus-per-task 4 --time 1-00:00:00 --submit",
     "bench slurm grid.yaml --queue redis://head:6379/1 --array 4 --gpus-per-task 1 --partition gpu --out gpu.sbatch",

@@ -225,6 +225,17 @@ export interface Job {
   paths: JobPaths;
   /** Requested compute backend ("auto", "wasm", "node", "native", "cpu"). */
   backend: string;
+  /**
+   * What the coordinator planned the job with, so that a worker on another machine can refuse a job its own code or
+   * data would compute differently (a queue worker requires it; a forked worker runs the coordinator's own code).
+   */
+  versions?: JobVersions;
+}
+
+export interface JobVersions {
+  code: string;
+  resultsRevision: number;
+  dataFingerprint: string;
 }
 
 export interface BackendRecord {

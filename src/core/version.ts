@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "25eb38df890dce59e39938f07b86bd4fac463e37e464a1bd1e8a99483c86b114";
+export const RESULTS_SOURCES_SHA256 = "7730f9d5b15fa1b25ffb1736cdf940af2798b9a7127b04c55ceaf88e23a673d8";

@@ -68,7 +68,7 @@ export async function ensureDense(
   events: DenseEvents = {},
 ): Promise<DenseOutcome> {
   const leaseMs = denseLeaseMs();
-  const path = join(cacheDir, "dense", `${denseKey}.safetensors`);
+  const path = denseCheckpointPath(cacheDir, denseKey);
   const lock = `${path}.lock`;
   const ownerFile = `${path}.lock-owner`;
   let lostLease: Error | null = null;
@@ -117,6 +117,11 @@ export async function ensureDense(
     if (!lostLease) rmSync(ownerFile, { force: true });
     await release().catch(() => {}); // a lost lease has nothing left to release
   }
+}
+
+/** Where the dense model for `denseKey` lives under a cache root (a queue worker fills it from the cluster's copy). */
+export function denseCheckpointPath(cacheDir: string, denseKey: string): string {
+  return join(cacheDir, "dense", `${denseKey}.safetensors`);
 }
 
 /** The checkpoint restored into `model`, or what is wrong with it (it is then left untouched on disk). */

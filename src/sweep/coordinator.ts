@@ -17,8 +17,9 @@ import { checkWritableFile, checkWritableFolder } from "../io/paths.js";
 import { denseModels, planRuns } from "../plan/plan.js";
 import { Store, StoreError } from "../store/store.js";
 import { importUnsavedResults, keepUnsavedResult } from "../store/unsaved.js";
-import { CODE_VERSION } from "../core/version.js";
+import { CODE_VERSION, RESULTS_REVISION } from "../core/version.js";
 import { WorkerPool } from "./worker-pool.js";
+import type { Transport } from "./transport.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
 
 export interface SweepOptions {
@@ -39,6 +40,8 @@ export interface SweepOptions {
   maxWorkerRssMb?: number;
   /** Extra worker environment (tests inject faults through it). */
   workerEnv?: NodeJS.ProcessEnv;
+  /** redis://host:port[/db]: send the runs to queue workers (`bench worker --queue`) instead of forking local ones. */
+  queue?: string;
 }
 
 export interface SweepSummary {
@@ -139,7 +142,17 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     throw e;
   }
   const owner = `${hostname()}:${process.pid}:${started}`;
-  const pool = new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv, maxWorkerRssMb: options.maxWorkerRssMb });
+  let pool: Transport;
+  try {
+    pool = options.queue
+      ? await (await import("./queue.js")).QueueTransport.connect(options.queue, options.artifactsDir)
+      : new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv, maxWorkerRssMb: options.maxWorkerRssMb });
+  } catch (e) {
+    store.close();
+    throw e;
+  }
+  // Queued jobs outlive this process: a stop detaches from them (they go on running; the same command collects them).
+  const detach = pool.detachable === true;
   let stopping: "no" | "graceful" | "hard" = "no";
   // Read through a function: the SIGINT handler changes it between awaits, which flow analysis cannot see.
   const stopMode = () => stopping;
@@ -151,6 +164,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   let signals = 0;
   const onSigint = () => {
     summary.stopped = true;
+    if (detach) {
+      if (stopping === "hard") return;
+      stopping = "hard";
+      out.write("\nstopping: detaching from the queue; its workers go on, and the same command run again collects their results\n");
+      void pool.close("kill");
+      return;
+    }
     if (++signals === 1) {
       stopping = "graceful";
       out.write("\nstopping: letting running runs finish (Ctrl-C again to stop now; unfinished runs are marked interrupted)\n");
@@ -180,12 +200,21 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     summary.skipped = planned.length - todo.length;
     const counts: ProgressCounts = { total: planned.length, done: 0, failed: 0, running: 0, skipped: summary.skipped };
     const progress = new Progress(out, options.jobs, options.plain);
-    out.write(`sweep ${grid.name} (#${summary.sweepId}): ${planned.length} runs planned, ${summary.skipped} already finished, ${todo.length} to run on ${options.jobs} worker(s); results in ${options.dbPath}\n`);
+    const where = options.queue ? `through the queue ${options.queue}` : `on ${options.jobs} worker(s)`;
+    out.write(`sweep ${grid.name} (#${summary.sweepId}): ${planned.length} runs planned, ${summary.skipped} already finished, ${todo.length} to run ${where}; results in ${options.dbPath}\n`);
 
-    const limit = pLimit(options.jobs);
+    // Everything goes to the queue at once: its workers, however many, take what they can.
+    const limit = pLimit(detach ? Number.POSITIVE_INFINITY : options.jobs);
+    // Runs finished per worker (queue only: which machine does what), shown on the progress line.
+    const perWorker = new Map<string, number>();
+    const onWorker = (w: string) => {
+      if (!perWorker.has(w)) perWorker.set(w, 0);
+      progress.setWorkers(perWorker);
+    };
     const jobFor = (p: PlannedRun, kind: Job["kind"]): Job => ({
       protocol: PROTOCOL_VERSION, kind, key: kind === "dense" ? p.denseKey : p.key, denseKey: p.denseKey, config: p.config, backend: options.backend,
       paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir, ...(grid.archFiles ? { archFiles: grid.archFiles } : {}) },
+      versions: { code: CODE_VERSION, resultsRevision: RESULTS_REVISION, dataFingerprint: p.dataFingerprint },
     });
     const dense = new Map<string, Promise<JobResult>>();
     // Which backend the workers train on, said once (and again if a worker ends up on another): a sweep on wasm is
@@ -204,7 +233,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     const runDense = async (d: PlannedRun, freshWorker: boolean): Promise<JobResult> => {
       const abort = new AbortController();
       const r = await pool.run(jobFor(d, "dense"), {
-        freshWorker, signal: abort.signal,
+        freshWorker, signal: abort.signal, onWorker,
         onProgress: (phase, _epoch, _epochs, note) => {
           if (phase === "wait-dense") {
             waitingDense.set(d.denseKey, abort);
@@ -216,6 +245,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
         },
       });
       waitingDense.delete(d.denseKey);
+      if (stopMode() !== "hard") await pool.ack?.(jobFor(d, "dense"));
       if (abort.signal.aborted) stoppedWhileWaiting.add(d.denseKey);
       announceBackend(r);
       return r;
@@ -228,7 +258,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
         let r = await runDense(d, false);
         // A shared step is worth a second try before all its runs fail: a killed worker or a deleted cache folder is
         // often a one-off, and the retry runs on a new worker so it inherits nothing from the first.
-        if (r.status === "failed" && !stoppedWhileWaiting.has(d.denseKey) && stopMode() === "no") {
+        // (The queue already tried it on as many workers as its attempts allow.)
+        if (r.status === "failed" && !detach && !stoppedWhileWaiting.has(d.denseKey) && stopMode() === "no") {
           progress.event(`dense model ${denseLabel(d)} failed (${firstLine(r.error)}); retrying once on a fresh worker`, counts);
           const first = r.error;
           r = await runDense(d, true);
@@ -285,7 +316,9 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
         counts.running++;
         progress.draw(counts, true);
         // A run's notes (a resumed level, a level checkpoint passed over) are the user's to see, like the dense job's.
+        let ranOn: string | undefined;
         const result = await pool.run(jobFor(p, "run"), {
+          onWorker: (w) => { ranOn = w; onWorker(w); },
           onProgress: (phase, _epoch, _epochs, note) => { if (note) progress.event(phase === "warning" ? `warning: ${note}` : note, counts); },
         });
         counts.running--;
@@ -299,12 +332,19 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
           summary.interrupted++;
           return;
         }
-        if (!(await saveOrKeep(store, options.dbPath, result, summary, stopOnDiskFull))) return;
+        const saved = await saveOrKeep(store, options.dbPath, result, summary, stopOnDiskFull);
+        // Written (or kept aside, or marked to run again): the queue may forget the job now.
+        await pool.ack?.(jobFor(p, "run"));
+        if (ranOn !== undefined) {
+          perWorker.set(ranOn, (perWorker.get(ranOn) ?? 0) + 1);
+          progress.setWorkers(perWorker);
+        }
+        if (!saved) return;
         const seconds = (Date.parse(result.finishedAt) - Date.parse(result.startedAt)) / 1000;
         if (result.status === "done") {
           summary.done++;
           counts.done++;
-          progress.event(`done ${describe(p)}  top-1 ${pct(result.metrics.top1_after)} (dense ${pct(result.metrics.top1_dense)})  ${result.metrics.compression_ratio.toFixed(1)}x  ${fmt(seconds)}`, counts, seconds);
+          progress.event(`done ${describe(p)}  top-1 ${pct(result.metrics.top1_after)} (dense ${pct(result.metrics.top1_dense)})  ${result.metrics.compression_ratio.toFixed(1)}x  ${fmt(seconds)}${ranOn ? `  on ${ranOn}` : ""}`, counts, seconds);
         } else {
           if (result.status === "diverged") summary.diverged++;
           else summary.failed++;
@@ -314,6 +354,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       });
     }));
     progress.finish();
+    if (perWorker.size > 0) out.write(`runs per worker: ${[...perWorker].map(([w, n]) => `${w} ${n}`).join(", ")}\n`);
     // The scheduler counts a refused claim as a run held by another sweep; a full disk refused these.
     summary.heldElsewhere -= store.claimsRefusedByFullDisk;
     summary.notStarted = todo.length - summary.done - summary.failed - summary.diverged - summary.interrupted - summary.heldElsewhere - summary.unsaved;

@@ -13,6 +13,8 @@ export class Progress {
   private readonly tty: boolean;
   private lastDraw = 0;
   private runSeconds: number[] = [];
+  /** Runs finished per worker (host:pid), when the workers are not this machine's own (a queue). */
+  private workers: ReadonlyMap<string, number> | null = null;
 
   constructor(private readonly out: NodeJS.WriteStream, private readonly jobs: number, forcePlain = false) {
     this.tty = Boolean(out.isTTY) && !forcePlain;
@@ -37,7 +39,12 @@ export class Progress {
     const filled = todo === 0 ? width : Math.round((finished / todo) * width);
     const bar = "#".repeat(filled) + "-".repeat(width - filled);
     this.out.write(`\r\x1b[K[${bar}] ${finished}/${todo}  done ${counts.done}  failed ${counts.failed}  running ${counts.running}  ` +
-      `elapsed ${fmt((now - this.started) / 1000)}  ETA ${this.eta(todo - finished)}`);
+      `elapsed ${fmt((now - this.started) / 1000)}  ETA ${this.eta(todo - finished)}` +
+      (this.workers && this.workers.size > 0 ? `  workers ${[...this.workers].map(([w, n]) => `${w}=${n}`).join(" ")}` : ""));
+  }
+
+  setWorkers(workers: ReadonlyMap<string, number>): void {
+    this.workers = workers;
   }
 
   finish(): void {
@@ -48,7 +55,7 @@ export class Progress {
     if (remaining <= 0) return "0s";
     if (this.runSeconds.length === 0) return "?";
     const mean = this.runSeconds.reduce((a, b) => a + b, 0) / this.runSeconds.length;
-    return fmt((mean * remaining) / this.jobs);
+    return fmt((mean * remaining) / Math.max(this.jobs, this.workers?.size ?? 0));
   }
 }
 

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from "node:child_process";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
 import type { WorkerMessage } from "./protocol.js";
+import type { RunOptions, Transport } from "./transport.js";
 import { type Job, type JobResult, PROTOCOL_VERSION } from "../core/types.js";
 
 export interface PoolOptions {
@@ -19,15 +20,6 @@ export interface PoolOptions {
   maxWorkerRssMb?: number;
 }
 
-export interface RunOptions {
-  /** Progress of this job (besides the pool's onProgress); `note` is a line for the user (protocol.ts). */
-  onProgress?: (phase: string, epoch: number, epochs: number, note?: string) => void;
-  /** Abort: the job's worker is killed at once and the job resolves as failed. */
-  signal?: AbortSignal;
-  /** Run on a newly started worker (a retry should not inherit whatever state broke the first attempt). */
-  freshWorker?: boolean;
-}
-
 interface Slot {
   child: ChildProcess | null;
   busy: boolean;
@@ -35,7 +27,9 @@ interface Slot {
 
 const WORKER_SCRIPT = fileURLToPath(new URL("./worker.js", import.meta.url));
 
-export class WorkerPool {
+export type { RunOptions };
+
+export class WorkerPool implements Transport {
   private readonly slots: Slot[];
   private readonly waiting: Array<(slot: Slot) => void> = [];
   private closed = false;

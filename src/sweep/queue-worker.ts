@@ -1,0 +1,130 @@
+/**
+ * `bench worker --queue redis://…`: a queue consumer on any machine. This process only talks to Redis (and so keeps
+ * renewing its BullMQ locks); the training happens in the local pool's forked workers (worker.ts), the same code a
+ * local sweep runs. It fills in its own roots (cache, artifacts, data lookup), refuses jobs planned with other code or
+ * data, brings the cluster's dense model into its cache before a run, and sends artifacts back as sha256 blobs.
+ */
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { Redis } from "ioredis";
+import { type Job as BullJob, UnrecoverableError, Worker } from "bullmq";
+import { getDataset } from "../../datasets/index.js";
+import { type Job, PROTOCOL_VERSION } from "../core/types.js";
+import { CODE_VERSION, RESULTS_REVISION } from "../core/version.js";
+import { denseCheckpointPath } from "../run/dense-cache.js";
+import { WorkerPool } from "./worker-pool.js";
+import {
+  denseIndexKey, getBlob, parseQueueUrl, putBlob, QUEUE_NAME, type QueueJobData, type QueueJobReturn, type QueueProgress, queueTimings, writeFileAtomic,
+} from "./queue-common.js";
+
+export interface QueueWorkerOptions {
+  url: string;
+  jobs: number;
+  cacheDir: string;
+  dataDir?: string;
+  /** Where runs write artifacts before they are sent (emptied after each run). */
+  artifactsDir?: string;
+  out?: NodeJS.WriteStream;
+  /** Extra environment for the training processes (fault injection in tests). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export async function runQueueWorker(options: QueueWorkerOptions): Promise<void> {
+  const out = options.out ?? process.stderr;
+  const address = parseQueueUrl(options.url);
+  const connection = { ...address, maxRetriesPerRequest: null };
+  const name = `${hostname()}:${process.pid}`;
+  const artifactsDir = options.artifactsDir ?? join(tmpdir(), `prunebench-worker-${process.pid}-artifacts`);
+  const redis = new Redis(connection);
+  const pool = new WorkerPool({ size: options.jobs, env: options.env });
+  const fingerprints = new Map<string, Promise<string>>();
+  const { lockDuration, stalledInterval } = queueTimings();
+
+  const check = async (job: Job): Promise<void> => {
+    const v = job.versions;
+    const refuse = (why: string) => new UnrecoverableError(`worker ${name} refused this job: ${why}`);
+    if (job.protocol !== PROTOCOL_VERSION) throw refuse(`job protocol ${job.protocol}, this worker speaks ${PROTOCOL_VERSION}`);
+    if (!v) throw refuse("the job names no code version or data fingerprint");
+    if (v.code !== CODE_VERSION || v.resultsRevision !== RESULTS_REVISION) {
+      throw refuse(`it was planned with code ${v.code} (results revision ${v.resultsRevision}), this worker runs ${CODE_VERSION} (results revision ${RESULTS_REVISION}); install the same prunebench on every machine`);
+    }
+    const dataset = job.config.dataset;
+    if (!fingerprints.has(dataset)) fingerprints.set(dataset, getDataset(dataset).fingerprint({ dataDir: options.dataDir, download: true }));
+    let mine: string;
+    try {
+      mine = await fingerprints.get(dataset)!;
+    } catch (e) {
+      fingerprints.delete(dataset);
+      throw refuse(`dataset ${dataset} cannot be read here: ${(e as Error).message}`);
+    }
+    if (mine !== v.dataFingerprint) {
+      throw refuse(`its dataset ${dataset} has fingerprint ${v.dataFingerprint}, the copy on this machine has ${mine}: the files differ`);
+    }
+  };
+
+  // The cluster trains each dense model once: a worker that lacks it in its cache takes the copy in Redis.
+  const fetchDense = async (denseKey: string): Promise<void> => {
+    const path = denseCheckpointPath(options.cacheDir, denseKey);
+    if (existsSync(path)) return;
+    const sha = await redis.get(denseIndexKey(denseKey));
+    if (sha) writeFileAtomic(path, await getBlob(redis, sha));
+  };
+
+  const process_ = async (bj: BullJob<QueueJobData, QueueJobReturn>): Promise<QueueJobReturn> => {
+    const wire = bj.data.job;
+    await check(wire);
+    await fetchDense(wire.denseKey);
+    const job: Job = { ...wire, paths: { ...wire.paths, cacheDir: options.cacheDir, artifactsDir, ...(options.dataDir ? { dataDir: options.dataDir } : {}) } };
+    const tell = (p: Omit<QueueProgress, "worker">) => { void bj.updateProgress({ worker: name, ...p }).catch(() => {}); };
+    tell({ phase: "start", epoch: 0, epochs: 0 });
+    const result = await pool.run(job, { onProgress: (phase, epoch, epochs, note) => tell({ phase, epoch, epochs, ...(note ? { note } : {}) }) });
+    const ranMs = Date.parse(result.finishedAt) - Date.parse(result.startedAt);
+    // A failed run throws so that BullMQ tries it again (elsewhere, perhaps); after the last try the coordinator
+    // records this message. A diverged run is a result: the same run diverges again.
+    if (result.status === "failed") throw new Error(result.error ?? "failed");
+    if (job.kind === "dense") {
+      const path = denseCheckpointPath(options.cacheDir, job.denseKey);
+      const sha = await putBlob(redis, readFileSync(path));
+      await redis.set(denseIndexKey(job.denseKey), sha);
+    }
+    const artifacts = [];
+    for (const a of result.artifacts) {
+      const bytes = readFileSync(a.path);
+      await putBlob(redis, bytes);
+      artifacts.push({ ...a, path: relative(artifactsDir, a.path) });
+    }
+    rmSync(join(artifactsDir, job.key), { recursive: true, force: true });
+    return { result: { ...result, artifacts }, worker: name, ranMs };
+  };
+
+  const worker = new Worker<QueueJobData, QueueJobReturn>(QUEUE_NAME, process_, {
+    connection, prefix: "prunebench", concurrency: options.jobs, lockDuration, stalledInterval, maxStalledCount: 2, autorun: false,
+  });
+  worker.on("error", (e) => out.write(`worker ${name}: ${e.message}\n`));
+  worker.on("failed", (bj, e) => out.write(`worker ${name}: job ${bj?.id} failed: ${e.message.split("\n")[0]}\n`));
+  worker.on("active", (bj) => out.write(`worker ${name}: job ${bj.id} started (try ${bj.attemptsMade + 1})\n`));
+  worker.on("completed", (bj) => out.write(`worker ${name}: job ${bj.id} done\n`));
+
+  let signals = 0;
+  const stop = () => {
+    if (++signals === 1) {
+      out.write(`worker ${name}: stopping after the running job(s) (Ctrl-C again to stop now; the queue gives them to another worker)\n`);
+      void worker.close();
+    } else {
+      void pool.close("kill").then(() => process.exit(130));
+    }
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  out.write(`worker ${name}: ${options.jobs} training process(es), queue ${options.url}, code ${CODE_VERSION}, cache ${options.cacheDir}\n`);
+  try {
+    await worker.run();
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    await pool.close("graceful");
+    await redis.quit().catch(() => {});
+    rmSync(artifactsDir, { recursive: true, force: true });
+  }
+}
