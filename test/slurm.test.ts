@@ -4,13 +4,23 @@
  * script `bench slurm --submit` writes, whose workers drain a tiny grid through Redis for a coordinator.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import Database from "better-sqlite3";
 import { shellQuote, slurmScript } from "../src/cli/slurm.js";
 import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
-import { slurmSkipReason, startSlurm, waitForEmptyQueue, type Slurm } from "./helpers/slurm.js";
+import { freePort, slurmSkipReason, startSlurm, waitForEmptyQueue, type Slurm } from "./helpers/slurm.js";
+
+function query(db: string, sql: string): unknown[] {
+  const d = new Database(db, { readonly: true });
+  try {
+    return d.prepare(sql).all();
+  } finally {
+    d.close();
+  }
+}
 
 const BASE = {
   gridFile: "benchmarks/my grid.yaml", gridName: "my grid", queue: "redis://head:6379/2", array: 4, cpusPerTask: 3, gpusPerTask: 0,
@@ -111,6 +121,21 @@ describe("bench slurm: the command", () => {
 });
 
 const skip = slurmSkipReason();
+const noRedis = spawnSync("redis-server", ["--version"]).status === 0 ? null : "the queue needs redis-server (apt-get install redis-server)";
+
+/** A throwaway redis-server on 127.0.0.1 and a free port, without persistence. */
+async function startRedis(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"], { stdio: "ignore" });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const until = Date.now() + 10_000;
+  while (spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() !== "PONG") {
+    if (Date.now() > until) throw new Error(`redis-server did not answer on port ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: async () => { child.kill("SIGTERM"); await exited; } };
+}
+
 
 describe("a real single-node Slurm", { skip: skip ?? false }, () => {
   let slurm: Slurm;
@@ -139,5 +164,49 @@ echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_
     const files = readdirSync(dir).filter((f) => f.startsWith("task-")).sort();
     assert.deepEqual(files, ["task-0.txt", "task-1.txt", "task-2.txt", "task-3.txt"], slurm.logs());
     for (const [i, f] of files.entries()) assert.equal(readFileSync(join(dir, f), "utf8"), `${id} ${i}\n`);
+  });
+
+  it("bench slurm --submit: the array's workers drain a tiny grid through Redis for a coordinator; every run done exactly once", { skip: noRedis ?? false }, async () => {
+    const dir = tempDir("slurm-queue-");
+    const grid = writeTinyGrid(dir);
+    const redis = await startRedis(dir);
+    let jobId: string | undefined;
+    try {
+      // What sbatch sees is what the tasks get: our cluster, a cache of the test's own, short queue locks.
+      const env = { ...slurm.env, XDG_CACHE_HOME: join(dir, "xdg"), BENCH_QUEUE_LOCK_MS: "3000" };
+      const script = join(dir, "tiny.sbatch");
+      const submitted = bench(["slurm", grid, "--queue", redis.url, "--array", "2", "--cpus-per-task", "1", "--out", script, "--submit"], env);
+      assert.equal(submitted.code, 0, submitted.stderr);
+      jobId = submitted.stdout.match(/submitted job (\d+)/)?.[1];
+      assert.ok(jobId, submitted.stdout);
+
+      const db = join(dir, "results.db");
+      const coordinator = spawnSync(process.execPath, [BENCH, "sweep", grid, "--queue", redis.url, "--db", db, "--cache-dir", join(dir, "cache-c"), "--plain"],
+        { encoding: "utf8", env, timeout: 400_000 });
+      const logs = () => readdirSync(dir).filter((f) => f.endsWith(".log")).map((f) => `--- ${f}\n${readFileSync(join(dir, f), "utf8")}`).join("\n");
+      assert.equal(coordinator.status, 0, `${coordinator.stdout}${coordinator.stderr}\n${logs()}\n${slurm.logs()}`);
+      assert.match(coordinator.stdout, /4 runs planned, 0 already finished, 4 to run through the queue/);
+      assert.match(coordinator.stdout, /4 done, 0 failed/);
+      const runs = query(db, `SELECT status, count(*) AS n FROM runs GROUP BY status`);
+      assert.deepEqual(runs, [{ status: "done", n: 4 }]);
+
+      // Workers serve until stopped: scancel ends the array (SIGTERM: each worker finishes, then leaves).
+      assert.equal(spawnSync("scancel", [jobId!], { env: slurm.env }).status, 0);
+      const left = await waitForEmptyQueue(slurm, 90_000);
+      assert.equal(left, null, `array still running 90 s after scancel:\n${left}`);
+      jobId = undefined;
+
+      // One log per array task, each a worker of this queue; across them every job started exactly once.
+      const taskLogs = [0, 1].map((i) => join(dir, `prunebench-tiny-${submitted.stdout.match(/submitted job (\d+)/)![1]}_${i}.log`));
+      for (const f of taskLogs) assert.match(readFileSync(f, "utf8"), new RegExp(`1 training process\\(es\\), queue ${redis.url.replace(/[/.]/g, "\\$&")}`), logs());
+      const started = taskLogs.flatMap((f) => [...readFileSync(f, "utf8").matchAll(/job (\S+) started/g)].map((m) => m[1]));
+      assert.equal(started.filter((id) => id.startsWith("run-")).length, 4, logs());
+      assert.equal(started.filter((id) => id.startsWith("dense-")).length, 1, logs());
+      assert.equal(new Set(started).size, started.length, `a job ran twice:\n${logs()}`);
+    } finally {
+      if (jobId) spawnSync("scancel", [jobId], { env: slurm.env });
+      await waitForEmptyQueue(slurm, 60_000);
+      await redis.stop();
+    }
   });
 });
