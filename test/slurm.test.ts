@@ -88,8 +88,9 @@ describe("bench slurm: the command", () => {
 
   it("refuses bad options with exit 2 and a message naming the option", () => {
     const cases: Array<[string[], RegExp]> = [
-      [["--queue", "http://x:1", "--array", "2"], /--queue http:\/\/x:1 is not a Redis URL; give redis:\/\/host:port\[\/db\]/],
-      [["--queue", "redis://x:70000", "--array", "2"], /port 70000 is not 1-65535/],
+      [["--queue", "http://x:1", "--array", "2"], /--queue http:\/\/x:1: the scheme must be redis:\/\//],
+      [["--queue", "redis://x:70000", "--array", "2"], /--queue redis:\/\/x:70000 is not a Redis address/],
+      [["--queue", "redis://x:6379/db", "--array", "2"], /the database after the port must be a number/],
       [["--queue", "redis://x", "--array", "0"], /--array must be a positive integer, got "0"/],
       [["--queue", "redis://x", "--array", "2", "--cpus-per-task", "1.5"], /--cpus-per-task must be a positive integer/],
       [["--queue", "redis://x", "--array", "2", "--gpus-per-task", "-1"], /--gpus-per-task must be a whole number >= 0/],

@@ -11,6 +11,7 @@ import { catalog } from "../catalog.js";
 import { loadGrid } from "../grid/index.js";
 import { writeOutput } from "../io/paths.js";
 import { PRUNEBENCH_VERSION } from "../core/version.js";
+import { parseQueueUrl } from "../sweep/queue-common.js";
 import { UsageError } from "./errors.js";
 
 export interface SlurmScriptOptions {
@@ -60,13 +61,10 @@ export function slurmScript(o: SlurmScriptOptions): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** redis://host:port[/db] (rediss:// for TLS); the message names what is wrong. */
+/** The queue's own parser (bad input names the flag), plus a warning the cluster's nodes make worth giving. */
 export function checkQueueUrl(url: string): void {
-  const m = /^(rediss?):\/\/(?:[^@/]*@)?(\[[0-9a-fA-F:]+\]|[^:/@]+)(?::(\d+))?(?:\/(\d+))?\/?$/.exec(url);
-  if (!m) throw new UsageError(`--queue ${url} is not a Redis URL; give redis://host:port[/db], e.g. redis://10.0.0.5:6379/0`);
-  const port = m[3] === undefined ? 6379 : Number(m[3]);
-  if (port < 1 || port > 65535) throw new UsageError(`--queue ${url}: port ${m[3]} is not 1-65535`);
-  if (["localhost", "127.0.0.1", "[::1]"].includes(m[2])) {
+  const { host } = parseQueueUrl(url);
+  if (host === "localhost" || host === "::1" || host.startsWith("127.")) {
     process.stderr.write(`note: --queue ${url} names this machine; tasks on other nodes will not reach it (give the host name or address the nodes see)\n`);
   }
 }
