@@ -235,6 +235,15 @@ describe("bench merge", () => {
     assert.equal(query<{ user_version: number }>(c, `PRAGMA user_version`)[0].user_version, SCHEMA_VERSION);
     assert.ok(readFileSync(old).equals(oldBytes), "the older input is not upgraded on disk");
 
+    // An older --into is upgraded in place (as a sweep would), keeping its rows.
+    const oldTarget = join(dir, "old-target.db");
+    writeFileSync(oldTarget, oldBytes);
+    const up = bench(["merge", a, "--into", oldTarget]);
+    assert.equal(up.code, 0, up.stderr);
+    assert.equal(query<{ user_version: number }>(oldTarget, `PRAGMA user_version`)[0].user_version, SCHEMA_VERSION);
+    assert.deepEqual(query<{ key: string }>(oldTarget, `SELECT key FROM runs ORDER BY key`).map((x) => x.key), ["k1", "old1"]);
+    assert.equal(query<{ n: number }>(oldTarget, `SELECT count(*) AS n FROM class_accuracy WHERE run_key = 'k1'`)[0].n, 1);
+
     const newer = join(dir, "newer.db");
     const n = new Database(newer);
     n.pragma(`user_version = ${SCHEMA_VERSION + 1}`);

@@ -180,6 +180,7 @@ echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_
       assert.equal(submitted.code, 0, submitted.stderr);
       jobId = submitted.stdout.match(/submitted job (\d+)/)?.[1];
       assert.ok(jobId, submitted.stdout);
+      assert.match(submitted.stderr, new RegExp(`now start the coordinator: bench sweep .*tiny\\.yaml --queue ${redis.url.replace(/[/.]/g, "\\$&")}; .*scancel ${jobId}`));
 
       const db = join(dir, "results.db");
       const coordinator = spawnSync(process.execPath, [BENCH, "sweep", grid, "--queue", redis.url, "--db", db, "--cache-dir", join(dir, "cache-c"), "--plain"],

@@ -126,6 +126,7 @@ export default function slurm(gridFile: string, o: SlurmCommandOptions): number 
   // --parsable prints "jobid" or "jobid;cluster".
   const id = r.stdout.trim().split(";")[0];
   process.stdout.write(`submitted job ${id}\n`);
-  process.stderr.write(`now start the coordinator: bench sweep ${shellQuote(gridFile)} --queue ${shellQuote(o.queue)}\n`);
+  process.stderr.write(`now start the coordinator: bench sweep ${shellQuote(gridFile)} --queue ${shellQuote(o.queue)}; the workers serve until ` +
+    `stopped: scancel ${id} once it reports the sweep finished\n`);
   return 0;
 }
