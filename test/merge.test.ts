@@ -117,6 +117,12 @@ describe("bench merge", () => {
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stdout, /a\.db: 2 runs: 0 added, 2 unchanged, 0 differing; 0 sweep\(s\) added/);
     assert.deepEqual(dump(c), before);
+    const json = bench(["merge", a, b, "--into", c, "--json"]);
+    assert.equal(json.code, 0, json.stderr);
+    const summary = JSON.parse(json.stdout);
+    assert.equal(summary.written, true);
+    assert.deepEqual(summary.conflicts, []);
+    assert.deepEqual(summary.inputs.map((i: { added: number; unchanged: number }) => [i.added, i.unchanged]), [[0, 2], [0, 2]]);
     // The other order, and one input twice: still nothing new.
     assert.equal(bench(["merge", b, a, a, "--into", c]).code, 0);
     assert.deepEqual(dump(c), before);

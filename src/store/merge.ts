@@ -77,11 +77,21 @@ interface Schema {
 }
 
 function schemaOf(db: Database.Database): Schema {
-  const tables = (db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as Array<{ name: string }>)
+  const tables = (sql(db, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`).all() as Array<{ name: string }>)
     .map((t) => t.name);
   const columns = new Map(tables.map((t) => [t, (db.pragma(`table_info(${quote(t)})`) as Array<{ name: string }>).map((c) => c.name)]));
   const perRun = tables.filter((t) => t !== "sweep_runs" && columns.get(t)!.includes("run_key"));
   return { columns, perRun };
+}
+
+/** Prepared statements by database and text: merging runs the same few statements once per run key. */
+const statements = new WeakMap<Database.Database, Map<string, Database.Statement>>();
+function sql(db: Database.Database, text: string): Database.Statement {
+  let byText = statements.get(db);
+  if (!byText) statements.set(db, (byText = new Map()));
+  let st = byText.get(text);
+  if (!st) byText.set(text, (st = db.prepare(text)));
+  return st;
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -95,7 +105,7 @@ export function checkMergeTarget(path: string): void {
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
     const version = db.pragma("user_version", { simple: true }) as number;
-    const tables = (db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'`).get() as { n: number }).n;
+    const tables = (sql(db, `SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'`).get() as { n: number }).n;
     if (version === 0 && tables > 0) {
       throw new StoreError(`--into ${path} is a SQLite database but not a prunebench results database (schema version 0 with ${tables} table(s)): refusing to write into it; give another file name`);
     }
@@ -135,14 +145,14 @@ function mergeOne(t: Database.Database, schema: Schema, input: { path: string; s
   const sSchema = schemaOf(s);
   const out: InputSummary = { path: input.path, runs: 0, added: 0, replaced: 0, unchanged: 0, conflicts: 0, sweepsAdded: 0 };
   for (const [table] of sSchema.columns) {
-    if (schema.columns.has(table) || (s.prepare(`SELECT count(*) AS n FROM ${quote(table)}`).get() as { n: number }).n === 0) continue;
+    if (schema.columns.has(table) || (sql(s, `SELECT count(*) AS n FROM ${quote(table)}`).get() as { n: number }).n === 0) continue;
     summary.notCarried.push(`${input.path}: table ${table}`);
   }
 
   const sweepIds = mergeSweeps(t, s, out);
   // Child runs (levels of an iterative run) travel with their parent: they are one result.
-  const parents = s.prepare(`SELECT * FROM runs WHERE parent_key IS NULL ORDER BY key`).all() as Array<Record<string, unknown>>;
-  const existing = t.prepare(`SELECT status FROM runs WHERE key = ?`);
+  const parents = sql(s, `SELECT * FROM runs WHERE parent_key IS NULL ORDER BY key`).all() as Array<Record<string, unknown>>;
+  const existing = sql(t, `SELECT status FROM runs WHERE key = ?`);
   for (const run of parents) {
     out.runs++;
     const key = run.key as string;
@@ -174,8 +184,8 @@ function mergeOne(t: Database.Database, schema: Schema, input: { path: string; s
       out.replaced++;
     }
   }
-  const link = t.prepare(`INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) SELECT ?, key FROM runs WHERE key = ?`);
-  for (const r of s.prepare(`SELECT sweep_id, run_key FROM sweep_runs`).all() as Array<{ sweep_id: number; run_key: string }>) {
+  const link = sql(t, `INSERT OR IGNORE INTO sweep_runs (sweep_id, run_key) SELECT ?, key FROM runs WHERE key = ?`);
+  for (const r of sql(s, `SELECT sweep_id, run_key FROM sweep_runs`).all() as Array<{ sweep_id: number; run_key: string }>) {
     const id = sweepIds.get(r.sweep_id);
     if (id !== undefined) link.run(id, r.run_key);
   }
@@ -188,11 +198,11 @@ function mergeOne(t: Database.Database, schema: Schema, input: { path: string; s
  */
 function mergeSweeps(t: Database.Database, s: Database.Database, out: InputSummary): Map<number, number> {
   const ids = new Map<number, number>();
-  const find = t.prepare(`SELECT id FROM sweeps WHERE name = ? AND grid_file = ? AND grid_text = ? AND code_version = ? AND created_at = ? ORDER BY id LIMIT 1`);
-  const insert = t.prepare(`INSERT INTO sweeps (name, grid_file, grid_text, code_version, created_at) VALUES (?, ?, ?, ?, ?)`);
-  const ref = t.prepare(`INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
-  const refs = s.prepare(`SELECT row_json FROM references_ WHERE sweep_id = ? ORDER BY id`);
-  for (const sw of s.prepare(`SELECT * FROM sweeps ORDER BY id`).all() as Array<{ id: number; name: string; grid_file: string; grid_text: string; code_version: string; created_at: string }>) {
+  const find = sql(t, `SELECT id FROM sweeps WHERE name = ? AND grid_file = ? AND grid_text = ? AND code_version = ? AND created_at = ? ORDER BY id LIMIT 1`);
+  const insert = sql(t, `INSERT INTO sweeps (name, grid_file, grid_text, code_version, created_at) VALUES (?, ?, ?, ?, ?)`);
+  const ref = sql(t, `INSERT INTO references_ (sweep_id, row_json) VALUES (?, ?)`);
+  const refs = sql(s, `SELECT row_json FROM references_ WHERE sweep_id = ? ORDER BY id`);
+  for (const sw of sql(s, `SELECT * FROM sweeps ORDER BY id`).all() as Array<{ id: number; name: string; grid_file: string; grid_text: string; code_version: string; created_at: string }>) {
     const args = [sw.name, sw.grid_file, sw.grid_text, sw.code_version, sw.created_at];
     const found = find.get(...args) as { id: number } | undefined;
     if (found) {
@@ -218,28 +228,28 @@ function copyRun(t: Database.Database, s: Database.Database, schema: Schema, key
 function replaceRun(t: Database.Database, s: Database.Database, schema: Schema, key: string): void {
   const stale = childrenOf(t, key);
   for (const k of [key, ...stale]) {
-    for (const table of schema.perRun) t.prepare(`DELETE FROM ${quote(table)} WHERE run_key = ?`).run(k);
+    for (const table of schema.perRun) sql(t, `DELETE FROM ${quote(table)} WHERE run_key = ?`).run(k);
   }
   for (const k of stale) {
-    t.prepare(`DELETE FROM sweep_runs WHERE run_key = ?`).run(k);
-    t.prepare(`DELETE FROM runs WHERE key = ?`).run(k);
+    sql(t, `DELETE FROM sweep_runs WHERE run_key = ?`).run(k);
+    sql(t, `DELETE FROM runs WHERE key = ?`).run(k);
   }
   // The run row is updated in place rather than deleted and inserted: sweep_runs rows point at it.
-  const row = s.prepare(`SELECT * FROM runs WHERE key = ?`).get(key) as Record<string, unknown>;
+  const row = sql(s, `SELECT * FROM runs WHERE key = ?`).get(key) as Record<string, unknown>;
   const cols = schema.columns.get("runs")!.filter((c) => c !== "key");
-  t.prepare(`UPDATE runs SET ${cols.map((c) => `${quote(c)} = ?`).join(", ")} WHERE key = ?`).run(...cols.map((c) => row[c] ?? null), key);
+  sql(t, `UPDATE runs SET ${cols.map((c) => `${quote(c)} = ?`).join(", ")} WHERE key = ?`).run(...cols.map((c) => row[c] ?? null), key);
   const children = childrenOf(s, key);
   insertRuns(t, s, schema, children);
   copyRows(t, s, schema, [key, ...children]);
 }
 
 const childrenOf = (db: Database.Database, key: string) =>
-  (db.prepare(`SELECT key FROM runs WHERE parent_key = ? ORDER BY key`).all(key) as Array<{ key: string }>).map((r) => r.key);
+  (sql(db, `SELECT key FROM runs WHERE parent_key = ? ORDER BY key`).all(key) as Array<{ key: string }>).map((r) => r.key);
 
 function insertRuns(t: Database.Database, s: Database.Database, schema: Schema, keys: readonly string[]): void {
   const cols = schema.columns.get("runs")!;
-  const insert = t.prepare(`INSERT INTO runs (${cols.map(quote).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
-  const get = s.prepare(`SELECT * FROM runs WHERE key = ?`);
+  const insert = sql(t, `INSERT INTO runs (${cols.map(quote).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
+  const get = sql(s, `SELECT * FROM runs WHERE key = ?`);
   for (const k of keys) {
     const row = get.get(k) as Record<string, unknown>;
     insert.run(...cols.map((c) => row[c] ?? null));
@@ -249,8 +259,8 @@ function insertRuns(t: Database.Database, s: Database.Database, schema: Schema, 
 function copyRows(t: Database.Database, s: Database.Database, schema: Schema, keys: readonly string[]): void {
   for (const table of schema.perRun) {
     const cols = schema.columns.get(table)!;
-    const put = t.prepare(`INSERT INTO ${quote(table)} (${cols.map(quote).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
-    const get = s.prepare(`SELECT * FROM ${quote(table)} WHERE run_key = ?`);
+    const put = sql(t, `INSERT INTO ${quote(table)} (${cols.map(quote).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
+    const get = sql(s, `SELECT * FROM ${quote(table)} WHERE run_key = ?`);
     for (const k of keys) {
       for (const r of get.all(k) as Array<Record<string, unknown>>) put.run(...cols.map((c) => r[c] ?? null));
     }
@@ -262,7 +272,7 @@ const MAX_FIELDS = 8;
 /** What differs between the two databases' results for finished run `key` (and its levels); empty when nothing does. */
 function differences(t: Database.Database, s: Database.Database, schema: Schema, key: string): string[] {
   const out: string[] = [];
-  const status = (db: Database.Database, k: string) => (db.prepare(`SELECT status FROM runs WHERE key = ?`).get(k) as { status: string } | undefined)?.status;
+  const status = (db: Database.Database, k: string) => (sql(db, `SELECT status FROM runs WHERE key = ?`).get(k) as { status: string } | undefined)?.status;
   if (status(t, key) !== status(s, key)) out.push(`status: ${status(t, key)} vs ${status(s, key)}`);
   const [tc, sc] = [childrenOf(t, key), childrenOf(s, key)];
   if (tc.join() !== sc.join()) out.push(`levels: ${tc.length} vs ${sc.length} child runs`);
@@ -279,7 +289,7 @@ function differences(t: Database.Database, s: Database.Database, schema: Schema,
 }
 
 function metricDifferences(t: Database.Database, s: Database.Database, key: string): string[] {
-  const read = (db: Database.Database) => new Map((db.prepare(`SELECT name, value FROM metrics WHERE run_key = ?`).all(key) as Array<{ name: string; value: number | null }>)
+  const read = (db: Database.Database) => new Map((sql(db, `SELECT name, value FROM metrics WHERE run_key = ?`).all(key) as Array<{ name: string; value: number | null }>)
     .filter((m) => !isMachineMeasurement(m.name)).map((m) => [m.name, m.value]));
   const [a, b] = [read(t), read(s)];
   const out: string[] = [];
@@ -294,7 +304,7 @@ function metricDifferences(t: Database.Database, s: Database.Database, key: stri
 function rowDifferences(t: Database.Database, s: Database.Database, schema: Schema, table: string, key: string): number {
   const ignored = IGNORED_COLUMNS[table] ?? new Set<string>();
   const cols = schema.columns.get(table)!.filter((c) => c !== "run_key" && !ignored.has(c));
-  const rows = (db: Database.Database) => (db.prepare(`SELECT ${cols.map(quote).join(", ")} FROM ${quote(table)} WHERE run_key = ?`).all(key) as Array<Record<string, unknown>>)
+  const rows = (db: Database.Database) => (sql(db, `SELECT ${cols.map(quote).join(", ")} FROM ${quote(table)} WHERE run_key = ?`).all(key) as Array<Record<string, unknown>>)
     .map((r) => JSON.stringify(cols.map((c) => r[c])));
   const [a, b] = [rows(t), rows(s)];
   const count = (xs: string[]) => xs.reduce((m, x) => m.set(x, (m.get(x) ?? 0) + 1), new Map<string, number>());
