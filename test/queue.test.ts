@@ -5,6 +5,10 @@ import { test } from "node:test";
 import Database from "better-sqlite3";
 import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 import { redisMissing, startRedis } from "./helpers/redis.js";
+import { type Job, PROTOCOL_VERSION } from "../src/core/types.js";
+import { CODE_VERSION, RESULTS_REVISION } from "../src/core/version.js";
+import { planSweep } from "../src/sweep/coordinator.js";
+import { QueueTransport } from "../src/sweep/queue.js";
 
 const missing = redisMissing();
 // Short locks so that a dead worker's job goes back to the queue within seconds (BullMQ default: 30 s).
@@ -20,6 +24,14 @@ function start(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   child.stderr!.on("data", (d) => { log += d; });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, log: () => log, exited };
+}
+
+/** Run a command to its end without blocking this process (whose event loop reads the workers' logs meanwhile). */
+async function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string }> {
+  const p = start(args, env);
+  const code = await p.exited;
+  await new Promise((r) => setImmediate(r));
+  return { code, stdout: p.log() };
 }
 
 async function waitFor(what: string, ok: () => boolean, seconds = 120, logs: () => string = () => ""): Promise<void> {
@@ -107,6 +119,103 @@ test("a sweep through Redis: 3 workers, one SIGKILLed mid-run, one started late;
     assert.equal(artifacts.length, 8);
     assert.ok(artifacts.every((a) => a.path.startsWith(join(dir, "queue-artifacts"))));
     assert.deepEqual(snapshot(db), snapshot(join(dir, "local.db")));
+  } finally {
+    await stop(procs);
+    await redis.dispose();
+  }
+});
+
+test("Redis restarted under a sweep, then the coordinator SIGKILLed: the same command reattaches and collects, running nothing again", { skip: missing ?? false }, async () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  const redis = await startRedis();
+  const procs: Proc[] = [];
+  try {
+    const w = start(["worker", "--queue", redis.url, "--cache-dir", join(dir, "cache-w")], { BENCH_FAULT_EPOCH_DELAY_MS: "300" });
+    procs.push(w);
+    const db = join(dir, "queue.db");
+    const args = ["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis.url, "--plain"];
+    const c1 = start(args);
+    procs.push(c1);
+    const all = () => procs.map((p) => p.log()).join("\n---\n");
+    const doneLines = (log: string) => log.match(/\] done /g)?.length ?? 0;
+    await waitFor("the first result", () => doneLines(c1.log()) >= 1, 120, all);
+    // A crash of Redis: everything it acknowledged is in its append-only file, and clients reconnect.
+    await redis.stop("SIGKILL");
+    await new Promise((r) => setTimeout(r, 500));
+    await redis.start();
+    await waitFor("a result after the restart", () => doneLines(c1.log()) >= 2, 120, all);
+    c1.child.kill("SIGKILL");
+    await c1.exited;
+    // The worker goes on with what was queued: the dense job and 4 runs.
+    await waitFor("the worker to finish the queue", () => (w.log().match(/job \S+ done/g)?.length ?? 0) >= 5, 120, all);
+    const before = starts([w.log()]);
+
+    const again = await run(args);
+    assert.equal(again.code, 0, again.stdout + all());
+    // At least the two seen before the kill were written; the rest are collected now.
+    const [, finished, todo] = again.stdout.match(/4 runs planned, (\d) already finished, (\d) to run/)!.map(Number);
+    assert.ok(finished >= 2 && finished + todo === 4, again.stdout);
+    assert.match(again.stdout, new RegExp(`${todo} done, 0 failed`));
+    // Collected, not run again.
+    assert.deepEqual(starts([w.log()]), before);
+    assert.ok([...before.values()].every((n) => n === 1), all());
+    const runs = query<{ status: string }>(db, `SELECT status FROM runs`);
+    assert.deepEqual(runs.map((r) => r.status), ["done", "done", "done", "done"]);
+    assert.equal(query(db, `SELECT * FROM artifacts`).length, 8);
+  } finally {
+    await stop(procs);
+    await redis.dispose();
+  }
+});
+
+test("queue workers refuse jobs planned with other code or data (failed at once, with the reason), and a run failing every try is recorded failed", { skip: missing ?? false }, async () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  const { planned } = await planSweep({ gridFile: grid });
+  const victim = planned[1];
+  const redis = await startRedis();
+  const procs: Proc[] = [];
+  const env = { BENCH_FAULT_THROW_RUN: victim.key, BENCH_QUEUE_ATTEMPTS: "2" };
+  try {
+    const w = start(["worker", "--queue", redis.url, "--cache-dir", join(dir, "cache-w")], env);
+    procs.push(w);
+    const all = () => procs.map((p) => p.log()).join("\n---\n");
+
+    const transport = await QueueTransport.connect(redis.url, join(dir, "artifacts"));
+    try {
+      const p = planned[0];
+      const job = (versions: Job["versions"], key: string): Job => ({
+        protocol: PROTOCOL_VERSION, kind: "dense", key, denseKey: p.denseKey, config: p.config, backend: "auto", paths: { cacheDir: "", artifactsDir: "" }, ...(versions ? { versions } : {}),
+      });
+      const oldCode = await transport.run(job({ code: "prunebench-0.0.1+r1", resultsRevision: 1, dataFingerprint: p.dataFingerprint }, "old-code"));
+      assert.equal(oldCode.status, "failed");
+      assert.match(oldCode.error!, /refused this job: it was planned with code prunebench-0\.0\.1\+r1 \(results revision 1\), this worker runs /);
+      const otherData = await transport.run(job({ code: CODE_VERSION, resultsRevision: RESULTS_REVISION, dataFingerprint: "0123abcd" }, "other-data"));
+      assert.match(otherData.error!, /refused this job: its dataset fashion-mnist-mini has fingerprint 0123abcd, the copy on this machine has /);
+      const unversioned = await transport.run(job(undefined, "unversioned"));
+      assert.match(unversioned.error!, /names no code version/);
+      // Refused once each, never tried again.
+      const n = starts([w.log()]);
+      for (const id of ["dense-old-code", "dense-other-data", "dense-unversioned"]) assert.equal(n.get(id), 1, all());
+    } finally {
+      await transport.close();
+    }
+
+    const db = join(dir, "queue.db");
+    const r = await run(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis.url, "--plain"], env);
+    assert.equal(r.code, 3, r.stdout + all());
+    assert.match(r.stdout, /3 done, 1 failed/);
+    const [failed] = query<{ key: string; status: string; error: string }>(db, `SELECT key, status, error FROM runs WHERE status != 'done'`);
+    assert.equal(failed.key, victim.key);
+    assert.equal(failed.status, "failed");
+    assert.match(failed.error, /injected fault \(BENCH_FAULT_THROW_RUN\)[\s\S]*\(after 2 tries\)/);
+    assert.equal(starts([w.log()]).get(`run-${victim.key}`), 2);
+    // Recorded, so the queue forgot it: the next sweep tries it again instead of collecting the old failure.
+    const again = await run(["sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis.url, "--plain"], env);
+    assert.equal(again.code, 3);
+    assert.match(again.stdout, /3 already finished, 1 to run/);
+    assert.equal(starts([w.log()]).get(`run-${victim.key}`), 4);
   } finally {
     await stop(procs);
     await redis.dispose();
