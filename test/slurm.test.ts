@@ -4,14 +4,15 @@
  * script `bench slurm --submit` writes, whose workers drain a tiny grid through Redis for a coordinator.
  */
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
 import { shellQuote, slurmScript } from "../src/cli/slurm.js";
 import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
-import { freePort, slurmSkipReason, startSlurm, waitForEmptyQueue, type Slurm } from "./helpers/slurm.js";
+import { redisMissing, startRedis } from "./helpers/redis.js";
+import { slurmSkipReason, startSlurm, waitForEmptyQueue, type Slurm } from "./helpers/slurm.js";
 
 function query(db: string, sql: string): unknown[] {
   const d = new Database(db, { readonly: true });
@@ -122,21 +123,7 @@ describe("bench slurm: the command", () => {
 });
 
 const skip = slurmSkipReason();
-const noRedis = spawnSync("redis-server", ["--version"]).status === 0 ? null : "the queue needs redis-server (apt-get install redis-server)";
-
-/** A throwaway redis-server on 127.0.0.1 and a free port, without persistence. */
-async function startRedis(dir: string): Promise<{ url: string; stop: () => Promise<void> }> {
-  const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"], { stdio: "ignore" });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const until = Date.now() + 10_000;
-  while (spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() !== "PONG") {
-    if (Date.now() > until) throw new Error(`redis-server did not answer on port ${port}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url: `redis://127.0.0.1:${port}`, stop: async () => { child.kill("SIGTERM"); await exited; } };
-}
-
+const noRedis = redisMissing();
 
 describe("a real single-node Slurm", { skip: skip ?? false }, () => {
   let slurm: Slurm;
@@ -170,7 +157,7 @@ echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_
   it("bench slurm --submit: the array's workers drain a tiny grid through Redis for a coordinator; every run done exactly once", { skip: noRedis ?? false }, async () => {
     const dir = tempDir("slurm-queue-");
     const grid = writeTinyGrid(dir);
-    const redis = await startRedis(dir);
+    const redis = await startRedis();
     let jobId: string | undefined;
     try {
       // What sbatch sees is what the tasks get: our cluster, a cache of the test's own, short queue locks.
@@ -208,7 +195,7 @@ echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_
     } finally {
       if (jobId) spawnSync("scancel", [jobId], { env: slurm.env });
       await waitForEmptyQueue(slurm, 60_000);
-      await redis.stop();
+      await redis.dispose();
     }
   });
 });

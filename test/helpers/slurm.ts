@@ -31,7 +31,7 @@ export function slurmSkipReason(): string | null {
 }
 
 /** A TCP port nothing listens on now (the kernel's pick), so that parallel test files and a system Slurm do not collide. */
-export async function freePort(): Promise<number> {
+async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
