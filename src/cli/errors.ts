@@ -7,8 +7,9 @@ import { CheckpointError } from "../run/checkpoint.js";
 /**
  * 74 is EX_IOERR (sysexits.h): the disk under the results database filled up. Not bad input (the same command
  * works once there is space) and not a bug; scripts can tell it apart and free space before retrying.
+ * 4: `bench merge` found a run key with different results on two sides and wrote nothing (a choice is needed, not a fix).
  */
-export const EXIT = { ok: 0, runsFailed: 3, badInput: 2, internal: 70, diskFull: 74, interrupted: 130 } as const;
+export const EXIT = { ok: 0, runsFailed: 3, badInput: 2, internal: 70, diskFull: 74, interrupted: 130, mergeConflict: 4 } as const;
 
 export class UsageError extends Error {
   override name = "UsageError";

@@ -216,6 +216,29 @@ program.command("doctor")
   .addOption(jsonOption())
   .action(action(() => import("./doctor.js")));
 
+program.command("merge")
+  .description("merge results databases of sweeps run apart into one (matched by run key; differing results are reported, never silently overwritten)")
+  .argument("<inputs...>", "results databases to merge (read only)")
+  .requiredOption("--into <file>", "the merged database: a new file, or an existing results database to add to (never one of the inputs)")
+  .addOption(new Option("--on-conflict <policy>", "a key finished with different results on two sides: fail (write nothing, exit 4), first (keep the run merged first), last (take the later input's)")
+    .choices(["fail", "first", "last"]).default("fail"))
+  .addOption(jsonOption())
+  .action(action(() => import("./merge.js")));
+
+program.command("slurm")
+  .description("write (and with --submit, submit) a Slurm array job whose tasks each start a queue worker for a sweep run with --queue")
+  .argument("<grid>", "grid file the workers will serve (checked now)")
+  .requiredOption("--queue <url>", "the sweep's Redis queue, as the nodes reach it: redis://host:port[/db]")
+  .requiredOption("--array <n>", "array tasks: one worker each")
+  .option("--cpus-per-task <c>", "CPUs per task; the worker runs this many runs at a time (--jobs)", "1")
+  .option("--gpus-per-task <k>", "GPUs per task (0: none asked for)", "0")
+  .option("--partition <name>", "Slurm partition")
+  .option("--time <limit>", "time limit per task, e.g. 12:00:00 or 2-00:00:00")
+  .option("--out <file>", "script to write (default <grid name>.sbatch)")
+  .addOption(forceOption())
+  .option("--submit", "run sbatch on the script and print the job id")
+  .action(action(() => import("./slurm.js")));
+
 program.command("worker")
   .description("run sweeps' jobs: from a Redis queue (--queue, for `bench sweep --queue`), else JSON-lines jobs on stdin, results on stdout")
   .option("--queue <redis-url>", "take jobs from this Redis queue: redis://host:port[/db]")
@@ -260,6 +283,11 @@ const EXAMPLES: Record<string, string[]> = {
   datasets: ["bench datasets", "bench datasets --json"],
   doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
   worker: ["bench worker --queue redis://queue-host:6379 --jobs 2", "bench worker < jobs.jsonl"],
+  slurm: [
+    "bench slurm grid.yaml --queue redis://10.0.0.5:6379 --array 16 --cpus-per-task 4 --time 1-00:00:00 --submit",
+    "bench slurm grid.yaml --queue redis://head:6379/1 --array 4 --gpus-per-task 1 --partition gpu --out gpu.sbatch",
+  ],
+  merge: ["bench merge lab.db cluster.db --into all.db", "bench merge a.db b.db --into all.db --on-conflict last"],
 };
 for (const c of program.commands) {
   const lines = EXAMPLES[c.name()];

@@ -76,7 +76,7 @@ export function checkWritableFile(file: string, what: string): void {
   checkWritableFolder(dirname(resolve(file)), `${what} ${file}: its folder`);
 }
 
-export type OutputKind = "html" | "csv" | "json" | "jsonl" | "markdown" | "latex" | "svg" | "png" | "pdf";
+export type OutputKind = "html" | "csv" | "json" | "jsonl" | "markdown" | "latex" | "svg" | "png" | "pdf" | "sbatch";
 
 /** Extensions a user may reuse for a kind of output; an existing file with another one is someone else's. */
 const OUTPUT_EXTENSIONS: Record<OutputKind, string[]> = {
@@ -89,6 +89,7 @@ const OUTPUT_EXTENSIONS: Record<OutputKind, string[]> = {
   svg: [".svg"],
   png: [".png"],
   pdf: [".pdf"],
+  sbatch: [".sbatch", ".slurm", ".sh"],
 };
 
 /** Binary outputs recognised by their first bytes, so a previous figure may be replaced and nothing else. */
