@@ -25,7 +25,7 @@ function query(db: string, sql: string): unknown[] {
 
 const BASE = {
   gridFile: "benchmarks/my grid.yaml", gridName: "my grid", queue: "redis://head:6379/2", array: 4, cpusPerTask: 3, gpusPerTask: 0,
-  projectDir: "/opt/prune bench", node: "/usr/bin/node", bench: "/opt/prune bench/bin/bench.js", logDir: "/scratch/logs",
+  projectDir: "/opt/prune bench", node: "/usr/bin/node", bench: "/opt/prune bench/bin/bench.js", logDir: "/scratch/logs", exitIdle: 0,
 };
 
 describe("bench slurm: the script", () => {
@@ -61,6 +61,11 @@ describe("bench slurm: the script", () => {
     assert.doesNotMatch(slurmScript(BASE), /gpus|partition|--time/);
   });
 
+  it("workers that exit when idle: --exit-idle on the worker's command line only when > 0", () => {
+    assert.match(slurmScript({ ...BASE, exitIdle: 600 }), /^exec .* worker --queue redis:\/\/head:6379\/2 --jobs 3 --exit-idle 600$/m);
+    assert.doesNotMatch(slurmScript(BASE), /exit-idle/);
+  });
+
   it("shell quoting keeps spaces, quotes and $ literal", () => {
     for (const s of ["plain/path.js", "with space", "it's", "$HOME `x`", ""]) {
       const r = spawnSync("sh", ["-c", `printf %s ${shellQuote(s)}`], { encoding: "utf8" });
@@ -83,7 +88,7 @@ describe("bench slurm: the command", () => {
     assert.match(text, /^#SBATCH --job-name=prunebench-tiny$/m);
     const root = dirname(dirname(BENCH));
     assert.ok(text.includes(`\ncd ${shellQuote(root)}\n`), "the project folder whose bench runs");
-    assert.ok(text.includes(`\nexec ${shellQuote(process.execPath)} ${shellQuote(BENCH)} worker --queue redis://10.1.2.3:6379 --jobs 2\n`), text);
+    assert.ok(text.includes(`\nexec ${shellQuote(process.execPath)} ${shellQuote(BENCH)} worker --queue redis://10.1.2.3:6379 --jobs 2 --exit-idle 600\n`), text);
     assert.ok((statSync(out).mode & 0o111) !== 0, "executable");
   });
 
@@ -163,11 +168,11 @@ echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_
       // What sbatch sees is what the tasks get: our cluster, a cache of the test's own, short queue locks.
       const env = { ...slurm.env, XDG_CACHE_HOME: join(dir, "xdg"), BENCH_QUEUE_LOCK_MS: "3000" };
       const script = join(dir, "tiny.sbatch");
-      const submitted = bench(["slurm", grid, "--queue", redis.url, "--array", "2", "--cpus-per-task", "1", "--out", script, "--submit"], env);
+      const submitted = bench(["slurm", grid, "--queue", redis.url, "--array", "2", "--cpus-per-task", "1", "--exit-idle", "20", "--out", script, "--submit"], env);
       assert.equal(submitted.code, 0, submitted.stderr);
       jobId = submitted.stdout.match(/submitted job (\d+)/)?.[1];
       assert.ok(jobId, submitted.stdout);
-      assert.match(submitted.stderr, new RegExp(`now start the coordinator: bench sweep .*tiny\\.yaml --queue ${redis.url.replace(/[/.]/g, "\\$&")}; .*scancel ${jobId}`));
+      assert.match(submitted.stderr, new RegExp(`now start the coordinator: bench sweep .*tiny\\.yaml --queue ${redis.url.replace(/[/.]/g, "\\$&")}; each worker exits once no job has come for 20 s`));
 
       const db = join(dir, "results.db");
       const coordinator = spawnSync(process.execPath, [BENCH, "sweep", grid, "--queue", redis.url, "--db", db, "--cache-dir", join(dir, "cache-c"), "--plain"],
@@ -179,15 +184,15 @@ echo "$SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID" > ${dir}/task-$SLURM_ARRAY_TASK_
       const runs = query(db, `SELECT status, count(*) AS n FROM runs GROUP BY status`);
       assert.deepEqual(runs, [{ status: "done", n: 4 }]);
 
-      // Workers serve until stopped: scancel ends the array (SIGTERM: each worker finishes, then leaves).
-      assert.equal(spawnSync("scancel", [jobId!], { env: slurm.env }).status, 0);
+      // With --exit-idle the array ends on its own once the sweep has drained: the nodes go back without scancel.
       const left = await waitForEmptyQueue(slurm, 90_000);
-      assert.equal(left, null, `array still running 90 s after scancel:\n${left}`);
+      assert.equal(left, null, `array still running 90 s after the sweep:\n${left}`);
       jobId = undefined;
 
       // One log per array task, each a worker of this queue; across them every job started exactly once.
       const taskLogs = [0, 1].map((i) => join(dir, `prunebench-tiny-${submitted.stdout.match(/submitted job (\d+)/)![1]}_${i}.log`));
       for (const f of taskLogs) assert.match(readFileSync(f, "utf8"), new RegExp(`1 training process\\(es\\), queue ${redis.url.replace(/[/.]/g, "\\$&")}`), logs());
+      for (const f of taskLogs) assert.match(readFileSync(f, "utf8"), /no job for 20 s; exiting/, logs());
       const started = taskLogs.flatMap((f) => [...readFileSync(f, "utf8").matchAll(/job (\S+) started/g)].map((m) => m[1]));
       assert.equal(started.filter((id) => id.startsWith("run-")).length, 4, logs());
       assert.equal(started.filter((id) => id.startsWith("dense-")).length, 1, logs());

@@ -4,7 +4,7 @@ import { availableParallelism } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { userCacheDir } from "../core/locations.js";
 import { PRUNEBENCH_VERSION } from "../core/version.js";
-import { EXIT, reportError } from "./errors.js";
+import { EXIT, reportError, UsageError } from "./errors.js";
 
 // `bench ls | head` closes stdout early: that is not an error.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => {
@@ -234,6 +234,7 @@ program.command("slurm")
   .option("--gpus-per-task <k>", "GPUs per task (0: none asked for)", "0")
   .option("--partition <name>", "Slurm partition")
   .option("--time <limit>", "time limit per task, e.g. 12:00:00 or 2-00:00:00")
+  .option("--exit-idle <seconds>", "each worker exits once no job has come for this long, giving its node back (0 = serve until scancel)", "600")
   .option("--out <file>", "script to write (default <grid name>.sbatch)")
   .addOption(forceOption())
   .option("--submit", "run sbatch on the script and print the job id")
@@ -245,6 +246,7 @@ program.command("worker")
   .option("-j, --jobs <n>", "training processes (with --queue)", "1")
   .option("--cache-dir <dir>", "this machine's dense-model cache (with --queue)", userCacheDir())
   .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
+  .option("--exit-idle <seconds>", "exit once no job has come for this long (with --queue; 0 = serve until stopped)", "0")
   .action(async (o: any) => {
     if (!o.queue) {
       await import("../sweep/worker.js");
@@ -252,8 +254,10 @@ program.command("worker")
     }
     const jobs = jobCount(o.jobs);
     try {
+      const idle = Number(o.exitIdle);
+      if (!/^\s*\d+(\.\d+)?\s*$/.test(o.exitIdle)) throw new UsageError(`--exit-idle must be a number of seconds >= 0, got "${o.exitIdle}"`);
       const { runQueueWorker } = await import("../sweep/queue-worker.js");
-      await runQueueWorker({ url: o.queue, jobs, cacheDir: o.cacheDir, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
+      await runQueueWorker({ url: o.queue, jobs, cacheDir: o.cacheDir, idleExitMs: idle * 1000, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
     } catch (e) {
       process.exitCode = reportError(e);
     }

@@ -30,6 +30,8 @@ export interface SlurmScriptOptions {
   bench: string;
   /** Folder for the tasks' log files (Slurm does not create it). */
   logDir: string;
+  /** Seconds without a job after which a task's worker exits (0: it serves until scancel). */
+  exitIdle: number;
 }
 
 /** A word for a POSIX shell: single-quoted, so spaces, $ and backticks in paths stay literal. */
@@ -56,7 +58,7 @@ export function slurmScript(o: SlurmScriptOptions): string {
     "set -euo pipefail",
     `cd ${shellQuote(o.projectDir)}`,
     // exec: Slurm's signals at the time limit or scancel reach the worker itself, which gives its job back to the queue.
-    `exec ${shellQuote(o.node)} ${shellQuote(o.bench)} worker --queue ${shellQuote(o.queue)} --jobs ${o.cpusPerTask}`,
+    `exec ${shellQuote(o.node)} ${shellQuote(o.bench)} worker --queue ${shellQuote(o.queue)} --jobs ${o.cpusPerTask}${o.exitIdle > 0 ? ` --exit-idle ${o.exitIdle}` : ""}`,
   ];
   return `${lines.join("\n")}\n`;
 }
@@ -90,6 +92,7 @@ export interface SlurmCommandOptions {
   submit?: boolean;
   out?: string;
   force?: boolean;
+  exitIdle: string;
 }
 
 export default function slurm(gridFile: string, o: SlurmCommandOptions): number {
@@ -97,6 +100,7 @@ export default function slurm(gridFile: string, o: SlurmCommandOptions): number 
   const array = count(o.array, "--array", 1);
   const cpusPerTask = count(o.cpusPerTask, "--cpus-per-task", 1);
   const gpusPerTask = count(o.gpusPerTask, "--gpus-per-task", 0);
+  const exitIdle = count(o.exitIdle, "--exit-idle", 0);
   if (o.partition !== undefined && !/^[A-Za-z0-9_.,-]+$/.test(o.partition)) {
     throw new UsageError(`--partition "${o.partition}" is not a partition name (letters, digits, _ . - and commas between several)`);
   }
@@ -109,7 +113,7 @@ export default function slurm(gridFile: string, o: SlurmCommandOptions): number 
   const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
   const script = slurmScript({
     gridFile, gridName: grid.name, queue: o.queue, array, cpusPerTask, gpusPerTask, partition: o.partition, time: o.time,
-    projectDir: root, node: process.execPath, bench: resolve(root, "bin/bench.js"), logDir: dirname(resolve(out)),
+    projectDir: root, node: process.execPath, bench: resolve(root, "bin/bench.js"), logDir: dirname(resolve(out)), exitIdle,
   });
   writeOutput(out, script, { kind: "sbatch", force: o.force, flag: "--out" });
   chmodSync(out, 0o755);
@@ -126,7 +130,7 @@ export default function slurm(gridFile: string, o: SlurmCommandOptions): number 
   // --parsable prints "jobid" or "jobid;cluster".
   const id = r.stdout.trim().split(";")[0];
   process.stdout.write(`submitted job ${id}\n`);
-  process.stderr.write(`now start the coordinator: bench sweep ${shellQuote(gridFile)} --queue ${shellQuote(o.queue)}; the workers serve until ` +
-    `stopped: scancel ${id} once it reports the sweep finished\n`);
+  process.stderr.write(`now start the coordinator: bench sweep ${shellQuote(gridFile)} --queue ${shellQuote(o.queue)}; ` +
+    (exitIdle > 0 ? `each worker exits once no job has come for ${exitIdle} s\n` : `the workers serve until stopped: scancel ${id} once it reports the sweep finished\n`));
   return 0;
 }

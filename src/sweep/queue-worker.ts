@@ -28,6 +28,11 @@ export interface QueueWorkerOptions {
   out?: NodeJS.WriteStream;
   /** Extra environment for the training processes (fault injection in tests). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Exit once no job has run for this long (ms; never when absent or 0): a Slurm array's tasks then give their nodes
+   * back when the sweep has drained, instead of holding them until scancel.
+   */
+  idleExitMs?: number;
 }
 
 export async function runQueueWorker(options: QueueWorkerOptions): Promise<void> {
@@ -113,6 +118,21 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   worker.on("active", (bj) => out.write(`worker ${name}: job ${bj.id} started (try ${bj.attemptsMade + 1})\n`));
   worker.on("completed", (bj) => out.write(`worker ${name}: job ${bj.id} done\n`));
 
+  // Idle = no job held by this worker since `idleSince`; a job ending (done or failed) restarts the clock.
+  let held = 0;
+  let idleSince = Date.now();
+  worker.on("active", () => { held++; });
+  const released = () => { held = Math.max(0, held - 1); idleSince = Date.now(); };
+  worker.on("completed", released);
+  worker.on("failed", released);
+  const idleMs = options.idleExitMs ?? 0;
+  const idleTimer = idleMs > 0 ? setInterval(() => {
+    if (held > 0 || Date.now() - idleSince < idleMs) return;
+    clearInterval(idleTimer);
+    out.write(`worker ${name}: no job for ${Math.round(idleMs / 1000)} s; exiting\n`);
+    void worker.close();
+  }, Math.min(1000, idleMs)) : undefined;
+
   let signals = 0;
   const stop = () => {
     if (++signals === 1) {
@@ -128,6 +148,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   try {
     await worker.run();
   } finally {
+    clearInterval(idleTimer);
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
     await pool.close("graceful");
