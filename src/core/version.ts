@@ -5,7 +5,7 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * Bump RESULTS_REVISION whenever a change alters what a run computes (training, pruning, metrics): finished runs
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
-export const RESULTS_REVISION = 2;
+export const RESULTS_REVISION = 3;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "cd81aa9671bb730ea8c726e517eccd9bcdcd60d85e99fa074279a2ab5bff32d6";
+export const RESULTS_SOURCES_SHA256 = "fcd35a54c843852d800a3002eb5159e3756a337969f3eae07799a8564d524cfe";
