@@ -4,6 +4,10 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend } from "../src/backend/native/index.js";
@@ -14,6 +18,8 @@ import { stage, trainPhase } from "../src/train/loop.js";
 import { MaskSet } from "../src/train/masks.js";
 import { createModel, disposeModel, snapshot } from "../src/train/model.js";
 import { makeRng, normal } from "../src/core/rng.js";
+import { parseThreads, threadsForJob } from "../src/sweep/threads.js";
+import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 
 const reg = await registerNativeBackend();
 const skip = reg.ok ? false : `native backend unavailable: ${reg.reason}`;
@@ -107,3 +113,45 @@ for (const [arch, shape] of [["lenet5", [28, 28, 1]], ["resnet20-b", [32, 32, 3]
     assert.ok([...init].some(([name, v]) => v.some((x, i) => x !== one.get(name)![i])), `${arch}: training changed nothing`);
   });
 }
+
+test("--threads: auto divides the cores among the jobs that can run at once; N is N; anything else is refused", () => {
+  assert.equal(threadsForJob("auto", 2, 2, 10), 1, "every worker busy: 1 each");
+  assert.equal(threadsForJob("auto", 2, 2, 1), 2, "the last job gets both cores");
+  assert.equal(threadsForJob("auto", 16, 4, 3), 5, "3 jobs left on 16 cores");
+  assert.equal(threadsForJob("auto", 2, 1, 5), 2, "one worker on two cores");
+  assert.equal(threadsForJob("auto", 2, 4, 3), 1, "more workers than cores: never 0");
+  assert.equal(threadsForJob(3, 2, 2, 1), 3);
+  assert.equal(parseThreads("auto"), "auto");
+  assert.equal(parseThreads("4"), 4);
+  for (const bad of ["0", "-1", "1.5", "two", ""]) assert.ok(parseThreads(bad) instanceof Error, bad);
+});
+
+test("a sweep's last run gets the idle cores, records how many, and computes what it computes on 1 thread", { skip }, () => {
+  const dir = tempDir();
+  const sweep = (sub: string, threads: string) => {
+    const d = join(dir, sub);
+    mkdirSync(d);
+    const grid = writeTinyGrid(d, "", { methods: "[global-magnitude]", archs: "[lenet5]", targets: "sparsities: [0.9]", pretrain: "{epochs: 1, batch_size: 64, lr: 0.05}" });
+    // Separate caches: the dense model is pretrained in each sweep, at the thread count that sweep gives it.
+    const r = bench(["sweep", grid, "--db", join(d, "r.db"), "--cache-dir", join(d, "cache"), "--jobs", "2", "--backend", "native", "--threads", threads, "--plain"]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const db = new Database(join(d, "r.db"), { readonly: true });
+    const run = db.prepare(`SELECT key, threads FROM runs`).get() as { key: string; threads: number };
+    const metrics = Object.fromEntries((db.prepare(`SELECT name, value FROM metrics WHERE run_key = ?`).all(run.key) as Array<{ name: string; value: number }>).map((m) => [m.name, m.value]));
+    db.close();
+    return { run, metrics };
+  };
+  const cores = availableParallelism();
+  const auto = sweep("auto", "auto");
+  const one = sweep("one", "1");
+  assert.equal(auto.run.threads, cores, "the only run left has every core");
+  assert.equal(auto.metrics.compute_threads, cores);
+  assert.equal(auto.metrics.latency_threads, cores);
+  assert.equal(one.run.threads, 1);
+  assert.equal(one.metrics.compute_threads, 1);
+  assert.equal(auto.run.key, one.run.key, "the thread count is not part of the run key");
+  const timing = (name: string) => /seconds|_ms$|_iqr|speedup|img_per_s|rss|threads/.test(name);
+  const results = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([k]) => !timing(k)));
+  assert.ok(Object.keys(results(one.metrics)).length > 10);
+  assert.deepEqual(results(auto.metrics), results(one.metrics), "every result metric identical");
+});

@@ -58,14 +58,18 @@ program.command("sweep")
   .option("--run-timeout <seconds>", "kill a run that takes longer (0 = no limit)", "0")
   .option("--worker-max-rss <MiB>", "replace a worker whose memory exceeds this after a run (0 = never)", "8192")
   .option("--plain", "plain progress lines even on a terminal")
+  .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain; results do not change", "auto")
   .action(action(async () => ({
     default: async (grid: string, o: any) => {
       const { runSweep } = await import("../sweep/coordinator.js");
+      const { parseThreads } = await import("../sweep/threads.js");
+      const threads = parseThreads(o.threads);
+      if (threads instanceof Error) badOption(threads.message);
       const s = await runSweep({
         gridFile: grid, dbPath: o.db, jobs: jobCount(o.jobs), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
         dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout", "seconds"), plain: o.plain,
-        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"),
+        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"), threads,
       });
       if (s.diskFull) return EXIT.diskFull;
       if (s.stopped || s.interrupted > 0) return EXIT.interrupted;

@@ -225,6 +225,11 @@ export interface Job {
   paths: JobPaths;
   /** Requested compute backend ("auto", "wasm", "node", "native", "cpu"). */
   backend: string;
+  /**
+   * Intra-op threads for this job (absent: the backend's own count). Not part of the run key: the native kernels give
+   * the same bits at any count, so the sweep can hand idle cores to the jobs left (src/sweep/threads.ts).
+   */
+  threads?: number;
 }
 
 export interface BackendRecord {
