@@ -50,15 +50,20 @@ async function main(): Promise<void> {
       await registerNativeBackend({ threads });
       const model = createModel(getArch(arch), shape, 10, 0);
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false });
       const msPerStep = (performance.now() - t0) / steps;
+      const c1 = process.cpuUsage(c0);
+      // CPU time (all threads) per step: what the step costs the machine, and on a loaded machine a check that the
+      // wall time is not mostly waiting for a core.
+      const cpuMsPerStep = (c1.user + c1.system) / 1000 / steps;
       const w = snapshot(model);
       disposeModel(model);
       if (!first) first = w;
       else for (const [k, v] of first) if (Buffer.compare(Buffer.from(v.buffer, v.byteOffset, v.byteLength), Buffer.from(w.get(k)!.buffer, w.get(k)!.byteOffset, w.get(k)!.byteLength)) !== 0) identical = false;
       if (round === 0) continue;
       times.get(threads)!.push(msPerStep);
-      console.log(JSON.stringify({ arch, batch, threads, round, ms_per_step: Math.round(msPerStep * 10) / 10, load1: Math.round(loadavg()[0] * 10) / 10 }));
+      console.log(JSON.stringify({ arch, batch, threads, round, ms_per_step: Math.round(msPerStep * 10) / 10, cpu_ms_per_step: Math.round(cpuMsPerStep * 10) / 10, load1: Math.round(loadavg()[0] * 10) / 10 }));
     }
   }
   await registerNativeBackend({ threads: 1 });

@@ -11,6 +11,7 @@ import Database from "better-sqlite3";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend } from "../src/backend/native/index.js";
+import { loadAddon } from "../src/backend/native/addon.js";
 import { initBackend } from "../src/backend/index.js";
 import { getArch } from "../src/archs/index.js";
 import { DEFAULT_FINETUNE } from "../src/grid/index.js";
@@ -36,6 +37,12 @@ async function withThreads<T>(threads: number, f: () => T | Promise<T>): Promise
   } finally {
     await registerNativeBackend({ threads: 1 });
   }
+}
+
+function threadCount(): number {
+  const loaded = loadAddon();
+  if ("error" in loaded) throw new Error(loaded.error);
+  return loaded.addon.getNumThreads();
 }
 
 function sameBits(a: Float32Array, b: Float32Array, what: string): void {
@@ -75,7 +82,10 @@ for (const c of convCases) {
       });
     };
     const one = await withThreads(1, () => grad("native"));
-    sameBits(await withThreads(2, () => grad("native")), one, `${c.name}, 2 threads`);
+    const [two, after] = await withThreads(2, () => [grad("native"), threadCount()] as const);
+    sameBits(two, one, `${c.name}, 2 threads`);
+    // The kernel runs its shards on one thread each: that setting must not outlive the call.
+    assert.equal(after, 2, "thread count after the kernel");
     sameBits(await withThreads(3, () => grad("native")), one, `${c.name}, 3 threads`);
     const ref = grad("cpu");
     let maxRef = 0, maxDiff = 0;
@@ -103,7 +113,8 @@ for (const [arch, shape] of [["lenet5", [28, 28, 1]], ["resnet20-b", [32, 32, 3]
   test(`training ${arch} on 2 threads gives the same bits as on 1 (every weight and running statistic)`, { skip }, async () => {
     await initBackend("native");
     const one = await withThreads(1, () => train(arch, [...shape]));
-    const two = await withThreads(2, () => train(arch, [...shape]));
+    const [two, after] = await withThreads(2, async () => [await train(arch, [...shape]), threadCount()] as const);
+    assert.equal(after, 2, "still 2 threads at the end of training");
     assert.ok(one.size > 5);
     for (const [name, v] of one) sameBits(two.get(name)!, v, `${arch} ${name}`);
     // The test would pass vacuously if training left the weights where they started.

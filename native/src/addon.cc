@@ -291,15 +291,24 @@ NATIVE_FN(conv2dBackpropFilter) {
     return;
   }
   std::vector<at::Tensor> part(shards);
-  // Each thread of the region sets its own OpenMP thread count to 1 (that setting ends with the region), so that
-  // libtorch and oneDNN plan every shard as they do at 1 thread: they read it when choosing the kernel and how to
-  // split the work, and a split that assumes 2 threads rounds differently even when it runs on one.
+  // Each thread of the region sets its own OpenMP thread count to 1 while it computes its shards, so that libtorch
+  // and oneDNN plan every shard as they do at 1 thread: they read it when choosing the kernel and how to split the
+  // work, and a split that assumes 2 threads rounds differently even when it runs on one. It is set back after: on
+  // the calling thread (a member of the region) the setting would otherwise outlive the region, and every later
+  // kernel of the process would run on one thread.
   at::parallel_for(0, shards, 1, [&](i64 begin, i64 end) {
+    const int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    for (i64 s = begin; s < end; ++s) {
-      const i64 lo = g.N * s / shards, hi = g.N * (s + 1) / shards;
-      part[s] = filterGradShard(dy.narrow(0, lo, hi - lo), x.narrow(0, lo, hi - lo), wshape, g, padH, padW);
+    try {
+      for (i64 s = begin; s < end; ++s) {
+        const i64 lo = g.N * s / shards, hi = g.N * (s + 1) / shards;
+        part[s] = filterGradShard(dy.narrow(0, lo, hi - lo), x.narrow(0, lo, hi - lo), wshape, g, padH, padW);
+      }
+    } catch (...) {
+      omp_set_num_threads(threads);
+      throw;
     }
+    omp_set_num_threads(threads);
   });
   at::Tensor sum = part[0].add(part[1]);
   for (i64 s = 2; s < shards; ++s) sum.add_(part[s]);

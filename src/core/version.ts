@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "42d60b95cf19a712de55519cf0839365455a7910c5acc826cb41e3c72a59ab59";
+export const RESULTS_SOURCES_SHA256 = "4d0847cf917370334b6d6230c6d92895a3b757365f0021eb32edbb1817682afd";
