@@ -135,6 +135,9 @@ test("--threads: auto divides the cores among the jobs that can run at once; N i
   assert.equal(parseThreads("auto"), "auto");
   assert.equal(parseThreads("4"), 4);
   for (const bad of ["0", "-1", "1.5", "two", ""]) assert.ok(parseThreads(bad) instanceof Error, bad);
+  const r = bench(["sweep", "grid.yaml", "--threads", "two"]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--threads must be "auto" or a positive integer, got "two"/);
 });
 
 test("a sweep's last run gets the idle cores, records how many, and computes what it computes on 1 thread", { skip }, () => {

@@ -58,7 +58,7 @@ program.command("sweep")
   .option("--run-timeout <seconds>", "kill a run that takes longer (0 = no limit)", "0")
   .option("--worker-max-rss <MiB>", "replace a worker whose memory exceeds this after a run (0 = never)", "8192")
   .option("--plain", "plain progress lines even on a terminal")
-  .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain; results do not change", "auto")
+  .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain (for a machine nobody else uses: 2 threads on busy cores are slower than 1); results do not change", "1")
   .action(action(async () => ({
     default: async (grid: string, o: any) => {
       const { runSweep } = await import("../sweep/coordinator.js");
