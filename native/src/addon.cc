@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <oneapi/dnnl/dnnl.h>
+#include <omp.h>
 
 #include <malloc.h>
 #include <signal.h>
@@ -272,6 +273,32 @@ NATIVE_FN(conv2dBackpropInput) {
   }
 }
 
+// The filter gradient sums over the batch and the image. Given more than one thread, oneDNN splits that sum across
+// threads itself, and its float rounding then depends on the thread count (up to 3e-4 apart on ResNet-20's shapes at 2
+// threads), while the forward conv, the input gradient and sgemm come out bit-identical. So the batch is cut into
+// shards whose bounds depend on the batch size alone; each shard's partial gradient is computed on one thread, and
+// the partials are added in shard order. Any thread count, 1 included, then gives the same bits, and threads still
+// help: they take whole shards. Shards of at least 16 images keep libtorch on the oneDNN kernel for every shape (it
+// picks another for unstrided 1x1 filters on smaller batches at 1 thread).
+constexpr i64 kFilterGradShards = 4;
+constexpr i64 kFilterGradMinShard = 16;
+
+i64 filterGradShards(i64 n) { return std::max<i64>(1, std::min(kFilterGradShards, n / kFilterGradMinShard)); }
+
+// Holds libtorch and oneDNN to one thread in scope (restored after): for a call that must not split its work.
+struct OneThread {
+  int prev = at::get_num_threads();
+  OneThread() { if (prev > 1) at::set_num_threads(1); }
+  ~OneThread() { if (prev > 1) at::set_num_threads(prev); }
+};
+
+// One shard's filter gradient (x already padded when the padding is uneven; pad = the symmetric padding left).
+at::Tensor filterGradShard(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& wshape, const ConvGeom& g,
+                           i64 padH, i64 padW) {
+  return std::get<1>(at::convolution_backward(dy, x, wshape, c10::nullopt, {g.sh, g.sw}, {padH, padW},
+                                              {g.dh, g.dw}, false, {0, 0}, 1, {false, true, false}));
+}
+
 // conv2dBackpropFilter(x, dy, dw(out), geom)
 NATIVE_FN(conv2dBackpropFilter) {
   SignalsDeferred deferred;
@@ -280,17 +307,40 @@ NATIVE_FN(conv2dBackpropFilter) {
   at::Tensor dy = nhwc(a.f32(1), g.N, g.OH, g.OW, g.O);
   at::Tensor dw = hwio(a.f32(2), g.KH, g.KW, g.C, g.O);
   at::Tensor wshape = emptyCL(g.O, g.C, g.KH, g.KW);
-  at::Tensor r;
-  if (g.even()) {
-    r = std::get<1>(at::convolution_backward(dy, x, wshape, c10::nullopt, {g.sh, g.sw}, {g.pt, g.pl},
-                                             {g.dh, g.dw}, false, {0, 0}, 1, {false, true, false}));
-  } else {
-    at::Tensor xp = at::constant_pad_nd(x, {g.pl, g.pr, g.pt, g.pb}, 0.0)
-                        .contiguous(at::MemoryFormat::ChannelsLast);
-    r = std::get<1>(at::convolution_backward(dy, xp, wshape, c10::nullopt, {g.sh, g.sw}, {0, 0},
-                                             {g.dh, g.dw}, false, {0, 0}, 1, {false, true, false}));
+  i64 padH = g.pt, padW = g.pl;
+  if (!g.even()) {
+    x = at::constant_pad_nd(x, {g.pl, g.pr, g.pt, g.pb}, 0.0).contiguous(at::MemoryFormat::ChannelsLast);
+    padH = padW = 0;
   }
-  dw.copy_(r);
+  const i64 shards = filterGradShards(g.N);
+  if (shards == 1) {
+    OneThread one;
+    dw.copy_(filterGradShard(dy, x, wshape, g, padH, padW));
+    return;
+  }
+  std::vector<at::Tensor> part(shards);
+  // Each thread of the region sets its own OpenMP thread count to 1 while it computes its shards, so that libtorch
+  // and oneDNN plan every shard as they do at 1 thread: they read it when choosing the kernel and how to split the
+  // work, and a split that assumes 2 threads rounds differently even when it runs on one. It is set back after: on
+  // the calling thread (a member of the region) the setting would otherwise outlive the region, and every later
+  // kernel of the process would run on one thread.
+  at::parallel_for(0, shards, 1, [&](i64 begin, i64 end) {
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    try {
+      for (i64 s = begin; s < end; ++s) {
+        const i64 lo = g.N * s / shards, hi = g.N * (s + 1) / shards;
+        part[s] = filterGradShard(dy.narrow(0, lo, hi - lo), x.narrow(0, lo, hi - lo), wshape, g, padH, padW);
+      }
+    } catch (...) {
+      omp_set_num_threads(threads);
+      throw;
+    }
+    omp_set_num_threads(threads);
+  });
+  at::Tensor sum = part[0].add(part[1]);
+  for (i64 s = 2; s < shards; ++s) sum.add_(part[s]);
+  dw.copy_(sum);
 }
 
 // ---------------------------------------------------------------- matmul

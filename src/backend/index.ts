@@ -32,7 +32,7 @@ export interface BackendInfo {
 }
 
 type NativeModule = {
-  registerNativeBackend(): Promise<{ ok: true; threads?: number } | { ok: false; reason: string }>;
+  registerNativeBackend(opts?: { threads?: number }): Promise<{ ok: true; threads?: number } | { ok: false; reason: string }>;
 };
 
 const require = createRequire(import.meta.url);
@@ -119,6 +119,18 @@ async function activate(name: string): Promise<void> {
   if (!ok || tf.getBackend() !== name) {
     throw new Error(`tfjs backend '${name}' failed to initialise${why}`);
   }
+}
+
+/**
+ * Sets the intra-op threads of the active backend for what follows and returns the count now in effect. Only the
+ * native backend changes it at run time (its results do not depend on it: test/threads.test.ts); the others keep the
+ * count they started with.
+ */
+export async function setBackendThreads(info: BackendInfo, threads: number): Promise<number> {
+  if (info.name !== "native") return info.threads;
+  const mod = (await import(new URL("./native/index.js", import.meta.url).href)) as NativeModule;
+  const r = await mod.registerNativeBackend({ threads });
+  return r.ok ? threads : info.threads;
 }
 
 function base(name: string, requested: BackendRequest, threads: number): BackendInfo {

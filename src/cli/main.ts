@@ -59,14 +59,18 @@ program.command("sweep")
   .option("--worker-max-rss <MiB>", "replace a worker whose memory exceeds this after a run (0 = never)", "8192")
   .option("--plain", "plain progress lines even on a terminal")
   .option("--queue <redis-url>", "send runs to `bench worker --queue` processes on any machine through Redis: redis://host:port[/db]")
+  .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain (for a machine nobody else uses: 2 threads on busy cores are slower than 1); results do not change", "1")
   .action(action(async () => ({
     default: async (grid: string, o: any) => {
       const { runSweep } = await import("../sweep/coordinator.js");
+      const { parseThreads } = await import("../sweep/threads.js");
+      const threads = parseThreads(o.threads);
+      if (threads instanceof Error) badOption(threads.message);
       const s = await runSweep({
         gridFile: grid, dbPath: o.db, jobs: jobCount(o.jobs), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
         dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout", "seconds"), plain: o.plain,
-        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"),
+        maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"), threads,
         ...(o.queue ? { queue: o.queue } : {}),
       });
       if (s.diskFull) return EXIT.diskFull;

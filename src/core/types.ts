@@ -226,6 +226,11 @@ export interface Job {
   /** Requested compute backend ("auto", "wasm", "node", "native", "cpu"). */
   backend: string;
   /**
+   * Intra-op threads for this job (absent: the backend's own count). Not part of the run key: the native kernels give
+   * the same bits at any count, so the sweep can hand idle cores to the jobs left (src/sweep/threads.ts).
+   */
+  threads?: number;
+  /**
    * What the coordinator planned the job with, so that a worker on another machine can refuse a job its own code or
    * data would compute differently (a queue worker requires it; a forked worker runs the coordinator's own code).
    */

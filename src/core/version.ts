@@ -5,7 +5,7 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * Bump RESULTS_REVISION whenever a change alters what a run computes (training, pruning, metrics): finished runs
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
-export const RESULTS_REVISION = 2;
+export const RESULTS_REVISION = 3;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "bdbf410e3b592c396af6234fa92e0750e6062d10367d8998a758a0cb2153a186";
+export const RESULTS_SOURCES_SHA256 = "7dbb3c00eb4b7db675ba8cc2fb82c1e2472b2daedf2998bb2c6687cfea41f8b9";

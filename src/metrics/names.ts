@@ -54,6 +54,7 @@ const defs: MetricDef[] = [
   { name: "measured_speedup", unit: "x", higherIsBetter: true, definition: "latency_dense_ms / latency_pruned_ms." },
   { name: "latency_batch", unit: "images", higherIsBetter: null, definition: "Batch size of the latency measurement." },
   { name: "latency_threads", unit: "threads", higherIsBetter: null, definition: "Compute threads during the latency measurement." },
+  { name: "compute_threads", unit: "threads", higherIsBetter: null, definition: "Intra-op threads the run trained, evaluated and timed with: more than 1 when its sweep had idle cores (`bench sweep --threads`); the native backend's results do not depend on it." },
   { name: "pretrain_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of dense pretraining (0 when the cached dense model was reused)." },
   { name: "finetune_seconds", unit: "s", higherIsBetter: false, definition: "Wall time of pruning plus fine-tuning." },
   { name: "train_seconds", unit: "s", higherIsBetter: false, definition: "Wall time spent in training steps of this run (fine-tuning; plus pretraining when this run trained the dense model)." },

@@ -10,7 +10,7 @@ import { getMethod } from "../../methods/index.js";
 import { getDataset } from "../../datasets/index.js";
 import type { LoadedDataset } from "../../datasets/types.js";
 import { getArch, loadLayersModelArch } from "../archs/index.js";
-import { initBackend } from "../backend/index.js";
+import { initBackend, setBackendThreads } from "../backend/index.js";
 import { type Artifact, type EpochRecord, type Job, type JobResult, type LevelResult, PROTOCOL_VERSION, type TrainConfig } from "../core/types.js";
 import type { Schedule } from "../prune/schedules.js";
 import {
@@ -61,15 +61,19 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
   const base = { protocol: PROTOCOL_VERSION, kind: job.kind, key: job.key, startedAt: startedAt.toISOString(), host: hostname(), pid: process.pid } as const;
   let backend: JobResult["backend"] = null;
   const clock = new CpuClock();
+  let restoreThreads: (() => Promise<unknown>) | undefined;
   if (!startupCharged) {
     startupCharged = true;
     clock.charge("startup", cpuSeconds());
   }
   try {
     const info = await clock.time("startup", () => initBackend(job.backend as never));
-    backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads: info.threads };
-    const out = await runInScope(job, onProgress, startedAt, info, clock);
-    Object.assign(out.metrics, clock.metrics());
+    // The job's thread count holds for this job only: the worker goes back to the backend's own for the next one.
+    const threads = job.threads && job.threads !== info.threads ? await setBackendThreads(info, job.threads) : info.threads;
+    if (threads !== info.threads) restoreThreads = () => setBackendThreads(info, info.threads);
+    backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads };
+    const out = await runInScope(job, onProgress, startedAt, { ...info, threads }, clock);
+    Object.assign(out.metrics, clock.metrics(), { compute_threads: threads });
     return { ...base, status: "done", error: null, backend, ...out, finishedAt: new Date().toISOString() };
   } catch (e) {
     const err = e as Error;
@@ -79,6 +83,8 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
       metrics: diverged ? { diverged_epoch: (e as DivergedError).epoch } : {}, layers: [], epochs: [], artifacts: [],
       finishedAt: new Date().toISOString(),
     };
+  } finally {
+    await restoreThreads?.();
   }
 }
 

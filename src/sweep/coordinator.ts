@@ -4,7 +4,7 @@
  * database writer. A failed run never stops the sweep; a re-run of the same grid skips finished runs.
  */
 import { accessSync, constants, mkdirSync } from "node:fs";
-import { hostname } from "node:os";
+import { availableParallelism, hostname } from "node:os";
 import { getDataset } from "../../datasets/index.js";
 import { DatasetNotFoundError } from "../../datasets/types.js";
 import { catalog } from "../catalog.js";
@@ -22,6 +22,7 @@ import { estimatedCost, PriorityLimit } from "./job-order.js";
 import type { Transport } from "./transport.js";
 import { checkReachable, parseQueueUrl } from "./queue-common.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
+import { threadsForJob, type ThreadsSetting } from "./threads.js";
 
 export interface SweepOptions {
   gridFile: string;
@@ -45,6 +46,10 @@ export interface SweepOptions {
   onResult?: (result: JobResult) => void;
   /** redis://host:port[/db]: send the runs to queue workers (`bench worker --queue`) instead of forking local ones. */
   queue?: string;
+  /** Intra-op threads per job (threads.ts): "auto" shares idle cores among the jobs left; absent: the backend's own. */
+  threads?: ThreadsSetting;
+  /** Cores that "auto" shares (default: this machine's). */
+  cores?: number;
 }
 
 export interface SweepSummary {
@@ -212,7 +217,11 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     // first, then the longest runs first (job-order.ts): no worker waits on a long tail.
     const limiter = new PriorityLimit(detach ? Number.POSITIVE_INFINITY : options.jobs);
     const cat = catalog();
-    const limit = <T>(p: PlannedRun, kind: Job["kind"], fn: () => Promise<T>) => limiter.run([kind === "dense" ? 1 : 0, estimatedCost(p, kind, cat)], fn);
+    // Jobs not finished yet (running, queued, or waiting for their dense model): what --threads auto divides the cores by.
+    let jobsLeft = denseModels(todo).length + todo.length;
+    const limit = <T>(p: PlannedRun, kind: Job["kind"], fn: () => Promise<T>) =>
+      limiter.run([kind === "dense" ? 1 : 0, estimatedCost(p, kind, cat)], () => fn().finally(() => { jobsLeft--; }));
+    const cores = options.cores ?? availableParallelism();
     // Runs finished per worker (queue only: which machine does what), shown on the progress line.
     const perWorker = new Map<string, number>();
     const onWorker = (w: string) => {
@@ -223,6 +232,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       protocol: PROTOCOL_VERSION, kind, key: kind === "dense" ? p.denseKey : p.key, denseKey: p.denseKey, config: p.config, backend: options.backend,
       paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir, ...(grid.archFiles ? { archFiles: grid.archFiles } : {}) },
       versions: { code: CODE_VERSION, resultsRevision: RESULTS_REVISION, dataFingerprint: p.dataFingerprint },
+      // A queue's workers are other machines, whose cores this one cannot share out: they run at their own count.
+      ...(options.threads !== undefined && !options.queue ? { threads: threadsForJob(options.threads, cores, options.jobs, jobsLeft) } : {}),
     });
     const dense = new Map<string, Promise<JobResult>>();
     // Which backend the workers train on, said once (and again if a worker ends up on another): a sweep on wasm is
@@ -230,11 +241,14 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     let announced = "";
     const announceBackend = (r: JobResult) => {
       if (r.backend === null) return;
-      const said = `${r.backend.name}/${r.backend.threads}`;
+      // With --threads auto the count changes from job to job by design (the tail gets more): said once, as the rule.
+      const auto = options.threads === "auto" && r.backend.name === "native";
+      const said = `${r.backend.name}/${auto ? "auto" : r.backend.threads}`;
       if (said === announced) return;
       announced = said;
       const slow = r.backend.name === "wasm" || r.backend.name === "cpu" ? "; the native backend is 5-10x faster: `bench doctor` says how to get it" : "";
-      progress.event(`backend: ${r.backend.name}, ${r.backend.threads} thread(s) per worker${slow}`, counts);
+      const threads = auto ? `threads: ${cores} core(s) shared among the jobs left (1 per worker while every worker is busy)` : `${r.backend.threads} thread(s) per worker`;
+      progress.event(`backend: ${r.backend.name}, ${threads}${slow}`, counts);
     };
     const stoppedWhileWaiting = new Set<string>();
     const denseLabel = (p: PlannedRun) => `${p.config.arch}/${p.config.dataset}/seed ${p.config.seed}`;
