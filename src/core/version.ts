@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "bdbf410e3b592c396af6234fa92e0750e6062d10367d8998a758a0cb2153a186";
+export const RESULTS_SOURCES_SHA256 = "d46bff5d84d5b8c216862ef3c8b254b3c5340876cb7089843643b1bdf50db9b3";
