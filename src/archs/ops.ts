@@ -99,6 +99,39 @@ export interface Ops<V> {
   attention(name: string, q: V, k: V, v: V, options: AttentionOptions): V;
 }
 
+/**
+ * An Ops that runs another one (`inner`) and watches or alters a few of its operations: a subclass overrides those,
+ * and every other operation reaches `inner` unchanged. Which is also what a subclass gets for an operation added to Ops
+ * later, so a wrapper that must see every operation of some kind (e.g. every nonlinearity) has to be revisited then.
+ * An optional operation is offered exactly when `inner` offers it, so that a build that checks for one (an imported
+ * average pool) takes the same path, and gives the same clear error, as on `inner` alone.
+ */
+export class DelegatingOps<V> implements Ops<V> {
+  constructor(protected readonly inner: Ops<V>) {
+    // An own property shadows the prototype's method and any subclass's override of it: those forward to inner too.
+    if (typeof inner.avgPool !== "function") this.avgPool = undefined;
+  }
+
+  conv(name: string, x: V, o: ConvOptions): V { return this.inner.conv(name, x, o); }
+  depthwiseConv(name: string, x: V, o: DepthwiseOptions): V { return this.inner.depthwiseConv(name, x, o); }
+  dense(name: string, x: V, o: DenseOptions): V { return this.inner.dense(name, x, o); }
+  batchNorm(name: string, x: V, o?: BatchNormOptions): V { return this.inner.batchNorm(name, x, o); }
+  layerNorm(name: string, x: V): V { return this.inner.layerNorm(name, x); }
+  relu(x: V): V { return this.inner.relu(x); }
+  gelu(x: V): V { return this.inner.gelu(x); }
+  maxPool(x: V, size: number, stride?: number): V { return this.inner.maxPool(x, size, stride); }
+  avgPool?(x: V, size: number, stride?: number): V { return this.inner.avgPool!(x, size, stride); }
+  globalAvgPool(x: V): V { return this.inner.globalAvgPool(x); }
+  flatten(x: V): V { return this.inner.flatten(x); }
+  add(a: V, b: V): V { return this.inner.add(a, b); }
+  zeroPadShortcut(name: string, x: V, o: ZeroPadShortcutOptions): V { return this.inner.zeroPadShortcut(name, x, o); }
+  toTokens(x: V): V { return this.inner.toTokens(x); }
+  classToken(name: string, x: V): V { return this.inner.classToken(name, x); }
+  positionEmbedding(name: string, x: V): V { return this.inner.positionEmbedding(name, x); }
+  takeToken(x: V, index: number): V { return this.inner.takeToken(x, index); }
+  attention(name: string, q: V, k: V, v: V, o: AttentionOptions): V { return this.inner.attention(name, q, k, v, o); }
+}
+
 /** Widths by structure name (see the top of this file): numbers, or index lists such as a shortcut's channel source. */
 export type Widths = Readonly<Record<string, number | readonly number[]>>;
 

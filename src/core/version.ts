@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "7dbb3c00eb4b7db675ba8cc2fb82c1e2472b2daedf2998bb2c6687cfea41f8b9";
+export const RESULTS_SOURCES_SHA256 = "73d78a5bd701ee0dc2ca332e53fab46006ccf2c98bd050b37d65f6fa3bc0211e";

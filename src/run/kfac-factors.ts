@@ -7,7 +7,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, KfacFactors, KfacOptions } from "../../methods/types.js";
-import type { AttentionOptions, BatchNormOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
+import { DelegatingOps, type ConvOptions, type DenseOptions, type Ops } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { Model } from "../train/model.js";
@@ -185,11 +185,11 @@ type OnLayer = (layer: string, input: tf.Tensor, output: tf.Tensor, bias: boolea
  * Runs an architecture on tensor ops, telling `onLayer` each wanted conv and dense layer's input and output (before
  * its ReLU), and adding `probes`' tensor to that output where given.
  */
-class KfacProbes implements Ops<tf.Tensor> {
+class KfacProbes extends DelegatingOps<tf.Tensor> {
   constructor(
-    private readonly inner: Ops<tf.Tensor>, private readonly wanted: ReadonlySet<string> | null,
+    inner: Ops<tf.Tensor>, private readonly wanted: ReadonlySet<string> | null,
     private readonly probes: ReadonlyMap<string, tf.Tensor> | null, private readonly onLayer: OnLayer,
-  ) {}
+  ) { super(inner); }
 
   private probed(name: string, x: tf.Tensor, y: tf.Tensor, bias: boolean, conv: ConvOptions | null, activation: "relu" | undefined): tf.Tensor {
     let out = y;
@@ -201,28 +201,12 @@ class KfacProbes implements Ops<tf.Tensor> {
     return activation === "relu" ? this.inner.relu(out) : out;
   }
 
-  conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
+  override conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
     const { activation, ...rest } = o;
     return this.probed(name, x, this.inner.conv(name, x, rest), o.bias ?? true, o, activation);
   }
-  dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
+  override dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
     const { activation, ...rest } = o;
     return this.probed(name, x, this.inner.dense(name, x, rest), o.bias ?? true, null, activation);
   }
-  batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.inner.batchNorm(name, x, o); }
-  relu(x: tf.Tensor): tf.Tensor { return this.inner.relu(x); }
-  maxPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { return this.inner.maxPool(x, size, stride); }
-  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { return this.inner.avgPool!(x, size, stride); }
-  globalAvgPool(x: tf.Tensor): tf.Tensor { return this.inner.globalAvgPool(x); }
-  flatten(x: tf.Tensor): tf.Tensor { return this.inner.flatten(x); }
-  add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return this.inner.add(a, b); }
-  depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { return this.inner.depthwiseConv(name, x, o); }
-  layerNorm(name: string, x: tf.Tensor): tf.Tensor { return this.inner.layerNorm(name, x); }
-  gelu(x: tf.Tensor): tf.Tensor { return this.inner.gelu(x); }
-  zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { return this.inner.zeroPadShortcut(name, x, o); }
-  toTokens(x: tf.Tensor): tf.Tensor { return this.inner.toTokens(x); }
-  classToken(name: string, x: tf.Tensor): tf.Tensor { return this.inner.classToken(name, x); }
-  positionEmbedding(name: string, x: tf.Tensor): tf.Tensor { return this.inner.positionEmbedding(name, x); }
-  takeToken(x: tf.Tensor, index: number): tf.Tensor { return this.inner.takeToken(x, index); }
-  attention(name: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: AttentionOptions): tf.Tensor { return this.inner.attention(name, q, k, v, o); }
 }

@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, ChannelActivationStats, OutputActivationOptions } from "../../methods/types.js";
-import type { AttentionOptions, BatchNormOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
+import { DelegatingOps, type AttentionOptions, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import type { StagedSplit } from "../train/loop.js";
 import type { Model } from "../train/model.js";
@@ -239,14 +239,14 @@ function countBelow(d: Float64Array, e2: Float64Array, m: number, x: number, piv
  * layers of both operands) to the ReLU or GELU that takes it, and reported there; any other op that reads it first
  * (another layer, a pooling, a flatten, attention) reports it as it is. `finish` reports what is left (the logits).
  */
-export class OutputRecorder implements Ops<tf.Tensor> {
+export class OutputRecorder extends DelegatingOps<tf.Tensor> {
   private readonly pending = new Map<tf.Tensor, string[]>();
 
   constructor(
-    private readonly inner: Ops<tf.Tensor>,
+    inner: Ops<tf.Tensor>,
     private readonly wanted: (layer: string) => boolean,
     private readonly onOutput: (layer: string, activation: tf.Tensor) => void,
-  ) {}
+  ) { super(inner); }
 
   private take(x: tf.Tensor): string[] {
     const layers = this.pending.get(x) ?? [];
@@ -281,29 +281,29 @@ export class OutputRecorder implements Ops<tf.Tensor> {
     this.settle(y, ...this.pending.keys());
   }
 
-  conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.conv(name, x, o), o.activation === "relu"); }
-  dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.dense(name, x, o), o.activation === "relu"); }
-  depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.depthwiseConv(name, x, o), false); }
-  batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.carried(x, this.inner.batchNorm(name, x, o)); }
-  add(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  override conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.conv(name, x, o), o.activation === "relu"); }
+  override dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.dense(name, x, o), o.activation === "relu"); }
+  override depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { this.settle(x); return this.produced(name, this.inner.depthwiseConv(name, x, o), false); }
+  override batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.carried(x, this.inner.batchNorm(name, x, o)); }
+  override add(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
     const layers = [...this.take(a), ...this.take(b)];
     const y = this.inner.add(a, b);
     if (layers.length > 0) this.pending.set(y, layers);
     return y;
   }
-  relu(x: tf.Tensor): tf.Tensor { return this.activated(x, this.inner.relu(x)); }
-  gelu(x: tf.Tensor): tf.Tensor { return this.activated(x, this.inner.gelu(x)); }
-  layerNorm(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.layerNorm(name, x); }
-  maxPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.maxPool(x, size, stride); }
-  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.avgPool!(x, size, stride); }
-  globalAvgPool(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.globalAvgPool(x); }
-  flatten(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.flatten(x); }
-  zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { this.settle(x); return this.inner.zeroPadShortcut(name, x, o); }
-  toTokens(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.toTokens(x); }
-  classToken(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.classToken(name, x); }
-  positionEmbedding(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.positionEmbedding(name, x); }
-  takeToken(x: tf.Tensor, index: number): tf.Tensor { this.settle(x); return this.inner.takeToken(x, index); }
-  attention(name: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: AttentionOptions): tf.Tensor {
+  override relu(x: tf.Tensor): tf.Tensor { return this.activated(x, this.inner.relu(x)); }
+  override gelu(x: tf.Tensor): tf.Tensor { return this.activated(x, this.inner.gelu(x)); }
+  override layerNorm(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.layerNorm(name, x); }
+  override maxPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.maxPool(x, size, stride); }
+  override avgPool?(x: tf.Tensor, size: number, stride?: number): tf.Tensor { this.settle(x); return this.inner.avgPool!(x, size, stride); }
+  override globalAvgPool(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.globalAvgPool(x); }
+  override flatten(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.flatten(x); }
+  override zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { this.settle(x); return this.inner.zeroPadShortcut(name, x, o); }
+  override toTokens(x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.toTokens(x); }
+  override classToken(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.classToken(name, x); }
+  override positionEmbedding(name: string, x: tf.Tensor): tf.Tensor { this.settle(x); return this.inner.positionEmbedding(name, x); }
+  override takeToken(x: tf.Tensor, index: number): tf.Tensor { this.settle(x); return this.inner.takeToken(x, index); }
+  override attention(name: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: AttentionOptions): tf.Tensor {
     this.settle(q, k, v);
     return this.inner.attention(name, q, k, v, o);
   }

@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchSpec, HessianGradient, PrunableTensor, PruningMethod, ScoreContext, TrainingTracker } from "../../methods/index.js";
-import type { AttentionOptions, BatchNormOptions, ConvOptions, DenseOptions, DepthwiseOptions, Ops, ZeroPadShortcutOptions } from "../archs/ops.js";
+import { DelegatingOps, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops } from "../archs/ops.js";
 import { TensorOps } from "../archs/tensor-ops.js";
 import { makeRng, shuffleInPlace } from "../core/rng.js";
 import type { HyperValue } from "../core/types.js";
@@ -171,27 +171,14 @@ export async function meanInputActivations(model: Model, train: StagedSplit, lay
 }
 
 /** Runs an architecture on another Ops, telling `onInput` the input of every layer a method may prune a tensor of. */
-export class InputRecorder<V> implements Ops<V> {
-  constructor(private readonly inner: Ops<V>, private readonly onInput: (layer: string, x: V) => void) {}
+export class InputRecorder<V> extends DelegatingOps<V> {
+  constructor(inner: Ops<V>, private readonly onInput: (layer: string, x: V) => void) { super(inner); }
 
-  conv(name: string, x: V, o: ConvOptions): V { this.onInput(name, x); return this.inner.conv(name, x, o); }
-  dense(name: string, x: V, o: DenseOptions): V { this.onInput(name, x); return this.inner.dense(name, x, o); }
-  batchNorm(name: string, x: V, o?: BatchNormOptions): V { this.onInput(name, x); return this.inner.batchNorm(name, x, o); }
-  relu(x: V): V { return this.inner.relu(x); }
-  maxPool(x: V, size: number, stride?: number): V { return this.inner.maxPool(x, size, stride); }
-  avgPool(x: V, size: number, stride?: number): V { return this.inner.avgPool!(x, size, stride); }
-  globalAvgPool(x: V): V { return this.inner.globalAvgPool(x); }
-  flatten(x: V): V { return this.inner.flatten(x); }
-  add(a: V, b: V): V { return this.inner.add(a, b); }
-  depthwiseConv(name: string, x: V, o: DepthwiseOptions): V { this.onInput(name, x); return this.inner.depthwiseConv(name, x, o); }
-  layerNorm(name: string, x: V): V { this.onInput(name, x); return this.inner.layerNorm(name, x); }
-  gelu(x: V): V { return this.inner.gelu(x); }
-  zeroPadShortcut(name: string, x: V, o: ZeroPadShortcutOptions): V { return this.inner.zeroPadShortcut(name, x, o); }
-  toTokens(x: V): V { return this.inner.toTokens(x); }
-  classToken(name: string, x: V): V { return this.inner.classToken(name, x); }
-  positionEmbedding(name: string, x: V): V { return this.inner.positionEmbedding(name, x); }
-  takeToken(x: V, index: number): V { return this.inner.takeToken(x, index); }
-  attention(name: string, q: V, k: V, v: V, o: AttentionOptions): V { return this.inner.attention(name, q, k, v, o); }
+  override conv(name: string, x: V, o: ConvOptions): V { this.onInput(name, x); return this.inner.conv(name, x, o); }
+  override dense(name: string, x: V, o: DenseOptions): V { this.onInput(name, x); return this.inner.dense(name, x, o); }
+  override batchNorm(name: string, x: V, o?: BatchNormOptions): V { this.onInput(name, x); return this.inner.batchNorm(name, x, o); }
+  override depthwiseConv(name: string, x: V, o: DepthwiseOptions): V { this.onInput(name, x); return this.inner.depthwiseConv(name, x, o); }
+  override layerNorm(name: string, x: V): V { this.onInput(name, x); return this.inner.layerNorm(name, x); }
 }
 
 /**
@@ -336,41 +323,27 @@ const NEVER_SELECTED = -1e30;
  * winner of each window). Replayed, the network is smooth in its parameters; its derivatives are those autodiff
  * gives at the recorded point.
  */
-export class FrozenActivations implements Ops<tf.Tensor> {
+export class FrozenActivations extends DelegatingOps<tf.Tensor> {
   private relu_ = 0;
   private pool_ = 0;
-  constructor(private readonly inner: Ops<tf.Tensor>, private readonly pattern: ActivationPattern, private readonly how: "record" | "replay") {}
+  constructor(inner: Ops<tf.Tensor>, private readonly pattern: ActivationPattern, private readonly how: "record" | "replay") { super(inner); }
+
+  // Every other operation passes through to inner: smooth or piecewise-linear in the parameters with no switch to
+  // freeze (GELU, softmax attention and layer norm are smooth; batch norm, the average pools and the rest are linear).
 
   // A layer's own ReLU is recorded / frozen like any other: the layer runs without it, then this.relu.
-  conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
+  override conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
     const { activation, ...rest } = o;
     const y = this.inner.conv(name, x, rest);
     return activation === "relu" ? this.relu(y) : y;
   }
-  dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
+  override dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {
     const { activation, ...rest } = o;
     const y = this.inner.dense(name, x, rest);
     return activation === "relu" ? this.relu(y) : y;
   }
-  batchNorm(name: string, x: tf.Tensor, o?: BatchNormOptions): tf.Tensor { return this.inner.batchNorm(name, x, o); }
-  globalAvgPool(x: tf.Tensor): tf.Tensor { return this.inner.globalAvgPool(x); }
-  // Linear in its input, like the global one: nothing to freeze.
-  avgPool(x: tf.Tensor, size: number, stride?: number): tf.Tensor { return this.inner.avgPool!(x, size, stride); }
-  flatten(x: tf.Tensor): tf.Tensor { return this.inner.flatten(x); }
-  add(a: tf.Tensor, b: tf.Tensor): tf.Tensor { return this.inner.add(a, b); }
-  // Smooth or piecewise-linear in the parameters with no switch to freeze (GELU, softmax attention and layer norm are
-  // smooth; the rest are linear): passed through.
-  depthwiseConv(name: string, x: tf.Tensor, o: DepthwiseOptions): tf.Tensor { return this.inner.depthwiseConv(name, x, o); }
-  layerNorm(name: string, x: tf.Tensor): tf.Tensor { return this.inner.layerNorm(name, x); }
-  gelu(x: tf.Tensor): tf.Tensor { return this.inner.gelu(x); }
-  zeroPadShortcut(name: string, x: tf.Tensor, o: ZeroPadShortcutOptions): tf.Tensor { return this.inner.zeroPadShortcut(name, x, o); }
-  toTokens(x: tf.Tensor): tf.Tensor { return this.inner.toTokens(x); }
-  classToken(name: string, x: tf.Tensor): tf.Tensor { return this.inner.classToken(name, x); }
-  positionEmbedding(name: string, x: tf.Tensor): tf.Tensor { return this.inner.positionEmbedding(name, x); }
-  takeToken(x: tf.Tensor, index: number): tf.Tensor { return this.inner.takeToken(x, index); }
-  attention(name: string, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, o: AttentionOptions): tf.Tensor { return this.inner.attention(name, q, k, v, o); }
 
-  relu(x: tf.Tensor): tf.Tensor {
+  override relu(x: tf.Tensor): tf.Tensor {
     if (this.how === "record") {
       this.pattern.relus.push(tf.keep(tf.cast(tf.greater(x, 0), "float32")));
       return this.inner.relu(x);
@@ -380,7 +353,7 @@ export class FrozenActivations implements Ops<tf.Tensor> {
     return tf.mul(x, mask);
   }
 
-  maxPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
+  override maxPool(x: tf.Tensor, size: number, stride = size): tf.Tensor {
     // A winner per window is one input per window only when windows neither overlap nor leave gaps.
     if (stride !== size) throw new Error(`the Hessian-gradient product freezes max pools with stride = size only, got size ${size} stride ${stride}`);
     if (this.how === "record") {
