@@ -15,6 +15,13 @@ export interface RunFilter {
   dataset?: string;
   /** The first characters of a run key. */
   keyPrefix?: string;
+  /**
+   * One row per level an iterative lineage reached: the first rounds of an iterative method are the same training for
+   * every final target of a seed (one config, seed and dense model), so the runs to 8x, 16x and 32x each store the
+   * same 2x and 4x levels; counted as they are stored, they would pass for three seeds with no spread. Reports and
+   * tables ask for this; `bench ls`/`show` list every stored row.
+   */
+  distinctLevels?: boolean;
 }
 
 export type ArtifactRow = { kind: string; path: string; sha256: string; bytes: number };
@@ -36,7 +43,13 @@ export function readRuns(store: Store, filter: RunFilter = {}): RunRow[] {
   // A prefix compared as a string, not a LIKE pattern: `_` and `%` in what a user typed are not wildcards.
   if (filter.keyPrefix) { clauses.push(`substr(key, 1, ?) = ?`); args.push(filter.keyPrefix.length, filter.keyPrefix); }
   return store.read((db) => {
-    const rows = db.prepare(`SELECT * FROM runs ${clauses.length ? `WHERE ${clauses.join(" AND ")}` : ""} ORDER BY dataset, arch, method_label, target_value, seed`).all(...args) as any[];
+    let rows = db.prepare(`SELECT * FROM runs ${clauses.length ? `WHERE ${clauses.join(" AND ")}` : ""} ORDER BY dataset, arch, method_label, target_value, seed, key`).all(...args) as any[];
+    if (filter.distinctLevels) {
+      // The same training = the same dense model, code and config (a level's config carries the target it reached).
+      const lineage = (r: any) => `${r.dense_key}\u0000${r.code_version}\u0000${r.config_json}`;
+      const seen = new Set(rows.filter((r) => r.parent_key == null).map(lineage));
+      rows = rows.filter((r) => r.parent_key == null || (!seen.has(lineage(r)) && !!seen.add(lineage(r))));
+    }
     const metrics = new Map<string, Record<string, number | null>>();
     // One JSON object per run built inside SQLite: a 10,000-run database has ~300,000 metric rows, and
     // converting each cell to a JS value costs more than parsing 10,000 small JSON strings.
@@ -108,7 +121,7 @@ export function readReferences(store: Store, sweep?: number): ReferenceRow[] {
 
 /** Everything a report, table or export needs: the runs of one sweep (or all), with their layers, epochs and references. */
 export function readReportData(store: Store, options: { sweep?: number; title?: string } = {}): ReportData {
-  const runs = readRuns(store, { sweep: options.sweep });
+  const runs = readRuns(store, { sweep: options.sweep, distinctLevels: true });
   const keys = new Set(runs.map((r) => r.key));
   const sweeps = readSweeps(store).filter((s) => options.sweep === undefined || s.id === options.sweep);
   return {
