@@ -15,8 +15,9 @@ import {
   composedSparseMatMul, composedSparseMatMulGradInput, composedSparseMatMulGradWeight, type SparseConvAttrs,
 } from "../sparse-ops.js";
 import {
-  BiasActGrad, Conv2DBiasAct, CountZeros, MatMulBiasAct, SparseConv2DBiasAct, SparseMatMulBiasAct, composedBiasActGrad,
-  composedConv2DBiasAct, composedCountZeros, composedMatMulBiasAct, type Activation, type ConvBiasActAttrs,
+  BiasActGrad, Conv2DBiasAct, CountZeros, MatMulBiasAct, MatMulBiasActGrad, SparseConv2DBiasAct, SparseMatMulBiasAct,
+  composedBiasActGrad, composedConv2DBiasAct, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
+  type Activation, type ConvBiasActAttrs,
 } from "../layer-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
 
@@ -852,6 +853,24 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const dz = alloc(b, yv.length), db = new Float32Array(C);
       biasActGrad.call(addon, dyv, yv, dz, db, yv.length / C, C, relu(activation));
       return [out(b, [...y!.shape], dz), out(b, [C], db)];
+    };
+
+    // BiasActGrad's pass, then aᵀ·dz straight into the addon's sgemm (the BatchMatMul kernel's call for tf.matMul(a, dz,
+    // true, false): the same bits).
+    k[MatMulBiasActGrad] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { dy, y, a } = args.inputs;
+      const activation = (args.attrs as unknown as { activation: Activation }).activation;
+      const dyv = f32(b, dy), yv = f32(b, y), av = f32(b, a);
+      if (!dyv || !yv || !av || y!.shape.length !== 2 || a!.shape.length !== 2 || dyv.length !== yv.length ||
+          a!.shape[0] !== y!.shape[0] || yv.length === 0 || av.length === 0) {
+        return or(composedMatMulBiasActGrad, args);
+      }
+      const [B, N] = y!.shape, K = a!.shape[1];
+      const dz = alloc(b, yv.length), db = new Float32Array(N), dw = alloc(b, K * N);
+      biasActGrad.call(addon, dyv, yv, dz, db, B, N, relu(activation));
+      addon.matmul(av, dz, dw, 1, 1, K, B, N, 1, 0);
+      return [out(b, [B, N], dz), out(b, [N], db), out(b, [K, N], dw)];
     };
 
     k[CountZeros] = (args) => {
