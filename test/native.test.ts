@@ -408,6 +408,9 @@ test("gather (axis 0 and 1, float32 and int32) and pad (4-d, 2-d, constant) matc
   compare("gather axis 0", () => tf.gather(x(), idx()), 0);
   compare("gather axis 1", () => tf.gather(x(), tf.tensor1d([6, 1, 1], "int32"), 1), 0);
   compare("gather int32", () => tf.cast(tf.gather(y(), tf.tensor1d([11, 0, 4], "int32")), "float32"), 0);
+  // rows of 64 floats and more: the addon's row copy (a training batch's gather)
+  const [big] = inputs({ shape: [40, 9, 9, 1] });
+  compare("gather batch rows", () => tf.gather(big(), tf.tensor1d([39, 0, 17, 17, 5, 38, 2], "int32")), 0);
   compare("pad nhwc", () => tf.pad(tf.reshape(x(), [2, 5, 7, 3]), [[0, 0], [2, 2], [1, 2], [0, 0]]), 0);
   compare("pad lenet input", () => tf.pad(tf.reshape(x(), [10, 7, 3, 1]), [[0, 0], [2, 2], [2, 2], [0, 0]]), 0);
   compare("pad 2-d constant", () => tf.pad(s(), [[1, 0], [0, 3]], 1.5), 0);

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "13e2280b3f20df774bd7a236d9bf274463e50b5406a164ffa745dfd07de79e28";
+export const RESULTS_SOURCES_SHA256 = "4be91ed35fd9a0b873981e1f90dc3e88e367c51006f1a116a886a9782a4bf81d";

@@ -420,6 +420,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
 
   // GatherV2 (batchDims 0) and PadV2 as contiguous row copies: the cpu kernels walk every element through
   // index arithmetic (8 ms to gather a 128 x 784 batch; 7 ms to pad LeNet-5's input).
+  const gatherRows = addon.gatherRows;
   k[tf.GatherV2] = (args, fb) => {
     const b = args.backend as MathBackendCPU;
     const { x, indices } = args.inputs;
@@ -438,6 +439,10 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const shape = [...x!.shape.slice(0, axis), ...indices!.shape, ...x!.shape.slice(axis + 1)];
     const n = outer * iv.length * inner;
     const o = xv instanceof Float32Array ? alloc(b, n) : new Int32Array(n);
+    if (gatherRows && outer === 1 && inner >= 64 && xv instanceof Float32Array && o instanceof Float32Array) {
+      gatherRows.call(addon, xv, iv, inner, o);
+      return b.makeTensorInfo(shape, x!.dtype, o);
+    }
     for (let p = 0, dst = 0; p < outer; p++) {
       const base = p * rows * inner;
       if (inner === 1) {
