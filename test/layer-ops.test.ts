@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { registerNativeBackend } from "../src/backend/native/index.js";
 import {
-  Conv2DBiasAct, CountZeros, MatMulBiasAct, SparseConv2DBiasAct, conv2dBiasAct, countZeros, fusedBackends, matMulBiasAct, type Activation,
+  Conv2DBiasAct, CountZeros, MatMulBiasAct, MatMulBiasActGrad, SparseConv2DBiasAct, conv2dBiasAct, countZeros, fusedBackends, matMulBiasAct, type Activation,
 } from "../src/backend/layer-ops.js";
 import { sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern } from "../src/backend/sparse-ops.js";
 import { makeRng, normal } from "../src/core/rng.js";
@@ -138,9 +138,24 @@ test("fused dense + bias + ReLU: the bits of the separate ops on native (dense a
 test("the native backend runs the fused kernels natively; TensorOps uses them on native only", { skip }, () => {
   assert.ok(fusedBackends.has("native"));
   assert.ok(!fusedBackends.has("cpu"));
-  for (const name of [Conv2DBiasAct, SparseConv2DBiasAct, MatMulBiasAct, CountZeros]) {
+  for (const name of [Conv2DBiasAct, SparseConv2DBiasAct, MatMulBiasAct, MatMulBiasActGrad, CountZeros]) {
     assert.ok(tf.getKernel(name, "native"), `${name} registered for native`);
   }
+});
+
+test("a dense layer's backward pass is one kernel, plus the dx matmul only where the tape needs dx", { skip }, async () => {
+  tf.setBackend("native");
+  const x = tf.tensor(randn(16 * 20, 1), [16, 20]), w = tf.variable(tf.tensor(randn(20 * 8, 2), [20, 8])), b = tf.variable(tf.tensor(randn(8, 3), [8]));
+  const kernelsOf = async (f: () => void) => [...new Set((await tf.profile(() => tf.tidy(f))).kernelNames)];
+  const layer = (a: tf.Tensor) => tf.sum(matMulBiasAct(a as tf.Tensor2D, w as unknown as tf.Tensor2D, b, undefined, "relu"));
+  // Weights only (a first layer): no dx matmul.
+  const weightsOnly = await kernelsOf(() => { tf.variableGrads(() => layer(x) as tf.Scalar, [w, b]); });
+  assert.ok(weightsOnly.includes(MatMulBiasActGrad), `kernels: ${weightsOnly}`);
+  assert.ok(!weightsOnly.includes(tf.BatchMatMul), `kernels: ${weightsOnly}`);
+  // With dx (a later layer): one BatchMatMul for it.
+  const withInput = await kernelsOf(() => { tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(matMulBiasAct(a as tf.Tensor2D, c as tf.Tensor2D, d, undefined, "relu")))([x, w, b]); });
+  assert.ok(withInput.includes(MatMulBiasActGrad) && withInput.includes(tf.BatchMatMul), `kernels: ${withInput}`);
+  tf.dispose([x, w, b]);
 });
 
 for (const pruned of [0.9, 0]) test(`a LeNet-5-Caffe training run on native (${pruned * 100} % pruned): the same bits with and without the fused kernels`, { skip }, async () => {

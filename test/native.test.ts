@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { registerNativeBackend, nativeKernelNames } from "../src/backend/native/index.js";
+import { loadAddon, registerNativeBackend, nativeKernelNames } from "../src/backend/native/index.js";
 import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel, forward } from "../src/train/model.js";
 import { makeRng, normal } from "../src/core/rng.js";
@@ -408,6 +408,9 @@ test("gather (axis 0 and 1, float32 and int32) and pad (4-d, 2-d, constant) matc
   compare("gather axis 0", () => tf.gather(x(), idx()), 0);
   compare("gather axis 1", () => tf.gather(x(), tf.tensor1d([6, 1, 1], "int32"), 1), 0);
   compare("gather int32", () => tf.cast(tf.gather(y(), tf.tensor1d([11, 0, 4], "int32")), "float32"), 0);
+  // rows of 64 floats and more: the addon's row copy (a training batch's gather)
+  const [big] = inputs({ shape: [40, 9, 9, 1] });
+  compare("gather batch rows", () => tf.gather(big(), tf.tensor1d([39, 0, 17, 17, 5, 38, 2], "int32")), 0);
   compare("pad nhwc", () => tf.pad(tf.reshape(x(), [2, 5, 7, 3]), [[0, 0], [2, 2], [1, 2], [0, 0]]), 0);
   compare("pad lenet input", () => tf.pad(tf.reshape(x(), [10, 7, 3, 1]), [[0, 0], [2, 2], [2, 2], [0, 0]]), 0);
   compare("pad 2-d constant", () => tf.pad(s(), [[1, 0], [0, 3]], 1.5), 0);
@@ -533,6 +536,40 @@ test("fused softmax cross-entropy (native, one kernel) matches the separate tfjs
   const ref = runOn("cpu", () => separate(withTies(), lab(), 1));
   const composed = runOn("cpu", () => fused(withTies(), lab(), 1));
   for (let i = 0; i < 3; i++) assert.deepEqual(composed[i].values, ref[i].values, `composed output ${i} bit-identical`);
+});
+
+test("the addon's softmax cross-entropy loops equal the former JS loops (double exp/log of float32 values) within one float ulp", { skip }, () => {
+  const loaded = loadAddon();
+  assert.ok(!("error" in loaded));
+  const addon = loaded.addon;
+  assert.equal(typeof addon.softmaxCrossEntropy, "function");
+  assert.equal(typeof addon.softmaxCrossEntropyGrad, "function");
+  const B = 64, C = 10;
+  const rng = makeRng(13, "ce-loops");
+  const x = Float32Array.from({ length: B * C }, () => normal(rng) * 4);
+  const y = Int32Array.from({ length: B }, (_, i) => (i === 5 ? -1 : Math.floor(rng() * C)));
+  // The loops src/backend/native/kernels.ts ran in JS before the addon had them.
+  const f = Math.fround;
+  const lse = (r: number) => {
+    let m = -Infinity;
+    for (let j = 0; j < C; j++) if (x[r * C + j] > m) m = x[r * C + j];
+    let sum = 0;
+    for (let j = 0; j < C; j++) sum += f(Math.exp(f(x[r * C + j] - m)));
+    return f(m + f(Math.log(f(sum))));
+  };
+  let total = 0;
+  for (let r = 0; r < B; r++) if (y[r] >= 0 && y[r] < C) total += -f(x[r * C + y[r]] - lse(r));
+  const loss = f(f(total) / B);
+  const dy = 0.37, g = f(f(dy) / B);
+  const grad = new Float32Array(B * C);
+  for (let r = 0; r < B; r++) for (let j = 0; j < C; j++) grad[r * C + j] = f(g * f(f(Math.exp(f(x[r * C + j] - lse(r)))) - (j === y[r] ? 1 : 0)));
+  const out = new Float32Array(2), o = new Float32Array(B * C);
+  addon.softmaxCrossEntropy!(x, y, B, C, out);
+  addon.softmaxCrossEntropyGrad!(x, y, dy, B, C, o);
+  const ulp = (a: number) => Math.max(Math.abs(f(a) - f(a * (1 + 2 ** -23))), 2 ** -149);
+  assert.ok(Math.abs(out[0] - loss) <= ulp(loss), `loss ${out[0]} vs ${loss}`);
+  for (let i = 0; i < o.length; i++) assert.ok(Math.abs(o[i] - grad[i]) <= ulp(grad[i]), `grad[${i}]: ${o[i]} vs ${grad[i]}`);
+  assert.ok(grad.slice(5 * C, 6 * C).every((v) => v > 0), "the label -1 row's gradient is the softmax alone");
 });
 
 test("fused softmax cross-entropy runs as one native kernel in the training step", { skip }, async () => {

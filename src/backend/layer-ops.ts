@@ -33,6 +33,13 @@ export const MatMulBiasAct = "PrunebenchMatMulBiasAct";
 export const SparseMatMulBiasAct = "PrunebenchSparseMatMulBiasAct";
 /** Inputs dy, y (the fused op's output); attr activation. Outputs dz (dy through the activation) and dbias [C]. */
 export const BiasActGrad = "PrunebenchBiasActGrad";
+/**
+ * A dense layer's gradient except dx, in one kernel: inputs dy, y (the fused op's output), a (its input); attr
+ * activation. Outputs dz and dbias (as `BiasActGrad`) and db = aᵀ·dz, the weights' gradient. Every taped kernel costs
+ * the engine a dispatch, a tape entry and a thunk; an MLP's backward pass made one BiasActGrad and one BatchMatMul
+ * per layer. dx = dz·bᵀ stays a separate matmul, run only where the tape asks for it (never for the first layer).
+ */
+export const MatMulBiasActGrad = "PrunebenchMatMulBiasActGrad";
 /** Input x. Output a float32 scalar: how many elements of x are 0 (ReLU's dead units, see TensorOps). */
 export const CountZeros = "PrunebenchCountZeros";
 
@@ -105,6 +112,13 @@ export function composedBiasActGrad(args: Args): Out {
   });
 }
 
+/** `BiasActGrad`'s ops, then the weight gradient as BatchMatMul's own gradient takes it (aᵀ·dz). */
+export function composedMatMulBiasActGrad(args: Args): Out {
+  const { a } = tensors(args);
+  const [dz, dbias] = composedBiasActGrad(args) as tf.Tensor[];
+  return [dz, dbias, tf.matMul(a as tf.Tensor2D, dz as tf.Tensor2D, true, false)];
+}
+
 export function composedCountZeros(args: Args): Out {
   const { x } = tensors(args);
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(x, 0), "float32")));
@@ -116,6 +130,7 @@ const composed: Record<string, (args: Args) => Out> = {
   [MatMulBiasAct]: composedMatMulBiasAct,
   [SparseMatMulBiasAct]: composedMatMulBiasAct,
   [BiasActGrad]: composedBiasActGrad,
+  [MatMulBiasActGrad]: composedMatMulBiasActGrad,
   [CountZeros]: composedCountZeros,
 };
 
@@ -182,7 +197,13 @@ for (const sparse of [false, true]) {
         const [a, b] = saved;
         const pattern = sparse ? saved[2] : null;
         const y = saved[saved.length - 1];
-        const [dz, dbias] = biasActGrad(dys, y, (attrs as unknown as { activation: Activation }).activation);
+        const activation = (attrs as unknown as { activation: Activation }).activation;
+        if (!pattern) {
+          const dy = Array.isArray(dys) ? dys[0] : dys;
+          const [dz, dbias, db] = tf.engine().runKernel(MatMulBiasActGrad, { dy, y, a }, { activation } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          return { a: () => tf.matMul(dz as tf.Tensor2D, b as tf.Tensor2D, false, true), b: () => db, bias: () => dbias };
+        }
+        const [dz, dbias] = biasActGrad(dys, y, activation);
         // BatchMatMul's own gradient for a·b: dz·bᵀ and aᵀ·dz.
         return {
           a: () => (pattern

@@ -85,6 +85,12 @@ export interface NativeAddon {
   biasActGrad?(dy: Float32Array, y: Float32Array, dz: Float32Array, db: Float32Array, rows: number, C: number, relu: number): void;
   /** out[0] = how many elements of x are == 0. */
   countZeros?(x: Float32Array, out: Float32Array): void;
+  /** out row j = x row idx[j], rows of rowLen floats (a training batch's gather). */
+  gatherRows?(x: Float32Array, idx: Int32Array, rowLen: number, out: Float32Array): void;
+  /** out[0] = mean softmax cross-entropy of logits [B, C] against labels, out[1] = top-1 hits (see fused-ops.ts). */
+  softmaxCrossEntropy?(logits: Float32Array, labels: Int32Array, B: number, C: number, out: Float32Array): void;
+  /** out [B, C] = float32(dy / B) · (softmax(logits) − onehot(labels)). */
+  softmaxCrossEntropyGrad?(logits: Float32Array, labels: Int32Array, dy: number, B: number, C: number, out: Float32Array): void;
 }
 
 export const BinOp = { add: 0, sub: 1, mul: 2, div: 3, sqdiff: 4, maximum: 5, minimum: 6, reluGrad: 7, pow: 8, mul2: 9 } as const;

@@ -15,8 +15,9 @@ import {
   composedSparseMatMul, composedSparseMatMulGradInput, composedSparseMatMulGradWeight, type SparseConvAttrs,
 } from "../sparse-ops.js";
 import {
-  BiasActGrad, Conv2DBiasAct, CountZeros, MatMulBiasAct, SparseConv2DBiasAct, SparseMatMulBiasAct, composedBiasActGrad,
-  composedConv2DBiasAct, composedCountZeros, composedMatMulBiasAct, type Activation, type ConvBiasActAttrs,
+  BiasActGrad, Conv2DBiasAct, CountZeros, MatMulBiasAct, MatMulBiasActGrad, SparseConv2DBiasAct, SparseMatMulBiasAct,
+  composedBiasActGrad, composedConv2DBiasAct, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
+  type Activation, type ConvBiasActAttrs,
 } from "../layer-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
 
@@ -419,6 +420,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
 
   // GatherV2 (batchDims 0) and PadV2 as contiguous row copies: the cpu kernels walk every element through
   // index arithmetic (8 ms to gather a 128 x 784 batch; 7 ms to pad LeNet-5's input).
+  const gatherRows = addon.gatherRows;
   k[tf.GatherV2] = (args, fb) => {
     const b = args.backend as MathBackendCPU;
     const { x, indices } = args.inputs;
@@ -437,6 +439,10 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const shape = [...x!.shape.slice(0, axis), ...indices!.shape, ...x!.shape.slice(axis + 1)];
     const n = outer * iv.length * inner;
     const o = xv instanceof Float32Array ? alloc(b, n) : new Int32Array(n);
+    if (gatherRows && outer === 1 && inner >= 64 && xv instanceof Float32Array && o instanceof Float32Array) {
+      gatherRows.call(addon, xv, iv, inner, o);
+      return b.makeTensorInfo(shape, x!.dtype, o);
+    }
     for (let p = 0, dst = 0; p < outer; p++) {
       const base = p * rows * inner;
       if (inner === 1) {
@@ -721,12 +727,19 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     return { xv, yv, B: logits!.shape[0], C: logits!.shape[1] };
   };
   const composedOr = (fn: (args: Parameters<tf.KernelFunc>[0]) => TensorInfo | TensorInfo[], args: KernelArgs) => fn(args as Parameters<tf.KernelFunc>[0]);
+  // The same loops in the addon where it has them: the JS ones' Math.exp calls were ~4 % of an MLP step.
+  const nativeLoss = addon.softmaxCrossEntropy, nativeLossGrad = addon.softmaxCrossEntropyGrad;
 
   k[SoftmaxCrossEntropy] = (args) => {
     const b = args.backend as MathBackendCPU;
     const v = lossInputs(b, args.inputs.logits, args.inputs.labels);
     if (!v) return composedOr(composedSoftmaxCrossEntropy, args);
     const { xv, yv, B, C } = v;
+    if (nativeLoss) {
+      const r = new Float32Array(2);
+      nativeLoss.call(addon, xv, yv, B, C, r);
+      return [out(b, [], Float32Array.of(r[0])), out(b, [], Float32Array.of(r[1]))];
+    }
     let total = 0, hits = 0;
     for (let r = 0; r < B; r++) {
       const base = r * C, y = yv[r];
@@ -747,8 +760,12 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     const dyv = f32(b, args.inputs.dy);
     if (!v || !dyv || dyv.length !== 1) return composedOr(composedSoftmaxCrossEntropyGrad, args);
     const { xv, yv, B, C } = v;
-    const g = Math.fround(dyv[0] / B);
     const o = alloc(b, xv.length);
+    if (nativeLossGrad) {
+      nativeLossGrad.call(addon, xv, yv, dyv[0], B, C, o);
+      return out(b, [B, C], o);
+    }
+    const g = Math.fround(dyv[0] / B);
     for (let r = 0; r < B; r++) {
       const base = r * C, y = yv[r];
       const lse = logSumExpRow(xv, base, C);
@@ -841,6 +858,24 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const dz = alloc(b, yv.length), db = new Float32Array(C);
       biasActGrad.call(addon, dyv, yv, dz, db, yv.length / C, C, relu(activation));
       return [out(b, [...y!.shape], dz), out(b, [C], db)];
+    };
+
+    // BiasActGrad's pass, then aᵀ·dz straight into the addon's sgemm (the BatchMatMul kernel's call for tf.matMul(a, dz,
+    // true, false): the same bits).
+    k[MatMulBiasActGrad] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { dy, y, a } = args.inputs;
+      const activation = (args.attrs as unknown as { activation: Activation }).activation;
+      const dyv = f32(b, dy), yv = f32(b, y), av = f32(b, a);
+      if (!dyv || !yv || !av || y!.shape.length !== 2 || a!.shape.length !== 2 || dyv.length !== yv.length ||
+          a!.shape[0] !== y!.shape[0] || yv.length === 0 || av.length === 0) {
+        return or(composedMatMulBiasActGrad, args);
+      }
+      const [B, N] = y!.shape, K = a!.shape[1];
+      const dz = alloc(b, yv.length), db = new Float32Array(N), dw = alloc(b, K * N);
+      biasActGrad.call(addon, dyv, yv, dz, db, B, N, relu(activation));
+      addon.matmul(av, dz, dw, 1, 1, K, B, N, 1, 0);
+      return [out(b, [B, N], dz), out(b, [N], db), out(b, [K, N], dw)];
     };
 
     k[CountZeros] = (args) => {
