@@ -62,25 +62,31 @@ async function measureOne(backend: string, arch: string, batch: number, steps: n
   const model = createModel(def, shape, 10, 0);
   const masks = randomKernelMasks(model.params, 0.5, 0);
   const rng = makeRng(1, "x");
-  // At least the 3 warm-up batches and one evaluation batch.
-  const n = Math.max(batch * Math.max(steps, 3), EVAL_IMAGES);
+  // Warm-up as long as the timed part (capped): V8 compiles the step's JS over its first few dozen calls. Warm-up and
+  // timed steps are one training phase, timed from the end of the warm-up on, as the peer times its steps after warm-up
+  // with the same model and optimizer: a sweep's phase trains thousands of steps, so a phase's fixed start-up (masks
+  // applied, optimizer state created) is not part of the step's rate (it is of the run's, which `bench:sweep` measures).
+  const w = Math.min(steps, 20);
+  // At least one evaluation batch.
+  const n = Math.max(batch * (w + steps), EVAL_IMAGES);
   const size = shape[0] * shape[1] * shape[2];
   const data = { x: new Float32Array(n * size).map(() => rng() - 0.5), y: new Int32Array(n).map(() => Math.floor(rng() * 10)), count: n };
   const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, shape);
   const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: batch, lr: 0.01 };
-  // Warm-up as long as the timed part (capped): V8 compiles the step's JS over its first few dozen calls, and a run of
-  // a sweep trains for thousands of steps in a long-lived worker, so the steady state is the figure that matters.
-  const w = Math.min(steps, 20);
-  const warm = stage({ x: data.x.subarray(0, w * batch * size), y: data.y.subarray(0, w * batch), count: w * batch }, shape);
-  await trainPhase({ phase: "finetune", model, train: warm, val: empty, config, masks, seed: 0, selectBestOnVal: false });
-  const train = stage({ x: data.x.subarray(0, batch * steps * size), y: data.y.subarray(0, batch * steps), count: batch * steps }, shape);
-  const r = await trainPhase({ phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false });
+  const train = stage({ x: data.x.subarray(0, batch * (w + steps) * size), y: data.y.subarray(0, batch * (w + steps)), count: batch * (w + steps) }, shape);
+  let timedFrom = 0;
+  let timedTo = 0;
+  await trainPhase({
+    phase: "finetune", model, train, val: empty, config, masks, seed: 0, selectBestOnVal: false,
+    hooks: { afterStep: (s) => { if (s.globalStep === w - 1) timedFrom = performance.now(); if (s.globalStep === w + steps - 1) timedTo = performance.now(); } },
+  });
+  const r = { imagesPerSecond: (steps * batch) / ((timedTo - timedFrom) / 1000) };
   const ms = await measureLatency(model, train, batch, Math.max(5, steps));
   const trainPeak = process.resourceUsage().maxRSS / 1024;
   // One evaluation batch, as every run evaluates its test split: what it adds to the peak is the run's, too.
   const test = stage({ x: data.x.subarray(0, EVAL_IMAGES * size), y: data.y.subarray(0, EVAL_IMAGES), count: EVAL_IMAGES }, shape);
   await evaluate(model, test, EVAL_IMAGES, masks);
-  train.dispose(); test.dispose(); warm.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
+  train.dispose(); test.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
   return {
     who: "prunebench", backend: info.name, arch, batch, threads: info.threads, train_img_per_s: round(r.imagesPerSecond),
     infer_img_per_s: round((batch / ms) * 1000), train_peak_rss_mb: round(trainPeak), peak_rss_mb: round(process.resourceUsage().maxRSS / 1024),
