@@ -123,6 +123,29 @@ test("the native backend runs the sparse kernels; cpu and wasm do not", { skip }
   p.dispose();
 });
 
+test("wide convs run sparse only when much sparser: the dense conv runs near peak there (VGG-16 at 0.5 was 2.5x slower sparse)", { skip }, () => {
+  const half = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 1 : 0));
+  const twentieth = (n: number) => Float32Array.from({ length: n }, (_, i) => (i % 20 === 0 ? 1 : 0));
+  const resnet = sparsePattern(half(3 * 3 * 64 * 64), [3 * 3 * 64, 64]); // 64->64 3x3: the widest the 0.5 was measured on
+  const vggHalf = sparsePattern(half(3 * 3 * 128 * 128), [3 * 3 * 128, 128]);
+  const vggTwentieth = sparsePattern(twentieth(3 * 3 * 128 * 128), [3 * 3 * 128, 128]);
+  tf.setBackend("native");
+  try {
+    assert.equal(sparseApplies(resnet, "conv"), true);
+    assert.equal(sparseApplies(vggHalf, "conv"), false);
+    assert.equal(sparseApplies(vggTwentieth, "conv"), true);
+    // A forced threshold (benchmarks, tests) still forces every layer.
+    sparseThresholds.conv = 1;
+    assert.equal(sparseApplies(vggHalf, "conv"), true);
+    sparseThresholds.conv = -1;
+    assert.equal(sparseApplies(vggTwentieth, "conv"), false);
+  } finally {
+    sparseThresholds.conv = 0.5;
+    tf.setBackend("cpu");
+    for (const p of [resnet, vggHalf, vggTwentieth]) p.dispose();
+  }
+});
+
 test("sparsePattern: CSC and CSR of the mask's nonzeros", () => {
   // [K=3, N=2]: rows k, columns n
   const p = sparsePattern(new Float32Array([1, 0, 1, 1, 0, 1]), [3, 2]);
