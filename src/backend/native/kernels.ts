@@ -707,74 +707,36 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     };
   }
 
-  // The training loss and its gradient (src/backend/fused-ops.ts) as loops in JS: a batch's logits are a few
+  // The training loss and its gradient (src/backend/fused-ops.ts) as loops in the addon: a batch's logits are a few
   // thousand floats, and the composed ops cost ~25 kernel dispatches. Each value is the composed ops' float32
   // operation in the same order (max, exp(x - max), the row sum in double rounded once, log, the log-softmax, the
-  // batch sum in double, the mean's division), so results differ from them by exp/log rounding at most.
-  const logSumExpRow = (x: Float32Array, base: number, C: number): number => {
-    let m = -Infinity;
-    for (let j = 0; j < C; j++) {
-      const v = x[base + j];
-      if (v > m || v !== v) m = v;
-    }
-    let sum = 0;
-    for (let j = 0; j < C; j++) sum += Math.fround(Math.exp(Math.fround(x[base + j] - m)));
-    return Math.fround(m + Math.fround(Math.log(Math.fround(sum))));
-  };
+  // batch sum in double, the mean's division), so results differ from them by exp/log rounding at most. Inputs the
+  // loops do not take (and an addon built before them) run the composed ops.
   const lossInputs = (b: MathBackendCPU, logits: TensorInfo | undefined, labels: TensorInfo | undefined) => {
     const xv = f32(b, logits), yv = i32(b, labels);
     if (!xv || !yv || logits!.shape.length !== 2 || labels!.shape.length !== 1 || yv.length !== logits!.shape[0] || xv.length === 0) return null;
     return { xv, yv, B: logits!.shape[0], C: logits!.shape[1] };
   };
   const composedOr = (fn: (args: Parameters<tf.KernelFunc>[0]) => TensorInfo | TensorInfo[], args: KernelArgs) => fn(args as Parameters<tf.KernelFunc>[0]);
-  // The same loops in the addon where it has them: the JS ones' Math.exp calls were ~4 % of an MLP step.
   const nativeLoss = addon.softmaxCrossEntropy, nativeLossGrad = addon.softmaxCrossEntropyGrad;
 
   k[SoftmaxCrossEntropy] = (args) => {
     const b = args.backend as MathBackendCPU;
-    const v = lossInputs(b, args.inputs.logits, args.inputs.labels);
+    const v = nativeLoss && lossInputs(b, args.inputs.logits, args.inputs.labels);
     if (!v) return composedOr(composedSoftmaxCrossEntropy, args);
-    const { xv, yv, B, C } = v;
-    if (nativeLoss) {
-      const r = new Float32Array(2);
-      nativeLoss.call(addon, xv, yv, B, C, r);
-      return [out(b, [], Float32Array.of(r[0])), out(b, [], Float32Array.of(r[1]))];
-    }
-    let total = 0, hits = 0;
-    for (let r = 0; r < B; r++) {
-      const base = r * C, y = yv[r];
-      // argMax: the first strict maximum, as the ArgMax kernel.
-      let best = xv[base], arg = 0;
-      for (let j = 1; j < C; j++) if (xv[base + j] > best) { best = xv[base + j]; arg = j; }
-      if (arg === y) hits++;
-      // A label outside [0, C) is an all-zero one-hot row: it adds 0.
-      if (y >= 0 && y < C) total += -Math.fround(xv[base + y] - logSumExpRow(xv, base, C));
-    }
-    const loss = new Float32Array([Math.fround(Math.fround(total) / B)]);
-    return [out(b, [], loss), out(b, [], new Float32Array([hits]))];
+    const r = new Float32Array(2);
+    nativeLoss.call(addon, v.xv, v.yv, v.B, v.C, r);
+    return [out(b, [], Float32Array.of(r[0])), out(b, [], Float32Array.of(r[1]))];
   };
 
   k[SoftmaxCrossEntropyGrad] = (args) => {
     const b = args.backend as MathBackendCPU;
-    const v = lossInputs(b, args.inputs.logits, args.inputs.labels);
+    const v = nativeLossGrad && lossInputs(b, args.inputs.logits, args.inputs.labels);
     const dyv = f32(b, args.inputs.dy);
     if (!v || !dyv || dyv.length !== 1) return composedOr(composedSoftmaxCrossEntropyGrad, args);
-    const { xv, yv, B, C } = v;
-    const o = alloc(b, xv.length);
-    if (nativeLossGrad) {
-      nativeLossGrad.call(addon, xv, yv, dyv[0], B, C, o);
-      return out(b, [B, C], o);
-    }
-    const g = Math.fround(dyv[0] / B);
-    for (let r = 0; r < B; r++) {
-      const base = r * C, y = yv[r];
-      const lse = logSumExpRow(xv, base, C);
-      for (let j = 0; j < C; j++) {
-        const p = Math.fround(Math.exp(Math.fround(xv[base + j] - lse)));
-        o[base + j] = Math.fround(g * Math.fround(p - (j === y ? 1 : 0)));
-      }
-    }
-    return out(b, [B, C], o);
+    const o = alloc(b, v.xv.length);
+    nativeLossGrad.call(addon, v.xv, v.yv, dyv[0], v.B, v.C, o);
+    return out(b, [v.B, v.C], o);
   };
 
   // Layers with their bias add and activation fused (src/backend/layer-ops.ts): the conv's or matmul's result gets the
