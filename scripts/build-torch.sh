@@ -115,7 +115,7 @@ fi
 cxx="${CXX:-g++}"
 cmd=("$cxx" "-std=$std" -O2 -fPIC -shared -fvisibility=hidden -fexceptions -frtti
   -Wno-deprecated-declarations -Wno-unused-parameter
-  -DNAPI_VERSION=8 -DNODE_GYP_MODULE_NAME=prunebench_torch)
+  -DNAPI_EXPERIMENTAL -DNODE_GYP_MODULE_NAME=prunebench_torch)
 [ -n "$abi" ] && cmd+=("-D_GLIBCXX_USE_CXX11_ABI=$abi")
 [ -n "$cuda" ] && cmd+=(-DPRUNEBENCH_TORCH_CUDA=1)
 cmd+=("-I${node_include:-<node include dir>}")

@@ -74,7 +74,10 @@ size_t deviceSlot(const c10::Device& d) {
   return d.is_cuda() ? 1 + static_cast<size_t>(std::max<int>(0, d.index())) : 0;
 }
 
+constexpr uint64_t kHandleMagic = 0x70627472636831ULL;  // "pbtrch1"
+
 struct Handle {
+  uint64_t magic = kHandleMagic;  // refuses objects some other addon wrapped (cheaper than a napi type tag)
   at::Tensor t;
   int64_t bytes = 0;     // counted in g_live at creation
   int64_t external = 0;  // reported to V8 through napi_adjust_external_memory
@@ -83,7 +86,8 @@ struct Handle {
 };
 
 // Frees the tensor now and undoes its accounting; the Handle itself lives on until its JS object is collected.
-void freeTensor(napi_env env, Handle* h) {
+// Only "basic" N-API calls here: it also runs inside the garbage collector (below).
+void freeTensor(node_api_basic_env env, Handle* h) {
   if (h->released) return;
   h->released = true;
   h->t = at::Tensor();
@@ -94,14 +98,15 @@ void freeTensor(napi_env env, Handle* h) {
   if (h->external != 0) napi_adjust_external_memory(env, -h->external, &ignored);
 }
 
-void finalizeHandle(napi_env env, void* data, void*) {
+// A basic (pure) finalizer: with NAPI_EXPERIMENTAL, Node runs it inside the GC that collected the handle rather than
+// on a later turn of the event loop, so handles dropped without release() inside one long synchronous loop (a
+// training step) are still freed by the GCs that loop triggers.
+void finalizeHandle(node_api_basic_env env, void* data, void*) {
   auto* h = static_cast<Handle*>(data);
   freeTensor(env, h);
+  h->magic = 0;
   delete h;
 }
-
-// Marks handle objects as ours: an object wrapped by some other addon is refused instead of misread.
-const napi_type_tag kHandleTag = {0x7072756e65626e63ULL, 0x68746f7263682d31ULL};
 
 napi_value wrapTensor(napi_env env, at::Tensor t) {
   napi_value obj;
@@ -113,7 +118,6 @@ napi_value wrapTensor(napi_env env, at::Tensor t) {
   h->t = std::move(t);
   NAPI_OK(napi_wrap(env, obj, h.get(), finalizeHandle, nullptr, nullptr));
   Handle* raw = h.release();
-  NAPI_OK(napi_type_tag_object(env, obj, &kHandleTag));
   if (g_live.size() <= raw->slot) g_live.resize(raw->slot + 1);
   g_live[raw->slot].count++;
   g_live[raw->slot].bytes += raw->bytes;
@@ -126,11 +130,10 @@ napi_value wrapTensor(napi_env env, at::Tensor t) {
 Handle* handleOf(napi_env env, napi_value v) {
   napi_valuetype type;
   if (napi_typeof(env, v, &type) != napi_ok || type != napi_object) return nullptr;
-  bool ours = false;
-  if (napi_check_object_type_tag(env, v, &kHandleTag, &ours) != napi_ok || !ours) return nullptr;
   void* data = nullptr;
-  if (napi_unwrap(env, v, &data) != napi_ok) return nullptr;
-  return static_cast<Handle*>(data);
+  if (napi_unwrap(env, v, &data) != napi_ok || data == nullptr) return nullptr;
+  auto* h = static_cast<Handle*>(data);
+  return h->magic == kHandleMagic ? h : nullptr;
 }
 
 const at::Tensor& tensorOf(napi_env env, napi_value v, const char* what) {
@@ -297,6 +300,7 @@ napi_value Upload(napi_env env, napi_callback_info info) {
     if (n != static_cast<int64_t>(length))
       throw JsError("upload: shape holds " + std::to_string(n) + " elements but values has " + std::to_string(length));
     c10::Device dev = parseDevice(device);
+    c10::InferenceMode inference;
     at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(st));
     if (n > 0) std::memcpy(cpu.data_ptr(), data, static_cast<size_t>(n) * cpu.element_size());
     if (st == at::kBool && n > 0) {
@@ -432,7 +436,11 @@ double numberOf(napi_env env, napi_value v, napi_valuetype t) {
 
 int64_t intOf(napi_env env, napi_value v, napi_valuetype t) {
   double d = numberOf(env, v, t);
-  if (std::floor(d) != d || !std::isfinite(d)) throw ArgError("expected an integer, got " + std::to_string(d));
+  if (std::floor(d) != d || !std::isfinite(d)) {
+    std::ostringstream m;
+    m << "expected an integer, got " << d;
+    throw ArgError(m.str());
+  }
   return static_cast<int64_t>(d);
 }
 
@@ -460,58 +468,57 @@ c10::IValue convertList(napi_env env, napi_value v, napi_valuetype t, const c10:
     NAPI_OK(napi_get_element(env, v, i, &items[i]));
     types[i] = typeOf(env, items[i]);
   }
-  auto at = [&](uint32_t i, const std::string& msg) { return ArgError("element " + std::to_string(i) + ": " + msg); };
-  try {
-    if (intLike) {
-      std::vector<int64_t> out(n);
-      for (uint32_t i = 0; i < n; i++) out[i] = intOf(env, items[i], types[i]);
-      return c10::IValue(out);
-    }
-    if (k == c10::TypeKind::FloatType) {
-      std::vector<double> out(n);
-      for (uint32_t i = 0; i < n; i++) out[i] = numberOf(env, items[i], types[i]);
-      return c10::IValue(out);
-    }
-    if (k == c10::TypeKind::BoolType) {
-      c10::List<bool> out;
-      for (uint32_t i = 0; i < n; i++) {
-        if (types[i] != napi_boolean) throw at(i, "expected a boolean");
-        bool b;
-        NAPI_OK(napi_get_value_bool(env, items[i], &b));
-        out.push_back(b);
+  // Converts element i, naming it in any error.
+  auto each = [&](auto&& convert) {
+    for (uint32_t i = 0; i < n; i++) {
+      try {
+        convert(i);
+      } catch (const ArgError& e) {
+        throw ArgError("element " + std::to_string(i) + ": " + e.what());
       }
-      return c10::IValue(out);
     }
-    if (k == c10::TypeKind::TensorType) {
-      c10::List<at::Tensor> out;
-      out.reserve(n);
-      for (uint32_t i = 0; i < n; i++) {
-        Handle* h = handleOf(env, items[i]);
-        if (!h) throw at(i, "expected a TorchTensor handle");
-        if (h->released) throw at(i, "tensor already released");
-        out.push_back(h->t);
-      }
-      return c10::IValue(out);
-    }
-    if (k == c10::TypeKind::OptionalType &&
-        elem->castRaw<c10::OptionalType>()->getElementType()->kind() == c10::TypeKind::TensorType) {
-      c10::List<c10::optional<at::Tensor>> out;
-      out.reserve(n);
-      for (uint32_t i = 0; i < n; i++) {
-        if (types[i] == napi_null || types[i] == napi_undefined) {
-          out.push_back(c10::nullopt);
-          continue;
-        }
-        Handle* h = handleOf(env, items[i]);
-        if (!h) throw at(i, "expected a TorchTensor handle or null");
-        if (h->released) throw at(i, "tensor already released");
-        out.push_back(h->t);
-      }
-      return c10::IValue(out);
-    }
-  } catch (const ArgError& e) {
-    if (std::string(e.what()).rfind("element ", 0) == 0) throw;
-    throw ArgError(std::string(e.what()));
+  };
+  auto handle = [&](uint32_t i) -> const at::Tensor& {
+    Handle* h = handleOf(env, items[i]);
+    if (!h) throw ArgError("expected a TorchTensor handle");
+    if (h->released) throw ArgError("tensor already released");
+    return h->t;
+  };
+  if (intLike) {
+    std::vector<int64_t> out(n);
+    each([&](uint32_t i) { out[i] = intOf(env, items[i], types[i]); });
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::FloatType) {
+    std::vector<double> out(n);
+    each([&](uint32_t i) { out[i] = numberOf(env, items[i], types[i]); });
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::BoolType) {
+    c10::List<bool> out;
+    each([&](uint32_t i) {
+      if (types[i] != napi_boolean) throw ArgError("expected a boolean");
+      bool b;
+      NAPI_OK(napi_get_value_bool(env, items[i], &b));
+      out.push_back(b);
+    });
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::TensorType) {
+    c10::List<at::Tensor> out;
+    out.reserve(n);
+    each([&](uint32_t i) { out.push_back(handle(i)); });
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::OptionalType &&
+      elem->castRaw<c10::OptionalType>()->getElementType()->kind() == c10::TypeKind::TensorType) {
+    c10::List<c10::optional<at::Tensor>> out;
+    out.reserve(n);
+    each([&](uint32_t i) {
+      if (types[i] == napi_null || types[i] == napi_undefined) out.push_back(c10::nullopt);
+      else out.push_back(handle(i));
+    });
+    return c10::IValue(out);
   }
   throw ArgError("lists of " + elem->str() + " are not supported by prunebench_torch");
 }
@@ -635,6 +642,8 @@ napi_value fromIValue(napi_env env, const c10::IValue& v) {
 napi_value Call(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info);
+    // No autograd here (tfjs does its own): inference mode skips libtorch's autograd and version-counter work.
+    c10::InferenceMode inference;
     OpEntry& e = findOp(str(env, a[0], "call: op"));
     const auto& params = e.schema->arguments();
     auto fail = [&](const std::string& arg, const std::string& msg) -> JsError {
@@ -656,7 +665,10 @@ napi_value Call(napi_env env, napi_callback_info info) {
                     std::to_string(maxPos) + " taken (schema: " + schemaText(e) + ")");
 
     // Named arguments, matched to the schema once; an unknown name is an error rather than silently ignored.
-    std::vector<napi_value> given(params.size(), nullptr);
+    // Arguments by schema position; a fixed array because this runs on every call.
+    constexpr size_t kMaxArgs = 64;
+    if (params.size() > kMaxArgs) throw JsError("call " + e.name + ": more than 64 arguments in its schema");
+    napi_value given[kMaxArgs] = {nullptr};
     for (uint32_t i = 0; i < npos; i++) NAPI_OK(napi_get_element(env, a[1], i, &given[i]));
     napi_valuetype namedType = typeOf(env, a[2]);
     if (namedType == napi_object) {
