@@ -61,6 +61,14 @@ napi_value guarded(napi_env env, F&& body) {
 
 // ------------------------------------------------------------------ handles
 
+// The environment a GC-time finalizer gets: only "basic" N-API calls may be made with it. Node versions without
+// basic finalizers hand a plain napi_env and run finalizers on a later turn of the event loop instead.
+#ifdef NODE_API_EXPERIMENTAL_HAS_POST_FINALIZER
+using BasicEnv = node_api_nogc_env;
+#else
+using BasicEnv = napi_env;
+#endif
+
 // Per-device bookkeeping of live handles: slot 0 is the CPU, slot 1 + i is cuda:i. Per thread, as handles are: a
 // worker_thread has its own N-API environment, and finalizers run on the thread that made the handle.
 struct Live {
@@ -90,7 +98,7 @@ struct Handle {
 
 // Frees the tensor now and undoes its accounting; the Handle itself lives on until its JS object is collected.
 // Only "basic" N-API calls here: it also runs inside the garbage collector (below).
-void freeTensor(node_api_basic_env env, Handle* h) {
+void freeTensor(BasicEnv env, Handle* h) {
   if (h->released) return;
   h->released = true;
   h->t = at::Tensor();
@@ -104,7 +112,7 @@ void freeTensor(node_api_basic_env env, Handle* h) {
 // A basic (pure) finalizer: with NAPI_EXPERIMENTAL, Node runs it inside the GC that collected the handle rather than
 // on a later turn of the event loop, so handles dropped without release() inside one long synchronous loop (a
 // training step) are still freed by the GCs that loop triggers.
-void finalizeHandle(node_api_basic_env env, void* data, void*) {
+void finalizeHandle(BasicEnv env, void* data, void*) {
   auto* h = static_cast<Handle*>(data);
   freeTensor(env, h);
   h->magic = 0;
