@@ -66,6 +66,8 @@ test("upload refuses a mismatched array type, a shape that does not fit, a bad d
   assert.throws(() => T.upload(new Float32Array(5), [2, 2], "float32", "cpu"), /shape holds 4 elements but values has 5/);
   assert.throws(() => T.upload(new Float32Array(1), [1], "complex64" as never, "cpu"), /dtype 'complex64' is not one of float32, int32, bool/);
   assert.throws(() => T.upload(new Float32Array(1), [1], "float32", "tpu:0"), /bad device 'tpu:0'/);
+  const gpus = T.info().devices.length;
+  assert.throws(() => T.upload(new Float32Array(1), [1], "float32", `cuda:${gpus}`), /upload: device 'cuda:\d+' is not available: /);
 });
 
 test("call: add.Tensor fills the default alpha; named args; a Scalar; dtype strings", { skip }, () => {
@@ -184,6 +186,7 @@ test("info: this libtorch's version; a CPU-only build reports no CUDA and no dev
   assert.throws(() => T.configure({ threads: 0 }), /threads must be a positive integer/);
   assert.throws(() => T.configure({ deterministic: "yes" as never }), /deterministic must be a boolean/);
   T.synchronize("cpu");
+  if (info.devices.length === 0) assert.throws(() => T.synchronize("cuda:0"), /synchronize: device 'cuda:0' is not available/);
 });
 
 test("a million handles dropped without release stay bounded in memory: the GC finalizers free them", { skip }, () => {

@@ -277,6 +277,34 @@ c10::Device parseDevice(const std::string& s) {
   }
 }
 
+bool cudaBuilt() {
+  try {
+    return at::detail::getCUDAHooks().hasCUDART();
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
+// How many CUDA devices this process can use (0 on a CPU build), asked once.
+int cudaDevices() {
+  static const int n = cudaBuilt() && at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+  return n;
+}
+
+// A device that data can be put on here, or a clear error (rather than libtorch's page about missing CUDA kernels).
+c10::Device usableDevice(const std::string& s, const char* what) {
+  c10::Device d = parseDevice(s);
+  if (d.is_cpu()) return d;
+  if (!d.is_cuda()) throw JsError(std::string(what) + ": device '" + s + "' is not supported (cpu or cuda:N)");
+  int n = cudaDevices();
+  if (n == 0)
+    throw JsError(std::string(what) + ": device '" + s + "' is not available: " +
+                  (cudaBuilt() ? "no CUDA GPU is visible to this process" : "this libtorch is a CPU-only build (build the addon against a CUDA PyTorch: scripts/build-torch.sh --torch-dir)"));
+  if (d.has_index() && d.index() >= n)
+    throw JsError(std::string(what) + ": device '" + s + "' is not available: this process sees " + std::to_string(n) + " CUDA device(s)");
+  return d;
+}
+
 // ------------------------------------------------------------------ upload / download / handle facts
 
 napi_value Upload(napi_env env, napi_callback_info info) {
@@ -310,7 +338,7 @@ napi_value Upload(napi_env env, napi_callback_info info) {
     }
     if (n != static_cast<int64_t>(length))
       throw JsError("upload: shape holds " + std::to_string(n) + " elements but values has " + std::to_string(length));
-    c10::Device dev = parseDevice(device);
+    c10::Device dev = usableDevice(device, "upload");
     c10::InferenceMode inference;
     at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(st));
     if (n > 0) std::memcpy(cpu.data_ptr(), data, static_cast<size_t>(n) * cpu.element_size());
@@ -763,14 +791,6 @@ struct Driver {
   }
 };
 
-bool cudaBuilt() {
-  try {
-    return at::detail::getCUDAHooks().hasCUDART();
-  } catch (const c10::Error&) {
-    return false;
-  }
-}
-
 napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
     napi_value o;
@@ -867,7 +887,7 @@ napi_value Configure(napi_env env, napi_callback_info info) {
 napi_value Synchronize(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info);
-    c10::Device d = parseDevice(str(env, a[0], "synchronize: device"));
+    c10::Device d = usableDevice(str(env, a[0], "synchronize: device"), "synchronize");
     if (d.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(d.has_index() ? d.index() : 0);
     return nullptr;
   });
