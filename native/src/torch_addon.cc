@@ -894,6 +894,16 @@ napi_value Synchronize(napi_env env, napi_callback_info info) {
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+#ifdef PRUNEBENCH_TORCH_CUDA
+  // Built against a libtorch with libtorch_cuda: if its hooks did not register, every cuda tensor would fail later
+  // with a page of text; refuse to load now with the cause instead.
+  if (!cudaBuilt()) {
+    napi_throw_error(env, nullptr,
+                     "prunebench_torch was built against a CUDA libtorch but libtorch_cuda did not register (it must be "
+                     "linked with -Wl,--no-as-needed; rebuild with scripts/build-torch.sh)");
+    return nullptr;
+  }
+#endif
   napi_property_descriptor props[] = {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"configure", nullptr, Configure, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
