@@ -471,6 +471,9 @@ struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An argument passed as undefined: call() treats it as not given (the schema's default, if it has one).
+struct NotGiven {};
+
 double numberOf(napi_env env, napi_value v, napi_valuetype t) {
   if (t != napi_number) throw ArgError("expected a number");
   double d;
@@ -571,6 +574,7 @@ c10::IValue convertArg(napi_env env, napi_value v, const c10::TypePtr& type, con
                        ArgN N) {
   napi_valuetype t = typeOf(env, v);
   c10::TypeKind k = type->kind();
+  if (t == napi_undefined && k != c10::TypeKind::OptionalType) throw NotGiven();
   if (k == c10::TypeKind::OptionalType) {
     if (t == napi_null || t == napi_undefined) return c10::IValue();
     const c10::TypePtr& elem = type->castRaw<c10::OptionalType>()->getElementType();
@@ -738,18 +742,18 @@ napi_value Call(napi_env env, napi_callback_info info) {
     stack.reserve(std::max(params.size(), e.schema->returns().size()));
     for (size_t i = 0; i < params.size(); i++) {
       const c10::Argument& p = params[i];
-      if (given[i] == nullptr) {
-        if (p.default_value().has_value()) {
-          stack.push_back(*p.default_value());
+      if (given[i] != nullptr) {
+        try {
+          stack.push_back(convertArg(env, given[i], p.type(), p.real_type(), p.N()));
           continue;
+        } catch (const ArgError& err) {
+          throw fail(p.name(), std::string(err.what()) + ", for type " + p.type()->str());
+        } catch (const NotGiven&) {
+          // falls through to the default
         }
-        throw fail(p.name(), "missing (it has no default)");
       }
-      try {
-        stack.push_back(convertArg(env, given[i], p.type(), p.real_type(), p.N()));
-      } catch (const ArgError& err) {
-        throw fail(p.name(), std::string(err.what()) + ", for type " + p.type()->str());
-      }
+      if (!p.default_value().has_value()) throw fail(p.name(), "missing (it has no default)");
+      stack.push_back(*p.default_value());
     }
 
     try {

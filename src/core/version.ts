@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "aaefacc80653e2b8b88c64178574d0296cbd225f4c87158bd5d36b230fffdc0a";
+export const RESULTS_SOURCES_SHA256 = "e969f31f97f91b2c2f3bae52a5a0782dc291cd8565ec6e85329b31cf4f6d7920";
