@@ -14,8 +14,11 @@ import {
 } from "../src/sweep/devices.js";
 import { threadsForGpuJob } from "../src/sweep/threads.js";
 import { WorkerPool } from "../src/sweep/worker-pool.js";
+import { runSweep } from "../src/sweep/coordinator.js";
+import { Writable } from "node:stream";
 import { Store } from "../src/store/store.js";
 import { readRuns } from "../reports/read.js";
+import { slurmJobsPerGpu, slurmScript } from "../src/cli/slurm.js";
 import { exportRows } from "../reports/export.js";
 import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
 import { smallConfig } from "./helpers/config.js";
@@ -152,6 +155,30 @@ test("the pool starts each worker bound to its slot's GPU, and a worker that die
   }
 });
 
+test("a sweep on --gpus 0,1 --jobs-per-gpu 2 (CPU backend standing in for torch): every run records the GPU its worker was bound to", async () => {
+  const dir = tempDir();
+  const db = join(dir, "r.db");
+  // The command line refuses --gpus without the torch backend; the coordinator takes the checked plan as it is given.
+  const gpus = await planGpus({ gpus: "0,1", jobsPerGpu: "2" }, {}, listing(TWO));
+  let said = "";
+  const out = new Writable({ write(chunk, _enc, done) { said += String(chunk); done(); } });
+  const ran: JobResult[] = [];
+  const summary = await runSweep({
+    gridFile: writeTinyGrid(dir), dbPath: db, jobs: 1, backend: "auto", cacheDir: join(dir, "cache"), artifactsDir: join(dir, "art"),
+    plain: true, out: out as never, gpus, threads: "auto", onResult: (r) => ran.push(r),
+  });
+  assert.equal(summary.done, 4, said);
+  assert.match(said, /4 runs planned, 0 already finished, 4 to run on 4 worker\(s\) \(GPU 0, 1: 2 each\)/);
+  // --threads auto on GPUs: 1 CPU thread per worker.
+  assert.ok(ran.every((r) => r.backend?.threads === 1 && r.metrics.compute_threads === 1), JSON.stringify(ran.map((r) => r.backend)));
+  const store = new Store(db);
+  const runs = readRuns(store);
+  store.close();
+  assert.ok(runs.every((r) => r.device === "cpu" && (r.gpu === "0" || r.gpu === "1")), JSON.stringify(runs.map((r) => [r.device, r.gpu])));
+  // The first jobs went to different GPUs: both were used.
+  assert.deepEqual(new Set(runs.map((r) => r.gpu)), new Set(["0", "1"]));
+});
+
 function storeWith(path: string, device: { device?: string; gpu?: string }, host: string): void {
   const store = new Store(path);
   const planned: PlannedRun[] = [{ key: "00c0ffee00c0ffee", denseKey: "dense-0", methodLabel: "global-magnitude", codeVersion: "test", dataFingerprint: "fp", config: smallConfig() }];
@@ -215,9 +242,10 @@ describe("the command line with a fake nvidia-smi", () => {
     const text = bench(["doctor"], { PATH });
     assert.match(text.stdout, /^gpus: 0 NVIDIA H100 80GB HBM3 \(80 GiB\) GPU-1111.*\(from nvidia-smi; bench sweep --backend torch --gpus 0,1\)$/m);
     assert.match(text.stdout, /^ {2}torch backend: /m);
-    const none = bench(["doctor"], { PATH: "/usr/bin:/bin" });
+    const none = bench(["doctor"], { PATH: "/usr/bin:/bin", PRUNEBENCH_TORCH_ADDON: join(dir, "no-such.node") });
     assert.equal(none.code, 0, none.stderr);
-    assert.match(none.stdout, /^gpus: none \(nvidia-smi not found; .+\)$/m);
+    assert.match(none.stdout, /^gpus: none \(nvidia-smi not found; torch addon not built: .*no-such\.node is missing/m);
+    assert.match(none.stdout, /^ {2}torch backend: unavailable: .*to build it: scripts\/build-torch\.sh --torch-dir auto/m);
     const broken = bench(["doctor"], { PATH: `${fakeNvidiaSmi(join(dir, "broken"), "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9)}:/usr/bin:/bin` });
     assert.match(broken.stdout, /^gpus: none \(nvidia-smi failed \(exit 9\): NVIDIA-SMI has failed/m);
   });
@@ -243,9 +271,28 @@ describe("the command line with a fake nvidia-smi", () => {
     assert.match(auto.stderr, /--backend auto picks \w+ here, which trains on the CPU/);
   });
 
-  it("bench worker --gpus needs --queue", () => {
+  it("bench worker: --gpus needs --queue, and is checked like the sweep's before the queue is reached", () => {
     const r = bench(["worker", "--gpus", "0"], { PATH });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--gpus and --jobs-per-gpu need --queue/);
+    const q = bench(["worker", "--queue", "redis://127.0.0.1:1", "--gpus", "0,3", "--jobs-per-gpu", "2"], { PATH });
+    assert.equal(q.code, 2);
+    assert.match(q.stderr, /--gpus: GPU 3 is not on this machine/);
+    const jobs = bench(["worker", "--queue", "redis://127.0.0.1:1", "--gpus", "0,1", "--jobs", "3"], { PATH });
+    assert.equal(jobs.code, 2);
+    assert.match(jobs.stderr, /--jobs 3 disagrees with --gpus 0,1 × --jobs-per-gpu 1 = 2 workers/);
+  });
+});
+
+describe("bench slurm with GPUs", () => {
+  const base = {
+    gridFile: "g.yaml", gridName: "g", queue: "redis://head:6379", array: 2, cpusPerTask: 8, gpusPerTask: 2, projectDir: "/p", node: "/usr/bin/node",
+    bench: "/p/bin/bench.js", logDir: "/p", exitIdle: 0,
+  };
+  it("each task's worker binds its processes to the GPUs Slurm gave it (--gpus all), K per GPU", () => {
+    assert.match(slurmScript(base), /worker --queue redis:\/\/head:6379 --gpus all --jobs-per-gpu 4$/m, "8 CPUs over 2 GPUs");
+    assert.match(slurmScript({ ...base, jobsPerGpu: 3 }), /--gpus all --jobs-per-gpu 3$/m);
+    assert.match(slurmScript({ ...base, gpusPerTask: 0 }), /worker --queue redis:\/\/head:6379 --jobs 8$/m);
+    assert.equal(slurmJobsPerGpu({ cpusPerTask: 1, gpusPerTask: 4 }), 1, "at least one per GPU");
   });
 });

@@ -132,7 +132,8 @@ export async function torchAddonGpus(): Promise<{ gpus: GpuInfo[]; cudaAvailable
   } catch (e) {
     return { error: `torch addon failed to load: ${(e as Error).message.split("\n")[0]}` };
   }
-  if ("error" in addon) return { error: `torch addon not available: ${addon.error}` };
+  // The loader's reasons already name the addon ("torch addon not built: …").
+  if ("error" in addon) return { error: /^torch addon/.test(addon.error) ? addon.error : `torch addon not available: ${addon.error}` };
   const info = addon.info();
   return {
     gpus: info.devices.map((d) => ({ index: d.index, name: d.name, memoryMiB: Math.round(d.totalMemoryBytes / 2 ** 20) })),
