@@ -281,7 +281,8 @@ program.command("worker")
 
 // Examples under every command's --help: the quickest way to learn an option is to see it used.
 const EXAMPLES: Record<string, string[]> = {
-  sweep: ["bench sweep benchmarks/quickstart.yaml --db results.db", "bench sweep grid.yaml --jobs 4 --backend native", "bench sweep grid.yaml --dry-run"],
+  sweep: ["bench sweep benchmarks/quickstart.yaml --db results.db", "bench sweep grid.yaml --jobs 4 --backend native", "bench sweep grid.yaml --dry-run",
+    "bench sweep grid.yaml --backend torch --gpus 0,1 --jobs-per-gpu 4"],
   validate: ["bench validate benchmarks/quickstart.yaml"],
   report: ["bench report --db results.db -o report.html", "bench report --db new.db --compare old.db -o diff.html"],
   table: [
@@ -302,7 +303,7 @@ const EXAMPLES: Record<string, string[]> = {
   archs: ["bench archs", "bench archs --json"],
   datasets: ["bench datasets", "bench datasets --json"],
   doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
-  worker: ["bench worker --queue redis://queue-host:6379 --jobs 2", "bench worker < jobs.jsonl"],
+  worker: ["bench worker --queue redis://queue-host:6379 --jobs 2", "bench worker --queue redis://queue-host:6379 --gpus 0,1 --jobs-per-gpu 2", "bench worker < jobs.jsonl"],
   slurm: [
     "bench slurm grid.yaml --queue redis://10.0.0.5:6379 --array 16 --cpus-per-task 4 --time 1-00:00:00 --submit",
     "bench slurm grid.yaml --queue redis://head:6379/1 --array 4 --gpus-per-task 1 --partition gpu --out gpu.sbatch",
