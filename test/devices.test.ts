@@ -71,7 +71,9 @@ describe("the assignment of workers to GPUs", () => {
   });
 
   it("binds a worker to one GPU seen as cuda:0, and records that GPU", () => {
-    assert.deepEqual(gpuWorkerEnv(UUID1), { CUDA_VISIBLE_DEVICES: UUID1, PRUNEBENCH_TORCH_DEVICE: "cuda:0", PRUNEBENCH_GPU: UUID1 });
+    assert.deepEqual(gpuWorkerEnv(UUID1, {}), { CUDA_VISIBLE_DEVICES: UUID1, CUDA_DEVICE_ORDER: "PCI_BUS_ID", PRUNEBENCH_TORCH_DEVICE: "cuda:0", PRUNEBENCH_GPU: UUID1 });
+    // nvidia-smi's indices are in PCI bus order; an order the user chose is kept.
+    assert.equal(gpuWorkerEnv("1", { CUDA_DEVICE_ORDER: "FASTEST_FIRST" }).CUDA_DEVICE_ORDER, "FASTEST_FIRST");
     assert.equal(boundGpu(gpuWorkerEnv("1"), "cuda:0 NVIDIA H100 80GB HBM3"), "1");
     // Started by hand on a GPU machine: cuda:N is the N-th of CUDA_VISIBLE_DEVICES.
     assert.equal(boundGpu({ CUDA_VISIBLE_DEVICES: "2,5" }, "cuda:1 NVIDIA H100"), "5");

@@ -73,9 +73,13 @@ export function gpuSlots(gpus: readonly string[], jobsPerGpu: number): GpuSlot[]
   return Array.from({ length: gpus.length * jobsPerGpu }, (_, slot) => ({ slot, gpu: gpus[slot % gpus.length] }));
 }
 
-/** The environment a worker bound to `gpu` starts with: that GPU alone, seen as cuda:0. */
-export function gpuWorkerEnv(gpu: string): Record<string, string> {
-  return { [GPU_ENV.visible]: gpu, [GPU_ENV.torchDevice]: "cuda:0", [GPU_ENV.bound]: gpu };
+/**
+ * The environment a worker bound to `gpu` starts with: that GPU alone, seen as cuda:0. CUDA numbers GPUs fastest first
+ * unless told otherwise, nvidia-smi (and Slurm) by PCI bus: on a machine of mixed GPUs index 1 could be two different
+ * cards, so the worker is told PCI bus order (unless the environment already chose an order).
+ */
+export function gpuWorkerEnv(gpu: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { [GPU_ENV.visible]: gpu, CUDA_DEVICE_ORDER: env.CUDA_DEVICE_ORDER || "PCI_BUS_ID", [GPU_ENV.torchDevice]: "cuda:0", [GPU_ENV.bound]: gpu };
 }
 
 /**
