@@ -20,7 +20,9 @@ import { Store } from "../src/store/store.js";
 import { readRuns } from "../reports/read.js";
 import { slurmJobsPerGpu, slurmScript } from "../src/cli/slurm.js";
 import { exportRows } from "../reports/export.js";
-import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
+import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
+import { redisMissing, startRedis } from "./helpers/redis.js";
+import { spawn } from "node:child_process";
 import { smallConfig } from "./helpers/config.js";
 
 const UUID0 = "GPU-11111111-2222-3333-4444-555555555555";
@@ -297,4 +299,32 @@ describe("bench slurm with GPUs", () => {
     assert.match(slurmScript({ ...base, gpusPerTask: 0 }), /worker --queue redis:\/\/head:6379 --jobs 8$/m);
     assert.equal(slurmJobsPerGpu({ cpusPerTask: 1, gpusPerTask: 4 }), 1, "at least one per GPU");
   });
+});
+
+test("a queue worker on Slurm's GPUs (--gpus all, CUDA_VISIBLE_DEVICES a UUID list) binds each training process to one; runs record it", { skip: redisMissing() ?? false }, async () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  const redis = await startRedis();
+  const env = { ...process.env, BENCH_QUEUE_LOCK_MS: "2000", CUDA_VISIBLE_DEVICES: `${UUID1},${UUID0}` };
+  const worker = spawn(process.execPath, [BENCH, "worker", "--queue", redis.url, "--gpus", "all", "--cache-dir", join(dir, "cache-w")], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  worker.stdout!.on("data", (d) => { log += d; });
+  worker.stderr!.on("data", (d) => { log += d; });
+  const exited = new Promise((resolve) => worker.on("exit", resolve));
+  try {
+    const db = join(dir, "q.db");
+    const sweep = spawn(process.execPath, [BENCH, "sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis.url, "--plain"], { env: { ...process.env, BENCH_QUEUE_LOCK_MS: "2000" }, stdio: "ignore" });
+    const code = await new Promise((resolve) => sweep.on("exit", resolve));
+    assert.equal(code, 0, log);
+    assert.match(log, new RegExp(`2 training process\\(es\\) on GPU ${UUID1}, ${UUID0} \\(1 each\\)`));
+    const store = new Store(db);
+    const runs = readRuns(store);
+    store.close();
+    assert.equal(runs.length, 4);
+    for (const r of runs) assert.ok(r.gpu === UUID0 || r.gpu === UUID1, `${r.key}: gpu ${r.gpu}`);
+  } finally {
+    worker.kill("SIGKILL");
+    await exited;
+    await redis.dispose();
+  }
 });
