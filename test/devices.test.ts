@@ -196,7 +196,7 @@ function storeWith(path: string, device: { device?: string; gpu?: string }, host
   store.close();
 }
 
-test("the run record keeps the device and GPU: bench show, the runs export, and bench merge", () => {
+test("the run record keeps the device and GPU: bench show, the runs export, the report's overview, and bench merge", () => {
   const dir = tempDir();
   const a = join(dir, "a.db");
   storeWith(a, { device: "cuda:0 NVIDIA H100 80GB HBM3", gpu: "1" }, "gpu-box");
@@ -213,6 +213,11 @@ test("the run record keeps the device and GPU: bench show, the runs export, and 
   const show = bench(["show", "00c0ffee00c0ffee", "--db", a]);
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /backend torch \(tfjs 4\)  on cuda:0 NVIDIA H100 80GB HBM3 \(GPU 1\)/);
+
+  const html = join(dir, "a.html");
+  const report = bench(["report", "--db", a, "-o", html]);
+  assert.equal(report.code, 0, report.stderr);
+  assert.match(readFileSync(html, "utf8"), /<dt>Devices<\/dt><dd><code>cuda:0 NVIDIA H100 80GB HBM3<\/code><\/dd>/);
 
   // The same run on a CPU elsewhere: merged, the device travels with the run kept, and is not a conflict by itself.
   const b = join(dir, "b.db");
