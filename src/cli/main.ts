@@ -61,7 +61,7 @@ program.command("sweep")
   .option("--queue <redis-url>", "send runs to `bench worker --queue` processes on any machine through Redis: redis://host:port[/db]")
   .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain (for a machine nobody else uses: 2 threads on busy cores are slower than 1); results do not change", "1")
   .option("--gpus <ids>", "train on these GPUs (--backend torch): indices or UUIDs as nvidia-smi lists them, e.g. 0,1, or all; one worker per GPU and --jobs-per-gpu")
-  .option("--jobs-per-gpu <k>", "workers sharing each GPU (with --gpus; small models leave a big GPU mostly idle)")
+  .option("--jobs-per-gpu <k>", "workers sharing each GPU (with --gpus; default 1; small models leave a big GPU mostly idle)")
   .action(action(async () => ({
     default: async (grid: string, o: any, cmd: Command) => {
       const { runSweep } = await import("../sweep/coordinator.js");
@@ -257,7 +257,7 @@ program.command("worker")
   .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
   .option("--exit-idle <seconds>", "exit once no job has come for this long (with --queue; 0 = serve until stopped)", "0")
   .option("--gpus <ids>", "with --queue: bind each training process to one of these GPUs (0,1 or UUIDs; all = CUDA_VISIBLE_DEVICES's list, as Slurm sets it)")
-  .option("--jobs-per-gpu <k>", "with --gpus: training processes sharing each GPU")
+  .option("--jobs-per-gpu <k>", "with --gpus: training processes sharing each GPU (default 1)")
   .action(async (o: any, cmd: Command) => {
     if (!o.queue) {
       if (o.gpus !== undefined || o.jobsPerGpu !== undefined) badOption("--gpus and --jobs-per-gpu need --queue (a stdin worker is one process; start it with CUDA_VISIBLE_DEVICES=<id> PRUNEBENCH_TORCH_DEVICE=cuda:0)");
