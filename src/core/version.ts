@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "4d77e6a36500d37328565330e049cdd2f2a87d2e8b6c071fbe28a881a163a02e";
+export const RESULTS_SOURCES_SHA256 = "ed2d2c3c81c4b4c7451cc183a1431483758c5109df6183a30e59497b74abb9c8";
