@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { describe, it, test } from "node:test";
 import { PROTOCOL_VERSION, type Grid, type Job, type JobResult, type PlannedRun } from "../src/core/types.js";
 import {
-  boundGpu, checkGpusPresent, gpuSlots, gpuWorkerEnv, parseGpuList, parseJobsPerGpu, parseNvidiaSmi, planGpus, type GpuListing,
+  boundGpu, checkGpusPresent, checkTorchSeesGpus, gpuSlots, gpuWorkerEnv, parseGpuList, parseJobsPerGpu, parseNvidiaSmi, planGpus, type GpuListing,
 } from "../src/sweep/devices.js";
 import { threadsForGpuJob } from "../src/sweep/threads.js";
 import { WorkerPool } from "../src/sweep/worker-pool.js";
@@ -110,6 +110,14 @@ describe("the assignment of workers to GPUs", () => {
     await assert.rejects(planGpus({ gpus: "0", jobsPerGpu: "0", ...torch }, {}, listing(TWO)), /--jobs-per-gpu must be a positive integer/);
     // Errors are bad input (exit 2 through the CLI's error mapping).
     await assert.rejects(planGpus({ gpus: "9", ...torch }, {}, listing(TWO)), (e: Error) => e.name === "SweepInputError");
+  });
+
+  it("--backend torch --gpus refuses a torch addon that cannot use CUDA (built against a CPU libtorch, or no GPU visible)", async () => {
+    const addon = (cudaAvailable: boolean, cudaVersion: string | null) => async () => ({ gpus: [], cudaAvailable, torchVersion: "2.11.0", cudaVersion });
+    await checkTorchSeesGpus(["0"], addon(true, "13.0"));
+    await assert.rejects(checkTorchSeesGpus(["0"], addon(false, null)), /--gpus 0: the torch addon cannot use a GPU: it was built against libtorch 2\.11\.0 without CUDA; rebuild it against a PyTorch with CUDA: scripts\/build-torch\.sh --torch-dir auto/);
+    await assert.rejects(checkTorchSeesGpus(["0", "1"], addon(false, "13.0")), /libtorch 2\.11\.0 with CUDA 13\.0 finds no GPU/);
+    await assert.rejects(checkTorchSeesGpus(["0"], async () => ({ error: "torch addon not built: x.node is missing" })), /--gpus 0 with --backend torch: torch addon not built/);
   });
 
   it("--gpus all: Slurm's CUDA_VISIBLE_DEVICES list as given (UUIDs too), else every GPU listed", async () => {

@@ -339,7 +339,9 @@ async function gpuPlan(o: { gpus?: string; jobsPerGpu?: string }, jobs: number |
   }
   const { planGpus } = await import("../sweep/devices.js");
   const resolvedBackend = backend === "auto" ? (await (await import("../backend/index.js")).initBackend("auto")).name : undefined;
-  return planGpus({ gpus: o.gpus, jobsPerGpu: o.jobsPerGpu, jobs, backend, resolvedBackend }, process.env);
+  const plan = await planGpus({ gpus: o.gpus, jobsPerGpu: o.jobsPerGpu, jobs, backend, resolvedBackend }, process.env);
+  if (backend !== undefined) await (await import("../sweep/devices.js")).checkTorchSeesGpus(plan.gpus);
+  return plan;
 }
 
 function jobCount(value: string): number {

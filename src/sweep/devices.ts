@@ -226,3 +226,16 @@ export async function planGpus(req: GpuRequest, env: NodeJS.ProcessEnv, listing:
   }
   return { gpus, jobsPerGpu, slots: gpuSlots(gpus, jobsPerGpu) };
 }
+
+/**
+ * `--backend torch --gpus`: the torch addon must see CUDA. An addon built against a CPU-only libtorch (Debian's
+ * libtorch-dev, on a machine whose nvidia-smi lists GPUs) would otherwise fail every run, one by one.
+ */
+export async function checkTorchSeesGpus(gpus: readonly string[], addon: typeof torchAddonGpus = torchAddonGpus): Promise<void> {
+  const a = await addon();
+  if ("error" in a) throw new GpuOptionError(`--gpus ${gpus.join(",")} with --backend torch: ${a.error}`);
+  if (!a.cudaAvailable) {
+    const why = a.cudaVersion ? `libtorch ${a.torchVersion} with CUDA ${a.cudaVersion} finds no GPU (driver? CUDA_VISIBLE_DEVICES?)` : `it was built against libtorch ${a.torchVersion} without CUDA`;
+    throw new GpuOptionError(`--gpus ${gpus.join(",")}: the torch addon cannot use a GPU: ${why}; rebuild it against a PyTorch with CUDA: scripts/build-torch.sh --torch-dir auto`);
+  }
+}
