@@ -5,7 +5,7 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * Bump RESULTS_REVISION whenever a change alters what a run computes (training, pruning, metrics): finished runs
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
-export const RESULTS_REVISION = 3;
+export const RESULTS_REVISION = 4;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "7fb5d30f09543ee56aee14e51ced551618f271e608dbac64f40fe766cfb9a430";
+export const RESULTS_SOURCES_SHA256 = "98aad490a04e4c671e354fd48a3298c81e127f23af70cea20274645409b3e424";
