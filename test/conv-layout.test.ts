@@ -106,12 +106,14 @@ test("conv + bias + ReLU in one kernel on the planar path matches the separate c
   assert.ok(zeros > 0 && zeros < ref.length, "ReLU clipped some outputs and not all");
 });
 
-test("the one-pass filter gradient gives the same bits at 1 and 2 threads", { skip }, async () => {
+test("the planar forward, the input gradient and the one-pass filter gradient give the same bits at 1 and 2 threads", { skip }, async () => {
   const c = planar[0];
-  const grads = () => runOn("native", convAndGrads(c))[2];
-  const one = grads();
+  const run = () => runOn("native", convAndGrads(c));
+  const one = run();
   await registerNativeBackend({ threads: 2 });
-  let two: Float32Array;
-  try { two = grads(); } finally { await registerNativeBackend({ threads: 1 }); }
-  assert.deepEqual(new Uint32Array(two.buffer), new Uint32Array(one.buffer));
+  let two: Float32Array[];
+  try { two = run(); } finally { await registerNativeBackend({ threads: 1 }); }
+  ["forward", "input gradient", "filter gradient"].forEach((what, i) => {
+    assert.deepEqual(new Uint32Array(two[i].buffer), new Uint32Array(one[i].buffer), what);
+  });
 });
