@@ -20,7 +20,6 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 const BATCH = 128;
-const SHAPE: [number, number, number] = [28, 28, 1];
 
 function densityFor(model: Model, compression: number): number {
   const classifier = model.layers[model.layers.length - 1];
@@ -54,6 +53,7 @@ async function main(): Promise<void> {
   const steps = Number(arg("steps", "8"));
   const top = Number(arg("top", "25"));
   const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: BATCH, lr: 0.001, momentum: 0.9, nesterov: true, weightDecay: 0 };
+  const SHAPE = (getArch(arch).inputShape ?? [28, 28, 1]) as [number, number, number];
   const rng = makeRng(1, "profile");
   const size = SHAPE[0] * SHAPE[1] * SHAPE[2];
   const count = steps * BATCH;

@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <signal.h>
 
+#include "conv_layout.h"
 #include "sparse.h"
 
 #include <immintrin.h>
@@ -175,10 +176,6 @@ const at::TensorOptions kF32 = at::TensorOptions().dtype(at::kFloat);
 at::Tensor nhwc(float* p, i64 n, i64 h, i64 w, i64 c) {
   return at::from_blob(p, {n, c, h, w}, {h * w * c, 1, w * c, c}, kF32);
 }
-// HWIO filter viewed as a logical OIHW tensor.
-at::Tensor hwio(float* p, i64 kh, i64 kw, i64 ci, i64 co) {
-  return at::from_blob(p, {co, ci, kh, kw}, {1, co, kw * ci * co, ci * co}, kF32);
-}
 at::Tensor emptyCL(i64 n, i64 c, i64 h, i64 w) {
   return at::empty({n, c, h, w}, kF32.memory_format(at::MemoryFormat::ChannelsLast));
 }
@@ -209,6 +206,7 @@ struct ConvGeom {
   }
   bool even() const { return pt == pb && pl == pr; }
 };
+bool planarForward(const ConvGeom& g);
 
 // An optional Float32Array argument of exactly n elements: nullptr when absent, null or undefined.
 const float* optionalArray(const Args& a, size_t k, i64 n, const char* what) {
@@ -230,8 +228,18 @@ NATIVE_FN(conv2d) {
   ConvGeom g(a.ints(3));
   const float* bias = optionalArray(a, 4, g.O, "conv2d: bias size");
   const bool relu = optionalFlag(a, 5);
+  if (planarForward(g)) {
+    at::Tensor y = at::convolution(convlayout::nchwFromNhwc(a.f32(0), g.N, g.H, g.W, g.C),
+                                   convlayout::oihwFromHwio(a.f32(1), g.KH, g.KW, g.C, g.O), c10::nullopt,
+                                   {g.sh, g.sw}, {g.pt, g.pl}, {g.dh, g.dw}, false, {0, 0}, 1);
+    check(y.size(2) == g.OH && y.size(3) == g.OW, "conv2d: output shape mismatch");
+    float* o = a.f32(2);
+    convlayout::nhwcFromNchw(y, o);
+    if (bias || relu) sparse::biasAct(o, bias, o, g.N * g.OH * g.OW, g.O, relu);
+    return;
+  }
   at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
-  at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor w = convlayout::filterFromHwio(a.f32(1), g.KH, g.KW, g.C, g.O);
   at::Tensor out = nhwc(a.f32(2), g.N, g.OH, g.OW, g.O);
   at::Tensor y;
   if (g.even()) {
@@ -257,7 +265,7 @@ NATIVE_FN(conv2dBackpropInput) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
   at::Tensor dy = nhwc(a.f32(0), g.N, g.OH, g.OW, g.O);
-  at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
+  at::Tensor w = convlayout::filterFromHwio(a.f32(1), g.KH, g.KW, g.C, g.O);
   at::Tensor dx = nhwc(a.f32(2), g.N, g.H, g.W, g.C);
   if (g.even()) {
     at::Tensor xshape = emptyCL(g.N, g.C, g.H, g.W);
@@ -283,7 +291,11 @@ NATIVE_FN(conv2dBackpropInput) {
 constexpr i64 kFilterGradShards = 4;
 constexpr i64 kFilterGradMinShard = 16;
 
-i64 filterGradShards(i64 n) { return std::max<i64>(1, std::min(kFilterGradShards, n / kFilterGradMinShard)); }
+i64 filterGradShards(const ConvGeom& g) {
+  if (convlayout::wholeBatchFilterGrad(g.N, g.OH, g.OW, g.KH, g.KW, g.C, g.O)) return 1;
+  return std::max<i64>(1, std::min(kFilterGradShards, g.N / kFilterGradMinShard));
+}
+bool planarForward(const ConvGeom& g) { return g.even() && convlayout::planarForward(g.OH, g.OW, g.C, g.O); }
 
 // Holds libtorch and oneDNN to one thread in scope (restored after): for a call that must not split its work.
 struct OneThread {
@@ -305,17 +317,17 @@ NATIVE_FN(conv2dBackpropFilter) {
   ConvGeom g(a.ints(3));
   at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
   at::Tensor dy = nhwc(a.f32(1), g.N, g.OH, g.OW, g.O);
-  at::Tensor dw = hwio(a.f32(2), g.KH, g.KW, g.C, g.O);
+  float* dw = a.f32(2);
   at::Tensor wshape = emptyCL(g.O, g.C, g.KH, g.KW);
   i64 padH = g.pt, padW = g.pl;
   if (!g.even()) {
     x = at::constant_pad_nd(x, {g.pl, g.pr, g.pt, g.pb}, 0.0).contiguous(at::MemoryFormat::ChannelsLast);
     padH = padW = 0;
   }
-  const i64 shards = filterGradShards(g.N);
+  const i64 shards = filterGradShards(g);
   if (shards == 1) {
     OneThread one;
-    dw.copy_(filterGradShard(dy, x, wshape, g, padH, padW));
+    convlayout::filterToHwio(filterGradShard(dy, x, wshape, g, padH, padW), dw);
     return;
   }
   std::vector<at::Tensor> part(shards);
@@ -340,7 +352,25 @@ NATIVE_FN(conv2dBackpropFilter) {
   });
   at::Tensor sum = part[0].add(part[1]);
   for (i64 s = 2; s < shards; ++s) sum.add_(part[s]);
-  dw.copy_(sum);
+  convlayout::filterToHwio(sum, dw);
+}
+
+// convPlan(geom) -> [1 when the forward conv runs on planar NCHW copies (else channels-last), filter-gradient
+// shards]: which paths a geometry takes, for the tests.
+napi_value convPlan(napi_env env, napi_callback_info info) {
+  napi_value result = nullptr;
+  guarded(env, [&] {
+    Args a(env, info);
+    ConvGeom g(a.ints(0));
+    napi_value arr, v0, v1;
+    napi_create_array_with_length(env, 2, &arr);
+    napi_create_int32(env, planarForward(g) ? 1 : 0, &v0);
+    napi_create_int32(env, static_cast<int32_t>(filterGradShards(g)), &v1);
+    napi_set_element(env, arr, 0, v0);
+    napi_set_element(env, arr, 1, v1);
+    result = arr;
+  });
+  return result;
 }
 
 // ---------------------------------------------------------------- matmul
@@ -1454,6 +1484,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"conv2d", conv2d},
       {"conv2dBackpropInput", conv2dBackpropInput},
       {"conv2dBackpropFilter", conv2dBackpropFilter},
+      {"convPlan", convPlan},
       {"matmul", matmul},
       {"maxPool", maxPool},
       {"maxPoolGrad", maxPoolGrad},

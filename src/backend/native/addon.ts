@@ -18,6 +18,8 @@ export interface NativeAddon {
   conv2d(x: Float32Array, w: Float32Array, out: Float32Array, g: ConvGeom, bias?: Float32Array | null, relu?: number): void;
   conv2dBackpropInput(dy: Float32Array, w: Float32Array, dx: Float32Array, g: ConvGeom): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, g: ConvGeom): void;
+  /** [1 if the forward conv runs on planar NCHW copies, else 0; filter-gradient batch shards] (tests). Newer builds. */
+  convPlan?(g: ConvGeom): [number, number];
   matmul(
     a: Float32Array, b: Float32Array, out: Float32Array,
     batchA: number, batchB: number, m: number, k: number, n: number,
