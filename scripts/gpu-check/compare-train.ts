@@ -1,0 +1,258 @@
+/**
+ * Trains one network twice from the same seed on two backends/devices and compares the runs: the GPU check's
+ * "ResNet-20 on GPU matches the CPU" step (scripts/gpu-check/run.sh), usable on any pair of backends.
+ *
+ *   node dist/scripts/gpu-check/compare-train.js --a torch@cuda:0 --b torch@cpu [--arch resnet20] [--steps 300]
+ *        [--batch 128] [--chunk 10] [--seed 0] [--repeat-a] [--out DIR]
+ *
+ * A side is BACKEND[@DEVICE]; each side trains in a process of its own (a backend and its device are process-wide),
+ * with PRUNEBENCH_TORCH_DEVICE=DEVICE. Both train through the project's own loop (trainPhase: SGD with momentum 0.9,
+ * weight decay 5e-4, lr 0.05 cosine, batch order from the seed, BN in training mode) on CIFAR-shaped synthetic data
+ * drawn from the seed: 10 classes, each a fixed low-frequency colour pattern plus per-image noise, so the network
+ * learns something and test accuracy means something. The phase's epochs are `--chunk` steps long, so the loop's own
+ * per-epoch loss (read from the device once per epoch, as in every run) is the loss curve, one point per chunk.
+ *
+ * Compared (and the tolerances, stated in README's GPU section; TOLERANCE below):
+ *  - the first chunk's mean loss (same init, same batches, weights still nearly equal): relative difference;
+ *  - every chunk's mean loss: absolute difference (float32 rounding differences grow over SGD steps; the curves
+ *    must stay together, not bit-equal);
+ *  - test top-1 on 1,000 held-out images after the last step: difference in percentage points;
+ *  - the final weights: ‖a − b‖ / ‖b‖ over all trainable tensors (reported; its bound is loose, see TOLERANCE);
+ *  - with --repeat-a: side A trained a second time, bit-identical or not (run-to-run determinism on that device).
+ * Prints a table and one JSON object (also written to DIR/compare-train.json with --out); exit 0 when every
+ * compared figure is within tolerance, 1 when one is not, 2 on bad input.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { getArch } from "../../src/archs/index.js";
+import { initBackend, type BackendRequest } from "../../src/backend/index.js";
+import { makeRng, normal } from "../../src/core/rng.js";
+import { DEFAULT_PRETRAIN } from "../../src/grid/index.js";
+import { evaluate, stage, trainPhase } from "../../src/train/loop.js";
+import { MaskSet } from "../../src/train/masks.js";
+import { createModel, disposeModel, snapshot } from "../../src/train/model.js";
+
+/**
+ * What "matches" means between a GPU run and a CPU run of the same seed (float32 both, cuDNN deterministic, TF32 off).
+ * Measured basis (PyTorch 1.13 CPU, ResNet-20-B, this synthetic set, float32 against float64 as a stand-in for two
+ * float32 implementations): see README's GPU section.
+ */
+export const TOLERANCE = {
+  /** First chunk's mean loss, relative. */
+  firstLossRel: 1e-3,
+  /** Any chunk's mean loss, absolute (nats). */
+  lossAbs: 0.15,
+  /** Test top-1, percentage points. */
+  top1Points: 3,
+  /** Final weights, relative L2 distance. */
+  weightsRel: 0.5,
+} as const;
+
+const SHAPE: [number, number, number] = [32, 32, 3];
+const CLASSES = 10;
+const TEST_IMAGES = 1000;
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+
+function bad(message: string): never {
+  process.stderr.write(`compare-train: ${message}\n`);
+  process.exit(2);
+}
+
+/**
+ * CIFAR-shaped images from `seed`: class c is a 4x4x3 pattern upsampled 8x (low frequency, so convolutions and the
+ * global pool see it), times 0.5, plus N(0, 1) noise per pixel; labels uniform. The same numbers on every machine
+ * (the project's seeded JS generator), so both sides train on identical data.
+ */
+export function syntheticSet(seed: number, count: number, stream: string): { x: Float32Array; y: Int32Array; count: number } {
+  const [h, w, c] = SHAPE;
+  const t = makeRng(seed, "compare-train:templates");
+  const templates = Array.from({ length: CLASSES }, () => Float32Array.from({ length: 4 * 4 * c }, () => normal(t)));
+  const rng = makeRng(seed, `compare-train:${stream}`);
+  const x = new Float32Array(count * h * w * c);
+  const y = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const label = Math.floor(rng() * CLASSES);
+    y[i] = label;
+    const tpl = templates[label];
+    let o = i * h * w * c;
+    for (let r = 0; r < h; r++) {
+      for (let q = 0; q < w; q++) {
+        const base = ((r >> 3) * 4 + (q >> 3)) * c;
+        for (let k = 0; k < c; k++) x[o++] = 0.5 * tpl[base + k] + normal(rng);
+      }
+    }
+  }
+  return { x, y, count };
+}
+
+interface SideResult {
+  side: string;
+  backend: string;
+  device?: string;
+  losses: number[];
+  trainAcc: number[];
+  top1: number;
+  testLoss: number;
+  seconds: number;
+  /** Trainable tensors in name order, flattened into `weights.bin` beside the result. */
+  tensors: Array<{ name: string; size: number }>;
+}
+
+async function child(): Promise<void> {
+  const backend = arg("backend", "cpu");
+  const arch = getArch(arg("arch", "resnet20"));
+  const steps = Number(arg("steps", "300"));
+  const batch = Number(arg("batch", "128"));
+  const chunk = Number(arg("chunk", "10"));
+  const seed = Number(arg("seed", "0"));
+  const dir = arg("result", "");
+  const info = await initBackend(backend as BackendRequest);
+  const train = stage(syntheticSet(seed, chunk * batch, "train"), SHAPE);
+  const test = stage(syntheticSet(seed, TEST_IMAGES, "test"), SHAPE);
+  const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, SHAPE);
+  const model = createModel(arch, SHAPE, CLASSES, seed, "torch-default");
+  const masks = new MaskSet();
+  const started = performance.now();
+  const result = await trainPhase({
+    phase: "pretrain", model, train, val: empty, masks, seed, selectBestOnVal: false,
+    config: { ...DEFAULT_PRETRAIN, epochs: Math.ceil(steps / chunk), batchSize: batch },
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const ev = await evaluate(model, test, 500);
+  const weights = snapshot(model);
+  const names = [...model.params.keys()].sort();
+  const total = names.reduce((s, n) => s + weights.get(n)!.length, 0);
+  const flat = new Float32Array(total);
+  let o = 0;
+  for (const n of names) {
+    flat.set(weights.get(n)!, o);
+    o += weights.get(n)!.length;
+  }
+  writeFileSync(join(dir, "weights.bin"), Buffer.from(flat.buffer));
+  const out: SideResult = {
+    side: arg("side", backend), backend: info.name, device: (info as { device?: string }).device ?? process.env.PRUNEBENCH_TORCH_DEVICE,
+    losses: result.epochs.map((e) => e.loss), trainAcc: result.epochs.map((e) => e.trainAcc), top1: ev.top1, testLoss: ev.loss, seconds,
+    tensors: names.map((n) => ({ name: n, size: weights.get(n)!.length })),
+  };
+  writeFileSync(join(dir, "result.json"), JSON.stringify(out));
+  train.dispose(); test.dispose(); empty.dispose(); masks.dispose(); disposeModel(model);
+}
+
+function parseSide(spec: string): { backend: string; device?: string } {
+  const [backend, device] = spec.split("@");
+  if (!backend) bad(`a side is BACKEND[@DEVICE], got '${spec}'`);
+  return { backend, device: device || undefined };
+}
+
+function runSide(spec: string, common: string[]): { result: SideResult; weights: Float32Array } {
+  const { backend, device } = parseSide(spec);
+  const dir = mkdtempSync(join(tmpdir(), "compare-train-"));
+  try {
+    const env = { ...process.env };
+    if (device) env.PRUNEBENCH_TORCH_DEVICE = device;
+    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", "--side", spec, "--backend", backend, "--result", dir, ...common], { encoding: "utf8", env, stdio: ["ignore", "inherit", "pipe"] });
+    if (c.status !== 0) throw new Error(`side ${spec} failed (exit ${c.status}): ${c.stderr.trim().split("\n").slice(-5).join(" | ")}`);
+    const result = JSON.parse(readFileSync(join(dir, "result.json"), "utf8")) as SideResult;
+    const buf = readFileSync(join(dir, "weights.bin"));
+    return { result, weights: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The comparison of two sides' results, against TOLERANCE. Pure: tested without training. */
+export function compareRuns(a: SideResult, wa: Float32Array, b: SideResult, wb: Float32Array) {
+  if (a.losses.length !== b.losses.length || wa.length !== wb.length) throw new Error("the two sides trained different runs (loss curves or weights differ in length)");
+  const lossAbs = a.losses.map((l, i) => Math.abs(l - b.losses[i]));
+  const firstLossRel = Math.abs(a.losses[0] - b.losses[0]) / Math.abs(b.losses[0]);
+  let diff = 0;
+  let norm = 0;
+  let maxAbs = 0;
+  for (let i = 0; i < wa.length; i++) {
+    const d = wa[i] - wb[i];
+    diff += d * d;
+    norm += wb[i] * wb[i];
+    maxAbs = Math.max(maxAbs, Math.abs(d));
+  }
+  const weightsRel = Math.sqrt(diff) / Math.sqrt(norm);
+  const top1Points = Math.abs(a.top1 - b.top1) * 100;
+  const figures = { firstLossRel, lossAbsMax: Math.max(...lossAbs), top1Points, weightsRel, weightsMaxAbs: maxAbs };
+  const finite = [...a.losses, ...b.losses, a.top1, b.top1].every(Number.isFinite) && Number.isFinite(weightsRel);
+  const checks = {
+    finite,
+    firstLoss: firstLossRel <= TOLERANCE.firstLossRel,
+    lossCurve: figures.lossAbsMax <= TOLERANCE.lossAbs,
+    top1: top1Points <= TOLERANCE.top1Points,
+    weights: weightsRel <= TOLERANCE.weightsRel,
+  };
+  return { figures, checks, pass: Object.values(checks).every(Boolean) };
+}
+
+function identical(x: Float32Array, y: Float32Array): boolean {
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+  return true;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--child")) return child();
+  const a = arg("a", "");
+  const b = arg("b", "");
+  if (!a || !b) bad("give both sides: --a BACKEND[@DEVICE] --b BACKEND[@DEVICE] (e.g. --a torch@cuda:0 --b torch@cpu)");
+  const archName = arg("arch", "resnet20");
+  try { getArch(archName); } catch (e) { bad((e as Error).message); }
+  const steps = Number(arg("steps", "300"));
+  const batch = Number(arg("batch", "128"));
+  const chunk = Number(arg("chunk", "10"));
+  const seed = Number(arg("seed", "0"));
+  for (const [k, v] of Object.entries({ steps, batch, chunk })) if (!Number.isInteger(v) || v < 1) bad(`--${k} must be a positive integer, got ${arg(k, "")}`);
+  if (!Number.isInteger(seed) || seed < 0) bad(`--seed must be a non-negative integer, got ${arg("seed", "")}`);
+  const common = ["--arch", archName, "--steps", String(steps), "--batch", String(batch), "--chunk", String(chunk), "--seed", String(seed)];
+  const log = (s: string) => process.stdout.write(`${s}\n`);
+  log(`compare-train: ${archName}, ${Math.ceil(steps / chunk) * chunk} steps of batch ${batch}, seed ${seed}: ${a} against ${b}`);
+  const sa = runSide(a, common);
+  log(`  ${a}: ${sa.result.seconds.toFixed(1)} s, final loss ${sa.result.losses.at(-1)!.toFixed(4)}, test top-1 ${(sa.result.top1 * 100).toFixed(1)} %`);
+  let repeatIdentical: boolean | undefined;
+  if (process.argv.includes("--repeat-a")) {
+    const again = runSide(a, common);
+    repeatIdentical = identical(sa.weights, again.weights) && again.result.losses.every((l, i) => Object.is(l, sa.result.losses[i]));
+    log(`  ${a} again: ${again.result.seconds.toFixed(1)} s, bit-identical to the first: ${repeatIdentical}`);
+  }
+  const sb = runSide(b, common);
+  log(`  ${b}: ${sb.result.seconds.toFixed(1)} s, final loss ${sb.result.losses.at(-1)!.toFixed(4)}, test top-1 ${(sb.result.top1 * 100).toFixed(1)} %`);
+  const cmp = compareRuns(sa.result, sa.weights, sb.result, sb.weights);
+  log(`\n${"chunk".padStart(6)}${"loss A".padStart(10)}${"loss B".padStart(10)}${"|A-B|".padStart(10)}`);
+  sa.result.losses.forEach((l, i) => log(`${String(i).padStart(6)}${l.toFixed(4).padStart(10)}${sb.result.losses[i].toFixed(4).padStart(10)}${Math.abs(l - sb.result.losses[i]).toExponential(2).padStart(10)}`));
+  const f = cmp.figures;
+  log(`\nfirst chunk's loss, relative: ${f.firstLossRel.toExponential(2)} (<= ${TOLERANCE.firstLossRel}) ${cmp.checks.firstLoss ? "ok" : "OUT"}`);
+  log(`loss curve, max |A-B|:        ${f.lossAbsMax.toFixed(4)} (<= ${TOLERANCE.lossAbs}) ${cmp.checks.lossCurve ? "ok" : "OUT"}`);
+  log(`test top-1, |A-B| in points:  ${f.top1Points.toFixed(2)} (<= ${TOLERANCE.top1Points}) ${cmp.checks.top1 ? "ok" : "OUT"}`);
+  log(`final weights, ||A-B||/||B||: ${f.weightsRel.toExponential(2)} (<= ${TOLERANCE.weightsRel}) ${cmp.checks.weights ? "ok" : "OUT"}; max |A-B| ${f.weightsMaxAbs.toExponential(2)}`);
+  log(cmp.pass ? "compare-train: MATCH within tolerance" : "compare-train: OUTSIDE tolerance");
+  const summary = {
+    arch: archName, steps: sa.result.losses.length * chunk, batch, chunk, seed, tolerance: TOLERANCE, ...cmp,
+    ...(repeatIdentical === undefined ? {} : { repeatIdenticalA: repeatIdentical }),
+    sides: [sa.result, sb.result].map(({ tensors: _t, ...r }) => r),
+  };
+  log(JSON.stringify(summary));
+  const out = arg("out", "");
+  if (out) {
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, "compare-train.json"), `${JSON.stringify(summary, null, 2)}\n`);
+  }
+  process.exitCode = cmp.pass ? 0 : 1;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  main().catch((e) => {
+    process.stderr.write(`compare-train: ${(e as Error).message}\n`);
+    process.exit(1);
+  });
+}
