@@ -3,7 +3,7 @@
  * "ResNet-20 on GPU matches the CPU" step (scripts/gpu-check/run.sh), usable on any pair of backends.
  *
  *   node dist/scripts/gpu-check/compare-train.js --a torch@cuda:0 --b torch@cpu [--arch resnet20] [--steps 300]
- *        [--batch 128] [--chunk 10] [--seed 0] [--repeat-a] [--out DIR]
+ *        [--batch 128] [--chunk 10] [--seed 0] [--threads N] [--test-images 1000] [--repeat-a] [--out DIR]
  *
  * A side is BACKEND[@DEVICE]; each side trains in a process of its own (a backend and its device are process-wide),
  * with PRUNEBENCH_TORCH_DEVICE=DEVICE. Both train through the project's own loop (trainPhase: SGD with momentum 0.9,
@@ -16,7 +16,7 @@
  *  - the first chunk's mean loss (same init, same batches, weights still nearly equal): relative difference;
  *  - every chunk's mean loss: absolute difference (float32 rounding differences grow over SGD steps; the curves
  *    must stay together, not bit-equal);
- *  - test top-1 on 1,000 held-out images after the last step: difference in percentage points;
+ *  - test top-1 on 1,000 held-out synthetic images after the last step: difference in percentage points;
  *  - the final weights: ‖a − b‖ / ‖b‖ over all trainable tensors (reported; its bound is loose, see TOLERANCE);
  *  - with --repeat-a: side A trained a second time, bit-identical or not (run-to-run determinism on that device).
  * Prints a table and one JSON object (also written to DIR/compare-train.json with --out); exit 0 when every
@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getArch } from "../../src/archs/index.js";
-import { initBackend, type BackendRequest } from "../../src/backend/index.js";
+import { initBackend, setBackendThreads, type BackendRequest } from "../../src/backend/index.js";
 import { makeRng, normal } from "../../src/core/rng.js";
 import { DEFAULT_PRETRAIN } from "../../src/grid/index.js";
 import { evaluate, stage, trainPhase } from "../../src/train/loop.js";
@@ -53,6 +53,7 @@ export const TOLERANCE = {
 
 const SHAPE: [number, number, number] = [32, 32, 3];
 const CLASSES = 10;
+/** Held-out images for test top-1 (--test-images; tests use fewer). */
 const TEST_IMAGES = 1000;
 
 function arg(name: string, fallback: string): string {
@@ -114,8 +115,11 @@ async function child(): Promise<void> {
   const seed = Number(arg("seed", "0"));
   const dir = arg("result", "");
   const info = await initBackend(backend as BackendRequest);
+  // Intra-op threads for CPU tensors (the CPU side of a GPU check has the machine's cores); no effect on a GPU's.
+  const threads = Number(arg("threads", "0"));
+  if (threads > 0) await setBackendThreads(info, threads);
   const train = stage(syntheticSet(seed, chunk * batch, "train"), SHAPE);
-  const test = stage(syntheticSet(seed, TEST_IMAGES, "test"), SHAPE);
+  const test = stage(syntheticSet(seed, Number(arg("test-images", String(TEST_IMAGES))), "test"), SHAPE);
   const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, SHAPE);
   const model = createModel(arch, SHAPE, CLASSES, seed, "torch-default");
   const masks = new MaskSet();
@@ -214,7 +218,7 @@ async function main(): Promise<void> {
   const seed = Number(arg("seed", "0"));
   for (const [k, v] of Object.entries({ steps, batch, chunk })) if (!Number.isInteger(v) || v < 1) bad(`--${k} must be a positive integer, got ${arg(k, "")}`);
   if (!Number.isInteger(seed) || seed < 0) bad(`--seed must be a non-negative integer, got ${arg("seed", "")}`);
-  const common = ["--arch", archName, "--steps", String(steps), "--batch", String(batch), "--chunk", String(chunk), "--seed", String(seed)];
+  const common = ["--arch", archName, "--steps", String(steps), "--batch", String(batch), "--chunk", String(chunk), "--seed", String(seed), "--threads", arg("threads", "0"), "--test-images", arg("test-images", String(TEST_IMAGES))];
   const log = (s: string) => process.stdout.write(`${s}\n`);
   log(`compare-train: ${archName}, ${Math.ceil(steps / chunk) * chunk} steps of batch ${batch}, seed ${seed}: ${a} against ${b}`);
   const sa = runSide(a, common);
