@@ -96,9 +96,16 @@ abi=""
 if [ -f "$cmake_config" ]; then
   abi="$(sed -n 's/.*_GLIBCXX_USE_CXX11_ABI=\([01]\).*/\1/p' "$cmake_config" | head -n 1)"
 fi
-if [ -z "$abi" ] && [ -n "$torch_dir" ] && command -v "$python" >/dev/null; then
-  abi="$(cd "$(dirname "$torch_dir")" && "$python" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || true)"
+if [ -z "$abi" ] && [ -n "$torch_dir" ]; then
+  # The interpreter of the environment this torch lives in (…/lib/pythonX.Y/site-packages/torch -> …/bin/python3)
+  # rather than whatever python3 is first on PATH.
+  owner="$python"
+  [ -z "${PYTHON:-}" ] && [ -x "$torch_dir/../../../../bin/python3" ] && owner="$torch_dir/../../../../bin/python3"
+  if command -v "$owner" >/dev/null; then
+    abi="$(cd "$(dirname "$torch_dir")" && "$owner" -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))' 2>/dev/null || true)"
+  fi
 fi
+# Neither said: the compiler's default (the new ABI), which is what every PyTorch wheel since 2.7 uses.
 major="$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$version_h")"
 minor="$(sed -n 's/^#define TORCH_VERSION_MINOR \([0-9]*\).*/\1/p' "$version_h")"
 # Newer PyTorch headers are written for C++20 (2.13+ refuse C++17); 1.13 predates it.

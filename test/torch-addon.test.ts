@@ -244,6 +244,26 @@ test("build-torch.sh derives a CUDA build's flags from a PyTorch install's torch
   }
 });
 
+test("build-torch.sh --torch-dir auto asks $PYTHON where torch is, and that Python for the ABI when no CMake config says it", () => {
+  const dir = fakeTorch(true, 1);
+  const bin = mkdtempSync(join(tmpdir(), "fake-python-"));
+  try {
+    rmSync(join(dir, "share"), { recursive: true });
+    const python = join(bin, "python3");
+    // Answers the two questions the script asks: where torch is, and its _GLIBCXX_USE_CXX11_ABI.
+    writeFileSync(python, `#!/bin/sh\ncase "$2" in *GLIBCXX*) echo 0 ;; *) echo ${dir} ;; esac\n`, { mode: 0o755 });
+    const { status, out, err } = printFlags(["--torch-dir", "auto"], { PYTHON: python });
+    assert.equal(status, 0, err);
+    assert.ok(out.includes(`-I${dir}/include `) && out.includes("-D_GLIBCXX_USE_CXX11_ABI=0") && out.includes("-ltorch_cuda"), out);
+    const none = printFlags(["--torch-dir", "auto"], { PYTHON: join(bin, "no-such-python") });
+    assert.equal(none.status, 2);
+    assert.match(none.err, /--torch-dir auto: .*no-such-python not found/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(bin, { recursive: true, force: true });
+  }
+});
+
 test("build-torch.sh: a CPU-only install gets no CUDA flags; an older torch gets C++17; a bad directory is exit 2", () => {
   const dir = fakeTorch(false, 1, 1);
   try {

@@ -25,6 +25,8 @@
 #include <functional>
 #include <memory>
 #include <sstream>
+#include <type_traits>
+#include <utility>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -59,12 +61,13 @@ napi_value guarded(napi_env env, F&& body) {
 
 // ------------------------------------------------------------------ handles
 
-// Per-device bookkeeping of live handles: slot 0 is the CPU, slot 1 + i is cuda:i.
+// Per-device bookkeeping of live handles: slot 0 is the CPU, slot 1 + i is cuda:i. Per thread, as handles are: a
+// worker_thread has its own N-API environment, and finalizers run on the thread that made the handle.
 struct Live {
   int64_t count = 0;
   int64_t bytes = 0;
 };
-std::vector<Live> g_live(1);
+thread_local std::vector<Live> g_live(1);
 
 // What V8 is told a handle costs beyond its data (TensorImpl + StorageImpl + allocator headers), so that a program
 // that drops millions of tiny handles without release() still triggers the GCs that run their finalizers.
@@ -316,6 +319,7 @@ napi_value Download(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info);
     const at::Tensor& t = tensorOf(env, a[0], "download");
+    c10::InferenceMode inference;
     // tfjs knows float32/int32/bool: other floating dtypes come back as float32, other integers as int32.
     at::ScalarType out = t.scalar_type() == at::kBool ? at::kBool
                          : at::isFloatingType(t.scalar_type()) ? at::kFloat
@@ -395,7 +399,7 @@ struct OpEntry {
   std::string name;  // "aten::add.Tensor", for messages
 };
 
-std::unordered_map<std::string, std::unique_ptr<OpEntry>> g_ops;
+thread_local std::unordered_map<std::string, std::unique_ptr<OpEntry>> g_ops;
 
 std::string schemaText(const OpEntry& e) {
   std::ostringstream s;
@@ -422,6 +426,10 @@ OpEntry& findOp(const std::string& full) {
   return ref;
 }
 
+// libtorch's optional: c10's own class in 1.13, std::optional in 2.x; named through the API so both compile.
+using OptTensor = decltype(std::declval<c10::IValue>().toOptional<at::Tensor>());
+using ArgN = std::decay_t<decltype(std::declval<const c10::Argument&>().N())>;
+
 // Thrown while converting one argument; call() adds the op, the argument and the schema.
 struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -445,10 +453,10 @@ int64_t intOf(napi_env env, napi_value v, napi_valuetype t) {
 }
 
 c10::IValue convertArg(napi_env env, napi_value v, const c10::TypePtr& type, const c10::TypePtr& real,
-                       c10::optional<int32_t> N);
+                       ArgN N);
 
 c10::IValue convertList(napi_env env, napi_value v, napi_valuetype t, const c10::TypePtr& elem,
-                        c10::optional<int32_t> N) {
+                        ArgN N) {
   c10::TypeKind k = elem->kind();
   bool intLike = k == c10::TypeKind::IntType || k == c10::TypeKind::SymIntType;
   // As in PyTorch's Python API, one integer stands for a fixed-size int list of copies of it ("int[2] stride=1").
@@ -512,10 +520,10 @@ c10::IValue convertList(napi_env env, napi_value v, napi_valuetype t, const c10:
   }
   if (k == c10::TypeKind::OptionalType &&
       elem->castRaw<c10::OptionalType>()->getElementType()->kind() == c10::TypeKind::TensorType) {
-    c10::List<c10::optional<at::Tensor>> out;
+    c10::List<OptTensor> out;
     out.reserve(n);
     each([&](uint32_t i) {
-      if (types[i] == napi_null || types[i] == napi_undefined) out.push_back(c10::nullopt);
+      if (types[i] == napi_null || types[i] == napi_undefined) out.push_back(OptTensor());
       else out.push_back(handle(i));
     });
     return c10::IValue(out);
@@ -524,7 +532,7 @@ c10::IValue convertList(napi_env env, napi_value v, napi_valuetype t, const c10:
 }
 
 c10::IValue convertArg(napi_env env, napi_value v, const c10::TypePtr& type, const c10::TypePtr& real,
-                       c10::optional<int32_t> N) {
+                       ArgN N) {
   napi_valuetype t = typeOf(env, v);
   c10::TypeKind k = type->kind();
   if (k == c10::TypeKind::OptionalType) {
