@@ -16,7 +16,7 @@ import { registerWasmKernels } from "./wasm-kernels.js";
 export { ensureGradients } from "./gradients.js";
 export { registerWasmKernels } from "./wasm-kernels.js";
 
-export const BACKEND_REQUESTS = ["auto", "node", "native", "wasm", "cpu"] as const;
+export const BACKEND_REQUESTS = ["auto", "node", "native", "wasm", "cpu", "torch"] as const;
 export type BackendRequest = (typeof BACKEND_REQUESTS)[number];
 
 export interface BackendInfo {
@@ -29,6 +29,8 @@ export interface BackendInfo {
   simd?: boolean;
   /** Why earlier candidates of "auto" were skipped, or other remarks. */
   note?: string;
+  /** The device the backend computes on, for a person to read: "cpu", or "cuda:0 NVIDIA H100 80GB HBM3" (torch only). */
+  device?: string;
 }
 
 type NativeModule = {
@@ -48,8 +50,8 @@ export class BackendError extends Error {
  * a sweep fails, one by one, with the same message. auto, wasm and cpu need nothing beyond the npm install.
  */
 export async function checkBackendAvailable(requested: string): Promise<void> {
-  if (requested !== "node" && requested !== "native") return;
-  const r = requested === "node" ? await tryNode() : await tryNative();
+  if (requested !== "node" && requested !== "native" && requested !== "torch") return;
+  const r = requested === "node" ? await tryNode() : requested === "native" ? await tryNative() : await tryTorch();
   if (!r.ok) throw new BackendError(`--backend ${requested}: ${r.reason}`);
 }
 
@@ -90,6 +92,11 @@ async function select(requested: BackendRequest): Promise<BackendInfo> {
       if (!r.ok) throw new Error(r.reason);
       return r.info;
     }
+    case "torch": {
+      const r = await tryTorch();
+      if (!r.ok) throw new Error(r.reason);
+      return r.info;
+    }
     case "wasm":
       return initWasm("wasm");
     case "cpu":
@@ -127,6 +134,11 @@ async function activate(name: string): Promise<void> {
  * count they started with.
  */
 export async function setBackendThreads(info: BackendInfo, threads: number): Promise<number> {
+  if (info.name === "torch") {
+    const mod = (await import(new URL("./torch/index.js", import.meta.url).href)) as TorchModule;
+    const r = await mod.registerTorchBackend({ threads });
+    return r.ok ? threads : info.threads;
+  }
   if (info.name !== "native") return info.threads;
   const mod = (await import(new URL("./native/index.js", import.meta.url).href)) as NativeModule;
   const r = await mod.registerNativeBackend({ threads });
@@ -193,6 +205,34 @@ async function tryNative(requested: BackendRequest = "native"): Promise<Attempt>
   await ensureGradients();
   const threads = typeof result.threads === "number" && result.threads > 0 ? result.threads : 1;
   return { ok: true, info: base("native", requested, threads) };
+}
+
+type TorchModule = typeof import("./torch/index.js");
+
+const TORCH_HINT =
+  ". Build it with `apt-get install -y libtorch-dev && npm run build:torch` (or scripts/build-torch.sh --torch-dir auto " +
+  "against a PyTorch install, for CUDA), or pass --backend native (or auto)";
+
+/**
+ * The "torch" backend: tensors on the libtorch device PRUNEBENCH_TORCH_DEVICE (cpu, cuda:N). Never chosen by "auto":
+ * it is the GPU path, asked for by name. Threads (CPU tensors): 1, as the native backend, until setBackendThreads.
+ */
+async function tryTorch(): Promise<Attempt> {
+  let mod: TorchModule;
+  try {
+    mod = (await import(new URL("./torch/index.js", import.meta.url).href)) as TorchModule;
+  } catch (e) {
+    return { ok: false, reason: `torch backend unavailable: ${(e as Error).message.split("\n")[0]}${TORCH_HINT}` };
+  }
+  const r = await mod.registerTorchBackend();
+  if (!r.ok) return { ok: false, reason: `torch backend unavailable: ${r.reason}${TORCH_HINT}` };
+  try {
+    await activate(mod.TORCH_BACKEND);
+  } catch (e) {
+    return { ok: false, reason: `torch backend unavailable: ${(e as Error).message}` };
+  }
+  await ensureGradients();
+  return { ok: true, info: { ...base(mod.TORCH_BACKEND, "torch", 1), device: r.deviceName } };
 }
 
 async function initWasm(requested: BackendRequest, note?: string): Promise<BackendInfo> {

@@ -119,7 +119,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   // A mistyped or unreachable queue address is bad input, said before anything is planned or created.
   if (options.queue) await checkReachable(parseQueueUrl(options.queue), options.queue);
   // A backend asked for by name that cannot start here would fail every run, one by one: say so before planning.
-  if (options.backend === "node" || options.backend === "native") await (await import("../backend/index.js")).checkBackendAvailable(options.backend);
+  if (options.backend === "node" || options.backend === "native" || options.backend === "torch") await (await import("../backend/index.js")).checkBackendAvailable(options.backend);
   const { grid, gridText, planned } = await planSweep(options);
   const summary: SweepSummary = {
     sweepId: null, planned: planned.length, skipped: 0, done: 0, failed: 0, diverged: 0, interrupted: 0, heldElsewhere: 0, notStarted: 0, stopped: false,
