@@ -13,7 +13,7 @@ export type ExportFormat = "csv" | "json" | "jsonl";
 
 const RUN_FIELDS = [
   "key", "sweepIds", "database", "status", "method", "methodLabel", "arch", "dataset", "targetKind", "targetValue", "seed",
-  "backend", "tfjsVersion", "error", "startedAt", "finishedAt",
+  "backend", "tfjsVersion", "device", "gpu", "error", "startedAt", "finishedAt",
 ] as const;
 const LAYER_FIELDS = ["runKey", "name", "kind", "shape", "params", "nonzero", "macs", "macsEffective", "prunable"] as const;
 const EPOCH_FIELDS = ["runKey", "phase", "epoch", "loss", "trainAcc", "valAcc", "lr", "seconds", "dnr"] as const;

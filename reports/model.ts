@@ -32,6 +32,9 @@ export interface RunRow {
   denseKey?: string;
   backend: string | null;
   tfjsVersion: string | null;
+  /** The device the run trained on ("cpu", "cuda:0 <GPU name>") and the GPU id its worker was bound to; null before they were recorded. */
+  device?: string | null;
+  gpu?: string | null;
   error: string | null;
   startedAt: string | null;
   finishedAt: string | null;

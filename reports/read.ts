@@ -65,7 +65,7 @@ export function readRuns(store: Store, filter: RunFilter = {}): RunRow[] {
     return rows.map((r) => ({
       key: r.key, sweepIds: sweepsOf.get(r.key) ?? [], database: store.path, status: r.status, method: r.method, methodLabel: r.method_label,
       arch: r.arch, dataset: r.dataset, targetKind: r.target_kind, targetValue: r.target_value, seed: r.seed, denseKey: r.dense_key, backend: r.backend,
-      tfjsVersion: r.tfjs_version, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, metrics: metrics.get(r.key) ?? {},
+      tfjsVersion: r.tfjs_version, device: r.device ?? null, gpu: r.gpu ?? null, error: r.error, startedAt: r.started_at, finishedAt: r.finished_at, metrics: metrics.get(r.key) ?? {},
       config: store.parseStored(r.config_json, `configuration of run ${r.key}`),
     }));
   });

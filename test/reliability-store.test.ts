@@ -205,6 +205,8 @@ test("reading commands never create or write a database", () => {
   d.exec(`ALTER TABLE epochs DROP COLUMN dnr`);
   // …and before migration 5 (per-class accuracy).
   d.exec(`DROP TABLE class_accuracy`);
+  // …and before migration 6 (the device and GPU a run trained on).
+  d.exec(`ALTER TABLE runs DROP COLUMN device; ALTER TABLE runs DROP COLUMN gpu`);
   d.pragma("user_version = 1");
   d.close();
   const hash = sha256(old);

@@ -13,6 +13,7 @@ import { userCacheDir } from "../core/locations.js";
 import { CODE_VERSION, PRUNEBENCH_VERSION } from "../core/version.js";
 import { EXIT } from "./errors.js";
 import { emit } from "./output.js";
+import { listGpus, torchAddonGpus, type GpuInfo } from "../sweep/devices.js";
 
 /** The Debian packages the native backend builds against, by a file each installs. */
 const NATIVE_PACKAGES = [
@@ -31,6 +32,11 @@ export interface DoctorReport {
   versions: { prunebench: string; code: string; node: string; tfjs: string; v8: string };
   /** The shared cache of dense pretrained models (and downloads): where, how big, how many files. */
   cache: { dir: string; exists: boolean; bytes: number; files: number };
+  /**
+   * The GPUs `--gpus` can use (nvidia-smi, else the torch addon; `source` null and `why` when none), and whether the
+   * torch backend (the one that trains on them) can start here, with why not.
+   */
+  gpus: { devices: GpuInfo[]; source: string | null; why: string[]; torch: { ok: boolean; detail: string } };
 }
 
 /** Total size and file count under `dir` (symlinks not followed; unreadable entries skipped). */
@@ -65,7 +71,24 @@ function formatBytes(n: number): string {
   return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(1)} GiB` : n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : n >= 1024 ? `${(n / 1024).toFixed(1)} KiB` : `${n} B`;
 }
 
+/** Whether the torch backend starts here, said without switching this process's backend for good. */
+async function torchStatus(): Promise<{ ok: boolean; detail: string }> {
+  const addon = await torchAddonGpus();
+  if ("error" in addon) return { ok: false, detail: addon.error };
+  const where = addon.cudaAvailable ? `CUDA ${addon.cudaVersion}, ${addon.gpus.length} GPU(s)` : addon.cudaVersion ? "CUDA build, but no GPU visible: CPU tensors only" : "built without CUDA: CPU tensors only";
+  if (!isBackendRequest("torch")) return { ok: false, detail: `addon built (libtorch ${addon.torchVersion}, ${where}) but this prunebench cannot select --backend torch yet` };
+  try {
+    await initBackend("torch" as never);
+    return { ok: true, detail: `starts (libtorch ${addon.torchVersion}, ${where})` };
+  } catch (e) {
+    return { ok: false, detail: `addon built (libtorch ${addon.torchVersion}) but the backend did not start: ${(e as Error).message.split("\n")[0]}` };
+  }
+}
+
 export async function doctorReport(cacheDir: string = userCacheDir()): Promise<DoctorReport> {
+  // Asked before auto's backend is chosen, so that the tfjs backend left active is auto's.
+  const torch = await torchStatus();
+  const listing = await listGpus();
   const info = await initBackend("auto");
   const addon = addonPath();
   const built = existsSync(addon);
@@ -97,6 +120,7 @@ export async function doctorReport(cacheDir: string = userCacheDir()): Promise<D
     datasets,
     versions: { prunebench: PRUNEBENCH_VERSION, code: CODE_VERSION, node: process.version, tfjs: info.tfjsVersion, v8: process.versions.v8 },
     cache: { dir: cacheDir, exists: existsSync(cacheDir), ...folderSize(cacheDir) },
+    gpus: { devices: listing.gpus, source: listing.source, why: listing.notes, torch },
   };
 }
 
@@ -111,6 +135,10 @@ export function formatDoctor(r: DoctorReport): string {
     ...(r.native.advice ? [`  to get the native backend (5-10x faster than wasm): ${r.native.advice}`] : []),
     "datasets:",
     ...r.datasets.map((d) => `  ${d.name}: ${d.present ? "found" : `not found: ${d.detail}`}`),
+    `gpus: ${r.gpus.devices.length > 0
+      ? `${r.gpus.devices.map((g) => `${g.index} ${g.name}${g.memoryMiB !== undefined ? ` (${(g.memoryMiB / 1024).toFixed(0)} GiB)` : ""}${g.uuid ? ` ${g.uuid}` : ""}`).join(", ")} (from ${r.gpus.source}; bench sweep --backend torch --gpus ${r.gpus.devices.map((g) => g.index).join(",")})`
+      : `none (${r.gpus.why.join("; ")})`}`,
+    `  torch backend: ${r.gpus.torch.ok ? r.gpus.torch.detail : `unavailable: ${r.gpus.torch.detail} (build it with scripts/build-torch.sh --torch-dir auto)`}`,
     `cache: ${r.cache.dir}: ${r.cache.exists ? `${formatBytes(r.cache.bytes)} in ${r.cache.files} file(s) (dense models are reused across sweeps; delete the folder to free it)` : "not created yet"}`,
     `versions: code ${r.versions.code}, Node ${r.versions.node} (V8 ${r.versions.v8}), tfjs ${r.versions.tfjs}`,
   ];

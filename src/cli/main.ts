@@ -60,18 +60,22 @@ program.command("sweep")
   .option("--plain", "plain progress lines even on a terminal")
   .option("--queue <redis-url>", "send runs to `bench worker --queue` processes on any machine through Redis: redis://host:port[/db]")
   .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain (for a machine nobody else uses: 2 threads on busy cores are slower than 1); results do not change", "1")
+  .option("--gpus <ids>", "train on these GPUs (--backend torch): indices or UUIDs as nvidia-smi lists them, e.g. 0,1, or all; one worker per GPU and --jobs-per-gpu")
+  .option("--jobs-per-gpu <k>", "workers sharing each GPU (with --gpus; small models leave a big GPU mostly idle)")
   .action(action(async () => ({
-    default: async (grid: string, o: any) => {
+    default: async (grid: string, o: any, cmd: Command) => {
       const { runSweep } = await import("../sweep/coordinator.js");
       const { parseThreads } = await import("../sweep/threads.js");
       const threads = parseThreads(o.threads);
       if (threads instanceof Error) badOption(threads.message);
+      if (o.queue && o.gpus !== undefined) badOption("--gpus binds local workers; with --queue the workers are `bench worker --queue … --gpus …` processes: give it to them");
+      const gpus = await gpuPlan(o, cmd.getOptionValueSource("jobs") === "cli" ? jobCount(o.jobs) : undefined, o.backend);
       const s = await runSweep({
         gridFile: grid, dbPath: o.db, jobs: jobCount(o.jobs), backend: o.backend, dataDir: o.dataDir, cacheDir: o.cacheDir,
         artifactsDir: o.artifactsDir ?? join(dirname(o.db), `${basename(o.db).replace(/\.[^.]+$/, "")}-artifacts`),
         dryRun: o.dryRun, maxRuns: positiveInt(o.maxRuns, "--max-runs"), yes: o.yes, runTimeoutSec: nonNegativeNumber(o.runTimeout, "--run-timeout", "seconds"), plain: o.plain,
         maxWorkerRssMb: nonNegativeNumber(o.workerMaxRss, "--worker-max-rss", "MiB"), threads,
-        ...(o.queue ? { queue: o.queue } : {}),
+        ...(o.queue ? { queue: o.queue } : {}), ...(gpus ? { gpus } : {}),
       });
       if (s.diskFull) return EXIT.diskFull;
       if (s.stopped || s.interrupted > 0) return EXIT.interrupted;
@@ -235,7 +239,8 @@ program.command("slurm")
   .requiredOption("--queue <url>", "the sweep's Redis queue, as the nodes reach it: redis://host:port[/db]")
   .requiredOption("--array <n>", "array tasks: one worker each")
   .option("--cpus-per-task <c>", "CPUs per task; the worker runs this many runs at a time (--jobs)", "1")
-  .option("--gpus-per-task <k>", "GPUs per task (0: none asked for)", "0")
+  .option("--gpus-per-task <k>", "GPUs per task (0: none asked for); the worker binds each training process to one of them", "0")
+  .option("--jobs-per-gpu <k>", "with --gpus-per-task: training processes sharing each GPU (default: CPUs per task / GPUs per task, at least 1)")
   .option("--partition <name>", "Slurm partition")
   .option("--time <limit>", "time limit per task, e.g. 12:00:00 or 2-00:00:00")
   .option("--exit-idle <seconds>", "each worker exits once no job has come for this long, giving its node back (0 = serve until scancel)", "600")
@@ -251,8 +256,11 @@ program.command("worker")
   .option("--cache-dir <dir>", "this machine's dense-model cache (with --queue)", userCacheDir())
   .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
   .option("--exit-idle <seconds>", "exit once no job has come for this long (with --queue; 0 = serve until stopped)", "0")
-  .action(async (o: any) => {
+  .option("--gpus <ids>", "with --queue: bind each training process to one of these GPUs (0,1 or UUIDs; all = CUDA_VISIBLE_DEVICES's list, as Slurm sets it)")
+  .option("--jobs-per-gpu <k>", "with --gpus: training processes sharing each GPU")
+  .action(async (o: any, cmd: Command) => {
     if (!o.queue) {
+      if (o.gpus !== undefined || o.jobsPerGpu !== undefined) badOption("--gpus and --jobs-per-gpu need --queue (a stdin worker is one process; start it with CUDA_VISIBLE_DEVICES=<id> PRUNEBENCH_TORCH_DEVICE=cuda:0)");
       await import("../sweep/worker.js");
       return;
     }
@@ -260,8 +268,12 @@ program.command("worker")
     try {
       const idle = Number(o.exitIdle);
       if (!/^\s*\d+(\.\d+)?\s*$/.test(o.exitIdle)) throw new UsageError(`--exit-idle must be a number of seconds >= 0, got "${o.exitIdle}"`);
+      // The jobs name their backend; a GPU worker takes the coordinator's word that it is torch.
+      const gpus = await gpuPlan(o, cmd.getOptionValueSource("jobs") === "cli" ? jobs : undefined, undefined);
       const { runQueueWorker } = await import("../sweep/queue-worker.js");
-      await runQueueWorker({ url: o.queue, jobs, cacheDir: o.cacheDir, idleExitMs: idle * 1000, ...(o.dataDir ? { dataDir: o.dataDir } : {}) });
+      await runQueueWorker({
+        url: o.queue, jobs: gpus?.slots.length ?? jobs, cacheDir: o.cacheDir, idleExitMs: idle * 1000, ...(o.dataDir ? { dataDir: o.dataDir } : {}), ...(gpus ? { gpus } : {}),
+      });
     } catch (e) {
       process.exitCode = reportError(e);
     }
@@ -313,6 +325,20 @@ function positiveInt(value: string, flag: string): number {
   const n = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) badOption(`${flag} must be a positive integer, got "${value}"`);
   return n;
+}
+
+/**
+ * `--gpus` / `--jobs-per-gpu` checked and turned into worker slots (src/sweep/devices.ts), or undefined without --gpus.
+ * `backend` undefined: not known here (a queue worker); "auto" is resolved to what it picks on this machine.
+ */
+async function gpuPlan(o: { gpus?: string; jobsPerGpu?: string }, jobs: number | undefined, backend: string | undefined) {
+  if (o.gpus === undefined) {
+    if (o.jobsPerGpu !== undefined) badOption("--jobs-per-gpu needs --gpus (which GPUs the workers share), e.g. --gpus 0 --jobs-per-gpu 4");
+    return undefined;
+  }
+  const { planGpus } = await import("../sweep/devices.js");
+  const resolvedBackend = backend === "auto" ? (await (await import("../backend/index.js")).initBackend("auto")).name : undefined;
+  return planGpus({ gpus: o.gpus, jobsPerGpu: o.jobsPerGpu, jobs, backend, resolvedBackend }, process.env);
 }
 
 function jobCount(value: string): number {

@@ -27,7 +27,8 @@ export default function show(run: string, o: { db: string; json?: boolean }): nu
     return 0;
   }
   let text = `run ${r.key}  [${r.status}]\n${r.dataset} / ${r.arch} / ${r.methodLabel} / ${r.targetKind} ${r.targetValue} / seed ${r.seed}\n`;
-  text += `backend ${r.backend ?? "?"} (tfjs ${r.tfjsVersion ?? "?"})  started ${r.startedAt ?? "-"}  finished ${r.finishedAt ?? "-"}\n`;
+  const device = r.device ? `  on ${r.device}${r.gpu ? ` (GPU ${r.gpu})` : ""}` : "";
+  text += `backend ${r.backend ?? "?"} (tfjs ${r.tfjsVersion ?? "?"})${device}  started ${r.startedAt ?? "-"}  finished ${r.finishedAt ?? "-"}\n`;
   if (r.error) text += `error: ${r.error}\n`;
   text += `\nmetrics\n` + textTable(["name", "value", "unit"], Object.entries(r.metrics).map(([k, v]) => [k, v === null ? "" : String(Number(v.toPrecision(6))), METRICS.get(k)?.unit ?? ""]));
   if (layers.length) {

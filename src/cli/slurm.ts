@@ -21,6 +21,8 @@ export interface SlurmScriptOptions {
   array: number;
   cpusPerTask: number;
   gpusPerTask: number;
+  /** With GPUs: training processes per GPU (the worker runs gpusPerTask x this many at a time). */
+  jobsPerGpu?: number;
   partition?: string;
   time?: string;
   /** Folder the tasks start in: the project whose bench they run. */
@@ -58,9 +60,15 @@ export function slurmScript(o: SlurmScriptOptions): string {
     "set -euo pipefail",
     `cd ${shellQuote(o.projectDir)}`,
     // exec: Slurm's signals at the time limit or scancel reach the worker itself, which gives its job back to the queue.
-    `exec ${shellQuote(o.node)} ${shellQuote(o.bench)} worker --queue ${shellQuote(o.queue)} --jobs ${o.cpusPerTask}${o.exitIdle > 0 ? ` --exit-idle ${o.exitIdle}` : ""}`,
+    // With GPUs, Slurm sets CUDA_VISIBLE_DEVICES to the task's list; --gpus all binds each training process to one of them.
+    `exec ${shellQuote(o.node)} ${shellQuote(o.bench)} worker --queue ${shellQuote(o.queue)} ${o.gpusPerTask > 0 ? `--gpus all --jobs-per-gpu ${slurmJobsPerGpu(o)}` : `--jobs ${o.cpusPerTask}`}${o.exitIdle > 0 ? ` --exit-idle ${o.exitIdle}` : ""}`,
   ];
   return `${lines.join("\n")}\n`;
+}
+
+/** Training processes per GPU of a task: as asked, else the task's CPUs shared among its GPUs (at least 1). */
+export function slurmJobsPerGpu(o: Pick<SlurmScriptOptions, "cpusPerTask" | "gpusPerTask" | "jobsPerGpu">): number {
+  return o.jobsPerGpu ?? Math.max(1, Math.floor(o.cpusPerTask / Math.max(1, o.gpusPerTask)));
 }
 
 /** The queue's own parser (bad input names the flag), plus a warning the cluster's nodes make worth giving. */
@@ -87,6 +95,7 @@ export interface SlurmCommandOptions {
   array: string;
   cpusPerTask: string;
   gpusPerTask: string;
+  jobsPerGpu?: string;
   partition?: string;
   time?: string;
   submit?: boolean;
@@ -101,6 +110,8 @@ export default function slurm(gridFile: string, o: SlurmCommandOptions): number 
   const cpusPerTask = count(o.cpusPerTask, "--cpus-per-task", 1);
   const gpusPerTask = count(o.gpusPerTask, "--gpus-per-task", 0);
   const exitIdle = count(o.exitIdle, "--exit-idle", 0);
+  if (o.jobsPerGpu !== undefined && gpusPerTask === 0) throw new UsageError("--jobs-per-gpu needs --gpus-per-task (how many GPUs each task gets)");
+  const jobsPerGpu = o.jobsPerGpu === undefined ? undefined : count(o.jobsPerGpu, "--jobs-per-gpu", 1);
   if (o.partition !== undefined && !/^[A-Za-z0-9_.,-]+$/.test(o.partition)) {
     throw new UsageError(`--partition "${o.partition}" is not a partition name (letters, digits, _ . - and commas between several)`);
   }
@@ -112,12 +123,13 @@ export default function slurm(gridFile: string, o: SlurmCommandOptions): number 
   const out = o.out ?? `${basename(gridFile).replace(/\.[^.]+$/, "")}.sbatch`;
   const root = resolve(dirname(fileURLToPath(import.meta.url)), "../../..");
   const script = slurmScript({
-    gridFile, gridName: grid.name, queue: o.queue, array, cpusPerTask, gpusPerTask, partition: o.partition, time: o.time,
+    gridFile, gridName: grid.name, queue: o.queue, array, cpusPerTask, gpusPerTask, ...(jobsPerGpu ? { jobsPerGpu } : {}), partition: o.partition, time: o.time,
     projectDir: root, node: process.execPath, bench: resolve(root, "bin/bench.js"), logDir: dirname(resolve(out)), exitIdle,
   });
   writeOutput(out, script, { kind: "sbatch", force: o.force, flag: "--out" });
   chmodSync(out, 0o755);
-  process.stdout.write(`wrote ${out}: ${array} worker task(s) x ${cpusPerTask} run(s) at a time\n`);
+  const perTask = gpusPerTask > 0 ? `${gpusPerTask * slurmJobsPerGpu({ cpusPerTask, gpusPerTask, jobsPerGpu })} run(s) at a time on ${gpusPerTask} GPU(s)` : `${cpusPerTask} run(s) at a time`;
+  process.stdout.write(`wrote ${out}: ${array} worker task(s) x ${perTask}\n`);
   if (!o.submit) {
     process.stderr.write(`submit it with: sbatch ${shellQuote(out)}; then start the coordinator: bench sweep ${shellQuote(gridFile)} --queue ${shellQuote(o.queue)}\n`);
     return 0;

@@ -247,6 +247,10 @@ export interface BackendRecord {
   name: string;
   tfjsVersion: string;
   threads: number;
+  /** The device the run trained on: "cpu", or the torch backend's e.g. "cuda:0 NVIDIA H100 80GB HBM3". */
+  device?: string;
+  /** The GPU (CUDA_VISIBLE_DEVICES id) the worker was bound to (`--gpus`), whose cuda:0 is `device`; absent on CPU. */
+  gpu?: string;
 }
 
 export interface Artifact {

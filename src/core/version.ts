@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "2b7e96793a0ac617a00ec97eab808ebaeb3533df6ea0e6238f8091087ab50c29";
+export const RESULTS_SOURCES_SHA256 = "fd58b53491e7c5b4efeb9541cc5e136856a5834e5372ce9cb477e3a4582d7333";

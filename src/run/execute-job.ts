@@ -71,7 +71,9 @@ export async function executeJob(job: Job, onProgress: ProgressFn = () => {}): P
     // The job's thread count holds for this job only: the worker goes back to the backend's own for the next one.
     const threads = job.threads && job.threads !== info.threads ? await setBackendThreads(info, job.threads) : info.threads;
     if (threads !== info.threads) restoreThreads = () => setBackendThreads(info, info.threads);
-    backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads };
+    // BackendInfo.device is the torch backend's (issue #16); every other backend computes on the CPU.
+    const device = "device" in info && typeof info.device === "string" && info.device ? info.device : "cpu";
+    backend = { name: info.name, tfjsVersion: info.tfjsVersion, threads, device };
     const out = await runInScope(job, onProgress, startedAt, { ...info, threads }, clock);
     Object.assign(out.metrics, clock.metrics(), { compute_threads: threads });
     return { ...base, status: "done", error: null, backend, ...out, finishedAt: new Date().toISOString() };

@@ -110,6 +110,12 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (run_key, phase, label)
   ) WITHOUT ROWID;
   `,
+  // 6: the device a run trained on ("cpu", or the torch backend's "cuda:0 <GPU name>") and the GPU its worker was
+  // bound to (`--gpus`: the CUDA_VISIBLE_DEVICES id); NULL for runs stored before, which all ran on the CPU
+  `
+  ALTER TABLE runs ADD COLUMN device TEXT;
+  ALTER TABLE runs ADD COLUMN gpu TEXT;
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

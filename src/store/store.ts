@@ -276,10 +276,10 @@ export class Store {
   private writeResult(result: JobResult): void {
     {
       for (const table of RUN_ROW_TABLES) this.db.prepare(`DELETE FROM ${table} WHERE run_key = ?`).run(result.key);
-      this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, host = ?, worker_pid = ?, finished_at = ?,
+      this.db.prepare(`UPDATE runs SET status = ?, error = ?, backend = ?, tfjs_version = ?, threads = ?, device = ?, gpu = ?, host = ?, worker_pid = ?, finished_at = ?,
           started_at = COALESCE(started_at, ?), lease_owner = NULL, lease_until = NULL WHERE key = ?`)
         .run(result.status, result.error, result.backend?.name ?? null, result.backend?.tfjsVersion ?? null, result.backend?.threads ?? null,
-          result.host, result.pid, result.finishedAt, result.startedAt, result.key);
+          result.backend?.device ?? null, result.backend?.gpu ?? null, result.host, result.pid, result.finishedAt, result.startedAt, result.key);
       this.writeRows(result.key, result);
       const artifact = this.db.prepare(`INSERT INTO artifacts (run_key, kind, path, sha256, bytes) VALUES (?,?,?,?,?)`);
       for (const a of result.artifacts) artifact.run(result.key, a.kind, a.path, a.sha256, a.bytes);
@@ -309,9 +309,9 @@ export class Store {
     if (!parent) return;
     const config = this.parseStored(parent.config_json, `configuration of run ${result.key}`) as RunConfig;
     const insert = this.db.prepare(`INSERT INTO runs (key, dense_key, status, method, method_label, arch, dataset, target_kind, target_value, seed,
-        config_json, code_version, data_fingerprint, backend, tfjs_version, threads, host, worker_pid, attempts, created_at, started_at, finished_at, parent_key, level)
+        config_json, code_version, data_fingerprint, backend, tfjs_version, threads, device, gpu, host, worker_pid, attempts, created_at, started_at, finished_at, parent_key, level)
       VALUES (@key, @dense_key, 'done', @method, @method_label, @arch, @dataset, @target_kind, @target_value, @seed, @config_json, @code_version,
-        @data_fingerprint, @backend, @tfjs_version, @threads, @host, @worker_pid, @attempts, @created_at, @started_at, @finished_at, @parent_key, @level)`);
+        @data_fingerprint, @backend, @tfjs_version, @threads, @device, @gpu, @host, @worker_pid, @attempts, @created_at, @started_at, @finished_at, @parent_key, @level)`);
     for (const level of levels.slice(0, -1)) {
       const key = levelRunKey(result.key, level.level);
       // A structured run's level is a point of its own target's kind, at what that level reached on its compacted

@@ -22,7 +22,8 @@ import { estimatedCost, PriorityLimit } from "./job-order.js";
 import type { Transport } from "./transport.js";
 import { checkReachable, parseQueueUrl } from "./queue-common.js";
 import { fmt, Progress, type ProgressCounts } from "./progress.js";
-import { threadsForJob, type ThreadsSetting } from "./threads.js";
+import { threadsForGpuJob, threadsForJob, type ThreadsSetting } from "./threads.js";
+import { gpuWorkerEnv, type GpuPlan } from "./devices.js";
 
 export interface SweepOptions {
   gridFile: string;
@@ -50,6 +51,8 @@ export interface SweepOptions {
   threads?: ThreadsSetting;
   /** Cores that "auto" shares (default: this machine's). */
   cores?: number;
+  /** `--gpus`: one worker per slot, each bound to its slot's GPU (devices.ts); `jobs` is then the slot count. */
+  gpus?: GpuPlan;
 }
 
 export interface SweepSummary {
@@ -114,6 +117,8 @@ export async function planSweep(options: Pick<SweepOptions, "gridFile" | "dataDi
 }
 
 export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
+  // On GPUs the workers are the slots (gpus x jobs per GPU), whatever --jobs said (the command line checks they agree).
+  if (options.gpus) options = { ...options, jobs: options.gpus.slots.length };
   const out = options.out ?? process.stdout;
   const started = Date.now();
   // A mistyped or unreachable queue address is bad input, said before anything is planned or created.
@@ -156,7 +161,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
   try {
     pool = options.queue
       ? await (await import("./queue.js")).QueueTransport.connect(options.queue, options.artifactsDir)
-      : new WorkerPool({ size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv, maxWorkerRssMb: options.maxWorkerRssMb });
+      : new WorkerPool({
+        size: options.jobs, jobTimeoutSec: options.runTimeoutSec, env: options.workerEnv, maxWorkerRssMb: options.maxWorkerRssMb,
+        ...(options.gpus ? { slotEnv: options.gpus.slots.map((s) => gpuWorkerEnv(s.gpu)) } : {}),
+      });
   } catch (e) {
     store.close();
     throw e;
@@ -210,7 +218,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     summary.skipped = planned.length - todo.length;
     const counts: ProgressCounts = { total: planned.length, done: 0, failed: 0, running: 0, skipped: summary.skipped };
     const progress = new Progress(out, options.jobs, options.plain);
-    const where = options.queue ? `through the queue ${options.queue}` : `on ${options.jobs} worker(s)`;
+    const gpus = options.gpus ? ` (GPU ${options.gpus.gpus.join(", ")}: ${options.gpus.jobsPerGpu} each)` : "";
+    const where = options.queue ? `through the queue ${options.queue}` : `on ${options.jobs} worker(s)${gpus}`;
     out.write(`sweep ${grid.name} (#${summary.sweepId}): ${planned.length} runs planned, ${summary.skipped} already finished, ${todo.length} to run ${where}; results in ${options.dbPath}\n`);
 
     // Everything goes to the queue at once (its workers, however many, take what they can); locally, dense models
@@ -233,7 +242,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
       paths: { cacheDir: options.cacheDir, artifactsDir: options.artifactsDir, dataDir: options.dataDir, ...(grid.archFiles ? { archFiles: grid.archFiles } : {}) },
       versions: { code: CODE_VERSION, resultsRevision: RESULTS_REVISION, dataFingerprint: p.dataFingerprint },
       // A queue's workers are other machines, whose cores this one cannot share out: they run at their own count.
-      ...(options.threads !== undefined && !options.queue ? { threads: threadsForJob(options.threads, cores, options.jobs, jobsLeft) } : {}),
+      ...(options.queue ? {} : options.gpus ? { threads: threadsForGpuJob(options.threads) }
+        : options.threads !== undefined ? { threads: threadsForJob(options.threads, cores, options.jobs, jobsLeft) } : {}),
     });
     const dense = new Map<string, Promise<JobResult>>();
     // Which backend the workers train on, said once (and again if a worker ends up on another): a sweep on wasm is
@@ -242,13 +252,14 @@ export async function runSweep(options: SweepOptions): Promise<SweepSummary> {
     const announceBackend = (r: JobResult) => {
       if (r.backend === null) return;
       // With --threads auto the count changes from job to job by design (the tail gets more): said once, as the rule.
-      const auto = options.threads === "auto" && r.backend.name === "native";
-      const said = `${r.backend.name}/${auto ? "auto" : r.backend.threads}`;
+      const auto = options.threads === "auto" && r.backend.name === "native" && !options.gpus;
+      const said = `${r.backend.name}/${auto ? "auto" : r.backend.threads}/${r.backend.device ?? ""}`;
       if (said === announced) return;
       announced = said;
       const slow = r.backend.name === "wasm" || r.backend.name === "cpu" ? "; the native backend is 5-10x faster: `bench doctor` says how to get it" : "";
       const threads = auto ? `threads: ${cores} core(s) shared among the jobs left (1 per worker while every worker is busy)` : `${r.backend.threads} thread(s) per worker`;
-      progress.event(`backend: ${r.backend.name}, ${threads}${slow}`, counts);
+      const device = r.backend.device && r.backend.device !== "cpu" ? ` on ${r.backend.device}` : "";
+      progress.event(`backend: ${r.backend.name}${device}, ${threads}${slow}`, counts);
     };
     const stoppedWhileWaiting = new Set<string>();
     const denseLabel = (p: PlannedRun) => `${p.config.arch}/${p.config.dataset}/seed ${p.config.seed}`;

@@ -14,6 +14,8 @@ import { type Job, PROTOCOL_VERSION } from "../core/types.js";
 import { CODE_VERSION, RESULTS_REVISION } from "../core/version.js";
 import { denseCheckpointPath } from "../run/dense-cache.js";
 import { WorkerPool } from "./worker-pool.js";
+import { gpuWorkerEnv, type GpuPlan } from "./devices.js";
+import { threadsForGpuJob } from "./threads.js";
 import {
   checkReachable, denseIndexKey, getBlob, parseQueueUrl, putBlob, QUEUE_NAME, type QueueJobData, type QueueJobReturn, type QueueProgress, queueTimings, writeFileAtomic,
 } from "./queue-common.js";
@@ -33,6 +35,8 @@ export interface QueueWorkerOptions {
    * back when the sweep has drained, instead of holding them until scancel.
    */
   idleExitMs?: number;
+  /** `--gpus`: each training process bound to one GPU (devices.ts); `jobs` is then the slot count. */
+  gpus?: GpuPlan;
 }
 
 export async function runQueueWorker(options: QueueWorkerOptions): Promise<void> {
@@ -44,7 +48,8 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   await checkReachable(address, options.url);
   const redis = new Redis(connection);
   redis.on("error", () => {}); // the BullMQ worker's own connection reports outages (below)
-  const pool = new WorkerPool({ size: options.jobs, env: options.env });
+  const jobs = options.gpus?.slots.length ?? options.jobs;
+  const pool = new WorkerPool({ size: jobs, env: options.env, ...(options.gpus ? { slotEnv: options.gpus.slots.map((s) => gpuWorkerEnv(s.gpu)) } : {}) });
   pool.warm();
   const fingerprints = new Map<string, Promise<string>>();
   const { lockDuration, stalledInterval } = queueTimings();
@@ -84,7 +89,10 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
     const wire = bj.data.job;
     await check(wire);
     await fetchDense(wire.denseKey);
-    const job: Job = { ...wire, paths: { ...wire.paths, cacheDir: options.cacheDir, artifactsDir, ...(options.dataDir ? { dataDir: options.dataDir } : {}) } };
+    const job: Job = {
+      ...wire, paths: { ...wire.paths, cacheDir: options.cacheDir, artifactsDir, ...(options.dataDir ? { dataDir: options.dataDir } : {}) },
+      ...(options.gpus ? { threads: threadsForGpuJob(wire.threads) } : {}),
+    };
     const tell = (p: Omit<QueueProgress, "worker">) => { void bj.updateProgress({ worker: name, ...p }).catch(() => {}); };
     tell({ phase: "start", epoch: 0, epochs: 0 });
     const result = await pool.run(job, { onProgress: (phase, epoch, epochs, note) => tell({ phase, epoch, epochs, ...(note ? { note } : {}) }) });
@@ -105,7 +113,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   };
 
   const worker = new Worker<QueueJobData, QueueJobReturn>(QUEUE_NAME, process_, {
-    connection, prefix: "prunebench", concurrency: options.jobs, lockDuration, stalledInterval, maxStalledCount: 2, autorun: false,
+    connection, prefix: "prunebench", concurrency: jobs, lockDuration, stalledInterval, maxStalledCount: 2, autorun: false,
   });
   // Said once per outage, not at every reconnection attempt.
   let lastError = "";
@@ -144,7 +152,8 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<void>
   };
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
-  out.write(`worker ${name}: ${options.jobs} training process(es), queue ${options.url}, code ${CODE_VERSION}, cache ${options.cacheDir}\n`);
+  const onGpus = options.gpus ? ` on GPU ${options.gpus.gpus.join(", ")} (${options.gpus.jobsPerGpu} each)` : "";
+  out.write(`worker ${name}: ${jobs} training process(es)${onGpus}, queue ${options.url}, code ${CODE_VERSION}, cache ${options.cacheDir}\n`);
   try {
     await worker.run();
   } finally {

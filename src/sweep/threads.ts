@@ -21,3 +21,11 @@ export function threadsForJob(setting: ThreadsSetting, cores: number, workers: n
   if (setting !== "auto") return setting;
   return Math.max(1, Math.floor(cores / Math.max(1, Math.min(workers, jobsLeft))));
 }
+
+/**
+ * A GPU worker's CPU threads: 1 unless a count was given. Its kernels run on the GPU; the CPU only feeds it, and
+ * gpus x K workers would otherwise contend for a machine's few cores ("auto" too: idle cores do not speed a GPU up).
+ */
+export function threadsForGpuJob(setting: ThreadsSetting | undefined): number {
+  return setting === undefined || setting === "auto" ? 1 : setting;
+}

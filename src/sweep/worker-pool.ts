@@ -18,11 +18,17 @@ export interface PoolOptions {
   env?: NodeJS.ProcessEnv;
   /** Replace a worker whose resident memory exceeds this after a job (0 = never): bounds memory per worker. */
   maxWorkerRssMb?: number;
+  /**
+   * Environment of each slot's worker, by slot (e.g. the GPU it is bound to: devices.ts). A slot keeps it for good: the
+   * worker that replaces a crashed or recycled one starts with the same, so a GPU never gains or loses a worker.
+   */
+  slotEnv?: ReadonlyArray<NodeJS.ProcessEnv>;
 }
 
 interface Slot {
   child: ChildProcess | null;
   busy: boolean;
+  env: NodeJS.ProcessEnv;
 }
 
 const WORKER_SCRIPT = fileURLToPath(new URL("./worker.js", import.meta.url));
@@ -35,7 +41,8 @@ export class WorkerPool implements Transport {
   private closed = false;
 
   constructor(private readonly options: PoolOptions) {
-    this.slots = Array.from({ length: options.size }, () => ({ child: null, busy: false }));
+    if (options.slotEnv && options.slotEnv.length !== options.size) throw new Error(`WorkerPool: ${options.slotEnv.length} slot environments for ${options.size} slots`);
+    this.slots = Array.from({ length: options.size }, (_, i) => ({ child: null, busy: false, env: options.slotEnv?.[i] ?? {} }));
   }
 
   get pids(): number[] {
@@ -55,7 +62,7 @@ export class WorkerPool implements Transport {
 
   /** Start every worker now rather than at its first job: a queue worker waiting for work should be ready for it. */
   warm(): void {
-    for (const slot of this.slots) if (!slot.child && !this.closed) slot.child = this.spawn();
+    for (const slot of this.slots) if (!slot.child && !this.closed) slot.child = this.spawn(slot);
   }
 
   private acquire(): Promise<Slot> {
@@ -65,13 +72,18 @@ export class WorkerPool implements Transport {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
-  private spawn(): ChildProcess {
+  /** Which slot each live worker is in, by pid (tests: a replaced worker is in its predecessor's slot). */
+  get slotPids(): Array<number | null> {
+    return this.slots.map((s) => s.child?.pid ?? null);
+  }
+
+  private spawn(slot: Slot): ChildProcess {
     // detached: a process group of its own, so Ctrl-C in a terminal (SIGINT to the foreground group) reaches only the
     // coordinator, which decides what stops. The worker's own SIGINT handler is installed only after its imports load
     // (seconds), and a worker started just before a Ctrl-C would otherwise die with its run. Workers still end with
     // the coordinator: they exit when their IPC channel closes or their parent is gone (worker.ts).
     return fork(WORKER_SCRIPT, [], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...this.options.env }, serialization: "json", detached: true,
+      stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...this.options.env, ...slot.env }, serialization: "json", detached: true,
     });
   }
 
@@ -82,7 +94,7 @@ export class WorkerPool implements Transport {
       slot.child!.send({ type: "exit" });
       slot.child = null;
     }
-    if (!slot.child || !alive) slot.child = this.spawn();
+    if (!slot.child || !alive) slot.child = this.spawn(slot);
     const child = slot.child;
     const startedAt = new Date().toISOString();
     return new Promise((resolve) => {

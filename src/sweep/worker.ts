@@ -8,6 +8,7 @@ import { createInterface } from "node:readline";
 import { executeJob } from "../run/execute-job.js";
 import type { CoordinatorMessage, WorkerMessage } from "./protocol.js";
 import { PROTOCOL_VERSION } from "../core/types.js";
+import { boundGpu } from "./devices.js";
 
 // The coordinator decides what stops, not the worker. Forked workers have a process group of their own (pool.ts), so a
 // terminal's Ctrl-C does not reach them; this covers launchers that signal a whole group anyway.
@@ -87,7 +88,10 @@ function handle(message: CoordinatorMessage): void {
       // ... and throw like a bug in a method or the training loop would.
       if (process.env.BENCH_FAULT_THROW_RUN === job.key && phase === "finetune") throw new Error(`injected fault (BENCH_FAULT_THROW_RUN) in ${phase} epoch ${epoch}`);
     });
-    send({ type: "result", result, rssMb: process.memoryUsage().rss / 2 ** 20 });
+    // The GPU this worker was bound to is the scheduler's fact, not the backend's: recorded here, beside the device.
+    const gpu = result.backend ? boundGpu(process.env, result.backend.device) : null;
+    const recorded = gpu !== null && result.backend ? { ...result, backend: { ...result.backend, gpu } } : result;
+    send({ type: "result", result: recorded, rssMb: process.memoryUsage().rss / 2 ** 20 });
   });
 }
 
