@@ -88,8 +88,9 @@ test("compareRuns: equal runs match; each figure outside its tolerance fails its
 test("compare-train trains both sides from one seed in processes of their own and reports the match (CPU path)", () => {
   const out = mkdtempSync(join(tmpdir(), "gpu-check-test-"));
   try {
-    // lenet5 on the wasm backend twice: the same kernels, so the runs must be bit-identical, and identical sides match.
-    const p = spawnSync(process.execPath, [COMPARE, "--a", "wasm", "--b", "wasm", "--arch", "lenet5", "--steps", "4", "--chunk", "2", "--batch", "8", "--test-images", "40", "--repeat-a", "--out", out], { encoding: "utf8" });
+    // lenet5 on the wasm backend on both sides (B beside A, as on a GPU machine): the same kernels, so the runs are
+    // bit-identical, and identical sides match.
+    const p = spawnSync(process.execPath, [COMPARE, "--a", "wasm", "--b", "wasm", "--arch", "lenet5", "--steps", "4", "--chunk", "2", "--batch", "8", "--test-images", "40", "--repeat-a", "--parallel", "--out", out], { encoding: "utf8" });
     assert.equal(p.status, 0, p.stderr + p.stdout);
     const s = JSON.parse(readFileSync(join(out, "compare-train.json"), "utf8"));
     assert.equal(s.pass, true);

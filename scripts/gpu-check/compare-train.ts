@@ -3,7 +3,7 @@
  * "ResNet-20 on GPU matches the CPU" step (scripts/gpu-check/run.sh), usable on any pair of backends.
  *
  *   node dist/scripts/gpu-check/compare-train.js --a torch@cuda:0 --b torch@cpu [--arch resnet20] [--steps 300]
- *        [--batch 128] [--chunk 10] [--seed 0] [--threads N] [--test-images 1000] [--repeat-a] [--out DIR]
+ *        [--batch 128] [--chunk 10] [--seed 0] [--threads N] [--test-images 1000] [--repeat-a] [--parallel] [--out DIR]
  *
  * A side is BACKEND[@DEVICE]; each side trains in a process of its own (a backend and its device are process-wide),
  * with PRUNEBENCH_TORCH_DEVICE=DEVICE. Both train through the project's own loop (trainPhase: SGD with momentum 0.9,
@@ -19,10 +19,11 @@
  *  - test top-1 on 1,000 held-out synthetic images after the last step: difference in percentage points;
  *  - the final weights: ‖a − b‖ / ‖b‖ over all trainable tensors (reported; its bound is loose, see TOLERANCE);
  *  - with --repeat-a: side A trained a second time, bit-identical or not (run-to-run determinism on that device).
+ * --parallel trains B while A trains (a GPU side and a CPU side use different resources); sequential by default.
  * Prints a table and one JSON object (also written to DIR/compare-train.json with --out); exit 0 when every
  * compared figure is within tolerance, 1 when one is not, 2 on bad input.
  */
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -155,14 +156,17 @@ function parseSide(spec: string): { backend: string; device?: string } {
   return { backend, device: device || undefined };
 }
 
-function runSide(spec: string, common: string[]): { result: SideResult; weights: Float32Array } {
+async function runSide(spec: string, common: string[]): Promise<{ result: SideResult; weights: Float32Array }> {
   const { backend, device } = parseSide(spec);
   const dir = mkdtempSync(join(tmpdir(), "compare-train-"));
   try {
     const env = { ...process.env };
     if (device) env.PRUNEBENCH_TORCH_DEVICE = device;
-    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", "--side", spec, "--backend", backend, "--result", dir, ...common], { encoding: "utf8", env, stdio: ["ignore", "inherit", "pipe"] });
-    if (c.status !== 0) throw new Error(`side ${spec} failed (exit ${c.status}): ${c.stderr.trim().split("\n").slice(-5).join(" | ")}`);
+    const c = spawn(process.execPath, [fileURLToPath(import.meta.url), "--child", "--side", spec, "--backend", backend, "--result", dir, ...common], { env, stdio: ["ignore", "inherit", "pipe"] });
+    let stderr = "";
+    c.stderr.setEncoding("utf8").on("data", (d: string) => { stderr += d; });
+    const status = await new Promise<number | null>((done) => c.on("close", (code) => done(code)));
+    if (status !== 0) throw new Error(`side ${spec} failed (exit ${status}): ${stderr.trim().split("\n").slice(-5).join(" | ")}`);
     const result = JSON.parse(readFileSync(join(dir, "result.json"), "utf8")) as SideResult;
     const buf = readFileSync(join(dir, "weights.bin"));
     return { result, weights: new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4) };
@@ -199,7 +203,7 @@ export function compareRuns(a: SideResult, wa: Float32Array, b: SideResult, wb: 
   return { figures, checks, pass: Object.values(checks).every(Boolean) };
 }
 
-function identical(x: Float32Array, y: Float32Array): boolean {
+function sameBits(x: Float32Array, y: Float32Array): boolean {
   if (x.length !== y.length) return false;
   for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
   return true;
@@ -221,16 +225,21 @@ async function main(): Promise<void> {
   const common = ["--arch", archName, "--steps", String(steps), "--batch", String(batch), "--chunk", String(chunk), "--seed", String(seed), "--threads", arg("threads", "0"), "--test-images", arg("test-images", String(TEST_IMAGES))];
   const log = (s: string) => process.stdout.write(`${s}\n`);
   log(`compare-train: ${archName}, ${Math.ceil(steps / chunk) * chunk} steps of batch ${batch}, seed ${seed}: ${a} against ${b}`);
-  const sa = runSide(a, common);
-  log(`  ${a}: ${sa.result.seconds.toFixed(1)} s, final loss ${sa.result.losses.at(-1)!.toFixed(4)}, test top-1 ${(sa.result.top1 * 100).toFixed(1)} %`);
-  let repeatIdentical: boolean | undefined;
-  if (process.argv.includes("--repeat-a")) {
-    const again = runSide(a, common);
-    repeatIdentical = identical(sa.weights, again.weights) && again.result.losses.every((l, i) => Object.is(l, sa.result.losses[i]));
-    log(`  ${a} again: ${again.result.seconds.toFixed(1)} s, bit-identical to the first: ${repeatIdentical}`);
-  }
-  const sb = runSide(b, common);
-  log(`  ${b}: ${sb.result.seconds.toFixed(1)} s, final loss ${sb.result.losses.at(-1)!.toFixed(4)}, test top-1 ${(sb.result.top1 * 100).toFixed(1)} %`);
+  const report = (spec: string, r: SideResult) => log(`  ${spec}: ${r.seconds.toFixed(1)} s, final loss ${r.losses.at(-1)!.toFixed(4)}, test top-1 ${(r.top1 * 100).toFixed(1)} %`);
+  // --parallel: B trains while A does (a GPU side leaves the CPU cores to a CPU side); A's repeat follows A.
+  const sideA = (async () => {
+    const first = await runSide(a, common);
+    report(a, first.result);
+    if (!process.argv.includes("--repeat-a")) return { first, identical: undefined };
+    const again = await runSide(a, common);
+    const identical = sameBits(first.weights, again.weights) && again.result.losses.every((l, i) => Object.is(l, first.result.losses[i]));
+    log(`  ${a} again: ${again.result.seconds.toFixed(1)} s, bit-identical to the first: ${identical}`);
+    return { first, identical };
+  })();
+  const parallel = process.argv.includes("--parallel");
+  const sideB = parallel ? runSide(b, common) : sideA.then(() => runSide(b, common));
+  const [{ first: sa, identical: repeatIdentical }, sb] = await Promise.all([sideA, sideB]);
+  report(b, sb.result);
   const cmp = compareRuns(sa.result, sa.weights, sb.result, sb.weights);
   log(`\n${"chunk".padStart(6)}${"loss A".padStart(10)}${"loss B".padStart(10)}${"|A-B|".padStart(10)}`);
   sa.result.losses.forEach((l, i) => log(`${String(i).padStart(6)}${l.toFixed(4).padStart(10)}${sb.result.losses[i].toFixed(4).padStart(10)}${Math.abs(l - sb.result.losses[i]).toExponential(2).padStart(10)}`));

@@ -184,10 +184,13 @@ step_ops() {
 
 step_train() {
   local a b args
-  if [ "$device" = cuda ]; then a="torch@cuda:0"; b="torch@cpu"; else a="torch@cpu"; b="wasm"; fi
+  # On a GPU machine the CPU side trains while the GPU side does, on the cores the op suite and the GPU side leave.
+  local par=() threads
+  threads=$(nproc)
+  if [ "$device" = cuda ]; then a="torch@cuda:0"; b="torch@cpu"; par=(--parallel); threads=$(( threads > 6 ? threads - 3 : threads )); else a="torch@cpu"; b="wasm"; fi
   if [ -n "$quick" ]; then args=(--steps 6 --chunk 2 --batch 16 --test-images 100); else args=(--steps 300 --chunk 10 --batch 64); fi
   (cd "$work" && PATH="$work/node/bin:$PATH" timeout --kill-after=5 "$STEP_LIMIT" node dist/scripts/gpu-check/compare-train.js \
-    --a "$a" --b "$b" --arch resnet20 --seed 0 --threads "$(nproc)" --repeat-a --out "$out" "${args[@]}") 2>&1 | tee -a "$log" | grep -v '^{' | tail -8
+    --a "$a" --b "$b" --arch resnet20 --seed 0 --threads "$threads" --repeat-a "${par[@]}" --out "$out" "${args[@]}") 2>&1 | tee -a "$log" | grep -v '^{' | tail -8
   local rc=${PIPESTATUS[0]}
   [ -f "$out/compare-train.json" ] && STEP_DETAIL="$(node_ -e 'const s = require(process.argv[1]); console.log(JSON.stringify({ pass: s.pass, figures: s.figures, repeatIdenticalA: s.repeatIdenticalA, seconds: s.sides.map((x) => x.seconds), top1: s.sides.map((x) => x.top1) }))' "$out/compare-train.json")"
   return "$rc"
