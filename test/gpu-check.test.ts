@@ -73,6 +73,9 @@ test("compareRuns: equal runs match; each figure outside its tolerance fails its
   const curveOff = compareRuns(side([2.3, 1.5, 1.0 + 2 * TOLERANCE.lossAbs], 0.8), w, side([2.3, 1.5, 1.0], 0.8), w);
   assert.deepEqual([curveOff.pass, curveOff.checks.lossCurve, curveOff.checks.firstLoss], [false, false, true]);
 
+  const tailOff = compareRuns(side([2.3, 1.5, 1.0 + 2 * TOLERANCE.tailLossAbs], 0.8), w, side([2.3, 1.5, 1.0], 0.8), w);
+  assert.deepEqual([tailOff.pass, tailOff.checks.tailLoss, tailOff.checks.lossCurve], [false, false, true]);
+
   const top1Off = compareRuns(side([2.3, 1.5, 1.0], 0.8 + (TOLERANCE.top1Points + 1) / 100), w, side([2.3, 1.5, 1.0], 0.8), w);
   assert.deepEqual([top1Off.pass, top1Off.checks.top1], [false, false]);
 

@@ -14,8 +14,8 @@
  *
  * Compared (and the tolerances, stated in README's GPU section; TOLERANCE below):
  *  - the first chunk's mean loss (same init, same batches, weights still nearly equal): relative difference;
- *  - every chunk's mean loss: absolute difference (float32 rounding differences grow over SGD steps; the curves
- *    must stay together, not bit-equal);
+ *  - every chunk's mean loss, and the mean over the last third of the chunks: absolute differences (float32 rounding
+ *    differences grow over SGD steps; the curves must stay together, not bit-equal);
  *  - test top-1 on 1,000 held-out synthetic images after the last step: difference in percentage points;
  *  - the final weights: ‖a − b‖ / ‖b‖ over all trainable tensors (reported; its bound is loose, see TOLERANCE);
  *  - with --repeat-a: side A trained a second time, bit-identical or not (run-to-run determinism on that device).
@@ -38,18 +38,25 @@ import { createModel, disposeModel, snapshot } from "../../src/train/model.js";
 
 /**
  * What "matches" means between a GPU run and a CPU run of the same seed (float32 both, cuDNN deterministic, TF32 off).
- * Measured basis (PyTorch 1.13 CPU, ResNet-20-B, this synthetic set, float32 against float64 as a stand-in for two
- * float32 implementations): see README's GPU section.
+ * SGD amplifies rounding differences: measured on this machine with PyTorch 1.13 (ResNet-20-B, synthetic CIFAR-shaped
+ * data, lr 0.05, 300 steps of batch 32), float32 against float64 — a perturbation of the size two float32
+ * implementations make — the first 10 steps' mean loss differed by 1.6e-3 relative, 10-step means by up to 0.28 from
+ * step 30 on, the last third's mean loss by 0.013, test top-1 by 0.7 points, and the final weights by 0.65 relative
+ * L2 (two unrelated inits: about 1.4). So the curves must stay together, not equal; the bounds below leave room for
+ * that and still fail a backend that computes something else (wrong gradients move the first chunk by far more than
+ * 1 %, a backend that does not learn or diverges misses the tail and top-1 bounds).
  */
 export const TOLERANCE = {
   /** First chunk's mean loss, relative. */
-  firstLossRel: 1e-3,
+  firstLossRel: 1e-2,
   /** Any chunk's mean loss, absolute (nats). */
-  lossAbs: 0.15,
+  lossAbs: 0.5,
+  /** The mean loss over the last third of the chunks, absolute (nats). */
+  tailLossAbs: 0.1,
   /** Test top-1, percentage points. */
   top1Points: 3,
-  /** Final weights, relative L2 distance. */
-  weightsRel: 0.5,
+  /** Final weights, relative L2 distance (same init and a similar path: well under unrelated weights' ~1.4). */
+  weightsRel: 1.0,
 } as const;
 
 const SHAPE: [number, number, number] = [32, 32, 3];
@@ -69,8 +76,9 @@ function bad(message: string): never {
 
 /**
  * CIFAR-shaped images from `seed`: class c is a 4x4x3 pattern upsampled 8x (low frequency, so convolutions and the
- * global pool see it), times 0.5, plus N(0, 1) noise per pixel; labels uniform. The same numbers on every machine
- * (the project's seeded JS generator), so both sides train on identical data.
+ * global pool see it), times 0.4, plus per-image noise of the same shape (N(0, 1) per 8x8 block, so the classes
+ * overlap and test top-1 stays below 100 %) and N(0, 0.25) per pixel; labels uniform. The same numbers on every
+ * machine (the project's seeded JS generator), so both sides train on identical data.
  */
 export function syntheticSet(seed: number, count: number, stream: string): { x: Float32Array; y: Int32Array; count: number } {
   const [h, w, c] = SHAPE;
@@ -83,11 +91,12 @@ export function syntheticSet(seed: number, count: number, stream: string): { x: 
     const label = Math.floor(rng() * CLASSES);
     y[i] = label;
     const tpl = templates[label];
+    const blocks = Float32Array.from({ length: 4 * 4 * c }, (_, j) => 0.4 * tpl[j] + normal(rng));
     let o = i * h * w * c;
     for (let r = 0; r < h; r++) {
       for (let q = 0; q < w; q++) {
         const base = ((r >> 3) * 4 + (q >> 3)) * c;
-        for (let k = 0; k < c; k++) x[o++] = 0.5 * tpl[base + k] + normal(rng);
+        for (let k = 0; k < c; k++) x[o++] = blocks[base + k] + 0.5 * normal(rng);
       }
     }
   }
@@ -180,6 +189,9 @@ export function compareRuns(a: SideResult, wa: Float32Array, b: SideResult, wb: 
   if (a.losses.length !== b.losses.length || wa.length !== wb.length) throw new Error("the two sides trained different runs (loss curves or weights differ in length)");
   const lossAbs = a.losses.map((l, i) => Math.abs(l - b.losses[i]));
   const firstLossRel = Math.abs(a.losses[0] - b.losses[0]) / Math.abs(b.losses[0]);
+  const tail = Math.max(1, Math.floor(a.losses.length / 3));
+  const tailMean = (xs: number[]) => xs.slice(-tail).reduce((s, v) => s + v, 0) / tail;
+  const tailLossAbs = Math.abs(tailMean(a.losses) - tailMean(b.losses));
   let diff = 0;
   let norm = 0;
   let maxAbs = 0;
@@ -191,12 +203,13 @@ export function compareRuns(a: SideResult, wa: Float32Array, b: SideResult, wb: 
   }
   const weightsRel = Math.sqrt(diff) / Math.sqrt(norm);
   const top1Points = Math.abs(a.top1 - b.top1) * 100;
-  const figures = { firstLossRel, lossAbsMax: Math.max(...lossAbs), top1Points, weightsRel, weightsMaxAbs: maxAbs };
+  const figures = { firstLossRel, lossAbsMax: Math.max(...lossAbs), tailLossAbs, top1Points, weightsRel, weightsMaxAbs: maxAbs };
   const finite = [...a.losses, ...b.losses, a.top1, b.top1].every(Number.isFinite) && Number.isFinite(weightsRel);
   const checks = {
     finite,
     firstLoss: firstLossRel <= TOLERANCE.firstLossRel,
     lossCurve: figures.lossAbsMax <= TOLERANCE.lossAbs,
+    tailLoss: tailLossAbs <= TOLERANCE.tailLossAbs,
     top1: top1Points <= TOLERANCE.top1Points,
     weights: weightsRel <= TOLERANCE.weightsRel,
   };
@@ -246,6 +259,7 @@ async function main(): Promise<void> {
   const f = cmp.figures;
   log(`\nfirst chunk's loss, relative: ${f.firstLossRel.toExponential(2)} (<= ${TOLERANCE.firstLossRel}) ${cmp.checks.firstLoss ? "ok" : "OUT"}`);
   log(`loss curve, max |A-B|:        ${f.lossAbsMax.toFixed(4)} (<= ${TOLERANCE.lossAbs}) ${cmp.checks.lossCurve ? "ok" : "OUT"}`);
+  log(`last third's loss, |A-B|:     ${f.tailLossAbs.toFixed(4)} (<= ${TOLERANCE.tailLossAbs}) ${cmp.checks.tailLoss ? "ok" : "OUT"}`);
   log(`test top-1, |A-B| in points:  ${f.top1Points.toFixed(2)} (<= ${TOLERANCE.top1Points}) ${cmp.checks.top1 ? "ok" : "OUT"}`);
   log(`final weights, ||A-B||/||B||: ${f.weightsRel.toExponential(2)} (<= ${TOLERANCE.weightsRel}) ${cmp.checks.weights ? "ok" : "OUT"}; max |A-B| ${f.weightsMaxAbs.toExponential(2)}`);
   log(cmp.pass ? "compare-train: MATCH within tolerance" : "compare-train: OUTSIDE tolerance");
