@@ -39,7 +39,7 @@ import { createModel, disposeModel, snapshot } from "../../src/train/model.js";
 /**
  * What "matches" means between a GPU run and a CPU run of the same seed (float32 both, cuDNN deterministic, TF32 off).
  * SGD amplifies rounding differences: measured on this machine with PyTorch 1.13 (ResNet-20-B, synthetic CIFAR-shaped
- * data, lr 0.05, 300 steps of batch 32), float32 against float64 — a perturbation of the size two float32
+ * classes, constant lr 0.05, 300 steps of batch 32), float32 against float64 — a perturbation of the size two float32
  * implementations make — the first 10 steps' mean loss differed by 1.6e-3 relative, 10-step means by up to 0.28 from
  * step 30 on, the last third's mean loss by 0.013, test top-1 by 0.7 points, and the final weights by 0.65 relative
  * L2 (two unrelated inits: about 1.4). So the curves must stay together, not equal; the bounds below leave room for
