@@ -42,13 +42,15 @@ import { createModel, disposeModel, snapshot } from "../../src/train/model.js";
  * classes, constant lr 0.05, 300 steps of batch 32), float32 against float64 — a perturbation of the size two float32
  * implementations make — the first 10 steps' mean loss differed by 1.6e-3 relative, 10-step means by up to 0.28 from
  * step 30 on, the last third's mean loss by 0.013, test top-1 by 0.7 points, and the final weights by 0.65 relative
- * L2 (two unrelated inits: about 1.4). So the curves must stay together, not equal; the bounds below leave room for
- * that and still fail a backend that computes something else (wrong gradients move the first chunk by far more than
- * 1 %, a backend that does not learn or diverges misses the tail and top-1 bounds).
+ * L2 (two unrelated inits: about 1.4). Two float32 implementations, this script with --a native --b wasm (300 steps of
+ * batch 16, an easier variant of this data): 6.8e-3 in the first chunk, 0.14 at most in a chunk, 0.002 in the last
+ * third, 0 points of top-1, 0.18 in the weights. So the curves must stay together, not equal; the bounds below leave
+ * room for that and still fail a backend that computes something else (a backend that does not learn or diverges
+ * misses the tail and top-1 bounds; the op suite checks each gradient far more closely).
  */
 export const TOLERANCE = {
-  /** First chunk's mean loss, relative. */
-  firstLossRel: 1e-2,
+  /** First chunk's mean loss, relative (native against wasm, batch 16: 6.8e-3). */
+  firstLossRel: 2e-2,
   /** Any chunk's mean loss, absolute (nats). */
   lossAbs: 0.5,
   /** The mean loss over the last third of the chunks, absolute (nats). */

@@ -20,10 +20,11 @@
 #             it exists): the torch addon against that PyTorch's libtorch (CUDA when it has libtorch_cuda).
 #             Without a PyTorch that ships headers (the CPU run here): Debian's libtorch-dev.            ~1-2 min
 #  ops        the torch backend's op suite (dist/test/torch-backend.test.js) and the addon's tests with
-#             PRUNEBENCH_TORCH_DEVICE=cuda:0 and PRUNEBENCH_REQUIRE_TORCH=1 (a missing backend fails). ~30-60 s
+#             PRUNEBENCH_TORCH_DEVICE=cuda:0 and PRUNEBENCH_REQUIRE_TORCH=1 (a missing backend fails); in the
+#             background, beside the next step (JavaScript-bound against GPU-bound).                       ~1-3 min
 #  train      compare-train: ResNet-20, 300 steps of batch 64 from seed 0, on torch@cuda:0 twice (bit-identical
-#             run to run?) and on torch@cpu with all cores; loss curve, test top-1 and final weights against the
-#             tolerance in README's GPU section (scripts/gpu-check/compare-train.ts).                      ~1-2 min
+#             run to run?) and, beside it, on torch@cpu with half the cores; loss curve, test top-1 and final
+#             weights against the tolerance in README's GPU section (scripts/gpu-check/compare-train.ts).  ~1-3 min
 #  grid       benchmarks/gpu-check.yaml (8 runs: mlp and resnet20 on fashion-mnist-mini) with --backend torch
 #             --gpus 0 --jobs-per-gpu 4 (or, before that option exists, -j 4 with every worker on cuda:0);
 #             nvidia-smi sampled meanwhile: how many processes shared the GPU; runs done, device recorded. ~1 min
@@ -188,10 +189,11 @@ step_ops() {
 
 step_train() {
   local a b args
-  # On a GPU machine the CPU side trains while the GPU side does, on the cores the op suite and the GPU side leave.
-  local par=() threads
-  threads=$(nproc)
-  if [ "$device" = cuda ]; then a="torch@cuda:0"; b="torch@cpu"; par=(--parallel); threads=$(( threads > 6 ? threads - 3 : threads )); else a="torch@cpu"; b="wasm"; fi
+  # On a GPU machine the CPU side trains while the GPU side does, on half the cores: the op suite and the GPU side
+  # use the rest. libtorch's OpenMP threads on oversubscribed cores crawl (here, 2 threads on 2 busy cores: 9x slower
+  # than 1), so never more threads than cores left free.
+  local par=() threads=1
+  if [ "$device" = cuda ]; then a="torch@cuda:0"; b="torch@cpu"; par=(--parallel); threads=$(( $(nproc) / 2 )); [ "$threads" -ge 1 ] || threads=1; else a="torch@cpu"; b="wasm"; fi
   if [ -n "$quick" ]; then args=(--steps 6 --chunk 2 --batch 16 --test-images 100); else args=(--steps 300 --chunk 10 --batch 64); fi
   (cd "$work" && PATH="$work/node/bin:$PATH" timeout --kill-after=5 "$STEP_LIMIT" node dist/scripts/gpu-check/compare-train.js \
     --a "$a" --b "$b" --arch resnet20 --seed 0 --threads "$threads" --repeat-a "${par[@]}" --out "$out" "${args[@]}") 2>&1 | tee -a "$log" | grep -v '^{' | tail -8
