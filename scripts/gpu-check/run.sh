@@ -10,6 +10,9 @@
 # finished. Files under --out (default $OUT, else ./gpu-check-out): gpu-check.log, summary.json, compare-train.json,
 # throughput.jsonl, grid.json. Exit 0 when every step passed, 1 otherwise.
 #
+# --only STEP[,STEP] reruns some steps (env, unpack and build always run; on a machine still warm from a first call
+# they find their work done in --work and take seconds). --skip leaves steps out.
+#
 # Steps (expected time on an H100 machine; --quick shrinks the work for a CPU run here):
 #  env        nvidia-smi, the PyTorch install, the bundle's manifest against this tree's sources (a mismatch is a
 #             warning: dist/ was compiled from other sources; run pack.sh again).                          ~5 s
@@ -82,7 +85,8 @@ start=$(date +%s)
 
 say() { echo "[gpu-check $(( $(date +%s) - start ))s] $*" | tee -a "$log"; }
 left() { echo $(( budget - ($(date +%s) - start) )); }
-wanted() { { [ -z "$only" ] || [[ "$only" == *",$1,"* ]]; } && [[ "$skip" != *",$1,"* ]]; }
+# env, unpack and build run with any --only (every other step needs them; unpack and build are cached in --work).
+wanted() { { [ -z "$only" ] || [[ "$only" == *",$1,"* ]] || [[ ",env,unpack,build," == *",$1,"* ]]; } && [[ "$skip" != *",$1,"* ]]; }
 # summary.json is rewritten after every step from one record per step (under the runtime root: $OUT takes 8 files):
 # a call stopped at its limit still returns the steps that ended. A step run in the background records the same way.
 records="$work.steps"
@@ -148,22 +152,36 @@ step_env() {
 
 unxz_() { if command -v xz >/dev/null; then xz -dc "$1"; else "$python" -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
 step_unpack() {
+  # A second call on a machine still warm finds this bundle unpacked already: only the repo's files are copied again.
+  if [ -x "$work/node/bin/node" ] && cmp -s "$bundle/manifest.json" "$work/manifest.json"; then
+    say "unpack: $work holds this bundle already"
+    (cd "$repo" && tar -cf - bin package.json benchmarks datasets native/src native/binding.gyp scripts) | tar -C "$work" -xf - || return 1
+    return 0
+  fi
   rm -rf "$work" && mkdir -p "$work/node/bin" || return 1
   unxz_ "$bundle/node.xz" >"$work/node/bin/node" && chmod +x "$work/node/bin/node" || return 1
   unxz_ "$bundle/app.tar.xz" | tar -C "$work" -xf - || return 1
   (cd "$repo" && tar -cf - bin package.json benchmarks datasets native/src native/binding.gyp scripts) | tar -C "$work" -xf - || return 1
   node_ --version >>"$log" 2>&1 || return 1
-  (cd "$work" && timeout 60 "$work/node/bin/node" bin/bench.js --version) >>"$log" 2>&1
+  (cd "$work" && timeout 60 "$work/node/bin/node" bin/bench.js --version) >>"$log" 2>&1 || return 1
+  cp "$bundle/manifest.json" "$work/manifest.json"
 }
 
 step_build() {
-  local args=()
+  local args=() stamp
+  # Built already in this --work from the same sources and torch (a second call on a warm machine): not again.
+  stamp="$(cat "$work"/native/src/torch_*.cc "$work/scripts/build-torch.sh" | sha256sum | cut -d' ' -f1) $python $torch_dir"
+  if [ -f "$work/native/build/Release/prunebench_torch.node" ] && [ "$(cat "$work/build.stamp" 2>/dev/null)" = "$stamp" ]; then
+    say "build: the addon in $work is built from these sources already"
+    return 0
+  fi
   if [ -n "$torch_dir" ]; then args=(--torch-dir "$torch_dir")
   elif "$python" -c 'import torch, os, sys; sys.exit(0 if os.path.isfile(os.path.join(os.path.dirname(torch.__file__), "include", "ATen", "ATen.h")) else 1)' 2>/dev/null; then args=(--torch-dir auto)
   fi
   say "build-torch.sh ${args[*]:-(Debian libtorch-dev)} with PYTHON=$python"
   PATH="$work/node/bin:$PATH" PYTHON="$python" NODE_INCLUDE="$work/node/include/node" in_work bash scripts/build-torch.sh "${args[@]}" || return $?
-  PATH="$work/node/bin:$PATH" in_work node -e 'const a = require("./native/build/Release/prunebench_torch.node"); console.log(JSON.stringify(a.info()))'
+  PATH="$work/node/bin:$PATH" in_work node -e 'const a = require("./native/build/Release/prunebench_torch.node"); console.log(JSON.stringify(a.info()))' || return $?
+  echo "$stamp" >"$work/build.stamp"
 }
 
 tenv() { env PATH="$work/node/bin:$PATH" PRUNEBENCH_TORCH_DEVICE="$tdev" PRUNEBENCH_REQUIRE_TORCH=1 "$@"; }
