@@ -66,6 +66,8 @@ test("upload refuses a mismatched array type, a shape that does not fit, a bad d
   assert.throws(() => T.upload(new Float32Array(5), [2, 2], "float32", "cpu"), /shape holds 4 elements but values has 5/);
   assert.throws(() => T.upload(new Float32Array(1), [1], "complex64" as never, "cpu"), /dtype 'complex64' is not one of float32, int32, bool/);
   assert.throws(() => T.upload(new Float32Array(1), [1], "float32", "tpu:0"), /bad device 'tpu:0'/);
+  const gpus = T.info().devices.length;
+  assert.throws(() => T.upload(new Float32Array(1), [1], "float32", `cuda:${gpus}`), /upload: device 'cuda:\d+' is not available: /);
 });
 
 test("call: add.Tensor fills the default alpha; named args; a Scalar; dtype strings", { skip }, () => {
@@ -110,6 +112,9 @@ test("call: conv2d with its defaults, an int list, an optional None, and a tuple
   assert.deepEqual(T.shape(padded as TorchTensor), [1, 1, 4, 4]);
   assert.deepEqual(download(padded), [10, 18, 24, 18, 27, 45, 54, 39, 51, 81, 90, 63, 42, 66, 72, 50]);
   assert.deepEqual(download(padded1), download(padded));
+  // undefined is "not given": the schema's default (stride=1 here), as a skipped named argument would be.
+  const skipped = T.call("aten::conv2d", [x, w, undefined, undefined, 1]);
+  assert.deepEqual(download(skipped), download(padded));
   const pooled = T.call("aten::max_pool2d_with_indices", [x, [2, 2]]);
   assert.ok(Array.isArray(pooled) && pooled.length === 2, "a tuple return is an array");
   const [values, indices] = pooled as TorchTensor[];
@@ -127,7 +132,7 @@ test("call: conv2d with its defaults, an int list, an optional None, and a tuple
   assert.equal(grads.length, 3);
   assert.equal(grads[2], null);
   assert.deepEqual(download(grads[1]), [10, 14, 18, 26, 30, 34, 42, 46, 50]);
-  releaseAll(x, w, valid, padded, padded1, pooled, parts, joined, dy, grads);
+  releaseAll(x, w, valid, padded, padded1, skipped, pooled, parts, joined, dy, grads);
 });
 
 test("call errors name the op and the argument (and show the schema)", { skip }, () => {
@@ -140,6 +145,7 @@ test("call errors name the op and the argument (and show the schema)", { skip },
   assert.throws(() => T.call("aten::conv2d", [a, a, null, [1, 1.5]]), /call aten::conv2d: argument 'stride': element 1: expected an integer/);
   assert.throws(() => T.call("aten::sum.dim_IntList", [a, [0]], { dtype: "float8" }), /argument 'dtype': unknown dtype 'float8'/);
   assert.throws(() => T.call("aten::add.Tensor", [a]), /argument 'other': missing \(it has no default\)/);
+  assert.throws(() => T.call("aten::add.Tensor", [a, undefined]), /argument 'other': missing \(it has no default\)/);
   assert.throws(() => T.call("aten::add.Tensor", [a, a], { alhpa: 2 }), /argument 'alhpa': no such argument/);
   assert.throws(() => T.call("aten::add.Tensor", [a, a, 2]), /3 positional arguments given, at most 2 taken/);
   // An error inside the operator itself names the op too.
@@ -184,6 +190,7 @@ test("info: this libtorch's version; a CPU-only build reports no CUDA and no dev
   assert.throws(() => T.configure({ threads: 0 }), /threads must be a positive integer/);
   assert.throws(() => T.configure({ deterministic: "yes" as never }), /deterministic must be a boolean/);
   T.synchronize("cpu");
+  if (info.devices.length === 0) assert.throws(() => T.synchronize("cuda:0"), /synchronize: device 'cuda:0' is not available/);
 });
 
 test("a million handles dropped without release stay bounded in memory: the GC finalizers free them", { skip }, () => {

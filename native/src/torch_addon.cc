@@ -61,6 +61,14 @@ napi_value guarded(napi_env env, F&& body) {
 
 // ------------------------------------------------------------------ handles
 
+// The environment a GC-time finalizer gets: only "basic" N-API calls may be made with it. Node versions without
+// basic finalizers hand a plain napi_env and run finalizers on a later turn of the event loop instead.
+#ifdef NODE_API_EXPERIMENTAL_HAS_POST_FINALIZER
+using BasicEnv = node_api_nogc_env;
+#else
+using BasicEnv = napi_env;
+#endif
+
 // Per-device bookkeeping of live handles: slot 0 is the CPU, slot 1 + i is cuda:i. Per thread, as handles are: a
 // worker_thread has its own N-API environment, and finalizers run on the thread that made the handle.
 struct Live {
@@ -90,7 +98,7 @@ struct Handle {
 
 // Frees the tensor now and undoes its accounting; the Handle itself lives on until its JS object is collected.
 // Only "basic" N-API calls here: it also runs inside the garbage collector (below).
-void freeTensor(node_api_basic_env env, Handle* h) {
+void freeTensor(BasicEnv env, Handle* h) {
   if (h->released) return;
   h->released = true;
   h->t = at::Tensor();
@@ -104,7 +112,7 @@ void freeTensor(node_api_basic_env env, Handle* h) {
 // A basic (pure) finalizer: with NAPI_EXPERIMENTAL, Node runs it inside the GC that collected the handle rather than
 // on a later turn of the event loop, so handles dropped without release() inside one long synchronous loop (a
 // training step) are still freed by the GCs that loop triggers.
-void finalizeHandle(node_api_basic_env env, void* data, void*) {
+void finalizeHandle(BasicEnv env, void* data, void*) {
   auto* h = static_cast<Handle*>(data);
   freeTensor(env, h);
   h->magic = 0;
@@ -269,6 +277,34 @@ c10::Device parseDevice(const std::string& s) {
   }
 }
 
+bool cudaBuilt() {
+  try {
+    return at::detail::getCUDAHooks().hasCUDART();
+  } catch (const c10::Error&) {
+    return false;
+  }
+}
+
+// How many CUDA devices this process can use (0 on a CPU build), asked once.
+int cudaDevices() {
+  static const int n = cudaBuilt() && at::detail::getCUDAHooks().hasCUDA() ? at::detail::getCUDAHooks().getNumGPUs() : 0;
+  return n;
+}
+
+// A device that data can be put on here, or a clear error (rather than libtorch's page about missing CUDA kernels).
+c10::Device usableDevice(const std::string& s, const char* what) {
+  c10::Device d = parseDevice(s);
+  if (d.is_cpu()) return d;
+  if (!d.is_cuda()) throw JsError(std::string(what) + ": device '" + s + "' is not supported (cpu or cuda:N)");
+  int n = cudaDevices();
+  if (n == 0)
+    throw JsError(std::string(what) + ": device '" + s + "' is not available: " +
+                  (cudaBuilt() ? "no CUDA GPU is visible to this process" : "this libtorch is a CPU-only build (build the addon against a CUDA PyTorch: scripts/build-torch.sh --torch-dir)"));
+  if (d.has_index() && d.index() >= n)
+    throw JsError(std::string(what) + ": device '" + s + "' is not available: this process sees " + std::to_string(n) + " CUDA device(s)");
+  return d;
+}
+
 // ------------------------------------------------------------------ upload / download / handle facts
 
 napi_value Upload(napi_env env, napi_callback_info info) {
@@ -302,7 +338,7 @@ napi_value Upload(napi_env env, napi_callback_info info) {
     }
     if (n != static_cast<int64_t>(length))
       throw JsError("upload: shape holds " + std::to_string(n) + " elements but values has " + std::to_string(length));
-    c10::Device dev = parseDevice(device);
+    c10::Device dev = usableDevice(device, "upload");
     c10::InferenceMode inference;
     at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(st));
     if (n > 0) std::memcpy(cpu.data_ptr(), data, static_cast<size_t>(n) * cpu.element_size());
@@ -435,6 +471,9 @@ struct ArgError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// An argument passed as undefined: call() treats it as not given (the schema's default, if it has one).
+struct NotGiven {};
+
 double numberOf(napi_env env, napi_value v, napi_valuetype t) {
   if (t != napi_number) throw ArgError("expected a number");
   double d;
@@ -535,6 +574,7 @@ c10::IValue convertArg(napi_env env, napi_value v, const c10::TypePtr& type, con
                        ArgN N) {
   napi_valuetype t = typeOf(env, v);
   c10::TypeKind k = type->kind();
+  if (t == napi_undefined && k != c10::TypeKind::OptionalType) throw NotGiven();
   if (k == c10::TypeKind::OptionalType) {
     if (t == napi_null || t == napi_undefined) return c10::IValue();
     const c10::TypePtr& elem = type->castRaw<c10::OptionalType>()->getElementType();
@@ -702,18 +742,18 @@ napi_value Call(napi_env env, napi_callback_info info) {
     stack.reserve(std::max(params.size(), e.schema->returns().size()));
     for (size_t i = 0; i < params.size(); i++) {
       const c10::Argument& p = params[i];
-      if (given[i] == nullptr) {
-        if (p.default_value().has_value()) {
-          stack.push_back(*p.default_value());
+      if (given[i] != nullptr) {
+        try {
+          stack.push_back(convertArg(env, given[i], p.type(), p.real_type(), p.N()));
           continue;
+        } catch (const ArgError& err) {
+          throw fail(p.name(), std::string(err.what()) + ", for type " + p.type()->str());
+        } catch (const NotGiven&) {
+          // falls through to the default
         }
-        throw fail(p.name(), "missing (it has no default)");
       }
-      try {
-        stack.push_back(convertArg(env, given[i], p.type(), p.real_type(), p.N()));
-      } catch (const ArgError& err) {
-        throw fail(p.name(), std::string(err.what()) + ", for type " + p.type()->str());
-      }
+      if (!p.default_value().has_value()) throw fail(p.name(), "missing (it has no default)");
+      stack.push_back(*p.default_value());
     }
 
     try {
@@ -754,14 +794,6 @@ struct Driver {
     ok = init && get && name && totalMem && attr && init(0) == 0;
   }
 };
-
-bool cudaBuilt() {
-  try {
-    return at::detail::getCUDAHooks().hasCUDART();
-  } catch (const c10::Error&) {
-    return false;
-  }
-}
 
 napi_value Info(napi_env env, napi_callback_info) {
   return guarded(env, [&]() -> napi_value {
@@ -859,13 +891,23 @@ napi_value Configure(napi_env env, napi_callback_info info) {
 napi_value Synchronize(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info);
-    c10::Device d = parseDevice(str(env, a[0], "synchronize: device"));
+    c10::Device d = usableDevice(str(env, a[0], "synchronize: device"), "synchronize");
     if (d.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(d.has_index() ? d.index() : 0);
     return nullptr;
   });
 }
 
 napi_value Init(napi_env env, napi_value exports) {
+#ifdef PRUNEBENCH_TORCH_CUDA
+  // Built against a libtorch with libtorch_cuda: if its hooks did not register, every cuda tensor would fail later
+  // with a page of text; refuse to load now with the cause instead.
+  if (!cudaBuilt()) {
+    napi_throw_error(env, nullptr,
+                     "prunebench_torch was built against a CUDA libtorch but libtorch_cuda did not register (it must be "
+                     "linked with -Wl,--no-as-needed; rebuild with scripts/build-torch.sh)");
+    return nullptr;
+  }
+#endif
   napi_property_descriptor props[] = {
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"configure", nullptr, Configure, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

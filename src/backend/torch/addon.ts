@@ -29,7 +29,7 @@ export interface TorchAddon {
    *  for tuple/list returns, a number/boolean for scalar returns, null for None. Throws a JS Error naming the op and
    *  the argument for an unknown op or a bad argument. Operator handles are cached by name.
    *
-   *  Details: a Scalar given as an integral number is an integer Scalar (as a Python int is), otherwise a double;
+   *  Details: undefined (by position or by name) is "not given": the schema's default; a Scalar given as an integral number is an integer Scalar (as a Python int is), otherwise a double;
    *  a single number stands for a fixed-size int list ("int[2] stride=1"); bool[] takes boolean[]; Tensor?[] takes
    *  (TorchTensor | null)[]; str takes a string, Device "cpu"/"cuda:N", MemoryFormat "contiguous"/"channels_last"/
    *  "preserve". An undefined tensor in a return (e.g. convolution_backward with output_mask false) is null. */
