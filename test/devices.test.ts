@@ -5,19 +5,25 @@
  * `bench doctor` lists the GPUs it sees.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { torchAddonPath } from "../src/backend/torch/addon.js";
 import { join } from "node:path";
 import { describe, it, test } from "node:test";
 import { PROTOCOL_VERSION, type Grid, type Job, type JobResult, type PlannedRun } from "../src/core/types.js";
 import {
-  boundGpu, checkGpusPresent, gpuSlots, gpuWorkerEnv, parseGpuList, parseJobsPerGpu, parseNvidiaSmi, planGpus, type GpuListing,
+  boundGpu, checkGpusPresent, checkTorchSeesGpus, gpuSlots, gpuWorkerEnv, parseGpuList, parseJobsPerGpu, parseNvidiaSmi, planGpus, type GpuListing,
 } from "../src/sweep/devices.js";
 import { threadsForGpuJob } from "../src/sweep/threads.js";
 import { WorkerPool } from "../src/sweep/worker-pool.js";
+import { runSweep } from "../src/sweep/coordinator.js";
+import { Writable } from "node:stream";
 import { Store } from "../src/store/store.js";
 import { readRuns } from "../reports/read.js";
+import { slurmJobsPerGpu, slurmScript } from "../src/cli/slurm.js";
 import { exportRows } from "../reports/export.js";
-import { bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
+import { BENCH, bench, tempDir, writeTinyGrid } from "./helpers/cli.js";
+import { redisMissing, startRedis } from "./helpers/redis.js";
+import { spawn } from "node:child_process";
 import { smallConfig } from "./helpers/config.js";
 
 const UUID0 = "GPU-11111111-2222-3333-4444-555555555555";
@@ -68,7 +74,9 @@ describe("the assignment of workers to GPUs", () => {
   });
 
   it("binds a worker to one GPU seen as cuda:0, and records that GPU", () => {
-    assert.deepEqual(gpuWorkerEnv(UUID1), { CUDA_VISIBLE_DEVICES: UUID1, PRUNEBENCH_TORCH_DEVICE: "cuda:0", PRUNEBENCH_GPU: UUID1 });
+    assert.deepEqual(gpuWorkerEnv(UUID1, {}), { CUDA_VISIBLE_DEVICES: UUID1, CUDA_DEVICE_ORDER: "PCI_BUS_ID", PRUNEBENCH_TORCH_DEVICE: "cuda:0", PRUNEBENCH_GPU: UUID1 });
+    // nvidia-smi's indices are in PCI bus order; an order the user chose is kept.
+    assert.equal(gpuWorkerEnv("1", { CUDA_DEVICE_ORDER: "FASTEST_FIRST" }).CUDA_DEVICE_ORDER, "FASTEST_FIRST");
     assert.equal(boundGpu(gpuWorkerEnv("1"), "cuda:0 NVIDIA H100 80GB HBM3"), "1");
     // Started by hand on a GPU machine: cuda:N is the N-th of CUDA_VISIBLE_DEVICES.
     assert.equal(boundGpu({ CUDA_VISIBLE_DEVICES: "2,5" }, "cuda:1 NVIDIA H100"), "5");
@@ -103,6 +111,14 @@ describe("the assignment of workers to GPUs", () => {
     await assert.rejects(planGpus({ gpus: "0", jobsPerGpu: "0", ...torch }, {}, listing(TWO)), /--jobs-per-gpu must be a positive integer/);
     // Errors are bad input (exit 2 through the CLI's error mapping).
     await assert.rejects(planGpus({ gpus: "9", ...torch }, {}, listing(TWO)), (e: Error) => e.name === "SweepInputError");
+  });
+
+  it("--backend torch --gpus refuses a torch addon that cannot use CUDA (built against a CPU libtorch, or no GPU visible)", async () => {
+    const addon = (cudaAvailable: boolean, cudaVersion: string | null) => async () => ({ gpus: [], cudaAvailable, torchVersion: "2.11.0", cudaVersion });
+    await checkTorchSeesGpus(["0"], addon(true, "13.0"));
+    await assert.rejects(checkTorchSeesGpus(["0"], addon(false, null)), /--gpus 0: the torch addon cannot use a GPU: it was built against libtorch 2\.11\.0 without CUDA; rebuild it against a PyTorch with CUDA: scripts\/build-torch\.sh --torch-dir auto/);
+    await assert.rejects(checkTorchSeesGpus(["0", "1"], addon(false, "13.0")), /libtorch 2\.11\.0 with CUDA 13\.0 finds no GPU/);
+    await assert.rejects(checkTorchSeesGpus(["0"], async () => ({ error: "torch addon not built: x.node is missing" })), /--gpus 0 with --backend torch: torch addon not built/);
   });
 
   it("--gpus all: Slurm's CUDA_VISIBLE_DEVICES list as given (UUIDs too), else every GPU listed", async () => {
@@ -152,6 +168,30 @@ test("the pool starts each worker bound to its slot's GPU, and a worker that die
   }
 });
 
+test("a sweep on --gpus 0,1 --jobs-per-gpu 2 (CPU backend standing in for torch): every run records the GPU its worker was bound to", async () => {
+  const dir = tempDir();
+  const db = join(dir, "r.db");
+  // The command line refuses --gpus without the torch backend; the coordinator takes the checked plan as it is given.
+  const gpus = await planGpus({ gpus: "0,1", jobsPerGpu: "2" }, {}, listing(TWO));
+  let said = "";
+  const out = new Writable({ write(chunk, _enc, done) { said += String(chunk); done(); } });
+  const ran: JobResult[] = [];
+  const summary = await runSweep({
+    gridFile: writeTinyGrid(dir), dbPath: db, jobs: 1, backend: "auto", cacheDir: join(dir, "cache"), artifactsDir: join(dir, "art"),
+    plain: true, out: out as never, gpus, threads: "auto", onResult: (r) => ran.push(r),
+  });
+  assert.equal(summary.done, 4, said);
+  assert.match(said, /4 runs planned, 0 already finished, 4 to run on 4 worker\(s\) \(GPU 0, 1: 2 each\)/);
+  // --threads auto on GPUs: 1 CPU thread per worker.
+  assert.ok(ran.every((r) => r.backend?.threads === 1 && r.metrics.compute_threads === 1), JSON.stringify(ran.map((r) => r.backend)));
+  const store = new Store(db);
+  const runs = readRuns(store);
+  store.close();
+  assert.ok(runs.every((r) => r.device === "cpu" && (r.gpu === "0" || r.gpu === "1")), JSON.stringify(runs.map((r) => [r.device, r.gpu])));
+  // The first jobs went to different GPUs: both were used.
+  assert.deepEqual(new Set(runs.map((r) => r.gpu)), new Set(["0", "1"]));
+});
+
 function storeWith(path: string, device: { device?: string; gpu?: string }, host: string): void {
   const store = new Store(path);
   const planned: PlannedRun[] = [{ key: "00c0ffee00c0ffee", denseKey: "dense-0", methodLabel: "global-magnitude", codeVersion: "test", dataFingerprint: "fp", config: smallConfig() }];
@@ -165,7 +205,7 @@ function storeWith(path: string, device: { device?: string; gpu?: string }, host
   store.close();
 }
 
-test("the run record keeps the device and GPU: bench show, the runs export, and bench merge", () => {
+test("the run record keeps the device and GPU: bench show, the runs export, the report's overview, and bench merge", () => {
   const dir = tempDir();
   const a = join(dir, "a.db");
   storeWith(a, { device: "cuda:0 NVIDIA H100 80GB HBM3", gpu: "1" }, "gpu-box");
@@ -182,6 +222,11 @@ test("the run record keeps the device and GPU: bench show, the runs export, and 
   const show = bench(["show", "00c0ffee00c0ffee", "--db", a]);
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /backend torch \(tfjs 4\)  on cuda:0 NVIDIA H100 80GB HBM3 \(GPU 1\)/);
+
+  const html = join(dir, "a.html");
+  const report = bench(["report", "--db", a, "-o", html]);
+  assert.equal(report.code, 0, report.stderr);
+  assert.match(readFileSync(html, "utf8"), /<dt>Devices<\/dt><dd><code>cuda:0 NVIDIA H100 80GB HBM3<\/code><\/dd>/);
 
   // The same run on a CPU elsewhere: merged, the device travels with the run kept, and is not a conflict by itself.
   const b = join(dir, "b.db");
@@ -211,13 +256,16 @@ describe("the command line with a fake nvidia-smi", () => {
     const report = JSON.parse(r.stdout);
     assert.equal(report.gpus.source, "nvidia-smi");
     assert.deepEqual(report.gpus.devices.map((g: { index: number; uuid: string }) => [g.index, g.uuid]), [[0, UUID0], [1, UUID1]]);
-    assert.equal(typeof report.gpus.torch.ok, "boolean");
+    // Where the torch addon is built (CI builds it against Debian's CPU libtorch), doctor starts the backend to say so.
+    if (existsSync(torchAddonPath())) assert.match(`${report.gpus.torch.ok} ${report.gpus.torch.detail}`, /^true starts \(libtorch /);
+    else assert.deepEqual([report.gpus.torch.ok, report.gpus.torch.advice !== null], [false, true]);
     const text = bench(["doctor"], { PATH });
     assert.match(text.stdout, /^gpus: 0 NVIDIA H100 80GB HBM3 \(80 GiB\) GPU-1111.*\(from nvidia-smi; bench sweep --backend torch --gpus 0,1\)$/m);
     assert.match(text.stdout, /^ {2}torch backend: /m);
-    const none = bench(["doctor"], { PATH: "/usr/bin:/bin" });
+    const none = bench(["doctor"], { PATH: "/usr/bin:/bin", PRUNEBENCH_TORCH_ADDON: join(dir, "no-such.node") });
     assert.equal(none.code, 0, none.stderr);
-    assert.match(none.stdout, /^gpus: none \(nvidia-smi not found; .+\)$/m);
+    assert.match(none.stdout, /^gpus: none \(nvidia-smi not found; torch addon not built: .*no-such\.node is missing/m);
+    assert.match(none.stdout, /^ {2}torch backend: unavailable: .*to build it: scripts\/build-torch\.sh --torch-dir auto/m);
     const broken = bench(["doctor"], { PATH: `${fakeNvidiaSmi(join(dir, "broken"), "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n", 9)}:/usr/bin:/bin` });
     assert.match(broken.stdout, /^gpus: none \(nvidia-smi failed \(exit 9\): NVIDIA-SMI has failed/m);
   });
@@ -243,9 +291,56 @@ describe("the command line with a fake nvidia-smi", () => {
     assert.match(auto.stderr, /--backend auto picks \w+ here, which trains on the CPU/);
   });
 
-  it("bench worker --gpus needs --queue", () => {
+  it("bench worker: --gpus needs --queue, and is checked like the sweep's before the queue is reached", () => {
     const r = bench(["worker", "--gpus", "0"], { PATH });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--gpus and --jobs-per-gpu need --queue/);
+    const q = bench(["worker", "--queue", "redis://127.0.0.1:1", "--gpus", "0,3", "--jobs-per-gpu", "2"], { PATH });
+    assert.equal(q.code, 2);
+    assert.match(q.stderr, /--gpus: GPU 3 is not on this machine/);
+    const jobs = bench(["worker", "--queue", "redis://127.0.0.1:1", "--gpus", "0,1", "--jobs", "3"], { PATH });
+    assert.equal(jobs.code, 2);
+    assert.match(jobs.stderr, /--jobs 3 disagrees with --gpus 0,1 × --jobs-per-gpu 1 = 2 workers/);
   });
+});
+
+describe("bench slurm with GPUs", () => {
+  const base = {
+    gridFile: "g.yaml", gridName: "g", queue: "redis://head:6379", array: 2, cpusPerTask: 8, gpusPerTask: 2, projectDir: "/p", node: "/usr/bin/node",
+    bench: "/p/bin/bench.js", logDir: "/p", exitIdle: 0,
+  };
+  it("each task's worker binds its processes to the GPUs Slurm gave it (--gpus all), K per GPU", () => {
+    assert.match(slurmScript(base), /worker --queue redis:\/\/head:6379 --gpus all --jobs-per-gpu 4$/m, "8 CPUs over 2 GPUs");
+    assert.match(slurmScript({ ...base, jobsPerGpu: 3 }), /--gpus all --jobs-per-gpu 3$/m);
+    assert.match(slurmScript({ ...base, gpusPerTask: 0 }), /worker --queue redis:\/\/head:6379 --jobs 8$/m);
+    assert.equal(slurmJobsPerGpu({ cpusPerTask: 1, gpusPerTask: 4 }), 1, "at least one per GPU");
+  });
+});
+
+test("a queue worker on Slurm's GPUs (--gpus all, CUDA_VISIBLE_DEVICES a UUID list) binds each training process to one; runs record it", { skip: redisMissing() ?? false }, async () => {
+  const dir = tempDir();
+  const grid = writeTinyGrid(dir);
+  const redis = await startRedis();
+  const env = { ...process.env, BENCH_QUEUE_LOCK_MS: "2000", CUDA_VISIBLE_DEVICES: `${UUID1},${UUID0}` };
+  const worker = spawn(process.execPath, [BENCH, "worker", "--queue", redis.url, "--gpus", "all", "--cache-dir", join(dir, "cache-w")], { env, stdio: ["ignore", "pipe", "pipe"] });
+  let log = "";
+  worker.stdout!.on("data", (d) => { log += d; });
+  worker.stderr!.on("data", (d) => { log += d; });
+  const exited = new Promise((resolve) => worker.on("exit", resolve));
+  try {
+    const db = join(dir, "q.db");
+    const sweep = spawn(process.execPath, [BENCH, "sweep", grid, "--db", db, "--cache-dir", join(dir, "cache-c"), "--queue", redis.url, "--plain"], { env: { ...process.env, BENCH_QUEUE_LOCK_MS: "2000" }, stdio: "ignore" });
+    const code = await new Promise((resolve) => sweep.on("exit", resolve));
+    assert.equal(code, 0, log);
+    assert.match(log, new RegExp(`2 training process\\(es\\) on GPU ${UUID1}, ${UUID0} \\(1 each\\)`));
+    const store = new Store(db);
+    const runs = readRuns(store);
+    store.close();
+    assert.equal(runs.length, 4);
+    for (const r of runs) assert.ok(r.gpu === UUID0 || r.gpu === UUID1, `${r.key}: gpu ${r.gpu}`);
+  } finally {
+    worker.kill("SIGKILL");
+    await exited;
+    await redis.dispose();
+  }
 });

@@ -98,6 +98,7 @@ export const overviewSection: Section = {
   <dt>Methods</dt><dd>${list(distinct(data.runs.map((r) => r.methodLabel)))}</dd>
   <dt>Total compute</dt><dd>${formatDuration(compute)} <span class="muted">(sum of <code>total_seconds</code> over ${timed} runs)</span></dd>
   <dt>Backends</dt><dd>${list(distinct(data.runs.map((r) => r.backend)))}</dd>
+  <dt>Devices</dt><dd>${list(distinct(data.runs.map((r) => r.device)))}</dd>
   <dt>tfjs</dt><dd>${list(distinct(data.runs.map((r) => r.tfjsVersion)))}</dd>
   <dt>Code version</dt><dd>${list(distinct(data.sweeps.map((s) => s.codeVersion)))}</dd>
   <dt>Grid files</dt><dd>${list(distinct(data.sweeps.map((s) => s.gridFile)))}</dd>

@@ -36,7 +36,7 @@ export interface DoctorReport {
    * The GPUs `--gpus` can use (nvidia-smi, else the torch addon; `source` null and `why` when none), and whether the
    * torch backend (the one that trains on them) can start here, with why not.
    */
-  gpus: { devices: GpuInfo[]; source: string | null; why: string[]; torch: { ok: boolean; detail: string } };
+  gpus: { devices: GpuInfo[]; source: string | null; why: string[]; torch: { ok: boolean; detail: string; advice: string | null } };
 }
 
 /** Total size and file count under `dir` (symlinks not followed; unreadable entries skipped). */
@@ -72,16 +72,16 @@ function formatBytes(n: number): string {
 }
 
 /** Whether the torch backend starts here, said without switching this process's backend for good. */
-async function torchStatus(): Promise<{ ok: boolean; detail: string }> {
+async function torchStatus(): Promise<{ ok: boolean; detail: string; advice: string | null }> {
   const addon = await torchAddonGpus();
-  if ("error" in addon) return { ok: false, detail: addon.error };
+  if ("error" in addon) return { ok: false, detail: addon.error, advice: "scripts/build-torch.sh --torch-dir auto (against this machine's PyTorch; without one, Debian's libtorch-dev: CPU only)" };
   const where = addon.cudaAvailable ? `CUDA ${addon.cudaVersion}, ${addon.gpus.length} GPU(s)` : addon.cudaVersion ? "CUDA build, but no GPU visible: CPU tensors only" : "built without CUDA: CPU tensors only";
-  if (!isBackendRequest("torch")) return { ok: false, detail: `addon built (libtorch ${addon.torchVersion}, ${where}) but this prunebench cannot select --backend torch yet` };
+  if (!isBackendRequest("torch")) return { ok: false, detail: `addon built (libtorch ${addon.torchVersion}, ${where}) but this prunebench cannot select --backend torch yet`, advice: null };
   try {
     await initBackend("torch" as never);
-    return { ok: true, detail: `starts (libtorch ${addon.torchVersion}, ${where})` };
+    return { ok: true, detail: `starts (libtorch ${addon.torchVersion}, ${where})`, advice: null };
   } catch (e) {
-    return { ok: false, detail: `addon built (libtorch ${addon.torchVersion}) but the backend did not start: ${(e as Error).message.split("\n")[0]}` };
+    return { ok: false, detail: `addon built (libtorch ${addon.torchVersion}) but the backend did not start: ${(e as Error).message.split("\n")[0]}`, advice: null };
   }
 }
 
@@ -138,7 +138,7 @@ export function formatDoctor(r: DoctorReport): string {
     `gpus: ${r.gpus.devices.length > 0
       ? `${r.gpus.devices.map((g) => `${g.index} ${g.name}${g.memoryMiB !== undefined ? ` (${(g.memoryMiB / 1024).toFixed(0)} GiB)` : ""}${g.uuid ? ` ${g.uuid}` : ""}`).join(", ")} (from ${r.gpus.source}; bench sweep --backend torch --gpus ${r.gpus.devices.map((g) => g.index).join(",")})`
       : `none (${r.gpus.why.join("; ")})`}`,
-    `  torch backend: ${r.gpus.torch.ok ? r.gpus.torch.detail : `unavailable: ${r.gpus.torch.detail} (build it with scripts/build-torch.sh --torch-dir auto)`}`,
+    `  torch backend: ${r.gpus.torch.ok ? r.gpus.torch.detail : `unavailable: ${r.gpus.torch.detail}${r.gpus.torch.advice ? `; to build it: ${r.gpus.torch.advice}` : ""}`}`,
     `cache: ${r.cache.dir}: ${r.cache.exists ? `${formatBytes(r.cache.bytes)} in ${r.cache.files} file(s) (dense models are reused across sweeps; delete the folder to free it)` : "not created yet"}`,
     `versions: code ${r.versions.code}, Node ${r.versions.node} (V8 ${r.versions.v8}), tfjs ${r.versions.tfjs}`,
   ];

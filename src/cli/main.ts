@@ -61,7 +61,7 @@ program.command("sweep")
   .option("--queue <redis-url>", "send runs to `bench worker --queue` processes on any machine through Redis: redis://host:port[/db]")
   .option("--threads <auto|n>", "intra-op threads per run (native backend): auto gives idle cores to the runs left when fewer runs than workers remain (for a machine nobody else uses: 2 threads on busy cores are slower than 1); results do not change", "1")
   .option("--gpus <ids>", "train on these GPUs (--backend torch): indices or UUIDs as nvidia-smi lists them, e.g. 0,1, or all; one worker per GPU and --jobs-per-gpu")
-  .option("--jobs-per-gpu <k>", "workers sharing each GPU (with --gpus; small models leave a big GPU mostly idle)")
+  .option("--jobs-per-gpu <k>", "workers sharing each GPU (with --gpus; default 1; small models leave a big GPU mostly idle)")
   .action(action(async () => ({
     default: async (grid: string, o: any, cmd: Command) => {
       const { runSweep } = await import("../sweep/coordinator.js");
@@ -257,7 +257,7 @@ program.command("worker")
   .option("--data-dir <dir>", "folder searched first for dataset files (also BENCH_DATA_DIR)", process.env.BENCH_DATA_DIR)
   .option("--exit-idle <seconds>", "exit once no job has come for this long (with --queue; 0 = serve until stopped)", "0")
   .option("--gpus <ids>", "with --queue: bind each training process to one of these GPUs (0,1 or UUIDs; all = CUDA_VISIBLE_DEVICES's list, as Slurm sets it)")
-  .option("--jobs-per-gpu <k>", "with --gpus: training processes sharing each GPU")
+  .option("--jobs-per-gpu <k>", "with --gpus: training processes sharing each GPU (default 1)")
   .action(async (o: any, cmd: Command) => {
     if (!o.queue) {
       if (o.gpus !== undefined || o.jobsPerGpu !== undefined) badOption("--gpus and --jobs-per-gpu need --queue (a stdin worker is one process; start it with CUDA_VISIBLE_DEVICES=<id> PRUNEBENCH_TORCH_DEVICE=cuda:0)");
@@ -281,7 +281,8 @@ program.command("worker")
 
 // Examples under every command's --help: the quickest way to learn an option is to see it used.
 const EXAMPLES: Record<string, string[]> = {
-  sweep: ["bench sweep benchmarks/quickstart.yaml --db results.db", "bench sweep grid.yaml --jobs 4 --backend native", "bench sweep grid.yaml --dry-run"],
+  sweep: ["bench sweep benchmarks/quickstart.yaml --db results.db", "bench sweep grid.yaml --jobs 4 --backend native", "bench sweep grid.yaml --dry-run",
+    "bench sweep grid.yaml --backend torch --gpus 0,1 --jobs-per-gpu 4"],
   validate: ["bench validate benchmarks/quickstart.yaml"],
   report: ["bench report --db results.db -o report.html", "bench report --db new.db --compare old.db -o diff.html"],
   table: [
@@ -302,7 +303,7 @@ const EXAMPLES: Record<string, string[]> = {
   archs: ["bench archs", "bench archs --json"],
   datasets: ["bench datasets", "bench datasets --json"],
   doctor: ["bench doctor", "bench doctor --json", "bench doctor --expect native"],
-  worker: ["bench worker --queue redis://queue-host:6379 --jobs 2", "bench worker < jobs.jsonl"],
+  worker: ["bench worker --queue redis://queue-host:6379 --jobs 2", "bench worker --queue redis://queue-host:6379 --gpus 0,1 --jobs-per-gpu 2", "bench worker < jobs.jsonl"],
   slurm: [
     "bench slurm grid.yaml --queue redis://10.0.0.5:6379 --array 16 --cpus-per-task 4 --time 1-00:00:00 --submit",
     "bench slurm grid.yaml --queue redis://head:6379/1 --array 4 --gpus-per-task 1 --partition gpu --out gpu.sbatch",
@@ -338,7 +339,9 @@ async function gpuPlan(o: { gpus?: string; jobsPerGpu?: string }, jobs: number |
   }
   const { planGpus } = await import("../sweep/devices.js");
   const resolvedBackend = backend === "auto" ? (await (await import("../backend/index.js")).initBackend("auto")).name : undefined;
-  return planGpus({ gpus: o.gpus, jobsPerGpu: o.jobsPerGpu, jobs, backend, resolvedBackend }, process.env);
+  const plan = await planGpus({ gpus: o.gpus, jobsPerGpu: o.jobsPerGpu, jobs, backend, resolvedBackend }, process.env);
+  if (backend !== undefined) await (await import("../sweep/devices.js")).checkTorchSeesGpus(plan.gpus);
+  return plan;
 }
 
 function jobCount(value: string): number {

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "fd58b53491e7c5b4efeb9541cc5e136856a5834e5372ce9cb477e3a4582d7333";
+export const RESULTS_SOURCES_SHA256 = "1d8ebab27c7ea701a518a85f54fedae2aeaeb3173bb48fd0ae88a5c74d458282";

@@ -73,9 +73,13 @@ export function gpuSlots(gpus: readonly string[], jobsPerGpu: number): GpuSlot[]
   return Array.from({ length: gpus.length * jobsPerGpu }, (_, slot) => ({ slot, gpu: gpus[slot % gpus.length] }));
 }
 
-/** The environment a worker bound to `gpu` starts with: that GPU alone, seen as cuda:0. */
-export function gpuWorkerEnv(gpu: string): Record<string, string> {
-  return { [GPU_ENV.visible]: gpu, [GPU_ENV.torchDevice]: "cuda:0", [GPU_ENV.bound]: gpu };
+/**
+ * The environment a worker bound to `gpu` starts with: that GPU alone, seen as cuda:0. CUDA numbers GPUs fastest first
+ * unless told otherwise, nvidia-smi (and Slurm) by PCI bus: on a machine of mixed GPUs index 1 could be two different
+ * cards, so the worker is told PCI bus order (unless the environment already chose an order).
+ */
+export function gpuWorkerEnv(gpu: string, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  return { [GPU_ENV.visible]: gpu, CUDA_DEVICE_ORDER: env.CUDA_DEVICE_ORDER || "PCI_BUS_ID", [GPU_ENV.torchDevice]: "cuda:0", [GPU_ENV.bound]: gpu };
 }
 
 /**
@@ -132,7 +136,8 @@ export async function torchAddonGpus(): Promise<{ gpus: GpuInfo[]; cudaAvailable
   } catch (e) {
     return { error: `torch addon failed to load: ${(e as Error).message.split("\n")[0]}` };
   }
-  if ("error" in addon) return { error: `torch addon not available: ${addon.error}` };
+  // The loader's reasons already name the addon ("torch addon not built: …").
+  if ("error" in addon) return { error: /^torch addon/.test(addon.error) ? addon.error : `torch addon not available: ${addon.error}` };
   const info = addon.info();
   return {
     gpus: info.devices.map((d) => ({ index: d.index, name: d.name, memoryMiB: Math.round(d.totalMemoryBytes / 2 ** 20) })),
@@ -220,4 +225,17 @@ export async function planGpus(req: GpuRequest, env: NodeJS.ProcessEnv, listing:
     throw new GpuOptionError(`--jobs ${req.jobs} disagrees with --gpus ${gpus.join(",")} × --jobs-per-gpu ${jobsPerGpu} = ${workers} workers; leave --jobs out (it follows from the GPUs) or set --jobs-per-gpu`);
   }
   return { gpus, jobsPerGpu, slots: gpuSlots(gpus, jobsPerGpu) };
+}
+
+/**
+ * `--backend torch --gpus`: the torch addon must see CUDA. An addon built against a CPU-only libtorch (Debian's
+ * libtorch-dev, on a machine whose nvidia-smi lists GPUs) would otherwise fail every run, one by one.
+ */
+export async function checkTorchSeesGpus(gpus: readonly string[], addon: typeof torchAddonGpus = torchAddonGpus): Promise<void> {
+  const a = await addon();
+  if ("error" in a) throw new GpuOptionError(`--gpus ${gpus.join(",")} with --backend torch: ${a.error}`);
+  if (!a.cudaAvailable) {
+    const why = a.cudaVersion ? `libtorch ${a.torchVersion} with CUDA ${a.cudaVersion} finds no GPU (driver? CUDA_VISIBLE_DEVICES?)` : `it was built against libtorch ${a.torchVersion} without CUDA`;
+    throw new GpuOptionError(`--gpus ${gpus.join(",")}: the torch addon cannot use a GPU: ${why}; rebuild it against a PyTorch with CUDA: scripts/build-torch.sh --torch-dir auto`);
+  }
 }
