@@ -5,7 +5,7 @@
 #                            [--torch-dir DIR|auto] [--work DIR] [--only STEP,...] [--skip STEP,...]
 #
 # It needs gpu-bundle/ from scripts/gpu-check/pack.sh (carried) and the repository's working tree. Each step has a
-# time cap inside the overall --budget (default 540 s, under the device tool's 600 s per command), writes its output
+# time cap inside the overall --budget (default 540 s, under a 600 s per-command limit), writes its output
 # to the log, and records its result in summary.json as soon as it ends, so a call cut short still brings back what
 # finished. Files under --out (default $OUT, else ./gpu-check-out): gpu-check.log, summary.json, compare-train.json,
 # throughput.jsonl, grid.json. Exit 0 when every step passed, 1 otherwise.
