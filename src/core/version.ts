@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "7fb5d30f09543ee56aee14e51ced551618f271e608dbac64f40fe766cfb9a430";
+export const RESULTS_SOURCES_SHA256 = "27d860965c286d1c7beb87f383967ca4a51d1be53453feca0d8ce249a6bcef57";

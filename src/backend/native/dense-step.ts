@@ -1,0 +1,138 @@
+// The one-kernel SGD step of a plain dense stack (src/backend/dense-step.ts) on the native backend: the addon calls the
+// taped step makes through the kernels of ./kernels.ts (GatherV2, MatMulBiasAct, SoftmaxCrossEntropy and its
+// gradient, MatMulBiasActGrad, BatchMatMul for dx, SgdUpdate / SgdNesterovUpdate), with the same arguments in an
+// order that gives the same values, so the weights come out bit for bit as the taped step leaves them. Activations and
+// gradients live in buffers kept between steps (one set per layer shape and batch size) instead of fresh tensors.
+
+import * as tf from "@tensorflow/tfjs-core";
+import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
+import { DenseStackSgdStep, type DenseStepAttrs } from "../dense-step.js";
+import type { NativeAddon } from "./addon.js";
+import { target, type InPlace, type NativeKernelFunc } from "./kernels.js";
+
+type TensorInfo = tf.TensorInfo;
+
+interface Scratch {
+  /** Per layer: its output (the next layer's input), dz, the weight and bias gradients, and dx (not for layer 0). */
+  y: Float32Array[];
+  dz: Float32Array[];
+  dw: Float32Array[];
+  db: Float32Array[];
+  dx: Array<Float32Array | null>;
+  x: Float32Array;
+  labels: Int32Array;
+  dlogits: Float32Array;
+}
+
+function scratch(B: number, dims: number[]): Scratch {
+  const L = dims.length - 1;
+  const s: Scratch = { y: [], dz: [], dw: [], db: [], dx: [], x: new Float32Array(B * dims[0]), labels: new Int32Array(B), dlogits: new Float32Array(B * dims[L]) };
+  for (let i = 0; i < L; i++) {
+    s.y.push(new Float32Array(B * dims[i + 1]));
+    s.dz.push(new Float32Array(B * dims[i + 1]));
+    s.dw.push(new Float32Array(dims[i] * dims[i + 1]));
+    s.db.push(new Float32Array(dims[i + 1]));
+    s.dx.push(i > 0 ? new Float32Array(B * dims[i]) : null);
+  }
+  return s;
+}
+
+export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeKernelFunc> {
+  const { biasAct, biasActGrad, softmaxCrossEntropy: loss, softmaxCrossEntropyGrad: lossGrad, sgdUpdate, sgdNesterovUpdate, gatherRows } = addon;
+  if (!biasAct || !biasActGrad || !loss || !lossGrad || !sgdUpdate || !sgdNesterovUpdate) return {};
+  // One set of buffers per network shape and batch size (a phase's last, short batch gets its own).
+  const buffers = new Map<string, Scratch>();
+
+  const step: NativeKernelFunc = (args) => {
+    const b = args.backend as MathBackendCPU & InPlace;
+    const a = args.attrs as unknown as DenseStepAttrs;
+    const inp = args.inputs;
+    const arr = (name: string): Float32Array | null => {
+      const t = inp[name];
+      const v = t && t.dtype === "float32" ? b.data.get(t.dataId)?.values : null;
+      return v instanceof Float32Array ? v : null;
+    };
+    const fail = (why: string): never => { throw new Error(`${DenseStackSgdStep}: ${why}`); };
+    if (typeof b.updatable !== "function") fail("the backend cannot update tensors in place");
+    const L = a.relu.length;
+    const B = a.rows.length;
+    const xs = arr("x");
+    const yv = inp.y && inp.y.dtype === "int32" ? b.data.get(inp.y.dataId)?.values : null;
+    if (!xs || !(yv instanceof Int32Array) || L === 0 || B === 0) fail("needs float32 x, int32 y, a layer and a batch");
+    const ys = yv as Int32Array;
+    const count = inp.x!.shape[0];
+    const dims = [count > 0 ? xs!.length / count : 0];
+    for (let i = 0; i < L; i++) {
+      const k = inp[`k${i}`];
+      if (!k || k.shape.length !== 2 || k.shape[0] !== dims[i] || !arr(`k${i}`)) fail(`layer ${i}'s kernel does not follow its input (${dims[i]} features)`);
+      dims.push(k!.shape[1]);
+      if (arr(`b${i}`)?.length !== dims[i + 1]) fail(`layer ${i}'s bias is not [${dims[i + 1]}]`);
+    }
+    const momentum = a.momentum > 0;
+    const key = `${B}:${dims.join(",")}`;
+    let s = buffers.get(key);
+    if (!s) buffers.set(key, (s = scratch(B, dims)));
+    const rows = a.rows;
+    for (let j = 0; j < B; j++) if (!(rows[j] >= 0 && rows[j] < count)) fail(`row ${rows[j]} is outside x's ${count}`);
+
+    // The batch (GatherV2 of x and of y).
+    const inner = dims[0];
+    if (gatherRows && inner >= 64) gatherRows.call(addon, xs!, rows, inner, s.x);
+    else for (let j = 0; j < B; j++) s.x.set(xs!.subarray(rows[j] * inner, (rows[j] + 1) * inner), j * inner);
+    for (let j = 0; j < B; j++) s.labels[j] = ys[rows[j]];
+
+    // Forward: MatMulBiasAct per layer.
+    let h = s.x;
+    for (let i = 0; i < L; i++) {
+      addon.matmul(h, arr(`k${i}`)!, s.y[i], 1, 1, B, dims[i], dims[i + 1], 0, 0);
+      biasAct.call(addon, s.y[i], arr(`b${i}`)!, s.y[i], B, dims[i + 1], a.relu[i]);
+      h = s.y[i];
+    }
+    const C = dims[L];
+    const r = new Float32Array(2);
+    loss.call(addon, h, s.labels, B, C, r);
+    // The tape seeds the loss's gradient with 1.
+    lossGrad.call(addon, h, s.labels, 1, B, C, s.dlogits);
+
+    // Backward, last layer first: MatMulBiasActGrad (dz, db, aᵀ·dz), then dx = dz·Wᵀ (never for the first layer). Each
+    // layer's tensors are updated once its dx is taken (nothing later reads them), as the taped step's optimizer
+    // updates them after the whole backward pass: each update reads only its own tensor's gradient, velocity and mask.
+    const update = a.nesterov ? sgdNesterovUpdate : sgdUpdate;
+    const wd = a.weightDecay > 0 ? a.weightDecay : 0;
+    const news: TensorInfo[] = [];
+    const vels: TensorInfo[] = [];
+    const apply = (name: string, g: Float32Array, vName: string, maskName: string): void => {
+      const t = inp[name]!;
+      const vt = momentum ? inp[vName] : undefined;
+      const mask = inp[maskName] ? arr(maskName) : null;
+      const cur = arr(name)!;
+      if (momentum && arr(vName)?.length !== cur.length) fail(`${name} has no velocity of its size`);
+      if (inp[maskName] && mask?.length !== cur.length) fail(`${name}'s mask is not of its size`);
+      const wt = target(b, t, false), v = vt ? target(b, vt, true) : null;
+      update.call(addon, cur, g, v?.values ?? null, mask, wt.values, a.lr, a.momentum, wd);
+      news.push(wt.done());
+      if (v) vels.push(v.done());
+    };
+    let dy = s.dlogits;
+    const done: Array<[TensorInfo[], TensorInfo[]]> = [];
+    for (let i = L - 1; i >= 0; i--) {
+      const input = i > 0 ? s.y[i - 1] : s.x;
+      biasActGrad.call(addon, dy, s.y[i], s.dz[i], s.db[i], B, dims[i + 1], a.relu[i]);
+      addon.matmul(input, s.dz[i], s.dw[i], 1, 1, dims[i], B, dims[i + 1], 1, 0);
+      if (i > 0) {
+        addon.matmul(s.dz[i], arr(`k${i}`)!, s.dx[i]!, 1, 1, B, dims[i + 1], dims[i], 0, 1);
+        dy = s.dx[i]!;
+      }
+      news.length = 0;
+      vels.length = 0;
+      apply(`k${i}`, s.dw[i], `vk${i}`, `mk${i}`);
+      apply(`b${i}`, s.db[i], `vb${i}`, `mb${i}`);
+      done[i] = [[...news], [...vels]];
+    }
+    const outs: TensorInfo[] = [b.makeTensorInfo([], "float32", Float32Array.of(r[0])), b.makeTensorInfo([], "float32", Float32Array.of(r[1]))];
+    for (const [n] of done) outs.push(...n);
+    for (const [, v] of done) outs.push(...v);
+    return outs;
+  };
+  return { [DenseStackSgdStep]: step };
+}
