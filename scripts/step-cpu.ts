@@ -3,7 +3,7 @@
  * setting (50 %-random kernel masks, the fine-tuning defaults, batch 128), the steady state after a warm-up phase part:
  * process CPU, so other processes' load does not count (it still slows caches). Several rounds in one process.
  *
- *   node dist/scripts/step-cpu.js [--arch mlp] [--steps 200] [--rounds 5]
+ *   node dist/scripts/step-cpu.js [--arch mlp] [--steps 200] [--rounds 5] [--only one-kernel|taped]
  */
 import { getArch } from "../src/archs/index.js";
 import { initBackend } from "../src/backend/index.js";
@@ -23,6 +23,7 @@ const arch = arg("arch", "mlp");
 const steps = Number(arg("steps", "200"));
 const rounds = Number(arg("rounds", "5"));
 const batch = 128;
+const only = arg("only", "");
 const def = getArch(arch);
 const shape = def.inputShape ?? [28, 28, 1];
 const model = createModel(def, shape, 10, 0);
@@ -36,7 +37,7 @@ const empty = stage({ x: new Float32Array(0), y: new Int32Array(0), count: 0 }, 
 const config = { ...DEFAULT_FINETUNE, epochs: 1, batchSize: batch, lr: 0.01 };
 // Alternates the one-kernel step (where it applies) with the taped one, round by round.
 for (let r = 0; r < 2 * rounds; r++) {
-  fusedStepSettings.enabled = r % 2 === 0;
+  fusedStepSettings.enabled = only === "taped" ? false : only === "one-kernel" ? true : r % 2 === 0;
   let c0 = process.cpuUsage();
   let f0 = process.resourceUsage().minorPageFault;
   let t0 = 0;

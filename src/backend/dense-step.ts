@@ -15,11 +15,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 
 /**
- * Inputs: x (the staged split's images, float32, [count, ...]), y (its labels, int32 [count]); per layer i, in order,
- * `k${i}` [in, out] and `b${i}` [out], with momentum `vk${i}`/`vb${i}` (velocities), with a mask `mk${i}`/`mb${i}`.
- * Attrs: `DenseStepAttrs`. Outputs: the batch's mean loss and top-1 hits (float32 scalars), then for each layer the new
- * kernel and bias, then (with momentum) each layer's new velocities: possibly the inputs' own data written in place
- * (see `denseStackSgdStep`).
+ * Inputs: x (the staged split's images, float32, [count, ...]), y (its labels, int32 [count]), lossSum and hitsSum (the
+ * epoch's running sums, float32 scalars); per layer i, in order, `k${i}` [in, out] and `b${i}` [out], with momentum
+ * `vk${i}`/`vb${i}` (velocities), with a mask `mk${i}`/`mb${i}`. Attrs: `DenseStepAttrs`. Outputs: the new sums,
+ * lossSum + batch size · the batch's mean loss and hitsSum + its top-1 hits (the float32 operations the training loop's
+ * tf.mul and tf.add make), then for each layer the new kernel and bias, then (with momentum) each layer's new
+ * velocities: possibly the inputs' own data written in place (see `denseStackSgdStep`).
  */
 export const DenseStackSgdStep = "PrunebenchDenseStackSgdStep";
 
@@ -58,12 +59,13 @@ function install(v: tf.Variable, t: tf.Tensor): void {
 
 /**
  * One training step on `rows` of (x, y): every layer's tensors updated in place, as `sgdUpdate` updates each, and the
- * batch's mean loss and top-1 hits returned (on the device, as scalars).
+ * running sums of the loss (weighted by the batch size) and the top-1 hits returned with this batch's added, as new
+ * scalars on the device (the old ones are the caller's to drop).
  */
 export function denseStackSgdStep(
-  x: tf.Tensor, y: tf.Tensor, layers: readonly DenseStepLayer[], attrs: DenseStepAttrs,
+  x: tf.Tensor, y: tf.Tensor, sums: { loss: tf.Tensor; hits: tf.Tensor }, layers: readonly DenseStepLayer[], attrs: DenseStepAttrs,
 ): { loss: tf.Scalar; hits: tf.Scalar } {
-  const inputs: tf.NamedTensorMap = { x, y };
+  const inputs: tf.NamedTensorMap = { x, y, lossSum: sums.loss, hitsSum: sums.hits };
   layers.forEach((l, i) => {
     inputs[`k${i}`] = l.kernel;
     inputs[`b${i}`] = l.bias;

@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "27d860965c286d1c7beb87f383967ca4a51d1be53453feca0d8ce249a6bcef57";
+export const RESULTS_SOURCES_SHA256 = "5338433d07833df926a1b830bbab52d9f6fbb423550173aa78613a272f56f2af";

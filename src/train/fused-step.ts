@@ -64,8 +64,11 @@ export function denseStack(model: Model): Array<{ name: string; relu: boolean }>
 export interface FusedStep {
   /** Whether this step may run fused (per step: the sparse kernels' choice follows the current masks). */
   applies(countZeros: boolean, wantsGradients: boolean): boolean;
-  /** One step on `rows` of the split: tensors updated in place, the batch's mean loss and hits returned. */
-  run(x: tf.Tensor, y: tf.Tensor, rows: Int32Array, lr: number): { loss: tf.Scalar; hits: tf.Scalar };
+  /**
+   * One step on `rows` of the split: tensors updated in place, and the epoch's running sums of batch size × loss and of
+   * top-1 hits returned with this batch's added (new tensors; `sums` stay the caller's).
+   */
+  run(x: tf.Tensor, y: tf.Tensor, rows: Int32Array, lr: number, sums: { loss: tf.Tensor; hits: tf.Tensor }): { loss: tf.Scalar; hits: tf.Scalar };
 }
 
 export interface FusedStepPhase {
@@ -89,7 +92,7 @@ export function fusedStep(p: FusedStepPhase): FusedStep | null {
     applies(countZeros, wantsGradients) {
       return !countZeros && !wantsGradients && kernels.every((n) => !sparseApplies(p.masks.pattern(n), "dense"));
     },
-    run(x, y, rows, lr) {
+    run(x, y, rows, lr, sums) {
       const layers: DenseStepLayer[] = stack.map((_, i) => {
         const kernel = p.model.params.get(kernels[i])!;
         const bias = p.model.params.get(biases[i])!;
@@ -98,7 +101,7 @@ export function fusedStep(p: FusedStepPhase): FusedStep | null {
           maskKernel: p.masks.get(kernels[i]), maskBias: p.masks.get(biases[i]),
         };
       });
-      return denseStackSgdStep(x, y, layers, { rows, relu, lr, momentum: sgd.momentum, weightDecay: sgd.weightDecay, nesterov: sgd.nesterov });
+      return denseStackSgdStep(x, y, sums, layers, { rows, relu, lr, momentum: sgd.momentum, weightDecay: sgd.weightDecay, nesterov: sgd.nesterov });
     },
   };
 }

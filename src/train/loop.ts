@@ -195,15 +195,11 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         const countZeros = step % DNR_SAMPLE_EVERY === 0;
         const wantsGradients = o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step) ?? false;
         if (oneKernel?.applies(countZeros, wantsGradients)) {
-          tf.tidy(() => {
-            const { loss, hits } = oneKernel.run(o.train.x, o.train.y, idx, lr);
-            const newLoss = tf.add(lossSum, tf.mul(loss, batchSize));
-            const newCorrect = tf.add(correctSum, hits);
-            lossSum.dispose();
-            correctSum.dispose();
-            lossSum = tf.keep(newLoss);
-            correctSum = tf.keep(newCorrect);
-          });
+          const sums = oneKernel.run(o.train.x, o.train.y, idx, lr, { loss: lossSum, hits: correctSum });
+          lossSum.dispose();
+          correctSum.dispose();
+          lossSum = sums.loss;
+          correctSum = sums.hits;
         } else tf.tidy(() => {
           const batch = gatherBatch(o.train, idx);
           const { labels } = batch;

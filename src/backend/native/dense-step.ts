@@ -60,6 +60,8 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     const yv = inp.y && inp.y.dtype === "int32" ? b.data.get(inp.y.dataId)?.values : null;
     if (!xs || !(yv instanceof Int32Array) || L === 0 || B === 0) fail("needs float32 x, int32 y, a layer and a batch");
     const ys = yv as Int32Array;
+    const lossSum = arr("lossSum"), hitsSum = arr("hitsSum");
+    if (lossSum?.length !== 1 || hitsSum?.length !== 1) fail("needs the running sums as float32 scalars");
     const count = inp.x!.shape[0];
     const dims = [count > 0 ? xs!.length / count : 0];
     for (let i = 0; i < L; i++) {
@@ -129,7 +131,13 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
       apply(`b${i}`, s.db[i], `vb${i}`, `mb${i}`);
       done[i] = [[...news], [...vels]];
     }
-    const outs: TensorInfo[] = [b.makeTensorInfo([], "float32", Float32Array.of(r[0])), b.makeTensorInfo([], "float32", Float32Array.of(r[1]))];
+    // The loop's tf.add(lossSum, tf.mul(loss, B)) and tf.add(hitsSum, hits): float32 operations, which a double
+    // operation on float32 values rounded once to float32 gives exactly.
+    const f = Math.fround;
+    const outs: TensorInfo[] = [
+      b.makeTensorInfo([], "float32", Float32Array.of(f(lossSum![0] + f(r[0] * B)))),
+      b.makeTensorInfo([], "float32", Float32Array.of(f(hitsSum![0] + r[1]))),
+    ];
     for (const [n] of done) outs.push(...n);
     for (const [, v] of done) outs.push(...v);
     return outs;
