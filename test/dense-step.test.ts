@@ -1,9 +1,9 @@
 // The one-kernel training step of a plain dense stack (src/backend/dense-step.ts, src/train/fused-step.ts): on the
 // native backend, LeNet-300-100 trained for several epochs (a short last batch, DNR-counting steps on the tape between
 // one-kernel ones) ends with the weights, epoch losses, accuracies and dead-unit rates of the taped step, bit for bit,
-// with momentum and weight decay, Nesterov, and plain SGD, masks on kernels and biases; every step hook sees the same
-// steps. The tape keeps the steps the kernel cannot take: a gradient hook, a hook that wants this step's gradients,
-// masks sparse enough for the sparse kernels, a network that is not a dense stack (those are never fused).
+// with momentum and weight decay, Nesterov, and plain SGD, masks on kernels and biases, layers on the sparse kernels;
+// every step hook sees the same steps. The tape keeps the steps the kernel cannot take: a gradient hook, a hook that
+// wants this step's gradients, a network that is not a dense stack (those are never fused).
 // Skipped (with the reason) when the addon is not built.
 
 import { test } from "node:test";
@@ -117,7 +117,28 @@ test("one-kernel MLP steps leave the taped steps' weights and epoch records, bit
   }
 });
 
-test("the tape keeps steps that need it: gradient hooks, gradients wanted, sparse kernels, other networks", { skip }, async () => {
+test("layers sparse enough for the sparse kernels run them in the one-kernel step too, with the taped step's bits", { skip }, async () => {
+  const config = { momentum: 0.9, weightDecay: 5e-4, lr: 0.05 };
+  // Density 0.1 on every kernel: all three layers sparse.
+  const sparse = (m: ReturnType<typeof createModel>) => randomKernelMasks(m.params, 0.9, 7);
+  // fc1 sparse (density 0.15), the others dense (0.5 and none).
+  const mixed = (m: ReturnType<typeof createModel>) => {
+    const masks = new MaskSet();
+    for (const [name, density] of [["fc1/kernel", 0.15], ["fc2/kernel", 0.5]] as const) {
+      const v = m.params.get(name)!;
+      const rng = makeRng(4, name);
+      masks.set(name, new Float32Array(v.size).map(() => (rng() < density ? 1 : 0)), v.shape);
+    }
+    return masks;
+  };
+  for (const masks of [sparse, mixed]) {
+    const fused = await train(true, config, masks);
+    assert.equal(fused.fused, 15);
+    assertSame(fused, await train(false, config, masks));
+  }
+});
+
+test("the tape keeps steps that need it: gradient hooks, gradients wanted, other networks", { skip }, async () => {
   const config = { momentum: 0.9, weightDecay: 5e-4, lr: 0.05 };
   // A hook that sees every step's gradients: the phase stays on the tape.
   let seen = 0;
@@ -129,8 +150,5 @@ test("the tape keeps steps that need it: gradient hooks, gradients wanted, spars
   const mixed = await train(true, config, halfMasks, wants);
   assert.equal(mixed.fused, 15 - [1, 5, 9, 13, 17].filter((g) => g % 6 !== 0).length);
   assertSame(mixed, await train(false, config, halfMasks, wants));
-  // Masks at density 0.1 run the sparse matmuls on the tape.
-  const sparse = (m: ReturnType<typeof createModel>) => randomKernelMasks(m.params, 0.9, 7);
-  assert.equal((await train(true, config, sparse)).fused, 0);
   assert.equal((await train(true, config, () => new MaskSet(), {}, "lenet5")).fused, 0);
 });

@@ -1,13 +1,13 @@
 /**
  * A whole SGD training step of a plain dense stack (flatten, then dense layers with bias, ReLU between them, the last
  * one linear) as one kernel: batch gather, forward, softmax cross-entropy and its hits, backward, and the masked SGD
- * update of every tensor. On LeNet-300-100 the taped step ran ~35 kernels through the tfjs engine (dispatch, tape
+ * update of every tensor, each layer on the dense or the sparse kernels as the taped step would run it. On LeNet-300-100 the taped step ran ~35 kernels through the tfjs engine (dispatch, tape
  * entries, gradient thunks, tensor bookkeeping and fresh output arrays: ~0.4 ms of a ~2.3 ms step, the rest sgemm);
  * this kernel makes the same native calls, in the same order on the same arrays, with none of that around them, so
  * the weights it leaves are the taped step's to the bit (test/dense-step.test.ts).
  *
  * Only a backend that registers the kernel runs it (the native backend does); src/train/fused-step.ts decides per
- * step whether the taped path's extra work (hooks, penalties, gates, sparse kernels, augmentation …) is needed, and
+ * step whether the taped path's extra work (hooks, penalties, gates, soft masks, augmentation …) is needed, and
  * otherwise calls `denseStackSgdStep`. There is no composed implementation: elsewhere the taped path runs.
  *
  * This module imports tfjs only: importing it must not load the native addon.
@@ -17,7 +17,8 @@ import * as tf from "@tensorflow/tfjs-core";
 /**
  * Inputs: x (the staged split's images, float32, [count, ...]), y (its labels, int32 [count]), lossSum and hitsSum (the
  * epoch's running sums, float32 scalars); per layer i, in order, `k${i}` [in, out] and `b${i}` [out], with momentum
- * `vk${i}`/`vb${i}` (velocities), with a mask `mk${i}`/`mb${i}`. Attrs: `DenseStepAttrs`. Outputs: the new sums,
+ * `vk${i}`/`vb${i}` (velocities), with a mask `mk${i}`/`mb${i}`, and `p${i}` (int32) where the layer runs on the sparse
+ * kernels with that packed pattern of its mask (src/backend/sparse-ops.ts). Attrs: `DenseStepAttrs`. Outputs: the new sums,
  * lossSum + batch size · the batch's mean loss and hitsSum + its top-1 hits (the float32 operations the training loop's
  * tf.mul and tf.add make), then for each layer the new kernel and bias, then (with momentum) each layer's new
  * velocities: possibly the inputs' own data written in place (see `denseStackSgdStep`).
@@ -44,6 +45,8 @@ export interface DenseStepLayer {
   vBias: tf.Variable | null;
   maskKernel?: tf.Tensor;
   maskBias?: tf.Tensor;
+  /** The kernel mask's packed pattern where the layer runs on the sparse kernels. */
+  pattern?: tf.Tensor;
 }
 
 /** Whether the active backend has the one-kernel step. */
@@ -75,6 +78,7 @@ export function denseStackSgdStep(
     }
     if (l.maskKernel) inputs[`mk${i}`] = l.maskKernel;
     if (l.maskBias) inputs[`mb${i}`] = l.maskBias;
+    if (l.pattern) inputs[`p${i}`] = l.pattern;
   });
   const outs = tf.engine().runKernel(DenseStackSgdStep, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   let j = 2;

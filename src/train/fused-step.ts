@@ -6,8 +6,8 @@
  *
  * Whether it applies is decided from what the step needs, never from which method or architecture runs: the phase
  * must have no gradient hook, penalty, gates, soft masks, frozen layers or augmentation (set for the whole phase), and
- * each step must not count dead units, not hand its gradients to a hook, and run no layer on the sparse kernels (a
- * mask that becomes sparse enough mid-phase sends the step back to the tape, which runs them).
+ * each step must not count dead units or hand its gradients to a hook. Each layer runs on the sparse kernels exactly
+ * when the taped step would (sparseApplies, from the masks of that step: a schedule may change them between steps).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { DenseOptions, Ops } from "../archs/ops.js";
@@ -90,15 +90,17 @@ export function fusedStep(p: FusedStepPhase): FusedStep | null {
   const relu = stack.map((l) => (l.relu ? 1 : 0));
   return {
     applies(countZeros, wantsGradients) {
-      return !countZeros && !wantsGradients && kernels.every((n) => !sparseApplies(p.masks.pattern(n), "dense"));
+      return !countZeros && !wantsGradients;
     },
     run(x, y, rows, lr, sums) {
       const layers: DenseStepLayer[] = stack.map((_, i) => {
         const kernel = p.model.params.get(kernels[i])!;
         const bias = p.model.params.get(biases[i])!;
+        const pattern = p.masks.pattern(kernels[i]);
         return {
           kernel, bias, vKernel: sgd.velocity(kernels[i], kernel), vBias: sgd.velocity(biases[i], bias),
           maskKernel: p.masks.get(kernels[i]), maskBias: p.masks.get(biases[i]),
+          ...(sparseApplies(pattern, "dense") ? { pattern: pattern.tensor() } : {}),
         };
       });
       return denseStackSgdStep(x, y, sums, layers, { rows, relu, lr, momentum: sgd.momentum, weightDecay: sgd.weightDecay, nesterov: sgd.nesterov });

@@ -1,6 +1,7 @@
 // The one-kernel SGD step of a plain dense stack (src/backend/dense-step.ts) on the native backend: the addon calls the
 // taped step makes through the kernels of ./kernels.ts (GatherV2, MatMulBiasAct, SoftmaxCrossEntropy and its
-// gradient, MatMulBiasActGrad, BatchMatMul for dx, SgdUpdate / SgdNesterovUpdate), with the same arguments in an
+// gradient, MatMulBiasActGrad, BatchMatMul for dx, SgdUpdate / SgdNesterovUpdate; for a layer with a sparsity pattern
+// SparseMatMulBiasAct, BiasActGrad, SparseMatMulGradWeight and SparseMatMulGradInput), with the same arguments in an
 // order that gives the same values, so the weights come out bit for bit as the taped step leaves them. Activations and
 // gradients live in buffers kept between steps (one set per layer shape and batch size) instead of fresh tensors.
 
@@ -39,6 +40,7 @@ function scratch(B: number, dims: number[]): Scratch {
 
 export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeKernelFunc> {
   const { biasAct, biasActGrad, softmaxCrossEntropy: loss, softmaxCrossEntropyGrad: lossGrad, sgdUpdate, sgdNesterovUpdate, gatherRows } = addon;
+  const { sparseMatMul: spMm, sparseMatMulGradInput: spMmIn, sparseMatMulGradWeight: spMmW } = addon;
   if (!biasAct || !biasActGrad || !loss || !lossGrad || !sgdUpdate || !sgdNesterovUpdate) return {};
   // One set of buffers per network shape and batch size (a phase's last, short batch gets its own).
   const buffers = new Map<string, Scratch>();
@@ -74,6 +76,15 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     const key = `${B}:${dims.join(",")}`;
     let s = buffers.get(key);
     if (!s) buffers.set(key, (s = scratch(B, dims)));
+    // A layer with a pattern runs the sparse kernels, as the taped step's SparseMatMulBiasAct does.
+    const patterns: Array<Int32Array | null> = [];
+    for (let i = 0; i < L; i++) {
+      const t = inp[`p${i}`];
+      const v = t && t.dtype === "int32" ? b.data.get(t.dataId)?.values : null;
+      if (t && !(v instanceof Int32Array)) fail(`layer ${i}'s pattern is not int32`);
+      if (t && !(spMm && spMmIn && spMmW)) fail("this addon has no sparse kernels");
+      patterns.push(t ? (v as Int32Array) : null);
+    }
     const rows = a.rows;
     for (let j = 0; j < B; j++) if (!(rows[j] >= 0 && rows[j] < count)) fail(`row ${rows[j]} is outside x's ${count}`);
 
@@ -86,7 +97,9 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     // Forward: MatMulBiasAct per layer.
     let h = s.x;
     for (let i = 0; i < L; i++) {
-      addon.matmul(h, arr(`k${i}`)!, s.y[i], 1, 1, B, dims[i], dims[i + 1], 0, 0);
+      const p = patterns[i];
+      if (p) spMm!.call(addon, h, arr(`k${i}`)!, p, s.y[i], B, dims[i], dims[i + 1]);
+      else addon.matmul(h, arr(`k${i}`)!, s.y[i], 1, 1, B, dims[i], dims[i + 1], 0, 0);
       biasAct.call(addon, s.y[i], arr(`b${i}`)!, s.y[i], B, dims[i + 1], a.relu[i]);
       h = s.y[i];
     }
@@ -120,9 +133,13 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     for (let i = L - 1; i >= 0; i--) {
       const input = i > 0 ? s.y[i - 1] : s.x;
       biasActGrad.call(addon, dy, s.y[i], s.dz[i], s.db[i], B, dims[i + 1], a.relu[i]);
-      addon.matmul(input, s.dz[i], s.dw[i], 1, 1, dims[i], B, dims[i + 1], 1, 0);
+      const p = patterns[i];
+      // Sparse: the weight gradient only at the pattern's positions (SparseMatMulGradWeight), dx through the pattern.
+      if (p) spMmW!.call(addon, input, s.dz[i], p, s.dw[i], B, dims[i], dims[i + 1]);
+      else addon.matmul(input, s.dz[i], s.dw[i], 1, 1, dims[i], B, dims[i + 1], 1, 0);
       if (i > 0) {
-        addon.matmul(s.dz[i], arr(`k${i}`)!, s.dx[i]!, 1, 1, B, dims[i + 1], dims[i], 0, 1);
+        if (p) spMmIn!.call(addon, s.dz[i], arr(`k${i}`)!, p, s.dx[i]!, B, dims[i], dims[i + 1]);
+        else addon.matmul(s.dz[i], arr(`k${i}`)!, s.dx[i]!, 1, 1, B, dims[i + 1], dims[i], 0, 1);
         dy = s.dx[i]!;
       }
       news.length = 0;
