@@ -18,10 +18,12 @@ import * as tf from "@tensorflow/tfjs-core";
  * Inputs: x (the staged split's images, float32, [count, ...]), y (its labels, int32 [count]), lossSum and hitsSum (the
  * epoch's running sums, float32 scalars); per layer i, in order, `k${i}` [in, out] and `b${i}` [out], with momentum
  * `vk${i}`/`vb${i}` (velocities), with a mask `mk${i}`/`mb${i}`, and `p${i}` (int32) where the layer runs on the sparse
- * kernels with that packed pattern of its mask (src/backend/sparse-ops.ts). Attrs: `DenseStepAttrs`. Outputs: the new sums,
- * lossSum + batch size · the batch's mean loss and hitsSum + its top-1 hits (the float32 operations the training loop's
- * tf.mul and tf.add make), then for each layer the new kernel and bias, then (with momentum) each layer's new
- * velocities: possibly the inputs' own data written in place (see `denseStackSgdStep`).
+ * kernels with that packed pattern of its mask (src/backend/sparse-ops.ts); zerosSum (float32 scalar) when the step
+ * counts dead units. Attrs: `DenseStepAttrs`. Outputs: the new sums, lossSum + batch size · the batch's mean loss and
+ * hitsSum + its top-1 hits (the float32 operations the training loop's tf.mul and tf.add make), with zerosSum: zerosSum +
+ * the zeros of every ReLU output (counted and added as TensorOps' CountZeros and tf.addN do), then for each layer the
+ * new kernel and bias, then (with momentum) each layer's new velocities: possibly the inputs' own data written in place
+ * (see `denseStackSgdStep`).
  */
 export const DenseStackSgdStep = "PrunebenchDenseStackSgdStep";
 
@@ -62,13 +64,14 @@ function install(v: tf.Variable, t: tf.Tensor): void {
 
 /**
  * One training step on `rows` of (x, y): every layer's tensors updated in place, as `sgdUpdate` updates each, and the
- * running sums of the loss (weighted by the batch size) and the top-1 hits returned with this batch's added, as new
- * scalars on the device (the old ones are the caller's to drop).
+ * running sums of the loss (weighted by the batch size), the top-1 hits and (when given) the ReLU outputs' zeros returned
+ * with this batch's added, as new scalars on the device (the old ones are the caller's to drop).
  */
 export function denseStackSgdStep(
-  x: tf.Tensor, y: tf.Tensor, sums: { loss: tf.Tensor; hits: tf.Tensor }, layers: readonly DenseStepLayer[], attrs: DenseStepAttrs,
-): { loss: tf.Scalar; hits: tf.Scalar } {
+  x: tf.Tensor, y: tf.Tensor, sums: { loss: tf.Tensor; hits: tf.Tensor; zeros?: tf.Tensor }, layers: readonly DenseStepLayer[], attrs: DenseStepAttrs,
+): { loss: tf.Scalar; hits: tf.Scalar; zeros?: tf.Scalar } {
   const inputs: tf.NamedTensorMap = { x, y, lossSum: sums.loss, hitsSum: sums.hits };
+  if (sums.zeros) inputs.zerosSum = sums.zeros;
   layers.forEach((l, i) => {
     inputs[`k${i}`] = l.kernel;
     inputs[`b${i}`] = l.bias;
@@ -81,7 +84,7 @@ export function denseStackSgdStep(
     if (l.pattern) inputs[`p${i}`] = l.pattern;
   });
   const outs = tf.engine().runKernel(DenseStackSgdStep, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
-  let j = 2;
+  let j = sums.zeros ? 3 : 2;
   for (const l of layers) {
     install(l.kernel, outs[j++]);
     install(l.bias, outs[j++]);
@@ -91,5 +94,5 @@ export function denseStackSgdStep(
     install(l.vKernel, outs[j++]);
     install(l.vBias, outs[j++]);
   }
-  return { loss: outs[0] as tf.Scalar, hits: outs[1] as tf.Scalar };
+  return { loss: outs[0] as tf.Scalar, hits: outs[1] as tf.Scalar, ...(sums.zeros ? { zeros: outs[2] as tf.Scalar } : {}) };
 }

@@ -6,7 +6,7 @@
  *
  * Whether it applies is decided from what the step needs, never from which method or architecture runs: the phase
  * must have no gradient hook, penalty, gates, soft masks, frozen layers or augmentation (set for the whole phase), and
- * each step must not count dead units or hand its gradients to a hook. Each layer runs on the sparse kernels exactly
+ * each step must not hand its gradients to a hook. Each layer runs on the sparse kernels exactly
  * when the taped step would (sparseApplies, from the masks of that step: a schedule may change them between steps).
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -63,12 +63,15 @@ export function denseStack(model: Model): Array<{ name: string; relu: boolean }>
 
 export interface FusedStep {
   /** Whether this step may run fused (per step: the sparse kernels' choice follows the current masks). */
-  applies(countZeros: boolean, wantsGradients: boolean): boolean;
+  applies(wantsGradients: boolean): boolean;
+  /** The ReLU units of a batch of `batch` (what the taped forward reports as reluUnits). */
+  reluUnits(batch: number): number;
   /**
-   * One step on `rows` of the split: tensors updated in place, and the epoch's running sums of batch size × loss and of
-   * top-1 hits returned with this batch's added (new tensors; `sums` stay the caller's).
+   * One step on `rows` of the split: tensors updated in place, and the epoch's running sums of batch size × loss, of
+   * top-1 hits and (when given: a step that counts dead units) of ReLU zeros returned with this batch's added (new
+   * tensors; `sums` stay the caller's).
    */
-  run(x: tf.Tensor, y: tf.Tensor, rows: Int32Array, lr: number, sums: { loss: tf.Tensor; hits: tf.Tensor }): { loss: tf.Scalar; hits: tf.Scalar };
+  run(x: tf.Tensor, y: tf.Tensor, rows: Int32Array, lr: number, sums: { loss: tf.Tensor; hits: tf.Tensor; zeros?: tf.Tensor }): { loss: tf.Scalar; hits: tf.Scalar; zeros?: tf.Scalar };
 }
 
 export interface FusedStepPhase {
@@ -89,8 +92,11 @@ export function fusedStep(p: FusedStepPhase): FusedStep | null {
   const biases = stack.map((l) => tensorNames.bias(l.name));
   const relu = stack.map((l) => (l.relu ? 1 : 0));
   return {
-    applies(countZeros, wantsGradients) {
-      return !countZeros && !wantsGradients;
+    applies(wantsGradients) {
+      return !wantsGradients;
+    },
+    reluUnits(batch) {
+      return stack.reduce((n, l) => n + (l.relu ? batch * p.model.params.get(tensorNames.bias(l.name))!.size : 0), 0);
     },
     run(x, y, rows, lr, sums) {
       const layers: DenseStepLayer[] = stack.map((_, i) => {

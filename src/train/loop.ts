@@ -194,12 +194,17 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         const kept: { grads: Map<string, tf.Tensor> | null; ce: tf.Scalar | null } = { grads: null, ce: null };
         const countZeros = step % DNR_SAMPLE_EVERY === 0;
         const wantsGradients = o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step) ?? false;
-        if (oneKernel?.applies(countZeros, wantsGradients)) {
-          const sums = oneKernel.run(o.train.x, o.train.y, idx, lr, { loss: lossSum, hits: correctSum });
+        if (oneKernel?.applies(wantsGradients)) {
+          const sums = oneKernel.run(o.train.x, o.train.y, idx, lr, { loss: lossSum, hits: correctSum, zeros: countZeros ? zerosSum : undefined });
           lossSum.dispose();
           correctSum.dispose();
           lossSum = sums.loss;
           correctSum = sums.hits;
+          if (sums.zeros) {
+            zerosSum.dispose();
+            zerosSum = sums.zeros;
+            reluUnits += oneKernel.reluUnits(batchSize);
+          }
         } else tf.tidy(() => {
           const batch = gatherBatch(o.train, idx);
           const { labels } = batch;

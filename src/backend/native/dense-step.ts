@@ -40,6 +40,7 @@ function scratch(B: number, dims: number[]): Scratch {
 
 export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeKernelFunc> {
   const { biasAct, biasActGrad, softmaxCrossEntropy: loss, softmaxCrossEntropyGrad: lossGrad, sgdUpdate, sgdNesterovUpdate, gatherRows } = addon;
+  const countZeros = addon.countZeros;
   const { sparseMatMul: spMm, sparseMatMulGradInput: spMmIn, sparseMatMulGradWeight: spMmW } = addon;
   if (!biasAct || !biasActGrad || !loss || !lossGrad || !sgdUpdate || !sgdNesterovUpdate) return {};
   // One set of buffers per network shape and batch size (a phase's last, short batch gets its own).
@@ -62,8 +63,9 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     const yv = inp.y && inp.y.dtype === "int32" ? b.data.get(inp.y.dataId)?.values : null;
     if (!xs || !(yv instanceof Int32Array) || L === 0 || B === 0) fail("needs float32 x, int32 y, a layer and a batch");
     const ys = yv as Int32Array;
-    const lossSum = arr("lossSum"), hitsSum = arr("hitsSum");
-    if (lossSum?.length !== 1 || hitsSum?.length !== 1) fail("needs the running sums as float32 scalars");
+    const lossSum = arr("lossSum"), hitsSum = arr("hitsSum"), zerosSum = inp.zerosSum ? arr("zerosSum") : null;
+    if (lossSum?.length !== 1 || hitsSum?.length !== 1 || (inp.zerosSum && zerosSum?.length !== 1)) fail("needs the running sums as float32 scalars");
+    if (zerosSum && !countZeros) fail("this addon cannot count zeros");
     const count = inp.x!.shape[0];
     const dims = [count > 0 ? xs!.length / count : 0];
     for (let i = 0; i < L; i++) {
@@ -94,13 +96,19 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     else for (let j = 0; j < B; j++) s.x.set(xs!.subarray(rows[j] * inner, (rows[j] + 1) * inner), j * inner);
     for (let j = 0; j < B; j++) s.labels[j] = ys[rows[j]];
 
-    // Forward: MatMulBiasAct per layer.
+    // Forward: MatMulBiasAct per layer (and, counting, CountZeros of each ReLU output added up as tf.addN does).
     let h = s.x;
+    const z = new Float32Array(1);
+    let zeros: number | null = null;
     for (let i = 0; i < L; i++) {
       const p = patterns[i];
       if (p) spMm!.call(addon, h, arr(`k${i}`)!, p, s.y[i], B, dims[i], dims[i + 1]);
       else addon.matmul(h, arr(`k${i}`)!, s.y[i], 1, 1, B, dims[i], dims[i + 1], 0, 0);
       biasAct.call(addon, s.y[i], arr(`b${i}`)!, s.y[i], B, dims[i + 1], a.relu[i]);
+      if (zerosSum && a.relu[i]) {
+        countZeros!.call(addon, s.y[i], z);
+        zeros = zeros === null ? z[0] : Math.fround(zeros + z[0]);
+      }
       h = s.y[i];
     }
     const C = dims[L];
@@ -155,6 +163,8 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
       b.makeTensorInfo([], "float32", Float32Array.of(f(lossSum![0] + f(r[0] * B)))),
       b.makeTensorInfo([], "float32", Float32Array.of(f(hitsSum![0] + r[1]))),
     ];
+    // No ReLU: the loop's zeros are tf.scalar(0).
+    if (zerosSum) outs.push(b.makeTensorInfo([], "float32", Float32Array.of(f(zerosSum[0] + (zeros ?? 0)))));
     for (const [n] of done) outs.push(...n);
     for (const [, v] of done) outs.push(...v);
     return outs;
