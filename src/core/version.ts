@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "77d80657b1a4765cd88b8e8187cf38a6730190a83c0f6f46da65f0370dda7108";
+export const RESULTS_SOURCES_SHA256 = "58ceba85708d27cc85d598b1af559369ac7da6f89e4c98e4db41bb4a1895434e";

@@ -25,6 +25,9 @@ interface Scratch {
   dlogits: Float32Array;
 }
 
+/** Buffer sets kept at once: a phase's full and last batch, of a network and the one trained before it. */
+const MAX_SHAPES = 4;
+
 function scratch(B: number, dims: number[]): Scratch {
   const L = dims.length - 1;
   const s: Scratch = { y: [], dz: [], dw: [], db: [], dx: [], x: new Float32Array(B * dims[0]), labels: new Int32Array(B), dlogits: new Float32Array(B * dims[L]) };
@@ -77,7 +80,11 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     const momentum = a.momentum > 0;
     const key = `${B}:${dims.join(",")}`;
     let s = buffers.get(key);
-    if (!s) buffers.set(key, (s = scratch(B, dims)));
+    if (!s) {
+      // A long-lived worker trains many networks (compacted ones have widths of their own): keep the last few shapes.
+      if (buffers.size >= MAX_SHAPES) buffers.delete(buffers.keys().next().value!);
+      buffers.set(key, (s = scratch(B, dims)));
+    }
     // A layer with a pattern runs the sparse kernels, as the taped step's SparseMatMulBiasAct does.
     const patterns: Array<Int32Array | null> = [];
     for (let i = 0; i < L; i++) {
