@@ -27,6 +27,14 @@ import * as tf from "@tensorflow/tfjs-core";
  */
 export const DenseStackSgdStep = "PrunebenchDenseStackSgdStep";
 
+export type DenseStepInput = "k" | "b" | "vk" | "vb" | "mk" | "mb" | "p";
+const NAMES: Record<DenseStepInput, string[]> = { k: [], b: [], vk: [], vb: [], mk: [], mb: [], p: [] };
+
+/** Layer `i`'s input name of that kind, made once: a fresh string per step costs V8 a string-table lookup per access. */
+export function inputName(kind: DenseStepInput, i: number): string {
+  return (NAMES[kind][i] ??= `${kind}${i}`);
+}
+
 export interface DenseStepAttrs {
   /** The batch's rows of x and y. */
   rows: Int32Array;
@@ -73,15 +81,15 @@ export function denseStackSgdStep(
   const inputs: tf.NamedTensorMap = { x, y, lossSum: sums.loss, hitsSum: sums.hits };
   if (sums.zeros) inputs.zerosSum = sums.zeros;
   layers.forEach((l, i) => {
-    inputs[`k${i}`] = l.kernel;
-    inputs[`b${i}`] = l.bias;
+    inputs[inputName("k", i)] = l.kernel;
+    inputs[inputName("b", i)] = l.bias;
     if (l.vKernel && l.vBias) {
-      inputs[`vk${i}`] = l.vKernel;
-      inputs[`vb${i}`] = l.vBias;
+      inputs[inputName("vk", i)] = l.vKernel;
+      inputs[inputName("vb", i)] = l.vBias;
     }
-    if (l.maskKernel) inputs[`mk${i}`] = l.maskKernel;
-    if (l.maskBias) inputs[`mb${i}`] = l.maskBias;
-    if (l.pattern) inputs[`p${i}`] = l.pattern;
+    if (l.maskKernel) inputs[inputName("mk", i)] = l.maskKernel;
+    if (l.maskBias) inputs[inputName("mb", i)] = l.maskBias;
+    if (l.pattern) inputs[inputName("p", i)] = l.pattern;
   });
   const outs = tf.engine().runKernel(DenseStackSgdStep, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   let j = sums.zeros ? 3 : 2;

@@ -7,7 +7,7 @@
 
 import * as tf from "@tensorflow/tfjs-core";
 import type { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
-import { DenseStackSgdStep, type DenseStepAttrs } from "../dense-step.js";
+import { DenseStackSgdStep, inputName, type DenseStepAttrs } from "../dense-step.js";
 import type { NativeAddon } from "./addon.js";
 import { target, type InPlace, type NativeKernelFunc } from "./kernels.js";
 
@@ -72,10 +72,10 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     const count = inp.x!.shape[0];
     const dims = [count > 0 ? xs!.length / count : 0];
     for (let i = 0; i < L; i++) {
-      const k = inp[`k${i}`];
-      if (!k || k.shape.length !== 2 || k.shape[0] !== dims[i] || !arr(`k${i}`)) fail(`layer ${i}'s kernel does not follow its input (${dims[i]} features)`);
+      const k = inp[inputName("k", i)];
+      if (!k || k.shape.length !== 2 || k.shape[0] !== dims[i] || !arr(inputName("k", i))) fail(`layer ${i}'s kernel does not follow its input (${dims[i]} features)`);
       dims.push(k!.shape[1]);
-      if (arr(`b${i}`)?.length !== dims[i + 1]) fail(`layer ${i}'s bias is not [${dims[i + 1]}]`);
+      if (arr(inputName("b", i))?.length !== dims[i + 1]) fail(`layer ${i}'s bias is not [${dims[i + 1]}]`);
     }
     const momentum = a.momentum > 0;
     const key = `${B}:${dims.join(",")}`;
@@ -88,7 +88,7 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     // A layer with a pattern runs the sparse kernels, as the taped step's SparseMatMulBiasAct does.
     const patterns: Array<Int32Array | null> = [];
     for (let i = 0; i < L; i++) {
-      const t = inp[`p${i}`];
+      const t = inp[inputName("p", i)];
       const v = t && t.dtype === "int32" ? b.data.get(t.dataId)?.values : null;
       if (t && !(v instanceof Int32Array)) fail(`layer ${i}'s pattern is not int32`);
       if (t && !(spMm && spMmIn && spMmW)) fail("this addon has no sparse kernels");
@@ -109,9 +109,9 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     let zeros: number | null = null;
     for (let i = 0; i < L; i++) {
       const p = patterns[i];
-      if (p) spMm!.call(addon, h, arr(`k${i}`)!, p, s.y[i], B, dims[i], dims[i + 1]);
-      else addon.matmul(h, arr(`k${i}`)!, s.y[i], 1, 1, B, dims[i], dims[i + 1], 0, 0);
-      biasAct.call(addon, s.y[i], arr(`b${i}`)!, s.y[i], B, dims[i + 1], a.relu[i]);
+      if (p) spMm!.call(addon, h, arr(inputName("k", i))!, p, s.y[i], B, dims[i], dims[i + 1]);
+      else addon.matmul(h, arr(inputName("k", i))!, s.y[i], 1, 1, B, dims[i], dims[i + 1], 0, 0);
+      biasAct.call(addon, s.y[i], arr(inputName("b", i))!, s.y[i], B, dims[i + 1], a.relu[i]);
       if (zerosSum && a.relu[i]) {
         countZeros!.call(addon, s.y[i], z);
         zeros = zeros === null ? z[0] : Math.fround(zeros + z[0]);
@@ -153,14 +153,14 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
       if (p) spMmW!.call(addon, input, s.dz[i], p, s.dw[i], B, dims[i], dims[i + 1]);
       else addon.matmul(input, s.dz[i], s.dw[i], 1, 1, dims[i], B, dims[i + 1], 1, 0);
       if (i > 0) {
-        if (p) spMmIn!.call(addon, s.dz[i], arr(`k${i}`)!, p, s.dx[i]!, B, dims[i], dims[i + 1]);
-        else addon.matmul(s.dz[i], arr(`k${i}`)!, s.dx[i]!, 1, 1, B, dims[i + 1], dims[i], 0, 1);
+        if (p) spMmIn!.call(addon, s.dz[i], arr(inputName("k", i))!, p, s.dx[i]!, B, dims[i], dims[i + 1]);
+        else addon.matmul(s.dz[i], arr(inputName("k", i))!, s.dx[i]!, 1, 1, B, dims[i + 1], dims[i], 0, 1);
         dy = s.dx[i]!;
       }
       news.length = 0;
       vels.length = 0;
-      apply(`k${i}`, s.dw[i], `vk${i}`, `mk${i}`);
-      apply(`b${i}`, s.db[i], `vb${i}`, `mb${i}`);
+      apply(inputName("k", i), s.dw[i], inputName("vk", i), inputName("mk", i));
+      apply(inputName("b", i), s.db[i], inputName("vb", i), inputName("mb", i));
       done[i] = [[...news], [...vels]];
     }
     // The loop's tf.add(lossSum, tf.mul(loss, B)) and tf.add(hitsSum, hits): float32 operations, which a double
