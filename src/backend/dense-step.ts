@@ -23,7 +23,8 @@ import * as tf from "@tensorflow/tfjs-core";
  * hitsSum + its top-1 hits (the float32 operations the training loop's tf.mul and tf.add make), with zerosSum: zerosSum +
  * the zeros of every ReLU output (counted and added as TensorOps' CountZeros and tf.addN do), then for each layer the
  * new kernel and bias, then (with momentum) each layer's new velocities: possibly the inputs' own data written in place
- * (see `denseStackSgdStep`).
+ * (see `denseStackSgdStep`). A backend may instead install every new value under its tensor's own data and return the
+ * sums alone.
  */
 export const DenseStackSgdStep = "PrunebenchDenseStackSgdStep";
 
@@ -93,11 +94,13 @@ export function denseStackSgdStep(
   });
   const outs = tf.engine().runKernel(DenseStackSgdStep, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   let j = sums.zeros ? 3 : 2;
-  for (const l of layers) {
+  // More than the sums: the new values of the tensors to install (see DenseStackSgdStep).
+  const separate = outs.length > j;
+  if (separate) for (const l of layers) {
     install(l.kernel, outs[j++]);
     install(l.bias, outs[j++]);
   }
-  for (const l of layers) {
+  if (separate) for (const l of layers) {
     if (!l.vKernel || !l.vBias) continue;
     install(l.vKernel, outs[j++]);
     install(l.vBias, outs[j++]);

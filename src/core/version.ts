@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "44e918a79741e1a630605cd660a08e8e882981bf736b25703ef54e2a6e9e6ddf";
+export const RESULTS_SOURCES_SHA256 = "6b0fd0672bba49864329f04ff324fdd96b029b55d52e420065e94926ec9c69ec";

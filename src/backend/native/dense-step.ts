@@ -131,6 +131,24 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
     const wd = a.weightDecay > 0 ? a.weightDecay : 0;
     const news: TensorInfo[] = [];
     const vels: TensorInfo[] = [];
+    // When no other tensor shares any of the updated tensors' data (the usual case), the new values are installed under
+    // their own data (in their arrays, or copy-on-write ones) and the kernel returns the sums alone: a dozen output
+    // tensors made and dropped per step cost more than the two smallest layers' updates.
+    const updated: string[] = [];
+    for (let i = 0; i < L; i++) {
+      updated.push(inputName("k", i), inputName("b", i));
+      if (momentum) updated.push(inputName("vk", i), inputName("vb", i));
+    }
+    const inPlace = updated.every((n) => b.data.get(inp[n]?.dataId ?? {})?.refCount === 1);
+    /** Where tensor `t`'s new values go: its own (or a copy-on-write) array, installed by `commit`. */
+    const own = (t: TensorInfo, keep: boolean) => {
+      const values = b.updatable(t.dataId) ?? fail("a tensor to update in place is shared");
+      if (keep) {
+        const old = b.data.get(t.dataId)!.values as Float32Array;
+        if (values !== old) values.set(old);
+      }
+      return { values, commit: () => b.commitValues(t.dataId, values) };
+    };
     const apply = (name: string, g: Float32Array, vName: string, maskName: string): void => {
       const t = inp[name]!;
       const vt = momentum ? inp[vName] : undefined;
@@ -138,6 +156,13 @@ export function makeDenseStepKernels(addon: NativeAddon): Record<string, NativeK
       const cur = arr(name)!;
       if (momentum && arr(vName)?.length !== cur.length) fail(`${name} has no velocity of its size`);
       if (inp[maskName] && mask?.length !== cur.length) fail(`${name}'s mask is not of its size`);
+      if (inPlace) {
+        const wt = own(t, false), v = vt ? own(vt, true) : null;
+        update.call(addon, cur, g, v?.values ?? null, mask, wt.values, a.lr, a.momentum, wd);
+        wt.commit();
+        v?.commit();
+        return;
+      }
       const wt = target(b, t, false), v = vt ? target(b, vt, true) : null;
       update.call(addon, cur, g, v?.values ?? null, mask, wt.values, a.lr, a.momentum, wd);
       news.push(wt.done());
