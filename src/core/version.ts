@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "2def930af8323b44786321de73fbf77de6b5be29a6acf26f00f9925615c7cb3c";
+export const RESULTS_SOURCES_SHA256 = "bb0663db3de7740132a81f7dc64eb81786594661a67a7e986a4262d734376c46";

@@ -16,6 +16,7 @@ import { softmaxCrossEntropyWithHits } from "../backend/fused-ops.js";
 import { applyStateUpdates, byTensorName, forward, restore, snapshot, type Model } from "./model.js";
 import { learningRate, makeOptimizer } from "./optim.js";
 import { DenseWeights } from "./soft-masks.js";
+import { fusedStep } from "./fused-step.js";
 import { TrainCost } from "./train-cost.js";
 import type { GateSet } from "./gates.js";
 import type { LayerKind } from "../core/types.js";
@@ -168,6 +169,10 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
   // The loss and the batch's hits from one kernel where the backend has the fused kernels; elsewhere the separate ops
   // it always ran (the same values there to the bit).
   const fusedLoss = fusedApplies();
+  // Steps that need nothing of the tape but the new weights run as one kernel where the backend has it (fused-step.ts).
+  const oneKernel = fusedStep({
+    model, masks, optimizer, needsTape: Boolean(o.hooks?.afterGradients || o.extraLoss || o.gates || soft || o.train.augment || trained !== model.params),
+  });
   try {
     for (let epoch = 0; epoch < (o.toEpoch ?? config.epochs); epoch++) {
       const started = performance.now();
@@ -189,7 +194,18 @@ export async function trainPhase(o: PhaseOptions): Promise<PhaseResult> {
         const kept: { grads: Map<string, tf.Tensor> | null; ce: tf.Scalar | null } = { grads: null, ce: null };
         const countZeros = step % DNR_SAMPLE_EVERY === 0;
         const wantsGradients = o.hooks?.wantsGradients?.(epoch * stepsPerEpoch + step) ?? false;
-        tf.tidy(() => {
+        if (oneKernel?.applies(wantsGradients)) {
+          const sums = oneKernel.run(o.train.x, o.train.y, idx, lr, { loss: lossSum, hits: correctSum, zeros: countZeros ? zerosSum : undefined });
+          lossSum.dispose();
+          correctSum.dispose();
+          lossSum = sums.loss;
+          correctSum = sums.hits;
+          if (sums.zeros) {
+            zerosSum.dispose();
+            zerosSum = sums.zeros;
+            reluUnits += oneKernel.reluUnits(batchSize);
+          }
+        } else tf.tidy(() => {
           const batch = gatherBatch(o.train, idx);
           const { labels } = batch;
           const xb = o.train.augment ? augmentBatch(batch.xb, o.train.augment, augmentRng) : batch.xb;

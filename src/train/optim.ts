@@ -41,6 +41,16 @@ export interface Optimizer {
   /** Zero the state of tensor `name` where `where` is 1 (weights that are regrown or rewound start fresh). */
   resetState(name: string, where: tf.Tensor): void;
   dispose(): void;
+  /** Present on SGD: its settings and state, for a step that updates every tensor in one kernel (fused-step.ts). */
+  fusedSgd?: FusedSgd;
+}
+
+export interface FusedSgd {
+  momentum: number;
+  weightDecay: number;
+  nesterov: boolean;
+  /** The velocity of tensor `name` (created at zero as `step` creates it), or null without momentum. */
+  velocity(name: string, w: tf.Variable): tf.Variable | null;
 }
 
 function zeroWhere(state: tf.Variable, where: tf.Tensor): void {
@@ -57,19 +67,21 @@ const copy = (t: tf.Tensor) => Float32Array.from(t.dataSync());
 /** SGD with (PyTorch-style) momentum, optionally Nesterov's, and L2 weight decay added to the gradient. */
 export function sgd(momentum: number, weightDecay: number, nesterov = false): Optimizer {
   const velocity = new Map<string, tf.Variable>();
+  const velocityOf = (name: string, w: tf.Variable): tf.Variable | null => {
+    if (momentum <= 0) return null;
+    let v = velocity.get(name);
+    if (!v) velocity.set(name, (v = zeros(w)));
+    return v;
+  };
   return {
     step(params, grads, lr, masks) {
       for (const [name, w] of params) {
         const g = grads[name];
         if (!g) continue;
-        let v: tf.Variable | null = null;
-        if (momentum > 0) {
-          v = velocity.get(name) ?? null;
-          if (!v) velocity.set(name, (v = zeros(w)));
-        }
-        sgdUpdate(w, g, v, masks?.get(name), { lr, momentum, weightDecay, nesterov });
+        sgdUpdate(w, g, velocityOf(name, w), masks?.get(name), { lr, momentum, weightDecay, nesterov });
       }
     },
+    fusedSgd: { momentum, weightDecay, nesterov, velocity: velocityOf },
     state(name) {
       const v = velocity.get(name);
       return v ? [copy(v)] : [];

@@ -8,6 +8,7 @@ import { MathBackendCPU } from "@tensorflow/tfjs-backend-cpu";
 import { loadAddon, type NativeAddon } from "./addon.js";
 import { SparseConv2D, sparseBackends } from "../sparse-ops.js";
 import { Conv2DBiasAct, fusedBackends } from "../layer-ops.js";
+import { makeDenseStepKernels } from "./dense-step.js";
 import { makeKernels, NativeBatchNormGrad, NativeBroadcastDiv, NativeReluGrad, NativeSquareGrad } from "./kernels.js";
 
 export { addonPath, loadAddon } from "./addon.js";
@@ -283,7 +284,7 @@ export async function registerNativeBackend(
       return (registered = { ok: false, reason: "no cpu kernels registered (tfjs-backend-cpu not loaded)" });
     }
     const fallbacks = new Map(cpuKernels.map((c) => [c.kernelName, c.kernelFunc]));
-    const natives = makeKernels(addon);
+    const natives = { ...makeKernels(addon), ...makeDenseStepKernels(addon) };
 
     if (!tf.findBackendFactory(NATIVE_BACKEND)) {
       tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(), 0);

@@ -855,7 +855,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
 }
 
 /** What the native backend (./index.ts) offers for writing a tensor's values in place. */
-interface InPlace {
+export interface InPlace {
   updatable(dataId: object): Float32Array | null;
   commitValues(dataId: object, values: Float32Array): void;
   alloc(n: number): Float32Array;
@@ -883,7 +883,7 @@ function updateInputs(
  * under the same data, when no other tensor shares that data (`done` then returns `t`'s data, one reference
  * more); else a fresh tensor. `keep`: the array must start with t's values (the addon updates it in place).
  */
-function target(b: MathBackendCPU & InPlace, t: TensorInfo, keep: boolean): { values: Float32Array; done(): TensorInfo } {
+export function target(b: MathBackendCPU & InPlace, t: TensorInfo, keep: boolean): { values: Float32Array; done(): TensorInfo } {
   const cur = f32(b, t)!;
   const own = b.updatable(t.dataId);
   const values = own ?? b.alloc(cur.length);
