@@ -70,6 +70,12 @@ elif [ -n "$optional" ]; then
 fi
 
 log="native/build-native.log"
+# node-gyp rebuild empties native/build: keep the torch addon (scripts/build-torch.sh) that lives beside ours.
+torch_addon="native/build/Release/prunebench_torch.node"
+kept=""
+if [ -f "$torch_addon" ]; then kept="$(mktemp)"; cp -p "$torch_addon" "$kept"; fi
+restore_torch() { if [ -n "$kept" ]; then mkdir -p "$(dirname "$torch_addon")"; mv -f "$kept" "$torch_addon"; kept=""; fi; }
+trap restore_torch EXIT
 echo "build-native: building the native backend (about a minute; ${gyp[*]} rebuild ${nodedir[*]:-})" >&2
 if ! "${gyp[@]}" rebuild -C native "${nodedir[@]}" --loglevel=warn >"$log" 2>&1; then
   [ -n "$optional" ] || tail -n 40 "$log" >&2
