@@ -5,7 +5,9 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * Bump RESULTS_REVISION whenever a change alters what a run computes (training, pruning, metrics): finished runs
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
-export const RESULTS_REVISION = 3;
+// 4: unpadded stride-1 convs with short filter rows (LeNet-5-Caffe's conv1) compute their filter gradient with the
+// direct kernel of native/src/smallconv.cc, summing in another order (forward bits unchanged).
+export const RESULTS_REVISION = 4;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -13,4 +15,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "7fb5d30f09543ee56aee14e51ced551618f271e608dbac64f40fe766cfb9a430";
+export const RESULTS_SOURCES_SHA256 = "5644f085982c50aab2f42907638a3abcce26836d6829a6132dc465127897ba67";
