@@ -6,8 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { registerNativeBackend } from "../src/backend/native/index.js";
-import { conv2dBiasAct } from "../src/backend/layer-ops.js";
+import { loadAddon, registerNativeBackend } from "../src/backend/native/index.js";
+import { Conv2DBiasActGradFilter, composedConv2DBiasActGradFilter, conv2dBiasAct } from "../src/backend/layer-ops.js";
 import { sparsePattern } from "../src/backend/sparse-ops.js";
 import { makeRng, normal } from "../src/core/rng.js";
 
@@ -39,15 +39,18 @@ function relErr(got: Float32Array, ref: Float32Array): number {
   return maxRef === 0 ? maxDiff : maxDiff / maxRef;
 }
 
-/** act(conv(x, w) + b) and the gradients of sum(out * r) for x, w and b, on the fused layer op (plain ops on cpu). */
-function layer(xs: number[], ws: number[], seed: number, pattern?: ReturnType<typeof sparsePattern>, wValues?: Float32Array): () => tf.Tensor[] {
+/**
+ * act(conv(x, w) + b) and the gradients of sum(out * r) for x, w and b, on the fused layer op (plain ops on cpu); with
+ * `inputGrad` false the op is told nothing needs x's gradient (its backward pass then takes Conv2DBiasActGradFilter).
+ */
+function layer(xs: number[], ws: number[], seed: number, pattern?: ReturnType<typeof sparsePattern>, wValues?: Float32Array, inputGrad = true): () => tf.Tensor[] {
   const xv = randn(xs.reduce((a, b) => a * b, 1), seed), wv = wValues ?? randn(ws.reduce((a, b) => a * b, 1), seed + 1);
   const bv = randn(ws[3], seed + 2).map((v) => v * 0.1);
   return () => {
     const x = tf.tensor4d(xv, xs as [number, number, number, number]), w = tf.tensor4d(wv, ws as [number, number, number, number]);
     const b = tf.tensor1d(bv);
     const f = (a: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => (tf.getBackend() === "native"
-      ? conv2dBiasAct(a as tf.Tensor4D, k as tf.Tensor4D, c, pattern, 1, "valid", "relu")
+      ? conv2dBiasAct(a as tf.Tensor4D, k as tf.Tensor4D, c, pattern, 1, "valid", "relu", inputGrad)
       : tf.relu(tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, "valid"), c)));
     const y = f(x, w, b);
     const r = tf.tensor(randn(y.size, 999), y.shape);
@@ -141,6 +144,55 @@ test("2x2 max pooling: the vectorized kernel gives cpu's bits (NaN, -inf, ties a
       for (let j = 0; j < ref[i].length; j++) {
         assert.ok(got[i][j] === ref[i][j] || (Number.isNaN(got[i][j]) && Number.isNaN(ref[i][j])), `[${shape}] output ${i} at ${j}: ${got[i][j]} vs ${ref[i][j]}`);
       }
+    }
+  }
+});
+
+test("the first conv's backward pass without dz (Conv2DBiasActGradFilter) gives the bits of BiasActGrad + the filter gradient, dense and sparse, and x's gradient if asked", { skip }, () => {
+  for (const [xs, ws] of [cases[0], cases[1], cases[4]]) {
+    for (const density of [1, 0.3]) {
+      const n = ws.reduce((a, b) => a * b, 1);
+      const rng = makeRng(n, "mask");
+      const mask = Float32Array.from({ length: n }, () => (density === 1 || rng() < density ? 1 : 0));
+      const w = randn(n, 11).map((v, i) => v * mask[i]);
+      const pattern = density < 1 ? sparsePattern(mask, ws) : undefined;
+      tf.setBackend("native");
+      const separate = on("native", layer(xs, ws, 3, pattern, w, true));
+      const fused = on("native", layer(xs, ws, 3, pattern, w, false));
+      const names = ["forward", "dx", "dw", "dbias"];
+      for (let i = 0; i < names.length; i++) assert.deepEqual(fused[i], separate[i], `${names[i]} at density ${density}, x [${xs}] w [${ws}]`);
+      pattern?.dispose();
+    }
+  }
+});
+
+test("Conv2DBiasActGradFilter: native and composed agree, and shapes the direct kernel does not take fall back to the composed kernels", { skip }, () => {
+  const shapes: Array<[number[], number[], "same" | "valid"]> = [
+    [[3, 28, 28, 1], [5, 5, 1, 20], "valid"], // the direct kernel
+    [[2, 12, 12, 1], [5, 5, 1, 20], "same"], // padded: composed
+    [[2, 12, 12, 20], [5, 5, 20, 50], "valid"], // K = 500: composed
+  ];
+  for (const [xs, ws, pad] of shapes) {
+    const ys = [xs[0], pad === "same" ? xs[1] : xs[1] - ws[0] + 1, pad === "same" ? xs[2] : xs[2] - ws[1] + 1, ws[3]];
+    const xv = randn(xs.reduce((a, b) => a * b, 1), 1), dyv = randn(ys.reduce((a, b) => a * b, 1), 2);
+    const yv = randn(dyv.length, 3).map((v) => (v < -0.5 ? 0 : Math.abs(v)));
+    const run = (kernel: boolean) => () => {
+      const inputs = { x: tf.tensor4d(xv, xs as [number, number, number, number]), dy: tf.tensor4d(dyv, ys as [number, number, number, number]), y: tf.tensor4d(yv, ys as [number, number, number, number]) };
+      const attrs = { strides: 1, pad, activation: "relu", filterShape: ws };
+      return (kernel
+        ? tf.engine().runKernel(Conv2DBiasActGradFilter, inputs, attrs as unknown as tf.NamedAttrMap)
+        : composedConv2DBiasActGradFilter({ inputs, attrs, backend: tf.backend() } as unknown as Parameters<typeof composedConv2DBiasActGradFilter>[0])) as tf.Tensor[];
+    };
+    const got = on("native", run(true)), composed = on("native", run(false)), cpu = on("cpu", run(true));
+    // The addon takes exactly the unpadded short-filter conv (the others are left to the composed kernels).
+    const addon = loadAddon();
+    assert.ok(!("error" in addon));
+    const g = [xs[0], xs[1], xs[2], xs[3], ys[1], ys[2], ws[3], ws[0], ws[1], ...(pad === "same" ? [2, 2, 2, 2] : [0, 0, 0, 0])];
+    const took = addon.addon.convBiasActGradFilter!(new Float32Array(xv), new Float32Array(dyv), new Float32Array(yv), new Float32Array(ws.reduce((a, b) => a * b, 1)), new Float32Array(ws[3]), g, 1, null);
+    assert.equal(took, pad === "valid" && ws[2] === 1, `[${xs}] [${ws}] ${pad}: direct kernel taken`);
+    for (let i = 0; i < 2; i++) {
+      assert.deepEqual(got[i], composed[i], `[${xs}] [${ws}] ${pad}: output ${i} vs the composed kernels on native`);
+      assert.ok(relErr(got[i], cpu[i]) <= 2e-5, `[${xs}] [${ws}] ${pad}: output ${i} vs cpu ${relErr(got[i], cpu[i])}`);
     }
   }
 });

@@ -146,6 +146,28 @@ test("wide convs run sparse only when much sparser: the dense conv runs near pea
   }
 });
 
+test("5x5 convs run sparse up to density 0.7 (LeNet-5-Caffe's conv2 breaks even near 0.75); 3x3 ones keep 0.5", { skip }, () => {
+  const at = (d: number, n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 0.618034) % 1 < d ? 1 : 0));
+  const conv2 = (d: number) => sparsePattern(at(d, 5 * 5 * 20 * 50), [5, 5, 20, 50]);
+  const resnet = sparsePattern(at(0.65, 3 * 3 * 16 * 16), [3, 3, 16, 16]);
+  const [p65, p75] = [conv2(0.65), conv2(0.75)];
+  tf.setBackend("native");
+  try {
+    assert.ok(Math.abs(p65.density - 0.65) < 0.01 && Math.abs(p75.density - 0.75) < 0.01);
+    assert.equal(p65.taps, 25);
+    assert.equal(sparseApplies(p65, "conv"), true);
+    assert.equal(sparseApplies(p75, "conv"), false);
+    assert.equal(sparseApplies(resnet, "conv"), false);
+    // A threshold set by a benchmark holds for 5x5 filters too.
+    sparseThresholds.conv = 0.3;
+    assert.equal(sparseApplies(p65, "conv"), false);
+  } finally {
+    sparseThresholds.conv = 0.5;
+    tf.setBackend("cpu");
+    for (const p of [p65, p75, resnet]) p.dispose();
+  }
+});
+
 test("sparsePattern: CSC and CSR of the mask's nonzeros", () => {
   // [K=3, N=2]: rows k, columns n
   const p = sparsePattern(new Float32Array([1, 0, 1, 1, 0, 1]), [3, 2]);

@@ -1340,6 +1340,48 @@ NATIVE_FN(sparseConv2dGradFilter) {
                            f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"));
 }
 
+// convBiasActGradFilter(x, dy, y, dw(out), db(out), geom (the sparse kernels' 13 integers), relu[, pattern]) -> bool:
+// the filter and bias gradients of the fused layer y = act(conv(x, w) + bias) from dy in one pass (smallconv.h), for
+// the convs the direct kernels take; false (nothing written) for others, which compose BiasActGrad and the filter
+// gradient instead. With a pattern, dw is written on its support only (0 elsewhere), as the sparse kernel writes it.
+napi_value convBiasActGradFilter(napi_env env, napi_callback_info info) {
+  bool done = false;
+  napi_value r = guarded(env, [&] {
+    Args a(env, info);
+    sparse::Conv g = sparseConvGeom(a, 5);
+    smallconv::Geom sg;
+    if (!smallSparse(g, &sg)) return;
+    const i64 K = g.KH * g.KW * g.C;
+    std::vector<int32_t> rows;
+    std::vector<uint8_t> keep;
+    napi_valuetype t = napi_undefined;
+    if (a.argc > 7) napi_typeof(env, a.argv[7], &t);
+    if (t != napi_null && t != napi_undefined && a.argc > 7) {
+      sparse::Pattern p = patternArg(a, 7, K, g.O);
+      keep.assign(K * g.O, 0);
+      for (i64 k = 0; k < K; ++k)
+        for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+      rows = patternRows(p);
+    } else {
+      for (i64 k = 0; k < K; ++k) rows.push_back(static_cast<int32_t>(k));
+    }
+    const i64 ny = g.N * g.OH * g.OW * g.O;
+    smallconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "convBiasActGradFilter: x size"),
+                          f32n(a, 1, ny, "convBiasActGradFilter: dy size"), sg,
+                          f32n(a, 3, K * g.O, "convBiasActGradFilter: dw size"), rows.data(),
+                          static_cast<i64>(rows.size()), keep.empty() ? nullptr : keep.data(),
+                          f32n(a, 2, ny, "convBiasActGradFilter: y size"), a.i(6) != 0,
+                          f32n(a, 4, g.O, "convBiasActGradFilter: db size"));
+    done = true;
+  });
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return r;
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
+}
+
 // sparseMatMul(x [B,K], w [K,N], pattern, y(out) [B,N], B, K, N)
 NATIVE_FN(sparseMatMul) {
   const i64 B = a.i(4), K = a.i(5), N = a.i(6);
@@ -1534,6 +1576,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sparseConv2d", sparseConv2d},
       {"sparseConv2dGradInput", sparseConv2dGradInput},
       {"sparseConv2dGradFilter", sparseConv2dGradFilter},
+      {"convBiasActGradFilter", convBiasActGradFilter},
       {"sparseMatMul", sparseMatMul},
       {"sparseMatMulGradInput", sparseMatMulGradInput},
       {"sparseMatMulGradWeight", sparseMatMulGradWeight},

@@ -178,19 +178,41 @@ inline void gradRows(const float* __restrict__ ximg, const float* __restrict__ d
   }
 }
 
+// dz of one image as BiasActGrad computes it (relu: the RELUGRAD expression `y > 0 ? dy : (y is NaN ? y : 0)`, else
+// dy), and its rows added to the bias gradient's double sums in row order, as biasActGrad's column sums add them.
+template <int O>
+const float* imageDz(const float* __restrict__ dy, const float* __restrict__ y, bool relu, i64 rows,
+                     float* __restrict__ dz, double* __restrict__ dbacc) {
+  const float* src = dy;
+  if (relu) {
+    for (i64 j = 0; j < rows * O; ++j) {
+      const float v = y[j];
+      dz[j] = v > 0.f ? dy[j] : (v != v ? v : 0.f);
+    }
+    src = dz;
+  }
+  for (i64 r = 0; r < rows; ++r)
+    for (int o = 0; o < O; ++o) dbacc[o] += src[r * O + o];
+  return src;
+}
+
 template <int O>
 void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, i64 nrows,
-                 const uint8_t* keep, const i64* xoff) {
+                 const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db) {
   using L = Plan<O>;
   constexpr int P = L::P, V = L::V, KB = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
   // Per image, a row block's sums stay in registers over the whole image; images are added in batch order.
   std::vector<float> macc(K * V * 8, 0.f);
   std::vector<double> tail(g.OW % P ? K * O : 0, 0.0);
+  // With db: the image's dz is made here, in a buffer that stays in cache, and never written out.
+  std::vector<float> dzimg(db && relu ? g.OH * g.OW * O : 0);
+  std::vector<double> dbacc(db ? O : 0, 0.0);
   const i64 runs = g.OW / P;
   for (i64 b = 0; b < g.N; ++b) {
     const float* ximg = x + b * g.H * g.W * g.C;
     const float* dyimg = dy + b * g.OH * g.OW * O;
+    if (db) dyimg = imageDz<O>(dyimg, y + b * g.OH * g.OW * O, relu, g.OH * g.OW, dzimg.data(), dbacc.data());
     i64 i = 0;
     for (; i + KB <= nrows; i += KB) gradRows<O, KB>(ximg, dyimg, g, xoff, rows + i, macc.data());
     for (; i < nrows; ++i) gradRows<O, 1>(ximg, dyimg, g, xoff, rows + i, macc.data());
@@ -204,6 +226,8 @@ void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, cons
         }
     }
   }
+  if (db)
+    for (int o = 0; o < O; ++o) db[o] = static_cast<float>(dbacc[o]);
   std::memset(dw, 0, sizeof(float) * K * O);
   for (i64 r = 0; r < nrows; ++r) {
     const i64 k = rows[r];
@@ -272,7 +296,7 @@ void forward(const float* x, const float* w, const float* bias, bool relu, const
 }
 
 void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, int64_t nrows,
-                const uint8_t* keep) {
+                const uint8_t* keep, const float* y, bool relu, float* db) {
   std::vector<int32_t> all;
   if (!rows) {
     all = allRows(g.KH * g.KW * g.C);
@@ -280,7 +304,7 @@ void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const
     nrows = static_cast<i64>(all.size());
   }
   const std::vector<i64> off = offsets(g);
-  dispatch(g.O, [&](auto o) { gradFilterT<decltype(o)::value>(x, dy, g, dw, rows, nrows, keep, off.data()); });
+  dispatch(g.O, [&](auto o) { gradFilterT<decltype(o)::value>(x, dy, g, dw, rows, nrows, keep, off.data(), y, relu, db); });
 }
 
 namespace {

@@ -29,8 +29,12 @@ void forward(const float* x, const float* w, const float* bias, bool relu, const
 
 // dw[k][o] = sum over the batch and the image of x[.. k ..] * dy[.. o], for the rows in `rows` (others written 0);
 // `keep` (nullptr: all) a [K*O] 0/1 map of the positions to write, the rest set to 0 (a pattern's support).
+// With `db`, dy is the gradient of the fused layer's output y = act(conv + bias) instead (layer-ops' Conv2DBiasAct):
+// dz = BiasActGrad's (ReLU's gradient from y when `relu`), db its sums over every row, and dw that of dz, with the bits
+// of BiasActGrad followed by gradFilter, without writing dz out (each image's dz stays in cache).
 void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows = nullptr,
-                int64_t nrows = -1, const uint8_t* keep = nullptr);
+                int64_t nrows = -1, const uint8_t* keep = nullptr, const float* y = nullptr, bool relu = false,
+                float* db = nullptr);
 
 // 2x2 / stride-2 max pooling over fully in-bounds windows, NHWC: y = max in scan order from -inf, each step
 // `xi > m ? xi : m` (tfjs' rule; the generic loop's bits). Returns false (nothing written) for geometries it does not

@@ -6,7 +6,8 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
 // 4: unpadded stride-1 convs with short filter rows (LeNet-5-Caffe's conv1) compute their filter gradient with the
-// direct kernel of native/src/smallconv.cc, summing in another order (forward bits unchanged).
+// direct kernel of native/src/smallconv.cc, summing in another order (forward bits unchanged); masked 5x5 convs at
+// density 0.5-0.7 run the sparse kernels instead of the dense ones (float summation order).
 export const RESULTS_REVISION = 4;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
@@ -15,4 +16,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "5644f085982c50aab2f42907638a3abcce26836d6829a6132dc465127897ba67";
+export const RESULTS_SOURCES_SHA256 = "edda6ff02ada1c0c931f4fbb5472e83db27e4f781013dfa3e09fd9fef98c603e";
