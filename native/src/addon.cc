@@ -20,6 +20,7 @@
 #include <signal.h>
 
 #include "smallconv.h"
+#include "gemmconv.h"
 #include "sparse.h"
 
 #include <immintrin.h>
@@ -215,6 +216,12 @@ struct ConvGeom {
     *s = smallconv::Geom{N, H, W, C, OH, OW, O, KH, KW};
     return smallconv::applies(*s);
   }
+  // The sgemm + col2im input gradient's geometry (gemmconv.h), for unpadded stride-1 convs.
+  bool gemm(gemmconv::Geom* s) const {
+    if (sh != 1 || sw != 1 || dh != 1 || dw != 1 || pt || pb || pl || pr) return false;
+    *s = gemmconv::Geom{N, H, W, C, OH, OW, O, KH, KW};
+    return gemmconv::applies(*s);
+  }
 };
 
 // An optional Float32Array argument of exactly n elements: nullptr when absent, null or undefined.
@@ -268,6 +275,11 @@ NATIVE_FN(conv2d) {
 NATIVE_FN(conv2dBackpropInput) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
+  gemmconv::Geom gg;
+  if (g.gemm(&gg)) {
+    gemmconv::gradInput(a.f32(0), a.f32(1), gg, a.f32(2));
+    return;
+  }
   at::Tensor dy = nhwc(a.f32(0), g.N, g.OH, g.OW, g.O);
   at::Tensor w = hwio(a.f32(1), g.KH, g.KW, g.C, g.O).contiguous(at::MemoryFormat::ChannelsLast);
   at::Tensor dx = nhwc(a.f32(2), g.N, g.H, g.W, g.C);

@@ -16,4 +16,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "edda6ff02ada1c0c931f4fbb5472e83db27e4f781013dfa3e09fd9fef98c603e";
+export const RESULTS_SOURCES_SHA256 = "86b9f95936e7337b76bb1531d3d45f01a865e747d3e4ccae93a3656d4a1a8db5";
