@@ -83,13 +83,15 @@ function checkAgainstDense(name: string, sparse: Outs, dense: Outs, mask: Float3
 type Pad = "same" | "valid" | number;
 interface ConvCase { x: number[]; w: number[]; pad: Pad; density: number }
 
-/** Random conv cases: LeNet-5-Caffe's two convs, padded ResNet-like ones, odd sizes (tails of the 8-wide rows). */
+/** Random conv cases: LeNet-5-Caffe's two convs, padded ResNet-like ones, odd sizes (tails of the 8-wide rows and blocks). */
 function convCases(): ConvCase[] {
   const fixed: ConvCase[] = [
     { x: [4, 28, 28, 1], w: [5, 5, 1, 20], pad: "valid", density: 0.3 },
     { x: [4, 12, 12, 20], w: [5, 5, 20, 50], pad: "valid", density: 0.05 },
     { x: [3, 8, 8, 16], w: [3, 3, 16, 16], pad: "same", density: 0.6 },
     { x: [2, 9, 13, 3], w: [3, 2, 3, 5], pad: 2, density: 0.02 },
+    // 13 = 8 + 4 + 1 wide rows and channels: every transpose tail (8x4, 4x8, 4x4 blocks, then single elements)
+    { x: [2, 13, 13, 13], w: [3, 3, 13, 6], pad: "valid", density: 0.3 },
   ];
   const rng = makeRng(7, "conv-cases");
   const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));

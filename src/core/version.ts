@@ -16,4 +16,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "86b9f95936e7337b76bb1531d3d45f01a865e747d3e4ccae93a3656d4a1a8db5";
+export const RESULTS_SOURCES_SHA256 = "24491946c40a749bdf73d3f93200855cdd934a395a3e11539f6ccfcae44d7e8b";
