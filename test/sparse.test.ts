@@ -83,13 +83,15 @@ function checkAgainstDense(name: string, sparse: Outs, dense: Outs, mask: Float3
 type Pad = "same" | "valid" | number;
 interface ConvCase { x: number[]; w: number[]; pad: Pad; density: number }
 
-/** Random conv cases: LeNet-5-Caffe's two convs, padded ResNet-like ones, odd sizes (tails of the 8-wide rows). */
+/** Random conv cases: LeNet-5-Caffe's two convs, padded ResNet-like ones, odd sizes (tails of the 8-wide rows and blocks). */
 function convCases(): ConvCase[] {
   const fixed: ConvCase[] = [
     { x: [4, 28, 28, 1], w: [5, 5, 1, 20], pad: "valid", density: 0.3 },
     { x: [4, 12, 12, 20], w: [5, 5, 20, 50], pad: "valid", density: 0.05 },
     { x: [3, 8, 8, 16], w: [3, 3, 16, 16], pad: "same", density: 0.6 },
     { x: [2, 9, 13, 3], w: [3, 2, 3, 5], pad: 2, density: 0.02 },
+    // 13 = 8 + 4 + 1 wide rows and channels: every transpose tail (8x4, 4x8, 4x4 blocks, then single elements)
+    { x: [2, 13, 13, 13], w: [3, 3, 13, 6], pad: "valid", density: 0.3 },
   ];
   const rng = makeRng(7, "conv-cases");
   const int = (lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
@@ -143,6 +145,28 @@ test("wide convs run sparse only when much sparser: the dense conv runs near pea
     sparseThresholds.conv = 0.5;
     tf.setBackend("cpu");
     for (const p of [resnet, vggHalf, vggTwentieth]) p.dispose();
+  }
+});
+
+test("5x5 convs run sparse up to density 0.7 (LeNet-5-Caffe's conv2 breaks even near 0.75); 3x3 ones keep 0.5", { skip }, () => {
+  const at = (d: number, n: number) => Float32Array.from({ length: n }, (_, i) => ((i * 0.618034) % 1 < d ? 1 : 0));
+  const conv2 = (d: number) => sparsePattern(at(d, 5 * 5 * 20 * 50), [5, 5, 20, 50]);
+  const resnet = sparsePattern(at(0.65, 3 * 3 * 16 * 16), [3, 3, 16, 16]);
+  const [p65, p75] = [conv2(0.65), conv2(0.75)];
+  tf.setBackend("native");
+  try {
+    assert.ok(Math.abs(p65.density - 0.65) < 0.01 && Math.abs(p75.density - 0.75) < 0.01);
+    assert.equal(p65.taps, 25);
+    assert.equal(sparseApplies(p65, "conv"), true);
+    assert.equal(sparseApplies(p75, "conv"), false);
+    assert.equal(sparseApplies(resnet, "conv"), false);
+    // A threshold set by a benchmark holds for 5x5 filters too.
+    sparseThresholds.conv = 0.3;
+    assert.equal(sparseApplies(p65, "conv"), false);
+  } finally {
+    sparseThresholds.conv = 0.5;
+    tf.setBackend("cpu");
+    for (const p of [p65, p75, resnet]) p.dispose();
   }
 });
 

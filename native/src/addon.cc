@@ -20,6 +20,8 @@
 #include <signal.h>
 
 #include "conv_layout.h"
+#include "gemmconv.h"
+#include "smallconv.h"
 #include "sparse.h"
 
 #include <immintrin.h>
@@ -205,6 +207,18 @@ struct ConvGeom {
     pl = g[13]; pr = g[14]; dh = g[15]; dw = g[16];
   }
   bool even() const { return pt == pb && pl == pr; }
+  // The direct kernels' geometry (smallconv.h), when this conv is one they take (unstrided, undilated, unpadded).
+  bool small(smallconv::Geom* s) const {
+    if (sh != 1 || sw != 1 || dh != 1 || dw != 1 || pt || pb || pl || pr) return false;
+    *s = smallconv::Geom{N, H, W, C, OH, OW, O, KH, KW};
+    return smallconv::applies(*s);
+  }
+  // The sgemm + col2im input gradient's geometry (gemmconv.h), for unpadded stride-1 convs.
+  bool gemm(gemmconv::Geom* s) const {
+    if (sh != 1 || sw != 1 || dh != 1 || dw != 1 || pt || pb || pl || pr) return false;
+    *s = gemmconv::Geom{N, H, W, C, OH, OW, O, KH, KW};
+    return gemmconv::applies(*s);
+  }
 };
 bool planarForward(const ConvGeom& g);
 
@@ -228,6 +242,11 @@ NATIVE_FN(conv2d) {
   ConvGeom g(a.ints(3));
   const float* bias = optionalArray(a, 4, g.O, "conv2d: bias size");
   const bool relu = optionalFlag(a, 5);
+  smallconv::Geom sg;
+  if (g.small(&sg)) {
+    smallconv::forward(a.f32(0), a.f32(1), bias, relu, sg, a.f32(2));
+    return;
+  }
   if (planarForward(g)) {
     at::Tensor y = at::convolution(convlayout::nchwFromNhwc(a.f32(0), g.N, g.H, g.W, g.C),
                                    convlayout::oihwFromHwio(a.f32(1), g.KH, g.KW, g.C, g.O), c10::nullopt,
@@ -264,6 +283,11 @@ NATIVE_FN(conv2d) {
 NATIVE_FN(conv2dBackpropInput) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
+  gemmconv::Geom gg;
+  if (g.gemm(&gg)) {
+    gemmconv::gradInput(a.f32(0), a.f32(1), gg, a.f32(2));
+    return;
+  }
   at::Tensor dy = nhwc(a.f32(0), g.N, g.OH, g.OW, g.O);
   at::Tensor w = convlayout::filterFromHwio(a.f32(1), g.KH, g.KW, g.C, g.O);
   at::Tensor dx = nhwc(a.f32(2), g.N, g.H, g.W, g.C);
@@ -315,6 +339,11 @@ at::Tensor filterGradShard(const at::Tensor& dy, const at::Tensor& x, const at::
 NATIVE_FN(conv2dBackpropFilter) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
+  smallconv::Geom sg;
+  if (g.small(&sg)) {
+    smallconv::gradFilter(a.f32(0), a.f32(1), sg, a.f32(2));
+    return;
+  }
   at::Tensor x = nhwc(a.f32(0), g.N, g.H, g.W, g.C);
   at::Tensor dy = nhwc(a.f32(1), g.N, g.OH, g.OW, g.O);
   float* dw = a.f32(2);
@@ -417,6 +446,9 @@ NATIVE_FN(maxPool) {
   PoolGeom g(a.ints(2));
   const float* x = a.f32(0);
   float* y = a.f32(1);
+  if (g.KH == 2 && g.KW == 2 && g.sh == 2 && g.sw == 2 && g.pt == 0 && g.pl == 0 && g.dh == 1 && g.dw == 1 &&
+      smallconv::maxPool2x2(x, g.N, g.H, g.W, g.C, g.OH, g.OW, y))
+    return;
   const float ninf = -std::numeric_limits<float>::infinity();
   for (i64 b = 0; b < g.N; ++b) {
     const float* xb = x + b * g.H * g.W * g.C;
@@ -1279,11 +1311,40 @@ sparse::Conv sparseConvGeom(const Args& a, size_t k) {
   return sparse::Conv{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
 }
 
+// A sparse conv the direct kernels take (smallconv.h): unpadded, with a short filter row.
+bool smallSparse(const sparse::Conv& g, smallconv::Geom* s) {
+  if (g.pt || g.pb || g.pl || g.pr) return false;
+  *s = smallconv::Geom{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW};
+  return smallconv::applies(*s);
+}
+
+// The filter rows k that hold any of the pattern's entries, ascending.
+std::vector<int32_t> patternRows(const sparse::Pattern& p) {
+  std::vector<int32_t> rows;
+  for (i64 k = 0; k < p.K; ++k)
+    if (p.rowPtr[k + 1] > p.rowPtr[k]) rows.push_back(static_cast<int32_t>(k));
+  return rows;
+}
+
 // sparseConv2d(x, w, pattern, y(out), geom[, bias, relu])
 NATIVE_FN(sparseConv2d) {
   sparse::Conv g = sparseConvGeom(a, 4);
   const i64 K = g.KH * g.KW * g.C;
   sparse::Pattern p = patternArg(a, 2, K, g.O);
+  smallconv::Geom sg;
+  if (smallSparse(g, &sg)) {
+    // W as the sparse kernel reads it: its pattern's entries, zero elsewhere, over the rows that hold any.
+    const float* w = f32n(a, 1, K * g.O, "sparseConv2d: w size");
+    std::vector<float> wp(K * g.O, 0.f);
+    for (i64 k = 0; k < K; ++k)
+      for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) wp[k * g.O + p.rowCol[e]] = w[k * g.O + p.rowCol[e]];
+    const std::vector<int32_t> rows = patternRows(p);
+    smallconv::forward(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2d: x size"), wp.data(),
+                       optionalArray(a, 5, g.O, "sparseConv2d: bias size"), optionalFlag(a, 6), sg,
+                       f32n(a, 3, g.N * g.OH * g.OW * g.O, "sparseConv2d: y size"), rows.data(),
+                       static_cast<i64>(rows.size()));
+    return;
+  }
   sparse::conv2d(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2d: x size"), f32n(a, 1, K * g.O, "sparseConv2d: w size"),
                  p, g, f32n(a, 3, g.N * g.OH * g.OW * g.O, "sparseConv2d: y size"),
                  optionalArray(a, 5, g.O, "sparseConv2d: bias size"), optionalFlag(a, 6));
@@ -1304,9 +1365,63 @@ NATIVE_FN(sparseConv2dGradFilter) {
   sparse::Conv g = sparseConvGeom(a, 4);
   const i64 K = g.KH * g.KW * g.C;
   sparse::Pattern p = patternArg(a, 2, K, g.O);
+  smallconv::Geom sg;
+  if (smallSparse(g, &sg)) {
+    std::vector<uint8_t> keep(K * g.O, 0);
+    for (i64 k = 0; k < K; ++k)
+      for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+    const std::vector<int32_t> rows = patternRows(p);
+    smallconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"),
+                          f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), sg,
+                          f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"), rows.data(),
+                          static_cast<i64>(rows.size()), keep.data());
+    return;
+  }
   sparse::conv2dGradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"),
                            f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), p, g,
                            f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"));
+}
+
+// convBiasActGradFilter(x, dy, y, dw(out), db(out), geom (the sparse kernels' 13 integers), relu[, pattern]) -> bool:
+// the filter and bias gradients of the fused layer y = act(conv(x, w) + bias) from dy in one pass (smallconv.h), for
+// the convs the direct kernels take; false (nothing written) for others, which compose BiasActGrad and the filter
+// gradient instead. With a pattern, dw is written on its support only (0 elsewhere), as the sparse kernel writes it.
+napi_value convBiasActGradFilter(napi_env env, napi_callback_info info) {
+  bool done = false;
+  napi_value r = guarded(env, [&] {
+    Args a(env, info);
+    sparse::Conv g = sparseConvGeom(a, 5);
+    smallconv::Geom sg;
+    if (!smallSparse(g, &sg)) return;
+    const i64 K = g.KH * g.KW * g.C;
+    std::vector<int32_t> rows;
+    std::vector<uint8_t> keep;
+    napi_valuetype t = napi_undefined;
+    if (a.argc > 7) napi_typeof(env, a.argv[7], &t);
+    if (t != napi_null && t != napi_undefined && a.argc > 7) {
+      sparse::Pattern p = patternArg(a, 7, K, g.O);
+      keep.assign(K * g.O, 0);
+      for (i64 k = 0; k < K; ++k)
+        for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+      rows = patternRows(p);
+    } else {
+      for (i64 k = 0; k < K; ++k) rows.push_back(static_cast<int32_t>(k));
+    }
+    const i64 ny = g.N * g.OH * g.OW * g.O;
+    smallconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "convBiasActGradFilter: x size"),
+                          f32n(a, 1, ny, "convBiasActGradFilter: dy size"), sg,
+                          f32n(a, 3, K * g.O, "convBiasActGradFilter: dw size"), rows.data(),
+                          static_cast<i64>(rows.size()), keep.empty() ? nullptr : keep.data(),
+                          f32n(a, 2, ny, "convBiasActGradFilter: y size"), a.i(6) != 0,
+                          f32n(a, 4, g.O, "convBiasActGradFilter: db size"));
+    done = true;
+  });
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return r;
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
 }
 
 // sparseMatMul(x [B,K], w [K,N], pattern, y(out) [B,N], B, K, N)
@@ -1504,6 +1619,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sparseConv2d", sparseConv2d},
       {"sparseConv2dGradInput", sparseConv2dGradInput},
       {"sparseConv2dGradFilter", sparseConv2dGradFilter},
+      {"convBiasActGradFilter", convBiasActGradFilter},
       {"sparseMatMul", sparseMatMul},
       {"sparseMatMulGradInput", sparseMatMulGradInput},
       {"sparseMatMulGradWeight", sparseMatMulGradWeight},

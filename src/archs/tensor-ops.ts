@@ -34,6 +34,8 @@ export class TensorOps implements Ops<tf.Tensor> {
      * kernels on a backend that has them (`sparseApplies`), else the dense op, as without patterns.
      */
     private readonly sparse?: SparsePatterns,
+    /** The network's input (data): a conv reading it leaves out its input gradient's intermediates (see conv2dBiasAct). */
+    private readonly input?: tf.Tensor,
   ) {}
 
   private get(name: string): tf.Tensor {
@@ -56,7 +58,7 @@ export class TensorOps implements Ops<tf.Tensor> {
     // Bias and ReLU fused into the conv's kernel (src/backend/layer-ops.ts) where the backend has it; elsewhere the
     // separate ops, as always.
     if ((o.bias ?? true) && fusedApplies()) {
-      const y = conv2dBiasAct(input, w, this.get(tensorNames.bias(name)), sparse, stride, pad, o.activation ?? "linear");
+      const y = conv2dBiasAct(input, w, this.get(tensorNames.bias(name)), sparse, stride, pad, o.activation ?? "linear", x !== this.input);
       return o.activation === "relu" ? this.countedRelu(y) : y;
     }
     let y = sparse ? sparseConv2d(input, w, sparse, stride, pad) : tf.conv2d(input, w, stride, pad);

@@ -40,10 +40,22 @@ export const BiasActGrad = "PrunebenchBiasActGrad";
  * per layer. dx = dz·bᵀ stays a separate matmul, run only where the tape asks for it (never for the first layer).
  */
 export const MatMulBiasActGrad = "PrunebenchMatMulBiasActGrad";
+/**
+ * The conv layer's gradient except dx, in one kernel: inputs x, dy, y (the fused op's output) and, for the sparse op,
+ * pattern; attrs strides, pad, activation, filterShape. Outputs dfilter and dbias, those of BiasActGrad followed by
+ * the filter gradient. Used where nothing needs the layer's input gradient (a network's first conv, on the data): there
+ * dz, BiasActGrad's [N, H, W, C] output, would be written only to be read once, and on LeNet-5-Caffe's conv1 (128 x 24
+ * x 24 x 20) each such pass costs about as much as the arithmetic.
+ */
+export const Conv2DBiasActGradFilter = "PrunebenchConv2DBiasActGradFilter";
 /** Input x. Output a float32 scalar: how many elements of x are 0 (ReLU's dead units, see TensorOps). */
 export const CountZeros = "PrunebenchCountZeros";
 
-export interface ConvBiasActAttrs { strides: number | [number, number]; pad: "same" | "valid"; activation: Activation }
+export interface ConvBiasActAttrs {
+  strides: number | [number, number]; pad: "same" | "valid"; activation: Activation;
+  /** false: nothing asks for the gradient of x (the data), so the backward pass may skip dz (Conv2DBiasActGradFilter). */
+  inputGrad?: boolean;
+}
 
 /** Backends whose fused kernels are faster than the separate ops (the native backend adds itself when registered). */
 export const fusedBackends = new Set<string>();
@@ -53,12 +65,15 @@ export function fusedApplies(): boolean {
   return fusedBackends.has(tf.getBackend());
 }
 
-/** act(conv2d(x, filter) + bias), with `pattern` the sparse kernels' (the caller decides, see sparseApplies). */
+/**
+ * act(conv2d(x, filter) + bias), with `pattern` the sparse kernels' (the caller decides, see sparseApplies).
+ * `inputGrad` false says x is data no gradient is asked of (the backward pass then skips dz; asking anyway still works).
+ */
 export function conv2dBiasAct(
   x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, pattern: SparsePattern | undefined, strides: number, pad: "same" | "valid",
-  activation: Activation,
+  activation: Activation, inputGrad = true,
 ): tf.Tensor4D {
-  const attrs = { strides, pad, activation } as unknown as tf.NamedAttrMap;
+  const attrs = { strides, pad, activation, ...(inputGrad ? {} : { inputGrad: false }) } as unknown as tf.NamedAttrMap;
   return (pattern
     ? tf.engine().runKernel(SparseConv2DBiasAct, { x, filter, bias, pattern: pattern.tensor() }, attrs)
     : tf.engine().runKernel(Conv2DBiasAct, { x, filter, bias }, attrs)) as tf.Tensor4D;
@@ -119,6 +134,18 @@ export function composedMatMulBiasActGrad(args: Args): Out {
   return [dz, dbias, tf.matMul(a as tf.Tensor2D, dz as tf.Tensor2D, true, false)];
 }
 
+/** BiasActGrad's ops, then the filter gradient as the layer's gradient takes it from dz (the sparse kernel with a pattern). */
+export function composedConv2DBiasActGradFilter(args: Args): Out {
+  const { x, dy, y, pattern } = tensors(args);
+  const a = args.attrs as unknown as ConvBiasActAttrs & { filterShape: number[] };
+  const [dz, dbias] = tf.engine().runKernel(BiasActGrad, { dy, y }, { activation: a.activation } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  const dfilter = (pattern
+    ? tf.engine().runKernel(SparseConv2DBackpropFilter, { x, dy: dz, pattern }, { strides: a.strides, pad: a.pad, filterShape: a.filterShape } as unknown as tf.NamedAttrMap)
+    : tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, backpropAttrs(a, { filterShape: a.filterShape }))) as tf.Tensor;
+  dz.dispose();
+  return [dfilter, dbias];
+}
+
 export function composedCountZeros(args: Args): Out {
   const { x } = tensors(args);
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(x, 0), "float32")));
@@ -131,6 +158,7 @@ const composed: Record<string, (args: Args) => Out> = {
   [SparseMatMulBiasAct]: composedMatMulBiasAct,
   [BiasActGrad]: composedBiasActGrad,
   [MatMulBiasActGrad]: composedMatMulBiasActGrad,
+  [Conv2DBiasActGradFilter]: composedConv2DBiasActGradFilter,
   [CountZeros]: composedCountZeros,
 };
 
@@ -174,11 +202,19 @@ for (const sparse of [false, true]) {
         const pattern = sparse ? saved[2] : null;
         const y = saved[saved.length - 1];
         const a = attrs as unknown as ConvBiasActAttrs;
+        const dx = (dz: tf.Tensor) => (pattern
+          ? tf.engine().runKernel(SparseConv2DBackpropInput, { dy: dz, filter, pattern }, { strides: a.strides, pad: a.pad, inputShape: x.shape } as unknown as tf.NamedAttrMap)
+          : tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dz, filter }, backpropAttrs(a, { inputShape: x.shape }))) as tf.Tensor;
+        if (a.inputGrad === false) {
+          const dy = Array.isArray(dys) ? dys[0] : dys;
+          const [dfilter, dbias] = tf.engine().runKernel(Conv2DBiasActGradFilter, pattern ? { x, dy, y, pattern } : { x, dy, y },
+            { strides: a.strides, pad: a.pad, activation: a.activation, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          // Should x's gradient be asked for after all, dz is made for it alone (its thunk's tidy frees it).
+          return { x: () => dx(biasActGrad(dys, y, a.activation)[0]), filter: () => dfilter, bias: () => dbias };
+        }
         const [dz, dbias] = biasActGrad(dys, y, a.activation);
         return {
-          x: () => (pattern
-            ? tf.engine().runKernel(SparseConv2DBackpropInput, { dy: dz, filter, pattern }, { strides: a.strides, pad: a.pad, inputShape: x.shape } as unknown as tf.NamedAttrMap)
-            : tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dz, filter }, backpropAttrs(a, { inputShape: x.shape }))) as tf.Tensor,
+          x: () => dx(dz),
           filter: () => (pattern
             ? tf.engine().runKernel(SparseConv2DBackpropFilter, { x, dy: dz, pattern }, { strides: a.strides, pad: a.pad, filterShape: filter.shape } as unknown as tf.NamedAttrMap)
             : tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, backpropAttrs(a, { filterShape: filter.shape }))) as tf.Tensor,

@@ -5,6 +5,9 @@ export const PRUNEBENCH_VERSION = "0.1.0";
  * Bump RESULTS_REVISION whenever a change alters what a run computes (training, pruning, metrics): finished runs
  * then get new keys and are re-run, instead of silently mixing old and new numbers. Cosmetic changes leave it.
  */
+// 4: unpadded stride-1 convs with short filter rows (LeNet-5-Caffe's conv1) compute their filter gradient with the
+// direct kernel of native/src/smallconv.cc, summing in another order (forward bits unchanged); masked 5x5 convs at
+// density 0.5-0.7 run the sparse kernels instead of the dense ones (float summation order).
 export const RESULTS_REVISION = 4;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
@@ -13,4 +16,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "bb0663db3de7740132a81f7dc64eb81786594661a67a7e986a4262d734376c46";
+export const RESULTS_SOURCES_SHA256 = "eb95b5c9153584ee36607198dadb3d8afbcd669c71063605bb5726644be294c8";

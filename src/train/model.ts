@@ -158,7 +158,7 @@ export function forward(model: Model, x: tf.Tensor, training: boolean, countRelu
   logits: tf.Tensor2D; stateUpdates: Array<[string, tf.Tensor]>; reluZeros?: tf.Scalar; reluUnits: number;
 } {
   const all = new Map<string, tf.Tensor>([...model.params, ...model.state]);
-  const ops = new TensorOps(all, training, countReluZeros, sparse);
+  const ops = new TensorOps(all, training, countReluZeros, sparse, x);
   const run = release && !training && !countReluZeros ? releasingOps(ops, model.arch, model.numClasses, new Set(all.values())) : ops;
   const logits = model.arch.build(run, x, model.numClasses) as tf.Tensor2D;
   const reluZeros = !countReluZeros ? undefined : ops.reluZeros.length > 0 ? tf.addN(ops.reluZeros) as tf.Scalar : tf.scalar(0);

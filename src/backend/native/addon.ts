@@ -81,6 +81,13 @@ export interface NativeAddon {
   sparseMatMul?(x: Float32Array, w: Float32Array, pattern: Int32Array, y: Float32Array, B: number, K: number, N: number): void;
   sparseMatMulGradInput?(dy: Float32Array, w: Float32Array, pattern: Int32Array, dx: Float32Array, B: number, K: number, N: number): void;
   sparseMatMulGradWeight?(x: Float32Array, dy: Float32Array, pattern: Int32Array, dw: Float32Array, B: number, K: number, N: number): void;
+  /**
+   * The fused conv layer's filter and bias gradients from dy and its output y in one pass (native/src/smallconv.h), for
+   * the short-filter stride-1 convs the direct kernels take: false (nothing written) for any other. Newer builds only.
+   */
+  convBiasActGradFilter?(
+    x: Float32Array, dy: Float32Array, y: Float32Array, dw: Float32Array, db: Float32Array, g: SparseConvGeom, relu: number, pattern?: Int32Array | null,
+  ): boolean;
   /** Layer epilogue (src/backend/layer-ops.ts): out = act(y + bias) over rows of C; out may be y. */
   biasAct?(y: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number, C: number, relu: number): void;
   /** Its gradient from the output y: dz = relu ? reluGrad(dy, y) : dy, db = dz summed over the rows. */

@@ -15,8 +15,8 @@ import {
   composedSparseMatMul, composedSparseMatMulGradInput, composedSparseMatMulGradWeight, type SparseConvAttrs,
 } from "../sparse-ops.js";
 import {
-  BiasActGrad, Conv2DBiasAct, CountZeros, MatMulBiasAct, MatMulBiasActGrad, SparseConv2DBiasAct, SparseMatMulBiasAct,
-  composedBiasActGrad, composedConv2DBiasAct, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
+  BiasActGrad, Conv2DBiasAct, Conv2DBiasActGradFilter, CountZeros, MatMulBiasAct, MatMulBiasActGrad, SparseConv2DBiasAct,
+  SparseMatMulBiasAct, composedBiasActGrad, composedConv2DBiasAct, composedConv2DBiasActGradFilter, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
   type Activation, type ConvBiasActAttrs,
 } from "../layer-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
@@ -820,6 +820,24 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       const dz = alloc(b, yv.length), db = new Float32Array(C);
       biasActGrad.call(addon, dyv, yv, dz, db, yv.length / C, C, relu(activation));
       return [out(b, [...y!.shape], dz), out(b, [C], db)];
+    };
+
+    // The conv layer's filter and bias gradients without dz written out, where the addon's direct kernels take the conv
+    // (it says false otherwise); everything else composes BiasActGrad and the filter gradient kernels.
+    const convGradFilter = addon.convBiasActGradFilter;
+    k[Conv2DBiasActGradFilter] = (args) => {
+      const b = args.backend as MathBackendCPU;
+      const { x, dy, y, pattern } = args.inputs;
+      const a = args.attrs as unknown as ConvBiasActAttrs & { filterShape: number[] };
+      const xv = f32(b, x), dyv = f32(b, dy), yv = f32(b, y), pv = pattern ? i32(b, pattern) : null;
+      const g = convGradFilter && xv && dyv && yv && (!pattern || pv) ? geom(x!.shape, a.filterShape, a) : null;
+      if (g && dyv!.length === yv!.length && yv!.length === g[0] * g[4] * g[5] * g[6]) {
+        const dw = alloc(b, size(a.filterShape)), db = new Float32Array(g[6]);
+        if (convGradFilter!.call(addon, xv!, dyv!, yv!, dw, db, g, relu(a.activation), pv)) {
+          return [out(b, [...a.filterShape], dw), out(b, [g[6]], db)];
+        }
+      }
+      return or(composedConv2DBiasActGradFilter, args);
     };
 
     // BiasActGrad's pass, then aᵀ·dz straight into the addon's sgemm (the BatchMatMul kernel's call for tf.matMul(a, dz,
