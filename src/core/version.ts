@@ -13,4 +13,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "7fb5d30f09543ee56aee14e51ced551618f271e608dbac64f40fe766cfb9a430";
+export const RESULTS_SOURCES_SHA256 = "a230e17fe2430cb2f0193d32ca29f424a32f08166b822c2dd9ffe5007b8d9d64";
