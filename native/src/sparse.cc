@@ -13,6 +13,7 @@
 // Lanes past a row's end compute garbage that is never stored (SpMM) or is multiplied by zeros (SDDMM: d's tail
 // lanes are zero); buffers carry zeroed slack so those reads stay in bounds.
 #include "sparse.h"
+#include "transpose8.h"
 
 #include <immintrin.h>
 
@@ -212,26 +213,7 @@ void transpose(const float* __restrict__ src, i64 rows, i64 cols, i64 srcStride,
     i64 c0 = 0;
     for (; c0 + T <= cols; c0 += T) {
       const float* s = src + r0 * srcStride + c0;
-      __m256 r[8];
-      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + i * srcStride);
-      // 8x8 transpose in registers
-      __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-      __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-      __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-      __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-      __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-      __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-      __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-      __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-      float* d = dst + c0 * dstStride + r0;
-      _mm256_storeu_ps(d + 0 * dstStride, _mm256_permute2f128_ps(u0, u4, 0x20));
-      _mm256_storeu_ps(d + 1 * dstStride, _mm256_permute2f128_ps(u1, u5, 0x20));
-      _mm256_storeu_ps(d + 2 * dstStride, _mm256_permute2f128_ps(u2, u6, 0x20));
-      _mm256_storeu_ps(d + 3 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x20));
-      _mm256_storeu_ps(d + 4 * dstStride, _mm256_permute2f128_ps(u0, u4, 0x31));
-      _mm256_storeu_ps(d + 5 * dstStride, _mm256_permute2f128_ps(u1, u5, 0x31));
-      _mm256_storeu_ps(d + 6 * dstStride, _mm256_permute2f128_ps(u2, u6, 0x31));
-      _mm256_storeu_ps(d + 7 * dstStride, _mm256_permute2f128_ps(u3, u7, 0x31));
+      simd::transpose8x8(s, srcStride, dst + c0 * dstStride + r0, dstStride);
     }
     for (; c0 + 4 <= cols; c0 += 4) {
       transpose4(src + r0 * srcStride + c0, srcStride, dst + c0 * dstStride + r0, dstStride);
