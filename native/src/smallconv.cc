@@ -252,11 +252,19 @@ std::vector<i64> offsets(const Geom& g) {
   return off;
 }
 
-std::vector<int32_t> allRows(i64 K) {
-  std::vector<int32_t> r(K);
-  for (i64 k = 0; k < K; ++k) r[k] = static_cast<int32_t>(k);
-  return r;
-}
+// The filter rows a kernel visits: the given ones (a mask's surviving rows), or every row of the filter.
+struct Rows {
+  std::vector<int32_t> all;
+  const int32_t* rows;
+  i64 n;
+  Rows(const Geom& g, const int32_t* given, i64 ngiven) : rows(given), n(ngiven) {
+    if (given) return;
+    all.resize(g.KH * g.KW * g.C);
+    for (size_t k = 0; k < all.size(); ++k) all[k] = static_cast<int32_t>(k);
+    rows = all.data();
+    n = static_cast<i64>(all.size());
+  }
+};
 
 template <typename F>
 bool dispatch(i64 O, F&& f) {
@@ -285,26 +293,16 @@ bool applies(const Geom& g) {
 
 void forward(const float* x, const float* w, const float* bias, bool relu, const Geom& g, float* y,
              const int32_t* rows, int64_t nrows) {
-  std::vector<int32_t> all;
-  if (!rows) {
-    all = allRows(g.KH * g.KW * g.C);
-    rows = all.data();
-    nrows = static_cast<i64>(all.size());
-  }
+  const Rows r(g, rows, nrows);
   const std::vector<i64> off = offsets(g);
-  dispatch(g.O, [&](auto o) { forwardT<decltype(o)::value>(x, w, bias, relu, g, y, rows, nrows, off.data()); });
+  dispatch(g.O, [&](auto o) { forwardT<decltype(o)::value>(x, w, bias, relu, g, y, r.rows, r.n, off.data()); });
 }
 
 void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, int64_t nrows,
                 const uint8_t* keep, const float* y, bool relu, float* db) {
-  std::vector<int32_t> all;
-  if (!rows) {
-    all = allRows(g.KH * g.KW * g.C);
-    rows = all.data();
-    nrows = static_cast<i64>(all.size());
-  }
+  const Rows r(g, rows, nrows);
   const std::vector<i64> off = offsets(g);
-  dispatch(g.O, [&](auto o) { gradFilterT<decltype(o)::value>(x, dy, g, dw, rows, nrows, keep, off.data(), y, relu, db); });
+  dispatch(g.O, [&](auto o) { gradFilterT<decltype(o)::value>(x, dy, g, dw, r.rows, r.n, keep, off.data(), y, relu, db); });
 }
 
 namespace {

@@ -16,4 +16,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "a64b268ca4405307b2baa705aa1a59ba83f72378680d77da6b29d7606824b733";
+export const RESULTS_SOURCES_SHA256 = "7e7829db502867411f2a31fb6a5263d0518f9ec380a461ad71d3ce63174f4a61";
