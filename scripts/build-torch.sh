@@ -106,11 +106,19 @@ if [ -z "$abi" ] && [ -n "$torch_dir" ]; then
   fi
 fi
 # Neither said: the compiler's default (the new ABI), which is what every PyTorch wheel since 2.7 uses.
-major="$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$version_h")"
-minor="$(sed -n 's/^#define TORCH_VERSION_MINOR \([0-9]*\).*/\1/p' "$version_h")"
-# Newer PyTorch headers are written for C++20 (2.13+ refuse C++17); 1.13 predates it.
+# The version's defines: torch/version.h up to 2.x, which newer releases (2.11) reduce to an include of
+# torch/headeronly/version.h.
+major="" minor=""
+for v in "$version_h" "$header_root/torch/headeronly/version.h"; do
+  [ -f "$v" ] || continue
+  major="$(sed -n 's/^#define TORCH_VERSION_MAJOR \([0-9]*\).*/\1/p' "$v")"
+  minor="$(sed -n 's/^#define TORCH_VERSION_MINOR \([0-9]*\).*/\1/p' "$v")"
+  [ -n "$major" ] && break
+done
+# C++17 builds against 1.13 (Debian) and 2.11 (PyTorch 2.11.0+cu130 on an H100 machine, 2026-11-27); later headers are
+# written for C++20.
 std="c++17"
-if [ "${major:-0}" -gt 2 ] || { [ "${major:-0}" -eq 2 ] && [ "${minor:-0}" -ge 10 ]; }; then std="c++20"; fi
+if [ "${major:-0}" -gt 2 ] || { [ "${major:-0}" -eq 2 ] && [ "${minor:-0}" -ge 12 ]; }; then std="c++20"; fi
 cuda=""
 [ -e "$libdir/libtorch_cuda.so" ] && cuda=1
 

@@ -173,6 +173,14 @@ test("release frees at once; any later use is a clear error; liveTensors returns
   T.release(b);
   assert.deepEqual(T.liveTensors(), start);
   assert.throws(() => T.release({} as TorchTensor), /expected a TorchTensor handle/);
+  // An array frees every tensor in it in one call (what the backend does at the end of each kernel).
+  const c = T.upload(new Float32Array(4), [4], "float32", "cpu");
+  const d = T.call("aten::neg", [c]) as TorchTensor;
+  assert.equal(T.liveTensors().count, start.count + 2);
+  T.release([c, d]);
+  assert.deepEqual(T.liveTensors(), start);
+  assert.throws(() => T.release([d]), /release: tensor already released/);
+  assert.throws(() => T.release([{} as TorchTensor]), /expected a TorchTensor handle or an array of them/);
 });
 
 test("info: this libtorch's version; a CPU-only build reports no CUDA and no devices; configure applies", { skip }, () => {
@@ -216,11 +224,15 @@ test("a million handles dropped without release stay bounded in memory: the GC f
 
 // ---- build script: the flags derived from a PyTorch-style install (--print-flags needs no compiler or libtorch)
 
-function fakeTorch(cuda: boolean, abi: 0 | 1, minor = 11): string {
+/** A PyTorch-style torch/ directory; from 2.11 on, torch/version.h only includes torch/headeronly/version.h. */
+function fakeTorch(cuda: boolean, abi: 0 | 1, minor = 12): string {
   const dir = mkdtempSync(join(tmpdir(), "fake-torch-"));
-  for (const d of ["include/ATen", "include/torch/csrc/api/include/torch", "lib", "share/cmake/Torch"]) mkdirSync(join(dir, d), { recursive: true });
+  for (const d of ["include/ATen", "include/torch/csrc/api/include/torch", "include/torch/headeronly", "lib", "share/cmake/Torch"]) mkdirSync(join(dir, d), { recursive: true });
   writeFileSync(join(dir, "include/ATen/ATen.h"), "");
-  writeFileSync(join(dir, "include/torch/csrc/api/include/torch/version.h"), `#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR ${minor}\n`);
+  const defines = `#define TORCH_VERSION_MAJOR 2\n#define TORCH_VERSION_MINOR ${minor}\n`;
+  const split = minor >= 11;
+  writeFileSync(join(dir, "include/torch/csrc/api/include/torch/version.h"), split ? "#include <torch/headeronly/version.h>\n" : defines);
+  if (split) writeFileSync(join(dir, "include/torch/headeronly/version.h"), defines);
   writeFileSync(join(dir, "share/cmake/Torch/TorchConfig.cmake"), `  set(TORCH_CXX_FLAGS "-D_GLIBCXX_USE_CXX11_ABI=${abi}")\n`);
   const libs = ["libtorch.so", "libtorch_cpu.so", "libc10.so", ...(cuda ? ["libtorch_cuda.so", "libc10_cuda.so"] : [])];
   for (const l of libs) writeFileSync(join(dir, "lib", l), "");
@@ -271,9 +283,13 @@ test("build-torch.sh --torch-dir auto asks $PYTHON where torch is, and that Pyth
   }
 });
 
-test("build-torch.sh: a CPU-only install gets no CUDA flags; an older torch gets C++17; a bad directory is exit 2", () => {
+test("build-torch.sh: a CPU-only install gets no CUDA flags; torch up to 2.11 gets C++17; a bad directory is exit 2", () => {
   const dir = fakeTorch(false, 1, 1);
   try {
+    const v211 = fakeTorch(false, 1, 11);
+    const built211 = printFlags(["--torch-dir", v211]);
+    rmSync(v211, { recursive: true, force: true });
+    assert.ok(built211.out.includes("-std=c++17"), `2.11: ${built211.out} ${built211.err}`);
     const { status, out, err } = printFlags(["--torch-dir", dir]);
     assert.equal(status, 0, err);
     assert.ok(!out.includes("torch_cuda") && !out.includes("PRUNEBENCH_TORCH_CUDA"), out);

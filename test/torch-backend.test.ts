@@ -363,8 +363,13 @@ for (const c of ARCH_CASES) {
   });
 }
 
-for (const [arch, shape, batch, tol] of [["mlp", [28, 28, 1], 32, 1e-5], ["resnet20", [32, 32, 3], 8, GPU ? 1e-3 : 1e-4]] as const) {
-  test(`${arch}: one training step from the same weights gives the cpu backend's loss, weights and running statistics (tolerance ${tol})`, { skip }, async () => {
+// On a GPU, weights get a looser bound than the loss: a zero-initialised parameter's value after one step is one
+// reduction of many cancelling terms (batch-norm β of ResNet-20's first layer: 8 × 32 × 32 of them, summing to ~1 %
+// of their magnitudes), and a GPU sums in another order. Measured on an H100 (PyTorch 2.11, cuDNN deterministic, TF32
+// off): bn0/beta 3.2e-3 of its largest value from the cpu backend's, while the loss agreed within 1e-3. A wrong kernel
+// is off by O(1) (the avg-pool gradient this suite caught there was 110 % off).
+for (const [arch, shape, batch, tol, weightTol] of [["mlp", [28, 28, 1], 32, 1e-5, 1e-5], ["resnet20", [32, 32, 3], 8, GPU ? 1e-3 : 1e-4, GPU ? 1e-2 : 1e-4]] as const) {
+  test(`${arch}: one training step from the same weights gives the cpu backend's loss, weights and running statistics (tolerance ${tol}, weights ${weightTol})`, { skip }, async () => {
     // The reference is tfjs' cpu backend (the native backend's step differs from it by ~3e-4 on ResNet-20's conv0,
     // torch's by ~1e-6).
     const ref = "cpu";
@@ -376,6 +381,9 @@ for (const [arch, shape, batch, tol] of [["mlp", [28, 28, 1], 32, 1e-5], ["resne
     const b = await trainAndEvaluate(arch, shape as unknown as [number, number, number], batch, false, 1);
     assert.ok(Math.abs(a.loss - b.loss) <= tol * Math.max(1, Math.abs(a.loss)), `${arch}: loss ${b.loss} vs ${ref} ${a.loss}`);
     assert.ok(Math.abs(a.eval.loss - b.eval.loss) <= tol * Math.max(1, Math.abs(a.eval.loss)), `${arch}: eval loss ${b.eval.loss} vs ${a.eval.loss}`);
+    // Every tensor's max |difference| relative to its largest value; the message names the worst few (all of them are
+    // worth seeing when a device is checked once).
+    const rel: Array<[string, number, number]> = [];
     for (const [name, w] of a.weights) {
       const u = b.weights.get(name)!;
       let maxRef = 0, maxDiff = 0;
@@ -383,8 +391,11 @@ for (const [arch, shape, batch, tol] of [["mlp", [28, 28, 1], 32, 1e-5], ["resne
         maxRef = Math.max(maxRef, Math.abs(w[i]));
         maxDiff = Math.max(maxDiff, Math.abs(w[i] - u[i]));
       }
-      assert.ok(maxDiff <= tol * Math.max(maxRef, 1e-3), `${arch} ${name}: weights differ by ${maxDiff} (max |w| ${maxRef}) from ${ref}`);
+      rel.push([name, maxDiff / Math.max(maxRef, 1e-3), maxDiff]);
     }
+    rel.sort((x, y) => y[1] - x[1]);
+    const worst = rel.slice(0, 4).map(([n, r, d]) => `${n} ${r.toExponential(2)} (|Δ| ${d.toExponential(2)})`).join(", ");
+    assert.ok(rel[0][1] <= weightTol, `${arch}: weights differ from ${ref}'s beyond ${weightTol} relative; worst: ${worst}`);
     for (const [name, s] of a.state) {
       const u = b.state.get(name)!;
       for (let i = 0; i < s.length; i++) assert.ok(Math.abs(s[i] - u[i]) <= tol * Math.max(1, Math.abs(s[i])), `${arch} ${name}[${i}]: ${u[i]} vs ${s[i]}`);

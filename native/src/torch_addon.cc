@@ -340,14 +340,18 @@ napi_value Upload(napi_env env, napi_callback_info info) {
       throw JsError("upload: shape holds " + std::to_string(n) + " elements but values has " + std::to_string(length));
     c10::Device dev = usableDevice(device, "upload");
     c10::InferenceMode inference;
-    at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(st));
+    // For a GPU the values go through page-locked memory and the copy is queued (non_blocking): a copy from pageable
+    // memory makes libtorch wait for the stream to drain, so every upload (a batch's indices, a step's learning rate)
+    // would stop the host from running ahead of the GPU. The pinned block is freed with `cpu` but not reused before
+    // the copy is done (libtorch's host allocator records the copy's event on it).
+    at::Tensor cpu = at::empty(shape, at::TensorOptions().dtype(st).pinned_memory(dev.is_cuda()));
     if (n > 0) std::memcpy(cpu.data_ptr(), data, static_cast<size_t>(n) * cpu.element_size());
     if (st == at::kBool && n > 0) {
       // A bool tensor must hold 0/1 bytes; JS may hand any byte value.
       auto* p = static_cast<uint8_t*>(cpu.data_ptr());
       for (int64_t i = 0; i < n; i++) p[i] = p[i] != 0;
     }
-    return wrapTensor(env, dev.is_cpu() ? cpu : cpu.to(dev));
+    return wrapTensor(env, dev.is_cpu() ? cpu : cpu.to(dev, st, /*non_blocking=*/true, /*copy=*/false));
   });
 }
 
@@ -401,10 +405,26 @@ napi_value DeviceOf(napi_env env, napi_callback_info info) {
 napi_value Release(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a(env, info);
-    Handle* h = handleOf(env, a[0]);
-    if (!h) throw JsError("release: expected a TorchTensor handle");
-    if (h->released) throw JsError("release: tensor already released");
-    freeTensor(env, h);
+    auto one = [&](napi_value v) {
+      Handle* h = handleOf(env, v);
+      if (!h) throw JsError("release: expected a TorchTensor handle or an array of them");
+      if (h->released) throw JsError("release: tensor already released");
+      freeTensor(env, h);
+    };
+    bool isArray = false;
+    NAPI_OK(napi_is_array(env, a[0], &isArray));
+    if (!isArray) {
+      one(a[0]);
+      return nullptr;
+    }
+    // A kernel's intermediates in one call (a ResNet-20 step releases ~1,200 tensors).
+    uint32_t n = 0;
+    NAPI_OK(napi_get_array_length(env, a[0], &n));
+    for (uint32_t i = 0; i < n; i++) {
+      napi_value v;
+      NAPI_OK(napi_get_element(env, a[0], i, &v));
+      one(v);
+    }
     return nullptr;
   });
 }

@@ -16,4 +16,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "7e7829db502867411f2a31fb6a5263d0518f9ec380a461ad71d3ce63174f4a61";
+export const RESULTS_SOURCES_SHA256 = "6d96b4425102c9b71deb00f191de6f4da6e712e39bdb8060cfdb17867b888dd4";

@@ -37,8 +37,9 @@ export interface TorchAddon {
   /** dtype() names libtorch's other dtypes by their torch names ("int64", "float64", ...), beyond TorchDtype. */
   shape(t: TorchTensor): number[]; dtype(t: TorchTensor): TorchDtype; device(t: TorchTensor): string;
   /** Frees the tensor now (its memory returns to libtorch's allocator); a GC finalizer is only a safety net.
-   *  Any later use of the handle, release included, throws "tensor already released". */
-  release(t: TorchTensor): void;
+   *  Any later use of the handle, release included, throws "tensor already released". An array frees each of
+   *  its tensors in one call. */
+  release(t: TorchTensor | TorchTensor[]): void;
   /** Waits for the device's queued work (timing); no-op on CPU. */
   synchronize(device: string): void;
   /** Tensors and bytes held by live handles (leak tests): all devices, or only `device` ("cpu", "cuda:0") when given.

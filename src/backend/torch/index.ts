@@ -241,10 +241,12 @@ export class TorchBackend extends tf.KernelBackend {
       return f();
     } finally {
       this.scopes.pop();
+      const done: TorchTensor[] = [];
       for (const t of scope) {
         if (this.kept.has(t)) this.kept.delete(t);
-        else this.addon.release(t);
+        else done.push(t);
       }
+      if (done.length > 0) this.addon.release(done.length === 1 ? done[0] : done);
     }
   }
 

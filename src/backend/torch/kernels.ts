@@ -48,9 +48,14 @@ function axesOf(axis: number | number[] | undefined, shape: number[]): number[] 
   return tf.util.parseAxisParam(axis ?? shape.map((_, i) => i), shape);
 }
 
-/** A new handle on the same data (an output must not share its handle with an input). */
+/**
+ * The input itself as the output, under one more reference (what tfjs' cpu backend does for Identity): no libtorch
+ * call. Gradients pass through Identity hundreds of times per ResNet step; each aten::alias (and its release) was two
+ * addon calls.
+ */
 function alias(b: TorchBackend, x: tf.TensorInfo): tf.TensorInfo {
-  return b.out(b.call("aten::alias", [b.t(x)]), x.dtype, x.shape);
+  b.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 }
 
 function reduce(kind: "sum" | "mean" | "max" | "min" | "prod" | "all" | "any"): TorchKernel {
@@ -326,7 +331,11 @@ const avgPoolGrad: TorchKernel = (args) => {
   if (!pad) return hostFallback(tf.AvgPoolGrad, args);
   const i = g.info;
   // tfjs' gradient spreads every output over the whole window (1 / window size, padding included), unlike its forward.
-  const dx = b.call("aten::avg_pool2d_backward", [nchw(b, b.t(dy)), nchw(b, b.t(input)), [i.filterHeight, i.filterWidth], [i.strideHeight, i.strideWidth], pad,
+  // With padding, CUDA's kernel for channels-last strides (what the NHWC->NCHW permute gives) returns wrong gradients
+  // (pytorch/pytorch#188344, found by this op suite on an H100 with PyTorch 2.11): such inputs go in as contiguous NCHW.
+  const padded = pad[0] > 0 || pad[1] > 0;
+  const asNCHW = (t: TorchTensor) => (padded ? b.call("aten::contiguous", [nchw(b, t)]) : nchw(b, t));
+  const dx = b.call("aten::avg_pool2d_backward", [asNCHW(b.t(dy)), asNCHW(b.t(input)), [i.filterHeight, i.filterWidth], [i.strideHeight, i.strideWidth], pad,
     false, true, i.filterHeight * i.filterWidth]);
   return b.out(nhwc(b, dx), "float32", input.shape);
 };
