@@ -47,6 +47,16 @@ import { createModel, disposeModel, snapshot } from "../../src/train/model.js";
  * third, 0 points of top-1, 0.18 in the weights. So the curves must stay together, not equal; the bounds below leave
  * room for that and still fail a backend that computes something else (a backend that does not learn or diverges
  * misses the tail and top-1 bounds; the op suite checks each gradient far more closely).
+ *
+ * Test top-1 is the noisiest figure: after 300 steps on 640 images the network has memorised them (loss ~0.005), and
+ * which of 1,000 held-out images it gets right depends on the path. Measured with this script's defaults (batch 64),
+ * seeds 0, 1, 2: native against torch@cpu here, 0.4, 0.2, 0.3 points apart, final weights 0.26-0.33 apart; on an H100
+ * (2026-11-27), torch@cuda:0 against torch@cpu (8 or 4 threads), 4.0 and 3.5 points on seed 0 (the GPU's 61.3 % both
+ * times, bit-identical; CPU 57.3 % and 57.8 %, the CPU runs themselves 0.5 apart with another thread count and 0.6-1.1
+ * from this machine's single-thread 58.4 %), 1.2 on seed 1, 0.5 on seed 2 (signed GPU − CPU: +3.5, −1.2, −0.5), final
+ * weights 0.26 apart. Seed 0's five runs (57.3-61.3 %) spread with a standard deviation of 1.6 points, so two runs
+ * differ by ~2.3 points (one σ) without anything being wrong. Hence a bound per seed at about 2σ (5 points) and one
+ * on the mean |difference| over the check's seeds (3 points: meanTop1Points, judged by run.sh), rather than 3 points on one seed.
  */
 export const TOLERANCE = {
   /** First chunk's mean loss, relative (native against wasm, batch 16: 6.8e-3). */
@@ -55,8 +65,10 @@ export const TOLERANCE = {
   lossAbs: 0.5,
   /** The mean loss over the last third of the chunks, absolute (nats). */
   tailLossAbs: 0.1,
-  /** Test top-1, percentage points. */
-  top1Points: 3,
+  /** Test top-1 of one seed, percentage points (about 2σ of the run-to-run spread under rounding differences, above). */
+  top1Points: 5,
+  /** Test top-1, the mean |difference| over several seeds (scripts/gpu-check/run.sh), percentage points. */
+  meanTop1Points: 3,
   /** Final weights, relative L2 distance (same init and a similar path: well under unrelated weights' ~1.4). */
   weightsRel: 1.0,
 } as const;

@@ -243,8 +243,15 @@ step_train() {
   STEP_DETAIL="$(node_ -e '
     const fs = require("fs");
     const seeds = process.argv.slice(1).map((d) => { try { return JSON.parse(fs.readFileSync(d + "/compare-train.json", "utf8")); } catch { return null; } });
-    console.log(JSON.stringify(seeds.filter(Boolean).map((s) => ({ seed: s.seed, pass: s.pass, figures: s.figures, repeatIdenticalA: s.repeatIdenticalA, seconds: s.sides.map((x) => x.seconds), top1: s.sides.map((x) => x.top1) }))));
+    const done = seeds.filter(Boolean);
+    // Each seed is judged by compare-train; their top-1 differences also by their mean (TOLERANCE.meanTop1Points).
+    const meanTop1Points = done.length ? done.reduce((t, s) => t + s.figures.top1Points, 0) / done.length : null;
+    const bound = done.length ? done[0].tolerance.meanTop1Points : null;
+    console.log(JSON.stringify({ meanTop1Points, meanTop1Bound: bound, meanTop1Ok: meanTop1Points !== null && bound != null && meanTop1Points <= bound,
+      seeds: done.map((s) => ({ seed: s.seed, pass: s.pass, figures: s.figures, repeatIdenticalA: s.repeatIdenticalA, seconds: s.sides.map((x) => x.seconds), top1: s.sides.map((x) => x.top1) })) }));
   ' $(for s in "${seed_list[@]}"; do echo "$out/train-s$s"; done) 2>>"$log" || echo null)"
+  say "train: mean |top-1 difference| over seeds $seeds: $(node_ -e 'const d = JSON.parse(process.argv[1]); console.log(d && d.meanTop1Points != null ? d.meanTop1Points.toFixed(2) + " points (<= " + d.meanTop1Bound + ") " + (d.meanTop1Ok ? "ok" : "OUT") : "none")' "$STEP_DETAIL")"
+  node_ -e 'const d = JSON.parse(process.argv[1]); process.exit(d && d.meanTop1Ok ? 0 : 1)' "$STEP_DETAIL" || { [ "$rc" = 0 ] && rc=1; }
   return "$rc"
 }
 
