@@ -21,6 +21,7 @@
 
 #include "conv_layout.h"
 #include "gemmconv.h"
+#include "scatterconv.h"
 #include "smallconv.h"
 #include "sparse.h"
 
@@ -32,6 +33,7 @@
 #include <cstring>
 #include <limits>
 #include <stdexcept>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -213,6 +215,12 @@ struct ConvGeom {
     *s = smallconv::Geom{N, H, W, C, OH, OW, O, KH, KW};
     return smallconv::applies(*s);
   }
+  // The scatter kernels' geometry (scatterconv.h), for unpadded stride-1 convs.
+  bool scatter(scatterconv::Geom* s) const {
+    if (sh != 1 || sw != 1 || dh != 1 || dw != 1 || pt || pb || pl || pr) return false;
+    *s = scatterconv::Geom{N, H, W, C, OH, OW, O, KH, KW};
+    return scatterconv::applies(*s);
+  }
   // The sgemm + col2im input gradient's geometry (gemmconv.h), for unpadded stride-1 convs.
   bool gemm(gemmconv::Geom* s) const {
     if (sh != 1 || sw != 1 || dh != 1 || dw != 1 || pt || pb || pl || pr) return false;
@@ -280,9 +288,36 @@ NATIVE_FN(conv2d) {
 }
 
 // conv2dBackpropInput(dy, w, dx(out), geom)
+// When the scatter kernels (scatterconv.h) beat the kernel they would replace: a visited entry of dy costs KH*KW*C
+// multiply-adds as axpys; `work` is the replaced kernel's multiply-adds, weighted by how much cheaper each one is.
+// Measured on LeNet-5-Caffe's conv2 (5x5, 20 -> 50, 12x12, batch 128, one thread): oneDNN's filter gradient and
+// the sgemm + col2im input gradient do a multiply-add in ~0.4 of an axpy's time (DENSE_EDGE), the sparse kernels in
+// ~0.8 (SPARSE_EDGE). PRUNEBENCH_SCATTER=0 turns the scatter kernels off (for A/B measurements).
+constexpr double DENSE_EDGE = 0.35, SPARSE_EDGE = 0.55;
+bool scatterEnabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("PRUNEBENCH_SCATTER");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+bool scatterPays(const float* dy, const scatterconv::Geom& g, double work) {
+  if (!scatterEnabled()) return false;
+  const double visits = static_cast<double>(scatterconv::nonzeros(dy, g.N * g.OH * g.OW * g.O));
+  return visits * static_cast<double>(g.KH * g.KW * g.C) < work;
+}
+double denseWork(const scatterconv::Geom& g) {
+  return DENSE_EDGE * static_cast<double>(g.N * g.OH * g.OW * g.O) * static_cast<double>(g.KH * g.KW * g.C);
+}
+
 NATIVE_FN(conv2dBackpropInput) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
+  scatterconv::Geom sc;
+  if (g.scatter(&sc) && scatterPays(a.f32(0), sc, denseWork(sc))) {
+    scatterconv::gradInput(a.f32(0), a.f32(1), sc, a.f32(2));
+    return;
+  }
   gemmconv::Geom gg;
   if (g.gemm(&gg)) {
     gemmconv::gradInput(a.f32(0), a.f32(1), gg, a.f32(2));
@@ -339,6 +374,11 @@ at::Tensor filterGradShard(const at::Tensor& dy, const at::Tensor& x, const at::
 NATIVE_FN(conv2dBackpropFilter) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
+  scatterconv::Geom sc;
+  if (g.scatter(&sc) && scatterPays(a.f32(1), sc, denseWork(sc))) {
+    scatterconv::gradFilter(a.f32(0), a.f32(1), sc, a.f32(2), nullptr);
+    return;
+  }
   smallconv::Geom sg;
   if (g.small(&sg)) {
     smallconv::gradFilter(a.f32(0), a.f32(1), sg, a.f32(2));
@@ -1351,10 +1391,27 @@ NATIVE_FN(sparseConv2d) {
 }
 
 // sparseConv2dGradInput(dy, w, pattern, dx(out), geom)
+// The scatter kernels' geometry for a sparse conv (always stride 1), when unpadded; and the sparse kernel's work.
+bool sparseScatter(const sparse::Conv& g, scatterconv::Geom* s) {
+  if (g.pt || g.pb || g.pl || g.pr) return false;
+  *s = scatterconv::Geom{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW};
+  return scatterconv::applies(*s);
+}
+double sparseWork(const sparse::Conv& g, const sparse::Pattern& p) {
+  return SPARSE_EDGE * static_cast<double>(g.N * g.OH * g.OW) * static_cast<double>(p.nnz);
+}
+
 NATIVE_FN(sparseConv2dGradInput) {
   sparse::Conv g = sparseConvGeom(a, 4);
   const i64 K = g.KH * g.KW * g.C;
   sparse::Pattern p = patternArg(a, 2, K, g.O);
+  scatterconv::Geom sc;
+  // W is 0 outside the pattern (the sparse kernels' contract), so the dense scatter gives the same dx.
+  if (sparseScatter(g, &sc) && scatterPays(f32n(a, 0, g.N * g.OH * g.OW * g.O, "sparseConv2dGradInput: dy size"), sc, sparseWork(g, p))) {
+    scatterconv::gradInput(a.f32(0), f32n(a, 1, K * g.O, "sparseConv2dGradInput: w size"), sc,
+                           f32n(a, 3, g.N * g.H * g.W * g.C, "sparseConv2dGradInput: dx size"));
+    return;
+  }
   sparse::conv2dGradInput(f32n(a, 0, g.N * g.OH * g.OW * g.O, "sparseConv2dGradInput: dy size"),
                           f32n(a, 1, K * g.O, "sparseConv2dGradInput: w size"), p, g,
                           f32n(a, 3, g.N * g.H * g.W * g.C, "sparseConv2dGradInput: dx size"));
@@ -1365,6 +1422,15 @@ NATIVE_FN(sparseConv2dGradFilter) {
   sparse::Conv g = sparseConvGeom(a, 4);
   const i64 K = g.KH * g.KW * g.C;
   sparse::Pattern p = patternArg(a, 2, K, g.O);
+  scatterconv::Geom sc;
+  if (sparseScatter(g, &sc) && scatterPays(f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), sc, sparseWork(g, p))) {
+    std::vector<uint8_t> keep(K * g.O, 0);
+    for (i64 k = 0; k < K; ++k)
+      for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+    scatterconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"), a.f32(1), sc,
+                            f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"), keep.data());
+    return;
+  }
   smallconv::Geom sg;
   if (smallSparse(g, &sg)) {
     std::vector<uint8_t> keep(K * g.O, 0);

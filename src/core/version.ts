@@ -8,7 +8,10 @@ export const PRUNEBENCH_VERSION = "0.1.0";
 // 4: unpadded stride-1 convs with short filter rows (LeNet-5-Caffe's conv1) compute their filter gradient with the
 // direct kernel of native/src/smallconv.cc, summing in another order (forward bits unchanged); masked 5x5 convs at
 // density 0.5-0.7 run the sparse kernels instead of the dense ones (float summation order).
-export const RESULTS_REVISION = 4;
+// 5: convs whose output gradient is mostly zeros (a ReLU + 2x2 max pool after them: LeNet-5's and LeNet-5-Caffe's
+//    conv2) take their input and filter gradients from the scatter kernels (native/src/scatterconv.cc), summing in
+//    another order.
+export const RESULTS_REVISION = 5;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -16,4 +19,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "6d96b4425102c9b71deb00f191de6f4da6e712e39bdb8060cfdb17867b888dd4";
+export const RESULTS_SOURCES_SHA256 = "2ec6b0abb5792d0734d2af5c374410bdb4bcf27975c968dc4a165dd34c97d97c";
