@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { getArch, layerTable } from "../src/archs/index.js";
 import { compareRuns, syntheticSet, TOLERANCE } from "../scripts/gpu-check/compare-train.js";
 import { ratios } from "../scripts/gpu-check/ratio.js";
+import { partOf, summarise, type CpuProfile } from "../scripts/gpu-check/profile-summary.js";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const PEER = join(root, "scripts", "peers", "torch_gpu.py");
@@ -148,4 +149,32 @@ test("the GPU check's grid file is valid", () => {
   const p = spawnSync(process.execPath, [join(root, "bin", "bench.js"), "validate", join(root, "benchmarks", "gpu-check.yaml")], { encoding: "utf8" });
   assert.equal(p.status, 0, p.stderr + p.stdout);
   assert.match(p.stdout, /8 runs/);
+});
+
+test("profile-summary counts each sample in the part of its innermost classified frame and ranks self time", () => {
+  const frame = (id: number, functionName: string, url: string, children: number[] = []) => ({ id, callFrame: { functionName, url, lineNumber: 0 }, children });
+  const T = "file:///w/dist/src/backend/torch/index.js", K = "file:///w/dist/src/backend/torch/kernels.js";
+  const ENGINE = "file:///w/node_modules/@tensorflow/tfjs-core/dist/tf-core.node.js", LOOP = "file:///w/dist/src/train/loop.js";
+  const p: CpuProfile = {
+    nodes: [
+      frame(1, "(root)", "", [2, 8]),
+      frame(2, "trainPhase", LOOP, [3]),
+      frame(3, "runKernel", ENGINE, [4]),
+      frame(4, "conv2D", K, [5, 7]),
+      frame(5, "call", T, [6]),
+      frame(6, "(anonymous)", ""), // the native call itself: unclassified, so its sample goes to `call`
+      frame(7, "map", ""),
+      frame(8, "(garbage collector)", ""),
+    ],
+    samples: [6, 6, 5, 7, 3, 2, 8, 1],
+    timeDeltas: [1000, 1000, 1000, 2000, 500, 500, 3000, 1000],
+  };
+  const s = summarise(p, 3);
+  assert.equal(s.totalMs, 10);
+  assert.deepEqual(s.parts, { addon: 3, "torch backend": 2, "tfjs engine": 0.5, "training loop and model": 0.5, gc: 3, "start-up": 0, other: 1 });
+  assert.deepEqual(s.top.map((t) => t.ms), [3, 2, 2]);
+  assert.match(s.top[0].fn, /garbage collector/);
+  // Loading modules and addons is start-up, wherever it is called from.
+  assert.equal(partOf({ functionName: "dlopen", url: "", lineNumber: 0 }), "start-up");
+  assert.equal(partOf({ functionName: "compileSourceTextModule", url: "node:internal/modules/esm/utils", lineNumber: 0 }), "start-up");
 });

@@ -8,7 +8,7 @@
 # time cap inside the overall --budget (default 540 s, under a 600 s per-command limit), writes its output
 # to the log, and records its result in summary.json as soon as it ends, so a call cut short still brings back what
 # finished. Files under --out (default $OUT, else ./gpu-check-out): gpu-check.log, summary.json,
-# train-sSEED/compare-train.json per seed, throughput.jsonl, grid.json. Exit 0 when every step passed, 1 otherwise.
+# train-sSEED/compare-train.json per seed, throughput.jsonl, grid.json, profile.txt. Exit 0 when every step passed, 1 otherwise.
 #
 # --only STEP[,STEP] reruns some steps (env, unpack and build always run; on a machine still warm from a first call
 # they find their work done in --work and take seconds). --skip leaves steps out.
@@ -36,6 +36,9 @@
 #             (scripts/gpu-check/throughput.ts) interleaved with PyTorch's own on the same GPU
 #             (scripts/peers/torch_gpu.py, same settings: deterministic cuDNN, TF32 off) over 3 rounds; the ratio's
 #             median and range; PyTorch with its default settings once more for reference.               ~1-2 min
+#  profile    resnet20-b trained 30 steps at batch 128 on the torch backend under node --cpu-prof; the host time
+#             per part of the stack (libtorch addon calls, torch backend, tfjs engine, loop and model, GC) and the
+#             functions with the most self time (scripts/gpu-check/profile-summary.ts), in profile.txt.      ~20 s
 set -uo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 device="cuda"
@@ -311,6 +314,22 @@ step_throughput() {
   node_ -e 'const d = JSON.parse(process.argv[1]); process.exit(d && d.archs && d.archs.every((a) => a.ratio != null) ? 0 : 1)' "$STEP_DETAIL"
 }
 
+step_profile() {
+  # One process's host time per part of the stack (scripts/gpu-check/profile-summary.ts) while it trains resnet20-b:
+  # on a GPU the step is bound by the host, and this says by what.
+  local steps=30 batch=128 f
+  [ -n "$quick" ] && { steps=3; batch=16; }
+  rm -rf "$work/prof" && mkdir -p "$work/prof" || return 1
+  (cd "$work" && PATH="$work/node/bin:$PATH" PRUNEBENCH_TORCH_DEVICE="$tdev" timeout --kill-after=5 "$STEP_LIMIT" node --cpu-prof \
+    --cpu-prof-dir="$work/prof" dist/scripts/gpu-check/throughput.js --backend torch --arch resnet20-b --batch "$batch" --steps "$steps") >>"$log" 2>&1 || return $?
+  f="$(ls "$work"/prof/*.cpuprofile 2>/dev/null | head -n 1)"
+  [ -n "$f" ] || { say "profile: node wrote no .cpuprofile"; return 1; }
+  node_ "$work/dist/scripts/gpu-check/profile-summary.js" "$f" --top 20 >"$out/profile.txt" 2>>"$log" || return 1
+  cat "$out/profile.txt" >>"$log"
+  head -n 8 "$out/profile.txt"
+  STEP_DETAIL="$(node_ "$work/dist/scripts/gpu-check/profile-summary.js" "$f" --top 5 --json 2>>"$log" || echo null)"
+}
+
 say "prunebench GPU check: --device $device${quick:+ --quick}, out $out"
 write_summary
 run_step 1 env 30 step_env
@@ -324,6 +343,7 @@ run_step 5 train 240 step_train
 wait "$ops_pid"
 run_step 6 grid 150 step_grid
 run_step 7 throughput 200 step_throughput
+run_step 8 profile 60 step_profile
 write_summary
 failures=0
 for f in "$records"/*.json; do grep -q -E '"status": "(pass|skipped)"' "$f" || failures=$((failures + 1)); done
