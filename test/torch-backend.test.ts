@@ -387,9 +387,9 @@ for (const [arch, shape, batch, tol, weightTol] of [["mlp", [28, 28, 1], 32, 1e-
     const problems: string[] = [];
     if (Math.abs(a.loss - b.loss) > tol * Math.max(1, Math.abs(a.loss))) problems.push(`loss ${b.loss} vs ${a.loss}`);
     if (Math.abs(a.eval.loss - b.eval.loss) > tol * Math.max(1, Math.abs(a.eval.loss))) problems.push(`eval loss ${b.eval.loss} vs ${a.eval.loss}`);
-    const worstOf = (ref: Map<string, Float32Array>, got: Map<string, Float32Array>, scale: (w: Float32Array) => number) => {
+    const worstOf = (want: Map<string, Float32Array>, got: Map<string, Float32Array>, scale: (w: Float32Array) => number) => {
       const rel: Array<[string, number, number]> = [];
-      for (const [name, w] of ref) {
+      for (const [name, w] of want) {
         const u = got.get(name)!;
         let maxDiff = 0;
         for (let i = 0; i < w.length; i++) maxDiff = Math.max(maxDiff, Math.abs(w[i] - u[i]));

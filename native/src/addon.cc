@@ -30,10 +30,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
-#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -287,12 +287,12 @@ NATIVE_FN(conv2d) {
   }
 }
 
-// conv2dBackpropInput(dy, w, dx(out), geom)
 // When the scatter kernels (scatterconv.h) beat the kernel they would replace: a visited entry of dy costs KH*KW*C
 // multiply-adds as axpys; `work` is the replaced kernel's multiply-adds, weighted by how much cheaper each one is.
 // Measured on LeNet-5-Caffe's conv2 (5x5, 20 -> 50, 12x12, batch 128, one thread): oneDNN's filter gradient and
-// the sgemm + col2im input gradient do a multiply-add in ~0.4 of an axpy's time (DENSE_EDGE), the sparse kernels in
-// ~0.8 (SPARSE_EDGE). PRUNEBENCH_SCATTER=0 turns the scatter kernels off (for A/B measurements).
+// the sgemm + col2im input gradient do a multiply-add in ~0.38-0.41 of the scatter kernels' time (DENSE_EDGE, set a
+// little under), the sparse kernels in ~0.55-0.6 (SPARSE_EDGE). PRUNEBENCH_SCATTER=0 turns the scatter kernels off
+// (for A/B measurements).
 constexpr double DENSE_EDGE = 0.35, SPARSE_EDGE = 0.55;
 bool scatterEnabled() {
   static const bool on = [] {
@@ -310,6 +310,7 @@ double denseWork(const scatterconv::Geom& g) {
   return DENSE_EDGE * static_cast<double>(g.N * g.OH * g.OW * g.O) * static_cast<double>(g.KH * g.KW * g.C);
 }
 
+// conv2dBackpropInput(dy, w, dx(out), geom)
 NATIVE_FN(conv2dBackpropInput) {
   SignalsDeferred deferred;
   ConvGeom g(a.ints(3));
@@ -1359,6 +1360,14 @@ bool smallSparse(const sparse::Conv& g, smallconv::Geom* s) {
 }
 
 // The filter rows k that hold any of the pattern's entries, ascending.
+// The pattern's support as one byte per weight of W [K, O] (1 where the pattern holds the weight).
+std::vector<uint8_t> patternKeep(const sparse::Pattern& p) {
+  std::vector<uint8_t> keep(p.K * p.N, 0);
+  for (i64 k = 0; k < p.K; ++k)
+    for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * p.N + p.rowCol[e]] = 1;
+  return keep;
+}
+
 std::vector<int32_t> patternRows(const sparse::Pattern& p) {
   std::vector<int32_t> rows;
   for (i64 k = 0; k < p.K; ++k)
@@ -1424,18 +1433,14 @@ NATIVE_FN(sparseConv2dGradFilter) {
   sparse::Pattern p = patternArg(a, 2, K, g.O);
   scatterconv::Geom sc;
   if (sparseScatter(g, &sc) && scatterPays(f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), sc, sparseWork(g, p))) {
-    std::vector<uint8_t> keep(K * g.O, 0);
-    for (i64 k = 0; k < K; ++k)
-      for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+    const std::vector<uint8_t> keep = patternKeep(p);
     scatterconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"), a.f32(1), sc,
                             f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"), keep.data());
     return;
   }
   smallconv::Geom sg;
   if (smallSparse(g, &sg)) {
-    std::vector<uint8_t> keep(K * g.O, 0);
-    for (i64 k = 0; k < K; ++k)
-      for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+    const std::vector<uint8_t> keep = patternKeep(p);
     const std::vector<int32_t> rows = patternRows(p);
     smallconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"),
                           f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), sg,
@@ -1466,9 +1471,7 @@ napi_value convBiasActGradFilter(napi_env env, napi_callback_info info) {
     if (a.argc > 7) napi_typeof(env, a.argv[7], &t);
     if (t != napi_null && t != napi_undefined && a.argc > 7) {
       sparse::Pattern p = patternArg(a, 7, K, g.O);
-      keep.assign(K * g.O, 0);
-      for (i64 k = 0; k < K; ++k)
-        for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) keep[k * g.O + p.rowCol[e]] = 1;
+      keep = patternKeep(p);
       rows = patternRows(p);
     } else {
       for (i64 k = 0; k < K; ++k) rows.push_back(static_cast<int32_t>(k));

@@ -12,7 +12,7 @@ namespace {
 
 using i64 = int64_t;
 
-// Lanes [0, r) of a vector, r in 1..7.
+// Lanes [0, r) of a vector, r in 0..7.
 inline __m256i tailMask(i64 r) {
   alignas(32) static const int32_t ramp[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ramp + 8 - r));
@@ -46,19 +46,15 @@ i64 compact(const float* d, i64 O, int32_t* ch, float* val) {
   return m;
 }
 
-}  // namespace
-
-namespace {
-
-// Up to 12 vectors of one window row (+ a masked tail vector when TAIL), in registers: acc = a[...] (or 0), then
+// Up to 12 vectors of one row (+ a masked tail vector when TAIL), in registers: acc = a[...], then
 // acc += v_e * src_e[...] over the entries e, then a[...] = acc. Every term costs one load and one FMA.
 template <int NV, bool TAIL>
-void rowBlock(float* a, bool load, const float* const* src, const float* vs, i64 count, __m256i tail) {
+void rowBlock(float* a, const float* const* src, const float* vs, i64 count, __m256i tail) {
   constexpr int T = NV + (TAIL ? 1 : 0);
   __m256 acc[T > 0 ? T : 1];
 #pragma GCC unroll 16
-  for (int i = 0; i < NV; ++i) acc[i] = load ? _mm256_loadu_ps(a + 8 * i) : _mm256_setzero_ps();
-  if constexpr (TAIL) acc[NV] = load ? _mm256_maskload_ps(a + 8 * NV, tail) : _mm256_setzero_ps();
+  for (int i = 0; i < NV; ++i) acc[i] = _mm256_loadu_ps(a + 8 * i);
+  if constexpr (TAIL) acc[NV] = _mm256_maskload_ps(a + 8 * NV, tail);
   for (i64 e = 0; e < count; ++e) {
     const __m256 v = _mm256_set1_ps(vs[e]);
     const float* f = src[e];
@@ -72,15 +68,15 @@ void rowBlock(float* a, bool load, const float* const* src, const float* vs, i64
 }
 
 // rowBlock over a whole row of `row` floats, in blocks of 12 vectors; src[e] is moved along the row with it.
-void rowAdd(float* a, bool load, i64 row, const float** src, const float* vs, i64 count, __m256i tail) {
+void rowAdd(float* a, i64 row, const float** src, const float* vs, i64 count, __m256i tail) {
   for (i64 b = 0; b < row; b += 96) {
     const i64 len = row - b < 96 ? row - b : 96;
     const int nv = static_cast<int>(len / 8);
     const bool t = len % 8 != 0;
     switch (nv * 2 + (t ? 1 : 0)) {
 #define PB_CASE(k) \
-  case 2 * k: rowBlock<k, false>(a + b, load, src, vs, count, tail); break; \
-  case 2 * k + 1: rowBlock<k, true>(a + b, load, src, vs, count, tail); break;
+  case 2 * k: rowBlock<k, false>(a + b, src, vs, count, tail); break; \
+  case 2 * k + 1: rowBlock<k, true>(a + b, src, vs, count, tail); break;
       PB_CASE(0) PB_CASE(1) PB_CASE(2) PB_CASE(3) PB_CASE(4) PB_CASE(5) PB_CASE(6)
       PB_CASE(7) PB_CASE(8) PB_CASE(9) PB_CASE(10) PB_CASE(11) PB_CASE(12)
 #undef PB_CASE
@@ -99,7 +95,7 @@ void gradInput(const float* dy, const float* w, const Geom& g, float* dx) {
   for (i64 k = 0; k < K; ++k)
     for (i64 o = 0; o < g.O; ++o) wt[o * K + k] = w[k * g.O + o];
   std::memset(dx, 0, sizeof(float) * g.N * g.H * g.W * g.C);
-  const __m256i tail = tailMask(row % 8 ? row % 8 : 8);
+  const __m256i tail = tailMask(row % 8);
   std::vector<int32_t> ch(g.O + 1);
   std::vector<float> val(g.O + 1);
   std::vector<const float*> src(g.O + 1);
@@ -113,7 +109,7 @@ void gradInput(const float* dy, const float* w, const Geom& g, float* dx) {
         // registers, in channel order.
         for (i64 kh = 0; kh < g.KH; ++kh) {
           for (i64 e = 0; e < m; ++e) src[e] = wt.data() + ch[e] * K + kh * row;
-          rowAdd(base + kh * g.W * g.C, true, row, src.data(), val.data(), m, tail);
+          rowAdd(base + kh * g.W * g.C, row, src.data(), val.data(), m, tail);
         }
       }
 }
@@ -121,7 +117,7 @@ void gradInput(const float* dy, const float* w, const Geom& g, float* dx) {
 void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const uint8_t* keep) {
   const i64 row = g.KW * g.C, K = g.KH * row, PI = g.OH * g.OW;
   std::vector<float> acc(g.O * K, 0.f);  // acc[o][kh][kw*C + c]
-  const __m256i tail = tailMask(row % 8 ? row % 8 : 8);
+  const __m256i tail = tailMask(row % 8);
   // Image by image (its input stays in cache), the visits grouped by channel, positions in order within each: then
   // each channel's gradient rows take the sum over its visits in registers, one window row load per term.
   std::vector<int32_t> start(g.O + 1), fill(g.O);
@@ -152,7 +148,7 @@ void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const
       const int32_t* po = pos.data() + start[o];
       for (i64 kh = 0; kh < g.KH; ++kh) {
         for (i64 e = 0; e < count; ++e) src[e] = ximg + po[e] + kh * g.W * g.C;
-        rowAdd(acc.data() + o * K + kh * row, true, row, src.data(), vs.data() + start[o], count, tail);
+        rowAdd(acc.data() + o * K + kh * row, row, src.data(), vs.data() + start[o], count, tail);
       }
     }
   }
