@@ -12,7 +12,7 @@ import { registerNativeBackend } from "../src/backend/native/index.js";
 import {
   SparseConv2D, SparseMatMul, sparseThresholds, sparseApplies, sparseBackends, sparseConv2d, sparseMatMul, sparsePattern, type SparsePattern,
 } from "../src/backend/sparse-ops.js";
-import { SparseConv2DBiasAct, SparseMatMulBiasAct } from "../src/backend/layer-ops.js";
+import { SparseConv2DBiasAct, SparseConv2DBiasActPool, SparseMatMulBiasAct } from "../src/backend/layer-ops.js";
 import { makeRng, normal } from "../src/core/rng.js";
 import { getArch } from "../src/archs/index.js";
 import { createModel, disposeModel } from "../src/train/model.js";
@@ -343,8 +343,8 @@ test("evaluation under masks runs the sparse kernels and gives the dense evaluat
     let sparse!: Awaited<ReturnType<typeof evaluate>>;
     const denseKernels = await kernelsOf(async () => { dense = await evaluate(model, split, 128); });
     const sparseKernels = await kernelsOf(async () => { sparse = await evaluate(model, split, 128, masks); });
-    // The sparse kernels, alone or with the layer's bias and ReLU fused (src/backend/layer-ops.ts).
-    const conv = (ks: Set<string>) => ks.has(SparseConv2D) || ks.has(SparseConv2DBiasAct);
+    // The sparse kernels, alone or with the layer's bias and ReLU (and its max pool) fused (src/backend/layer-ops.ts).
+    const conv = (ks: Set<string>) => ks.has(SparseConv2D) || ks.has(SparseConv2DBiasAct) || ks.has(SparseConv2DBiasActPool);
     const mm = (ks: Set<string>) => ks.has(SparseMatMul) || ks.has(SparseMatMulBiasAct);
     assert.ok(conv(sparseKernels) && mm(sparseKernels), [...sparseKernels].join(", "));
     assert.ok(!conv(denseKernels) && !mm(denseKernels), "no masks: the dense kernels");

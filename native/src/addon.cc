@@ -1453,36 +1453,45 @@ NATIVE_FN(sparseConv2dGradFilter) {
                            f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"));
 }
 
-// convBiasActGradFilter(x, dy, y, dw(out), db(out), geom (the sparse kernels' 13 integers), relu[, pattern]) -> bool:
-// the filter and bias gradients of the fused layer y = act(conv(x, w) + bias) from dy in one pass (smallconv.h), for
-// the convs the direct kernels take; false (nothing written) for others, which compose BiasActGrad and the filter
-// gradient instead. With a pattern, dw is written on its support only (0 elsewhere), as the sparse kernel writes it.
-napi_value convBiasActGradFilter(napi_env env, napi_callback_info info) {
+// The direct filter-and-bias gradient (smallconv::gradFilter with db) behind convBiasActGradFilter and
+// convPoolGradFilter: arguments x, dy, (y or code), dw(out), db(out), geom (the sparse kernels' 13 integers),
+// [relu,] [pattern]. Returns false (nothing written) for convs the direct kernels do not take.
+napi_value directGradFilter(napi_env env, napi_callback_info info, bool pooled) {
   bool done = false;
   napi_value r = guarded(env, [&] {
     Args a(env, info);
     sparse::Conv g = sparseConvGeom(a, 5);
     smallconv::Geom sg;
     if (!smallSparse(g, &sg)) return;
+    if (pooled && (g.OH % 2 || g.OW % 2)) return;
+    const size_t patternAt = pooled ? 6 : 7;
     const i64 K = g.KH * g.KW * g.C;
     std::vector<int32_t> rows;
     std::vector<uint8_t> keep;
     napi_valuetype t = napi_undefined;
-    if (a.argc > 7) napi_typeof(env, a.argv[7], &t);
-    if (t != napi_null && t != napi_undefined && a.argc > 7) {
-      sparse::Pattern p = patternArg(a, 7, K, g.O);
+    if (a.argc > patternAt) napi_typeof(env, a.argv[patternAt], &t);
+    if (t != napi_null && t != napi_undefined && a.argc > patternAt) {
+      sparse::Pattern p = patternArg(a, patternAt, K, g.O);
       keep = patternKeep(p);
       rows = patternRows(p);
     } else {
       for (i64 k = 0; k < K; ++k) rows.push_back(static_cast<int32_t>(k));
     }
-    const i64 ny = g.N * g.OH * g.OW * g.O;
-    smallconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "convBiasActGradFilter: x size"),
-                          f32n(a, 1, ny, "convBiasActGradFilter: dy size"), sg,
-                          f32n(a, 3, K * g.O, "convBiasActGradFilter: dw size"), rows.data(),
-                          static_cast<i64>(rows.size()), keep.empty() ? nullptr : keep.data(),
-                          f32n(a, 2, ny, "convBiasActGradFilter: y size"), a.i(6) != 0,
-                          f32n(a, 4, g.O, "convBiasActGradFilter: db size"));
+    const i64 ny = g.N * g.OH * g.OW * g.O, np = ny / 4;
+    const float* x = f32n(a, 0, g.N * g.H * g.W * g.C, "directGradFilter: x size");
+    const float* dy = f32n(a, 1, pooled ? np : ny, "directGradFilter: dy size");
+    float* dw = f32n(a, 3, K * g.O, "directGradFilter: dw size");
+    float* db = f32n(a, 4, g.O, "directGradFilter: db size");
+    const uint8_t* k = keep.empty() ? nullptr : keep.data();
+    if (pooled) {
+      size_t nc;
+      const int32_t* code = a.i32(2, &nc);
+      check(static_cast<i64>(nc) == np, "convPoolGradFilter: code size");
+      smallconv::gradFilter(x, dy, sg, dw, rows.data(), static_cast<i64>(rows.size()), k, nullptr, true, db, code);
+    } else {
+      smallconv::gradFilter(x, dy, sg, dw, rows.data(), static_cast<i64>(rows.size()), k,
+                            f32n(a, 2, ny, "convBiasActGradFilter: y size"), a.i(6) != 0, db);
+    }
     done = true;
   });
   bool pending = false;
@@ -1491,6 +1500,95 @@ napi_value convBiasActGradFilter(napi_env env, napi_callback_info info) {
   napi_value v;
   napi_get_boolean(env, done, &v);
   return v;
+}
+
+// convBiasActGradFilter(x, dy, y, dw(out), db(out), geom (the sparse kernels' 13 integers), relu[, pattern]) -> bool:
+// the filter and bias gradients of the fused layer y = act(conv(x, w) + bias) from dy in one pass (smallconv.h), for
+// the convs the direct kernels take; false (nothing written) for others, which compose BiasActGrad and the filter
+// gradient instead. With a pattern, dw is written on its support only (0 elsewhere), as the sparse kernel writes it.
+napi_value convBiasActGradFilter(napi_env env, napi_callback_info info) { return directGradFilter(env, info, false); }
+
+// convPoolGradFilter(x, dp, code, dw(out), db(out), geom[, pattern]) -> bool: the same for the layer followed by its
+// ReLU and a 2x2 / stride-2 max pool (layer-ops' Conv2DBiasActPool), from the pooled gradient dp and maxPoolCode's
+// codes: each image's dz is routed in cache, never written out.
+napi_value convPoolGradFilter(napi_env env, napi_callback_info info) { return directGradFilter(env, info, true); }
+
+// maxPoolCode(y, p(out), code(out, Int32Array), N, H, W, C[, zeros(out)[1]]): smallconv::maxPoolCode2x2 (H, W even);
+// with `zeros`, y's elements == 0 counted into it as countZeros writes them.
+NATIVE_FN(maxPoolCode) {
+  const i64 N = a.i(3), H = a.i(4), W = a.i(5), C = a.i(6);
+  check(H % 2 == 0 && W % 2 == 0, "maxPoolCode: H and W must be even");
+  const i64 np = N * (H / 2) * (W / 2) * C;
+  size_t nc;
+  int32_t* code = const_cast<int32_t*>(a.i32(2, &nc));
+  check(static_cast<i64>(nc) == np, "maxPoolCode: code size");
+  napi_valuetype t = napi_undefined;
+  if (a.argc > 7) napi_typeof(a.env, a.argv[7], &t);
+  float* zeros = t != napi_null && t != napi_undefined && a.argc > 7 ? f32n(a, 7, 1, "maxPoolCode: zeros size") : nullptr;
+  const i64 z = smallconv::maxPoolCode2x2(f32n(a, 0, N * H * W * C, "maxPoolCode: y size"), N, H, W, C,
+                                          f32n(a, 1, np, "maxPoolCode: p size"), code, zeros != nullptr);
+  if (zeros) zeros[0] = static_cast<float>(static_cast<double>(z));
+}
+
+// convPoolSmall(x, w, bias, p(out), code(out), geom (the sparse kernels' 13 integers), zeros(out)[1] | null[, pattern])
+// -> bool: relu(conv(x, w) + bias) pooled as maxPoolCode pools it, for convs the direct kernels take (over a pattern:
+// its rows, as sparseConv2d runs them), in chunks of images (smallconv::forwardPooled); false (nothing written) else.
+napi_value convPoolSmall(napi_env env, napi_callback_info info) {
+  bool done = false;
+  napi_value r = guarded(env, [&] {
+    Args a(env, info);
+    sparse::Conv g = sparseConvGeom(a, 5);
+    smallconv::Geom sg;
+    if (!smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return;
+    const i64 K = g.KH * g.KW * g.C, np = g.N * (g.OH / 2) * (g.OW / 2) * g.O;
+    const float* x = f32n(a, 0, g.N * g.H * g.W * g.C, "convPoolSmall: x size");
+    const float* w = f32n(a, 1, K * g.O, "convPoolSmall: w size");
+    const float* bias = f32n(a, 2, g.O, "convPoolSmall: bias size");
+    float* p = f32n(a, 3, np, "convPoolSmall: p size");
+    size_t nc;
+    int32_t* code = const_cast<int32_t*>(a.i32(4, &nc));
+    check(static_cast<i64>(nc) == np, "convPoolSmall: code size");
+    napi_valuetype t = napi_undefined;
+    napi_typeof(env, a.at(6), &t);
+    float* zeros = t != napi_null && t != napi_undefined ? f32n(a, 6, 1, "convPoolSmall: zeros size") : nullptr;
+    napi_valuetype tp = napi_undefined;
+    if (a.argc > 7) napi_typeof(env, a.argv[7], &tp);
+    i64 z;
+    if (tp != napi_null && tp != napi_undefined && a.argc > 7) {
+      // As sparseConv2d: the pattern's entries of W, zero elsewhere, over the rows that hold any.
+      sparse::Pattern pat = patternArg(a, 7, K, g.O);
+      std::vector<float> wp(K * g.O, 0.f);
+      for (i64 k = 0; k < K; ++k)
+        for (i64 e = pat.rowPtr[k]; e < pat.rowPtr[k + 1]; ++e) wp[k * g.O + pat.rowCol[e]] = w[k * g.O + pat.rowCol[e]];
+      const std::vector<int32_t> rows = patternRows(pat);
+      z = smallconv::forwardPooled(x, wp.data(), bias, sg, p, code, zeros != nullptr, rows.data(), static_cast<i64>(rows.size()));
+    } else {
+      z = smallconv::forwardPooled(x, w, bias, sg, p, code, zeros != nullptr);
+    }
+    if (zeros) zeros[0] = static_cast<float>(static_cast<double>(z));
+    done = true;
+  });
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return r;
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
+}
+
+// maxPoolRoute(dp, code, dz(out), db(out), N, PH, PW, C): smallconv::routePooled over the batch, db = dz's column
+// sums in row order in double, rounded once (BiasActGrad's).
+NATIVE_FN(maxPoolRoute) {
+  const i64 N = a.i(4), PH = a.i(5), PW = a.i(6), C = a.i(7);
+  const i64 np = N * PH * PW * C;
+  size_t nc;
+  const int32_t* code = a.i32(1, &nc);
+  check(static_cast<i64>(nc) == np, "maxPoolRoute: code size");
+  float* db = f32n(a, 3, C, "maxPoolRoute: db size");
+  std::vector<double> acc(C, 0.0);
+  smallconv::routePooled(f32n(a, 0, np, "maxPoolRoute: dp size"), code, N, PH, PW, C,
+                         f32n(a, 2, 4 * np, "maxPoolRoute: dz size"), acc.data());
+  for (i64 c = 0; c < C; ++c) db[c] = static_cast<float>(acc[c]);
 }
 
 // sparseMatMul(x [B,K], w [K,N], pattern, y(out) [B,N], B, K, N)
@@ -1689,6 +1787,10 @@ napi_value Init(napi_env env, napi_value exports) {
       {"sparseConv2dGradInput", sparseConv2dGradInput},
       {"sparseConv2dGradFilter", sparseConv2dGradFilter},
       {"convBiasActGradFilter", convBiasActGradFilter},
+      {"convPoolGradFilter", convPoolGradFilter},
+      {"maxPoolCode", maxPoolCode},
+      {"convPoolSmall", convPoolSmall},
+      {"maxPoolRoute", maxPoolRoute},
       {"sparseMatMul", sparseMatMul},
       {"sparseMatMulGradInput", sparseMatMulGradInput},
       {"sparseMatMulGradWeight", sparseMatMulGradWeight},

@@ -198,7 +198,7 @@ const float* imageDz(const float* __restrict__ dy, const float* __restrict__ y, 
 
 template <int O>
 void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, i64 nrows,
-                 const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db) {
+                 const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db, const int32_t* code) {
   using L = Plan<O>;
   constexpr int P = L::P, V = L::V, KB = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
@@ -206,13 +206,19 @@ void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, cons
   std::vector<float> macc(K * V * 8, 0.f);
   std::vector<double> tail(g.OW % P ? K * O : 0, 0.0);
   // With db: the image's dz is made here, in a buffer that stays in cache, and never written out.
-  std::vector<float> dzimg(db && relu ? g.OH * g.OW * O : 0);
+  std::vector<float> dzimg(db && (relu || code) ? g.OH * g.OW * O : 0);
   std::vector<double> dbacc(db ? O : 0, 0.0);
   const i64 runs = g.OW / P;
   for (i64 b = 0; b < g.N; ++b) {
     const float* ximg = x + b * g.H * g.W * g.C;
     const float* dyimg = dy + b * g.OH * g.OW * O;
-    if (db) dyimg = imageDz<O>(dyimg, y + b * g.OH * g.OW * O, relu, g.OH * g.OW, dzimg.data(), dbacc.data());
+    if (code) {
+      const i64 pooled = (g.OH / 2) * (g.OW / 2) * O;
+      routePooled(dy + b * pooled, code + b * pooled, 1, g.OH / 2, g.OW / 2, O, dzimg.data(), dbacc.data());
+      dyimg = dzimg.data();
+    } else if (db) {
+      dyimg = imageDz<O>(dyimg, y + b * g.OH * g.OW * O, relu, g.OH * g.OW, dzimg.data(), dbacc.data());
+    }
     i64 i = 0;
     for (; i + KB <= nrows; i += KB) gradRows<O, KB>(ximg, dyimg, g, xoff, rows + i, macc.data());
     for (; i < nrows; ++i) gradRows<O, 1>(ximg, dyimg, g, xoff, rows + i, macc.data());
@@ -299,10 +305,12 @@ void forward(const float* x, const float* w, const float* bias, bool relu, const
 }
 
 void gradFilter(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, int64_t nrows,
-                const uint8_t* keep, const float* y, bool relu, float* db) {
+                const uint8_t* keep, const float* y, bool relu, float* db, const int32_t* poolCode) {
   const Rows r(g, rows, nrows);
   const std::vector<i64> off = offsets(g);
-  dispatch(g.O, [&](auto o) { gradFilterT<decltype(o)::value>(x, dy, g, dw, r.rows, r.n, keep, off.data(), y, relu, db); });
+  dispatch(g.O, [&](auto o) {
+    gradFilterT<decltype(o)::value>(x, dy, g, dw, r.rows, r.n, keep, off.data(), y, relu, db, poolCode);
+  });
 }
 
 namespace {
@@ -344,6 +352,185 @@ bool maxPool2x2(const float* x, int64_t N, int64_t H, int64_t W, int64_t C, int6
     default: maxPool2x2T<0>(x, N, H, W, C, OH, OW, y); break;
   }
   return true;
+}
+
+namespace {
+// One pooled value's code and max from its window (a0..a3 in scan order), the scalar form of the vector loop below.
+inline float poolOne(float a0, float a1, float a2, float a3, int32_t* code) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  const float m0 = a0 > ninf ? a0 : ninf;
+  const int32_t w0 = a0 > ninf ? 0 : 4;
+  const float m1 = a1 > m0 ? a1 : m0;
+  const int32_t w1 = a1 > m0 ? 1 : w0;
+  const float m2 = a2 > m1 ? a2 : m1;
+  const int32_t w2 = a2 > m1 ? 2 : w1;
+  const float m3 = a3 > m2 ? a3 : m2;
+  const int32_t w3 = a3 > m2 ? 3 : w2;
+  *code = (m3 > 0.f ? w3 : 4) | (a0 != a0) << 3 | (a1 != a1) << 4 | (a2 != a2) << 5 | (a3 != a3) << 6;
+  return m3;
+}
+}  // namespace
+
+namespace {
+// Lanes 0 .. n-1 of a vector (n < 8) as a load / store mask.
+inline __m256i tailMask(i64 n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+inline __m256 load(const float* p, bool part, __m256i lane) {
+  return part ? _mm256_maskload_ps(p, lane) : _mm256_loadu_ps(p);
+}
+
+template <bool kCountZeros>
+void maxPoolCodeT(const float* __restrict__ y, i64 N, i64 H, i64 W, i64 C, float* __restrict__ p,
+                  int32_t* __restrict__ code, i64* zerosOut, bool* sawNan) {
+  const i64 PH = H / 2, PW = W / 2, rs = W * C;
+  const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity()), zero = _mm256_setzero_ps();
+  const __m256i none = _mm256_set1_epi32(4);
+  const __m256i pos[4] = {_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2), _mm256_set1_epi32(3)};
+  __m256i zacc = _mm256_setzero_si256();
+  __m256 nanAcc = _mm256_setzero_ps();
+  const __m256i allLanes = _mm256_set1_epi32(-1);
+  i64 zeros = 0;
+  for (i64 b = 0; b < N; ++b)
+    for (i64 py = 0; py < PH; ++py) {
+      const float* r0 = y + (b * H + 2 * py) * rs;
+      const float* r1 = r0 + rs;
+      float* po = p + (b * PH + py) * PW * C;
+      int32_t* co = code + (b * PH + py) * PW * C;
+      for (i64 px = 0; px < PW; ++px, po += C, co += C) {
+        const float* s0 = r0 + 2 * px * C;
+        const float* s1 = s0 + C;
+        const float* s2 = r1 + 2 * px * C;
+        const float* s3 = s2 + C;
+        for (i64 c = 0; c < C; c += 8) {
+          // The last, partial vector of a row: masked loads (0 in the other lanes) and stores.
+          const bool part = c + 8 > C;
+          const __m256i lane = part ? tailMask(C - c) : allLanes;
+          const __m256 a0 = load(s0 + c, part, lane), a1 = load(s1 + c, part, lane);
+          const __m256 a2 = load(s2 + c, part, lane), a3 = load(s3 + c, part, lane);
+          // _mm256_max_ps(a, m) is `a > m ? a : m` lane by lane (NaN never wins): maxPool2x2's bits.
+          const __m256 m = _mm256_max_ps(a3, _mm256_max_ps(a2, _mm256_max_ps(a1, _mm256_max_ps(a0, ninf))));
+          // The first strict maximum is the first position equal to m; selections only (maxima fall at random).
+          __m256i w = _mm256_blendv_epi8(none, pos[3], _mm256_castps_si256(_mm256_cmp_ps(a3, m, _CMP_EQ_OQ)));
+          w = _mm256_blendv_epi8(w, pos[2], _mm256_castps_si256(_mm256_cmp_ps(a2, m, _CMP_EQ_OQ)));
+          w = _mm256_blendv_epi8(w, pos[1], _mm256_castps_si256(_mm256_cmp_ps(a1, m, _CMP_EQ_OQ)));
+          w = _mm256_blendv_epi8(w, pos[0], _mm256_castps_si256(_mm256_cmp_ps(a0, m, _CMP_EQ_OQ)));
+          w = _mm256_blendv_epi8(none, w, _mm256_castps_si256(_mm256_cmp_ps(m, zero, _CMP_GT_OQ)));
+          if (part) {
+            _mm256_maskstore_ps(po + c, lane, m);
+            _mm256_maskstore_epi32(co + c, lane, w);
+          } else {
+            _mm256_storeu_ps(po + c, m);
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(co + c), w);
+          }
+          nanAcc = _mm256_or_ps(nanAcc, _mm256_or_ps(_mm256_cmp_ps(a0, a1, _CMP_UNORD_Q), _mm256_cmp_ps(a2, a3, _CMP_UNORD_Q)));
+          if (kCountZeros) {
+            const __m256 in = _mm256_castsi256_ps(lane);
+            for (const __m256 a : {a0, a1, a2, a3})
+              zacc = _mm256_sub_epi32(zacc, _mm256_castps_si256(_mm256_and_ps(in, _mm256_cmp_ps(a, zero, _CMP_EQ_OQ))));
+          }
+        }
+      }
+    }
+  alignas(32) int32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), zacc);
+  for (int l = 0; l < 8; ++l) zeros += lanes[l];
+  *zerosOut = zeros;
+  *sawNan = _mm256_movemask_ps(nanAcc) != 0;
+}
+}  // namespace
+
+int64_t maxPoolCode2x2(const float* __restrict__ y, int64_t N, int64_t H, int64_t W, int64_t C, float* __restrict__ p,
+                       int32_t* __restrict__ code, bool countZeros) {
+  i64 zeros = 0;
+  bool sawNan = false;
+  if (countZeros) maxPoolCodeT<true>(y, N, H, W, C, p, code, &zeros, &sawNan);
+  else maxPoolCodeT<false>(y, N, H, W, C, p, code, &zeros, &sawNan);
+  if (sawNan) {
+    // A NaN somewhere (a diverging run): every code again with the positions of its window's NaNs (poolOne).
+    const i64 PH = H / 2, PW = W / 2;
+    for (i64 b = 0; b < N; ++b)
+      for (i64 py = 0; py < PH; ++py)
+        for (i64 px = 0; px < PW; ++px) {
+          const float* s0 = y + ((b * H + 2 * py) * W + 2 * px) * C;
+          const float* s2 = s0 + W * C;
+          const i64 o = ((b * PH + py) * PW + px) * C;
+          for (i64 c = 0; c < C; ++c) p[o + c] = poolOne(s0[c], s0[C + c], s2[c], s2[C + c], code + o + c);
+        }
+  }
+  return countZeros ? zeros : 0;
+}
+
+int64_t forwardPooled(const float* x, const float* w, const float* bias, const Geom& g, float* p, int32_t* code,
+                      bool countZeros, const int32_t* rows, int64_t nrows) {
+  // 4 images of LeNet-5-Caffe's conv1 output are 184 KB: L2-resident.
+  const i64 chunk = std::max<i64>(1, (256 * 1024) / std::max<i64>(1, g.OH * g.OW * g.O * 4));
+  std::vector<float> y(std::min(chunk, g.N) * g.OH * g.OW * g.O);
+  const i64 pooled = (g.OH / 2) * (g.OW / 2) * g.O;
+  int64_t zeros = 0;
+  for (i64 b = 0; b < g.N; b += chunk) {
+    Geom part = g;
+    part.N = std::min(chunk, g.N - b);
+    forward(x + b * g.H * g.W * g.C, w, bias, true, part, y.data(), rows, nrows);
+    zeros += maxPoolCode2x2(y.data(), part.N, g.OH, g.OW, g.O, p + b * pooled, code + b * pooled, countZeros);
+  }
+  return zeros;
+}
+
+void routePooled(const float* __restrict__ dp, const int32_t* __restrict__ code, int64_t N, int64_t PH, int64_t PW,
+                 int64_t C, float* __restrict__ dz, double* __restrict__ dbacc) {
+  const __m256 vnan = _mm256_set1_ps(std::numeric_limits<float>::quiet_NaN()), zero = _mm256_setzero_ps();
+  const __m256i seven = _mm256_set1_epi32(7), allLanes = _mm256_set1_epi32(-1);
+  const i64 W = 2 * PW;
+  for (i64 b = 0; b < N; ++b)
+    for (i64 py = 0; py < PH; ++py)
+      for (int32_t di = 0; di < 2; ++di) {
+        // Output row 2py + di holds window positions k0 = 2di (even columns) and k0 + 1 (odd columns).
+        const int32_t k0 = 2 * di;
+        const __m256i kv0 = _mm256_set1_epi32(k0), kv1 = _mm256_set1_epi32(k0 + 1);
+        const __m256i nb0 = _mm256_set1_epi32(1 << (3 + k0)), nb1 = _mm256_set1_epi32(1 << (4 + k0));
+        const float* gRow = dp + (b * PH + py) * PW * C;
+        const int32_t* cRow = code + (b * PH + py) * PW * C;
+        float* out = dz + (b * 2 * PH + 2 * py + di) * W * C;
+        for (i64 c = 0; c < C; c += 8) {
+          const bool part = c + 8 > C;
+          const __m256i lane = part ? tailMask(C - c) : allLanes;
+          // The bias gradient's double sums of these 8 columns, carried along the row in registers: the same
+          // additions in the same order as BiasActGrad's. At most one of a window's two values is nonzero, so their
+          // float sum is exact and adding it adds what the two would.
+          alignas(32) double s[8] = {};
+          for (i64 l = 0; dbacc && l < 8 && c + l < C; ++l) s[l] = dbacc[c + l];
+          __m256d acc0 = _mm256_load_pd(s), acc1 = _mm256_load_pd(s + 4);
+          for (i64 pj = 0; pj < PW; ++pj) {
+            const i64 at = pj * C + c;
+            const __m256i v = part ? _mm256_maskload_epi32(cRow + at, lane) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cRow + at));
+            // 0 + dp where the gradient reaches a position (MaxPoolGrad's sum), +0 elsewhere, a NaN where y held one.
+            const __m256 g = _mm256_add_ps(zero, load(gRow + at, part, lane));
+            const __m256i k = _mm256_and_si256(v, seven);
+            const __m256 o0 = _mm256_blendv_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, kv0)), g), vnan,
+                                               _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(v, nb0), nb0)));
+            const __m256 o1 = _mm256_blendv_ps(_mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(k, kv1)), g), vnan,
+                                               _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(v, nb1), nb1)));
+            float* o = out + 2 * pj * C + c;
+            if (part) {
+              _mm256_maskstore_ps(o, lane, o0);
+              _mm256_maskstore_ps(o + C, lane, o1);
+            } else {
+              _mm256_storeu_ps(o, o0);
+              _mm256_storeu_ps(o + C, o1);
+            }
+            if (dbacc) {
+              const __m256 both = _mm256_add_ps(o0, o1);
+              acc0 = _mm256_add_pd(acc0, _mm256_cvtps_pd(_mm256_castps256_ps128(both)));
+              acc1 = _mm256_add_pd(acc1, _mm256_cvtps_pd(_mm256_extractf128_ps(both, 1)));
+            }
+          }
+          if (!dbacc) continue;
+          _mm256_store_pd(s, acc0);
+          _mm256_store_pd(s + 4, acc1);
+          for (i64 l = 0; l < 8 && c + l < C; ++l) dbacc[c + l] = s[l];
+        }
+      }
 }
 
 }  // namespace smallconv

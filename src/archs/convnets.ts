@@ -1,4 +1,4 @@
-import { defineArch, type ArchDef, type Widths } from "./ops.js";
+import { convThenMaxPool, defineArch, type ArchDef, type Widths } from "./ops.js";
 
 /**
  * Conv-2, Conv-4 and Conv-6 of the lottery ticket paper (Frankle & Carbin 2019, Figure 2; VGG-like CIFAR-10 nets):
@@ -23,8 +23,8 @@ function convNet(pairs: number): ArchDef {
     build(ops, x, numClasses, w) {
       let h = x;
       convs.forEach((_, i) => {
-        h = ops.conv(`conv${i + 1}`, h, { filters: w.n(`conv${i + 1}`), kernel: 3, padding: "same", activation: "relu" });
-        if (i % 2 === 1) h = ops.maxPool(h, 2);
+        const conv = { filters: w.n(`conv${i + 1}`), kernel: 3, padding: "same", activation: "relu" } as const;
+        h = i % 2 === 1 ? convThenMaxPool(ops, `conv${i + 1}`, h, conv, 2) : ops.conv(`conv${i + 1}`, h, conv);
       });
       h = ops.flatten(h);
       h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });

@@ -1,4 +1,4 @@
-import { defineArch } from "./ops.js";
+import { convThenMaxPool, defineArch } from "./ops.js";
 
 /**
  * LeNet-5-Caffe, the small CNN of Caffe's MNIST example and ShrinkBench's `MnistNet` (models/mnistnet.py): two
@@ -16,10 +16,8 @@ export const lenet5Caffe = defineArch({
   numClasses: null,
   widths: { conv1: 20, conv2: 50, fc1: 500 },
   build(ops, x, numClasses, w) {
-    let h = ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: "valid", activation: "relu" });
-    h = ops.maxPool(h, 2);
-    h = ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid", activation: "relu" });
-    h = ops.maxPool(h, 2);
+    let h = convThenMaxPool(ops, "conv1", x, { filters: w.n("conv1"), kernel: 5, padding: "valid", activation: "relu" }, 2);
+    h = convThenMaxPool(ops, "conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid", activation: "relu" }, 2);
     h = ops.flatten(h);
     h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });
     return ops.dense("fc2", h, { units: numClasses });

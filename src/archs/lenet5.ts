@@ -1,4 +1,4 @@
-import { defineArch } from "./ops.js";
+import { convThenMaxPool, defineArch } from "./ops.js";
 
 /** Classic LeNet-5 with a padded first conv so 28x28 inputs keep the 32x32 geometry (61,706 params on MNIST). */
 export const lenet5 = defineArch({
@@ -9,10 +9,8 @@ export const lenet5 = defineArch({
   numClasses: null,
   widths: { conv1: 6, conv2: 16, fc1: 120, fc2: 84 },
   build(ops, x, numClasses, w) {
-    let h = ops.conv("conv1", x, { filters: w.n("conv1"), kernel: 5, padding: 2, activation: "relu" });
-    h = ops.maxPool(h, 2);
-    h = ops.conv("conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid", activation: "relu" });
-    h = ops.maxPool(h, 2);
+    let h = convThenMaxPool(ops, "conv1", x, { filters: w.n("conv1"), kernel: 5, padding: 2, activation: "relu" }, 2);
+    h = convThenMaxPool(ops, "conv2", h, { filters: w.n("conv2"), kernel: 5, padding: "valid", activation: "relu" }, 2);
     h = ops.flatten(h);
     h = ops.dense("fc1", h, { units: w.n("fc1"), activation: "relu" });
     h = ops.dense("fc2", h, { units: w.n("fc2"), activation: "relu" });

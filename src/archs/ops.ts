@@ -71,6 +71,12 @@ export interface Ops<V> {
   gelu(x: V): V;
   maxPool(x: V, size: number, stride?: number): V;
   /**
+   * maxPool(conv(name, x, options), size) as one operation, for an interpreter that runs the pair faster together
+   * (TensorOps: one kernel on the native backend). Optional, and not forwarded by DelegatingOps: a wrapper that watches
+   * conv or maxPool sees them separately. Architectures call it through `convThenMaxPool`.
+   */
+  convMaxPool?(name: string, x: V, options: ConvOptions, size: number): V;
+  /**
    * Average pooling, 'valid' windows (an imported Keras AveragePooling2D; no built-in architecture uses it). Optional
    * so that an interpreter written without it still builds every built-in; an import that needs it says so.
    */
@@ -97,6 +103,11 @@ export interface Ops<V> {
    * it appears in the layer table for its MACs and its heads, the structure that head pruning removes.
    */
   attention(name: string, q: V, k: V, v: V, options: AttentionOptions): V;
+}
+
+/** A conv layer, then a size x size max pool with stride size: as one operation where `ops` offers it. */
+export function convThenMaxPool<V>(ops: Ops<V>, name: string, x: V, options: ConvOptions, size: number): V {
+  return ops.convMaxPool ? ops.convMaxPool(name, x, options, size) : ops.maxPool(ops.conv(name, x, options), size);
 }
 
 /**

@@ -1,9 +1,9 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { batchNormTrain } from "../backend/fused-ops.js";
-import { conv2dBiasAct, countZeros, fusedApplies, matMulBiasAct } from "../backend/layer-ops.js";
+import { conv2dBiasAct, conv2dBiasActPool, convPoolApplies, countZeros, fusedApplies, matMulBiasAct } from "../backend/layer-ops.js";
 import { sparseApplies, sparseConv2d, sparseMatMul, type SparsePatterns } from "../backend/sparse-ops.js";
 import {
-  readCounts, tensorNames, type ArchDef, type AttentionOptions, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
+  outputSize, readCounts, tensorNames, type ArchDef, type AttentionOptions, type BatchNormOptions, type ConvOptions, type DenseOptions, type DepthwiseOptions, type Ops, type ZeroPadShortcutOptions,
 } from "./ops.js";
 
 const BN_EPSILON = 1e-5;
@@ -44,14 +44,18 @@ export class TensorOps implements Ops<tf.Tensor> {
     return t;
   }
 
+  /** The conv's input (explicitly padded where the padding is a number) and the padding tfjs then applies. */
+  private convInput(x: tf.Tensor, o: ConvOptions): { input: tf.Tensor4D; pad: "same" | "valid" } {
+    if (o.padding === "same") return { input: x as tf.Tensor4D, pad: "same" };
+    if (typeof o.padding === "number" && o.padding > 0) {
+      return { input: tf.pad(x as tf.Tensor4D, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]), pad: "valid" };
+    }
+    return { input: x as tf.Tensor4D, pad: "valid" };
+  }
+
   conv(name: string, x: tf.Tensor, o: ConvOptions): tf.Tensor {
     const stride = o.stride ?? 1;
-    let input = x as tf.Tensor4D;
-    let pad: "same" | "valid" = "valid";
-    if (o.padding === "same") pad = "same";
-    else if (typeof o.padding === "number" && o.padding > 0) {
-      input = tf.pad(input, [[0, 0], [o.padding, o.padding], [o.padding, o.padding], [0, 0]]);
-    }
+    const { input, pad } = this.convInput(x, o);
     const w = this.get(tensorNames.kernel(name)) as tf.Tensor4D;
     const pattern = this.sparse?.pattern(tensorNames.kernel(name));
     const sparse = sparseApplies(pattern, "conv") ? pattern : undefined;
@@ -64,6 +68,28 @@ export class TensorOps implements Ops<tf.Tensor> {
     let y = sparse ? sparseConv2d(input, w, sparse, stride, pad) : tf.conv2d(input, w, stride, pad);
     if (o.bias ?? true) y = tf.add(y, this.get(tensorNames.bias(name)));
     return o.activation === "relu" ? this.relu(y) : y;
+  }
+
+  /**
+   * A ReLU conv and a 2x2 / stride-2 max pool as one kernel (Conv2DBiasActPool) where the backend has it and the conv's
+   * output sides are even (the pool then covers all of it); otherwise the two operations. The same values either way.
+   */
+  convMaxPool(name: string, x: tf.Tensor, o: ConvOptions, size: number): tf.Tensor {
+    const stride = o.stride ?? 1;
+    const [n, h, w] = x.shape;
+    const side = (s: number | undefined) => outputSize(s ?? 0, o.kernel, stride, o.padding ?? "valid");
+    const fits = size === 2 && o.activation === "relu" && (o.bias ?? true) && x.rank === 4 && side(h) % 2 === 0 && side(w) % 2 === 0;
+    if (!fits || !convPoolApplies() || !fusedApplies()) return this.maxPool(this.conv(name, x, o), size);
+    const { input, pad } = this.convInput(x, o);
+    const filter = this.get(tensorNames.kernel(name)) as tf.Tensor4D;
+    const pattern = this.sparse?.pattern(tensorNames.kernel(name));
+    const { pooled, zeros } = conv2dBiasActPool(input, filter, this.get(tensorNames.bias(name)), sparseApplies(pattern, "conv") ? pattern : undefined,
+      stride, pad, x !== this.input, this.countReluZeros);
+    if (this.countReluZeros) {
+      this.reluZeros.push(zeros);
+      this.reluUnits += n! * side(h) * side(w) * filter.shape[3];
+    } else zeros.dispose();
+    return pooled;
   }
 
   dense(name: string, x: tf.Tensor, o: DenseOptions): tf.Tensor {

@@ -50,6 +50,26 @@ export const MatMulBiasActGrad = "PrunebenchMatMulBiasActGrad";
 export const Conv2DBiasActGradFilter = "PrunebenchConv2DBiasActGradFilter";
 /** Input x. Output a float32 scalar: how many elements of x are 0 (ReLU's dead units, see TensorOps). */
 export const CountZeros = "PrunebenchCountZeros";
+/**
+ * A conv layer with ReLU followed by a 2x2 / stride-2 max pool, in one kernel: inputs x, filter, bias (and `pattern`
+ * for the sparse one); attrs those of Conv2DBiasAct plus countZeros. Outputs p, the pooled act(conv + bias); code
+ * (int32, one per pooled value), which window position its gradient reaches (native/src/smallconv.h, maxPoolCode2x2);
+ * and a float32 scalar, how many elements of act(conv + bias) are 0 when countZeros is set (else 0). The layer's
+ * [N, H, W, C] output is never a tensor: the backward pass reads dp and the codes (a quarter of the values, as int32)
+ * instead of y and MaxPoolGrad's and BiasActGrad's [N, H, W, C] gradients, each a pass over memory: on LeNet-5-Caffe's
+ * conv1 (128 x 24 x 24 x 20) those passes cost more than the pooled layer's arithmetic. The gradients are the bits of
+ * the separate kernels (Conv2DBiasAct, MaxPool, MaxPoolGrad, BiasActGrad, the filter and input gradients).
+ * Only a backend that registers these kernels runs them (the native backend); TensorOps runs the separate ops elsewhere.
+ */
+export const Conv2DBiasActPool = "PrunebenchConv2DBiasActPool";
+export const SparseConv2DBiasActPool = "PrunebenchSparseConv2DBiasActPool";
+/** Inputs dp (the pooled gradient), code (Conv2DBiasActPool's). Outputs dz [N, 2PH, 2PW, C] and dbias, BiasActGrad's values. */
+export const MaxPoolBiasActGrad = "PrunebenchMaxPoolBiasActGrad";
+/**
+ * The pooled layer's filter and bias gradients from x, dp and code (and pattern), as Conv2DBiasActGradFilter takes
+ * them from dy and y: for a first conv, whose input gradient nothing asks for. Attrs strides, pad, filterShape.
+ */
+export const Conv2DBiasActPoolGradFilter = "PrunebenchConv2DBiasActPoolGradFilter";
 
 export interface ConvBiasActAttrs {
   strides: number | [number, number]; pad: "same" | "valid"; activation: Activation;
@@ -77,6 +97,30 @@ export function conv2dBiasAct(
   return (pattern
     ? tf.engine().runKernel(SparseConv2DBiasAct, { x, filter, bias, pattern: pattern.tensor() }, attrs)
     : tf.engine().runKernel(Conv2DBiasAct, { x, filter, bias }, attrs)) as tf.Tensor4D;
+}
+
+/**
+ * Whether TensorOps may run conv + ReLU + 2x2 max pool as Conv2DBiasActPool on the active backend: it registers the
+ * kernel, and PRUNEBENCH_CONV_POOL is not 0 (A/B runs; the separate ops give the same bits).
+ */
+export function convPoolApplies(): boolean {
+  return process.env.PRUNEBENCH_CONV_POOL !== "0" && tf.getKernel(Conv2DBiasActPool, tf.getBackend()) != null;
+}
+
+/**
+ * maxPool(relu(conv2d(x, filter) + bias), 2) with its conv output's zeros counted when `countZeros` (a scalar, else
+ * 0): Conv2DBiasActPool. The conv's output height and width must be even (the caller checks; the pool then covers it).
+ */
+export function conv2dBiasActPool(
+  x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, pattern: SparsePattern | undefined, strides: number, pad: "same" | "valid",
+  inputGrad: boolean, countZeros: boolean,
+): { pooled: tf.Tensor4D; zeros: tf.Scalar } {
+  const attrs = { strides, pad, activation: "relu", countZeros, ...(inputGrad ? {} : { inputGrad: false }) } as unknown as tf.NamedAttrMap;
+  const [pooled, code, zeros] = (pattern
+    ? tf.engine().runKernel(SparseConv2DBiasActPool, { x, filter, bias, pattern: pattern.tensor() }, attrs)
+    : tf.engine().runKernel(Conv2DBiasActPool, { x, filter, bias }, attrs)) as tf.Tensor[];
+  code.dispose();
+  return { pooled: pooled as tf.Tensor4D, zeros: zeros as tf.Scalar };
 }
 
 /** act(a·b + bias), with `pattern` the sparse kernels'. */
@@ -146,6 +190,16 @@ export function composedConv2DBiasActGradFilter(args: Args): Out {
   return [dfilter, dbias];
 }
 
+/** Conv2DBiasActPoolGradFilter as separate kernels: dz and dbias routed from the pooled gradient, then dz's filter gradient. */
+export function composedConv2DBiasActPoolGradFilter(args: Args): Out {
+  const { x, dp, code, pattern } = tensors(args);
+  const a = args.attrs as unknown as ConvBiasActAttrs & { filterShape: number[] };
+  const [dz, dbias] = tf.engine().runKernel(MaxPoolBiasActGrad, { dp, code }) as tf.Tensor[];
+  const dfilter = convFilterGrad(x, dz, pattern ?? null, a, a.filterShape);
+  dz.dispose();
+  return [dfilter, dbias];
+}
+
 export function composedCountZeros(args: Args): Out {
   const { x } = tensors(args);
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(x, 0), "float32")));
@@ -188,6 +242,20 @@ function biasActGrad(dys: tf.Tensor | tf.Tensor[], y: tf.Tensor, activation: Act
   return tf.engine().runKernel(BiasActGrad, { dy, y }, { activation } as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor];
 }
 
+/** A conv layer's input gradient from dz: the sparse kernel's with a pattern, else tfjs' Conv2DBackpropInput. */
+function convInputGrad(dz: tf.Tensor, filter: tf.Tensor, pattern: tf.Tensor | null, a: ConvBiasActAttrs, inputShape: number[]): tf.Tensor {
+  return (pattern
+    ? tf.engine().runKernel(SparseConv2DBackpropInput, { dy: dz, filter, pattern }, { strides: a.strides, pad: a.pad, inputShape } as unknown as tf.NamedAttrMap)
+    : tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dz, filter }, backpropAttrs(a, { inputShape }))) as tf.Tensor;
+}
+
+/** A conv layer's filter gradient from dz: the sparse kernel's with a pattern, else tfjs' Conv2DBackpropFilter. */
+function convFilterGrad(x: tf.Tensor, dz: tf.Tensor, pattern: tf.Tensor | null, a: ConvBiasActAttrs, filterShape: number[]): tf.Tensor {
+  return (pattern
+    ? tf.engine().runKernel(SparseConv2DBackpropFilter, { x, dy: dz, pattern }, { strides: a.strides, pad: a.pad, filterShape } as unknown as tf.NamedAttrMap)
+    : tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, backpropAttrs(a, { filterShape }))) as tf.Tensor;
+}
+
 // The pattern is a constant: the tape never asks for its gradient (only inputs that depend on the watched variables
 // are backpropagated through).
 for (const sparse of [false, true]) {
@@ -202,24 +270,39 @@ for (const sparse of [false, true]) {
         const pattern = sparse ? saved[2] : null;
         const y = saved[saved.length - 1];
         const a = attrs as unknown as ConvBiasActAttrs;
-        const dx = (dz: tf.Tensor) => (pattern
-          ? tf.engine().runKernel(SparseConv2DBackpropInput, { dy: dz, filter, pattern }, { strides: a.strides, pad: a.pad, inputShape: x.shape } as unknown as tf.NamedAttrMap)
-          : tf.engine().runKernel(tf.Conv2DBackpropInput, { dy: dz, filter }, backpropAttrs(a, { inputShape: x.shape }))) as tf.Tensor;
         if (a.inputGrad === false) {
           const dy = Array.isArray(dys) ? dys[0] : dys;
           const [dfilter, dbias] = tf.engine().runKernel(Conv2DBiasActGradFilter, pattern ? { x, dy, y, pattern } : { x, dy, y },
             { strides: a.strides, pad: a.pad, activation: a.activation, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
           // Should x's gradient be asked for after all, dz is made for it alone (its thunk's tidy frees it).
-          return { x: () => dx(biasActGrad(dys, y, a.activation)[0]), filter: () => dfilter, bias: () => dbias };
+          return { x: () => convInputGrad(biasActGrad(dys, y, a.activation)[0], filter, pattern, a, x.shape), filter: () => dfilter, bias: () => dbias };
         }
         const [dz, dbias] = biasActGrad(dys, y, a.activation);
-        return {
-          x: () => dx(dz),
-          filter: () => (pattern
-            ? tf.engine().runKernel(SparseConv2DBackpropFilter, { x, dy: dz, pattern }, { strides: a.strides, pad: a.pad, filterShape: filter.shape } as unknown as tf.NamedAttrMap)
-            : tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy: dz }, backpropAttrs(a, { filterShape: filter.shape }))) as tf.Tensor,
-          bias: () => dbias,
-        };
+        return { x: () => convInputGrad(dz, filter, pattern, a, x.shape), filter: () => convFilterGrad(x, dz, pattern, a, filter.shape), bias: () => dbias };
+      },
+    });
+  }
+  const poolName = sparse ? SparseConv2DBiasActPool : Conv2DBiasActPool;
+  if (tf.getGradient(poolName) == null) {
+    tf.registerGradient({
+      kernelName: poolName,
+      inputsToSave: sparse ? ["x", "filter", "pattern"] : ["x", "filter"],
+      // p, code, zeros: the gradient needs the codes alone.
+      outputsToSave: [false, true, false],
+      gradFunc: (dys, saved, attrs) => {
+        const [x, filter] = saved;
+        const pattern = sparse ? saved[2] : null;
+        const code = saved[saved.length - 1];
+        const a = attrs as unknown as ConvBiasActAttrs;
+        const dp = Array.isArray(dys) ? dys[0] : dys;
+        const route = () => tf.engine().runKernel(MaxPoolBiasActGrad, { dp, code }) as unknown as [tf.Tensor, tf.Tensor];
+        if (a.inputGrad === false) {
+          const [dfilter, dbias] = tf.engine().runKernel(Conv2DBiasActPoolGradFilter, pattern ? { x, dp, code, pattern } : { x, dp, code },
+            { strides: a.strides, pad: a.pad, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          return { x: () => convInputGrad(route()[0], filter, pattern, a, x.shape), filter: () => dfilter, bias: () => dbias };
+        }
+        const [dz, dbias] = route();
+        return { x: () => convInputGrad(dz, filter, pattern, a, x.shape), filter: () => convFilterGrad(x, dz, pattern, a, filter.shape), bias: () => dbias };
       },
     });
   }

@@ -88,6 +88,28 @@ export interface NativeAddon {
   convBiasActGradFilter?(
     x: Float32Array, dy: Float32Array, y: Float32Array, dw: Float32Array, db: Float32Array, g: SparseConvGeom, relu: number, pattern?: Int32Array | null,
   ): boolean;
+  /**
+   * The same for the layer followed by ReLU and a 2x2 / stride-2 max pool, from the pooled gradient dp and the pool's
+   * codes (maxPoolCode): each image's dz is routed in cache. False (nothing written) where the direct kernels do not
+   * take the conv. Newer builds only, as the two below.
+   */
+  convPoolGradFilter?(
+    x: Float32Array, dp: Float32Array, code: Int32Array, dw: Float32Array, db: Float32Array, g: SparseConvGeom, pattern?: Int32Array | null,
+  ): boolean;
+  /**
+   * A ReLU output y [N, H, W, C] (H, W even) through a 2x2 / stride-2 max pool: p, and per pooled value the window
+   * position its gradient reaches (native/src/smallconv.h); with `zeros`, zeros[0] = how many elements of y are == 0.
+   */
+  maxPoolCode?(y: Float32Array, p: Float32Array, code: Int32Array, N: number, H: number, W: number, C: number, zeros: Float32Array | null): void;
+  /**
+   * relu(conv(x, w) + bias) through maxPoolCode's pool, a few images at a time (each chunk's conv output stays in cache),
+   * for the convs the direct kernels take (over `pattern`'s rows where given): false (nothing written) for others.
+   */
+  convPoolSmall?(
+    x: Float32Array, w: Float32Array, bias: Float32Array, p: Float32Array, code: Int32Array, g: SparseConvGeom, zeros: Float32Array | null, pattern?: Int32Array | null,
+  ): boolean;
+  /** dz [N, 2PH, 2PW, C] routed from dp [N, PH, PW, C] and the codes (MaxPoolGrad then BiasActGrad), db its column sums. */
+  maxPoolRoute?(dp: Float32Array, code: Int32Array, dz: Float32Array, db: Float32Array, N: number, PH: number, PW: number, C: number): void;
   /** Layer epilogue (src/backend/layer-ops.ts): out = act(y + bias) over rows of C; out may be y. */
   biasAct?(y: Float32Array, bias: Float32Array | null, out: Float32Array, rows: number, C: number, relu: number): void;
   /** Its gradient from the output y: dz = relu ? reluGrad(dy, y) : dy, db = dz summed over the rows. */

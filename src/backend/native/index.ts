@@ -57,8 +57,14 @@ export class NativeBackend extends MathBackendCPU {
     return fresh;
   }
 
+  /** An Int32Array of `n` elements with unspecified contents, on a pooled buffer (recycled as the float arrays are). */
+  allocInt32(n: number): Int32Array {
+    const a = this.alloc(n);
+    return new Int32Array(a.buffer, a.byteOffset, n);
+  }
+
   private own(values: unknown): void {
-    if (values instanceof Float32Array && this.pooled.has(values.buffer)) {
+    if ((values instanceof Float32Array || values instanceof Int32Array) && this.pooled.has(values.buffer)) {
       this.owners.set(values.buffer, (this.owners.get(values.buffer) ?? 0) + 1);
     }
   }
@@ -87,12 +93,12 @@ export class NativeBackend extends MathBackendCPU {
   override disposeData(dataId: object, force = false): boolean {
     const values = this.data.get(dataId)?.values;
     const done = super.disposeData(dataId, force);
-    if (values instanceof Float32Array && !this.data.has(dataId)) this.release(values);
+    if ((values instanceof Float32Array || values instanceof Int32Array) && !this.data.has(dataId)) this.release(values);
     return done;
   }
 
   /** One owner less for the buffer of `values`; back to the pool when it was the last. */
-  private release(values: Float32Array): void {
+  private release(values: Float32Array | Int32Array): void {
     const buf = values.buffer;
     const n = this.owners.get(buf);
     if (n == null) return;

@@ -15,8 +15,9 @@ import {
   composedSparseMatMul, composedSparseMatMulGradInput, composedSparseMatMulGradWeight, type SparseConvAttrs,
 } from "../sparse-ops.js";
 import {
-  BiasActGrad, Conv2DBiasAct, Conv2DBiasActGradFilter, CountZeros, MatMulBiasAct, MatMulBiasActGrad, SparseConv2DBiasAct,
-  SparseMatMulBiasAct, composedBiasActGrad, composedConv2DBiasAct, composedConv2DBiasActGradFilter, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
+  BiasActGrad, Conv2DBiasAct, Conv2DBiasActGradFilter, Conv2DBiasActPool, Conv2DBiasActPoolGradFilter, CountZeros, MatMulBiasAct, MatMulBiasActGrad,
+  MaxPoolBiasActGrad, SparseConv2DBiasAct, SparseConv2DBiasActPool, SparseMatMulBiasAct, composedBiasActGrad, composedConv2DBiasAct,
+  composedConv2DBiasActGradFilter, composedConv2DBiasActPoolGradFilter, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
   type Activation, type ConvBiasActAttrs,
 } from "../layer-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
@@ -56,6 +57,12 @@ function i32(backend: MathBackendCPU, t: TensorInfo | undefined): Int32Array | n
 function alloc(backend: unknown, n: number): Float32Array {
   const pool = backend as { alloc?: (n: number) => Float32Array };
   return typeof pool.alloc === "function" ? pool.alloc(n) : new Float32Array(n);
+}
+
+/** An int32 output buffer, pooled like `alloc`'s where the backend can. */
+function allocInt32(backend: unknown, n: number): Int32Array {
+  const pool = backend as { allocInt32?: (n: number) => Int32Array };
+  return typeof pool.allocInt32 === "function" ? pool.allocInt32(n) : new Int32Array(n);
 }
 
 function out(backend: MathBackendCPU, shape: number[], values: Float32Array): TensorInfo {
@@ -753,35 +760,107 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
       return v && t!.shape.length === 1 && v.length === C ? v : null;
     };
 
-    k[Conv2DBiasAct] = (args) => {
-      const b = args.backend as MathBackendCPU;
-      const { x, filter, bias } = args.inputs;
+    /** act(conv + bias) of a (Sparse)Conv2DBiasAct call, into an array from `make`; null where the addon does not take it. */
+    const convBiasActInto = (b: MathBackendCPU, args: KernelArgs, sparse: boolean, make: (n: number) => Float32Array) => {
+      const { x, filter, bias, pattern } = args.inputs;
       const a = args.attrs as unknown as ConvBiasActAttrs;
       const xv = f32(b, x), wv = f32(b, filter);
-      if (!xv || !wv || x!.shape.length !== 4 || filter!.shape.length !== 4) return or(composedConv2DBiasAct, args);
+      if (!xv || !wv) return null;
+      if (sparse) {
+        const pv = i32(b, pattern);
+        const g = pv ? geom(x!.shape, filter!.shape, a) : null;
+        const bv = g ? biasOf(b, bias, g[6]) : null;
+        if (!g || !bv) return null;
+        const shape = [g[0], g[4], g[5], g[6]];
+        const o = make(size(shape));
+        spConv.call(addon, xv, wv, pv!, o, g, bv, relu(a.activation));
+        return { values: o, shape };
+      }
+      if (x!.shape.length !== 4 || filter!.shape.length !== 4) return null;
       const info = bu.computeConv2DInfo(
         x!.shape as [number, number, number, number], filter!.shape as [number, number, number, number],
         a.strides, 1, a.pad, undefined, false, "channelsLast");
       const bv = biasOf(b, bias, info.outChannels);
-      if (!bv || !padsOk(info) || size(info.outShape) === 0) return or(composedConv2DBiasAct, args);
-      const o = alloc(b, size(info.outShape));
+      if (!bv || !padsOk(info) || size(info.outShape) === 0) return null;
+      const o = make(size(info.outShape));
       addon.conv2d(xv, wv, o, convGeom(info), bv, relu(a.activation));
-      return out(b, info.outShape, o);
+      return { values: o, shape: info.outShape as number[] };
     };
-
-    k[SparseConv2DBiasAct] = (args) => {
+    const convBiasAct = (args: KernelArgs, sparse: boolean): TensorInfo | TensorInfo[] => {
       const b = args.backend as MathBackendCPU;
-      const { x, filter, bias, pattern } = args.inputs;
-      const a = args.attrs as unknown as ConvBiasActAttrs;
-      const xv = f32(b, x), wv = f32(b, filter), pv = i32(b, pattern);
-      const g = xv && wv && pv ? geom(x!.shape, filter!.shape, a) : null;
-      const bv = g ? biasOf(b, bias, g[6]) : null;
-      if (!g || !bv) return or(composedConv2DBiasAct, args);
-      const shape = [g[0], g[4], g[5], g[6]];
-      const o = alloc(b, size(shape));
-      spConv.call(addon, xv!, wv!, pv!, o, g, bv, relu(a.activation));
-      return out(b, shape, o);
+      const r = convBiasActInto(b, args, sparse, (n) => alloc(b, n));
+      return r ? out(b, r.shape, r.values) : or(composedConv2DBiasAct, args);
     };
+    k[Conv2DBiasAct] = (args) => convBiasAct(args, false);
+    k[SparseConv2DBiasAct] = (args) => convBiasAct(args, true);
+
+    // The pooled layer (layer-ops' Conv2DBiasActPool): its conv output lives in one array kept between calls (calls run
+    // one at a time), so the [N, H, W, C] activations never become a tensor; the pool pass keeps p and the codes.
+    const poolCode = addon.maxPoolCode, poolRoute = addon.maxPoolRoute, poolGradFilter = addon.convPoolGradFilter, small = addon.convPoolSmall;
+    if (poolCode && poolRoute && poolGradFilter && small) {
+      let convOut = new Float32Array(0);
+      const scratch = (n: number) => {
+        if (convOut.length < n) convOut = new Float32Array(n);
+        return convOut.subarray(0, n);
+      };
+      const convPool = (args: KernelArgs, sparse: boolean): TensorInfo[] => {
+        const b = args.backend as MathBackendCPU;
+        const a = args.attrs as unknown as ConvBiasActAttrs & { countZeros?: boolean };
+        const zeros = new Float32Array(1);
+        const outputs = (shape: number[], p: Float32Array, code: Int32Array) => [out(b, shape, p), b.makeTensorInfo(shape, "int32", code), out(b, [], zeros)];
+        // The direct kernels' convs: conv and pool chunk by chunk in the addon. Else the buffers go to the path below.
+        const { x, filter, bias, pattern } = args.inputs;
+        const xv = f32(b, x), wv = f32(b, filter), pv = sparse ? i32(b, pattern) : null;
+        const g = xv && wv && (!sparse || pv) ? geom(x!.shape, filter!.shape, a) : null;
+        const bv = g ? biasOf(b, bias, g[6]) : null;
+        let buffers: { p: Float32Array; code: Int32Array } | null = null;
+        if (g && bv && g[4] % 2 === 0 && g[5] % 2 === 0) {
+          const shape = [g[0], g[4] / 2, g[5] / 2, g[6]];
+          buffers = { p: alloc(b, size(shape)), code: allocInt32(b, size(shape)) };
+          if (small.call(addon, xv!, wv!, bv, buffers.p, buffers.code, g, a.countZeros ? zeros : null, pv)) return outputs(shape, buffers.p, buffers.code);
+        }
+        let r = convBiasActInto(b, args, sparse, scratch);
+        // Inputs the addon's convs do not take: the composed conv, its output read and dropped.
+        const composed = r ? null : (or(composedConv2DBiasAct, args) as TensorInfo);
+        if (composed) r = { values: f32(b, composed)!, shape: [...composed.shape] };
+        const [N, H, W, C] = r!.shape;
+        if (H % 2 || W % 2) throw new Error(`${Conv2DBiasActPool}: the conv's output is ${H}x${W}, and the pool needs even sides`);
+        const shape = [N, H / 2, W / 2, C];
+        if (buffers?.p.length !== size(shape)) buffers = { p: alloc(b, size(shape)), code: allocInt32(b, size(shape)) };
+        poolCode.call(addon, r!.values, buffers.p, buffers.code, N, H, W, C, a.countZeros ? zeros : null);
+        if (composed) b.disposeIntermediateTensorInfo(composed);
+        return outputs(shape, buffers.p, buffers.code);
+      };
+      k[Conv2DBiasActPool] = (args) => convPool(args, false);
+      k[SparseConv2DBiasActPool] = (args) => convPool(args, true);
+
+      k[MaxPoolBiasActGrad] = (args) => {
+        const b = args.backend as MathBackendCPU;
+        const { dp, code } = args.inputs;
+        const dpv = f32(b, dp), cv = i32(b, code);
+        if (!dpv || !cv || dp!.shape.length !== 4 || cv.length !== dpv.length) {
+          throw new Error(`${MaxPoolBiasActGrad}: needs a float32 [N, H, W, C] gradient and its int32 codes`);
+        }
+        const [N, PH, PW, C] = dp!.shape;
+        const dz = alloc(b, 4 * dpv.length), db = new Float32Array(C);
+        poolRoute.call(addon, dpv, cv, dz, db, N, PH, PW, C);
+        return [out(b, [N, 2 * PH, 2 * PW, C], dz), out(b, [C], db)];
+      };
+
+      // The direct kernels where they take the conv (each image's dz routed in cache); else the separate kernels.
+      k[Conv2DBiasActPoolGradFilter] = (args) => {
+        const b = args.backend as MathBackendCPU;
+        const { x, dp, code, pattern } = args.inputs;
+        const a = args.attrs as unknown as ConvBiasActAttrs & { filterShape: number[] };
+        const xv = f32(b, x), dpv = f32(b, dp), cv = i32(b, code), pv = pattern ? i32(b, pattern) : null;
+        const g = xv && dpv && cv && (!pattern || pv) ? geom(x!.shape, a.filterShape, a) : null;
+        if (g && 4 * dpv!.length === g[0] * g[4] * g[5] * g[6] && cv!.length === dpv!.length) {
+          const dw = alloc(b, size(a.filterShape)), db = new Float32Array(g[6]);
+          if (poolGradFilter.call(addon, xv!, dpv!, cv!, dw, db, g, pv)) return [out(b, [...a.filterShape], dw), out(b, [g[6]], db)];
+        }
+        return or(composedConv2DBiasActPoolGradFilter, args);
+      };
+    }
 
     const matMulBiasAct = (args: KernelArgs, sparse: boolean): TensorInfo | TensorInfo[] => {
       const b = args.backend as MathBackendCPU;
