@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -196,6 +197,18 @@ const float* imageDz(const float* __restrict__ dy, const float* __restrict__ y, 
   return src;
 }
 
+// A float buffer starting on a 64-byte boundary: vector loads and stores at multiples of 8 floats into it then never
+// straddle two cache lines.
+struct AlignedFloats {
+  std::vector<float> v;
+  float* p;
+  explicit AlignedFloats(size_t n) : v(n + 16, 0.f) {
+    const auto at = reinterpret_cast<uintptr_t>(v.data());
+    p = v.data() + ((64 - at % 64) % 64) / sizeof(float);
+  }
+  float* data() { return p; }
+};
+
 template <int O>
 void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, i64 nrows,
                  const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db, const int32_t* code) {
@@ -206,7 +219,7 @@ void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, cons
   std::vector<float> macc(K * V * 8, 0.f);
   std::vector<double> tail(g.OW % P ? K * O : 0, 0.0);
   // With db: the image's dz is made here, in a buffer that stays in cache, and never written out.
-  std::vector<float> dzimg(db && (relu || code) ? g.OH * g.OW * O : 0);
+  AlignedFloats dzimg(db && (relu || code) ? g.OH * g.OW * O : 0);
   std::vector<double> dbacc(db ? O : 0, 0.0);
   const i64 runs = g.OW / P;
   for (i64 b = 0; b < g.N; ++b) {
@@ -465,7 +478,7 @@ int64_t forwardPooled(const float* x, const float* w, const float* bias, const G
                       bool countZeros, const int32_t* rows, int64_t nrows) {
   // 4 images of LeNet-5-Caffe's conv1 output are 184 KB: L2-resident.
   const i64 chunk = std::max<i64>(1, (256 * 1024) / std::max<i64>(1, g.OH * g.OW * g.O * 4));
-  std::vector<float> y(std::min(chunk, g.N) * g.OH * g.OW * g.O);
+  AlignedFloats y(std::min(chunk, g.N) * g.OH * g.OW * g.O);
   const i64 pooled = (g.OH / 2) * (g.OW / 2) * g.O;
   int64_t zeros = 0;
   for (i64 b = 0; b < g.N; b += chunk) {

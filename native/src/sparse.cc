@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -50,6 +51,14 @@ T* grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
+// The same, starting on a 64-byte boundary: with rows of a multiple of 16 floats (planarRow), a vector load of 8
+// floats at offset 0-8 into a row never straddles two cache lines (a split load costs a second one).
+float* growAligned(std::vector<float>& v, size_t n) {
+  float* p = grow(v, n + 16);
+  const auto at = reinterpret_cast<uintptr_t>(p);
+  return p + ((64 - at % 64) % 64) / sizeof(float);
+}
+inline int64_t planarRow(int64_t w) { return (w + 15) & ~int64_t(15); }
 
 // ---------------------------------------------------------------- micro-kernels
 
@@ -281,8 +290,8 @@ Pattern parse(const int32_t* q, int64_t len, int64_t K, int64_t N) {
 void matmul(const float* x, const float* w, const Pattern& p, int64_t B, float* y) {
   Scratch& s = scratch();
   const i64 K = p.K, N = p.N, Bp = roundUp8(B);
-  float* xT = grow(s.a, K * Bp);
-  float* yT = grow(s.b, N * Bp);
+  float* xT = growAligned(s.a, K * Bp);
+  float* yT = growAligned(s.b, N * Bp);
   i32* off = grow(s.off, p.nnz);
   float* wv = grow(s.wv, p.nnz);
   if (Bp != B) std::memset(xT, 0, sizeof(float) * K * Bp);
@@ -297,8 +306,8 @@ void matmul(const float* x, const float* w, const Pattern& p, int64_t B, float* 
 void matmulGradInput(const float* dy, const float* w, const Pattern& p, int64_t B, float* dx) {
   Scratch& s = scratch();
   const i64 K = p.K, N = p.N, Bp = roundUp8(B);
-  float* dyT = grow(s.a, N * Bp);
-  float* dxT = grow(s.b, K * Bp);
+  float* dyT = growAligned(s.a, N * Bp);
+  float* dxT = growAligned(s.b, K * Bp);
   i32* off = grow(s.off, p.nnz);
   float* wv = grow(s.wv, p.nnz);
   if (Bp != B) std::memset(dyT, 0, sizeof(float) * N * Bp);
@@ -315,10 +324,10 @@ void matmulGradInput(const float* dy, const float* w, const Pattern& p, int64_t 
 void matmulGradWeight(const float* x, const float* dy, const Pattern& p, int64_t B, float* dw) {
   Scratch& s = scratch();
   const i64 K = p.K, N = p.N, Bp = roundUp8(B);
-  float* xT = grow(s.a, K * Bp);
-  float* dyT = grow(s.b, N * Bp);
+  float* xT = growAligned(s.a, K * Bp);
+  float* dyT = growAligned(s.b, N * Bp);
   i32* off = grow(s.off, p.nnz);
-  float* acc = grow(s.acc, 8 * p.nnz);
+  float* acc = growAligned(s.acc, 8 * p.nnz);
   if (Bp != B) {
     std::memset(xT, 0, sizeof(float) * K * Bp);
     std::memset(dyT, 0, sizeof(float) * N * Bp);
@@ -363,11 +372,11 @@ void biasAct(const float* y, const float* bias, float* out, int64_t rows, int64_
 void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y, const float* bias, bool relu) {
   checkConv(p, g);
   Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const i64 Hp = g.H + g.pt + g.pb, Wp = planarRow(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
   const i64 xpLen = g.C * Hp * Wp + g.KW + ors + 8;
-  float* xp = grow(s.a, xpLen);
-  float* yT = grow(s.b, g.O * ops);
+  float* xp = growAligned(s.a, xpLen);
+  float* yT = growAligned(s.b, g.O * ops);
   i32* off = grow(s.off, p.nnz);
   float* wv = grow(s.wv, p.nnz);
   std::memset(xp, 0, sizeof(float) * xpLen);
@@ -388,11 +397,11 @@ void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, flo
 void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx) {
   checkConv(p, g);
   Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const i64 Hp = g.H + g.pt + g.pb, Wp = planarRow(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
   const i64 plane = Hp * Wp, dxLen = g.C * plane + ors + 8;
-  float* dT = grow(s.a, g.O * ops);
-  float* dxp = grow(s.b, dxLen);
+  float* dT = growAligned(s.a, g.O * ops);
+  float* dxp = growAligned(s.b, dxLen);
   i32* off = grow(s.off, p.nnz);
   float* wv = grow(s.wv, p.nnz);
   std::vector<i64>& dstv = s.dst;
@@ -421,13 +430,13 @@ void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Co
 void conv2dGradFilter(const float* x, const float* dy, const Pattern& p, const Conv& g, float* dw) {
   checkConv(p, g);
   Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = g.W + g.pl + g.pr;
+  const i64 Hp = g.H + g.pt + g.pb, Wp = planarRow(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
   const i64 xpLen = g.C * Hp * Wp + g.KW + ors + 8;
-  float* xp = grow(s.a, xpLen);
-  float* dT = grow(s.b, g.O * ops);
+  float* xp = growAligned(s.a, xpLen);
+  float* dT = growAligned(s.b, g.O * ops);
   i32* off = grow(s.off, p.nnz);
-  float* acc = grow(s.acc, 8 * p.nnz);
+  float* acc = growAligned(s.acc, 8 * p.nnz);
   std::memset(xp, 0, sizeof(float) * xpLen);
   std::memset(dT, 0, sizeof(float) * g.O * ops);  // tail lanes stay zero
   std::memset(acc, 0, sizeof(float) * 8 * p.nnz);

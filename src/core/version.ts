@@ -19,4 +19,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "e5dbd9ded87a61443f87f27b687c347010d302454deced2bc3c6f83d26713151";
+export const RESULTS_SOURCES_SHA256 = "727eda081dda67d703a070198cafcb7cc6d6ff5ef3e6171a8d54022dd38f88a3";
