@@ -290,10 +290,12 @@ NATIVE_FN(conv2d) {
 // When the scatter kernels (scatterconv.h) beat the kernel they would replace: a visited entry of dy costs KH*KW*C
 // multiply-adds as axpys; `work` is the replaced kernel's multiply-adds, weighted by how much cheaper each one is.
 // Measured on LeNet-5-Caffe's conv2 (5x5, 20 -> 50, 12x12, batch 128, one thread): oneDNN's filter gradient and
-// the sgemm + col2im input gradient do a multiply-add in ~0.38-0.41 of the scatter kernels' time (DENSE_EDGE, set a
-// little under), the sparse kernels in ~0.55-0.6 (SPARSE_EDGE). PRUNEBENCH_SCATTER=0 turns the scatter kernels off
-// (for A/B measurements).
-constexpr double DENSE_EDGE = 0.35, SPARSE_EDGE = 0.55;
+// the sgemm + col2im input gradient do a multiply-add in ~0.33-0.41 of the scatter kernels' time (DENSE_EDGE, set a
+// little under). The sparse kernels, since their loads no longer straddle cache lines (sparse.cc, planarRow): their
+// input gradient in ~0.45 of the scatter kernel's time, their filter gradient in ~0.36 (dy as after ReLU and a 2x2
+// max pool, 20 % nonzero; pattern density 0.47, where both are near the edge). PRUNEBENCH_SCATTER=0 turns the
+// scatter kernels off (for A/B measurements).
+constexpr double DENSE_EDGE = 0.35, SPARSE_EDGE_DX = 0.43, SPARSE_EDGE_DW = 0.33;
 bool scatterEnabled() {
   static const bool on = [] {
     const char* e = std::getenv("PRUNEBENCH_SCATTER");
@@ -1406,8 +1408,8 @@ bool sparseScatter(const sparse::Conv& g, scatterconv::Geom* s) {
   *s = scatterconv::Geom{g.N, g.H, g.W, g.C, g.OH, g.OW, g.O, g.KH, g.KW};
   return scatterconv::applies(*s);
 }
-double sparseWork(const sparse::Conv& g, const sparse::Pattern& p) {
-  return SPARSE_EDGE * static_cast<double>(g.N * g.OH * g.OW) * static_cast<double>(p.nnz);
+double sparseWork(const sparse::Conv& g, const sparse::Pattern& p, double edge) {
+  return edge * static_cast<double>(g.N * g.OH * g.OW) * static_cast<double>(p.nnz);
 }
 
 NATIVE_FN(sparseConv2dGradInput) {
@@ -1416,7 +1418,7 @@ NATIVE_FN(sparseConv2dGradInput) {
   sparse::Pattern p = patternArg(a, 2, K, g.O);
   scatterconv::Geom sc;
   // W is 0 outside the pattern (the sparse kernels' contract), so the dense scatter gives the same dx.
-  if (sparseScatter(g, &sc) && scatterPays(f32n(a, 0, g.N * g.OH * g.OW * g.O, "sparseConv2dGradInput: dy size"), sc, sparseWork(g, p))) {
+  if (sparseScatter(g, &sc) && scatterPays(f32n(a, 0, g.N * g.OH * g.OW * g.O, "sparseConv2dGradInput: dy size"), sc, sparseWork(g, p, SPARSE_EDGE_DX))) {
     scatterconv::gradInput(a.f32(0), f32n(a, 1, K * g.O, "sparseConv2dGradInput: w size"), sc,
                            f32n(a, 3, g.N * g.H * g.W * g.C, "sparseConv2dGradInput: dx size"));
     return;
@@ -1432,7 +1434,7 @@ NATIVE_FN(sparseConv2dGradFilter) {
   const i64 K = g.KH * g.KW * g.C;
   sparse::Pattern p = patternArg(a, 2, K, g.O);
   scatterconv::Geom sc;
-  if (sparseScatter(g, &sc) && scatterPays(f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), sc, sparseWork(g, p))) {
+  if (sparseScatter(g, &sc) && scatterPays(f32n(a, 1, g.N * g.OH * g.OW * g.O, "sparseConv2dGradFilter: dy size"), sc, sparseWork(g, p, SPARSE_EDGE_DW))) {
     const std::vector<uint8_t> keep = patternKeep(p);
     scatterconv::gradFilter(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConv2dGradFilter: x size"), a.f32(1), sc,
                             f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"), keep.data());

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -89,11 +90,15 @@ void rowAdd(float* a, i64 row, const float** src, const float* vs, i64 count, __
 }  // namespace
 
 void gradInput(const float* dy, const float* w, const Geom& g, float* dx) {
-  const i64 row = g.KW * g.C, K = g.KH * row;
-  // wt[o][kh][kw*C + c] = w[kh][kw][c][o]: filter o's rows contiguous.
-  std::vector<float> wt(g.O * K);
-  for (i64 k = 0; k < K; ++k)
-    for (i64 o = 0; o < g.O; ++o) wt[o * K + k] = w[k * g.O + o];
+  const i64 row = g.KW * g.C;
+  // wt[o][kh][kw*C + c] = w[kh][kw][c][o]: filter o's rows contiguous, each starting on a 64-byte boundary (rows of
+  // a multiple of 16 floats from an aligned start), so that no load of 8 floats along a row straddles two cache lines.
+  const i64 rowStride = (row + 15) & ~i64(15), K = g.KH * rowStride;
+  std::vector<float> wbuf(g.O * K + 16, 0.f);
+  float* wt = wbuf.data() + ((64 - reinterpret_cast<uintptr_t>(wbuf.data()) % 64) % 64) / sizeof(float);
+  for (i64 kh = 0; kh < g.KH; ++kh)
+    for (i64 j = 0; j < row; ++j)
+      for (i64 o = 0; o < g.O; ++o) wt[o * K + kh * rowStride + j] = w[(kh * row + j) * g.O + o];
   std::memset(dx, 0, sizeof(float) * g.N * g.H * g.W * g.C);
   const __m256i tail = tailMask(row % 8);
   std::vector<int32_t> ch(g.O + 1);
@@ -108,7 +113,7 @@ void gradInput(const float* dy, const float* w, const Geom& g, float* dx) {
         // Each window row is loaded and stored once, every visited channel's filter row added into it in
         // registers, in channel order.
         for (i64 kh = 0; kh < g.KH; ++kh) {
-          for (i64 e = 0; e < m; ++e) src[e] = wt.data() + ch[e] * K + kh * row;
+          for (i64 e = 0; e < m; ++e) src[e] = wt + ch[e] * K + kh * rowStride;
           rowAdd(base + kh * g.W * g.C, row, src.data(), val.data(), m, tail);
         }
       }

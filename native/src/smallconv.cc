@@ -22,6 +22,19 @@ namespace {
 
 using i64 = int64_t;
 
+// A float buffer starting on a 64-byte boundary: vector loads and stores at multiples of 8 floats into it then never
+// straddle two cache lines.
+struct AlignedFloats {
+  std::vector<float> v;
+  float* p;
+  explicit AlignedFloats(size_t n) : v(n + 16, 0.f) {
+    const auto at = reinterpret_cast<uintptr_t>(v.data());
+    p = v.data() + ((64 - at % 64) % 64) / sizeof(float);
+  }
+  float* data() { return p; }
+};
+
+
 constexpr int gcd8(int o) { return o % 8 == 0 ? 8 : o % 4 == 0 ? 4 : o % 2 == 0 ? 2 : 1; }
 
 template <int O>
@@ -124,7 +137,7 @@ void forwardT(const float* x, const float* w, const float* bias, bool relu, cons
   using L = Plan<O>;
   constexpr int P = L::P, V = L::V, R = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
-  std::vector<float> wt(K * V * 8), bt(bias ? V * 8 : 0);
+  AlignedFloats wt(K * V * 8), bt(bias ? V * 8 : 0);
   table<O>(w, K, wt.data());
   if (bias) table<O>(bias, 1, bt.data());
   const float* btp = bias ? bt.data() : nullptr;
@@ -197,18 +210,6 @@ const float* imageDz(const float* __restrict__ dy, const float* __restrict__ y, 
   return src;
 }
 
-// A float buffer starting on a 64-byte boundary: vector loads and stores at multiples of 8 floats into it then never
-// straddle two cache lines.
-struct AlignedFloats {
-  std::vector<float> v;
-  float* p;
-  explicit AlignedFloats(size_t n) : v(n + 16, 0.f) {
-    const auto at = reinterpret_cast<uintptr_t>(v.data());
-    p = v.data() + ((64 - at % 64) % 64) / sizeof(float);
-  }
-  float* data() { return p; }
-};
-
 template <int O>
 void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, i64 nrows,
                  const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db, const int32_t* code) {
@@ -216,7 +217,7 @@ void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, cons
   constexpr int P = L::P, V = L::V, KB = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
   // Per image, a row block's sums stay in registers over the whole image; images are added in batch order.
-  std::vector<float> macc(K * V * 8, 0.f);
+  AlignedFloats macc(K * V * 8);
   std::vector<double> tail(g.OW % P ? K * O : 0, 0.0);
   // With db: the image's dz is made here, in a buffer that stays in cache, and never written out.
   AlignedFloats dzimg(db && (relu || code) ? g.OH * g.OW * O : 0);
