@@ -1455,17 +1455,29 @@ NATIVE_FN(sparseConv2dGradFilter) {
                            f32n(a, 3, K * g.O, "sparseConv2dGradFilter: dw size"));
 }
 
+// f (which says whether it took the call) under guarded(): a JS boolean, or what guarded() returns when f threw.
+template <typename F>
+napi_value guardedBool(napi_env env, F&& f) {
+  bool done = false;
+  napi_value r = guarded(env, [&] { done = f(); });
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) return r;
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
+}
+
 // The direct filter-and-bias gradient (smallconv::gradFilter with db) behind convBiasActGradFilter and
 // convPoolGradFilter: arguments x, dy, (y or code), dw(out), db(out), geom (the sparse kernels' 13 integers),
 // [relu,] [pattern]. Returns false (nothing written) for convs the direct kernels do not take.
 napi_value directGradFilter(napi_env env, napi_callback_info info, bool pooled) {
-  bool done = false;
-  napi_value r = guarded(env, [&] {
+  return guardedBool(env, [&] {
     Args a(env, info);
     sparse::Conv g = sparseConvGeom(a, 5);
     smallconv::Geom sg;
-    if (!smallSparse(g, &sg)) return;
-    if (pooled && (g.OH % 2 || g.OW % 2)) return;
+    if (!smallSparse(g, &sg)) return false;
+    if (pooled && (g.OH % 2 || g.OW % 2)) return false;
     const size_t patternAt = pooled ? 6 : 7;
     const i64 K = g.KH * g.KW * g.C;
     std::vector<int32_t> rows;
@@ -1494,14 +1506,8 @@ napi_value directGradFilter(napi_env env, napi_callback_info info, bool pooled) 
       smallconv::gradFilter(x, dy, sg, dw, rows.data(), static_cast<i64>(rows.size()), k,
                             f32n(a, 2, ny, "convBiasActGradFilter: y size"), a.i(6) != 0, db);
     }
-    done = true;
+    return true;
   });
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return r;
-  napi_value v;
-  napi_get_boolean(env, done, &v);
-  return v;
 }
 
 // convBiasActGradFilter(x, dy, y, dw(out), db(out), geom (the sparse kernels' 13 integers), relu[, pattern]) -> bool:
@@ -1536,12 +1542,11 @@ NATIVE_FN(maxPoolCode) {
 // -> bool: relu(conv(x, w) + bias) pooled as maxPoolCode pools it, for convs the direct kernels take (over a pattern:
 // its rows, as sparseConv2d runs them), in chunks of images (smallconv::forwardPooled); false (nothing written) else.
 napi_value convPoolSmall(napi_env env, napi_callback_info info) {
-  bool done = false;
-  napi_value r = guarded(env, [&] {
+  return guardedBool(env, [&] {
     Args a(env, info);
     sparse::Conv g = sparseConvGeom(a, 5);
     smallconv::Geom sg;
-    if (!smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return;
+    if (!smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return false;
     const i64 K = g.KH * g.KW * g.C, np = g.N * (g.OH / 2) * (g.OW / 2) * g.O;
     const float* x = f32n(a, 0, g.N * g.H * g.W * g.C, "convPoolSmall: x size");
     const float* w = f32n(a, 1, K * g.O, "convPoolSmall: w size");
@@ -1568,14 +1573,8 @@ napi_value convPoolSmall(napi_env env, napi_callback_info info) {
       z = smallconv::forwardPooled(x, w, bias, sg, p, code, zeros != nullptr);
     }
     if (zeros) zeros[0] = static_cast<float>(static_cast<double>(z));
-    done = true;
+    return true;
   });
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) return r;
-  napi_value v;
-  napi_get_boolean(env, done, &v);
-  return v;
 }
 
 // maxPoolRoute(dp, code, dz(out), db(out), N, PH, PW, C): smallconv::routePooled over the batch, db = dz's column
