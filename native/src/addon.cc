@@ -291,7 +291,7 @@ NATIVE_FN(conv2d) {
 // multiply-adds as axpys; `work` is the replaced kernel's multiply-adds, weighted by how much cheaper each one is.
 // Measured on LeNet-5-Caffe's conv2 (5x5, 20 -> 50, 12x12, batch 128, one thread): oneDNN's filter gradient and
 // the sgemm + col2im input gradient do a multiply-add in ~0.33-0.41 of the scatter kernels' time (DENSE_EDGE, set a
-// little under). The sparse kernels, since their loads no longer straddle cache lines (sparse.cc, planarRow): their
+// little under). The sparse kernels, since their loads no longer straddle cache lines (aligned.h): their
 // input gradient in ~0.45 of the scatter kernel's time, their filter gradient in ~0.36 (dy as after ReLU and a 2x2
 // max pool, 20 % nonzero; pattern density 0.47, where both are near the edge). PRUNEBENCH_SCATTER=0 turns the
 // scatter kernels off (for A/B measurements).

@@ -1,10 +1,11 @@
 // See scatterconv.h.
 #include "scatterconv.h"
 
+#include "aligned.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -93,9 +94,9 @@ void gradInput(const float* dy, const float* w, const Geom& g, float* dx) {
   const i64 row = g.KW * g.C;
   // wt[o][kh][kw*C + c] = w[kh][kw][c][o]: filter o's rows contiguous, each starting on a 64-byte boundary (rows of
   // a multiple of 16 floats from an aligned start), so that no load of 8 floats along a row straddles two cache lines.
-  const i64 rowStride = (row + 15) & ~i64(15), K = g.KH * rowStride;
-  std::vector<float> wbuf(g.O * K + 16, 0.f);
-  float* wt = wbuf.data() + ((64 - reinterpret_cast<uintptr_t>(wbuf.data()) % 64) % 64) / sizeof(float);
+  const i64 rowStride = aligned::row(row), K = g.KH * rowStride;
+  aligned::Floats wbuf(g.O * K);
+  float* wt = wbuf.data();
   for (i64 kh = 0; kh < g.KH; ++kh)
     for (i64 j = 0; j < row; ++j)
       for (i64 o = 0; o < g.O; ++o) wt[o * K + kh * rowStride + j] = w[(kh * row + j) * g.O + o];

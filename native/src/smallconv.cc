@@ -7,6 +7,8 @@
 // by. Filter gradient: the same vectors, with dy loaded in place of the weights, accumulated per filter row.
 #include "smallconv.h"
 
+#include "aligned.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,19 +23,6 @@ namespace smallconv {
 namespace {
 
 using i64 = int64_t;
-
-// A float buffer starting on a 64-byte boundary: vector loads and stores at multiples of 8 floats into it then never
-// straddle two cache lines.
-struct AlignedFloats {
-  std::vector<float> v;
-  float* p;
-  explicit AlignedFloats(size_t n) : v(n + 16, 0.f) {
-    const auto at = reinterpret_cast<uintptr_t>(v.data());
-    p = v.data() + ((64 - at % 64) % 64) / sizeof(float);
-  }
-  float* data() { return p; }
-};
-
 
 constexpr int gcd8(int o) { return o % 8 == 0 ? 8 : o % 4 == 0 ? 4 : o % 2 == 0 ? 2 : 1; }
 
@@ -137,7 +126,7 @@ void forwardT(const float* x, const float* w, const float* bias, bool relu, cons
   using L = Plan<O>;
   constexpr int P = L::P, V = L::V, R = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
-  AlignedFloats wt(K * V * 8), bt(bias ? V * 8 : 0);
+  aligned::Floats wt(K * V * 8), bt(bias ? V * 8 : 0);
   table<O>(w, K, wt.data());
   if (bias) table<O>(bias, 1, bt.data());
   const float* btp = bias ? bt.data() : nullptr;
@@ -217,10 +206,10 @@ void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, cons
   constexpr int P = L::P, V = L::V, KB = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
   // Per image, a row block's sums stay in registers over the whole image; images are added in batch order.
-  AlignedFloats macc(K * V * 8);
+  aligned::Floats macc(K * V * 8);
   std::vector<double> tail(g.OW % P ? K * O : 0, 0.0);
   // With db: the image's dz is made here, in a buffer that stays in cache, and never written out.
-  AlignedFloats dzimg(db && (relu || code) ? g.OH * g.OW * O : 0);
+  aligned::Floats dzimg(db && (relu || code) ? g.OH * g.OW * O : 0);
   std::vector<double> dbacc(db ? O : 0, 0.0);
   const i64 runs = g.OW / P;
   for (i64 b = 0; b < g.N; ++b) {
@@ -479,7 +468,7 @@ int64_t forwardPooled(const float* x, const float* w, const float* bias, const G
                       bool countZeros, const int32_t* rows, int64_t nrows) {
   // 4 images of LeNet-5-Caffe's conv1 output are 184 KB: L2-resident.
   const i64 chunk = std::max<i64>(1, (256 * 1024) / std::max<i64>(1, g.OH * g.OW * g.O * 4));
-  AlignedFloats y(std::min(chunk, g.N) * g.OH * g.OW * g.O);
+  aligned::Floats y(std::min(chunk, g.N) * g.OH * g.OW * g.O);
   const i64 pooled = (g.OH / 2) * (g.OW / 2) * g.O;
   int64_t zeros = 0;
   for (i64 b = 0; b < g.N; b += chunk) {

@@ -13,6 +13,8 @@
 // Lanes past a row's end compute garbage that is never stored (SpMM) or is multiplied by zeros (SDDMM: d's tail
 // lanes are zero); buffers carry zeroed slack so those reads stay in bounds.
 #include "sparse.h"
+
+#include "aligned.h"
 #include "transpose8.h"
 
 #include <immintrin.h>
@@ -51,14 +53,8 @@ T* grow(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
-// The same, starting on a 64-byte boundary: with rows of a multiple of 16 floats (planarRow), a vector load of 8
-// floats at offset 0-8 into a row never straddles two cache lines (a split load costs a second one).
-float* growAligned(std::vector<float>& v, size_t n) {
-  float* p = grow(v, n + 16);
-  const auto at = reinterpret_cast<uintptr_t>(p);
-  return p + ((64 - at % 64) % 64) / sizeof(float);
-}
-inline int64_t planarRow(int64_t w) { return (w + 15) & ~int64_t(15); }
+// The same, starting on a 64-byte boundary (aligned.h).
+float* growAligned(std::vector<float>& v, size_t n) { return aligned::line(grow(v, n + 16)); }
 
 // ---------------------------------------------------------------- micro-kernels
 
@@ -372,7 +368,7 @@ void biasAct(const float* y, const float* bias, float* out, int64_t rows, int64_
 void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y, const float* bias, bool relu) {
   checkConv(p, g);
   Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = planarRow(g.W + g.pl + g.pr);
+  const i64 Hp = g.H + g.pt + g.pb, Wp = aligned::row(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
   const i64 xpLen = g.C * Hp * Wp + g.KW + ors + 8;
   float* xp = growAligned(s.a, xpLen);
@@ -397,7 +393,7 @@ void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, flo
 void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx) {
   checkConv(p, g);
   Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = planarRow(g.W + g.pl + g.pr);
+  const i64 Hp = g.H + g.pt + g.pb, Wp = aligned::row(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
   const i64 plane = Hp * Wp, dxLen = g.C * plane + ors + 8;
   float* dT = growAligned(s.a, g.O * ops);
@@ -430,7 +426,7 @@ void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Co
 void conv2dGradFilter(const float* x, const float* dy, const Pattern& p, const Conv& g, float* dw) {
   checkConv(p, g);
   Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = planarRow(g.W + g.pl + g.pr);
+  const i64 Hp = g.H + g.pt + g.pb, Wp = aligned::row(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
   const i64 xpLen = g.C * Hp * Wp + g.KW + ors + 8;
   float* xp = growAligned(s.a, xpLen);
