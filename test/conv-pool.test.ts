@@ -4,15 +4,18 @@
 // conv (no input gradient) and a later one, with tied maxima, ReLU zeros and a NaN; its zero count is countZeros'.
 // TensorOps runs it for LeNet-5-Caffe's and LeNet-5's conv + pool pairs, and training runs with it and with
 // PRUNEBENCH_CONV_POOL=0 end with the same weights and the same dead-unit rate. A wrapper around TensorOps still sees
-// the conv and the pool as two operations. Skipped (with the reason) when the addon is not built.
+// the conv and the pool as two operations. A sparse later conv's three gradients are one pass (dz never written)
+// where the sparse kernels take both, and the separate kernels where the scatter kernels pay. Skipped (with the reason) when the addon is not built.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { registerNativeBackend } from "../src/backend/native/index.js";
 import {
-  Conv2DBiasActPool, Conv2DBiasActPoolGradFilter, MaxPoolBiasActGrad, conv2dBiasAct, conv2dBiasActPool, countZeros,
+  Conv2DBiasActPool, Conv2DBiasActPoolGradFilter, MaxPoolBiasActGrad, SparseConv2DBiasActPoolGrad, conv2dBiasAct, conv2dBiasActPool,
+  countZeros,
 } from "../src/backend/layer-ops.js";
+import { SparseConv2DBackpropFilter, SparseConv2DBackpropInput } from "../src/backend/sparse-ops.js";
 import { sparsePattern, type SparsePattern } from "../src/backend/sparse-ops.js";
 import { makeRng, normal } from "../src/core/rng.js";
 import { getArch } from "../src/archs/index.js";
@@ -46,6 +49,7 @@ const cases: Case[] = [
   { x: [2, 12, 12, 12], w: [5, 5, 12, 16], pad: "valid", density: 0.3 },   // conv2-like, 16 channels (whole vectors)
   { x: [2, 10, 8, 6], w: [3, 3, 6, 11], pad: "same", density: 0.5 },       // padded, 11 channels (a partial vector)
   { x: [2, 8, 8, 1], w: [3, 3, 1, 6], pad: "same", density: 0.7, nan: true }, // a NaN in the data
+  { x: [2, 12, 12, 12], w: [5, 5, 12, 16], pad: "valid", density: 0.3, nan: true }, // the same, sparse kernels' side
 ];
 
 /** pooled output, then the gradients of sum(p * r) in x (when asked), w and b. */
@@ -142,6 +146,33 @@ test("TensorOps runs LeNet-5-Caffe's conv + pool pairs as one kernel each, and a
   sameBits(viaWrapper as Float32Array, direct as Float32Array, "logits through the wrapper");
   x.dispose();
   disposeModel(model);
+});
+
+test("a sparse later conv's gradients: one pass where the sparse kernels take both, the separate kernels where scatter pays", { skip }, async () => {
+  tf.setBackend("native");
+  // density 0.3: the sparse kernels (dy about a fifth nonzero costs more as scatter); 0.95: the scatter kernels pay.
+  for (const [density, onePass] of [[0.3, true], [0.95, false]] as const) {
+    const shape: [number, number, number, number] = [5, 5, 12, 16];
+    const nW = shape.reduce((a, b) => a * b, 1);
+    const rng = makeRng(3, "mask");
+    const mask = Float32Array.from({ length: nW }, () => (rng() < density ? 1 : 0));
+    const x = tf.tensor(coarse(2 * 12 * 12 * 12, 40), [2, 12, 12, 12]);
+    const w = tf.variable(tf.tensor(coarse(nW, 41, 0.5).map((v, j) => v * mask[j]), shape));
+    const b = tf.variable(tf.tensor(coarse(16, 42), [16]));
+    const pattern = sparsePattern(mask, shape);
+    const r = tf.tensor(coarse(2 * 4 * 4 * 16, 43), [2, 4, 4, 16]);
+    const { kernels } = await tf.profile(() => tf.tidy(() => {
+      tf.grads((xx: tf.Tensor, ww: tf.Tensor) => tf.sum(tf.mul(conv2dBiasActPool(xx as tf.Tensor4D, ww as tf.Tensor4D, b, pattern, 1, "valid", true, false).pooled, r)))([x, w]);
+    }));
+    const names = kernels.map((k) => k.name);
+    const separate = [MaxPoolBiasActGrad, SparseConv2DBackpropInput, SparseConv2DBackpropFilter];
+    assert.ok(names.includes(SparseConv2DBiasActPoolGrad), `density ${density}: ${names}`);
+    if (onePass) assert.ok(separate.every((k) => !names.includes(k)), `density ${density}, one pass: ${names}`);
+    else assert.ok(separate.every((k) => names.includes(k)), `density ${density}, separate kernels: ${names}`);
+    r.dispose();
+    pattern.dispose();
+    tf.dispose([x, w, b]);
+  }
 });
 
 for (const arch of ["lenet5-caffe", "lenet5"]) for (const pruned of [0.8, 0]) {

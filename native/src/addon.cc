@@ -19,6 +19,7 @@
 #include <malloc.h>
 #include <signal.h>
 
+#include "aligned.h"
 #include "conv_layout.h"
 #include "gemmconv.h"
 #include "scatterconv.h"
@@ -1577,6 +1578,98 @@ napi_value convPoolSmall(napi_env env, napi_callback_info info) {
   });
 }
 
+// The nonzero entries routePooled would write into dz from dp and its codes (what scatterPays counts over dz): per
+// pooled value, its winner's 0 + dp where that is nonzero (a NaN included), and a NaN at each position flagged.
+i64 pooledNonzeros(const float* dp, const int32_t* code, i64 n) {
+  i64 count = 0, i = 0;
+  const __m256i four = _mm256_set1_epi32(4), seven = _mm256_set1_epi32(7);
+  const __m256 zero = _mm256_setzero_ps();
+  bool flags = false;  // a NaN flag somewhere (bits 3-6: a diverging run)
+  for (; i + 8 <= n; i += 8) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(code + i));
+    const __m256i reaches = _mm256_cmpgt_epi32(four, _mm256_and_si256(v, seven));
+    const __m256 nonzero = _mm256_cmp_ps(_mm256_loadu_ps(dp + i), zero, _CMP_NEQ_UQ);
+    count += __builtin_popcount(_mm256_movemask_ps(_mm256_and_ps(_mm256_castsi256_ps(reaches), nonzero)));
+    flags |= _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(v, seven))) != 0;
+  }
+  for (; i < n; ++i) {
+    count += (code[i] & 7) < 4 && dp[i] != 0.f;
+    flags |= code[i] > 7;
+  }
+  if (flags)
+    for (i64 j = 0; j < n; ++j) count += __builtin_popcount(static_cast<uint32_t>(code[j]) >> 3);
+  return count;
+}
+
+// sparseConvPool(x, w, bias, p(out), code(out), geom (13 integers), zeros(out)[1] | null, pattern) -> bool: the sparse
+// conv with ReLU, pooled as maxPoolCode pools it, image by image (sparse::conv2dEach), so that the conv's output is
+// never written out for the batch: the bits of sparseConv2d then maxPoolCode. False (nothing written) for convs
+// convPoolSmall takes and for odd output sides.
+napi_value sparseConvPool(napi_env env, napi_callback_info info) {
+  return guardedBool(env, [&] {
+    Args a(env, info);
+    sparse::Conv g = sparseConvGeom(a, 5);
+    smallconv::Geom sg;
+    if (smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return false;
+    const i64 K = g.KH * g.KW * g.C, pooled = (g.OH / 2) * (g.OW / 2) * g.O, np = g.N * pooled;
+    sparse::Pattern pat = patternArg(a, 7, K, g.O);
+    const float* x = f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConvPool: x size");
+    const float* w = f32n(a, 1, K * g.O, "sparseConvPool: w size");
+    const float* bias = f32n(a, 2, g.O, "sparseConvPool: bias size");
+    float* p = f32n(a, 3, np, "sparseConvPool: p size");
+    size_t nc;
+    int32_t* code = const_cast<int32_t*>(a.i32(4, &nc));
+    check(static_cast<i64>(nc) == np, "sparseConvPool: code size");
+    napi_valuetype t = napi_undefined;
+    napi_typeof(env, a.at(6), &t);
+    float* zeros = t != napi_null && t != napi_undefined ? f32n(a, 6, 1, "sparseConvPool: zeros size") : nullptr;
+    aligned::Floats y(g.OH * g.OW * g.O);
+    i64 z = 0;
+    sparse::conv2dEach(x, w, pat, g, bias, true, [&](i64) { return y.data(); }, [&](i64 b, float* yb) {
+      z += smallconv::maxPoolCode2x2(yb, 1, g.OH, g.OW, g.O, p + b * pooled, code + b * pooled, zeros != nullptr);
+    });
+    if (zeros) zeros[0] = static_cast<float>(static_cast<double>(z));
+    return true;
+  });
+}
+
+// sparseConvPoolGrads(x, w, dp, code, pattern, dx(out), dw(out), db(out), geom (13 integers)) -> bool: the pooled
+// sparse layer's three gradients from the pooled gradient dp and sparseConvPool's codes, each image's dz routed in
+// cache (routePooled) and read once for both dx and dw (sparse::conv2dGrads): the bits of maxPoolRoute,
+// sparseConv2dGradInput and sparseConv2dGradFilter. False (nothing written) where those would not both run the
+// sparse kernels (the scatter kernels pay, or the direct kernels take the conv): the caller runs them separately.
+napi_value sparseConvPoolGrads(napi_env env, napi_callback_info info) {
+  return guardedBool(env, [&] {
+    Args a(env, info);
+    sparse::Conv g = sparseConvGeom(a, 8);
+    smallconv::Geom sg;
+    if (smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return false;
+    const i64 K = g.KH * g.KW * g.C, PH = g.OH / 2, PW = g.OW / 2, pooled = PH * PW * g.O, np = g.N * pooled;
+    sparse::Pattern pat = patternArg(a, 4, K, g.O);
+    const float* dp = f32n(a, 2, np, "sparseConvPoolGrads: dp size");
+    size_t nc;
+    const int32_t* code = a.i32(3, &nc);
+    check(static_cast<i64>(nc) == np, "sparseConvPoolGrads: code size");
+    scatterconv::Geom sc;
+    if (sparseScatter(g, &sc) && scatterEnabled()) {
+      const double cost = static_cast<double>(pooledNonzeros(dp, code, np)) * static_cast<double>(K);
+      if (cost < sparseWork(g, pat, SPARSE_EDGE_DX) || cost < sparseWork(g, pat, SPARSE_EDGE_DW)) return false;
+    }
+    float* db = f32n(a, 7, g.O, "sparseConvPoolGrads: db size");
+    std::vector<double> dbacc(g.O, 0.0);
+    aligned::Floats dz(g.OH * g.OW * g.O);
+    sparse::conv2dGrads(f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConvPoolGrads: x size"),
+                        f32n(a, 1, K * g.O, "sparseConvPoolGrads: w size"), pat, g, [&](i64 b) {
+                          smallconv::routePooled(dp + b * pooled, code + b * pooled, 1, PH, PW, g.O, dz.data(), dbacc.data());
+                          return static_cast<const float*>(dz.data());
+                        },
+                        f32n(a, 5, g.N * g.H * g.W * g.C, "sparseConvPoolGrads: dx size"),
+                        f32n(a, 6, K * g.O, "sparseConvPoolGrads: dw size"));
+    for (i64 c = 0; c < g.O; ++c) db[c] = static_cast<float>(dbacc[c]);
+    return true;
+  });
+}
+
 // maxPoolRoute(dp, code, dz(out), db(out), N, PH, PW, C): smallconv::routePooled over the batch, db = dz's column
 // sums in row order in double, rounded once (BiasActGrad's).
 NATIVE_FN(maxPoolRoute) {
@@ -1792,6 +1885,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxPoolCode", maxPoolCode},
       {"convPoolSmall", convPoolSmall},
       {"maxPoolRoute", maxPoolRoute},
+      {"sparseConvPool", sparseConvPool},
+      {"sparseConvPoolGrads", sparseConvPoolGrads},
       {"sparseMatMul", sparseMatMul},
       {"sparseMatMulGradInput", sparseMatMulGradInput},
       {"sparseMatMulGradWeight", sparseMatMulGradWeight},

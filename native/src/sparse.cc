@@ -23,6 +23,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -40,8 +41,8 @@ void check(bool ok, const char* what) {
 
 // Scratch reused across calls; grows only. Per thread, should several threads ever load the addon.
 struct Scratch {
-  std::vector<float> a, b, wv, acc;
-  std::vector<i32> off, ptr;
+  std::vector<float> a, b, c, wv, acc;
+  std::vector<i32> off, offW;
   std::vector<i64> dst;
 };
 Scratch& scratch() {
@@ -365,7 +366,8 @@ void biasAct(const float* y, const float* bias, float* out, int64_t rows, int64_
   }
 }
 
-void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y, const float* bias, bool relu) {
+void conv2dEach(const float* x, const float* w, const Pattern& p, const Conv& g, const float* bias, bool relu,
+                const std::function<float*(int64_t)>& out, const std::function<void(int64_t, float*)>& done) {
   checkConv(p, g);
   Scratch& s = scratch();
   const i64 Hp = g.H + g.pt + g.pb, Wp = aligned::row(g.W + g.pl + g.pr);
@@ -380,72 +382,96 @@ void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, flo
   for (i64 b = 0; b < g.N; ++b) {
     toPlanar(x + b * g.H * g.W * g.C, g, Hp, Wp, xp);
     spmm(xp, Wp, p.colPtr, off, wv, g.O, yT, ops, nullptr, ors, g.OH, nv);
-    float* yb = y + b * g.OH * g.OW * g.O;
+    float* yb = out(b);
     for (i64 oy = 0; oy < g.OH; ++oy) transpose(yT + oy * ors, g.O, g.OW, ops, yb + oy * g.OW * g.O, g.O);
     // While the image's output is still in cache: one pass instead of an Add and a Relu over the whole batch.
     if (bias || relu) biasAct(yb, bias, yb, g.OH * g.OW, g.O, relu);
+    if (done) done(b, yb);
   }
+}
+
+void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y, const float* bias, bool relu) {
+  const i64 image = g.OH * g.OW * g.O;
+  conv2dEach(x, w, p, g, bias, relu, [&](i64 b) { return y + b * image; }, nullptr);
 }
 
 // dx as im2col's adjoint: per image, the column block of every kernel row k = (kh, kw, c) is the SpMM of row k of W
 // (CSR) with dyᵀ in planar [O][OH][8·nv] layout, added straight into the planar padded dx at (c, kh, kw) (col2im).
 // Only real products are computed, unlike a "full" correlation over a zero-padded dy.
-void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx) {
+// dw as SDDMM: per image, each entry's 8 lane sums of the planar padded x at its offset times dyᵀ of its output
+// channel, summed over the batch in image order, the lanes added at the end.
+// Both from one planar copy of each image's dy.
+void conv2dGrads(const float* x, const float* w, const Pattern& p, const Conv& g,
+                 const std::function<const float*(int64_t)>& dyOf, float* dx, float* dw) {
   checkConv(p, g);
   Scratch& s = scratch();
   const i64 Hp = g.H + g.pt + g.pb, Wp = aligned::row(g.W + g.pl + g.pr);
   const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
-  const i64 plane = Hp * Wp, dxLen = g.C * plane + ors + 8;
+  const i64 plane = Hp * Wp;
   float* dT = growAligned(s.a, g.O * ops);
-  float* dxp = growAligned(s.b, dxLen);
-  i32* off = grow(s.off, p.nnz);
-  float* wv = grow(s.wv, p.nnz);
-  std::vector<i64>& dstv = s.dst;
-  if (static_cast<i64>(dstv.size()) < p.K) dstv.resize(p.K);
-  i64* dst = dstv.data();
   std::memset(dT, 0, sizeof(float) * g.O * ops);  // tail lanes stay zero: they add 0 past the row ends
-  for (i64 k = 0; k < p.K; ++k) {
-    const i64 c = k % g.C, kw = (k / g.C) % g.KW, kh = k / (g.C * g.KW);
-    dst[k] = c * plane + kh * Wp + kw;
-    for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) {
-      off[e] = static_cast<i32>(p.rowCol[e] * ops);
-      wv[e] = w[k * g.O + p.rowCol[e]];
+  // The input gradient's CSR entries and col2im destinations.
+  const i64 dxLen = g.C * plane + ors + 8;
+  float* dxp = nullptr;
+  i32* offIn = nullptr;
+  float* wv = nullptr;
+  i64* dst = nullptr;
+  if (dx) {
+    dxp = growAligned(s.b, dxLen);
+    offIn = grow(s.off, p.nnz);
+    wv = grow(s.wv, p.nnz);
+    dst = grow(s.dst, p.K);
+    for (i64 k = 0; k < p.K; ++k) {
+      const i64 c = k % g.C, kw = (k / g.C) % g.KW, kh = k / (g.C * g.KW);
+      dst[k] = c * plane + kh * Wp + kw;
+      for (i64 e = p.rowPtr[k]; e < p.rowPtr[k + 1]; ++e) {
+        offIn[e] = static_cast<i32>(p.rowCol[e] * ops);
+        wv[e] = w[k * g.O + p.rowCol[e]];
+      }
     }
   }
-  for (i64 b = 0; b < g.N; ++b) {
-    const float* dyb = dy + b * g.OH * g.OW * g.O;
-    for (i64 oy = 0; oy < g.OH; ++oy) transpose(dyb + oy * g.OW * g.O, g.OW, g.O, g.O, dT + oy * ors, ops);
-    std::memset(dxp, 0, sizeof(float) * dxLen);
-    spmm(dT, ors, p.rowPtr, off, wv, p.K, dxp, 0, dst, Wp, g.OH, nv);
-    float* dxb = dx + b * g.H * g.W * g.C;
-    for (i64 h = 0; h < g.H; ++h)
-      transpose(dxp + (h + g.pt) * Wp + g.pl, g.C, g.W, plane, dxb + h * g.W * g.C, g.C);
+  // The filter gradient's CSC entries into the planar x, and their lane sums.
+  const i64 xpLen = g.C * plane + g.KW + ors + 8;
+  float* xp = nullptr;
+  i32* offW = nullptr;
+  float* acc = nullptr;
+  if (dw) {
+    xp = growAligned(s.c, xpLen);
+    offW = grow(s.offW, p.nnz);
+    acc = growAligned(s.acc, 8 * p.nnz);
+    std::memset(xp, 0, sizeof(float) * xpLen);
+    std::memset(acc, 0, sizeof(float) * 8 * p.nnz);
+    packConvByOut(p, g, plane, Wp, nullptr, offW, nullptr);
   }
-}
-
-void conv2dGradFilter(const float* x, const float* dy, const Pattern& p, const Conv& g, float* dw) {
-  checkConv(p, g);
-  Scratch& s = scratch();
-  const i64 Hp = g.H + g.pt + g.pb, Wp = aligned::row(g.W + g.pl + g.pr);
-  const i64 nv = (g.OW + 7) / 8, ors = 8 * nv, ops = g.OH * ors;
-  const i64 xpLen = g.C * Hp * Wp + g.KW + ors + 8;
-  float* xp = growAligned(s.a, xpLen);
-  float* dT = growAligned(s.b, g.O * ops);
-  i32* off = grow(s.off, p.nnz);
-  float* acc = growAligned(s.acc, 8 * p.nnz);
-  std::memset(xp, 0, sizeof(float) * xpLen);
-  std::memset(dT, 0, sizeof(float) * g.O * ops);  // tail lanes stay zero
-  std::memset(acc, 0, sizeof(float) * 8 * p.nnz);
-  packConvByOut(p, g, Hp * Wp, Wp, nullptr, off, nullptr);
   for (i64 b = 0; b < g.N; ++b) {
-    toPlanar(x + b * g.H * g.W * g.C, g, Hp, Wp, xp);
-    const float* dyb = dy + b * g.OH * g.OW * g.O;
+    const float* dyb = dyOf(b);
     for (i64 oy = 0; oy < g.OH; ++oy) transpose(dyb + oy * g.OW * g.O, g.OW, g.O, g.O, dT + oy * ors, ops);
-    sddmm(xp, Wp, p.colPtr, off, g.O, dT, ops, ors, g.OH, nv, acc);
+    if (dx) {
+      std::memset(dxp, 0, sizeof(float) * dxLen);
+      spmm(dT, ors, p.rowPtr, offIn, wv, p.K, dxp, 0, dst, Wp, g.OH, nv);
+      float* dxb = dx + b * g.H * g.W * g.C;
+      for (i64 h = 0; h < g.H; ++h)
+        transpose(dxp + (h + g.pt) * Wp + g.pl, g.C, g.W, plane, dxb + h * g.W * g.C, g.C);
+    }
+    if (dw) {
+      toPlanar(x + b * g.H * g.W * g.C, g, Hp, Wp, xp);
+      sddmm(xp, Wp, p.colPtr, offW, g.O, dT, ops, ors, g.OH, nv, acc);
+    }
   }
+  if (!dw) return;
   std::memset(dw, 0, sizeof(float) * p.K * p.N);
   for (i64 o = 0; o < g.O; ++o)
     for (i64 e = p.colPtr[o]; e < p.colPtr[o + 1]; ++e) dw[p.colRow[e] * g.O + o] = hsum(acc + 8 * e);
+}
+
+void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx) {
+  const i64 image = g.OH * g.OW * g.O;
+  conv2dGrads(nullptr, w, p, g, [&](i64 b) { return dy + b * image; }, dx, nullptr);
+}
+
+void conv2dGradFilter(const float* x, const float* dy, const Pattern& p, const Conv& g, float* dw) {
+  const i64 image = g.OH * g.OW * g.O;
+  conv2dGrads(x, nullptr, p, g, [&](i64 b) { return dy + b * image; }, nullptr, dw);
 }
 
 }  // namespace sparse

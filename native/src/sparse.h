@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 namespace sparse {
 
@@ -29,10 +30,19 @@ struct Conv {
 // y = conv(x, W) with W zero outside P; with `bias` (length O) and/or `relu`, y = act(conv + bias) (see biasAct).
 void conv2d(const float* x, const float* w, const Pattern& p, const Conv& g, float* y, const float* bias = nullptr,
             bool relu = false);
+// conv2d image by image, for a caller that consumes each image's output while it is in cache: image b's output
+// [OH][OW][O] is written to out(b), then done(b, that output) runs (if given). conv2d is this into the batch's slices.
+void conv2dEach(const float* x, const float* w, const Pattern& p, const Conv& g, const float* bias, bool relu,
+                const std::function<float*(int64_t)>& out, const std::function<void(int64_t, float*)>& done);
 // dx = conv2d's gradient for the input.
 void conv2dGradInput(const float* dy, const float* w, const Pattern& p, const Conv& g, float* dx);
 // dw = conv2d's gradient for the filter at P's positions, 0 elsewhere.
 void conv2dGradFilter(const float* x, const float* dy, const Pattern& p, const Conv& g, float* dw);
+// Both (either may be null, and then x or w is not read) in one pass over the batch, from one planar copy of each
+// image's dy, which dyOf(b) gives ([OH][OW][O]; a caller may make it there, in cache, e.g. routed from a pool's
+// gradient): the bits of the two functions above.
+void conv2dGrads(const float* x, const float* w, const Pattern& p, const Conv& g,
+                 const std::function<const float*(int64_t)>& dyOf, float* dx, float* dw);
 
 // y [B, N] = x [B, K] · W.
 void matmul(const float* x, const float* w, const Pattern& p, int64_t B, float* y);

@@ -70,6 +70,13 @@ export const MaxPoolBiasActGrad = "PrunebenchMaxPoolBiasActGrad";
  * them from dy and y: for a first conv, whose input gradient nothing asks for. Attrs strides, pad, filterShape.
  */
 export const Conv2DBiasActPoolGradFilter = "PrunebenchConv2DBiasActPoolGradFilter";
+/**
+ * The sparse pooled layer's three gradients in one kernel: inputs x, filter, dp, code, pattern; attrs strides, pad.
+ * Outputs dx, dfilter, dbias: MaxPoolBiasActGrad's dz through the sparse input and filter gradients, where the native
+ * kernel routes each image's dz in cache and reads it once for both (LeNet-5-Caffe's conv2: the [N, 8, 8, 50] dz is
+ * never written, and its two planar copies become one). Registered by the backends that register SparseConv2DBiasActPool.
+ */
+export const SparseConv2DBiasActPoolGrad = "PrunebenchSparseConv2DBiasActPoolGrad";
 
 export interface ConvBiasActAttrs {
   strides: number | [number, number]; pad: "same" | "valid"; activation: Activation;
@@ -200,6 +207,17 @@ export function composedConv2DBiasActPoolGradFilter(args: Args): Out {
   return [dfilter, dbias];
 }
 
+/** SparseConv2DBiasActPoolGrad as separate kernels: dz and dbias routed from the pooled gradient, then dz's two gradients. */
+export function composedSparseConv2DBiasActPoolGrad(args: Args): Out {
+  const { x, filter, dp, code, pattern } = tensors(args);
+  const a = args.attrs as unknown as ConvBiasActAttrs;
+  const [dz, dbias] = tf.engine().runKernel(MaxPoolBiasActGrad, { dp, code }) as tf.Tensor[];
+  const dx = convInputGrad(dz, filter, pattern, a, x.shape);
+  const dfilter = convFilterGrad(x, dz, pattern, a, filter.shape);
+  dz.dispose();
+  return [dx, dfilter, dbias];
+}
+
 export function composedCountZeros(args: Args): Out {
   const { x } = tensors(args);
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(x, 0), "float32")));
@@ -300,6 +318,11 @@ for (const sparse of [false, true]) {
           const [dfilter, dbias] = tf.engine().runKernel(Conv2DBiasActPoolGradFilter, pattern ? { x, dp, code, pattern } : { x, dp, code },
             { strides: a.strides, pad: a.pad, filterShape: filter.shape } as unknown as tf.NamedAttrMap) as tf.Tensor[];
           return { x: () => convInputGrad(route()[0], filter, pattern, a, x.shape), filter: () => dfilter, bias: () => dbias };
+        }
+        if (pattern && tf.getKernel(SparseConv2DBiasActPoolGrad, tf.getBackend()) != null) {
+          const [dx, dfilter, dbias] = tf.engine().runKernel(SparseConv2DBiasActPoolGrad, { x, filter, dp, code, pattern },
+            { strides: a.strides, pad: a.pad } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+          return { x: () => dx, filter: () => dfilter, bias: () => dbias };
         }
         const [dz, dbias] = route();
         return { x: () => convInputGrad(dz, filter, pattern, a, x.shape), filter: () => convFilterGrad(x, dz, pattern, a, filter.shape), bias: () => dbias };

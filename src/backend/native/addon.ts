@@ -108,6 +108,22 @@ export interface NativeAddon {
   convPoolSmall?(
     x: Float32Array, w: Float32Array, bias: Float32Array, p: Float32Array, code: Int32Array, g: SparseConvGeom, zeros: Float32Array | null, pattern?: Int32Array | null,
   ): boolean;
+  /**
+   * The sparse conv (over `pattern`) with ReLU through maxPoolCode's pool, image by image (each image's conv output stays
+   * in cache): the bits of sparseConv2d then maxPoolCode. False (nothing written) for the convs convPoolSmall takes.
+   */
+  sparseConvPool?(
+    x: Float32Array, w: Float32Array, bias: Float32Array, p: Float32Array, code: Int32Array, g: SparseConvGeom, zeros: Float32Array | null, pattern: Int32Array,
+  ): boolean;
+  /**
+   * That layer's dx, dw and db from dp and the codes, each image's dz routed in cache and read once for both gradients:
+   * the bits of maxPoolRoute, sparseConv2dGradInput and sparseConv2dGradFilter. False (nothing written) where those
+   * would not both run the sparse kernels (the scatter kernels pay, or the direct kernels take the conv).
+   */
+  sparseConvPoolGrads?(
+    x: Float32Array, w: Float32Array, dp: Float32Array, code: Int32Array, pattern: Int32Array, dx: Float32Array, dw: Float32Array, db: Float32Array,
+    g: SparseConvGeom,
+  ): boolean;
   /** dz [N, 2PH, 2PW, C] routed from dp [N, PH, PW, C] and the codes (MaxPoolGrad then BiasActGrad), db its column sums. */
   maxPoolRoute?(dp: Float32Array, code: Int32Array, dz: Float32Array, db: Float32Array, N: number, PH: number, PW: number, C: number): void;
   /** Layer epilogue (src/backend/layer-ops.ts): out = act(y + bias) over rows of C; out may be y. */

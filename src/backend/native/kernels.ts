@@ -16,8 +16,8 @@ import {
 } from "../sparse-ops.js";
 import {
   BiasActGrad, Conv2DBiasAct, Conv2DBiasActGradFilter, Conv2DBiasActPool, Conv2DBiasActPoolGradFilter, CountZeros, MatMulBiasAct, MatMulBiasActGrad,
-  MaxPoolBiasActGrad, SparseConv2DBiasAct, SparseConv2DBiasActPool, SparseMatMulBiasAct, composedBiasActGrad, composedConv2DBiasAct,
-  composedConv2DBiasActGradFilter, composedConv2DBiasActPoolGradFilter, composedCountZeros, composedMatMulBiasAct, composedMatMulBiasActGrad,
+  MaxPoolBiasActGrad, SparseConv2DBiasAct, SparseConv2DBiasActPool, SparseConv2DBiasActPoolGrad, SparseMatMulBiasAct, composedBiasActGrad, composedConv2DBiasAct,
+  composedConv2DBiasActGradFilter, composedConv2DBiasActPoolGradFilter, composedCountZeros, composedSparseConv2DBiasActPoolGrad, composedMatMulBiasAct, composedMatMulBiasActGrad,
   type Activation, type ConvBiasActAttrs,
 } from "../layer-ops.js";
 import { BinOp, ReduceOp, UnOp, type NativeAddon } from "./addon.js";
@@ -797,6 +797,7 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
     // The pooled layer (layer-ops' Conv2DBiasActPool): its conv output lives in one array kept between calls (calls run
     // one at a time), so the [N, H, W, C] activations never become a tensor; the pool pass keeps p and the codes.
     const poolCode = addon.maxPoolCode, poolRoute = addon.maxPoolRoute, poolGradFilter = addon.convPoolGradFilter, small = addon.convPoolSmall;
+    const sparsePool = addon.sparseConvPool, sparsePoolGrads = addon.sparseConvPoolGrads;
     if (poolCode && poolRoute && poolGradFilter && small) {
       let convOut = new Float32Array(0);
       const scratch = (n: number) => {
@@ -817,7 +818,10 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
         if (g && bv && g[4] % 2 === 0 && g[5] % 2 === 0) {
           const shape = [g[0], g[4] / 2, g[5] / 2, g[6]];
           buffers = { p: alloc(b, size(shape)), code: allocInt32(b, size(shape)) };
-          if (small.call(addon, xv!, wv!, bv, buffers.p, buffers.code, g, a.countZeros ? zeros : null, pv)) return outputs(shape, buffers.p, buffers.code);
+          const z = a.countZeros ? zeros : null;
+          if (small.call(addon, xv!, wv!, bv, buffers.p, buffers.code, g, z, pv)) return outputs(shape, buffers.p, buffers.code);
+          // The sparse kernels' convs: conv and pool image by image in the addon.
+          if (pv && sparsePool?.call(addon, xv!, wv!, bv, buffers.p, buffers.code, g, z, pv)) return outputs(shape, buffers.p, buffers.code);
         }
         let r = convBiasActInto(b, args, sparse, scratch);
         // Inputs the addon's convs do not take: the composed conv, its output read and dropped.
@@ -859,6 +863,26 @@ export function makeKernels(addon: NativeAddon): Record<string, NativeKernelFunc
           if (poolGradFilter.call(addon, xv!, dpv!, cv!, dw, db, g, pv)) return [out(b, [...a.filterShape], dw), out(b, [g[6]], db)];
         }
         return or(composedConv2DBiasActPoolGradFilter, args);
+      };
+
+      // The sparse layer's three gradients in one pass where the addon's sparse kernels take both; else the separate
+      // kernels (the scatter kernels' side of their cost edges), and the output buffers wait for the next call.
+      let spare: { dx: Float32Array; dw: Float32Array } | null = null;
+      k[SparseConv2DBiasActPoolGrad] = (args) => {
+        const b = args.backend as MathBackendCPU;
+        const { x, filter, dp, code, pattern } = args.inputs;
+        const xv = f32(b, x), wv = f32(b, filter), dpv = f32(b, dp), cv = i32(b, code), pv = i32(b, pattern);
+        const g = sparsePoolGrads && xv && wv && dpv && cv && pv ? geom(x!.shape, filter!.shape, args.attrs as unknown as SparseConvAttrs) : null;
+        if (g && 4 * dpv!.length === g[0] * g[4] * g[5] * g[6] && cv!.length === dpv!.length) {
+          const fits = spare?.dx.length === xv!.length && spare.dw.length === wv!.length;
+          const dx = fits ? spare!.dx : alloc(b, xv!.length), dw = fits ? spare!.dw : alloc(b, wv!.length), db = new Float32Array(g[6]);
+          spare = null;
+          if (sparsePoolGrads!.call(addon, xv!, wv!, dpv!, cv!, pv!, dx, dw, db, g)) {
+            return [out(b, [...x!.shape], dx), out(b, [...filter!.shape], dw), out(b, [g[6]], db)];
+          }
+          spare = { dx, dw };
+        }
+        return or(composedSparseConv2DBiasActPoolGrad, args);
       };
     }
 
