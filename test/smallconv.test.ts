@@ -83,6 +83,36 @@ for (const [xs, ws] of cases) {
   });
 }
 
+test("a grey first conv's row-vectorised forward (C = 1, O a multiple of 4, OW of 8) gives the channel-vectorised kernel's bits", { skip }, () => {
+  // An image as wide as OW = 24 needs: the row-vectorised tiles; the same image one column wider: OW = 25, the
+  // channel-vectorised runs (25 is no multiple of 8), whose first 24 columns are the same sums. Dense, and over a
+  // pattern's rows.
+  tf.setBackend("native");
+  for (const ws of [[5, 5, 1, 20], [5, 5, 1, 16], [3, 3, 1, 8]]) {
+    const n = ws.reduce((a, b) => a * b, 1);
+    const rng = makeRng(ws[3], "grey-mask");
+    const mask = Float32Array.from({ length: n }, (_, i) => (i % ws[3] === 0 || rng() < 0.4 ? 1 : 0));
+    const wv = randn(n, 11).map((v, i) => v * mask[i]), bv = randn(ws[3], 12);
+    const H = 20, W = 24 + ws[1] - 1;
+    const wide = randn(3 * H * (W + 1), 13);
+    const narrow = Float32Array.from({ length: 3 * H * W }, (_, i) => wide[Math.floor(i / W) * (W + 1) + (i % W)]);
+    for (const pattern of [undefined, sparsePattern(mask, ws)]) {
+      const run = (xv: Float32Array, width: number) => tf.tidy(() => conv2dBiasAct(tf.tensor4d(xv, [3, H, width, 1]),
+        tf.tensor4d(wv, ws as [number, number, number, number]), tf.tensor1d(bv), pattern, 1, "valid", "relu").dataSync() as Float32Array);
+      const a = run(narrow, W), b = run(wide, W + 1);
+      const OH = H - ws[0] + 1, O = ws[3];
+      let zeros = 0;
+      for (let r = 0; r < 3 * OH; r++) for (let j = 0; j < 24 * O; j++) {
+        const got = a[r * 24 * O + j], ref = b[r * 25 * O + j];
+        if (!Object.is(got, ref)) assert.fail(`w [${ws}] ${pattern ? "sparse" : "dense"} at row ${r}, ${j}: ${got} vs ${ref}`);
+        zeros += got === 0 ? 1 : 0;
+      }
+      assert.ok(zeros > 0 && zeros < a.length, "ReLU zeros and nonzeros both occur");
+      pattern?.dispose();
+    }
+  }
+});
+
 test("the direct kernel over a sparse pattern gives the dense direct kernel's bits on masked weights (forward), its gradient on the mask", { skip }, () => {
   for (const [xs, ws] of [cases[0], cases[1], cases[3]]) {
     for (const density of [0.05, 0.3, 0.8]) {

@@ -23,4 +23,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "552cc7a554a72a72d2ede6c9e3713efc57e7e0f211a32ef59b66df37bb325833";
+export const RESULTS_SOURCES_SHA256 = "416e87357f8bf0f2000a1b1098ef8f999c967dce8b82046b876f3b9b05d98678";
