@@ -8,6 +8,7 @@
 #include "smallconv.h"
 
 #include "aligned.h"
+#include "transpose8.h"
 
 #include <immintrin.h>
 
@@ -279,9 +280,100 @@ const float* imageDz(const float* __restrict__ dy, const float* __restrict__ y, 
   return src;
 }
 
+// Image b's gradient of the conv's output as gradFilter takes it: dy's own, or with `db` its dz made in `buf` (in cache,
+// never written out) from y (imageDz) or routed from a pool's gradient by its codes (routePooled), the bias sums in
+// `dbacc`.
+template <int O>
+const float* imageGrad(const float* dy, const Geom& g, i64 b, const float* y, bool relu, double* dbacc, const int32_t* code,
+                       float* buf) {
+  const i64 plane = g.OH * g.OW;
+  if (code) {
+    const i64 pooled = (g.OH / 2) * (g.OW / 2) * O;
+    routePooled(dy + b * pooled, code + b * pooled, 1, g.OH / 2, g.OW / 2, O, buf, dbacc);
+    return buf;
+  }
+  if (dbacc) return imageDz<O>(dy + b * plane * O, y + b * plane * O, relu, plane, buf, dbacc);
+  return dy + b * plane * O;
+}
+
+// One tile of the grey filter gradient (below): KB filter rows x 4 channels of 8-lane sums over one image's pixels,
+// each row of 8 pixels feeding 4*KB FMAs from KB input loads and 4 loads of planar dz; added into m after the image.
+template <int KB>
+__attribute__((noinline)) void gradTile(const float* __restrict__ ximg, i64 W, const i64* __restrict__ xo,
+                                        const float* __restrict__ dz, i64 plane, i64 OH, i64 nv, i64 O,
+                                        float* __restrict__ m) {
+  __m256 acc[KB][4];
+#pragma GCC unroll 16
+  for (int j = 0; j < KB; ++j)
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) acc[j][c] = _mm256_setzero_ps();
+  for (i64 oy = 0; oy < OH; ++oy) {
+    const float* xr = ximg + oy * W;
+    const float* dr = dz + oy * nv * 8;
+    for (i64 v = 0; v < nv; ++v) {
+      __m256 xv[KB];
+#pragma GCC unroll 16
+      for (int j = 0; j < KB; ++j) xv[j] = _mm256_loadu_ps(xr + xo[j] + 8 * v);
+#pragma GCC unroll 4
+      for (int c = 0; c < 4; ++c) {
+        const __m256 d = _mm256_loadu_ps(dr + c * plane + 8 * v);
+#pragma GCC unroll 16
+        for (int j = 0; j < KB; ++j) acc[j][c] = _mm256_fmadd_ps(xv[j], d, acc[j][c]);
+      }
+    }
+  }
+#pragma GCC unroll 16
+  for (int j = 0; j < KB; ++j)
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {
+      float* mm = m + (j * O + c) * 8;
+      _mm256_storeu_ps(mm, _mm256_add_ps(_mm256_loadu_ps(mm), acc[j][c]));
+    }
+}
+
+// gradFilterT for a grey first conv (greyApplies), vectorised along the output row as forwardGrey is: per image, dz
+// transposed in cache to planar [O][OH*OW], then gradTile over tiles of 3 filter rows x 4 channels (dz's 4 planes
+// stay in L1 across the row tiles). Each (row, channel) sum is 8 lanes, each over the image's pixels in order and
+// added up image by image, the lanes added in order at the end.
+template <int O>
+void gradFilterGrey(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, i64 nrows,
+                    const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db, const int32_t* code) {
+  const i64 plane = g.OH * g.OW, nv = g.OW / 8;
+  aligned::Floats macc(nrows * O * 8), dzT(O * plane);
+  aligned::Floats dzimg(db && (relu || code) ? plane * O : 0);
+  std::vector<double> dbacc(db ? O : 0, 0.0);
+  std::vector<i64> xo(nrows);
+  for (i64 i = 0; i < nrows; ++i) xo[i] = xoff[rows[i]];
+  for (i64 b = 0; b < g.N; ++b) {
+    const float* ximg = x + b * g.H * g.W;
+    const float* d = imageGrad<O>(dy, g, b, y, relu, db ? dbacc.data() : nullptr, code, dzimg.data());
+    simd::transpose(d, plane, O, O, dzT.data(), plane);
+    for (i64 o0 = 0; o0 < O; o0 += 4) {
+      const float* dz = dzT.data() + o0 * plane;
+      i64 i = 0;
+      for (; i + 3 <= nrows; i += 3) gradTile<3>(ximg, g.W, xo.data() + i, dz, plane, g.OH, nv, O, macc.data() + (i * O + o0) * 8);
+      if (nrows - i == 2) gradTile<2>(ximg, g.W, xo.data() + i, dz, plane, g.OH, nv, O, macc.data() + (i * O + o0) * 8);
+      if (nrows - i == 1) gradTile<1>(ximg, g.W, xo.data() + i, dz, plane, g.OH, nv, O, macc.data() + (i * O + o0) * 8);
+    }
+  }
+  if (db)
+    for (int o = 0; o < O; ++o) db[o] = static_cast<float>(dbacc[o]);
+  std::memset(dw, 0, sizeof(float) * g.KH * g.KW * O);
+  for (i64 i = 0; i < nrows; ++i) {
+    const i64 k = rows[i];
+    for (i64 o = 0; o < O; ++o) {
+      const float* m = macc.data() + (i * O + o) * 8;
+      float s = 0.f;
+      for (int l = 0; l < 8; ++l) s += m[l];
+      dw[k * O + o] = !keep || keep[k * O + o] ? s : 0.f;
+    }
+  }
+}
+
 template <int O>
 void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, const int32_t* rows, i64 nrows,
                  const uint8_t* keep, const i64* xoff, const float* y, bool relu, float* db, const int32_t* code) {
+  if (greyApplies(g)) return gradFilterGrey<O>(x, dy, g, dw, rows, nrows, keep, xoff, y, relu, db, code);
   using L = Plan<O>;
   constexpr int P = L::P, V = L::V, KB = V >= 10 ? 1 : 10 / V;
   const i64 K = g.KH * g.KW * g.C;
@@ -294,14 +386,7 @@ void gradFilterT(const float* x, const float* dy, const Geom& g, float* dw, cons
   const i64 runs = g.OW / P;
   for (i64 b = 0; b < g.N; ++b) {
     const float* ximg = x + b * g.H * g.W * g.C;
-    const float* dyimg = dy + b * g.OH * g.OW * O;
-    if (code) {
-      const i64 pooled = (g.OH / 2) * (g.OW / 2) * O;
-      routePooled(dy + b * pooled, code + b * pooled, 1, g.OH / 2, g.OW / 2, O, dzimg.data(), dbacc.data());
-      dyimg = dzimg.data();
-    } else if (db) {
-      dyimg = imageDz<O>(dyimg, y + b * g.OH * g.OW * O, relu, g.OH * g.OW, dzimg.data(), dbacc.data());
-    }
+    const float* dyimg = imageGrad<O>(dy, g, b, y, relu, db ? dbacc.data() : nullptr, code, dzimg.data());
     i64 i = 0;
     for (; i + KB <= nrows; i += KB) gradRows<O, KB>(ximg, dyimg, g, xoff, rows + i, macc.data());
     for (; i < nrows; ++i) gradRows<O, 1>(ximg, dyimg, g, xoff, rows + i, macc.data());

@@ -199,46 +199,7 @@ inline float hsum(const float* a) {
   return _mm_cvtss_f32(s);
 }
 
-// One 4x4 block of transpose (below): the tails of shapes whose sides are 4 mod 8 (LeNet-5-Caffe's conv2 has 12-wide
-// rows of 20 channels) would otherwise go element by element, about half of such an image.
-inline void transpose4(const float* __restrict__ s, i64 ss, float* __restrict__ d, i64 ds) {
-  __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + ss), r2 = _mm_loadu_ps(s + 2 * ss), r3 = _mm_loadu_ps(s + 3 * ss);
-  _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-  _mm_storeu_ps(d, r0);
-  _mm_storeu_ps(d + ds, r1);
-  _mm_storeu_ps(d + 2 * ds, r2);
-  _mm_storeu_ps(d + 3 * ds, r3);
-}
-
-// dst[c·dstStride + r] = src[r·srcStride + c] for r < rows, c < cols.
-void transpose(const float* __restrict__ src, i64 rows, i64 cols, i64 srcStride, float* __restrict__ dst,
-               i64 dstStride) {
-  constexpr i64 T = 8;
-  i64 r0 = 0;
-  for (; r0 + T <= rows; r0 += T) {
-    i64 c0 = 0;
-    for (; c0 + T <= cols; c0 += T) {
-      const float* s = src + r0 * srcStride + c0;
-      simd::transpose8x8(s, srcStride, dst + c0 * dstStride + r0, dstStride);
-    }
-    for (; c0 + 4 <= cols; c0 += 4) {
-      transpose4(src + r0 * srcStride + c0, srcStride, dst + c0 * dstStride + r0, dstStride);
-      transpose4(src + (r0 + 4) * srcStride + c0, srcStride, dst + c0 * dstStride + r0 + 4, dstStride);
-    }
-    for (; c0 < cols; ++c0)
-      for (i64 r = r0; r < r0 + T; ++r) dst[c0 * dstStride + r] = src[r * srcStride + c0];
-  }
-  if (r0 + 4 <= rows) {
-    i64 c0 = 0;
-    for (; c0 + 4 <= cols; c0 += 4)
-      transpose4(src + r0 * srcStride + c0, srcStride, dst + c0 * dstStride + r0, dstStride);
-    for (; c0 < cols; ++c0)
-      for (i64 r = r0; r < r0 + 4; ++r) dst[c0 * dstStride + r] = src[r * srcStride + c0];
-    r0 += 4;
-  }
-  for (; r0 < rows; ++r0)
-    for (i64 c = 0; c < cols; ++c) dst[c * dstStride + r0] = src[r0 * srcStride + c];
-}
+using simd::transpose;
 
 inline i64 roundUp8(i64 n) { return (n + 7) & ~i64(7); }
 

@@ -15,7 +15,10 @@ export const PRUNEBENCH_VERSION = "0.1.0";
 //    of 0.55; 0.43 for the input gradient), after the sparse kernels' loads stopped straddling cache lines: some
 //    masked LeNet-5-Caffe conv2 gradients sum in another order. (The conv + max-pool kernel and the aligned buffers
 //    leave every bit as it was.)
-export const RESULTS_REVISION = 6;
+// 7: a grey first conv's filter gradient (C = 1: LeNet-5-Caffe's conv1, on every LeNet-5-Caffe run) sums each weight's
+//    products in 8 lanes over an image's pixels, then image by image (native/src/smallconv.cc gradFilterGrey): another
+//    float order. (Its row-vectorised forward, and the sparse pooled conv2 kernels run image by image, keep the bits.)
+export const RESULTS_REVISION = 7;
 
 export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISION}`;
 
@@ -23,4 +26,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "416e87357f8bf0f2000a1b1098ef8f999c967dce8b82046b876f3b9b05d98678";
+export const RESULTS_SOURCES_SHA256 = "fcc58aaac6696c8881c3a0b4158ab9ed4faa8e30f850031a9475dd5a6c1d5b19";
