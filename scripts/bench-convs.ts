@@ -9,7 +9,9 @@
  * 2x2 max pool (forward; filter and bias gradients from the pooled gradient), and conv2 over masks of the densities
  * global pruning leaves it at 2-32x (0.64, 0.47, 0.30, 0.19) and dense: forward, input and filter gradient from a dy
  * shaped by the ReLU and max pool after it (one position per window, 80 % of them nonzero). A build without the conv +
- * pool kernels (layer-ops' Conv2DBiasActPool) runs the separate kernels those replace.
+ * pool kernels (layer-ops' Conv2DBiasActPool) runs the separate kernels those replace. For the masked conv2 it also times
+ * the pooled layer as a step runs it (conv + ReLU + pool; dz, dx and dw from the pooled gradient, all three in one pass
+ * where the sparse kernels take both gradients), and a build without those kernels runs the separate calls instead.
  *
  *   node dist/scripts/bench-convs.js [--base path/to/prunebench_native.node] [--reps 5] [--arch lenet5-caffe]
  */
@@ -80,6 +82,26 @@ function lenet(): void {
       [`conv2 ${at} forward`, builds.map(() => (d === 1 ? (a: NativeAddon) => a.conv2d(x2, w2, y2, g2, b2, 1) : (a: NativeAddon) => a.sparseConv2d!(x2, w2, pat, y2, s2, b2, 1)))],
       [`conv2 ${at} input grad`, builds.map(() => (d === 1 ? (a: NativeAddon) => a.conv2dBackpropInput(dy2, w2, dx2, g2) : (a: NativeAddon) => a.sparseConv2dGradInput!(dy2, w2, pat, dx2, s2)))],
       [`conv2 ${at} filter grad`, builds.map(() => (d === 1 ? (a: NativeAddon) => a.conv2dBackpropFilter(x2, dy2, dw2, g2) : (a: NativeAddon) => a.sparseConv2dGradFilter!(x2, dy2, pat, dw2, s2)))],
+    );
+    if (d === 1) continue;
+    // The pooled layer as a training step runs it: conv + ReLU + pool (codes), and all three gradients from dp. A build
+    // without the image-by-image kernels runs the separate calls they replace.
+    const p2 = new Float32Array(N * 16 * 50), c2 = new Int32Array(N * 16 * 50), dp2 = rng(N * 16 * 50), dz2 = new Float32Array(N * 64 * 50), db2 = new Float32Array(50);
+    const last = builds[builds.length - 1][1];
+    last.sparseConv2d!(x2, w2, pat, y2, s2, b2, 1);
+    last.maxPoolCode!(y2, p2, c2, N, 8, 8, 50, null);
+    const separateGrads = (a: NativeAddon) => {
+      a.maxPoolRoute!(dp2, c2, dz2, db2, N, 4, 4, 50);
+      a.sparseConv2dGradInput!(dz2, w2, pat, dx2, s2);
+      a.sparseConv2dGradFilter!(x2, dz2, pat, dw2, s2);
+    };
+    rows.push(
+      [`conv2 ${at} + pool forward`, builds.map(([, a]) => (typeof a.sparseConvPool === "function"
+        ? (b: NativeAddon) => { b.sparseConvPool!(x2, w2, b2, p2, c2, s2, null, pat); }
+        : (b: NativeAddon) => { b.sparseConv2d!(x2, w2, pat, y2, s2, b2, 1); b.maxPoolCode!(y2, p2, c2, N, 8, 8, 50, null); }))],
+      [`conv2 ${at} grads from dp`, builds.map(([, a]) => (typeof a.sparseConvPoolGrads === "function"
+        ? (b: NativeAddon) => { if (!b.sparseConvPoolGrads!(x2, w2, dp2, c2, pat, dx2, dw2, db2, s2)) separateGrads(b); }
+        : separateGrads))],
     );
   }
   let sums = builds.map(() => 0);
