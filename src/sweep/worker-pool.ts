@@ -33,6 +33,16 @@ interface Slot {
 
 const WORKER_SCRIPT = fileURLToPath(new URL("./worker.js", import.meta.url));
 
+/**
+ * V8 flags for workers. --single-threaded-gc: V8 marks and sweeps on helper threads by default, and a sweep runs one
+ * worker per core, so those threads take CPU from the other workers; on the worker's own thread the same collection
+ * costs less CPU in all (LeNet-5-Caffe's training step: ~8 % less CPU per step at the same wall time per step).
+ * PRUNEBENCH_CONCURRENT_GC=1 keeps V8's default (A/B measurements).
+ */
+export function workerNodeFlags(env: NodeJS.ProcessEnv = process.env): string[] {
+  return env.PRUNEBENCH_CONCURRENT_GC === "1" ? [] : ["--single-threaded-gc"];
+}
+
 export type { RunOptions };
 
 export class WorkerPool implements Transport {
@@ -82,8 +92,9 @@ export class WorkerPool implements Transport {
     // coordinator, which decides what stops. The worker's own SIGINT handler is installed only after its imports load
     // (seconds), and a worker started just before a Ctrl-C would otherwise die with its run. Workers still end with
     // the coordinator: they exit when their IPC channel closes or their parent is gone (worker.ts).
+    const env = { ...process.env, ...this.options.env, ...slot.env };
     return fork(WORKER_SCRIPT, [], {
-      stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...this.options.env, ...slot.env }, serialization: "json", detached: true,
+      stdio: ["ignore", "inherit", "inherit", "ipc"], env, execArgv: [...process.execArgv, ...workerNodeFlags(env)], serialization: "json", detached: true,
     });
   }
 
