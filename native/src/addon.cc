@@ -1601,6 +1601,32 @@ i64 pooledNonzeros(const float* dp, const int32_t* code, i64 n) {
   return count;
 }
 
+// The geometry (the sparse kernels' 13 integers at argument `at`) of a pooled sparse conv that the image-by-image
+// kernels below take: not one the direct kernels take (convPoolSmall, convPoolGradFilter), even output sides.
+struct PooledSparse {
+  sparse::Conv g;
+  i64 K, PH, PW, pooled, np;  // filter rows; pooled height, width, values per image and per batch
+};
+bool pooledSparse(const Args& a, size_t at, PooledSparse* s) {
+  s->g = sparseConvGeom(a, at);
+  const sparse::Conv& g = s->g;
+  smallconv::Geom sg;
+  if (smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return false;
+  s->K = g.KH * g.KW * g.C;
+  s->PH = g.OH / 2;
+  s->PW = g.OW / 2;
+  s->pooled = s->PH * s->PW * g.O;
+  s->np = g.N * s->pooled;
+  return true;
+}
+// The pool's codes (an Int32Array of n) at argument k.
+int32_t* codeArg(const Args& a, size_t k, i64 n, const char* what) {
+  size_t nc;
+  int32_t* code = const_cast<int32_t*>(a.i32(k, &nc));
+  check(static_cast<i64>(nc) == n, what);
+  return code;
+}
+
 // sparseConvPool(x, w, bias, p(out), code(out), geom (13 integers), zeros(out)[1] | null, pattern) -> bool: the sparse
 // conv with ReLU, pooled as maxPoolCode pools it, image by image (sparse::conv2dEach), so that the conv's output is
 // never written out for the batch: the bits of sparseConv2d then maxPoolCode. False (nothing written) for convs
@@ -1608,18 +1634,16 @@ i64 pooledNonzeros(const float* dp, const int32_t* code, i64 n) {
 napi_value sparseConvPool(napi_env env, napi_callback_info info) {
   return guardedBool(env, [&] {
     Args a(env, info);
-    sparse::Conv g = sparseConvGeom(a, 5);
-    smallconv::Geom sg;
-    if (smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return false;
-    const i64 K = g.KH * g.KW * g.C, pooled = (g.OH / 2) * (g.OW / 2) * g.O, np = g.N * pooled;
-    sparse::Pattern pat = patternArg(a, 7, K, g.O);
+    PooledSparse ps;
+    if (!pooledSparse(a, 5, &ps)) return false;
+    const sparse::Conv& g = ps.g;
+    const i64 pooled = ps.pooled;
+    sparse::Pattern pat = patternArg(a, 7, ps.K, g.O);
     const float* x = f32n(a, 0, g.N * g.H * g.W * g.C, "sparseConvPool: x size");
-    const float* w = f32n(a, 1, K * g.O, "sparseConvPool: w size");
+    const float* w = f32n(a, 1, ps.K * g.O, "sparseConvPool: w size");
     const float* bias = f32n(a, 2, g.O, "sparseConvPool: bias size");
-    float* p = f32n(a, 3, np, "sparseConvPool: p size");
-    size_t nc;
-    int32_t* code = const_cast<int32_t*>(a.i32(4, &nc));
-    check(static_cast<i64>(nc) == np, "sparseConvPool: code size");
+    float* p = f32n(a, 3, ps.np, "sparseConvPool: p size");
+    int32_t* code = codeArg(a, 4, ps.np, "sparseConvPool: code size");
     napi_valuetype t = napi_undefined;
     napi_typeof(env, a.at(6), &t);
     float* zeros = t != napi_null && t != napi_undefined ? f32n(a, 6, 1, "sparseConvPool: zeros size") : nullptr;
@@ -1641,15 +1665,13 @@ napi_value sparseConvPool(napi_env env, napi_callback_info info) {
 napi_value sparseConvPoolGrads(napi_env env, napi_callback_info info) {
   return guardedBool(env, [&] {
     Args a(env, info);
-    sparse::Conv g = sparseConvGeom(a, 8);
-    smallconv::Geom sg;
-    if (smallSparse(g, &sg) || g.OH % 2 || g.OW % 2) return false;
-    const i64 K = g.KH * g.KW * g.C, PH = g.OH / 2, PW = g.OW / 2, pooled = PH * PW * g.O, np = g.N * pooled;
+    PooledSparse ps;
+    if (!pooledSparse(a, 8, &ps)) return false;
+    const sparse::Conv& g = ps.g;
+    const i64 K = ps.K, PH = ps.PH, PW = ps.PW, pooled = ps.pooled, np = ps.np;
     sparse::Pattern pat = patternArg(a, 4, K, g.O);
     const float* dp = f32n(a, 2, np, "sparseConvPoolGrads: dp size");
-    size_t nc;
-    const int32_t* code = a.i32(3, &nc);
-    check(static_cast<i64>(nc) == np, "sparseConvPoolGrads: code size");
+    const int32_t* code = codeArg(a, 3, np, "sparseConvPoolGrads: code size");
     scatterconv::Geom sc;
     if (sparseScatter(g, &sc) && scatterEnabled()) {
       const double cost = static_cast<double>(pooledNonzeros(dp, code, np)) * static_cast<double>(K);
