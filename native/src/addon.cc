@@ -304,10 +304,12 @@ bool scatterEnabled() {
   }();
   return on;
 }
+// The rule, for `visits` nonzero entries of dy (each costs a filter-sized block).
+bool scatterPaysFor(double visits, const scatterconv::Geom& g, double work) {
+  return scatterEnabled() && visits * static_cast<double>(g.KH * g.KW * g.C) < work;
+}
 bool scatterPays(const float* dy, const scatterconv::Geom& g, double work) {
-  if (!scatterEnabled()) return false;
-  const double visits = static_cast<double>(scatterconv::nonzeros(dy, g.N * g.OH * g.OW * g.O));
-  return visits * static_cast<double>(g.KH * g.KW * g.C) < work;
+  return scatterEnabled() && scatterPaysFor(static_cast<double>(scatterconv::nonzeros(dy, g.N * g.OH * g.OW * g.O)), g, work);
 }
 double denseWork(const scatterconv::Geom& g) {
   return DENSE_EDGE * static_cast<double>(g.N * g.OH * g.OW * g.O) * static_cast<double>(g.KH * g.KW * g.C);
@@ -1674,8 +1676,8 @@ napi_value sparseConvPoolGrads(napi_env env, napi_callback_info info) {
     const int32_t* code = codeArg(a, 3, np, "sparseConvPoolGrads: code size");
     scatterconv::Geom sc;
     if (sparseScatter(g, &sc) && scatterEnabled()) {
-      const double cost = static_cast<double>(pooledNonzeros(dp, code, np)) * static_cast<double>(K);
-      if (cost < sparseWork(g, pat, SPARSE_EDGE_DX) || cost < sparseWork(g, pat, SPARSE_EDGE_DW)) return false;
+      const double visits = static_cast<double>(pooledNonzeros(dp, code, np));
+      if (scatterPaysFor(visits, sc, sparseWork(g, pat, SPARSE_EDGE_DX)) || scatterPaysFor(visits, sc, sparseWork(g, pat, SPARSE_EDGE_DW))) return false;
     }
     float* db = f32n(a, 7, g.O, "sparseConvPoolGrads: db size");
     std::vector<double> dbacc(g.O, 0.0);

@@ -176,16 +176,21 @@ __attribute__((noinline)) void rowTile(const float* __restrict__ xs, const i64* 
   }
 }
 
+// Each visited filter row's input offset (from an output pixel's input position), in visiting order.
+std::vector<i64> visitOffsets(const i64* xoff, const int32_t* rows, i64 nrows) {
+  std::vector<i64> xo(nrows);
+  for (i64 i = 0; i < nrows; ++i) xo[i] = xoff[rows[i]];
+  return xo;
+}
+
 // forwardT for C = 1, O a multiple of 4 and OW of 8 (the callers check): rowTile over each output row.
 void forwardGrey(const float* x, const float* w, const float* bias, bool relu, const Geom& g, float* y,
                  const int32_t* rows, i64 nrows, const i64* xoff) {
   const i64 O = g.O, nv = g.OW / 8;
   // Each visited row's input offset and weight row, in visiting order.
-  std::vector<i64> xo(nrows), wo(nrows);
-  for (i64 i = 0; i < nrows; ++i) {
-    xo[i] = xoff[rows[i]];
-    wo[i] = rows[i] * O;
-  }
+  const std::vector<i64> xo = visitOffsets(xoff, rows, nrows);
+  std::vector<i64> wo(nrows);
+  for (i64 i = 0; i < nrows; ++i) wo[i] = rows[i] * O;
   for (i64 b = 0; b < g.N; ++b)
     for (i64 oy = 0; oy < g.OH; ++oy) {
       const float* xrow = x + (b * g.H + oy) * g.W;
@@ -342,8 +347,7 @@ void gradFilterGrey(const float* x, const float* dy, const Geom& g, float* dw, c
   aligned::Floats macc(nrows * O * 8), dzT(O * plane);
   aligned::Floats dzimg(db && (relu || code) ? plane * O : 0);
   std::vector<double> dbacc(db ? O : 0, 0.0);
-  std::vector<i64> xo(nrows);
-  for (i64 i = 0; i < nrows; ++i) xo[i] = xoff[rows[i]];
+  const std::vector<i64> xo = visitOffsets(xoff, rows, nrows);
   for (i64 b = 0; b < g.N; ++b) {
     const float* ximg = x + b * g.H * g.W;
     const float* d = imageGrad<O>(dy, g, b, y, relu, db ? dbacc.data() : nullptr, code, dzimg.data());

@@ -26,4 +26,4 @@ export const CODE_VERSION = `prunebench-${PRUNEBENCH_VERSION}+r${RESULTS_REVISIO
  * sha256 of the sources that compute results, as of the last decision about RESULTS_REVISION
  * (test/results-revision.test.ts recomputes it and says what to do when it differs).
  */
-export const RESULTS_SOURCES_SHA256 = "acb8185db4a97ecda898ab850148dd328b4e580c81e30d0b689f9192bfe392d5";
+export const RESULTS_SOURCES_SHA256 = "4dd57d74c8b518a85b1617fb9682abe19dc7255f8bb55cdfce98bd1eec89a6c0";
